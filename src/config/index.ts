@@ -1,0 +1,157 @@
+import { resolveDevSecret } from './dev-secret.js'
+
+/** Every setting Gatehouse reads, validated once at start-up (see README, "Configuration"). */
+export interface Config {
+  production: boolean
+  port: number
+  host: string
+  databaseUrl: string
+  redisUrl: string
+  /** Prepended to every Redis key, so several deployments (or test runs) can share one Redis. */
+  redisKeyPrefix: string
+  /** Upper bound on one Redis command; past it the request fails with 503 instead of hanging. */
+  redisCommandTimeoutMs: number
+  jwtSecret: string
+  /** Sliding window: a session unused for this long is gone. */
+  sessionTtlSeconds: number
+  /** Absolute lifetime: no session outlives this, however active. Also the token's `exp`. */
+  sessionMaxAgeSeconds: number
+  bcryptCost: number
+  logLevel: string
+  /** Origins allowed to call the API from a browser; empty means CORS is off. */
+  corsOrigins: string[]
+}
+
+export type Env = Record<string, string | undefined>
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${problem}`)
+    this.name = 'ConfigError'
+  }
+}
+
+export const DEFAULTS = {
+  PORT: '3000',
+  HOST: '127.0.0.1',
+  DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  REDIS_KEY_PREFIX: 'gatehouse:',
+  REDIS_COMMAND_TIMEOUT_MS: '1000',
+  SESSION_TTL_SECONDS: '1200',
+  SESSION_MAX_AGE_SECONDS: String(30 * 24 * 3600),
+  BCRYPT_COST: '12',
+  LOG_LEVEL: 'info',
+  CORS_ORIGINS: '',
+} as const
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+const MIN_SECRET_BYTES = 32
+
+export interface LoadedConfig {
+  config: Config
+  /** Things worth telling the operator at start-up (e.g. a generated development secret). */
+  warnings: string[]
+}
+
+export interface LoadConfigOptions {
+  /** Where a development JWT secret is kept between restarts. */
+  devSecretFile?: string
+}
+
+/** Reads and validates the configuration; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Env, options: LoadConfigOptions = {}): LoadedConfig {
+  const read = (name: keyof typeof DEFAULTS): string => {
+    const value = env[name]
+    return value === undefined || value === '' ? DEFAULTS[name] : value
+  }
+  const production = env.NODE_ENV === 'production'
+  const warnings: string[] = []
+
+  const sessionTtlSeconds = integer('SESSION_TTL_SECONDS', read('SESSION_TTL_SECONDS'), 1, 365 * 24 * 3600)
+  const sessionMaxAgeSeconds = integer('SESSION_MAX_AGE_SECONDS', read('SESSION_MAX_AGE_SECONDS'), 1, 10 * 365 * 24 * 3600)
+  if (sessionTtlSeconds > sessionMaxAgeSeconds) {
+    throw new ConfigError('SESSION_TTL_SECONDS', `(${sessionTtlSeconds}) must not exceed SESSION_MAX_AGE_SECONDS (${sessionMaxAgeSeconds})`)
+  }
+
+  let jwtSecret = env.JWT_SECRET
+  if (jwtSecret === undefined || jwtSecret === '') {
+    if (production) throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production')
+    const dev = resolveDevSecret(options.devSecretFile ?? '.gatehouse-dev-secret')
+    jwtSecret = dev.secret
+    warnings.push(
+      dev.created
+        ? `JWT_SECRET is not set: generated a development secret and saved it in ${dev.file} (never use this in production)`
+        : `JWT_SECRET is not set: using the development secret saved in ${dev.file} (never use this in production)`,
+    )
+  }
+  const secretBytes = Buffer.byteLength(jwtSecret, 'utf8')
+  if (secretBytes < MIN_SECRET_BYTES) {
+    throw new ConfigError('JWT_SECRET', `must be at least ${MIN_SECRET_BYTES} bytes (got ${secretBytes}); generate one with: openssl rand -base64 48`)
+  }
+
+  const logLevel = read('LOG_LEVEL')
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`)
+
+  const redisKeyPrefix = read('REDIS_KEY_PREFIX')
+  if (!/^[A-Za-z0-9:_.\-{}]{1,64}$/.test(redisKeyPrefix)) {
+    throw new ConfigError('REDIS_KEY_PREFIX', 'must be 1-64 characters of letters, digits and : _ . - { }')
+  }
+
+  return {
+    config: {
+      production,
+      port: integer('PORT', read('PORT'), 0, 65535),
+      host: read('HOST'),
+      databaseUrl: url('DATABASE_URL', read('DATABASE_URL'), ['postgres:', 'postgresql:']),
+      redisUrl: url('REDIS_URL', read('REDIS_URL'), ['redis:', 'rediss:']),
+      redisKeyPrefix,
+      redisCommandTimeoutMs: integer('REDIS_COMMAND_TIMEOUT_MS', read('REDIS_COMMAND_TIMEOUT_MS'), 50, 60_000),
+      jwtSecret,
+      sessionTtlSeconds,
+      sessionMaxAgeSeconds,
+      bcryptCost: integer('BCRYPT_COST', read('BCRYPT_COST'), 4, 15),
+      logLevel,
+      corsOrigins: origins(read('CORS_ORIGINS')),
+    },
+    warnings,
+  }
+}
+
+function integer(name: string, raw: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a whole number (got "${raw}")`)
+  const value = Number(raw.trim())
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max} (got ${value})`)
+  return value
+}
+
+function url(name: string, raw: string, protocols: string[]): string {
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new ConfigError(name, 'must be a URL')
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`)
+  }
+  return raw
+}
+
+function origins(raw: string): string[] {
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean)
+  for (const origin of list) {
+    if (origin === '*') throw new ConfigError('CORS_ORIGINS', 'must list origins explicitly ("*" is not allowed)')
+    let parsed: URL
+    try {
+      parsed = new URL(origin)
+    } catch {
+      throw new ConfigError('CORS_ORIGINS', `has an entry that is not an origin: "${origin}"`)
+    }
+    if (parsed.origin !== origin) throw new ConfigError('CORS_ORIGINS', `entries must be bare origins like https://app.example.com (got "${origin}")`)
+  }
+  return list
+}

@@ -1,0 +1,56 @@
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import type { Config } from '../config/index.js'
+
+export class DependencyError extends Error {
+  override name = 'DependencyError'
+}
+
+const TIMEOUT_MS = 3000
+
+/** Fails fast, naming what is missing and how to start it, instead of retrying forever. */
+export async function checkDependencies(config: Config): Promise<void> {
+  const problems = (await Promise.all([checkRedis(config.redisUrl), checkPostgres(config.databaseUrl)])).filter(Boolean)
+  if (problems.length > 0) throw new DependencyError(problems.join('; '))
+}
+
+async function checkRedis(url: string): Promise<string | null> {
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: TIMEOUT_MS, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+  redis.on('error', () => {})
+  try {
+    await redis.connect()
+    await redis.ping()
+    return null
+  } catch (err) {
+    return `cannot reach Redis at ${redact(url)} (${describe(err)}); start it (e.g. \`docker compose up -d redis\`) or set REDIS_URL`
+  } finally {
+    redis.disconnect()
+  }
+}
+
+async function checkPostgres(url: string): Promise<string | null> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: TIMEOUT_MS })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    return null
+  } catch (err) {
+    // A missing database is fine: the migrations create it.
+    if ((err as { code?: string }).code === '3D000') return null
+    return `cannot reach PostgreSQL at ${redact(url)} (${describe(err)}); start it (e.g. \`docker compose up -d postgres\`) or set DATABASE_URL`
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+/** The URL without its password, fit for an error message. */
+function redact(url: string): string {
+  const parsed = new URL(url)
+  if (parsed.password) parsed.password = '***'
+  return parsed.toString()
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string }
+  return e.code ?? e.message ?? String(err)
+}

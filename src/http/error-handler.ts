@@ -1,0 +1,39 @@
+import type { FastifyError, FastifyInstance } from 'fastify'
+import { AppError } from './errors.js'
+
+/** Names for the 4xx statuses Fastify itself raises (body parsing, content type, size). */
+const CLIENT_ERROR_CODES: Record<number, string> = {
+  400: 'bad_request',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  406: 'not_acceptable',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  431: 'headers_too_large',
+}
+
+/**
+ * Every error leaves as JSON `{ error, message }` with the right status. Messages of 4xx errors
+ * are the client's to read; a 5xx never shows its message or stack, only a request id to quote.
+ */
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
+    if (err instanceof AppError) {
+      if (err.statusCode >= 500) request.log.warn({ err: err.cause ?? err }, err.message)
+      return reply.code(err.statusCode).headers(err.headers).send({ error: err.code, message: err.message })
+    }
+    if (err.validation) {
+      return reply.code(400).send({ error: 'bad_request', message: err.message })
+    }
+    const status = err.statusCode ?? 500
+    if (status >= 400 && status < 500) {
+      return reply.code(status).send({ error: CLIENT_ERROR_CODES[status] ?? 'client_error', message: err.message })
+    }
+    request.log.error({ err }, 'unhandled error')
+    return reply.code(500).send({ error: 'internal_error', message: `Internal server error (request ${request.id})` })
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: 'not_found', message: `No route for ${request.method} ${request.url.split('?')[0]}` })
+  })
+}

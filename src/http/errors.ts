@@ -1,0 +1,44 @@
+/**
+ * One error type for every failure a client can see. `code` is stable (clients and tests match
+ * on it); `message` is for humans. The error handler turns it into `{ error, message }`.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message)
+    this.name = 'AppError'
+  }
+}
+
+const AUTH_CHALLENGE = { 'www-authenticate': 'Token realm="Application"' }
+/** Seconds a client should wait before retrying when a dependency is down. */
+export const RETRY_AFTER_SECONDS = 5
+
+export const errors = {
+  // 401s say only "missing", "invalid" or "expired": never which check failed.
+  missingToken: () => new AppError(401, 'missing_token', 'Authentication required: send Authorization: Token token=<token>', AUTH_CHALLENGE),
+  invalidToken: () => new AppError(401, 'invalid_token', 'The token is invalid', AUTH_CHALLENGE),
+  expiredSession: () => new AppError(401, 'session_expired', 'The session has expired or was ended; log in again', AUTH_CHALLENGE),
+  invalidCredentials: () => new AppError(401, 'invalid_credentials', 'Email or password is incorrect'),
+  emailTaken: () => new AppError(409, 'email_taken', 'An account with this email already exists'),
+  badRequest: (message: string) => new AppError(400, 'bad_request', message),
+  /** Redis or Postgres did not answer in time: fail closed, tell the client to retry. */
+  unavailable: (dependency: 'redis' | 'postgres') =>
+    new AppError(503, 'service_unavailable', `The service is temporarily unavailable (${dependency}); try again shortly`, {
+      'retry-after': String(RETRY_AFTER_SECONDS),
+    }),
+}
+
+/** Runs `work`; any failure of the dependency becomes a 503 (AppErrors pass through unchanged). */
+export async function orUnavailable<T>(dependency: 'redis' | 'postgres', work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (err) {
+    if (err instanceof AppError) throw err
+    throw Object.assign(errors.unavailable(dependency), { cause: err })
+  }
+}

@@ -1,0 +1,40 @@
+import type { FastifyPluginAsync } from 'fastify'
+import type { Services } from '../app.js'
+import { RETRY_AFTER_SECONDS } from '../http/errors.js'
+
+type Check = 'ok' | 'down'
+
+/** How long /ready waits for each dependency before calling it down. */
+const READY_TIMEOUT_MS = 1000
+
+export const healthRoutes: FastifyPluginAsync<Services> = async (app, { redis, db }) => {
+  // Liveness: the process is up and serving. Deliberately checks nothing else.
+  app.get('/health', async () => ({ status: 'ok' }))
+
+  // Readiness: both dependencies answer, so this instance can serve traffic.
+  app.get('/ready', async (_request, reply) => {
+    const [redisCheck, postgresCheck] = await Promise.all([
+      probe(() => redis.ping()),
+      probe(() => db.$queryRaw`SELECT 1`),
+    ])
+    const checks = { redis: redisCheck, postgres: postgresCheck }
+    if (redisCheck === 'ok' && postgresCheck === 'ok') return { status: 'ready', checks }
+    const down = Object.entries(checks).filter(([, state]) => state === 'down').map(([name]) => name)
+    return reply
+      .code(503)
+      .header('retry-after', String(RETRY_AFTER_SECONDS))
+      .send({ error: 'not_ready', message: `Not ready: ${down.join(' and ')} unavailable`, checks })
+  })
+}
+
+async function probe(check: () => Promise<unknown>): Promise<Check> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<Check>((resolve) => {
+    timer = setTimeout(() => resolve('down'), READY_TIMEOUT_MS)
+  })
+  try {
+    return await Promise.race([check().then((): Check => 'ok', (): Check => 'down'), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}

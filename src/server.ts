@@ -1,0 +1,33 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config/index.js'
+import { withDotEnv } from './config/dotenv.js'
+import { checkDependencies, DependencyError } from './db/preflight.js'
+import { migrate } from './db/migrate.js'
+
+/**
+ * `npm start`: read the configuration (environment over .env over defaults), make sure Redis and
+ * Postgres answer, apply pending migrations, then listen. Any start-up problem is one clear line
+ * on stderr and a non-zero exit, never a hang.
+ */
+async function main(): Promise<void> {
+  const { config, warnings } = loadConfig(withDotEnv(process.env))
+  await checkDependencies(config)
+  await migrate(config.databaseUrl, { log: (message) => console.log(`gatehouse: ${message}`) })
+
+  const app = await buildApp(config)
+  for (const warning of warnings) app.log.warn(warning)
+
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error')
+    else app.log.info({ signal }, 'shutting down')
+    await app.close()
+  })
+  await app.listen({ port: config.port, host: config.host })
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof DependencyError) console.error(`gatehouse: ${err.message}`)
+  else console.error('gatehouse: failed to start:', err)
+  process.exit(1)
+})
