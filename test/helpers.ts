@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import type { Test } from 'tap'
+import { buildApp } from '../src/app.js'
+import { type Config, type Env, loadConfig } from '../src/config/index.js'
+
+/** Tests never touch the service's own data: their own database, and a key prefix per test app. */
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_test'
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+export const TEST_JWT_SECRET = 'gatehouse-test-secret-0123456789abcdef0123456789'
+export const PASSWORD = 'correct horse battery'
+
+export const uniqueId = () => randomBytes(6).toString('hex')
+
+/** A validated config for tests: cheap bcrypt, silent logs, a fresh key prefix; `env` overrides anything. */
+export function testConfig(env: Env = {}): Config {
+  return loadConfig({
+    DATABASE_URL: TEST_DATABASE_URL,
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_KEY_PREFIX: `gatehouse-test:${uniqueId()}:`,
+    JWT_SECRET: TEST_JWT_SECRET,
+    BCRYPT_COST: '4',
+    LOG_LEVEL: 'silent',
+    ...env,
+  }).config
+}
+
+export interface TestContext {
+  app: FastifyInstance
+  config: Config
+  /** A plain client for reading Redis the way another service would. */
+  redis: Redis
+  /** A fresh email on this test's own domain (deleted at teardown). */
+  email(): string
+}
+
+/** Builds an app the way the server does, and cleans up its users and Redis keys afterwards. */
+export async function buildTestApp(t: Test, env: Env = {}): Promise<TestContext> {
+  const config = testConfig(env)
+  const app = await buildApp(config, { logger: false })
+  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  const domain = `${uniqueId()}.test.gatehouse`
+  t.teardown(async () => {
+    await app.close()
+    await deleteKeys(redis, config.redisKeyPrefix).catch(() => {})
+    redis.disconnect()
+    await deleteUsers(domain)
+  })
+  return { app, config, redis, email: () => `${uniqueId()}@${domain}` }
+}
+
+export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  const keys = await scanKeys(redis, prefix)
+  if (keys.length > 0) await redis.del(...keys)
+}
+
+export async function scanKeys(redis: Redis, prefix: string): Promise<string[]> {
+  const keys: string[] = []
+  let cursor = '0'
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    keys.push(...batch)
+    cursor = next
+  } while (cursor !== '0')
+  return keys
+}
+
+async function deleteUsers(domain: string): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL })
+  await client.connect()
+  try {
+    await client.query('DELETE FROM users WHERE email LIKE $1', [`%@${domain}`])
+  } finally {
+    await client.end()
+  }
+}
+
+export async function signUp(app: FastifyInstance, email: string, password = PASSWORD) {
+  const res = await app.inject({ method: 'POST', url: '/users', payload: { email, password } })
+  if (res.statusCode !== 201) throw new Error(`sign-up failed: ${res.statusCode} ${res.body}`)
+  return res.json().user as { id: string; email: string; createdAt: string }
+}
+
+export async function login(app: FastifyInstance, email: string, password = PASSWORD) {
+  const res = await app.inject({ method: 'POST', url: '/sessions', payload: { email, password } })
+  if (res.statusCode !== 201) throw new Error(`login failed: ${res.statusCode} ${res.body}`)
+  return res.json() as { user: { id: string; email: string }; token: string }
+}
+
+/** Signs up a fresh user and logs in. */
+export async function newSession(ctx: TestContext) {
+  const email = ctx.email()
+  const user = await signUp(ctx.app, email)
+  const { token } = await login(ctx.app, email)
+  return { user, token, email }
+}
+
+export function me(app: FastifyInstance, authorization?: string) {
+  return app.inject({ method: 'GET', url: '/me', headers: authorization === undefined ? {} : { authorization } })
+}
+
+/** The claims of a token, decoded without verification (as a test, or another service, would). */
+export function claimsOf(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'))
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

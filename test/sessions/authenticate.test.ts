@@ -1,0 +1,119 @@
+import { generateKeyPairSync } from 'node:crypto'
+import { createSigner } from 'fast-jwt'
+import t, { type Test } from 'tap'
+import { newSessionId } from '../../src/sessions/store.js'
+import { buildTestApp, claimsOf, me, newSession, TEST_JWT_SECRET } from '../helpers.js'
+
+const CHALLENGE = 'Token realm="Application"'
+
+t.test('authentication on GET /me', async (t) => {
+  const ctx = await buildTestApp(t)
+  const { token, user } = await newSession(ctx)
+  const claims = claimsOf(token)
+
+  const expect401 = async (t: Test, authorization: string | undefined, error: string, name: string) => {
+    const res = await me(ctx.app, authorization)
+    t.equal(res.statusCode, 401, name)
+    t.equal(res.headers['www-authenticate'], CHALLENGE, `${name}: challenge`)
+    t.equal(res.json().error, error, `${name}: ${error}`)
+    t.same(Object.keys(res.json()).sort(), ['error', 'message'], `${name}: body is {error, message}`)
+  }
+
+  t.test('accepts every header form the mobile app may send', async (t) => {
+    const forms = [
+      `Token token=${token}`,
+      `Token token="${token}"`,
+      `Token token="${token}", device="ios"`,
+      `Token token=${token}; device=ios`,
+      `Token token=${token}\tdevice=ios`,
+      `Token ${token}`,
+      `token token=${token}`,
+      `TOKEN ${token}`,
+      `Bearer ${token}`,
+      `bearer ${token}`,
+    ]
+    for (const authorization of forms) {
+      const res = await me(ctx.app, authorization)
+      t.equal(res.statusCode, 200, authorization.replace(token, '<token>'))
+      t.same(res.json(), { user })
+    }
+  })
+
+  t.test('no token: 401 missing_token', async (t) => {
+    for (const header of [undefined, '', 'Token', 'Token ', 'Token token=', 'Bearer', `Basic ${token}`, token, `Tokens ${token}`, `token=${token}`]) {
+      await expect401(t, header, 'missing_token', JSON.stringify(header?.replace(token, '<token>')))
+    }
+  })
+
+  t.test('garbage tokens: 401 invalid_token', async (t) => {
+    for (const bad of ['abc', 'a.b.c', `${token}x`, token.slice(0, -2), token.replaceAll('.', ''), 'x'.repeat(5000), `${token}.${token}`]) {
+      await expect401(t, `Token token=${bad}`, 'invalid_token', bad.slice(0, 20))
+    }
+  })
+
+  t.test('tampered tokens: 401 invalid_token', async (t) => {
+    const [header, , signature] = token.split('.')
+    const forged = (payload: object) => `${header}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${signature}`
+    await expect401(t, `Token token=${forged({ ...claims, user_id: '00000000-0000-4000-8000-000000000000' })}`, 'invalid_token', 'other user_id')
+    await expect401(t, `Token token=${forged({ ...claims, exp: (claims.exp as number) + 3600 })}`, 'invalid_token', 'longer exp')
+  })
+
+  t.test('tokens signed any other way: 401 invalid_token', async (t) => {
+    const payload = { ...claims }
+    const encode = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url')
+    const alg = (algorithm: 'HS256' | 'HS384' | 'HS512', key = TEST_JWT_SECRET) => createSigner({ key, algorithm })(payload)
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const cases: Array<[string, string]> = [
+      ['alg none, no signature', `${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.`],
+      ['alg none, old signature', `${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.${token.split('.')[2]}`],
+      ['HS384 with the right secret', alg('HS384')],
+      ['HS512 with the right secret', alg('HS512')],
+      ['HS256 with a wrong secret', alg('HS256', 'another-secret-of-at-least-32-bytes!!')],
+      ['RS256', createSigner({ key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), algorithm: 'RS256' })(payload)],
+    ]
+    for (const [name, forgedToken] of cases) await expect401(t, `Token token=${forgedToken}`, 'invalid_token', name)
+  })
+
+  t.test('a genuine token whose claims are malformed: 401 invalid_token', async (t) => {
+    const sign = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })
+    const { user_id, created_at, exp, jti } = claims
+    const cases: Array<[string, object]> = [
+      ['no jti', { user_id, created_at, exp }],
+      ['no user_id', { jti, created_at, exp }],
+      ['no created_at', { jti, user_id, exp }],
+      ['no exp', { jti, user_id, created_at }],
+      ['jti not a session id', { jti: 'short', user_id, created_at, exp }],
+      ['created_at a string', { jti, user_id, created_at: String(created_at), exp }],
+    ]
+    for (const [name, payload] of cases) await expect401(t, `Token token=${sign(payload)}`, 'invalid_token', name)
+  })
+
+  t.test('an expired token: 401 session_expired', async (t) => {
+    const now = Date.now()
+    const expired = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })({
+      ...claims,
+      iat: Math.floor(now / 1000) - 100,
+      exp: Math.floor(now / 1000) - 10,
+    })
+    await expect401(t, `Token token=${expired}`, 'session_expired', 'expired')
+  })
+
+  t.test('a genuine token without a session in Redis: 401 session_expired', async (t) => {
+    const orphan = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })({ ...claims, jti: newSessionId() })
+    await expect401(t, `Token token=${orphan}`, 'session_expired', 'no session')
+    t.equal(await ctx.redis.exists(`${ctx.config.redisKeyPrefix}sess:${claimsOf(orphan).jti}`), 0, 'and none was created')
+  })
+
+  t.test('a session is bound to its user: another user_id with the same jti is refused', async (t) => {
+    const other = await newSession(ctx)
+    const mixed = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })({ ...claims, user_id: other.user.id })
+    await expect401(t, `Token token=${mixed}`, 'session_expired', 'jti of another user')
+  })
+
+  t.test('the error messages do not say which check failed', async (t) => {
+    const messages = new Set<string>()
+    for (const header of [`Token token=abc`, `Token token=${token}x`, `Bearer a.b.c`]) messages.add((await me(ctx.app, header)).json().message)
+    t.equal(messages.size, 1)
+  })
+})
+
