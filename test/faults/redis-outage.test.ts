@@ -1,0 +1,90 @@
+import t, { type Test } from 'tap'
+import { buildTestApp, me, newSession, signUp, sleep } from '../helpers.js'
+import { startPrivateRedis } from './private-redis.js'
+
+// These tests kill and pause a redis-server of their own, never the shared one.
+
+const expect503 = (t: Test, res: { statusCode: number; headers: Record<string, unknown>; json(): { error: string } }, name: string) => {
+  t.equal(res.statusCode, 503, `${name}: 503`)
+  t.equal(res.headers['retry-after'], '5', `${name}: Retry-After`)
+  t.equal(res.json().error, 'service_unavailable', `${name}: service_unavailable`)
+}
+
+/** Retries `check` until it holds, for at most `ms`: recovery happens in the background. */
+async function eventually(ms: number, check: () => Promise<boolean>): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if (await check()) return true
+    await sleep(100)
+  }
+  return false
+}
+
+t.test('Redis down: fail closed with 503, recover on its own', async (t) => {
+  const redis = await startPrivateRedis(t)
+  const ctx = await buildTestApp(t, { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '300' })
+  const { token, email } = await newSession(ctx)
+  const auth = `Token token=${token}`
+  t.equal((await me(ctx.app, auth)).statusCode, 200)
+
+  await redis.kill()
+  expect503(t, await me(ctx.app, auth), 'GET /me')
+  expect503(t, await ctx.app.inject({ method: 'DELETE', url: '/sessions/current', headers: { authorization: auth } }), 'logout')
+  expect503(t, await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: 'correct horse battery' } }), 'login')
+  const ready = await ctx.app.inject({ method: 'GET', url: '/ready' })
+  t.equal(ready.statusCode, 503)
+  t.same(ready.json().checks, { redis: 'down', postgres: 'ok' })
+  t.equal((await ctx.app.inject({ method: 'GET', url: '/health' })).statusCode, 200, 'the process is still up')
+  // Sign-up needs only Postgres.
+  t.equal((await ctx.app.inject({ method: 'POST', url: '/users', payload: { email: ctx.email(), password: 'correct horse battery' } })).statusCode, 201)
+
+  // Back, but empty (no persistence): sessions are gone, the service works again without a restart.
+  await redis.start()
+  t.ok(await eventually(5000, async () => (await ctx.app.inject({ method: 'GET', url: '/ready' })).statusCode === 200), 'ready again')
+  const after = await me(ctx.app, auth)
+  t.equal(after.statusCode, 401, 'the old session died with the data')
+  t.equal(after.json().error, 'session_expired')
+  const again = await newSession(ctx)
+  t.equal((await me(ctx.app, `Token token=${again.token}`)).statusCode, 200, 'new logins work')
+})
+
+t.test('Redis paused or frozen: 503 within the command timeout, then back to normal', async (t) => {
+  const redis = await startPrivateRedis(t)
+  const ctx = await buildTestApp(t, { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '300' })
+  const { token } = await newSession(ctx)
+  const auth = `Token token=${token}`
+
+  await redis.pause(1500)
+  let started = Date.now()
+  expect503(t, await me(ctx.app, auth), 'during CLIENT PAUSE')
+  t.ok(Date.now() - started < 1400, 'answered before the pause ended')
+  t.ok(await eventually(5000, async () => (await me(ctx.app, auth)).statusCode === 200), 'the same session works after the pause')
+
+  redis.freeze()
+  started = Date.now()
+  expect503(t, await me(ctx.app, auth), 'while SIGSTOPped')
+  t.ok(Date.now() - started < 3000, 'bounded wait')
+  redis.thaw()
+  t.ok(await eventually(5000, async () => (await me(ctx.app, auth)).statusCode === 200), 'works again after SIGCONT')
+})
+
+t.test('Postgres unreachable: 503 where it is needed, sessions still checked in Redis', async (t) => {
+  const healthy = await buildTestApp(t)
+  const { token } = await newSession(healthy)
+  await signUp(healthy.app, healthy.email())
+  // Same Redis prefix and secret, but a Postgres port where nothing listens.
+  const broken = await buildTestApp(t, {
+    REDIS_KEY_PREFIX: healthy.config.redisKeyPrefix,
+    DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:1/gatehouse_test',
+  })
+  const password = 'correct horse battery'
+  expect503(t, await broken.app.inject({ method: 'POST', url: '/users', payload: { email: broken.email(), password } }), 'sign-up')
+  expect503(t, await broken.app.inject({ method: 'POST', url: '/sessions', payload: { email: broken.email(), password } }), 'login')
+  expect503(t, await me(broken.app, `Token token=${token}`), 'GET /me (reads the user)')
+  t.equal((await me(broken.app, 'Token token=forged')).statusCode, 401, 'a bad token is still 401, not 503')
+  const ready = await broken.app.inject({ method: 'GET', url: '/ready' })
+  t.equal(ready.statusCode, 503)
+  t.same(ready.json().checks, { redis: 'ok', postgres: 'down' })
+  const logout = await broken.app.inject({ method: 'DELETE', url: '/sessions/current', headers: { authorization: `Token token=${token}` } })
+  t.equal(logout.statusCode, 204, 'logout needs only Redis')
+})

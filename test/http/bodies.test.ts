@@ -1,0 +1,50 @@
+import type { InjectOptions } from 'fastify'
+import t from 'tap'
+import { buildTestApp, PASSWORD } from '../helpers.js'
+
+t.test('every malformed request gets a JSON 4xx', async (t) => {
+  const ctx = await buildTestApp(t)
+  const json = { 'content-type': 'application/json' }
+  const cases: Array<[string, InjectOptions, number, string]> = [
+    ['oversized body', { method: 'POST', url: '/users', headers: json, payload: JSON.stringify({ email: ctx.email(), password: 'x'.repeat(20_000) }) }, 413, 'payload_too_large'],
+    ['malformed JSON', { method: 'POST', url: '/sessions', headers: json, payload: '{"email": "a@b.c", ' }, 400, 'bad_request'],
+    ['empty JSON body', { method: 'POST', url: '/sessions', headers: json, payload: '' }, 400, 'bad_request'],
+    ['JSON null', { method: 'POST', url: '/sessions', headers: json, payload: 'null' }, 400, 'bad_request'],
+    ['JSON string', { method: 'POST', url: '/users', headers: json, payload: '"hello"' }, 400, 'bad_request'],
+    ['prototype pollution', { method: 'POST', url: '/users', headers: json, payload: `{"email":"${ctx.email()}","password":"${PASSWORD}","__proto__":{"admin":true}}` }, 400, 'bad_request'],
+    ['text/plain', { method: 'POST', url: '/sessions', headers: { 'content-type': 'text/plain' }, payload: 'email=a&password=b' }, 415, 'unsupported_media_type'],
+    ['form-encoded', { method: 'POST', url: '/users', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'email=a%40b.c&password=12345678' }, 415, 'unsupported_media_type'],
+    ['no body at all', { method: 'POST', url: '/sessions' }, 400, 'bad_request'],
+    ['unknown route', { method: 'GET', url: '/admin' }, 404, 'not_found'],
+    ['unknown method on a route', { method: 'PATCH', url: '/me' }, 404, 'not_found'],
+  ]
+  for (const [name, request, status, error] of cases) {
+    const res = await ctx.app.inject(request)
+    t.equal(res.statusCode, status, name)
+    t.match(res.headers['content-type'], /^application\/json/, `${name}: JSON`)
+    t.equal(res.json().error, error, `${name}: ${error}`)
+    t.type(res.json().message, 'string', `${name}: has a message`)
+    t.notMatch(res.body, /at .*\.(ts|js):\d+/, `${name}: no stack trace`)
+  }
+})
+
+t.test('health and readiness', async (t) => {
+  const ctx = await buildTestApp(t)
+  const health = await ctx.app.inject({ method: 'GET', url: '/health' })
+  t.equal(health.statusCode, 200)
+  t.same(health.json(), { status: 'ok' })
+  const ready = await ctx.app.inject({ method: 'GET', url: '/ready' })
+  t.equal(ready.statusCode, 200)
+  t.same(ready.json(), { status: 'ready', checks: { redis: 'ok', postgres: 'ok' } })
+})
+
+t.test('CORS is off unless origins are configured, and then only for them', async (t) => {
+  const off = await buildTestApp(t)
+  const preflight = (origin: string) =>
+    ({ method: 'OPTIONS', url: '/sessions', headers: { origin, 'access-control-request-method': 'POST' } }) as const
+  t.notOk((await off.app.inject(preflight('https://app.example.com'))).headers['access-control-allow-origin'])
+
+  const on = await buildTestApp(t, { CORS_ORIGINS: 'https://app.example.com' })
+  t.equal((await on.app.inject(preflight('https://app.example.com'))).headers['access-control-allow-origin'], 'https://app.example.com')
+  t.notOk((await on.app.inject(preflight('https://evil.example.com'))).headers['access-control-allow-origin'])
+})

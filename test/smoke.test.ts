@@ -1,0 +1,120 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { TEST_DATABASE_URL, TEST_JWT_SECRET, uniqueId } from './helpers.js'
+
+// The real server, started as the README says, over real HTTP.
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+interface Started {
+  proc: ChildProcess
+  output: () => string
+}
+
+function launch(command: string, args: string[], env: Record<string, string>): Started {
+  const proc = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', JWT_SECRET: TEST_JWT_SECRET, DATABASE_URL: TEST_DATABASE_URL, BCRYPT_COST: '4', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  let output = ''
+  proc.stdout!.on('data', (chunk) => (output += chunk))
+  proc.stderr!.on('data', (chunk) => (output += chunk))
+  return { proc, output: () => output }
+}
+
+/** Resolves with the base URL once the server logs that it listens (bounded). */
+async function listening(started: Started, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(started.output())
+    if (match) return match[1]!
+    if (started.proc.exitCode !== null) break
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(`server did not start:\n${started.output()}`)
+}
+
+/** Waits for the process to exit (bounded); returns its exit code. */
+async function exited(started: Started, timeoutMs: number): Promise<number | null> {
+  if (started.proc.exitCode !== null) return started.proc.exitCode
+  const timer = setTimeout(() => process.kill(-started.proc.pid!, 'SIGKILL'), timeoutMs)
+  const [code] = await once(started.proc, 'exit')
+  clearTimeout(timer)
+  return code
+}
+
+t.test('npm start serves the documented flow over HTTP', async (t) => {
+  const prefix = `gatehouse-test:${uniqueId()}:`
+  const started = launch('npm', ['start'], { REDIS_KEY_PREFIX: prefix })
+  t.teardown(() => {
+    if (started.proc.exitCode === null) process.kill(-started.proc.pid!, 'SIGKILL')
+  })
+  const base = await listening(started, 90_000)
+  const call = async (method: string, path: string, init: { body?: object; token?: string } = {}) => {
+    const res = await fetch(base + path, {
+      method,
+      headers: {
+        ...(init.body ? { 'content-type': 'application/json' } : {}),
+        ...(init.token ? { authorization: `Token token=${init.token}` } : {}),
+      },
+      body: init.body ? JSON.stringify(init.body) : undefined,
+    })
+    const text = await res.text()
+    return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers }
+  }
+
+  t.same((await call('GET', '/health')).body, { status: 'ok' })
+  t.equal((await call('GET', '/ready')).status, 200)
+  const email = `${uniqueId()}@smoke.test.gatehouse`
+  const password = 'correct horse battery'
+  const signUp = await call('POST', '/users', { body: { email, password } })
+  t.equal(signUp.status, 201)
+  const login = await call('POST', '/sessions', { body: { email, password } })
+  t.equal(login.status, 201)
+  const token = login.body.token as string
+  const me = await call('GET', '/me', { token })
+  t.equal(me.status, 200)
+  t.same(me.body, signUp.body)
+  t.equal((await call('DELETE', '/sessions/current', { token })).status, 204)
+  const after = await call('GET', '/me', { token })
+  t.equal(after.status, 401)
+  t.equal(after.headers.get('www-authenticate'), 'Token realm="Application"')
+  t.notOk(started.output().includes(token), 'the token never appears in the logs')
+  t.notOk(started.output().includes(password), 'nor the password')
+
+  process.kill(-started.proc.pid!, 'SIGTERM')
+  await exited(started, 15_000)
+  t.match(started.output(), /shutting down/, 'stops gracefully on SIGTERM')
+
+  // Clean up the user through the same database the server used.
+  const pg = await import('pg')
+  const client = new pg.default.Client({ connectionString: TEST_DATABASE_URL })
+  await client.connect()
+  await client.query('DELETE FROM users WHERE email = $1', [email])
+  await client.end()
+})
+
+t.test('the built server exits 0 on SIGTERM', async (t) => {
+  const started = launch('node', ['dist/server.js'], { REDIS_KEY_PREFIX: `gatehouse-test:${uniqueId()}:` })
+  await listening(started, 30_000)
+  process.kill(started.proc.pid!, 'SIGTERM')
+  t.equal(await exited(started, 15_000), 0)
+})
+
+t.test('start-up problems are one clear line and a non-zero exit, never a hang', async (t) => {
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ['Redis unreachable', { REDIS_URL: 'redis://127.0.0.1:1' }, /cannot reach Redis at redis:\/\/127\.0\.0\.1:1.*docker compose up -d redis/],
+    ['Postgres unreachable', { DATABASE_URL: 'postgresql://postgres:secret@127.0.0.1:1/gatehouse' }, /cannot reach PostgreSQL at postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/gatehouse.*docker compose up -d postgres/],
+    ['bad setting', { SESSION_TTL_SECONDS: 'soon' }, /Invalid configuration: SESSION_TTL_SECONDS must be a whole number/],
+    ['production without a secret', { NODE_ENV: 'production', JWT_SECRET: '' }, /Invalid configuration: JWT_SECRET is required when NODE_ENV=production/],
+  ]
+  for (const [name, env, message] of cases) {
+    const started = launch('node', ['dist/server.js'], env)
+    t.equal(await exited(started, 20_000), 1, `${name}: exit 1`)
+    t.match(started.output(), message, name)
+    t.notMatch(started.output(), /secret@/, `${name}: no password in the message`)
+  }
+})
