@@ -1,0 +1,10 @@
+FROM node:22-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+# The owner of /app may write .gatehouse-dev-secret when no JWT_SECRET is given.
+RUN npm run build && npm prune --omit=dev && chown node:node /app
+USER node
+EXPOSE 3000
+CMD ["node", "dist/server.js"]
