@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import pg from 'pg'
 import t from 'tap'
 import { TEST_DATABASE_URL, TEST_JWT_SECRET, uniqueId } from './helpers.js'
 
@@ -90,8 +91,7 @@ t.test('npm start serves the documented flow over HTTP', async (t) => {
   t.match(started.output(), /shutting down/, 'stops gracefully on SIGTERM')
 
   // Clean up the user through the same database the server used.
-  const pg = await import('pg')
-  const client = new pg.default.Client({ connectionString: TEST_DATABASE_URL })
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL })
   await client.connect()
   await client.query('DELETE FROM users WHERE email = $1', [email])
   await client.end()

@@ -1,6 +1,7 @@
 import type { InjectOptions } from 'fastify'
 import t from 'tap'
-import { buildTestApp, PASSWORD } from '../helpers.js'
+import { buildApp } from '../../src/app.js'
+import { buildTestApp, PASSWORD, testConfig } from '../helpers.js'
 
 t.test('every malformed request gets a JSON 4xx', async (t) => {
   const ctx = await buildTestApp(t)
@@ -47,4 +48,19 @@ t.test('CORS is off unless origins are configured, and then only for them', asyn
   const on = await buildTestApp(t, { CORS_ORIGINS: 'https://app.example.com' })
   t.equal((await on.app.inject(preflight('https://app.example.com'))).headers['access-control-allow-origin'], 'https://app.example.com')
   t.notOk((await on.app.inject(preflight('https://evil.example.com'))).headers['access-control-allow-origin'])
+})
+
+t.test('an unexpected error is a bare 500: no message, no stack, a request id to quote', async (t) => {
+  const app = await buildApp(testConfig(), { logger: false })
+  t.teardown(() => app.close())
+  // A route that fails the way a bug would, added before the app starts.
+  app.get('/boom', async () => {
+    throw new Error('connection string postgres://user:hunter2@db')
+  })
+  const res = await app.inject({ method: 'GET', url: '/boom' })
+  t.equal(res.statusCode, 500)
+  t.same(Object.keys(res.json()).sort(), ['error', 'message'])
+  t.equal(res.json().error, 'internal_error')
+  t.match(res.json().message, /^Internal server error \(request .+\)$/)
+  t.notMatch(res.body, /hunter2|at .*\.(ts|js):\d+/)
 })

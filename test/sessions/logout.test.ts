@@ -1,3 +1,4 @@
+import pg from 'pg'
 import t from 'tap'
 import { buildTestApp, claimsOf, me, newSession } from '../helpers.js'
 
@@ -42,4 +43,18 @@ t.test('DELETE /sessions/current', async (t) => {
       t.equal((await me(ctx.app, authorization)).statusCode, 401, `round ${round}: token dead`)
     }
   })
+})
+
+t.test('a deleted account takes its sessions with it', async (t) => {
+  const ctx = await buildTestApp(t)
+  const { token, user } = await newSession(ctx)
+  const client = new pg.Client({ connectionString: ctx.config.databaseUrl })
+  await client.connect()
+  await client.query('DELETE FROM users WHERE id = $1', [user.id])
+  await client.end()
+
+  const res = await me(ctx.app, `Token token=${token}`)
+  t.equal(res.statusCode, 401)
+  t.equal(res.json().error, 'session_expired')
+  t.equal(await ctx.redis.exists(`${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`), 0, 'and the session key is removed')
 })
