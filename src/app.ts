@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis'
 import type { Config } from './config/index.js'
 import { createDatabase, type Database } from './db/prisma.js'
 import { createAuthenticate } from './http/authenticate.js'
+import { configureBodyParsing } from './http/body-parsing.js'
 import { installErrorHandlers } from './http/error-handler.js'
 import { connectRedis, createRedisClient } from './redis/client.js'
 import { healthRoutes } from './routes/health.js'
@@ -53,8 +54,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       customOptions: { removeAdditional: false, coerceTypes: false },
     },
   })
-  // JSON only: a text/plain body gets 415 instead of a confusing validation error.
-  app.removeContentTypeParser(['text/plain'])
+  configureBodyParsing(app)
   installErrorHandlers(app)
 
   const redis = createRedisClient({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs, logger: app.log })

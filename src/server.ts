@@ -3,7 +3,7 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config/index.js'
 import { withDotEnv } from './config/dotenv.js'
 import { checkDependencies, DependencyError } from './db/preflight.js'
-import { migrate } from './db/migrate.js'
+import { migrate, MigrationError } from './db/migrate.js'
 
 /**
  * `npm start`: read the configuration (environment over .env over defaults), make sure Redis and
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof DependencyError) console.error(`gatehouse: ${err.message}`)
+  if (err instanceof ConfigError || err instanceof DependencyError || err instanceof MigrationError) console.error(`gatehouse: ${err.message}`)
   else console.error('gatehouse: failed to start:', err)
   process.exit(1)
 })

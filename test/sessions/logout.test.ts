@@ -22,6 +22,13 @@ t.test('DELETE /sessions/current', async (t) => {
     t.equal((await me(ctx.app, `Token token=${other.token}`)).statusCode, 200, 'other sessions are untouched')
   })
 
+  t.test('works when the client sends Content-Type: application/json with no body', async (t) => {
+    const { token } = await newSession(ctx)
+    const headers = { authorization: `Token token=${token}`, 'content-type': 'application/json' }
+    t.equal((await ctx.app.inject({ method: 'DELETE', url: '/sessions/current', headers })).statusCode, 204)
+    t.equal(await ctx.redis.exists(`${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`), 0)
+  })
+
   t.test('needs a session', async (t) => {
     const res = await ctx.app.inject({ method: 'DELETE', url: '/sessions/current' })
     t.equal(res.statusCode, 401)
