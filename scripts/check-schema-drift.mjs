@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// Checks that prisma/migrations produce exactly the schema in prisma/schema.prisma, the way
+// `prisma migrate diff` would, without Prisma's native schema engine (it cannot be downloaded
+// here): applies the migrations to a scratch database with src/db/migrate.ts (built to dist/),
+// then asks Prisma's Wasm schema engine for the SQL that would take that database to the
+// datamodel. Anything but an empty diff is drift: a model change without its migration, or a
+// hand-written migration that does not match the model.
+//
+//   node scripts/check-schema-drift.mjs [--schema prisma/schema.prisma] [--database-url URL]
+//
+// Exit 0: in sync. Exit 1: drift (the missing SQL is printed). Exit 2: the check itself failed.
+// Dev-only: @prisma/schema-engine-wasm is an internal Prisma package with no stable API, pinned
+// to the build that matches the installed prisma; upgrade the two together.
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { PrismaPg } from '@prisma/adapter-pg'
+import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils'
+import pg from 'pg'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const { values: args } = parseArgs({
+  options: {
+    schema: { type: 'string', default: resolve(ROOT, 'prisma/schema.prisma') },
+    'database-url': { type: 'string', default: process.env.TEST_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_test' },
+  },
+})
+
+/** pg's OID for the internal one-byte "char" type (pg_catalog columns), which adapter-pg cannot map. */
+const PG_CHAR = 18
+const PG_TEXT = 25
+
+/** A pool whose results report "char" columns as text, so the engine can read the catalog. */
+class CatalogFriendlyPool extends pg.Pool {
+  async query(...params) {
+    const result = await super.query(...params)
+    for (const field of result?.fields ?? []) if (field.dataTypeID === PG_CHAR) field.dataTypeID = PG_TEXT
+    return result
+  }
+}
+
+async function loadSchemaEngine() {
+  const dir = resolve(ROOT, 'node_modules/@prisma/schema-engine-wasm')
+  // Node 20 cannot import .wasm modules: instantiate it by hand with the package's JS glue.
+  const glue = await import(resolve(dir, 'schema_engine_bg.js'))
+  const { instance } = await WebAssembly.instantiate(readFileSync(resolve(dir, 'schema_engine_bg.wasm')), { './schema_engine_bg.js': glue })
+  glue.__wbg_set_wasm(instance.exports)
+  instance.exports.__wbindgen_start()
+  return glue.SchemaEngine
+}
+
+async function withAdmin(url, sql) {
+  const admin = new pg.Client({ connectionString: url })
+  await admin.connect()
+  try {
+    await admin.query(sql)
+  } finally {
+    await admin.end()
+  }
+}
+
+async function main() {
+  const { migrate } = await import(resolve(ROOT, 'dist/db/migrate.js'))
+  const scratch = new URL(args['database-url'])
+  const name = `gatehouse_drift_${randomBytes(4).toString('hex')}`
+  const adminUrl = scratch.toString()
+  scratch.pathname = `/${name}`
+  await migrate(scratch.toString())
+  let pool
+  try {
+    const schema = readFileSync(args.schema, 'utf8')
+    const files = [{ path: 'schema.prisma', content: schema }]
+    pool = new CatalogFriendlyPool({ connectionString: scratch.toString() })
+    const adapter = bindMigrationAwareSqlAdapterFactory(new PrismaPg(pool))
+    const SchemaEngine = await loadSchemaEngine()
+    const engine = await SchemaEngine.new({ datamodels: [['schema.prisma', schema]] }, () => {}, adapter)
+    const { stdout } = await engine.diff({
+      from: { tag: 'schemaDatasource', files, configDir: ROOT },
+      to: { tag: 'schemaDatamodel', files },
+      script: true,
+      exitCode: null,
+      filters: { externalTables: [], externalEnums: [] },
+    })
+    const missing = stdout.replace(/^-- This is an empty migration\.\s*$/m, '').trim()
+    if (missing === '') {
+      console.log('schema drift: none (prisma/migrations produce prisma/schema.prisma exactly)')
+      return 0
+    }
+    console.log(`schema drift: the migrations do not produce the schema; missing:\n\n${missing}\n`)
+    return 1
+  } finally {
+    await pool?.end()
+    await withAdmin(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+  }
+}
+
+// Exit explicitly: the Wasm engine leaves long timers armed that would keep the process idle.
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error('schema drift: the check failed:', err)
+    process.exit(2)
+  },
+)
