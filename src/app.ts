@@ -6,7 +6,7 @@ import type { Config } from './config/index.js'
 import { createDatabase, type Database } from './db/prisma.js'
 import { createAuthenticate } from './http/authenticate.js'
 import { configureBodyParsing } from './http/body-parsing.js'
-import { installErrorHandlers } from './http/error-handler.js'
+import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
 import { connectRedis, createRedisClient } from './redis/client.js'
 import { healthRoutes } from './routes/health.js'
 import { meRoutes } from './routes/me.js'
@@ -49,6 +49,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       redact: ['req.headers.authorization', 'req.headers.cookie'],
     },
     bodyLimit: BODY_LIMIT_BYTES,
+    clientErrorHandler,
     ajv: {
       // Unknown fields are an error (400), not silently dropped; "123" is not a number.
       customOptions: { removeAdditional: false, coerceTypes: false },
