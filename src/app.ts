@@ -19,7 +19,6 @@ import { createUserRepository, type UserRepository } from './users/repository.js
 
 /** What the routes are given: built once per app, closed with it. */
 export interface Services {
-  config: Config
   redis: Redis
   db: Database
   users: UserRepository
@@ -74,7 +73,6 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   })
   const tokens = createTokenService(config.jwtSecret)
   const services: Services = {
-    config,
     redis,
     db,
     users: createUserRepository(db),

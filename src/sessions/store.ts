@@ -5,7 +5,7 @@ import { orUnavailable } from '../http/errors.js'
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    createSession(key: string, userId: string, ttlMs: number, maxAgeMs: number): Result<[string, string] | null, Context>
+    createSession(key: string, userId: string, ttlMs: number, maxAgeMs: number, layoutVersion: string): Result<[string, string] | null, Context>
     touchSession(key: string, userId: string, ttlMs: number): Result<number | null, Context>
   }
 }
@@ -56,7 +56,7 @@ export function createSessionStore(redis: Redis, { keyPrefix, ttlSeconds, maxAge
         // A 128-bit id does not collide in practice; the script still refuses to overwrite one.
         for (;;) {
           const id = newSessionId()
-          const created = await redis.createSession(key(id), userId, ttlSeconds * 1000, maxAgeSeconds * 1000)
+          const created = await redis.createSession(key(id), userId, ttlSeconds * 1000, maxAgeSeconds * 1000, SESSION_LAYOUT_VERSION)
           if (created) return { id, createdAt: Number(created[0]), maxExpiresAt: Number(created[1]) }
         }
       }),

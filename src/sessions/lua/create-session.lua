@@ -4,6 +4,7 @@
 -- ARGV[1]  user_id
 -- ARGV[2]  sliding TTL, milliseconds
 -- ARGV[3]  absolute lifetime, milliseconds
+-- ARGV[4]  layout version (`v`, docs/session-contract.md)
 -- Returns  {created_at, max_expires_at} in Unix ms, or false if the id is already taken.
 --
 -- Why a script: every timestamp comes from one clock (Redis TIME) shared by all instances, and
@@ -22,7 +23,7 @@ local ttl = math.min(tonumber(ARGV[2]), max_expires_at - now)
 local now_s = string.format('%.0f', now)
 local max_s = string.format('%.0f', max_expires_at)
 redis.call('HSET', KEYS[1],
-  'v', '1',
+  'v', ARGV[4],
   'user_id', ARGV[1],
   'created_at', now_s,
   'last_seen_at', now_s,
