@@ -67,14 +67,19 @@ export async function scanKeys(redis: Redis, prefix: string): Promise<string[]> 
   return keys
 }
 
-async function deleteUsers(domain: string): Promise<void> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL })
+/** Runs one statement on its own connection (tests read and arrange Postgres directly through this). */
+export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(query: string, params: unknown[] = [], url = TEST_DATABASE_URL): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
-    await client.query('DELETE FROM users WHERE email LIKE $1', [`%@${domain}`])
+    return (await client.query<T>(query, params)).rows
   } finally {
     await client.end()
   }
+}
+
+async function deleteUsers(domain: string): Promise<void> {
+  await sql('DELETE FROM users WHERE email LIKE $1', [`%@${domain}`])
 }
 
 export async function signUp(app: FastifyInstance, email: string, password = PASSWORD) {

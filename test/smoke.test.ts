@@ -1,9 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import pg from 'pg'
 import t from 'tap'
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, uniqueId } from './helpers.js'
+import { sql, TEST_DATABASE_URL, TEST_JWT_SECRET, uniqueId } from './helpers.js'
 
 // The real server, started as the README says, over real HTTP.
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -91,10 +90,7 @@ t.test('npm start serves the documented flow over HTTP', async (t) => {
   t.match(started.output(), /shutting down/, 'stops gracefully on SIGTERM')
 
   // Clean up the user through the same database the server used.
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL })
-  await client.connect()
-  await client.query('DELETE FROM users WHERE email = $1', [email])
-  await client.end()
+  await sql('DELETE FROM users WHERE email = $1', [email])
 })
 
 t.test('the built server exits 0 on SIGTERM', async (t) => {

@@ -1,55 +1,40 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
-import pg from 'pg'
 import t, { type Test } from 'tap'
 import { migrate } from '../../src/db/migrate.js'
-import { TEST_DATABASE_URL, uniqueId } from '../helpers.js'
+import { sql, TEST_DATABASE_URL, uniqueId } from '../helpers.js'
 
 /** A database of the test's own, dropped afterwards. */
 function scratchDatabase(t: Test): string {
   const name = `gatehouse_migrate_${uniqueId()}`
   const url = new URL(TEST_DATABASE_URL)
   url.pathname = `/${name}`
-  t.teardown(async () => {
-    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL })
-    await admin.connect()
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-    await admin.end()
-  })
+  t.teardown(() => sql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
   return url.toString()
-}
-
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query<T>(sql)).rows
-  } finally {
-    await client.end()
-  }
 }
 
 t.test('creates the database and applies the migrations the way Prisma records them', async (t) => {
   const url = scratchDatabase(t)
   t.same(await migrate(url), ['20261123120000_create_users'])
 
-  const rows = await query<{ migration_name: string; checksum: string; finished_at: Date | null; rolled_back_at: Date | null; applied_steps_count: number; id: string }>(
-    url,
+  const rows = await sql<{ migration_name: string; checksum: string; finished_at: Date | null; rolled_back_at: Date | null; applied_steps_count: number; id: string }>(
     'SELECT * FROM "_prisma_migrations"',
+    [],
+    url,
   )
   t.equal(rows.length, 1)
-  const sql = readFileSync(new URL('../../prisma/migrations/20261123120000_create_users/migration.sql', import.meta.url))
+  const migrationSql = readFileSync(new URL('../../prisma/migrations/20261123120000_create_users/migration.sql', import.meta.url))
   t.match(rows[0], {
     migration_name: '20261123120000_create_users',
-    checksum: createHash('sha256').update(sql).digest('hex'),
+    checksum: createHash('sha256').update(migrationSql).digest('hex'),
     rolled_back_at: null,
     applied_steps_count: 1,
   })
   t.ok(rows[0]!.finished_at instanceof Date)
   t.match(rows[0]!.id, /^[0-9a-f-]{36}$/)
 
-  const columns = await query<{ column_name: string }>(url, "SELECT column_name FROM information_schema.columns WHERE table_name = 'users' ORDER BY column_name")
+  const columns = await sql<{ column_name: string }>("SELECT column_name FROM information_schema.columns WHERE table_name = 'users' ORDER BY column_name", [], url)
   t.same(columns.map((c) => c.column_name), ['created_at', 'email', 'id', 'password_hash', 'updated_at'])
 
   t.same(await migrate(url), [], 'a second run has nothing to do')
@@ -64,9 +49,9 @@ t.test('a failing migration leaves nothing half-applied and blocks later runs', 
   const migrationsDir = pathToFileURL(`${dir}/`)
   await t.rejects(migrate(url, { migrationsDir }), { name: 'MigrationError', message: /20260101000001_broken failed: .*no_such_function/ })
 
-  const tables = await query<{ table_name: string }>(url, "SELECT table_name FROM information_schema.tables WHERE table_name IN ('a', 'b')")
+  const tables = await sql<{ table_name: string }>("SELECT table_name FROM information_schema.tables WHERE table_name IN ('a', 'b')", [], url)
   t.same(tables.map((r) => r.table_name), ['a'], 'the broken migration was rolled back whole')
-  const [failed] = await query<{ logs: string | null; finished_at: Date | null }>(url, `SELECT logs, finished_at FROM "_prisma_migrations" WHERE migration_name = '20260101000001_broken'`)
+  const [failed] = await sql<{ logs: string | null; finished_at: Date | null }>(`SELECT logs, finished_at FROM "_prisma_migrations" WHERE migration_name = '20260101000001_broken'`, [], url)
   t.equal(failed?.finished_at, null)
   t.match(failed?.logs, /no_such_function/, 'the error is recorded, as Prisma does')
 

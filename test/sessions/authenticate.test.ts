@@ -5,6 +5,8 @@ import { newSessionId } from '../../src/sessions/store.js'
 import { buildTestApp, claimsOf, me, newSession, TEST_JWT_SECRET } from '../helpers.js'
 
 const CHALLENGE = 'Token realm="Application"'
+/** Signs like Gatehouse does (HS256, the test secret): the token is genuine, only its claims vary. */
+const signGenuine = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })
 
 t.test('authentication on GET /me', async (t) => {
   const ctx = await buildTestApp(t)
@@ -75,7 +77,6 @@ t.test('authentication on GET /me', async (t) => {
   })
 
   t.test('a genuine token whose claims are malformed: 401 invalid_token', async (t) => {
-    const sign = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })
     const { user_id, created_at, exp, jti } = claims
     const cases: Array<[string, object]> = [
       ['no jti', { user_id, created_at, exp }],
@@ -85,12 +86,12 @@ t.test('authentication on GET /me', async (t) => {
       ['jti not a session id', { jti: 'short', user_id, created_at, exp }],
       ['created_at a string', { jti, user_id, created_at: String(created_at), exp }],
     ]
-    for (const [name, payload] of cases) await expect401(t, `Token token=${sign(payload)}`, 'invalid_token', name)
+    for (const [name, payload] of cases) await expect401(t, `Token token=${signGenuine(payload)}`, 'invalid_token', name)
   })
 
   t.test('an expired token: 401 session_expired', async (t) => {
     const now = Date.now()
-    const expired = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })({
+    const expired = signGenuine({
       ...claims,
       iat: Math.floor(now / 1000) - 100,
       exp: Math.floor(now / 1000) - 10,
@@ -99,14 +100,14 @@ t.test('authentication on GET /me', async (t) => {
   })
 
   t.test('a genuine token without a session in Redis: 401 session_expired', async (t) => {
-    const orphan = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })({ ...claims, jti: newSessionId() })
+    const orphan = signGenuine({ ...claims, jti: newSessionId() })
     await expect401(t, `Token token=${orphan}`, 'session_expired', 'no session')
     t.equal(await ctx.redis.exists(`${ctx.config.redisKeyPrefix}sess:${claimsOf(orphan).jti}`), 0, 'and none was created')
   })
 
   t.test('a session is bound to its user: another user_id with the same jti is refused', async (t) => {
     const other = await newSession(ctx)
-    const mixed = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })({ ...claims, user_id: other.user.id })
+    const mixed = signGenuine({ ...claims, user_id: other.user.id })
     await expect401(t, `Token token=${mixed}`, 'session_expired', 'jti of another user')
   })
 

@@ -1,6 +1,5 @@
-import pg from 'pg'
 import t from 'tap'
-import { buildTestApp, claimsOf, me, newSession } from '../helpers.js'
+import { buildTestApp, claimsOf, me, newSession, sql } from '../helpers.js'
 
 t.test('DELETE /sessions/current', async (t) => {
   const ctx = await buildTestApp(t)
@@ -55,10 +54,7 @@ t.test('DELETE /sessions/current', async (t) => {
 t.test('a deleted account takes its sessions with it', async (t) => {
   const ctx = await buildTestApp(t)
   const { token, user } = await newSession(ctx)
-  const client = new pg.Client({ connectionString: ctx.config.databaseUrl })
-  await client.connect()
-  await client.query('DELETE FROM users WHERE id = $1', [user.id])
-  await client.end()
+  await sql('DELETE FROM users WHERE id = $1', [user.id])
 
   const res = await me(ctx.app, `Token token=${token}`)
   t.equal(res.statusCode, 401)
