@@ -65,7 +65,9 @@ async function main() {
   const { migrate } = await import(resolve(ROOT, 'dist/db/migrate.js'))
   const scratch = new URL(args['database-url'])
   const name = `gatehouse_drift_${randomBytes(4).toString('hex')}`
-  const adminUrl = scratch.toString()
+  // Dropped from the maintenance database: the --database-url one may not exist yet.
+  const admin = new URL(scratch)
+  admin.pathname = '/postgres'
   scratch.pathname = `/${name}`
   await migrate(scratch.toString())
   let pool
@@ -92,7 +94,7 @@ async function main() {
     return 1
   } finally {
     await pool?.end()
-    await withAdmin(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await withAdmin(admin.toString(), `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
   }
 }
 
