@@ -1,6 +1,6 @@
 import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
-import Fastify, { type FastifyInstance, type FastifyServerOptions, type onRequestAsyncHookHandler } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions, type onRequestAsyncHookHandler } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Config } from './config/index.js'
 import { createDatabase, type Database } from './db/prisma.js'
@@ -8,12 +8,16 @@ import { createAuthenticate } from './http/authenticate.js'
 import { configureBodyParsing } from './http/body-parsing.js'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
 import { connectRedis, createRedisClient } from './redis/client.js'
+import { adminRoutes } from './routes/admin.js'
 import { healthRoutes } from './routes/health.js'
+import { jwksRoutes } from './routes/jwks.js'
 import { meRoutes } from './routes/me.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { userRoutes } from './routes/users.js'
+import { createLogin } from './sessions/login.js'
 import { createSessionStore, type SessionStore } from './sessions/store.js'
 import { createTokenService, type TokenService } from './tokens/tokens.js'
+import { type AccountService, createAccountService } from './users/account.js'
 import { createPasswordHasher, type PasswordHasher } from './users/passwords.js'
 import { createUserRepository, type UserRepository } from './users/repository.js'
 
@@ -25,7 +29,11 @@ export interface Services {
   passwords: PasswordHasher
   sessions: SessionStore
   tokens: TokenService
+  login: ReturnType<typeof createLogin>
+  account: AccountService
   authenticate: onRequestAsyncHookHandler
+  /** Closes the Redis and Postgres clients. */
+  close(): Promise<void>
 }
 
 export interface BuildAppOptions {
@@ -48,6 +56,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       redact: ['req.headers.authorization', 'req.headers.cookie'],
     },
     bodyLimit: BODY_LIMIT_BYTES,
+    // request.ip (recorded with each session) comes from X-Forwarded-For only through these proxies.
+    // (A number of hops is supported by Fastify but missing from its types, hence the function.)
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     clientErrorHandler,
     ajv: {
       // Unknown fields are an error (400), not silently dropped; "123" is not a number.
@@ -57,30 +68,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   configureBodyParsing(app)
   installErrorHandlers(app)
 
-  const redis = createRedisClient({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs, logger: app.log })
-  const db = createDatabase(config.databaseUrl)
-  app.addHook('onClose', async () => {
-    if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
-    else redis.disconnect()
-    await db.$disconnect()
-  })
-  await connectRedis(redis, 2000)
-
-  const sessions = createSessionStore(redis, {
-    keyPrefix: config.redisKeyPrefix,
-    ttlSeconds: config.sessionTtlSeconds,
-    maxAgeSeconds: config.sessionMaxAgeSeconds,
-  })
-  const tokens = createTokenService(config.jwtSecret)
-  const services: Services = {
-    redis,
-    db,
-    users: createUserRepository(db),
-    passwords: await createPasswordHasher(config.bcryptCost),
-    sessions,
-    tokens,
-    authenticate: createAuthenticate(tokens, sessions),
-  }
+  const services = await createServices(config, app.log)
+  app.addHook('onClose', services.close)
   app.decorateRequest('auth', null)
 
   await app.register(cookie)
@@ -88,7 +77,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // Off unless CORS_ORIGINS lists origins; never a wildcard.
     origin: config.corsOrigins.length > 0 ? config.corsOrigins : false,
     methods: ['GET', 'POST', 'PUT', 'DELETE'],
-    allowedHeaders: ['Authorization', 'Content-Type'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'X-Client'],
     exposedHeaders: ['WWW-Authenticate', 'Retry-After'],
   })
 
@@ -96,5 +85,47 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(userRoutes, services)
   await app.register(sessionRoutes, services)
   await app.register(meRoutes, services)
+  await app.register(adminRoutes, services)
+  await app.register(jwksRoutes, services)
   return app
+}
+
+const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops
+
+/** The clients and services, without HTTP: used by `buildApp` and by the command-line tool. */
+export async function createServices(config: Config, log: Pick<FastifyBaseLogger, 'warn' | 'info'>): Promise<Services> {
+  const redis = createRedisClient({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs, logger: log })
+  const db = createDatabase(config.databaseUrl)
+  const close = async () => {
+    if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
+    else redis.disconnect()
+    await db.$disconnect()
+  }
+  try {
+    await connectRedis(redis, 2000)
+    const sessions = createSessionStore(redis, {
+      keyPrefix: config.redisKeyPrefix,
+      ttlSeconds: config.sessionTtlSeconds,
+      maxAgeSeconds: config.sessionMaxAgeSeconds,
+      maxPerUser: config.sessionMaxPerUser,
+    })
+    const tokens = createTokenService(config.jwt)
+    const users = createUserRepository(db)
+    const passwords = await createPasswordHasher(config.bcryptCost)
+    return {
+      redis,
+      db,
+      users,
+      passwords,
+      sessions,
+      tokens,
+      login: createLogin({ users, passwords, sessions, tokens }),
+      account: createAccountService({ users, passwords, sessions }),
+      authenticate: createAuthenticate({ tokens, sessions, users }),
+      close,
+    }
+  } catch (err) {
+    await close()
+    throw err
+  }
 }

@@ -112,3 +112,38 @@ export function claimsOf(token: string): Record<string, unknown> {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** An authenticated request with `Authorization: Token token=<token>`. */
+export function call(app: FastifyInstance, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, token: string, payload?: object) {
+  return app.inject({ method, url, headers: { authorization: `Token token=${token}` }, ...(payload === undefined ? {} : { payload }) })
+}
+
+/** Makes a user admin directly in Postgres (the CLI and the API have their own tests), then logs in. */
+export async function newAdmin(ctx: TestContext) {
+  const email = ctx.email()
+  const user = await signUp(ctx.app, email)
+  await sql(`UPDATE users SET role = 'admin' WHERE id = $1`, [user.id])
+  const { token } = await login(ctx.app, email)
+  return { user, token, email }
+}
+
+/** The session ids in a user's index, read the way another service would. */
+export function indexed(ctx: TestContext, userId: string): Promise<string[]> {
+  return ctx.redis.zrange(`${ctx.config.redisKeyPrefix}user:${userId}:sessions`, '0', '-1')
+}
+
+/** Whether a session's hash exists in Redis. */
+export async function sessionExists(ctx: TestContext, token: string): Promise<boolean> {
+  return (await ctx.redis.exists(`${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`)) === 1
+}
+
+/** Every session hash of a user, found by scanning, not through the index (to check the index). */
+export async function sessionsInRedis(ctx: TestContext, userId: string): Promise<Array<{ id: string; createdAt: number }>> {
+  const prefix = `${ctx.config.redisKeyPrefix}sess:`
+  const found = []
+  for (const key of await scanKeys(ctx.redis, prefix)) {
+    const [owner, createdAt] = await ctx.redis.hmget(key, 'user_id', 'created_at')
+    if (owner === userId) found.push({ id: key.slice(prefix.length), createdAt: Number(createdAt) })
+  }
+  return found
+}

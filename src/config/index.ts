@@ -1,4 +1,8 @@
-import { resolveDevSecret } from './dev-secret.js'
+import { isIP } from 'node:net'
+import { ConfigError } from './config-error.js'
+import { type JwtConfig, loadJwtConfig } from './jwt.js'
+
+export { ConfigError }
 
 /** Every setting Gatehouse reads, validated once at start-up (see README, "Configuration"). */
 export interface Config {
@@ -11,11 +15,15 @@ export interface Config {
   redisKeyPrefix: string
   /** Upper bound on one Redis command; past it the request fails with 503 instead of hanging. */
   redisCommandTimeoutMs: number
-  jwtSecret: string
+  jwt: JwtConfig
   /** Sliding window: a session unused for this long is gone. */
   sessionTtlSeconds: number
   /** Absolute lifetime: no session outlives this, however active. Also the token's `exp`. */
   sessionMaxAgeSeconds: number
+  /** Most live sessions a user may have; a login beyond it ends the least recently used. 0: no limit. */
+  sessionMaxPerUser: number
+  /** Which proxies to believe about the client's address (Fastify's `trustProxy`). */
+  trustProxy: boolean | number | string[]
   bcryptCost: number
   logLevel: string
   /** Origins allowed to call the API from a browser; empty means CORS is off. */
@@ -23,16 +31,6 @@ export interface Config {
 }
 
 export type Env = Record<string, string | undefined>
-
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    problem: string,
-  ) {
-    super(`Invalid configuration: ${variable} ${problem}`)
-    this.name = 'ConfigError'
-  }
-}
 
 export const DEFAULTS = {
   PORT: '3000',
@@ -43,13 +41,14 @@ export const DEFAULTS = {
   REDIS_COMMAND_TIMEOUT_MS: '1000',
   SESSION_TTL_SECONDS: '1200',
   SESSION_MAX_AGE_SECONDS: String(30 * 24 * 3600),
+  SESSION_MAX_PER_USER: '0',
+  TRUST_PROXY: 'false',
   BCRYPT_COST: '12',
   LOG_LEVEL: 'info',
   CORS_ORIGINS: '',
 } as const
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
-const MIN_SECRET_BYTES = 32
 
 export interface LoadedConfig {
   config: Config
@@ -77,21 +76,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): LoadedCon
     throw new ConfigError('SESSION_TTL_SECONDS', `(${sessionTtlSeconds}) must not exceed SESSION_MAX_AGE_SECONDS (${sessionMaxAgeSeconds})`)
   }
 
-  let jwtSecret = env.JWT_SECRET
-  if (jwtSecret === undefined || jwtSecret === '') {
-    if (production) throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production')
-    const dev = resolveDevSecret(options.devSecretFile ?? '.gatehouse-dev-secret')
-    jwtSecret = dev.secret
-    warnings.push(
-      dev.created
-        ? `JWT_SECRET is not set: generated a development secret and saved it in ${dev.file} (never use this in production)`
-        : `JWT_SECRET is not set: using the development secret saved in ${dev.file} (never use this in production)`,
-    )
-  }
-  const secretBytes = Buffer.byteLength(jwtSecret, 'utf8')
-  if (secretBytes < MIN_SECRET_BYTES) {
-    throw new ConfigError('JWT_SECRET', `must be at least ${MIN_SECRET_BYTES} bytes (got ${secretBytes}); generate one with: openssl rand -base64 48`)
-  }
+  const jwt = loadJwtConfig(env, production, options.devSecretFile ?? '.gatehouse-dev-secret', warnings)
 
   const logLevel = read('LOG_LEVEL')
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`)
@@ -110,9 +95,11 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): LoadedCon
       redisUrl: url('REDIS_URL', read('REDIS_URL'), ['redis:', 'rediss:']),
       redisKeyPrefix,
       redisCommandTimeoutMs: integer('REDIS_COMMAND_TIMEOUT_MS', read('REDIS_COMMAND_TIMEOUT_MS'), 50, 60_000),
-      jwtSecret,
+      jwt,
       sessionTtlSeconds,
       sessionMaxAgeSeconds,
+      sessionMaxPerUser: integer('SESSION_MAX_PER_USER', read('SESSION_MAX_PER_USER'), 0, 10_000),
+      trustProxy: trustProxy(read('TRUST_PROXY')),
       bcryptCost: integer('BCRYPT_COST', read('BCRYPT_COST'), 4, 15),
       logLevel,
       corsOrigins: origins(read('CORS_ORIGINS')),
@@ -152,6 +139,26 @@ function origins(raw: string): string[] {
       throw new ConfigError('CORS_ORIGINS', `has an entry that is not an origin: "${origin}"`)
     }
     if (parsed.origin !== origin) throw new ConfigError('CORS_ORIGINS', `entries must be bare origins like https://app.example.com (got "${origin}")`)
+  }
+  return list
+}
+
+/** "false", "true", a number of proxy hops, or a comma-separated list of proxy addresses / CIDRs. */
+function trustProxy(raw: string): boolean | number | string[] {
+  const value = raw.trim()
+  if (value === 'false') return false
+  if (value === 'true') return true
+  if (/^\d+$/.test(value)) return integer('TRUST_PROXY', value, 1, 100)
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean)
+  if (list.length === 0) throw new ConfigError('TRUST_PROXY', `must be true, false, a number of hops, or proxy addresses/CIDRs (got "${raw}")`)
+  for (const entry of list) {
+    const [address = '', bits, ...rest] = entry.split('/')
+    const version = isIP(address)
+    const maxBits = version === 6 ? 128 : 32
+    const bitsOk = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= maxBits)
+    if (version === 0 || !bitsOk || rest.length > 0) {
+      throw new ConfigError('TRUST_PROXY', `must be true, false, a number of hops, or proxy addresses/CIDRs (got "${entry}")`)
+    }
   }
   return list
 }

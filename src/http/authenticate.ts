@@ -1,6 +1,7 @@
 import type { onRequestAsyncHookHandler } from 'fastify'
 import type { SessionStore } from '../sessions/store.js'
 import type { TokenService } from '../tokens/tokens.js'
+import type { UserRepository } from '../users/repository.js'
 import { MAX_TOKEN_LENGTH, parseTokenHeader } from './auth-header.js'
 import { errors } from './errors.js'
 
@@ -10,6 +11,8 @@ export interface Auth {
   userId: string
   /** Unix ms. */
   createdAt: number
+  /** From the session hash: current, since a role change ends the user's sessions. */
+  role: string
 }
 
 declare module 'fastify' {
@@ -18,20 +21,38 @@ declare module 'fastify' {
   }
 }
 
+export interface AuthenticateDeps {
+  tokens: TokenService
+  sessions: SessionStore
+  users: UserRepository
+}
+
 /**
  * The gate of every authenticated route (run as onRequest, before the body is even read):
  * a genuine token, then a live session in Redis, whose TTL slides in the same round trip.
  * Any failure, including Redis being down, ends the request; nothing is authenticated on an
  * error path.
  */
-export function createAuthenticate(tokens: TokenService, sessions: SessionStore): onRequestAsyncHookHandler {
+export function createAuthenticate({ tokens, sessions, users }: AuthenticateDeps): onRequestAsyncHookHandler {
   return async function authenticate(request) {
     const token = parseTokenHeader(request.headers.authorization)
     if (token === null) throw errors.missingToken()
     if (token.length > MAX_TOKEN_LENGTH) throw errors.invalidToken()
     const claims = tokens.verify(token)
-    if (!(await sessions.touch(claims.jti, claims.user_id))) throw errors.expiredSession()
-    request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at }
+    const live = await sessions.touch(claims.jti, claims.user_id)
+    if (!live) throw errors.expiredSession()
+    let role = live.role
+    if (role === '') {
+      // A layout-1 session, from before roles: upgraded once, at its first request.
+      const user = await users.findById(claims.user_id)
+      if (!user) {
+        await sessions.revokeAll(claims.user_id)
+        throw errors.expiredSession()
+      }
+      await sessions.upgrade(claims.jti, claims.user_id, user.role)
+      role = user.role
+    }
+    request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at, role }
   }
 }
 
@@ -39,4 +60,9 @@ export function createAuthenticate(tokens: TokenService, sessions: SessionStore)
 export function requireAuth(request: { auth: Auth | null }): Auth {
   if (!request.auth) throw errors.missingToken()
   return request.auth
+}
+
+/** onRequest hook, after `authenticate`: admins only. */
+export const adminOnly: onRequestAsyncHookHandler = async (request) => {
+  if (requireAuth(request).role !== 'admin') throw errors.forbidden()
 }

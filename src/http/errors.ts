@@ -25,8 +25,18 @@ export const errors = {
   expiredSession: () => new AppError(401, 'session_expired', 'The session has expired or was ended; log in again', AUTH_CHALLENGE),
   invalidCredentials: () => new AppError(401, 'invalid_credentials', 'Email or password is incorrect'),
   emailTaken: () => new AppError(409, 'email_taken', 'An account with this email already exists'),
+  /** An authenticated caller re-entering their password got it wrong (403: the session itself is fine). */
+  wrongPassword: () => new AppError(403, 'invalid_password', 'The current password is incorrect'),
+  forbidden: () => new AppError(403, 'forbidden', 'This needs the admin role'),
+  /** Also the answer for another user's session: whether it exists is not the caller's business. */
+  sessionNotFound: () => new AppError(404, 'session_not_found', 'You have no session with this id'),
+  userNotFound: () => new AppError(404, 'user_not_found', 'No user with this id'),
+  conflict: (message: string) => new AppError(409, 'conflict', message),
   badRequest: (message: string) => new AppError(400, 'bad_request', message),
   /** Redis or Postgres did not answer in time: fail closed, tell the client to retry. */
+  /** A login kept losing the race against revocations of the same user's sessions. */
+  busy: () =>
+    new AppError(503, 'service_unavailable', 'The account is being changed; try again shortly', { 'retry-after': String(RETRY_AFTER_SECONDS) }),
   unavailable: (dependency: 'redis' | 'postgres') =>
     new AppError(503, 'service_unavailable', `The service is temporarily unavailable (${dependency}); try again shortly`, {
       'retry-after': String(RETRY_AFTER_SECONDS),

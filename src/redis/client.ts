@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify'
 export interface RedisClientOptions {
   url: string
   commandTimeoutMs: number
-  logger: FastifyBaseLogger
+  logger: Pick<FastifyBaseLogger, 'warn' | 'info'>
 }
 
 /**

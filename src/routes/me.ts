@@ -2,17 +2,28 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { Services } from '../app.js'
 import { requireAuth } from '../http/authenticate.js'
 import { errors } from '../http/errors.js'
-import { errorBody, userResponse } from '../schemas/index.js'
+import { errorBody, type PasswordChange, passwordChangeBody, userResponse } from '../schemas/index.js'
+import { publicUser } from '../users/repository.js'
 
-export const meRoutes: FastifyPluginAsync<Services> = async (app, { users, sessions, authenticate }) => {
+export const meRoutes: FastifyPluginAsync<Services> = async (app, { users, sessions, account, authenticate }) => {
   app.get('/me', { onRequest: authenticate, schema: { response: { 200: userResponse, '4xx': errorBody } } }, async (request) => {
     const auth = requireAuth(request)
     const user = await users.findById(auth.userId)
     if (!user) {
       // The account was deleted: its sessions mean nothing any more.
-      await sessions.revoke(auth.sessionId)
+      await sessions.revokeAll(auth.userId)
       throw errors.expiredSession()
     }
-    return { user }
+    return { user: publicUser(user) }
   })
+
+  app.put<{ Body: PasswordChange }>(
+    '/me/password',
+    { onRequest: authenticate, schema: { body: passwordChangeBody, response: { '4xx': errorBody } } },
+    async (request, reply) => {
+      const auth = requireAuth(request)
+      await account.changePassword(auth.userId, auth.sessionId, request.body.current_password, request.body.new_password)
+      return reply.code(204).send()
+    },
+  )
 }

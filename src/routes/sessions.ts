@@ -1,42 +1,88 @@
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { Services } from '../app.js'
 import { requireAuth } from '../http/authenticate.js'
 import { errors } from '../http/errors.js'
-import { type Credentials, errorBody, loginBody, loginResponse } from '../schemas/index.js'
-import { MAX_PASSWORD_BYTES } from '../users/passwords.js'
+import type { Device, SessionInfo } from '../sessions/store.js'
+import {
+  errorBody,
+  type LoginBody,
+  loginBody,
+  loginHeaders,
+  loginResponse,
+  revokeAllQuery,
+  revokedCount,
+  sessionIdParams,
+  sessionList,
+} from '../schemas/index.js'
 
-export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { users, passwords, sessions, tokens, authenticate }) => {
-  app.post<{ Body: Credentials }>(
+/** Long enough to tell browsers and app builds apart; a User-Agent can be kilobytes. */
+const MAX_USER_AGENT_LENGTH = 256
+
+export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, sessions, authenticate }) => {
+  app.post<{ Body: LoginBody; Headers: { 'x-client'?: string } }>(
     '/sessions',
-    { schema: { body: loginBody, response: { 201: loginResponse, '4xx': errorBody } } },
+    { schema: { body: loginBody, headers: loginHeaders, response: { 201: loginResponse, '4xx': errorBody } } },
     async (request, reply) => {
-      const { email, password } = request.body
-      const user = await users.findByEmail(email)
-      // An unknown email, or a password no sign-up could have set (bcrypt would compare only its
-      // first 72 bytes), is still compared against a dummy hash: every failure costs the same time.
-      const usable = user !== null && Buffer.byteLength(password, 'utf8') <= MAX_PASSWORD_BYTES
-      const ok = await passwords.verify(password, usable ? user.passwordHash : null)
-      if (!ok || !user) throw errors.invalidCredentials()
-
-      const session = await sessions.create(user.id)
-      const token = tokens.sign({
-        jti: session.id,
-        user_id: user.id,
-        created_at: session.createdAt,
-        iat: Math.floor(session.createdAt / 1000),
-        exp: session.maxExpiresAt / 1000,
-      })
-      const { passwordHash: _, ...publicUser } = user
-      return reply.code(201).header('cache-control', 'no-store').send({ user: publicUser, token })
+      const { email, password, client } = request.body
+      const { user, token, evicted } = await login(email, password, deviceOf(request, client))
+      if (evicted.length > 0) request.log.info({ userId: user.id, evicted: evicted.length }, 'session cap reached: least recently used sessions ended')
+      return reply.code(201).header('cache-control', 'no-store').send({ user, token })
     },
   )
 
-  app.delete(
-    '/sessions/current',
-    { onRequest: authenticate, schema: { response: { '4xx': errorBody } } },
+  app.get('/sessions', { onRequest: authenticate, schema: { response: { 200: sessionList, '4xx': errorBody } } }, async (request) => {
+    const auth = requireAuth(request)
+    return { sessions: (await sessions.list(auth.userId)).map((s) => sessionView(s, auth.sessionId)) }
+  })
+
+  app.delete('/sessions/current', { onRequest: authenticate, schema: { response: { '4xx': errorBody } } }, async (request, reply) => {
+    const auth = requireAuth(request)
+    await sessions.revoke(auth.sessionId, auth.userId)
+    return reply.code(204).send()
+  })
+
+  app.delete<{ Params: { id: string } }>(
+    '/sessions/:id',
+    { onRequest: authenticate, schema: { params: sessionIdParams, response: { '4xx': errorBody } } },
     async (request, reply) => {
-      await sessions.revoke(requireAuth(request).sessionId)
+      const auth = requireAuth(request)
+      if (!(await sessions.revoke(request.params.id, auth.userId))) throw errors.sessionNotFound()
       return reply.code(204).send()
     },
   )
+
+  app.delete<{ Querystring: { all?: 'true' | 'false' } }>(
+    '/sessions',
+    { onRequest: authenticate, schema: { querystring: revokeAllQuery, response: { 200: revokedCount, '4xx': errorBody } } },
+    async (request) => {
+      const auth = requireAuth(request)
+      const ended = await sessions.revokeAll(auth.userId, request.query.all === 'true' ? {} : { keep: auth.sessionId })
+      return { revoked: ended.length }
+    },
+  )
+}
+
+/** Body `client` wins over the X-Client header; the address honours TRUST_PROXY. */
+function deviceOf(request: FastifyRequest<{ Headers: { 'x-client'?: string } }>, client: string | undefined): Device {
+  return {
+    client: client ?? request.headers['x-client'] ?? '',
+    userAgent: (request.headers['user-agent'] ?? '').slice(0, MAX_USER_AGENT_LENGTH),
+    ip: request.ip,
+  }
+}
+
+/** A session as the API shows it: ISO times, snake_case like the Redis fields. */
+export function sessionView(session: SessionInfo, currentId?: string) {
+  const iso = (ms: number) => new Date(ms).toISOString()
+  return {
+    id: session.id,
+    current: session.id === currentId,
+    client: session.client,
+    user_agent: session.userAgent,
+    ip: session.ip,
+    created_at: iso(session.createdAt),
+    last_seen_at: iso(session.lastSeenAt),
+    expires_at: iso(session.expiresAt),
+    max_expires_at: iso(session.maxExpiresAt),
+  }
 }

@@ -3,6 +3,7 @@
  * (a response can only ever contain the fields listed here).
  */
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from '../users/passwords.js'
+import { ROLES } from '../users/repository.js'
 
 export const errorBody = {
   type: 'object',
@@ -12,11 +13,12 @@ export const errorBody = {
 
 export const user = {
   type: 'object',
-  required: ['id', 'email', 'createdAt'],
+  required: ['id', 'email', 'role', 'createdAt'],
   additionalProperties: false,
   properties: {
     id: { type: 'string', format: 'uuid' },
     email: { type: 'string' },
+    role: { type: 'string', enum: ROLES },
     createdAt: { type: 'string', format: 'date-time' },
   },
 } as const
@@ -26,6 +28,11 @@ export interface Credentials {
   password: string
 }
 
+/** A client label a user recognises a session by ("ios", "web", "android 14"...). */
+const clientLabel = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9 ._()/-]{0,63}$' } as const
+
+const newPassword = { type: 'string', minLength: MIN_PASSWORD_LENGTH, maxLength: MAX_PASSWORD_BYTES } as const
+
 export const signUpBody = {
   type: 'object',
   required: ['email', 'password'],
@@ -33,7 +40,7 @@ export const signUpBody = {
   properties: {
     email: { type: 'string', format: 'email', maxLength: 254 },
     // Length in characters here; the 72-byte bcrypt limit is checked on the UTF-8 bytes in the route.
-    password: { type: 'string', minLength: MIN_PASSWORD_LENGTH, maxLength: MAX_PASSWORD_BYTES },
+    password: newPassword,
   },
 } as const
 
@@ -45,7 +52,18 @@ export const loginBody = {
   properties: {
     email: { type: 'string', minLength: 1, maxLength: 254 },
     password: { type: 'string', minLength: 1, maxLength: 1024 },
+    client: clientLabel,
   },
+} as const
+
+export interface LoginBody extends Credentials {
+  client?: string
+}
+
+/** The optional X-Client header: the same label as the body's `client`. */
+export const loginHeaders = {
+  type: 'object',
+  properties: { 'x-client': clientLabel },
 } as const
 
 export const userResponse = {
@@ -60,4 +78,86 @@ export const loginResponse = {
   required: ['user', 'token'],
   additionalProperties: false,
   properties: { user, token: { type: 'string' } },
+} as const
+
+const timestamp = { type: 'string', format: 'date-time' } as const
+
+/** One session as its owner (or an admin) sees it. The id is not a credential: see README. */
+export const session = {
+  type: 'object',
+  required: ['id', 'current', 'client', 'user_agent', 'ip', 'created_at', 'last_seen_at', 'expires_at', 'max_expires_at'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string' },
+    current: { type: 'boolean' },
+    client: { type: 'string' },
+    user_agent: { type: 'string' },
+    ip: { type: 'string' },
+    created_at: timestamp,
+    last_seen_at: timestamp,
+    expires_at: timestamp,
+    max_expires_at: timestamp,
+  },
+} as const
+
+export const sessionList = {
+  type: 'object',
+  required: ['sessions'],
+  additionalProperties: false,
+  properties: { sessions: { type: 'array', items: session } },
+} as const
+
+export const adminSessionList = {
+  type: 'object',
+  required: ['user', 'sessions'],
+  additionalProperties: false,
+  properties: { user, sessions: { type: 'array', items: session } },
+} as const
+
+export const revokedCount = {
+  type: 'object',
+  required: ['revoked'],
+  additionalProperties: false,
+  properties: { revoked: { type: 'integer', minimum: 0 } },
+} as const
+
+/** Any string is accepted and simply matches no session (404), as an unknown id would. */
+export const sessionIdParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', maxLength: 64 } },
+} as const
+
+export const userIdParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', format: 'uuid' } },
+} as const
+
+export const revokeAllQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { all: { type: 'string', enum: ['true', 'false'] } },
+} as const
+
+export interface PasswordChange {
+  current_password: string
+  new_password: string
+}
+
+export const passwordChangeBody = {
+  type: 'object',
+  required: ['current_password', 'new_password'],
+  additionalProperties: false,
+  properties: {
+    current_password: { type: 'string', minLength: 1, maxLength: 1024 },
+    new_password: newPassword,
+  },
+} as const
+
+export const roleChangeBody = {
+  type: 'object',
+  required: ['role'],
+  additionalProperties: false,
+  properties: { role: { type: 'string', enum: ROLES } },
 } as const

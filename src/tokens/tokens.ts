@@ -1,5 +1,8 @@
+import type { JsonWebKey } from 'node:crypto'
 import { createSigner, createVerifier, TokenError } from 'fast-jwt'
+import type { JwtConfig } from '../config/jwt.js'
 import { errors } from '../http/errors.js'
+import { createKeyRing } from './key-ring.js'
 
 /** The claims of a Gatehouse token (docs/session-contract.md, "Token"). */
 export interface SessionClaims {
@@ -18,34 +21,63 @@ export interface TokenService {
   sign(claims: SessionClaims): string
   /** Returns the claims of a genuine, unexpired token; throws a 401 AppError otherwise. */
   verify(token: string): SessionClaims
+  /** The public keys other services verify tokens with (empty when only HS256 secrets are in use). */
+  jwks: { keys: JsonWebKey[] }
 }
 
 /** 128 random bits, base64url: the only shape of session id Gatehouse ever issues. */
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/
 
-// Pinned: a token signed any other way (alg "none", HS512, RS256 with the secret as a "public key"...)
-// is rejected before its signature is even looked at.
-const ALGORITHM = 'HS256'
+type Verify = (token: string) => unknown
 
-export function createTokenService(secret: string): TokenService {
-  // Built once: fast-jwt prepares the key here, not per request.
-  // iat and exp come from the session (Redis clock); fast-jwt keeps the ones in the payload.
-  const signer = createSigner({ key: secret, algorithm: ALGORITHM })
-  const verifier = createVerifier({
-    key: secret,
-    algorithms: [ALGORITHM],
-    requiredClaims: ['jti', 'user_id', 'created_at', 'iat', 'exp'],
-    // A verified token's claims are cached until its exp; only the signature check is skipped,
-    // the session itself is still checked in Redis on every request.
-    cache: 10_000,
-  })
+export function createTokenService(config: JwtConfig): TokenService {
+  const ring = createKeyRing(config)
+  // Built once: fast-jwt prepares each key here, not per request. iat and exp come from the
+  // session (Redis clock); fast-jwt keeps the ones in the payload.
+  const signer = createSigner({ key: ring.signing.key, algorithm: ring.signing.algorithm, kid: ring.signing.kid })
+
+  // One verifier per key, each pinned to that key's algorithm: a token signed any other way
+  // (alg "none", HS512, RS256 with a public key used as an HMAC secret...) is rejected before
+  // its signature is even looked at.
+  const byKid = new Map<string, Verify>()
+  const legacy: Verify[] = []
+  for (const key of ring.verification) {
+    const verify = createVerifier({
+      key: key.key,
+      algorithms: [key.algorithm],
+      requiredClaims: ['jti', 'user_id', 'created_at', 'iat', 'exp'],
+      // A verified token's claims are cached until its exp; only the signature check is skipped,
+      // the session itself is still checked in Redis on every request.
+      cache: 10_000,
+    })
+    byKid.set(key.kid, verify)
+    if (key.algorithm === 'HS256') legacy.push(verify)
+  }
+
+  function verifyWithRing(token: string): unknown {
+    const kid = headerKid(token)
+    if (kid === undefined) {
+      // Tokens issued before tokens carried a kid: HS256, signed by the current or a previous secret.
+      for (const verify of legacy) {
+        try {
+          return verify(token)
+        } catch (err) {
+          if (!(err instanceof TokenError && err.code === TokenError.codes.invalidSignature)) throw err
+        }
+      }
+      throw errors.invalidToken()
+    }
+    const verify = typeof kid === 'string' ? byKid.get(kid) : undefined
+    if (!verify) throw errors.invalidToken()
+    return verify(token)
+  }
 
   return {
     sign: (claims) => signer({ ...claims }),
     verify(token) {
       let payload: unknown
       try {
-        payload = verifier(token)
+        payload = verifyWithRing(token)
       } catch (err) {
         if (err instanceof TokenError && err.code === TokenError.codes.expired) throw errors.expiredSession()
         throw errors.invalidToken()
@@ -53,7 +85,22 @@ export function createTokenService(secret: string): TokenService {
       if (!isSessionClaims(payload)) throw errors.invalidToken()
       return payload
     },
+    jwks: ring.jwks,
   }
+}
+
+/** The header's kid (undefined when absent); anything unreadable is an invalid token. */
+function headerKid(token: string): unknown {
+  const end = token.indexOf('.')
+  if (end <= 0) throw errors.invalidToken()
+  let header: unknown
+  try {
+    header = JSON.parse(Buffer.from(token.slice(0, end), 'base64url').toString('utf8'))
+  } catch {
+    throw errors.invalidToken()
+  }
+  if (typeof header !== 'object' || header === null) throw errors.invalidToken()
+  return (header as { kid?: unknown }).kid
 }
 
 function isSessionClaims(payload: unknown): payload is SessionClaims {

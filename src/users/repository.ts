@@ -1,24 +1,34 @@
 import { Prisma } from '../generated/prisma/client.js'
+import { Role } from '../generated/prisma/enums.js'
 import type { Database } from '../db/prisma.js'
 import { errors, orUnavailable } from '../http/errors.js'
+
+export { Role }
 
 /** What the API shows of a user: never the password hash. */
 export interface PublicUser {
   id: string
   email: string
+  role: Role
   createdAt: string
 }
 
-export interface UserWithHash extends PublicUser {
+export interface UserRecord extends PublicUser {
   passwordHash: string
 }
 
 export interface UserRepository {
   /** Throws `email_taken` (409) when the (normalised) email exists. */
   create(email: string, passwordHash: string): Promise<PublicUser>
-  findByEmail(email: string): Promise<UserWithHash | null>
-  findById(id: string): Promise<PublicUser | null>
+  findByEmail(email: string): Promise<UserRecord | null>
+  findById(id: string): Promise<UserRecord | null>
+  /** Null when the user does not exist. */
+  setPasswordHash(id: string, passwordHash: string): Promise<PublicUser | null>
+  /** Null when the user does not exist. */
+  setRole(id: string, role: Role): Promise<PublicUser | null>
 }
+
+export const ROLES = Object.values(Role)
 
 /** Emails are compared case-insensitively: stored trimmed and lower-cased. */
 export function normaliseEmail(email: string): string {
@@ -27,7 +37,26 @@ export function normaliseEmail(email: string): string {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
+/** A malformed id would be a database error; it simply matches no one. */
+export const isUserId = (id: string) => UUID.test(id)
+
+export function publicUser({ passwordHash: _, ...user }: UserRecord): PublicUser {
+  return user
+}
+
 export function createUserRepository(db: Database): UserRepository {
+  /** An update of a user who does not exist (P2025) is "no such user", not an outage. */
+  const update = (id: string, data: Prisma.UserUpdateInput) =>
+    orUnavailable('postgres', async () => {
+      if (!isUserId(id)) return null
+      try {
+        return toPublic(await db.user.update({ where: { id }, data }))
+      } catch (err) {
+        if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2025') return null
+        throw err
+      }
+    })
+
   return {
     create: (email, passwordHash) =>
       orUnavailable('postgres', async () => {
@@ -42,18 +71,31 @@ export function createUserRepository(db: Database): UserRepository {
     findByEmail: (email) =>
       orUnavailable('postgres', async () => {
         const user = await db.user.findUnique({ where: { email: normaliseEmail(email) } })
-        return user && { ...toPublic(user), passwordHash: user.passwordHash }
+        return user && toRecord(user)
       }),
     findById: (id) =>
       orUnavailable('postgres', async () => {
-        // A malformed id would be a database error; it simply matches no one.
-        if (!UUID.test(id)) return null
+        if (!isUserId(id)) return null
         const user = await db.user.findUnique({ where: { id } })
-        return user && toPublic(user)
+        return user && toRecord(user)
       }),
+    setPasswordHash: (id, passwordHash) => update(id, { passwordHash }),
+    setRole: (id, role) => update(id, { role }),
   }
 }
 
-function toPublic(user: { id: string; email: string; createdAt: Date }): PublicUser {
-  return { id: user.id, email: user.email, createdAt: user.createdAt.toISOString() }
+interface UserRow {
+  id: string
+  email: string
+  role: Role
+  passwordHash: string
+  createdAt: Date
+}
+
+function toPublic(user: UserRow): PublicUser {
+  return { id: user.id, email: user.email, role: user.role, createdAt: user.createdAt.toISOString() }
+}
+
+function toRecord(user: UserRow): UserRecord {
+  return { ...toPublic(user), passwordHash: user.passwordHash }
 }

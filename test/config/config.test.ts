@@ -1,3 +1,4 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
@@ -5,6 +6,13 @@ import { ConfigError, loadConfig } from '../../src/config/index.js'
 import { withDotEnv } from '../../src/config/dotenv.js'
 
 const SECRET = 'x'.repeat(32)
+const pem = (key: KeyObject, type: 'pkcs8' | 'spki') => key.export({ format: 'pem', type }).toString()
+const ed25519 = generateKeyPairSync('ed25519')
+const rsa1024 = generateKeyPairSync('rsa', { modulusLength: 1024 })
+const ED25519_PRIVATE = pem(ed25519.privateKey, 'pkcs8')
+const ED25519_PUBLIC = pem(ed25519.publicKey, 'spki')
+const RSA_1024_PRIVATE = pem(rsa1024.privateKey, 'pkcs8')
+const RSA_1024_PUBLIC = pem(rsa1024.publicKey, 'spki')
 
 t.test('defaults give a working local setup', async (t) => {
   const { config } = loadConfig({ JWT_SECRET: SECRET })
@@ -20,6 +28,9 @@ t.test('defaults give a working local setup', async (t) => {
     bcryptCost: 12,
     logLevel: 'info',
     corsOrigins: [],
+    sessionMaxPerUser: 0,
+    trustProxy: false,
+    jwt: { algorithm: 'HS256', signingKey: SECRET, previousSecrets: [], previousPublicKeys: [] },
   })
 })
 
@@ -40,6 +51,24 @@ t.test('a bad value is one clear error naming the variable', async (t) => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /one of/],
     [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS', /explicitly/],
     [{ CORS_ORIGINS: 'https://a.example/path' }, 'CORS_ORIGINS', /bare origins/],
+    [{ SESSION_MAX_PER_USER: '-1' }, 'SESSION_MAX_PER_USER', /whole number/],
+    [{ SESSION_MAX_PER_USER: '100000' }, 'SESSION_MAX_PER_USER', /between 0 and 10000/],
+    [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY', /proxy addresses/],
+    [{ TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY', /got "10.0.0.0\/33"/],
+    [{ TRUST_PROXY: ' , ' }, 'TRUST_PROXY', /proxy addresses/],
+    [{ JWT_ALGORITHM: 'HS512' }, 'JWT_ALGORITHM', /one of HS256, EdDSA, RS256/],
+    [{ JWT_ALGORITHM: 'none' }, 'JWT_ALGORITHM', /one of/],
+    [{ JWT_PREVIOUS_SECRETS: `${'y'.repeat(32)},short` }, 'JWT_PREVIOUS_SECRETS', /at least 32 bytes \(got 5\)/],
+    [{ JWT_ALGORITHM: 'EdDSA' }, 'JWT_PRIVATE_KEY', /is required when JWT_ALGORITHM=EdDSA/],
+    [{ JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: 'not a pem' }, 'JWT_PRIVATE_KEY', /holds no PEM block/],
+    [{ JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: ED25519_PUBLIC }, 'JWT_PRIVATE_KEY', /not a PEM private key/],
+    [{ JWT_ALGORITHM: 'RS256', JWT_PRIVATE_KEY: ED25519_PRIVATE }, 'JWT_PRIVATE_KEY', /must be an RSA \(at least 2048-bit\) key/],
+    [{ JWT_ALGORITHM: 'RS256', JWT_PRIVATE_KEY: RSA_1024_PRIVATE }, 'JWT_PRIVATE_KEY', /at least 2048-bit/],
+    [{ JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: ED25519_PRIVATE + ED25519_PRIVATE }, 'JWT_PRIVATE_KEY', /exactly one key/],
+    [{ JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: ED25519_PRIVATE, JWT_PRIVATE_KEY_FILE: '/x' }, 'JWT_PRIVATE_KEY', /both set/],
+    [{ JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY_FILE: '/nonexistent/key.pem' }, 'JWT_PRIVATE_KEY_FILE', /cannot be read \(ENOENT\)/],
+    [{ JWT_PREVIOUS_PUBLIC_KEYS: RSA_1024_PUBLIC }, 'JWT_PREVIOUS_PUBLIC_KEYS', /Ed25519 or RSA of at least 2048 bits/],
+    [{ JWT_PREVIOUS_PUBLIC_KEYS: '-----BEGIN PUBLIC KEY-----\ngarbage\n-----END PUBLIC KEY-----' }, 'JWT_PREVIOUS_PUBLIC_KEYS', /not a PEM key/],
   ]
   for (const [env, variable, problem] of cases) {
     t.throws(() => loadConfig({ JWT_SECRET: SECRET, ...env }), { name: 'ConfigError', variable, message: problem }, variable)
@@ -61,12 +90,12 @@ t.test('outside production a missing secret is generated once and reused', async
   const file = join(dir, 'secret')
   const first = loadConfig({}, { devSecretFile: file })
   t.match(first.warnings[0], /generated a development secret/)
-  t.ok(Buffer.byteLength(first.config.jwtSecret) >= 32)
-  t.equal(readFileSync(file, 'utf8').trim(), first.config.jwtSecret)
+  t.ok(Buffer.byteLength(first.config.jwt.signingKey) >= 32)
+  t.equal(readFileSync(file, 'utf8').trim(), first.config.jwt.signingKey)
   t.equal(statSync(file).mode & 0o777, 0o600, 'readable by its owner only')
 
   const second = loadConfig({}, { devSecretFile: file })
-  t.equal(second.config.jwtSecret, first.config.jwtSecret, 'a restart keeps sessions valid')
+  t.equal(second.config.jwt.signingKey, first.config.jwt.signingKey, 'a restart keeps sessions valid')
   t.match(second.warnings[0], /using the development secret/)
 })
 
@@ -76,7 +105,21 @@ t.test('environment variables win over .env', async (t) => {
   const { config } = loadConfig(env)
   t.equal(config.port, 5000)
   t.equal(config.logLevel, 'debug')
-  t.equal(config.jwtSecret, 'from-the-file-0123456789abcdef0123')
+  t.equal(config.jwt.signingKey, 'from-the-file-0123456789abcdef0123')
   t.same(withDotEnv({ A: '1' }, join(dir, 'missing.env')), { A: '1' }, 'no .env is fine')
   writeFileSync(join(dir, 'unused'), '')
+})
+
+t.test('asymmetric keys: no JWT_SECRET needed, previous keys kept as public keys', async (t) => {
+  const { config, warnings } = loadConfig({ NODE_ENV: 'production', JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: ED25519_PRIVATE, JWT_PREVIOUS_PUBLIC_KEYS: ED25519_PRIVATE })
+  t.same(warnings, [], 'no development secret is generated')
+  t.equal(config.jwt.algorithm, 'EdDSA')
+  t.same(config.jwt.previousPublicKeys, [ED25519_PUBLIC], 'a private key given as a previous key is reduced to its public half')
+})
+
+t.test('TRUST_PROXY forms', async (t) => {
+  const trust = (value: string) => loadConfig({ JWT_SECRET: SECRET, TRUST_PROXY: value }).config.trustProxy
+  t.equal(trust('true'), true)
+  t.equal(trust('2'), 2)
+  t.same(trust('10.0.0.1, 192.168.0.0/16,::1'), ['10.0.0.1', '192.168.0.0/16', '::1'])
 })

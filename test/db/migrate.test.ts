@@ -14,28 +14,27 @@ function scratchDatabase(t: Test): string {
   return url.toString()
 }
 
+const MIGRATIONS = ['20261123120000_create_users', '20261123140000_add_user_role']
+
 t.test('creates the database and applies the migrations the way Prisma records them', async (t) => {
   const url = scratchDatabase(t)
-  t.same(await migrate(url), ['20261123120000_create_users'])
+  t.same(await migrate(url), MIGRATIONS, 'in name order')
 
   const rows = await sql<{ migration_name: string; checksum: string; finished_at: Date | null; rolled_back_at: Date | null; applied_steps_count: number; id: string }>(
-    'SELECT * FROM "_prisma_migrations"',
+    'SELECT * FROM "_prisma_migrations" ORDER BY migration_name',
     [],
     url,
   )
-  t.equal(rows.length, 1)
-  const migrationSql = readFileSync(new URL('../../prisma/migrations/20261123120000_create_users/migration.sql', import.meta.url))
-  t.match(rows[0], {
-    migration_name: '20261123120000_create_users',
-    checksum: createHash('sha256').update(migrationSql).digest('hex'),
-    rolled_back_at: null,
-    applied_steps_count: 1,
-  })
-  t.ok(rows[0]!.finished_at instanceof Date)
-  t.match(rows[0]!.id, /^[0-9a-f-]{36}$/)
+  t.same(rows.map((r) => r.migration_name), MIGRATIONS)
+  for (const row of rows) {
+    const migrationSql = readFileSync(new URL(`../../prisma/migrations/${row.migration_name}/migration.sql`, import.meta.url))
+    t.match(row, { checksum: createHash('sha256').update(migrationSql).digest('hex'), rolled_back_at: null, applied_steps_count: 1 }, row.migration_name)
+    t.ok(row.finished_at instanceof Date)
+    t.match(row.id, /^[0-9a-f-]{36}$/)
+  }
 
   const columns = await sql<{ column_name: string }>("SELECT column_name FROM information_schema.columns WHERE table_name = 'users' ORDER BY column_name", [], url)
-  t.same(columns.map((c) => c.column_name), ['created_at', 'email', 'id', 'password_hash', 'updated_at'])
+  t.same(columns.map((c) => c.column_name), ['created_at', 'email', 'id', 'password_hash', 'role', 'updated_at'])
 
   t.same(await migrate(url), [], 'a second run has nothing to do')
 })

@@ -26,7 +26,7 @@ t.test('POST /sessions', async (t) => {
     t.equal(claims.iat, Math.floor((claims.created_at as number) / 1000))
     t.equal(claims.exp, Math.floor(((claims.created_at as number) + ctx.config.sessionMaxAgeSeconds * 1000) / 1000))
     t.ok(Math.abs((claims.created_at as number) - Date.now()) < 60_000, 'created_at is Unix milliseconds')
-    t.same(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()), { alg: 'HS256', typ: 'JWT' })
+    t.match(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()), { alg: 'HS256', typ: 'JWT', kid: /^[A-Za-z0-9_-]{16}$/ })
   })
 
   t.test('each login is a new session', async (t) => {

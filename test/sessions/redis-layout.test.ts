@@ -1,32 +1,92 @@
+import { createSigner } from 'fast-jwt'
 import t from 'tap'
-import { buildTestApp, claimsOf, me, newSession, scanKeys } from '../helpers.js'
+import { buildTestApp, claimsOf, login, me, newSession, scanKeys, signUp, TEST_JWT_SECRET } from '../helpers.js'
 
 // Pins docs/session-contract.md: other services read these keys with plain Redis commands.
-t.test('a session is one Redis hash, exactly as documented', async (t) => {
+t.test('a session is one Redis hash plus an entry in its user index, exactly as documented', async (t) => {
   const ctx = await buildTestApp(t)
-  const { token, user } = await newSession(ctx)
+  const email = ctx.email()
+  const user = await signUp(ctx.app, email)
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/sessions',
+    headers: { 'user-agent': 'GatehouseTest/1.0 (iPhone)', 'x-client': 'ios' },
+    payload: { email, password: 'correct horse battery' },
+  })
+  const { token } = res.json()
   const claims = claimsOf(token)
-  const key = `${ctx.config.redisKeyPrefix}sess:${claims.jti}`
+  const prefix = ctx.config.redisKeyPrefix
+  const key = `${prefix}sess:${claims.jti}`
+  const index = `${prefix}user:${user.id}:sessions`
 
-  t.same(await scanKeys(ctx.redis, ctx.config.redisKeyPrefix), [key], 'one key per session, <prefix>sess:<jti>')
+  t.same((await scanKeys(ctx.redis, prefix)).sort(), [key, index].sort(), '<prefix>sess:<jti> and <prefix>user:<user_id>:sessions')
   t.equal(await ctx.redis.type(key), 'hash')
+  t.equal(await ctx.redis.type(index), 'zset')
 
   const hash = await ctx.redis.hgetall(key)
-  t.same(Object.keys(hash).sort(), ['created_at', 'last_seen_at', 'max_expires_at', 'user_id', 'v'])
-  t.equal(hash.v, '1', 'layout version 1')
+  t.same(Object.keys(hash).sort(), ['client', 'created_at', 'ip', 'last_seen_at', 'max_expires_at', 'role', 'user_agent', 'user_id', 'v'])
+  t.equal(hash.v, '2', 'layout version 2')
   t.equal(hash.user_id, user.id)
+  t.equal(hash.role, 'user')
+  t.equal(hash.client, 'ios')
+  t.equal(hash.user_agent, 'GatehouseTest/1.0 (iPhone)')
+  t.equal(hash.ip, '127.0.0.1')
   t.equal(hash.created_at, String(claims.created_at), 'created_at is the token claim, Unix ms')
   t.equal(hash.max_expires_at, String((claims.exp as number) * 1000), 'max_expires_at is exp in ms')
   t.match(hash.last_seen_at, /^\d{13}$/, 'plain integer milliseconds')
-  t.ok(Number(hash.last_seen_at) >= Number(hash.created_at))
 
-  const ttl = await ctx.redis.pttl(key)
-  t.ok(ttl > 0 && ttl <= ctx.config.sessionTtlSeconds * 1000, 'TTL is the sliding window')
+  const [member, score] = await ctx.redis.zrange(index, '0', '-1', 'WITHSCORES')
+  t.equal(member, claims.jti, 'the index holds session ids')
+  const expiresAt = await ctx.redis.pexpiretime(key)
+  t.equal(Number(score), expiresAt, "the score is the session's expiry, Unix ms")
+  t.ok(expiresAt - Number(hash.last_seen_at) <= ctx.config.sessionTtlSeconds * 1000, 'the TTL is the sliding window')
+  t.equal(await ctx.redis.pexpiretime(index), expiresAt, 'the index expires with its last session')
 
   t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200)
   t.same(Object.keys(await ctx.redis.hgetall(key)).sort(), Object.keys(hash).sort(), 'a touch adds no field')
+  const touchedExpiry = await ctx.redis.pexpiretime(key)
+  t.equal(Number(await ctx.redis.zscore(index, String(claims.jti))), touchedExpiry, 'a touch moves the score with the expiry')
 
-  const everything = JSON.stringify(await Promise.all((await scanKeys(ctx.redis, ctx.config.redisKeyPrefix)).map(async (k) => [k, await ctx.redis.hgetall(k)])))
+  const everything = JSON.stringify(
+    await Promise.all(
+      (await scanKeys(ctx.redis, prefix)).map(async (k) => [k, (await ctx.redis.type(k)) === 'hash' ? await ctx.redis.hgetall(k) : await ctx.redis.zrange(k, '0', '-1')]),
+    ),
+  )
   t.notOk(everything.includes(token), 'the raw token is nowhere in Redis')
   t.notOk(everything.includes(token.split('.')[2]!), 'nor its signature')
+})
+
+t.test('a revoke-all leaves a generation marker that expires on its own', async (t) => {
+  const ctx = await buildTestApp(t)
+  const { token, user } = await newSession(ctx)
+  const res = await ctx.app.inject({ method: 'DELETE', url: '/sessions?all=true', headers: { authorization: `Token token=${token}` } })
+  t.equal(res.statusCode, 200)
+  const generation = `${ctx.config.redisKeyPrefix}user:${user.id}:generation`
+  t.same(await scanKeys(ctx.redis, ctx.config.redisKeyPrefix), [generation], 'session and index are gone')
+  t.match(await ctx.redis.get(generation), /^\d{16}$/, 'Redis time in microseconds')
+  t.ok((await ctx.redis.pttl(generation)) > 0, 'with a TTL')
+})
+
+t.test('a layout-1 session (written before roles and devices) still works and is upgraded', async (t) => {
+  const ctx = await buildTestApp(t)
+  const email = ctx.email()
+  const user = await signUp(ctx.app, email)
+  // Written exactly as the previous release did: v1 fields, and a token without kid.
+  const id = 'legacyLegacyLegacy0001'
+  const now = Date.now()
+  const exp = Math.floor(now / 1000) + 3600
+  const key = `${ctx.config.redisKeyPrefix}sess:${id}`
+  await ctx.redis.hset(key, { v: '1', user_id: user.id, created_at: String(now), last_seen_at: String(now), max_expires_at: String(exp * 1000) })
+  await ctx.redis.pexpire(key, 60_000)
+  const token = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })({ jti: id, user_id: user.id, created_at: now, iat: Math.floor(now / 1000), exp })
+
+  const res = await me(ctx.app, `Token token=${token}`)
+  t.equal(res.statusCode, 200, 'the upgrade logged no one out')
+  t.match(await ctx.redis.hgetall(key), { v: '2', role: 'user', client: '', user_agent: '', ip: '', user_id: user.id })
+  t.same(await ctx.redis.zrange(`${ctx.config.redisKeyPrefix}user:${user.id}:sessions`, '0', '-1'), [id], 'and indexed')
+  const sessions = await ctx.app.inject({ method: 'GET', url: '/sessions', headers: { authorization: `Token token=${token}` } })
+  t.match(sessions.json().sessions, [{ id, current: true }])
+
+  await login(ctx.app, email)
+  t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200, 'still fine next to a new session')
 })

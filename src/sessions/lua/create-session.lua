@@ -1,32 +1,80 @@
--- create-session.lua: store a new session hash with its sliding TTL, on Redis' clock.
+-- create-session.lua: a login. Stores the session hash, indexes it under its user and enforces
+-- the per-user cap, all in one atomic step on Redis' clock.
 --
--- KEYS[1]  the session hash, <prefix>sess:<jti>
--- ARGV[1]  user_id
--- ARGV[2]  sliding TTL, milliseconds
--- ARGV[3]  absolute lifetime, milliseconds
--- ARGV[4]  layout version (`v`, docs/session-contract.md)
--- Returns  {created_at, max_expires_at} in Unix ms, or false if the id is already taken.
+-- KEYS[1]  the session hash,       <prefix>sess:<id>
+-- KEYS[2]  the user's index,       <prefix>user:<user_id>:sessions
+-- KEYS[3]  the user's generation,  <prefix>user:<user_id>:generation
+-- ARGV[1]  session id              ARGV[7]  generation the login read before checking the password
+-- ARGV[2]  user_id                 ARGV[8]  most sessions a user may have (0 = no limit)
+-- ARGV[3]  role                    ARGV[9]  session key prefix (<prefix>sess:)
+-- ARGV[4]  sliding TTL, ms         ARGV[10] client
+-- ARGV[5]  absolute lifetime, ms   ARGV[11] user_agent
+-- ARGV[6]  layout version (`v`)    ARGV[12] ip
+-- Returns  {'ok', created_at, max_expires_at, evicted id...} (Unix ms),
+--          {'taken'} if the id exists, {'stale'} if the user's sessions were revoked meanwhile.
 --
--- Why a script: every timestamp comes from one clock (Redis TIME) shared by all instances, and
--- the hash never exists without its TTL. max_expires_at is rounded down to a whole second so it
--- equals the token's `exp` * 1000 exactly.
+-- Races it closes:
+-- * A revoke-all (logout everywhere, password or role change) that runs while a login is between
+--   its password check and this script changes the generation: the login is refused ('stale') and
+--   checks again, so no session authorised by an old password or role outlives the change.
+-- * Concurrent logins over the cap: counting, evicting and adding are one step, so the cap holds.
+-- * The index and the hash are written together: a revoke-all never misses a session.
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return false
+  return {'taken'}
+end
+if (redis.call('GET', KEYS[3]) or '') ~= ARGV[7] then
+  return {'stale'}
 end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local max_expires_at = math.floor((now + tonumber(ARGV[3])) / 1000) * 1000
-local ttl = math.min(tonumber(ARGV[2]), max_expires_at - now)
+local prefix = ARGV[9]
+
+-- Drop index entries of sessions that ran out their TTL (the score is each one's expiry).
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
+
+local evicted = {}
+local cap = tonumber(ARGV[8])
+if cap > 0 and redis.call('ZCARD', KEYS[2]) >= cap then
+  -- Entries whose hash is gone (e.g. evicted by maxmemory) must not count against the cap.
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    if redis.call('EXISTS', prefix .. id) == 0 then redis.call('ZREM', KEYS[2], id) end
+  end
+  -- Lowest score = earliest sliding expiry = the least recently used session.
+  local excess = redis.call('ZCARD', KEYS[2]) - cap + 1
+  if excess > 0 then
+    local popped = redis.call('ZPOPMIN', KEYS[2], excess)
+    for i = 1, #popped, 2 do
+      redis.call('DEL', prefix .. popped[i])
+      evicted[#evicted + 1] = popped[i]
+    end
+  end
+end
+
+-- max_expires_at is rounded down to a whole second so it equals the token's `exp` * 1000.
+local max_expires_at = math.floor((now + tonumber(ARGV[5])) / 1000) * 1000
+local expires_at = math.min(now + tonumber(ARGV[4]), max_expires_at)
 
 -- %.0f: plain digits (a Lua number would otherwise be sent as 1.7e+12).
 local now_s = string.format('%.0f', now)
 local max_s = string.format('%.0f', max_expires_at)
+local expires_s = string.format('%.0f', expires_at)
 redis.call('HSET', KEYS[1],
-  'v', ARGV[4],
-  'user_id', ARGV[1],
+  'v', ARGV[6],
+  'user_id', ARGV[2],
+  'role', ARGV[3],
   'created_at', now_s,
   'last_seen_at', now_s,
-  'max_expires_at', max_s)
-redis.call('PEXPIRE', KEYS[1], string.format('%.0f', ttl))
-return {now_s, max_s}
+  'max_expires_at', max_s,
+  'client', ARGV[10],
+  'user_agent', ARGV[11],
+  'ip', ARGV[12])
+redis.call('PEXPIREAT', KEYS[1], expires_s)
+redis.call('ZADD', KEYS[2], expires_s, ARGV[1])
+-- The index lives exactly as long as its longest-lived session.
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[2], last[2])
+
+local result = {'ok', now_s, max_s}
+for _, id in ipairs(evicted) do result[#result + 1] = id end
+return result

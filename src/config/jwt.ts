@@ -1,0 +1,108 @@
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { ConfigError } from './config-error.js'
+import { resolveDevSecret } from './dev-secret.js'
+
+export const JWT_ALGORITHMS = ['HS256', 'EdDSA', 'RS256'] as const
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number]
+
+/** Every key Gatehouse signs or verifies tokens with (README, "Keys and rotation"). */
+export interface JwtConfig {
+  algorithm: JwtAlgorithm
+  /** HS256: JWT_SECRET. EdDSA / RS256: the private key, PEM (PKCS#8). */
+  signingKey: string
+  /** Old HS256 secrets: tokens they signed still verify. */
+  previousSecrets: string[]
+  /** Old public keys (PEM, SPKI): tokens they signed still verify, and they stay in the JWKS. */
+  previousPublicKeys: string[]
+}
+
+const MIN_SECRET_BYTES = 32
+const MIN_RSA_BITS = 2048
+
+type Env = Record<string, string | undefined>
+
+export function loadJwtConfig(env: Env, production: boolean, devSecretFile: string, warnings: string[]): JwtConfig {
+  const algorithm = (env.JWT_ALGORITHM || 'HS256') as JwtAlgorithm
+  if (!JWT_ALGORITHMS.includes(algorithm)) throw new ConfigError('JWT_ALGORITHM', `must be one of ${JWT_ALGORITHMS.join(', ')} (got "${algorithm}")`)
+
+  const previousSecrets = (env.JWT_PREVIOUS_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  previousSecrets.forEach((secret) => checkSecret('JWT_PREVIOUS_SECRETS', secret))
+  const previousPublicKeys = pemBlocks(env, 'JWT_PREVIOUS_PUBLIC_KEYS').map((pem) => publicKeyPem('JWT_PREVIOUS_PUBLIC_KEYS', pem))
+
+  if (algorithm === 'HS256') {
+    let secret = env.JWT_SECRET
+    if (!secret) {
+      if (production) throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production')
+      const dev = resolveDevSecret(devSecretFile)
+      secret = dev.secret
+      warnings.push(
+        `JWT_SECRET is not set: ${dev.created ? 'generated a development secret and saved it' : 'using the development secret saved'} in ${dev.file} (never use this in production)`,
+      )
+    }
+    checkSecret('JWT_SECRET', secret)
+    return { algorithm, signingKey: secret, previousSecrets, previousPublicKeys }
+  }
+
+  const [pem, ...extra] = pemBlocks(env, 'JWT_PRIVATE_KEY')
+  if (!pem) throw new ConfigError('JWT_PRIVATE_KEY', `is required when JWT_ALGORITHM=${algorithm} (or set JWT_PRIVATE_KEY_FILE)`)
+  if (extra.length > 0) throw new ConfigError('JWT_PRIVATE_KEY', 'must hold exactly one key')
+  let key: KeyObject
+  try {
+    key = createPrivateKey(pem)
+  } catch {
+    throw new ConfigError('JWT_PRIVATE_KEY', 'is not a PEM private key')
+  }
+  if (algorithmOf(key) !== algorithm) {
+    throw new ConfigError('JWT_PRIVATE_KEY', `must be ${algorithm === 'EdDSA' ? 'an Ed25519' : `an RSA (at least ${MIN_RSA_BITS}-bit)`} key for JWT_ALGORITHM=${algorithm}`)
+  }
+  return { algorithm, signingKey: key.export({ format: 'pem', type: 'pkcs8' }).toString(), previousSecrets, previousPublicKeys }
+}
+
+/** Which algorithm an asymmetric key is for; null for keys Gatehouse does not accept. */
+export function algorithmOf(key: KeyObject): JwtAlgorithm | null {
+  if (key.asymmetricKeyType === 'ed25519') return 'EdDSA'
+  if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= MIN_RSA_BITS) return 'RS256'
+  return null
+}
+
+function checkSecret(variable: string, secret: string): void {
+  const bytes = Buffer.byteLength(secret, 'utf8')
+  if (bytes < MIN_SECRET_BYTES) {
+    throw new ConfigError(variable, `must be at least ${MIN_SECRET_BYTES} bytes (got ${bytes}); generate one with: openssl rand -base64 48`)
+  }
+}
+
+function publicKeyPem(variable: string, pem: string): string {
+  let key: KeyObject
+  try {
+    // A private key is accepted too: its public half is what is kept.
+    key = createPublicKey(pem)
+  } catch {
+    throw new ConfigError(variable, 'has an entry that is not a PEM key')
+  }
+  if (!algorithmOf(key)) throw new ConfigError(variable, `keys must be Ed25519 or RSA of at least ${MIN_RSA_BITS} bits`)
+  return key.export({ format: 'pem', type: 'spki' }).toString()
+}
+
+/**
+ * The PEM blocks of NAME, or of the file NAME_FILE (one or the other). A literal "\n" is read as
+ * a newline, since many secret stores keep a PEM on one line.
+ */
+function pemBlocks(env: Env, name: string): string[] {
+  const inline = env[name]
+  const file = env[`${name}_FILE`]
+  if (inline && file) throw new ConfigError(name, `and ${name}_FILE are both set; use one`)
+  let text = inline ?? ''
+  if (file) {
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (err) {
+      throw new ConfigError(`${name}_FILE`, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+  }
+  text = text.replaceAll('\\n', '\n')
+  const blocks = text.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g) ?? []
+  if (text.trim() !== '' && blocks.length === 0) throw new ConfigError(file ? `${name}_FILE` : name, 'holds no PEM block (-----BEGIN ...-----)')
+  return blocks
+}

@@ -1,0 +1,42 @@
+import type { FastifyPluginAsync } from 'fastify'
+import type { Services } from '../app.js'
+import { adminOnly, requireAuth } from '../http/authenticate.js'
+import { errors } from '../http/errors.js'
+import { adminSessionList, errorBody, revokedCount, roleChangeBody, userIdParams, userResponse } from '../schemas/index.js'
+import { publicUser, type Role } from '../users/repository.js'
+import { sessionView } from './sessions.js'
+
+/** Admin-only: another user's sessions and role. */
+export const adminRoutes: FastifyPluginAsync<Services> = async (app, { users, sessions, account, authenticate }) => {
+  const onRequest = [authenticate, adminOnly]
+
+  app.get<{ Params: { id: string } }>(
+    '/admin/users/:id/sessions',
+    { onRequest, schema: { params: userIdParams, response: { 200: adminSessionList, '4xx': errorBody } } },
+    async (request) => {
+      const user = await users.findById(request.params.id)
+      if (!user) throw errors.userNotFound()
+      const current = requireAuth(request).sessionId
+      return { user: publicUser(user), sessions: (await sessions.list(user.id)).map((s) => sessionView(s, current)) }
+    },
+  )
+
+  // Works for a deleted user too: whatever sessions remain are ended.
+  app.delete<{ Params: { id: string } }>(
+    '/admin/users/:id/sessions',
+    { onRequest, schema: { params: userIdParams, response: { 200: revokedCount, '4xx': errorBody } } },
+    async (request) => ({ revoked: (await sessions.revokeAll(request.params.id)).length }),
+  )
+
+  app.put<{ Params: { id: string }; Body: { role: Role } }>(
+    '/admin/users/:id/role',
+    { onRequest, schema: { params: userIdParams, body: roleChangeBody, response: { 200: userResponse, '4xx': errorBody } } },
+    async (request) => {
+      // An admin demoting themselves could lock everyone out of admin; another admin must do it.
+      if (request.params.id === requireAuth(request).userId) throw errors.conflict('You cannot change your own role')
+      const user = await account.changeRole(request.params.id, request.body.role)
+      if (!user) throw errors.userNotFound()
+      return { user }
+    },
+  )
+}

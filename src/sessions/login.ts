@@ -1,0 +1,54 @@
+import { errors } from '../http/errors.js'
+import type { TokenService } from '../tokens/tokens.js'
+import type { PasswordHasher } from '../users/passwords.js'
+import { MAX_PASSWORD_BYTES } from '../users/passwords.js'
+import { type PublicUser, publicUser, type UserRepository } from '../users/repository.js'
+import type { Device, SessionStore } from './store.js'
+
+export interface LoginResult {
+  user: PublicUser
+  token: string
+  /** Sessions of this user ended to stay within SESSION_MAX_PER_USER. */
+  evicted: string[]
+}
+
+export interface LoginDeps {
+  users: UserRepository
+  passwords: PasswordHasher
+  sessions: SessionStore
+  tokens: TokenService
+}
+
+/** Rounds a login may lose to concurrent revocations of the same user before it gives up (503). */
+const MAX_ATTEMPTS = 3
+
+export function createLogin({ users, passwords, sessions, tokens }: LoginDeps) {
+  /** Throws `invalid_credentials` (401) for any wrong email or password, all alike. */
+  return async function login(email: string, password: string, device: Device): Promise<LoginResult> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const found = await users.findByEmail(email)
+      // The user's generation is read BEFORE the row the password is checked against: a password
+      // or role change that commits after that read also changes the generation, so storing the
+      // session below is refused and the login checks the new password instead.
+      const generation = found ? await sessions.generation(found.id) : ''
+      const user = found && (await users.findById(found.id))
+      // An unknown email, or a password no sign-up could have set (bcrypt would compare only its
+      // first 72 bytes), is still compared against a dummy hash: every failure costs the same time.
+      const usable = user !== null && Buffer.byteLength(password, 'utf8') <= MAX_PASSWORD_BYTES
+      const ok = await passwords.verify(password, usable ? user.passwordHash : null)
+      if (!ok || !user) throw errors.invalidCredentials()
+
+      const session = await sessions.create({ userId: user.id, role: user.role, device, generation })
+      if (!session) continue
+      const token = tokens.sign({
+        jti: session.id,
+        user_id: user.id,
+        created_at: session.createdAt,
+        iat: Math.floor(session.createdAt / 1000),
+        exp: session.maxExpiresAt / 1000,
+      })
+      return { user: publicUser(user), token, evicted: session.evicted }
+    }
+    throw errors.busy()
+  }
+}

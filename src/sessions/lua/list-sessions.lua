@@ -1,0 +1,33 @@
+-- list-sessions.lua: a user's live sessions, read in one consistent step.
+--
+-- KEYS[1]  the user's index, <prefix>user:<user_id>:sessions
+-- ARGV[1]  session key prefix (<prefix>sess:)
+-- ARGV[2]  user_id
+-- Returns  a flat list, 8 entries per session: id, client, user_agent, ip, created_at,
+--          last_seen_at, expires_at, max_expires_at (times in Unix ms).
+--
+-- Prunes what it passes: index entries whose session ran out (score = expiry) or is gone.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local key = ARGV[1] .. id
+  local f = redis.call('HMGET', key, 'user_id', 'client', 'user_agent', 'ip', 'created_at', 'last_seen_at', 'max_expires_at')
+  local pttl = redis.call('PTTL', key)
+  if f[1] == ARGV[2] and pttl > 0 then
+    local n = #out
+    out[n + 1] = id
+    out[n + 2] = f[2] or ''
+    out[n + 3] = f[3] or ''
+    out[n + 4] = f[4] or ''
+    out[n + 5] = f[5]
+    out[n + 6] = f[6]
+    out[n + 7] = string.format('%.0f', now + pttl)
+    out[n + 8] = f[7]
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out

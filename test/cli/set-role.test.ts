@@ -1,0 +1,65 @@
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { buildTestApp, me, newSession } from '../helpers.js'
+
+// The built command-line tool (npm test builds first), run as an operator would.
+const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
+
+function gatehouse(args: string[], env: Record<string, string>, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, cwd, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr })
+    })
+  })
+}
+
+t.test('gatehouse users set-role', async (t) => {
+  const ctx = await buildTestApp(t)
+  const cwd = t.testdir({})
+  const env = {
+    DATABASE_URL: ctx.config.databaseUrl,
+    REDIS_URL: ctx.config.redisUrl,
+    REDIS_KEY_PREFIX: ctx.config.redisKeyPrefix,
+    JWT_SECRET: ctx.config.jwt.signingKey,
+    BCRYPT_COST: '4',
+  }
+  const { email, token } = await newSession(ctx)
+
+  t.test('makes an admin and ends the user\'s sessions', async (t) => {
+    const res = await gatehouse(['users', 'set-role', email.toUpperCase(), 'admin'], env, cwd)
+    t.equal(res.code, 0, res.stderr)
+    t.match(res.stdout, `${email}: role user -> admin; their sessions were ended`)
+    t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 401)
+    const again = await gatehouse(['users', 'set-role', email, 'admin'], env, cwd)
+    t.equal(again.code, 0)
+    t.match(again.stdout, 'already has role admin; nothing changed')
+  })
+
+  t.test('usage errors exit 2 with a hint', async (t) => {
+    for (const args of [[], ['users'], ['users', 'set-role', email], ['users', 'set-role', email, 'root'], ['users', 'delete', email], ['--bogus']]) {
+      const res = await gatehouse(args, env, cwd)
+      t.equal(res.code, 2, args.join(' ') || '(no arguments)')
+    }
+    const bad = await gatehouse(['users', 'set-role', email, 'root'], env, cwd)
+    t.match(bad.stderr, 'role must be one of user, admin (got "root")')
+  })
+
+  t.test('--help exits 0', async (t) => {
+    const res = await gatehouse(['--help'], env, cwd)
+    t.equal(res.code, 0)
+    t.match(res.stdout, 'users set-role <email> <user|admin>')
+  })
+
+  t.test('failures exit 1 with one line', async (t) => {
+    const unknown = await gatehouse(['users', 'set-role', 'nobody@example.invalid', 'admin'], env, cwd)
+    t.equal(unknown.code, 1)
+    t.equal(unknown.stderr.trim(), 'gatehouse: no user with email nobody@example.invalid')
+    const badConfig = await gatehouse(['users', 'set-role', email, 'user'], { ...env, REDIS_URL: 'http://nope' }, cwd)
+    t.equal(badConfig.code, 1)
+    t.match(badConfig.stderr, /^gatehouse: Invalid configuration: REDIS_URL/)
+    const noRedis = await gatehouse(['users', 'set-role', email, 'user'], { ...env, REDIS_URL: 'redis://127.0.0.1:1' }, cwd)
+    t.equal(noRedis.code, 1)
+    t.match(noRedis.stderr, /^gatehouse: cannot reach Redis at redis:\/\/127.0.0.1:1/)
+  })
+})

@@ -1,0 +1,102 @@
+import { createSigner } from 'fast-jwt'
+import t from 'tap'
+import { buildTestApp, call, claimsOf, login, me, newSession, PASSWORD, sleep } from '../helpers.js'
+
+t.test('GET /sessions', async (t) => {
+  const ctx = await buildTestApp(t)
+  const { email, token: first } = await newSession(ctx)
+  const phone = await ctx.app.inject({
+    method: 'POST',
+    url: '/sessions',
+    headers: { 'user-agent': 'Gatehouse-iOS/3.1', 'x-client': 'ios' },
+    payload: { email, password: PASSWORD },
+  })
+  const second = phone.json().token as string
+
+  t.test('lists the caller\'s live sessions with what identifies each, newest use first', async (t) => {
+    await sleep(5)
+    t.equal((await me(ctx.app, `Token token=${second}`)).statusCode, 200)
+    const res = await call(ctx.app, 'GET', '/sessions', first)
+    t.equal(res.statusCode, 200)
+    const { sessions } = res.json()
+    t.equal(sessions.length, 2)
+    t.same(sessions.map((s: { id: string }) => s.id), [claimsOf(first).jti, claimsOf(second).jti], 'the listing request touched `first` last')
+    const [current, other] = sessions
+    t.match(current, { current: true, client: '', ip: '127.0.0.1' })
+    t.match(other, { current: false, client: 'ios', user_agent: 'Gatehouse-iOS/3.1', ip: '127.0.0.1' })
+    for (const s of sessions) {
+      t.same(Object.keys(s).sort(), ['client', 'created_at', 'current', 'expires_at', 'id', 'ip', 'last_seen_at', 'max_expires_at', 'user_agent'])
+      const [created, seen, expires, max] = [s.created_at, s.last_seen_at, s.expires_at, s.max_expires_at].map(Date.parse)
+      t.ok(created! <= seen! && seen! < expires! && expires! <= max!, 'created <= last seen < expires <= max expires')
+      t.ok(expires! - seen! <= ctx.config.sessionTtlSeconds * 1000 + 1000, 'expires_at is the sliding window')
+    }
+  })
+
+  t.test('a `client` in the body wins over the X-Client header', async (t) => {
+    const res = await ctx.app.inject({ method: 'POST', url: '/sessions', headers: { 'x-client': 'web' }, payload: { email, password: PASSWORD, client: 'android 14' } })
+    const { token } = res.json()
+    const mine = (await call(ctx.app, 'GET', '/sessions', token)).json().sessions.find((s: { current: boolean }) => s.current)
+    t.equal(mine.client, 'android 14')
+    await call(ctx.app, 'DELETE', '/sessions/current', token)
+  })
+
+  t.test('a bad client label is a 400, and no session is created', async (t) => {
+    for (const [headers, payload] of [
+      [{ 'x-client': 'x'.repeat(65) }, {}],
+      [{ 'x-client': '<script>' }, {}],
+      [{}, { client: '' }],
+      [{}, { client: 42 }],
+    ] as const) {
+      const res = await ctx.app.inject({ method: 'POST', url: '/sessions', headers, payload: { email, password: PASSWORD, ...payload } })
+      t.equal(res.statusCode, 400, JSON.stringify([headers, payload]))
+      t.equal(res.json().error, 'bad_request')
+    }
+    t.equal((await call(ctx.app, 'GET', '/sessions', first)).json().sessions.length, 2)
+  })
+
+  t.test('another user sees only their own sessions', async (t) => {
+    const other = await newSession(ctx)
+    const { sessions } = (await call(ctx.app, 'GET', '/sessions', other.token)).json()
+    t.same(sessions.map((s: { id: string }) => s.id), [claimsOf(other.token).jti])
+  })
+
+  t.test('a listed id is not a credential', async (t) => {
+    const id = claimsOf(second).jti as string
+    t.equal((await me(ctx.app, `Token token=${id}`)).statusCode, 401, 'the id as a token')
+    const forged = createSigner({ key: 'an attacker secret of at least 32 bytes!!', algorithm: 'HS256' })({ ...claimsOf(second) })
+    t.equal((await me(ctx.app, `Token token=${forged}`)).statusCode, 401, 'a token forged around the id')
+  })
+
+  t.test('needs a session', async (t) => {
+    t.equal((await ctx.app.inject({ method: 'GET', url: '/sessions' })).statusCode, 401)
+  })
+})
+
+t.test('sessions that ran out their TTL drop out of the list and the index', async (t) => {
+  const ctx = await buildTestApp(t, { SESSION_TTL_SECONDS: '1' })
+  const { email, token: idle } = await newSession(ctx)
+  const { token: active } = await login(ctx.app, email)
+  const index = `${ctx.config.redisKeyPrefix}user:${claimsOf(active).user_id}:sessions`
+  for (let i = 0; i < 3; i++) {
+    await sleep(500)
+    t.equal((await me(ctx.app, `Token token=${active}`)).statusCode, 200)
+  }
+  const { sessions } = (await call(ctx.app, 'GET', '/sessions', active)).json()
+  t.same(sessions.map((s: { id: string }) => s.id), [claimsOf(active).jti], 'only the active session is listed')
+  t.same(await ctx.redis.zrange(index, '0', '-1'), [claimsOf(active).jti], 'the idle one was pruned from the index')
+  t.equal((await me(ctx.app, `Token token=${idle}`)).statusCode, 401)
+})
+
+t.test('TRUST_PROXY decides whose address is recorded', async (t) => {
+  const forwarded = { 'x-forwarded-for': '203.0.113.7' }
+  const recordedIp = async (env: Record<string, string>) => {
+    const ctx = await buildTestApp(t, env)
+    const { email } = await newSession(ctx)
+    const res = await ctx.app.inject({ method: 'POST', url: '/sessions', headers: forwarded, payload: { email, password: PASSWORD } })
+    return (await call(ctx.app, 'GET', '/sessions', res.json().token)).json().sessions.find((s: { current: boolean }) => s.current).ip
+  }
+  t.equal(await recordedIp({}), '127.0.0.1', 'by default X-Forwarded-For is not believed')
+  t.equal(await recordedIp({ TRUST_PROXY: '127.0.0.1' }), '203.0.113.7', 'through a trusted proxy it is')
+  t.equal(await recordedIp({ TRUST_PROXY: '10.0.0.0/8' }), '127.0.0.1', 'but not from an untrusted one')
+  t.equal(await recordedIp({ TRUST_PROXY: '1' }), '203.0.113.7', 'or by hop count')
+})
