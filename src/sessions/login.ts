@@ -19,6 +19,9 @@ export interface LoginDeps {
   tokens: TokenService
 }
 
+/** A well-formed user id that no user has (ids are random v4 UUIDs). */
+const NO_SUCH_USER = '00000000-0000-0000-0000-000000000000'
+
 /** Rounds a login may lose to concurrent revocations of the same user before it gives up (503). */
 const MAX_ATTEMPTS = 3
 
@@ -29,9 +32,11 @@ export function createLogin({ users, passwords, sessions, tokens }: LoginDeps) {
       const found = await users.findByEmail(email)
       // The user's generation is read BEFORE the row the password is checked against: a password
       // or role change that commits after that read also changes the generation, so storing the
-      // session below is refused and the login checks the new password instead.
-      const generation = found ? await sessions.generation(found.id) : ''
-      const user = found && (await users.findById(found.id))
+      // session below is refused and the login checks the new password instead. An unknown email
+      // makes the same two reads (for an id no one has), so it takes as long as a wrong password.
+      const id = found?.id ?? NO_SUCH_USER
+      const generation = await sessions.generation(id)
+      const user = await users.findById(id)
       // An unknown email, or a password no sign-up could have set (bcrypt would compare only its
       // first 72 bytes), is still compared against a dummy hash: every failure costs the same time.
       const usable = user !== null && Buffer.byteLength(password, 'utf8') <= MAX_PASSWORD_BYTES
