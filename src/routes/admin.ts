@@ -25,7 +25,11 @@ export const adminRoutes: FastifyPluginAsync<Services> = async (app, { users, se
   app.delete<{ Params: { id: string } }>(
     '/admin/users/:id/sessions',
     { onRequest, schema: { params: userIdParams, response: { 200: revokedCount, '4xx': errorBody } } },
-    async (request) => ({ revoked: (await sessions.revokeAll(request.params.id)).length }),
+    async (request) => {
+      const revoked = (await sessions.revokeAll(request.params.id)).length
+      request.log.info({ adminId: requireAuth(request).userId, userId: request.params.id, revoked }, 'admin ended all sessions of a user')
+      return { revoked }
+    },
   )
 
   app.put<{ Params: { id: string }; Body: { role: Role } }>(
@@ -36,6 +40,7 @@ export const adminRoutes: FastifyPluginAsync<Services> = async (app, { users, se
       if (request.params.id === requireAuth(request).userId) throw errors.conflict('You cannot change your own role')
       const user = await account.changeRole(request.params.id, request.body.role)
       if (!user) throw errors.userNotFound()
+      request.log.info({ adminId: requireAuth(request).userId, userId: user.id, role: user.role }, 'admin set a user role')
       return { user }
     },
   )
