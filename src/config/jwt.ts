@@ -44,6 +44,9 @@ export function loadJwtConfig(env: Env, production: boolean, devSecretFile: stri
     return { algorithm, signingKey: secret, previousSecrets, previousPublicKeys }
   }
 
+  if (env.JWT_SECRET) {
+    warnings.push(`JWT_SECRET is not used with JWT_ALGORITHM=${algorithm}; tokens it signed stop verifying unless it is also in JWT_PREVIOUS_SECRETS`)
+  }
   const [pem, ...extra] = pemBlocks(env, 'JWT_PRIVATE_KEY')
   if (!pem) throw new ConfigError('JWT_PRIVATE_KEY', `is required when JWT_ALGORITHM=${algorithm} (or set JWT_PRIVATE_KEY_FILE)`)
   if (extra.length > 0) throw new ConfigError('JWT_PRIVATE_KEY', 'must hold exactly one key')

@@ -115,6 +115,9 @@ t.test('asymmetric keys: no JWT_SECRET needed, previous keys kept as public keys
   t.same(warnings, [], 'no development secret is generated')
   t.equal(config.jwt.algorithm, 'EdDSA')
   t.same(config.jwt.previousPublicKeys, [ED25519_PUBLIC], 'a private key given as a previous key is reduced to its public half')
+
+  const switched = loadConfig({ JWT_SECRET: SECRET, JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: ED25519_PRIVATE })
+  t.match(switched.warnings, [/JWT_SECRET is not used with JWT_ALGORITHM=EdDSA; .* unless it is also in JWT_PREVIOUS_SECRETS/], 'switching algorithms warns about the old tokens')
 })
 
 t.test('TRUST_PROXY forms', async (t) => {

@@ -1,6 +1,6 @@
 import { createSigner } from 'fast-jwt'
 import t from 'tap'
-import { buildTestApp, claimsOf, login, me, newSession, scanKeys, signUp, TEST_JWT_SECRET } from '../helpers.js'
+import { buildTestApp, claimsOf, login, me, newSession, scanKeys, signUp, sql, TEST_JWT_SECRET } from '../helpers.js'
 
 // Pins docs/session-contract.md: other services read these keys with plain Redis commands.
 t.test('a session is one Redis hash plus an entry in its user index, exactly as documented', async (t) => {
@@ -89,4 +89,15 @@ t.test('a layout-1 session (written before roles and devices) still works and is
 
   await login(ctx.app, email)
   t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200, 'still fine next to a new session')
+
+  t.test('a layout-1 session of a deleted account is ended, not upgraded', async (t) => {
+    const gone = await signUp(ctx.app, ctx.email())
+    const legacyKey = `${ctx.config.redisKeyPrefix}sess:legacyLegacyLegacy0002`
+    await ctx.redis.hset(legacyKey, { v: '1', user_id: gone.id, created_at: String(now), last_seen_at: String(now), max_expires_at: String(exp * 1000) })
+    await ctx.redis.pexpire(legacyKey, 60_000)
+    await sql('DELETE FROM users WHERE id = $1', [gone.id])
+    const legacy = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })({ jti: 'legacyLegacyLegacy0002', user_id: gone.id, created_at: now, iat: Math.floor(now / 1000), exp })
+    t.equal((await me(ctx.app, `Token token=${legacy}`)).statusCode, 401)
+    t.equal(await ctx.redis.exists(legacyKey), 0)
+  })
 })

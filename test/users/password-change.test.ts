@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, call, claimsOf, indexed, login, me, newSession, PASSWORD } from '../helpers.js'
+import { buildTestApp, call, claimsOf, indexed, login, me, newSession, PASSWORD, sql } from '../helpers.js'
 
 const NEW_PASSWORD = 'a brand new passphrase'
 
@@ -47,6 +47,17 @@ t.test('PUT /me/password', async (t) => {
       t.equal(res.json().error, 'bad_request')
     }
     await login(ctx.app, email, PASSWORD)
+  })
+
+  t.test('a deleted account: 401 and its sessions end', async (t) => {
+    const { email, token, user } = await newSession(ctx)
+    const other = (await login(ctx.app, email)).token
+    await sql('DELETE FROM users WHERE id = $1', [user.id])
+    const res = await call(ctx.app, 'PUT', '/me/password', token, { current_password: PASSWORD, new_password: NEW_PASSWORD })
+    t.equal(res.statusCode, 401)
+    t.equal(res.json().error, 'session_expired')
+    t.same(await indexed(ctx, user.id), [])
+    t.equal((await me(ctx.app, `Token token=${other}`)).statusCode, 401)
   })
 
   t.test('needs a session', async (t) => {
