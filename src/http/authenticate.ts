@@ -34,7 +34,9 @@ export interface AuthenticateDeps {
  * error path.
  */
 export function createAuthenticate({ tokens, sessions, users }: AuthenticateDeps): onRequestAsyncHookHandler {
-  return async function authenticate(request) {
+  return async function authenticate(request, reply) {
+    // Answers to authenticated requests are the caller's own (sessions, addresses): never cached.
+    reply.header('cache-control', 'no-store')
     const token = parseTokenHeader(request.headers.authorization)
     if (token === null) throw errors.missingToken()
     if (token.length > MAX_TOKEN_LENGTH) throw errors.invalidToken()

@@ -18,6 +18,7 @@ t.test('GET /sessions', async (t) => {
     t.equal((await me(ctx.app, `Token token=${second}`)).statusCode, 200)
     const res = await call(ctx.app, 'GET', '/sessions', first)
     t.equal(res.statusCode, 200)
+    t.equal(res.headers['cache-control'], 'no-store', 'addresses and devices are never cached')
     const { sessions } = res.json()
     t.equal(sessions.length, 2)
     t.same(sessions.map((s: { id: string }) => s.id), [claimsOf(first).jti, claimsOf(second).jti], 'the listing request touched `first` last')
