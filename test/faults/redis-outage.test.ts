@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { buildTestApp, me, newSession, signUp, sleep } from '../helpers.js'
+import { buildTestApp, call, login, me, newSession, signUp, sleep } from '../helpers.js'
 import { startPrivateRedis } from './private-redis.js'
 
 // These tests kill and pause a redis-server of their own, never the shared one.
@@ -31,6 +31,9 @@ t.test('Redis down: fail closed with 503, recover on its own', async (t) => {
   expect503(t, await me(ctx.app, auth), 'GET /me')
   expect503(t, await ctx.app.inject({ method: 'DELETE', url: '/sessions/current', headers: { authorization: auth } }), 'logout')
   expect503(t, await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: 'correct horse battery' } }), 'login')
+  for (const [method, url] of [['GET', '/sessions'], ['DELETE', '/sessions'], ['PUT', '/me/password']] as const) {
+    expect503(t, await call(ctx.app, method, url, token, method === 'PUT' ? { current_password: 'correct horse battery', new_password: 'another passphrase' } : undefined), `${method} ${url}`)
+  }
   const ready = await ctx.app.inject({ method: 'GET', url: '/ready' })
   t.equal(ready.statusCode, 503)
   t.same(ready.json().checks, { redis: 'down', postgres: 'ok' })
@@ -70,7 +73,7 @@ t.test('Redis paused or frozen: 503 within the command timeout, then back to nor
 
 t.test('Postgres unreachable: 503 where it is needed, sessions still checked in Redis', async (t) => {
   const healthy = await buildTestApp(t)
-  const { token } = await newSession(healthy)
+  const { token, email } = await newSession(healthy)
   await signUp(healthy.app, healthy.email())
   // Same Redis prefix and secret, but a Postgres port where nothing listens.
   const broken = await buildTestApp(t, {
@@ -85,6 +88,11 @@ t.test('Postgres unreachable: 503 where it is needed, sessions still checked in 
   const ready = await broken.app.inject({ method: 'GET', url: '/ready' })
   t.equal(ready.statusCode, 503)
   t.same(ready.json().checks, { redis: 'ok', postgres: 'down' })
+  const { token: other } = await login(healthy.app, email)
+  expect503(t, await call(broken.app, 'PUT', '/me/password', token, { current_password: password, new_password: 'another passphrase' }), 'password change')
+  t.equal((await me(healthy.app, `Token token=${other}`)).statusCode, 200, 'a failed password change ended no session')
+  t.equal((await call(broken.app, 'GET', '/sessions', token)).json().sessions.length, 2, 'the session list needs only Redis')
+  t.same((await call(broken.app, 'DELETE', '/sessions', token)).json(), { revoked: 1 }, 'so does ending the others')
   const logout = await broken.app.inject({ method: 'DELETE', url: '/sessions/current', headers: { authorization: `Token token=${token}` } })
   t.equal(logout.statusCode, 204, 'logout needs only Redis')
 })
