@@ -1,6 +1,7 @@
 import type { onRequestAsyncHookHandler } from 'fastify'
 import type { SessionStore } from '../sessions/store.js'
 import type { TokenService } from '../tokens/tokens.js'
+import { requireLiveUser } from '../users/account.js'
 import type { UserRepository } from '../users/repository.js'
 import { MAX_TOKEN_LENGTH, parseTokenHeader } from './auth-header.js'
 import { errors } from './errors.js'
@@ -46,11 +47,7 @@ export function createAuthenticate({ tokens, sessions, users }: AuthenticateDeps
     let role = live.role
     if (role === '') {
       // A layout-1 session, from before roles: upgraded once, at its first request.
-      const user = await users.findById(claims.user_id)
-      if (!user) {
-        await sessions.revokeAll(claims.user_id)
-        throw errors.expiredSession()
-      }
+      const user = await requireLiveUser({ users, sessions }, claims.user_id)
       await sessions.upgrade(claims.jti, claims.user_id, user.role)
       role = user.role
     }

@@ -1,20 +1,13 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { Services } from '../app.js'
 import { requireAuth } from '../http/authenticate.js'
-import { errors } from '../http/errors.js'
 import { errorBody, type PasswordChange, passwordChangeBody, userResponse } from '../schemas/index.js'
+import { requireLiveUser } from '../users/account.js'
 import { publicUser } from '../users/repository.js'
 
 export const meRoutes: FastifyPluginAsync<Services> = async (app, { users, sessions, account, authenticate }) => {
   app.get('/me', { onRequest: authenticate, schema: { response: { 200: userResponse, '4xx': errorBody } } }, async (request) => {
-    const auth = requireAuth(request)
-    const user = await users.findById(auth.userId)
-    if (!user) {
-      // The account was deleted: its sessions mean nothing any more.
-      await sessions.revokeAll(auth.userId)
-      throw errors.expiredSession()
-    }
-    return { user: publicUser(user) }
+    return { user: publicUser(await requireLiveUser({ users, sessions }, requireAuth(request).userId)) }
   })
 
   app.put<{ Body: PasswordChange }>(

@@ -1,7 +1,6 @@
 import { errors } from '../http/errors.js'
 import type { TokenService } from '../tokens/tokens.js'
 import type { PasswordHasher } from '../users/passwords.js'
-import { MAX_PASSWORD_BYTES } from '../users/passwords.js'
 import { type PublicUser, publicUser, type UserRepository } from '../users/repository.js'
 import type { Device, SessionStore } from './store.js'
 
@@ -37,10 +36,8 @@ export function createLogin({ users, passwords, sessions, tokens }: LoginDeps) {
       const id = found?.id ?? NO_SUCH_USER
       const generation = await sessions.generation(id)
       const user = await users.findById(id)
-      // An unknown email, or a password no sign-up could have set (bcrypt would compare only its
-      // first 72 bytes), is still compared against a dummy hash: every failure costs the same time.
-      const usable = user !== null && Buffer.byteLength(password, 'utf8') <= MAX_PASSWORD_BYTES
-      const ok = await passwords.verify(password, usable ? user.passwordHash : null)
+      // An unknown email still costs one bcrypt compare (against a dummy hash), like a wrong password.
+      const ok = await passwords.verify(password, user?.passwordHash ?? null)
       if (!ok || !user) throw errors.invalidCredentials()
 
       const session = await sessions.create({ userId: user.id, role: user.role, device, generation })

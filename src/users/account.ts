@@ -1,7 +1,7 @@
 import { errors } from '../http/errors.js'
 import type { SessionStore } from '../sessions/store.js'
-import { MAX_PASSWORD_BYTES, type PasswordHasher } from './passwords.js'
-import { type PublicUser, publicUser, type Role, type UserRepository } from './repository.js'
+import { checkPasswordBytes, type PasswordHasher } from './passwords.js'
+import { type PublicUser, publicUser, type Role, type UserRecord, type UserRepository } from './repository.js'
 
 export interface AccountDeps {
   users: UserRepository
@@ -17,6 +17,17 @@ export interface AccountService {
   changePassword(userId: string, keep: string, current: string, next: string): Promise<void>
   /** Sets the role and ends all the user's sessions; null when there is no such user. */
   changeRole(userId: string, role: Role): Promise<PublicUser | null>
+}
+
+/**
+ * The user behind a live session. If the account was deleted, its sessions mean nothing any more:
+ * they are all ended and the caller gets 401 `session_expired`.
+ */
+export async function requireLiveUser({ users, sessions }: Pick<AccountDeps, 'users' | 'sessions'>, userId: string): Promise<UserRecord> {
+  const user = await users.findById(userId)
+  if (user) return user
+  await sessions.revokeAll(userId)
+  throw errors.expiredSession()
 }
 
 export function createAccountService({ users, passwords, sessions }: AccountDeps): AccountService {
@@ -35,17 +46,9 @@ export function createAccountService({ users, passwords, sessions }: AccountDeps
 
   return {
     async changePassword(userId, keep, current, next) {
-      if (Buffer.byteLength(next, 'utf8') > MAX_PASSWORD_BYTES) {
-        throw errors.badRequest(`body/new_password must be at most ${MAX_PASSWORD_BYTES} bytes (bcrypt ignores anything longer)`)
-      }
-      const user = await users.findById(userId)
-      if (!user) {
-        // The account was deleted: its sessions mean nothing any more.
-        await sessions.revokeAll(userId)
-        throw errors.expiredSession()
-      }
-      const usable = Buffer.byteLength(current, 'utf8') <= MAX_PASSWORD_BYTES
-      if (!usable || !(await passwords.verify(current, user.passwordHash))) throw errors.wrongPassword()
+      checkPasswordBytes('new_password', next)
+      const user = await requireLiveUser({ users, sessions }, userId)
+      if (!(await passwords.verify(current, user.passwordHash))) throw errors.wrongPassword()
       const hash = await passwords.hash(next)
       await withSessionsEnded(userId, keep, () => users.setPasswordHash(userId, hash))
     },
