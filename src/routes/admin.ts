@@ -36,11 +36,12 @@ export const adminRoutes: FastifyPluginAsync<Services> = async (app, { users, se
     '/admin/users/:id/role',
     { onRequest, schema: { params: userIdParams, body: roleChangeBody, response: { 200: userResponse, '4xx': errorBody } } },
     async (request) => {
+      const adminId = requireAuth(request).userId
       // An admin demoting themselves could lock everyone out of admin; another admin must do it.
-      if (request.params.id === requireAuth(request).userId) throw errors.conflict('You cannot change your own role')
+      if (request.params.id === adminId) throw errors.conflict('You cannot change your own role')
       const user = await account.changeRole(request.params.id, request.body.role)
       if (!user) throw errors.userNotFound()
-      request.log.info({ adminId: requireAuth(request).userId, userId: user.id, role: user.role }, 'admin set a user role')
+      request.log.info({ adminId, userId: user.id, role: user.role }, 'admin set a user role')
       return { user }
     },
   )

@@ -61,10 +61,6 @@ export interface LiveSession {
 }
 
 export interface SessionStore {
-  /** The Redis key of a session: `<prefix>sess:<id>`. */
-  key(id: string): string
-  /** The Redis key of a user's session index: `<prefix>user:<user_id>:sessions`. */
-  indexKey(userId: string): string
   /** The marker every revoke-all changes; a login reads it before checking the password. */
   generation(userId: string): Promise<string>
   /** Null when the user's sessions were revoked after `input.generation` was read: check again. */
@@ -112,8 +108,6 @@ export function createSessionStore(redis: Redis, options: SessionStoreOptions): 
   const generationKey = (userId: string) => `${keyPrefix}user:${userId}:generation`
 
   return {
-    key,
-    indexKey,
     generation: (userId) => orUnavailable('redis', async () => (await redis.get(generationKey(userId))) ?? ''),
     create: ({ userId, role, device, generation }) =>
       orUnavailable('redis', async () => {
