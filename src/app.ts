@@ -1,7 +1,8 @@
 import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions, type onRequestAsyncHookHandler } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type onRequestAsyncHookHandler } from 'fastify'
 import type { Redis } from 'ioredis'
+import { randomUUID } from 'node:crypto'
 import type { Config } from './config/index.js'
 import { createDatabase, type Database } from './db/prisma.js'
 import { createAuthenticate } from './http/authenticate.js'
@@ -14,7 +15,15 @@ import { jwksRoutes } from './routes/jwks.js'
 import { meRoutes } from './routes/me.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { userRoutes } from './routes/users.js'
+import { createMetrics, type Metrics } from './metrics.js'
+import { apiDocs } from './routes/docs.js'
+import { introspectionRoutes } from './routes/introspect.js'
+import { metricsRoutes } from './routes/metrics.js'
+import { settingsRoutes } from './routes/settings.js'
+import { createEventStream, fanOut } from './sessions/events.js'
+import { startExpiryWatcher } from './sessions/expiry-watcher.js'
 import { createLogin } from './sessions/login.js'
+import { createSessionTtl, type SessionTtl } from './sessions/session-ttl.js'
 import { createSessionStore, type SessionStore } from './sessions/store.js'
 import { createTokenService, type TokenService } from './tokens/tokens.js'
 import { type AccountService, createAccountService } from './users/account.js'
@@ -28,21 +37,27 @@ export interface Services {
   users: UserRepository
   passwords: PasswordHasher
   sessions: SessionStore
+  /** The sliding TTL in force, shared through Redis. */
+  ttl: SessionTtl
+  metrics: Metrics
   tokens: TokenService
   login: ReturnType<typeof createLogin>
   account: AccountService
   authenticate: onRequestAsyncHookHandler
-  /** Closes the Redis and Postgres clients. */
+  /** Stops the TTL refresh and closes the Redis and Postgres clients. */
   close(): Promise<void>
 }
 
 export interface BuildAppOptions {
-  /** Fastify logger options; defaults to JSON logs at config.logLevel. */
-  logger?: FastifyServerOptions['logger']
+  /** false: no logs (tests). Otherwise JSON logs, at config.logLevel unless `level` says, to stdout unless `stream` says. */
+  logger?: false | { level?: string; stream?: NodeJS.WritableStream }
 }
 
 /** An auth API has small bodies; anything larger is refused (413) before it is parsed. */
 const BODY_LIMIT_BYTES = 16 * 1024
+
+/** A caller's X-Request-Id is kept (to follow a request across services) only if it looks like one. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /**
  * Builds the whole service: used by src/server.ts and by every test. Owns its clients (no
@@ -50,10 +65,15 @@ const BODY_LIMIT_BYTES = 16 * 1024
  */
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? {
-      level: config.logLevel,
+    logger: options.logger === false ? false : {
+      level: options.logger?.level ?? config.logLevel,
+      ...(options.logger?.stream ? { stream: options.logger.stream } : {}),
       // Tokens must never reach the logs (Fastify does not log headers by default; this is the guard if that changes).
       redact: ['req.headers.authorization', 'req.headers.cookie'],
+    },
+    genReqId: (request) => {
+      const given = request.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     bodyLimit: BODY_LIMIT_BYTES,
     // request.ip (recorded with each session) comes from X-Forwarded-For only through these proxies.
@@ -71,6 +91,22 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const services = await createServices(config, app.log)
   app.addHook('onClose', services.close)
   app.decorateRequest('auth', null)
+  if (config.expiredEvents !== 'off') {
+    const watcher = await startExpiryWatcher(services.redis, services.sessions, {
+      keyPrefix: config.redisKeyPrefix,
+      configure: config.expiredEvents === 'configure',
+      log: app.log,
+    })
+    app.addHook('onClose', watcher.close)
+  }
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    services.metrics.httpSeconds.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000)
+  })
 
   await app.register(cookie)
   await app.register(cors, {
@@ -78,7 +114,14 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     origin: config.corsOrigins.length > 0 ? config.corsOrigins : false,
     methods: ['GET', 'POST', 'PUT', 'DELETE'],
     allowedHeaders: ['Authorization', 'Content-Type', 'X-Client'],
-    exposedHeaders: ['WWW-Authenticate', 'Retry-After'],
+    exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id'],
+  })
+  // Before the routes: it collects their schemas into the OpenAPI document served at /docs.
+  await app.register(apiDocs)
+  app.addHook('onRoute', (route) => {
+    // Routes behind the session check say so in the OpenAPI document.
+    const hooks = [route.onRequest].flat()
+    if (hooks.includes(services.authenticate)) route.schema = { ...route.schema, security: [{ sessionToken: [] }] }
   })
 
   await app.register(healthRoutes, services)
@@ -87,6 +130,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(meRoutes, services)
   await app.register(adminRoutes, services)
   await app.register(jwksRoutes, services)
+  await app.register(settingsRoutes, services)
+  await app.register(introspectionRoutes, { ...services, introspectionTokens: config.introspectionTokens })
+  await app.register(metricsRoutes, services)
   return app
 }
 
@@ -96,18 +142,39 @@ const trustHops = (hops: number) => (_address: string, hop: number) => hop < hop
 export async function createServices(config: Config, log: Pick<FastifyBaseLogger, 'warn' | 'info'>): Promise<Services> {
   const redis = createRedisClient({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs, logger: log })
   const db = createDatabase(config.databaseUrl)
+  let stopTtl = () => {}
   const close = async () => {
+    stopTtl()
     if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
     else redis.disconnect()
     await db.$disconnect()
   }
   try {
     await connectRedis(redis, 2000)
-    const sessions = createSessionStore(redis, {
+    const ttl = createSessionTtl(redis, {
       keyPrefix: config.redisKeyPrefix,
-      ttlSeconds: config.sessionTtlSeconds,
+      defaultSeconds: config.sessionTtlSeconds,
+      maxSeconds: config.sessionMaxAgeSeconds,
+      log,
+    })
+    stopTtl = () => ttl.stop()
+    await ttl.start()
+    // The metrics count sessions through the store, and the store reports to the metrics.
+    let sessions: SessionStore | undefined
+    const metrics = createMetrics(() => sessions?.count() ?? Promise.resolve(0))
+    const stream = createEventStream(redis, {
+      keyPrefix: config.redisKeyPrefix,
+      maxLength: config.eventsMaxLength,
+      log,
+      onFailure: (count) => metrics.eventsFailed.inc(count),
+    })
+    sessions = createSessionStore(redis, {
+      keyPrefix: config.redisKeyPrefix,
+      ttlSeconds: ttl.seconds,
       maxAgeSeconds: config.sessionMaxAgeSeconds,
       maxPerUser: config.sessionMaxPerUser,
+      events: fanOut(stream, metrics.events),
+      observe: (operation, seconds) => metrics.redisSeconds.observe({ operation }, seconds),
     })
     const tokens = createTokenService(config.jwt)
     const users = createUserRepository(db)
@@ -118,10 +185,12 @@ export async function createServices(config: Config, log: Pick<FastifyBaseLogger
       users,
       passwords,
       sessions,
+      ttl,
+      metrics,
       tokens,
-      login: createLogin({ users, passwords, sessions, tokens }),
+      login: createLogin({ users, passwords, sessions, tokens, metrics }),
       account: createAccountService({ users, passwords, sessions }),
-      authenticate: createAuthenticate({ tokens, sessions, users }),
+      authenticate: createAuthenticate({ tokens, sessions, users, metrics }),
       close,
     }
   } catch (err) {

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { Test } from 'tap'
-import { buildApp } from '../src/app.js'
+import { buildApp, type BuildAppOptions } from '../src/app.js'
 import { type Config, type Env, loadConfig } from '../src/config/index.js'
 
 /** Tests never touch the service's own data: their own database, and a key prefix per test app. */
@@ -23,6 +24,9 @@ export function testConfig(env: Env = {}): Config {
     JWT_SECRET: TEST_JWT_SECRET,
     BCRYPT_COST: '4',
     LOG_LEVEL: 'silent',
+    // Expired events need keyspace notifications, which are the shared Redis' own setting: only
+    // test/sessions/events.test.ts turns them on, on a Redis of its own.
+    EXPIRED_EVENTS: 'off',
     ...env,
   }).config
 }
@@ -37,9 +41,9 @@ export interface TestContext {
 }
 
 /** Builds an app the way the server does, and cleans up its users and Redis keys afterwards. */
-export async function buildTestApp(t: Test, env: Env = {}): Promise<TestContext> {
+export async function buildTestApp(t: Test, env: Env = {}, options: BuildAppOptions = { logger: false }): Promise<TestContext> {
   const config = testConfig(env)
-  const app = await buildApp(config, { logger: false })
+  const app = await buildApp(config, options)
   const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 })
   const domain = `${uniqueId()}.test.gatehouse`
   t.teardown(async () => {
@@ -146,4 +150,26 @@ export async function sessionsInRedis(ctx: TestContext, userId: string): Promise
     if (owner === userId) found.push({ id: key.slice(prefix.length), createdAt: Number(createdAt) })
   }
   return found
+}
+
+/** Fastify logger options that keep every JSON log line in `lines`, as the server would print them. */
+export function captureLogs(level = 'trace') {
+  const lines: string[] = []
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean))
+      done()
+    },
+  })
+  return { lines, logger: { level, stream } }
+}
+
+/** The entries of the `<prefix>events` stream, as plain objects (what a consumer reads). */
+export async function streamEvents(ctx: Pick<TestContext, 'redis' | 'config'>): Promise<Record<string, string>[]> {
+  const entries = (await ctx.redis.xrange(`${ctx.config.redisKeyPrefix}events`, '-', '+')) as [string, string[]][]
+  return entries.map(([, fields]) => {
+    const event: Record<string, string> = {}
+    for (let i = 0; i + 1 < fields.length; i += 2) event[fields[i]!] = fields[i + 1]!
+    return event
+  })
 }

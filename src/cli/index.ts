@@ -1,9 +1,11 @@
 #!/usr/bin/env node
+import { hostname, userInfo } from 'node:os'
 import { parseArgs } from 'node:util'
 import { createServices, type Services } from '../app.js'
 import { loadConfig } from '../config/index.js'
 import { withDotEnv } from '../config/dotenv.js'
 import { checkDependencies } from '../db/preflight.js'
+import { formatTtl, parseTtl, type TtlState, TtlValueError } from '../sessions/session-ttl.js'
 import { ROLES, type Role } from '../users/repository.js'
 
 /**
@@ -14,8 +16,15 @@ import { ROLES, type Role } from '../users/repository.js'
 const HELP = `Usage: gatehouse <command>
 
 Commands:
+  ttl get                          Show the session TTL in force on every instance
+  ttl set <duration>               Set it: seconds (900) or 90s, 15m, 2h, 1d; at least 1 s,
+                                   at most SESSION_MAX_AGE_SECONDS. Every instance applies it
+                                   within 1 s, to new and existing sessions.
+  ttl reset                        Back to SESSION_TTL_SECONDS
+  sessions list --user <email>     A user's live sessions
+  sessions revoke --user <email>   End all of a user's sessions
   users set-role <email> <${ROLES.join('|')}>   Set a user's role and end all their sessions
-                                       (the way to create the first admin)
+                                   (the way to create the first admin)
 
 Options:
   -h, --help   Show this help
@@ -25,31 +34,110 @@ Configuration comes from the environment and .env, as for the server (see README
 
 class UsageError extends Error {}
 
-async function setRole(services: Services, args: string[]): Promise<string> {
-  const [email, role, ...extra] = args
-  if (!email || !role || extra.length > 0) throw new UsageError('users set-role needs <email> and <role>')
-  if (!ROLES.includes(role as Role)) throw new UsageError(`role must be one of ${ROLES.join(', ')} (got "${role}")`)
+/** Who made a change, as the logs and the config hash record it: the operator's login on this host. */
+function operator(): string {
+  let name = process.env.SUDO_USER || process.env.USER || ''
+  try {
+    name ||= userInfo().username
+  } catch {
+    name ||= 'unknown'
+  }
+  return `cli ${name}@${hostname()}`
+}
+
+function ttlLine(state: TtlState): string {
+  const source = state.source === 'override' ? `set by ${state.setBy ?? 'unknown'}${state.setAt ? ` at ${new Date(state.setAt).toISOString()}` : ''}` : 'the default, SESSION_TTL_SECONDS'
+  return `session TTL: ${formatTtl(state.seconds)}, ${source}`
+}
+
+type Command = (services: Services, args: string[], options: { user?: string }) => Promise<string>
+
+function noArgs(args: string[], command: string) {
+  if (args.length > 0) throw new UsageError(`${command} takes no arguments (got "${args.join(' ')}")`)
+}
+
+async function userByEmail(services: Services, email: string | undefined, command: string) {
+  if (!email) throw new UsageError(`${command} needs --user <email>`)
   const user = await services.users.findByEmail(email)
   if (!user) throw new Error(`no user with email ${email}`)
-  const before = user.role
-  await services.account.changeRole(user.id, role as Role)
-  return before === role ? `${user.email} already has role ${role}; nothing changed` : `${user.email}: role ${before} -> ${role}; their sessions were ended`
+  return user
+}
+
+const COMMANDS: Record<string, Command> = {
+  'ttl get': async ({ ttl }, args) => {
+    noArgs(args, 'ttl get')
+    return ttlLine(await ttl.read())
+  },
+  'ttl set': async ({ ttl }, args) => {
+    const [value, ...extra] = args
+    if (value === undefined || extra.length > 0) throw new UsageError('ttl set needs one duration, e.g. 15m')
+    const { maxSeconds } = await ttl.read()
+    let seconds: number
+    try {
+      seconds = parseTtl(value, maxSeconds)
+    } catch (err) {
+      throw err instanceof TtlValueError ? new UsageError(err.message) : err
+    }
+    const { before, after } = await ttl.set(seconds, operator())
+    return `session TTL: ${formatTtl(before.seconds)} -> ${formatTtl(after.seconds)}; every instance applies it within 1 s`
+  },
+  'ttl reset': async ({ ttl }, args) => {
+    noArgs(args, 'ttl reset')
+    const { before, after } = await ttl.reset(operator())
+    return `session TTL: ${formatTtl(before.seconds)} -> ${formatTtl(after.seconds)} (the default); every instance applies it within 1 s`
+  },
+  'sessions list': async (services, args, { user: email }) => {
+    noArgs(args, 'sessions list')
+    const user = await userByEmail(services, email, 'sessions list')
+    const sessions = await services.sessions.list(user.id)
+    if (sessions.length === 0) return `${user.email} has no live sessions`
+    const iso = (ms: number) => new Date(ms).toISOString()
+    const rows = sessions.map((s) =>
+      [s.id, s.client || '-', s.ip || '-', iso(s.createdAt), iso(s.lastSeenAt), iso(s.expiresAt), JSON.stringify(s.userAgent)].join('  '),
+    )
+    return [`${user.email}: ${sessions.length} live session(s)`, 'id  client  ip  created_at  last_seen_at  expires_at  user_agent', ...rows].join('\n')
+  },
+  'sessions revoke': async (services, args, { user: email }) => {
+    noArgs(args, 'sessions revoke')
+    const user = await userByEmail(services, email, 'sessions revoke')
+    const ended = await services.sessions.revokeAll(user.id, { reason: 'admin' })
+    return `${user.email}: ${ended.length} session(s) ended (by ${operator()})`
+  },
+  'users set-role': async (services, args) => {
+    const [email, role, ...extra] = args
+    if (!email || !role || extra.length > 0) throw new UsageError('users set-role needs <email> and <role>')
+    if (!ROLES.includes(role as Role)) throw new UsageError(`role must be one of ${ROLES.join(', ')} (got "${role}")`)
+    const user = await services.users.findByEmail(email)
+    if (!user) throw new Error(`no user with email ${email}`)
+    const before = user.role
+    await services.account.changeRole(user.id, role as Role)
+    return before === role ? `${user.email} already has role ${role}; nothing changed` : `${user.email}: role ${before} -> ${role}; their sessions were ended`
+  },
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true })
+  // A negative TTL (`ttl set -5`) would otherwise read as an unknown option; let parseTtl explain it.
+  const args = argv.length > 0 && /^-\d/.test(argv.at(-1) ?? '') ? [...argv.slice(0, -1), '--', ...argv.slice(-1)] : argv
+  const { values, positionals } = parseArgs({
+    args,
+    options: { help: { type: 'boolean', short: 'h' }, user: { type: 'string', short: 'u' } },
+    allowPositionals: true,
+    strict: true,
+  })
   if (values.help || positionals.length === 0) {
     console.log(HELP)
     return values.help ? 0 : 2
   }
-  const [area, command, ...rest] = positionals
-  if (area !== 'users' || command !== 'set-role') throw new UsageError(`unknown command: ${positionals.slice(0, 2).join(' ')}`)
+  const [area = '', command = '', ...rest] = positionals
+  const run = COMMANDS[`${area} ${command}`]
+  if (!run) throw new UsageError(`unknown command: ${positionals.slice(0, 2).join(' ')}`)
+  if (values.user !== undefined && area !== 'sessions') throw new UsageError(`${area} ${command} takes no --user`)
 
   const { config } = loadConfig(withDotEnv(process.env))
   await checkDependencies(config)
   const services = await createServices(config, { warn: () => {}, info: () => {} })
   try {
-    console.log(await setRole(services, rest))
+    console.log(await run(services, rest, values))
     return 0
   } finally {
     await services.close()

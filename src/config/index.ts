@@ -16,7 +16,10 @@ export interface Config {
   /** Upper bound on one Redis command; past it the request fails with 503 instead of hanging. */
   redisCommandTimeoutMs: number
   jwt: JwtConfig
-  /** Sliding window: a session unused for this long is gone. */
+  /**
+   * Sliding window: a session unused for this long is gone. Only the default: the TTL in force
+   * is the one set in Redis by ops, if any (see sessions/session-ttl.ts).
+   */
   sessionTtlSeconds: number
   /** Absolute lifetime: no session outlives this, however active. Also the token's `exp`. */
   sessionMaxAgeSeconds: number
@@ -25,7 +28,16 @@ export interface Config {
   /** Which proxies to believe about the client's address (Fastify's `trustProxy`). */
   trustProxy: boolean | number | string[]
   bcryptCost: number
-  logLevel: string
+  /** Approximate cap on the `<prefix>events` stream (XADD MAXLEN ~). */
+  eventsMaxLength: number
+  /**
+   * `expired` events from Redis keyspace notifications: 'configure' listens and turns the
+   * notifications on if needed, 'listen' only listens (ops set them), 'off' publishes none.
+   */
+  expiredEvents: 'configure' | 'listen' | 'off'
+  /** Credentials other services present to POST /introspect; empty turns the endpoint off. */
+  introspectionTokens: string[]
+  logLevel: (typeof LOG_LEVELS)[number]
   /** Origins allowed to call the API from a browser; empty means CORS is off. */
   corsOrigins: string[]
 }
@@ -44,11 +56,14 @@ export const DEFAULTS = {
   SESSION_MAX_PER_USER: '0',
   TRUST_PROXY: 'false',
   BCRYPT_COST: '12',
+  EVENTS_MAX_LENGTH: '100000',
+  EXPIRED_EVENTS: 'configure',
+  INTROSPECTION_TOKENS: '',
   LOG_LEVEL: 'info',
   CORS_ORIGINS: '',
 } as const
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 export interface LoadedConfig {
   config: Config
@@ -78,8 +93,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): LoadedCon
 
   const jwt = loadJwtConfig(env, production, options.devSecretFile ?? '.gatehouse-dev-secret', warnings)
 
-  const logLevel = read('LOG_LEVEL')
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`)
+  const logLevel = oneOf('LOG_LEVEL', read('LOG_LEVEL'), LOG_LEVELS)
 
   const redisKeyPrefix = read('REDIS_KEY_PREFIX')
   if (!/^[A-Za-z0-9:_.\-{}]{1,64}$/.test(redisKeyPrefix)) {
@@ -101,6 +115,9 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): LoadedCon
       sessionMaxPerUser: integer('SESSION_MAX_PER_USER', read('SESSION_MAX_PER_USER'), 0, 10_000),
       trustProxy: trustProxy(read('TRUST_PROXY')),
       bcryptCost: integer('BCRYPT_COST', read('BCRYPT_COST'), 4, 15),
+      eventsMaxLength: integer('EVENTS_MAX_LENGTH', read('EVENTS_MAX_LENGTH'), 1000, 100_000_000),
+      expiredEvents: oneOf('EXPIRED_EVENTS', read('EXPIRED_EVENTS'), ['configure', 'listen', 'off'] as const),
+      introspectionTokens: introspectionTokens(read('INTROSPECTION_TOKENS')),
       logLevel,
       corsOrigins: origins(read('CORS_ORIGINS')),
     },
@@ -113,6 +130,20 @@ function integer(name: string, raw: string, min: number, max: number): number {
   const value = Number(raw.trim())
   if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max} (got ${value})`)
   return value
+}
+
+function oneOf<T extends string>(name: string, raw: string, values: readonly T[]): T {
+  if (!values.includes(raw as T)) throw new ConfigError(name, `must be one of ${values.join(', ')} (got "${raw}")`)
+  return raw as T
+}
+
+/** Comma-separated service credentials: long random strings, like the JWT secret. */
+function introspectionTokens(raw: string): string[] {
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean)
+  for (const token of list) {
+    if (token.length < 32) throw new ConfigError('INTROSPECTION_TOKENS', 'each token must be at least 32 characters (e.g. openssl rand -base64 32)')
+  }
+  return list
 }
 
 function url(name: string, raw: string, protocols: string[]): string {

@@ -1,4 +1,5 @@
 import type { onRequestAsyncHookHandler } from 'fastify'
+import type { Metrics } from '../metrics.js'
 import type { SessionStore } from '../sessions/store.js'
 import type { TokenService } from '../tokens/tokens.js'
 import { requireLiveUser } from '../users/account.js'
@@ -26,6 +27,7 @@ export interface AuthenticateDeps {
   tokens: TokenService
   sessions: SessionStore
   users: UserRepository
+  metrics: Pick<Metrics, 'touches'>
 }
 
 /**
@@ -34,7 +36,7 @@ export interface AuthenticateDeps {
  * Any failure, including Redis being down, ends the request; nothing is authenticated on an
  * error path.
  */
-export function createAuthenticate({ tokens, sessions, users }: AuthenticateDeps): onRequestAsyncHookHandler {
+export function createAuthenticate({ tokens, sessions, users, metrics }: AuthenticateDeps): onRequestAsyncHookHandler {
   return async function authenticate(request, reply) {
     // Answers to authenticated requests are the caller's own (sessions, addresses): never cached.
     reply.header('cache-control', 'no-store')
@@ -43,16 +45,22 @@ export function createAuthenticate({ tokens, sessions, users }: AuthenticateDeps
     if (token.length > MAX_TOKEN_LENGTH) throw errors.invalidToken()
     const claims = tokens.verify(token)
     const live = await sessions.touch(claims.jti, claims.user_id)
+    metrics.touches.inc({ result: live ? 'ok' : 'gone' })
     if (!live) throw errors.expiredSession()
-    let role = live.role
-    if (role === '') {
-      // A layout-1 session, from before roles: upgraded once, at its first request.
-      const user = await requireLiveUser({ users, sessions }, claims.user_id)
-      await sessions.upgrade(claims.jti, claims.user_id, user.role)
-      role = user.role
-    }
+    const role = await roleOf({ users, sessions }, claims.jti, claims.user_id, live.role)
     request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at, role }
   }
+}
+
+/**
+ * The role of a live session. A layout-1 session, from before roles, has none ('') and is
+ * upgraded once, at its first use; if its user was deleted, it ends (401 `session_expired`).
+ */
+export async function roleOf(deps: Pick<AuthenticateDeps, 'users' | 'sessions'>, sessionId: string, userId: string, role: string): Promise<string> {
+  if (role !== '') return role
+  const user = await requireLiveUser(deps, userId)
+  await deps.sessions.upgrade(sessionId, userId, user.role)
+  return user.role
 }
 
 /** For handlers behind `authenticate`: the caller, which is always set there. */

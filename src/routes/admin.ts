@@ -26,7 +26,7 @@ export const adminRoutes: FastifyPluginAsync<Services> = async (app, { users, se
     '/admin/users/:id/sessions',
     { onRequest, schema: { params: userIdParams, response: { 200: revokedCount, '4xx': errorBody } } },
     async (request) => {
-      const revoked = (await sessions.revokeAll(request.params.id)).length
+      const revoked = (await sessions.revokeAll(request.params.id, { reason: 'admin' })).length
       request.log.info({ adminId: requireAuth(request).userId, userId: request.params.id, revoked }, 'admin ended all sessions of a user')
       return { revoked }
     },

@@ -37,7 +37,7 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
 
   app.delete('/sessions/current', { onRequest: authenticate, schema: { response: { '4xx': errorBody } } }, async (request, reply) => {
     const auth = requireAuth(request)
-    await sessions.revoke(auth.sessionId, auth.userId)
+    await sessions.revoke(auth.sessionId, auth.userId, 'logout')
     return reply.code(204).send()
   })
 
@@ -46,7 +46,7 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
     { onRequest: authenticate, schema: { params: sessionIdParams, response: { '4xx': errorBody } } },
     async (request, reply) => {
       const auth = requireAuth(request)
-      if (!(await sessions.revoke(request.params.id, auth.userId))) throw errors.sessionNotFound()
+      if (!(await sessions.revoke(request.params.id, auth.userId, 'logout'))) throw errors.sessionNotFound()
       return reply.code(204).send()
     },
   )
@@ -56,7 +56,7 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
     { onRequest: authenticate, schema: { querystring: revokeAllQuery, response: { 200: revokedCount, '4xx': errorBody } } },
     async (request) => {
       const auth = requireAuth(request)
-      const ended = await sessions.revokeAll(auth.userId, request.query.all === 'true' ? {} : { keep: auth.sessionId })
+      const ended = await sessions.revokeAll(auth.userId, { reason: 'revoke-all', keep: request.query.all === 'true' ? undefined : auth.sessionId })
       return { revoked: ended.length }
     },
   )

@@ -2,6 +2,7 @@
  * JSON schemas: the single source of request validation and response serialisation
  * (a response can only ever contain the fields listed here).
  */
+import { MAX_TOKEN_LENGTH } from '../http/auth-header.js'
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from '../users/passwords.js'
 import { ROLES } from '../users/repository.js'
 
@@ -160,4 +161,65 @@ export const roleChangeBody = {
   required: ['role'],
   additionalProperties: false,
   properties: { role: { type: 'string', enum: ROLES } },
+} as const
+
+export const sessionTtlBody = {
+  type: 'object',
+  required: ['ttl_seconds'],
+  additionalProperties: false,
+  // The upper bound (SESSION_MAX_AGE_SECONDS) is checked in the route, with a message that names it.
+  properties: { ttl_seconds: { type: 'integer', minimum: 1 } },
+} as const
+
+export const sessionTtlResponse = {
+  type: 'object',
+  required: ['ttl_seconds', 'source', 'default_ttl_seconds', 'max_ttl_seconds', 'set_by', 'set_at'],
+  additionalProperties: false,
+  properties: {
+    ttl_seconds: { type: 'integer', description: 'The TTL in force' },
+    source: { type: 'string', enum: ['override', 'default'], description: 'override: set at run time; default: SESSION_TTL_SECONDS' },
+    default_ttl_seconds: { type: 'integer' },
+    max_ttl_seconds: { type: 'integer', description: 'SESSION_MAX_AGE_SECONDS' },
+    set_by: { type: ['string', 'null'] },
+    set_at: { anyOf: [timestamp, { type: 'null' }] },
+  },
+} as const
+
+/** RFC 7662 §2.1; `extend` is Gatehouse's: slide the session's TTL as a request of its own would. */
+export const introspectionBody = {
+  type: 'object',
+  required: ['token'],
+  additionalProperties: false,
+  properties: {
+    token: { type: 'string', minLength: 1, maxLength: MAX_TOKEN_LENGTH },
+    token_type_hint: { type: 'string', maxLength: 64 },
+    // Strings too: a form-encoded body has no booleans.
+    extend: { enum: [true, false, 'true', 'false'], default: false },
+  },
+} as const
+
+export interface IntrospectionBody {
+  token: string
+  token_type_hint?: string
+  extend: boolean | 'true' | 'false'
+}
+
+/** RFC 7662 §2.2: an inactive token is `{ active: false }` and nothing else. */
+export const introspectionResponse = {
+  type: 'object',
+  required: ['active'],
+  additionalProperties: false,
+  properties: {
+    active: { type: 'boolean' },
+    sub: { type: 'string', description: 'The user id' },
+    user_id: { type: 'string' },
+    role: { type: 'string', enum: ROLES },
+    jti: { type: 'string', description: 'The session id' },
+    token_type: { type: 'string', enum: ['access_token'] },
+    iat: { type: 'integer' },
+    exp: { type: 'integer', description: 'Unix seconds: the absolute end of the session' },
+    created_at: { type: 'integer', description: 'Unix ms' },
+    last_seen_at: { type: 'integer', description: 'Unix ms' },
+    expires_at: { type: 'integer', description: 'Unix ms: when the sliding window runs out if unused' },
+  },
 } as const

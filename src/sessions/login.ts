@@ -1,4 +1,5 @@
-import { errors } from '../http/errors.js'
+import { AppError, errors } from '../http/errors.js'
+import type { Metrics } from '../metrics.js'
 import type { TokenService } from '../tokens/tokens.js'
 import type { PasswordHasher } from '../users/passwords.js'
 import { type PublicUser, publicUser, type UserRepository } from '../users/repository.js'
@@ -16,6 +17,7 @@ export interface LoginDeps {
   passwords: PasswordHasher
   sessions: SessionStore
   tokens: TokenService
+  metrics: Pick<Metrics, 'logins'>
 }
 
 /** A well-formed user id that no user has (ids are random v4 UUIDs). */
@@ -24,10 +26,21 @@ const NO_SUCH_USER = '00000000-0000-0000-0000-000000000000'
 /** Rounds a login may lose to concurrent revocations of the same user before it gives up (503). */
 const MAX_ATTEMPTS = 3
 
-export function createLogin({ users, passwords, sessions, tokens }: LoginDeps) {
+export function createLogin({ users, passwords, sessions, tokens, metrics }: LoginDeps) {
   /** Throws `invalid_credentials` (401) for any wrong email or password, all alike. */
   return async function login(email: string, password: string, device: Device): Promise<LoginResult> {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    try {
+      const result = await attempt(email, password, device)
+      metrics.logins.inc({ result: 'ok' })
+      return result
+    } catch (err) {
+      metrics.logins.inc({ result: err instanceof AppError && err.code === 'invalid_credentials' ? 'failed' : 'error' })
+      throw err
+    }
+  }
+
+  async function attempt(email: string, password: string, device: Device): Promise<LoginResult> {
+    for (let round = 0; round < MAX_ATTEMPTS; round++) {
       const found = await users.findByEmail(email)
       // The user's generation is read BEFORE the row the password is checked against: a password
       // or role change that commits after that read also changes the generation, so storing the

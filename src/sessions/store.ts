@@ -2,15 +2,17 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { Redis, Result } from 'ioredis'
 import { orUnavailable } from '../http/errors.js'
+import type { EventSink, RevokeReason, SessionEvent } from './events.js'
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    createSession(session: string, index: string, generation: string, ...args: (string | number)[]): Result<string[], Context>
-    touchSession(session: string, index: string, id: string, userId: string, ttlMs: number): Result<string | null, Context>
+    createSession(session: string, index: string, generation: string, owner: string, ...args: (string | number)[]): Result<string[], Context>
+    touchSession(session: string, index: string, owner: string, id: string, userId: string, ttlMs: number): Result<[string, string?], Context>
+    peekSession(session: string, userId: string, ttlMs: number): Result<string[] | null, Context>
     upgradeSession(session: string, userId: string, role: string, layoutVersion: string): Result<number, Context>
-    revokeSession(session: string, index: string, id: string, userId: string): Result<number, Context>
-    revokeUserSessions(index: string, generation: string, sessionPrefix: string, userId: string, keep: string, generationTtlMs: number): Result<string[], Context>
-    listSessions(index: string, sessionPrefix: string, userId: string): Result<string[], Context>
+    revokeSession(session: string, index: string, owner: string, id: string, userId: string): Result<number, Context>
+    revokeUserSessions(index: string, generation: string, sessionPrefix: string, userId: string, keep: string, generationTtlMs: number, ownerPrefix: string): Result<string[], Context>
+    listSessions(index: string, sessionPrefix: string, userId: string, ttlMs: number): Result<string[], Context>
   }
 }
 
@@ -19,6 +21,12 @@ export const SESSION_LAYOUT_VERSION = '2'
 
 /** How long a user's generation marker outlives a revoke-all: far longer than any login takes. */
 const GENERATION_TTL_MS = 24 * 3600 * 1000
+
+/**
+ * How long a session's owner key outlives the session's absolute end. Redis may delete an expired
+ * key a little after its expiry time, and the expired event needs the owner until then.
+ */
+const OWNER_GRACE_MS = 3600 * 1000
 
 /** What a user can recognise a session by; recorded at login. Empty strings when unknown. */
 export interface Device {
@@ -60,6 +68,14 @@ export interface LiveSession {
   role: string
 }
 
+/** A live session, as introspection shows it (all times Unix ms). */
+export interface SessionStatus extends LiveSession {
+  createdAt: number
+  lastSeenAt: number
+  expiresAt: number
+  maxExpiresAt: number
+}
+
 export interface SessionStore {
   /** The marker every revoke-all changes; a login reads it before checking the password. */
   generation(userId: string): Promise<string>
@@ -67,22 +83,36 @@ export interface SessionStore {
   create(input: NewSessionInput): Promise<NewSession | null>
   /** Checks the session is alive and slides its TTL, in one round trip. Null when it is gone. */
   touch(id: string, userId: string): Promise<LiveSession | null>
+  /** Whether the session is alive, without extending it. Null when it is gone. */
+  peek(id: string, userId: string): Promise<SessionStatus | null>
   /** Adds the role (and empty device fields) to a layout-1 session. */
   upgrade(id: string, userId: string, role: string): Promise<void>
   /** The user's live sessions, most recently used first. */
   list(userId: string): Promise<SessionInfo[]>
   /** Ends one session of this user; false when the user has no such session. */
-  revoke(id: string, userId: string): Promise<boolean>
+  revoke(id: string, userId: string, reason: RevokeReason): Promise<boolean>
   /** Ends all the user's sessions (but `keep`, if given); returns the ids ended. */
-  revokeAll(userId: string, options?: { keep?: string }): Promise<string[]>
+  revokeAll(userId: string, options: { reason: RevokeReason; keep?: string }): Promise<string[]>
+  /**
+   * Redis expired this session's key: publishes its `expired` event. Every instance is told;
+   * only the one whose GETDEL gets the owner key publishes, so the event appears once.
+   */
+  expired(id: string): Promise<void>
+  /** How many session hashes exist (a SCAN: for metrics, not for requests). */
+  count(): Promise<number>
 }
 
 export interface SessionStoreOptions {
   keyPrefix: string
-  ttlSeconds: number
+  /** The sliding TTL in force, seconds: asked on every call, since ops may change it at any time. */
+  ttlSeconds: () => number
   maxAgeSeconds: number
   /** 0: no limit. */
   maxPerUser: number
+  /** Where session events go (see events.ts). */
+  events: EventSink
+  /** Told how long each Redis operation took, for metrics. */
+  observe?: (operation: string, seconds: number) => void
 }
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8')
@@ -93,48 +123,76 @@ export function newSessionId(): string {
 }
 
 export function createSessionStore(redis: Redis, options: SessionStoreOptions): SessionStore {
-  const { keyPrefix, ttlSeconds, maxAgeSeconds, maxPerUser } = options
+  const { keyPrefix, ttlSeconds, maxAgeSeconds, maxPerUser, events, observe } = options
   // Loaded once and called by SHA (EVALSHA, falling back to EVAL after a Redis restart).
-  redis.defineCommand('createSession', { numberOfKeys: 3, lua: lua('create-session') })
-  redis.defineCommand('touchSession', { numberOfKeys: 2, lua: lua('touch-session') })
+  redis.defineCommand('createSession', { numberOfKeys: 4, lua: lua('create-session') })
+  redis.defineCommand('touchSession', { numberOfKeys: 3, lua: lua('touch-session') })
+  redis.defineCommand('peekSession', { numberOfKeys: 1, lua: lua('peek-session') })
   redis.defineCommand('upgradeSession', { numberOfKeys: 1, lua: lua('upgrade-session') })
-  redis.defineCommand('revokeSession', { numberOfKeys: 2, lua: lua('revoke-session') })
+  redis.defineCommand('revokeSession', { numberOfKeys: 3, lua: lua('revoke-session') })
   redis.defineCommand('revokeUserSessions', { numberOfKeys: 2, lua: lua('revoke-user-sessions') })
   redis.defineCommand('listSessions', { numberOfKeys: 1, lua: lua('list-sessions') })
 
   const sessionPrefix = `${keyPrefix}sess:`
+  const ownerPrefix = `${keyPrefix}owner:`
   const key = (id: string) => sessionPrefix + id
+  const ownerKey = (id: string) => ownerPrefix + id
   const indexKey = (userId: string) => `${keyPrefix}user:${userId}:sessions`
   const generationKey = (userId: string) => `${keyPrefix}user:${userId}:generation`
+  const ttlMs = () => ttlSeconds() * 1000
+
+  /** Every Redis operation: timed for metrics, and a failure becomes a 503. */
+  async function run<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    const started = process.hrtime.bigint()
+    try {
+      return await orUnavailable('redis', work)
+    } finally {
+      observe?.(operation, Number(process.hrtime.bigint() - started) / 1e9)
+    }
+  }
+  const revoked = (ids: string[], userId: string, reason: RevokeReason): SessionEvent[] =>
+    ids.map((sessionId) => ({ type: 'revoked', sessionId, userId, reason }))
 
   return {
-    generation: (userId) => orUnavailable('redis', async () => (await redis.get(generationKey(userId))) ?? ''),
+    generation: (userId) => run('generation', async () => (await redis.get(generationKey(userId))) ?? ''),
     create: ({ userId, role, device, generation }) =>
-      orUnavailable('redis', async () => {
+      run('create', async () => {
         // A 128-bit id does not collide in practice; the script still refuses to overwrite one.
         for (;;) {
           const id = newSessionId()
           const [status, createdAt, maxExpiresAt, ...evicted] = await redis.createSession(
-            key(id), indexKey(userId), generationKey(userId),
-            id, userId, role, ttlSeconds * 1000, maxAgeSeconds * 1000, SESSION_LAYOUT_VERSION,
-            generation, maxPerUser, sessionPrefix, device.client, device.userAgent, device.ip,
+            key(id), indexKey(userId), generationKey(userId), ownerKey(id),
+            id, userId, role, ttlMs(), maxAgeSeconds * 1000, SESSION_LAYOUT_VERSION,
+            generation, maxPerUser, sessionPrefix, device.client, device.userAgent, device.ip, ownerPrefix, OWNER_GRACE_MS,
           )
           if (status === 'stale') return null
-          if (status === 'ok') return { id, createdAt: Number(createdAt), maxExpiresAt: Number(maxExpiresAt), evicted }
+          if (status === 'ok') {
+            await events([{ type: 'created', sessionId: id, userId }, ...revoked(evicted, userId, 'cap')])
+            return { id, createdAt: Number(createdAt), maxExpiresAt: Number(maxExpiresAt), evicted }
+          }
         }
       }),
     touch: (id, userId) =>
-      orUnavailable('redis', async () => {
-        const role = await redis.touchSession(key(id), indexKey(userId), id, userId, ttlSeconds * 1000)
-        return role === null ? null : { role }
+      run('touch', async () => {
+        const [status, detail = ''] = await redis.touchSession(key(id), indexKey(userId), ownerKey(id), id, userId, ttlMs())
+        if (status === 'ok') return { role: detail }
+        if (status === 'ended') await events([{ type: 'expired', sessionId: id, userId, reason: detail as 'idle' | 'max-age' }])
+        return null
+      }),
+    peek: (id, userId) =>
+      run('peek', async () => {
+        const found = await redis.peekSession(key(id), userId, ttlMs())
+        if (!found) return null
+        const [role = '', createdAt, lastSeenAt, expiresAt, maxExpiresAt] = found
+        return { role, createdAt: Number(createdAt), lastSeenAt: Number(lastSeenAt), expiresAt: Number(expiresAt), maxExpiresAt: Number(maxExpiresAt) }
       }),
     upgrade: (id, userId, role) =>
-      orUnavailable('redis', async () => {
+      run('upgrade', async () => {
         await redis.upgradeSession(key(id), userId, role, SESSION_LAYOUT_VERSION)
       }),
     list: (userId) =>
-      orUnavailable('redis', async () => {
-        const flat = await redis.listSessions(indexKey(userId), sessionPrefix, userId)
+      run('list', async () => {
+        const flat = await redis.listSessions(indexKey(userId), sessionPrefix, userId, ttlMs())
         const sessions: SessionInfo[] = []
         for (let i = 0; i + 8 <= flat.length; i += 8) {
           const field = (n: number) => flat[i + n] ?? ''
@@ -151,8 +209,33 @@ export function createSessionStore(redis: Redis, options: SessionStoreOptions): 
         }
         return sessions.sort((a, b) => b.lastSeenAt - a.lastSeenAt)
       }),
-    revoke: (id, userId) => orUnavailable('redis', async () => (await redis.revokeSession(key(id), indexKey(userId), id, userId)) === 1),
-    revokeAll: (userId, { keep = '' } = {}) =>
-      orUnavailable('redis', () => redis.revokeUserSessions(indexKey(userId), generationKey(userId), sessionPrefix, userId, keep, GENERATION_TTL_MS)),
+    revoke: (id, userId, reason) =>
+      run('revoke', async () => {
+        const ended = (await redis.revokeSession(key(id), indexKey(userId), ownerKey(id), id, userId)) === 1
+        if (ended) await events(revoked([id], userId, reason))
+        return ended
+      }),
+    revokeAll: (userId, { reason, keep = '' }) =>
+      run('revoke_all', async () => {
+        const ended = await redis.revokeUserSessions(indexKey(userId), generationKey(userId), sessionPrefix, userId, keep, GENERATION_TTL_MS, ownerPrefix)
+        await events(revoked(ended, userId, reason))
+        return ended
+      }),
+    expired: (id) =>
+      run('expired', async () => {
+        const userId = await redis.getdel(ownerKey(id))
+        if (userId !== null) await events([{ type: 'expired', sessionId: id, userId, reason: 'ttl' }])
+      }),
+    count: () =>
+      run('count', async () => {
+        let total = 0
+        let cursor = '0'
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', `${sessionPrefix}*`, 'COUNT', 1000)
+          total += keys.length
+          cursor = next
+        } while (cursor !== '0')
+        return total
+      }),
   }
 }

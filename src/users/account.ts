@@ -1,4 +1,5 @@
 import { errors } from '../http/errors.js'
+import type { RevokeReason } from '../sessions/events.js'
 import type { SessionStore } from '../sessions/store.js'
 import { checkPasswordBytes, type PasswordHasher } from './passwords.js'
 import { type PublicUser, publicUser, type Role, type UserRecord, type UserRepository } from './repository.js'
@@ -26,7 +27,7 @@ export interface AccountService {
 export async function requireLiveUser({ users, sessions }: Pick<AccountDeps, 'users' | 'sessions'>, userId: string): Promise<UserRecord> {
   const user = await users.findById(userId)
   if (user) return user
-  await sessions.revokeAll(userId)
+  await sessions.revokeAll(userId, { reason: 'account-deleted' })
   throw errors.expiredSession()
 }
 
@@ -37,10 +38,10 @@ export function createAccountService({ users, passwords, sessions }: AccountDeps
    * checked the old password (or read the old role) in between. Logins still in flight are
    * refused by the new generation (see sessions/login.ts).
    */
-  async function withSessionsEnded<T>(userId: string, keep: string | undefined, change: () => Promise<T>): Promise<T> {
-    await sessions.revokeAll(userId, { keep })
+  async function withSessionsEnded<T>(userId: string, reason: RevokeReason, keep: string | undefined, change: () => Promise<T>): Promise<T> {
+    await sessions.revokeAll(userId, { reason, keep })
     const result = await change()
-    await sessions.revokeAll(userId, { keep })
+    await sessions.revokeAll(userId, { reason, keep })
     return result
   }
 
@@ -50,14 +51,14 @@ export function createAccountService({ users, passwords, sessions }: AccountDeps
       const user = await requireLiveUser({ users, sessions }, userId)
       if (!(await passwords.verify(current, user.passwordHash))) throw errors.wrongPassword()
       const hash = await passwords.hash(next)
-      await withSessionsEnded(userId, keep, () => users.setPasswordHash(userId, hash))
+      await withSessionsEnded(userId, 'password-change', keep, () => users.setPasswordHash(userId, hash))
     },
     async changeRole(userId, role) {
       const user = await users.findById(userId)
       if (!user) return null
       // No change, nothing to end: a repeated request is harmless.
       if (user.role === role) return publicUser(user)
-      return withSessionsEnded(userId, undefined, () => users.setRole(userId, role))
+      return withSessionsEnded(userId, 'role-change', undefined, () => users.setRole(userId, role))
     },
   }
 }

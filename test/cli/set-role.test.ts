@@ -1,29 +1,11 @@
-import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { buildTestApp, me, newSession } from '../helpers.js'
-
-// The built command-line tool (npm test builds first), run as an operator would.
-const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
-
-function gatehouse(args: string[], env: Record<string, string>, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, cwd, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr })
-    })
-  })
-}
+import { cliEnv, gatehouse } from './run-cli.js'
 
 t.test('gatehouse users set-role', async (t) => {
   const ctx = await buildTestApp(t)
   const cwd = t.testdir({})
-  const env = {
-    DATABASE_URL: ctx.config.databaseUrl,
-    REDIS_URL: ctx.config.redisUrl,
-    REDIS_KEY_PREFIX: ctx.config.redisKeyPrefix,
-    JWT_SECRET: ctx.config.jwt.signingKey,
-    BCRYPT_COST: '4',
-  }
+  const env = cliEnv(ctx.config)
   const { email, token } = await newSession(ctx)
 
   t.test('makes an admin and ends the user\'s sessions', async (t) => {

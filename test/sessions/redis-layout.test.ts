@@ -1,4 +1,5 @@
 import { createSigner } from 'fast-jwt'
+import type { Redis } from 'ioredis'
 import t from 'tap'
 import { buildTestApp, claimsOf, login, me, newSession, scanKeys, signUp, sql, TEST_JWT_SECRET } from '../helpers.js'
 
@@ -18,10 +19,14 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   const prefix = ctx.config.redisKeyPrefix
   const key = `${prefix}sess:${claims.jti}`
   const index = `${prefix}user:${user.id}:sessions`
+  const owner = `${prefix}owner:${claims.jti}`
+  const events = `${prefix}events`
 
-  t.same((await scanKeys(ctx.redis, prefix)).sort(), [key, index].sort(), '<prefix>sess:<jti> and <prefix>user:<user_id>:sessions')
+  t.same((await scanKeys(ctx.redis, prefix)).sort(), [key, index, owner, events].sort(), 'the session, its index entry, its owner and the event stream')
   t.equal(await ctx.redis.type(key), 'hash')
   t.equal(await ctx.redis.type(index), 'zset')
+  t.equal(await ctx.redis.type(owner), 'string')
+  t.equal(await ctx.redis.type(events), 'stream')
 
   const hash = await ctx.redis.hgetall(key)
   t.same(Object.keys(hash).sort(), ['client', 'created_at', 'ip', 'last_seen_at', 'max_expires_at', 'role', 'user_agent', 'user_id', 'v'])
@@ -41,6 +46,10 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   t.equal(Number(score), expiresAt, "the score is the session's expiry, Unix ms")
   t.ok(expiresAt - Number(hash.last_seen_at) <= ctx.config.sessionTtlSeconds * 1000, 'the TTL is the sliding window')
   t.equal(await ctx.redis.pexpiretime(index), expiresAt, 'the index expires with its last session')
+  t.equal(await ctx.redis.get(owner), user.id, 'the owner key names the user')
+  t.equal(await ctx.redis.pexpiretime(owner), Number(hash.max_expires_at) + 3600_000, 'and outlives the absolute end by an hour')
+  const [[, fields]] = (await ctx.redis.xrange(events, '-', '+')) as [string, string[]][] as [[string, string[]]]
+  t.same(fields, ['v', '1', 'type', 'created', 'session_id', claims.jti, 'user_id', user.id, 'reason', ''], 'a created event')
 
   t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200)
   t.same(Object.keys(await ctx.redis.hgetall(key)).sort(), Object.keys(hash).sort(), 'a touch adds no field')
@@ -49,7 +58,7 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
 
   const everything = JSON.stringify(
     await Promise.all(
-      (await scanKeys(ctx.redis, prefix)).map(async (k) => [k, (await ctx.redis.type(k)) === 'hash' ? await ctx.redis.hgetall(k) : await ctx.redis.zrange(k, '0', '-1')]),
+      (await scanKeys(ctx.redis, prefix)).map(async (k) => [k, await dump(ctx.redis, k)]),
     ),
   )
   t.notOk(everything.includes(token), 'the raw token is nowhere in Redis')
@@ -62,7 +71,7 @@ t.test('a revoke-all leaves a generation marker that expires on its own', async 
   const res = await ctx.app.inject({ method: 'DELETE', url: '/sessions?all=true', headers: { authorization: `Token token=${token}` } })
   t.equal(res.statusCode, 200)
   const generation = `${ctx.config.redisKeyPrefix}user:${user.id}:generation`
-  t.same(await scanKeys(ctx.redis, ctx.config.redisKeyPrefix), [generation], 'session and index are gone')
+  t.same((await scanKeys(ctx.redis, ctx.config.redisKeyPrefix)).sort(), [generation, `${ctx.config.redisKeyPrefix}events`].sort(), 'session, owner and index are gone')
   t.match(await ctx.redis.get(generation), /^\d{16}$/, 'Redis time in microseconds')
   t.ok((await ctx.redis.pttl(generation)) > 0, 'with a TTL')
 })
@@ -101,3 +110,12 @@ t.test('a layout-1 session (written before roles and devices) still works and is
     t.equal(await ctx.redis.exists(legacyKey), 0)
   })
 })
+
+/** Whatever a key holds, whatever its type. */
+async function dump(redis: Redis, key: string): Promise<unknown> {
+  const type = await redis.type(key)
+  if (type === 'hash') return redis.hgetall(key)
+  if (type === 'zset') return redis.zrange(key, '0', '-1')
+  if (type === 'stream') return redis.xrange(key, '-', '+')
+  return redis.get(key)
+}

@@ -4,12 +4,15 @@
 -- KEYS[1]  the session hash,       <prefix>sess:<id>
 -- KEYS[2]  the user's index,       <prefix>user:<user_id>:sessions
 -- KEYS[3]  the user's generation,  <prefix>user:<user_id>:generation
+-- KEYS[4]  the session owner,      <prefix>owner:<id>
 -- ARGV[1]  session id              ARGV[7]  generation the login read before checking the password
 -- ARGV[2]  user_id                 ARGV[8]  most sessions a user may have (0 = no limit)
 -- ARGV[3]  role                    ARGV[9]  session key prefix (<prefix>sess:)
 -- ARGV[4]  sliding TTL, ms         ARGV[10] client
 -- ARGV[5]  absolute lifetime, ms   ARGV[11] user_agent
 -- ARGV[6]  layout version (`v`)    ARGV[12] ip
+--                                  ARGV[13] owner key prefix (<prefix>owner:)
+--                                  ARGV[14] how long the owner key outlives the session, ms
 -- Returns  {'ok', created_at, max_expires_at, evicted id...} (Unix ms),
 --          {'taken'} if the id exists, {'stale'} if the user's sessions were revoked meanwhile.
 --
@@ -45,7 +48,7 @@ if cap > 0 and redis.call('ZCARD', KEYS[2]) >= cap then
   if excess > 0 then
     local popped = redis.call('ZPOPMIN', KEYS[2], excess)
     for i = 1, #popped, 2 do
-      redis.call('DEL', prefix .. popped[i])
+      redis.call('DEL', prefix .. popped[i], ARGV[13] .. popped[i])
       evicted[#evicted + 1] = popped[i]
     end
   end
@@ -70,6 +73,9 @@ redis.call('HSET', KEYS[1],
   'user_agent', ARGV[11],
   'ip', ARGV[12])
 redis.call('PEXPIREAT', KEYS[1], expires_s)
+-- Who owned the session, kept a little past its absolute end: when Redis expires the hash, this is
+-- how the expired event names the user (and GETDEL on it makes one instance publish it).
+redis.call('SET', KEYS[4], ARGV[2], 'PXAT', string.format('%.0f', max_expires_at + tonumber(ARGV[14])))
 redis.call('ZADD', KEYS[2], expires_s, ARGV[1])
 -- The index lives exactly as long as its longest-lived session.
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')

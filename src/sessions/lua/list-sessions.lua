@@ -3,12 +3,16 @@
 -- KEYS[1]  the user's index, <prefix>user:<user_id>:sessions
 -- ARGV[1]  session key prefix (<prefix>sess:)
 -- ARGV[2]  user_id
+-- ARGV[3]  the sliding TTL in force, milliseconds
 -- Returns  a flat list, 8 entries per session: id, client, user_agent, ip, created_at,
 --          last_seen_at, expires_at, max_expires_at (times in Unix ms).
 --
--- Prunes what it passes: index entries whose session ran out (score = expiry) or is gone.
+-- Prunes what it passes: index entries whose session ran out (score = expiry) or is gone. A
+-- session idle for longer than a TTL that was shortened since its last use is left out: its next
+-- request ends it (touch-session.lua).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
 
 local out = {}
@@ -16,16 +20,19 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local key = ARGV[1] .. id
   local f = redis.call('HMGET', key, 'user_id', 'client', 'user_agent', 'ip', 'created_at', 'last_seen_at', 'max_expires_at')
   local pttl = redis.call('PTTL', key)
+  local last_seen = tonumber(f[6]) or now
   if f[1] == ARGV[2] and pttl > 0 then
-    local n = #out
-    out[n + 1] = id
-    out[n + 2] = f[2] or ''
-    out[n + 3] = f[3] or ''
-    out[n + 4] = f[4] or ''
-    out[n + 5] = f[5]
-    out[n + 6] = f[6]
-    out[n + 7] = string.format('%.0f', now + pttl)
-    out[n + 8] = f[7]
+    if now - last_seen <= ttl then
+      local n = #out
+      out[n + 1] = id
+      out[n + 2] = f[2] or ''
+      out[n + 3] = f[3] or ''
+      out[n + 4] = f[4] or ''
+      out[n + 5] = f[5]
+      out[n + 6] = f[6]
+      out[n + 7] = string.format('%.0f', math.min(now + pttl, last_seen + ttl))
+      out[n + 8] = f[7]
+    end
   else
     redis.call('ZREM', KEYS[1], id)
   end

@@ -7,6 +7,7 @@
 -- ARGV[2]  user_id: only sessions of this user are ended
 -- ARGV[3]  the id of a session to keep, or '' to end them all
 -- ARGV[4]  how long the generation is kept, ms
+-- ARGV[5]  owner key prefix (<prefix>owner:)
 -- Returns  the ids of the sessions ended.
 --
 -- Races it closes: logins are indexed atomically, so every session that exists when this runs is
@@ -18,6 +19,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if id ~= ARGV[3] then
     local key = ARGV[1] .. id
     if redis.call('HGET', key, 'user_id') == ARGV[2] and redis.call('DEL', key) == 1 then
+      redis.call('DEL', ARGV[5] .. id)
       ended[#ended + 1] = id
     end
     redis.call('ZREM', KEYS[1], id)

@@ -1,38 +1,48 @@
 -- touch-session.lua: the sliding window. Runs on every authenticated request.
 --
--- KEYS[1]  the session hash,  <prefix>sess:<id>
--- KEYS[2]  the user's index,  <prefix>user:<user_id>:sessions
+-- KEYS[1]  the session hash,   <prefix>sess:<id>
+-- KEYS[2]  the user's index,   <prefix>user:<user_id>:sessions
+-- KEYS[3]  the session owner,  <prefix>owner:<id>
 -- ARGV[1]  session id
 -- ARGV[2]  user_id the (verified) token claims
--- ARGV[3]  sliding TTL, milliseconds
--- Returns  the session's role ('' for a layout-1 session, which has none), or false when there
---          is no live session.
+-- ARGV[3]  the sliding TTL in force, milliseconds (ops may change it while sessions live)
+-- Returns  {'ok', role} (role '' for a layout-1 session, which has none),
+--          {'ended', 'idle' | 'max-age'} when this call ended the session,
+--          {'gone'} when there is no live session.
 --
 -- The race it closes: HSET and ZADD recreate a deleted key. A request that read the session just
 -- before a logout's DEL and wrote last_seen_at just after would bring the session (or its index
 -- entry) back to life: the connect-redis / express-session bug. Here the existence check and the
 -- writes are one atomic step, so a deleted session stays deleted.
-local fields = redis.call('HMGET', KEYS[1], 'user_id', 'max_expires_at', 'role')
+local fields = redis.call('HMGET', KEYS[1], 'user_id', 'max_expires_at', 'role', 'last_seen_at')
 local user_id, max_expires_at = fields[1], tonumber(fields[2])
 if not user_id or user_id ~= ARGV[2] or not max_expires_at then
-  return false
+  return {'gone'}
 end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+-- Past its absolute lifetime, or idle for longer than the TTL in force now (which ops may have
+-- shortened since the key's expiry was set): end it now rather than wait for the key to expire.
+local reason = nil
 if max_expires_at <= now then
-  -- Past its absolute lifetime: end it now rather than wait for the TTL.
-  redis.call('DEL', KEYS[1])
+  reason = 'max-age'
+elseif now - (tonumber(fields[4]) or now) > ttl then
+  reason = 'idle'
+end
+if reason then
+  redis.call('DEL', KEYS[1], KEYS[3])
   redis.call('ZREM', KEYS[2], ARGV[1])
-  return false
+  return {'ended', reason}
 end
 
 -- The window never reaches past max_expires_at, and is set outright (not GT) so a lowered TTL
 -- applies too. The index score is the same expiry, which keeps the index ordered by last use.
-local expires_s = string.format('%.0f', math.min(now + tonumber(ARGV[3]), max_expires_at))
+local expires_s = string.format('%.0f', math.min(now + ttl, max_expires_at))
 redis.call('HSET', KEYS[1], 'last_seen_at', string.format('%.0f', now))
 redis.call('PEXPIREAT', KEYS[1], expires_s)
 redis.call('ZADD', KEYS[2], expires_s, ARGV[1])
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[2], last[2])
-return fields[3] or ''
+return {'ok', fields[3] or ''}

@@ -1,0 +1,74 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { EventSink } from './sessions/events.js'
+
+/** How long a count of live sessions (a SCAN over every session key) is reused between scrapes. */
+const SESSION_COUNT_MAX_AGE_MS = 15_000
+
+export interface Metrics {
+  registry: Registry
+  logins: Counter<'result'>
+  touches: Counter<'result'>
+  introspections: Counter<'result'>
+  redisSeconds: Histogram<'operation'>
+  httpSeconds: Histogram<'method' | 'route' | 'status_code'>
+  eventsFailed: Counter
+  /** Counts revocations and expiries by reason. */
+  events: EventSink
+}
+
+/**
+ * Prometheus metrics (prom-client), in a registry of the app's own, so two apps in one process
+ * (the tests) do not collide. Served at GET /metrics.
+ */
+export function createMetrics(countSessions: () => Promise<number>): Metrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' })
+  const registers = [registry]
+
+  const revocations = new Counter({ name: 'gatehouse_session_revocations_total', help: 'Sessions ended on purpose, by reason', labelNames: ['reason'], registers })
+  const expirations = new Counter({ name: 'gatehouse_session_expirations_total', help: 'Sessions that ran out, by reason', labelNames: ['reason'], registers })
+  const created = new Counter({ name: 'gatehouse_sessions_created_total', help: 'Sessions created (successful logins)', registers })
+
+  let counted: { value: number; at: number } | null = null
+  new Gauge({
+    name: 'gatehouse_active_sessions',
+    help: `Session hashes in Redis (counted with SCAN, at most every ${SESSION_COUNT_MAX_AGE_MS / 1000} s)`,
+    registers,
+    async collect() {
+      if (!counted || Date.now() - counted.at > SESSION_COUNT_MAX_AGE_MS) {
+        // Redis down: the gauge keeps its last value rather than failing the whole scrape.
+        counted = { value: await countSessions().catch(() => counted?.value ?? 0), at: Date.now() }
+      }
+      this.set(counted.value)
+    },
+  })
+
+  return {
+    registry,
+    logins: new Counter({ name: 'gatehouse_logins_total', help: 'Login attempts by result: ok, failed (wrong credentials), error', labelNames: ['result'], registers }),
+    touches: new Counter({ name: 'gatehouse_session_touches_total', help: 'Session checks on authenticated requests: ok (extended) or gone', labelNames: ['result'], registers }),
+    introspections: new Counter({ name: 'gatehouse_introspections_total', help: 'POST /introspect answers: active or inactive', labelNames: ['result'], registers }),
+    redisSeconds: new Histogram({
+      name: 'gatehouse_redis_operation_duration_seconds',
+      help: 'Session store operations against Redis (one round trip each, but for count)',
+      labelNames: ['operation'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    httpSeconds: new Histogram({
+      name: 'gatehouse_http_request_duration_seconds',
+      help: 'HTTP requests by method, route pattern and status',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    eventsFailed: new Counter({ name: 'gatehouse_events_publish_failures_total', help: 'Session events that could not be written to the stream', registers }),
+    events: async (events) => {
+      for (const event of events) {
+        if (event.type === 'created') created.inc()
+        else if (event.type === 'revoked') revocations.inc({ reason: event.reason })
+        else expirations.inc({ reason: event.reason })
+      }
+    },
+  }
+}

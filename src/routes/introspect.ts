@@ -1,0 +1,87 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import formBody from '@fastify/formbody'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { Services } from '../app.js'
+import { roleOf } from '../http/authenticate.js'
+import { AppError } from '../http/errors.js'
+import { errorBody, type IntrospectionBody, introspectionBody, introspectionResponse } from '../schemas/index.js'
+import type { SessionClaims } from '../tokens/tokens.js'
+
+export interface IntrospectionOptions extends Services {
+  /** INTROSPECTION_TOKENS; none: the endpoint does not exist (404). */
+  introspectionTokens: string[]
+}
+
+const invalidClient = () =>
+  new AppError(401, 'invalid_client', 'Introspection needs a service credential: Authorization: Bearer <INTROSPECTION_TOKENS entry>', {
+    'www-authenticate': 'Bearer realm="introspection"',
+  })
+
+/**
+ * RFC 7662 token introspection, for services that cannot read Redis: is this token's session
+ * live, whose is it, with which role. Read-only unless the caller asks for `extend: true`
+ * (then it slides the TTL exactly as a request of the user's own would).
+ */
+export const introspectionRoutes: FastifyPluginAsync<IntrospectionOptions> = async (app, services) => {
+  const { introspectionTokens, tokens, sessions, users, metrics } = services
+  if (introspectionTokens.length === 0) return
+  // RFC 7662 clients send application/x-www-form-urlencoded; JSON is accepted too. Scoped to this plugin.
+  await app.register(formBody, { bodyLimit: 8192 })
+
+  // Compared as SHA-256 digests: equal lengths for timingSafeEqual, and no early exit on a match.
+  const digest = (value: string) => createHash('sha256').update(value).digest()
+  const known = introspectionTokens.map(digest)
+  async function requireServiceCredential(request: FastifyRequest) {
+    const match = /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')
+    const presented = digest(match?.[1] ?? '')
+    let ok = false
+    for (const candidate of known) ok = timingSafeEqual(candidate, presented) || ok
+    if (!match || !ok) throw invalidClient()
+  }
+
+  app.post<{ Body: IntrospectionBody }>(
+    '/introspect',
+    { onRequest: requireServiceCredential, schema: { security: [{ serviceCredential: [] }], body: introspectionBody, response: { 200: introspectionResponse, '4xx': errorBody } } },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store')
+      const { token, extend } = request.body
+      const answer = await introspect(token, extend === true || extend === 'true')
+      metrics.introspections.inc({ result: answer.active ? 'active' : 'inactive' })
+      return answer
+    },
+  )
+
+  async function introspect(token: string, extend: boolean) {
+    let claims: SessionClaims
+    try {
+      claims = tokens.verify(token)
+    } catch (err) {
+      // Forged, malformed, past exp or signed by an unknown key: simply not active (RFC 7662 §2.2).
+      if (err instanceof AppError && err.statusCode === 401) return { active: false }
+      throw err
+    }
+    if (extend && !(await sessions.touch(claims.jti, claims.user_id))) return { active: false }
+    const live = await sessions.peek(claims.jti, claims.user_id)
+    if (!live) return { active: false }
+    let role: string
+    try {
+      role = await roleOf({ users, sessions }, claims.jti, claims.user_id, live.role)
+    } catch (err) {
+      if (err instanceof AppError && err.statusCode === 401) return { active: false }
+      throw err
+    }
+    return {
+      active: true,
+      sub: claims.user_id,
+      user_id: claims.user_id,
+      role,
+      jti: claims.jti,
+      token_type: 'access_token',
+      iat: claims.iat,
+      exp: claims.exp,
+      created_at: live.createdAt,
+      last_seen_at: live.lastSeenAt,
+      expires_at: live.expiresAt,
+    }
+  }
+}

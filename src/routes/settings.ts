@@ -1,0 +1,55 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { Services } from '../app.js'
+import { adminOnly, requireAuth } from '../http/authenticate.js'
+import { errors } from '../http/errors.js'
+import { errorBody, sessionTtlBody, sessionTtlResponse } from '../schemas/index.js'
+import { type TtlChange, type TtlState, TtlValueError } from '../sessions/session-ttl.js'
+
+/** Admin-only: the session TTL in force on every instance (the CLI's `gatehouse ttl`, over HTTP). */
+export const settingsRoutes: FastifyPluginAsync<Services> = async (app, { ttl, users, authenticate }) => {
+  const onRequest = [authenticate, adminOnly]
+  const schema = { response: { 200: sessionTtlResponse, '4xx': errorBody } }
+
+  /** Who made a change, as the config hash and the logs record it. */
+  async function adminName(request: FastifyRequest): Promise<string> {
+    const { userId } = requireAuth(request)
+    const admin = await users.findById(userId)
+    return `admin ${admin?.email ?? '(deleted)'} (${userId})`
+  }
+  function logged(request: FastifyRequest, by: string, { before, after }: TtlChange) {
+    request.log.info({ by, oldTtlSeconds: before.seconds, newTtlSeconds: after.seconds, source: after.source }, 'session TTL changed')
+    return ttlView(after)
+  }
+
+  app.get('/admin/settings/session-ttl', { onRequest, schema }, async () => ttlView(await ttl.read()))
+
+  app.put<{ Body: { ttl_seconds: number } }>(
+    '/admin/settings/session-ttl',
+    { onRequest, schema: { ...schema, body: sessionTtlBody } },
+    async (request) => {
+      const by = await adminName(request)
+      try {
+        return logged(request, by, await ttl.set(request.body.ttl_seconds, by))
+      } catch (err) {
+        if (err instanceof TtlValueError) throw errors.badRequest(err.message)
+        throw err
+      }
+    },
+  )
+
+  app.delete('/admin/settings/session-ttl', { onRequest, schema }, async (request) => {
+    const by = await adminName(request)
+    return logged(request, by, await ttl.reset(by))
+  })
+}
+
+export function ttlView(state: TtlState) {
+  return {
+    ttl_seconds: state.seconds,
+    source: state.source,
+    default_ttl_seconds: state.defaultSeconds,
+    max_ttl_seconds: state.maxSeconds,
+    set_by: state.setBy,
+    set_at: state.setAt === null ? null : new Date(state.setAt).toISOString(),
+  }
+}

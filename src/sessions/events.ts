@@ -1,0 +1,65 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Redis } from 'ioredis'
+
+/** The version of the event entry format (the `v` field); see docs/session-contract.md, "Events". */
+export const EVENT_FORMAT_VERSION = '1'
+
+/** Why a session was ended on purpose. */
+export type RevokeReason = 'logout' | 'revoke-all' | 'password-change' | 'admin' | 'cap' | 'role-change' | 'account-deleted'
+/**
+ * Why a session ran out: `ttl`, Redis expired the key (idle for the whole sliding window, or past
+ * its absolute end); `idle`, a request found it idle for longer than a TTL that ops had shortened;
+ * `max-age`, a request found it past its absolute end.
+ */
+export type ExpireReason = 'ttl' | 'idle' | 'max-age'
+
+export type SessionEvent =
+  | { type: 'created'; sessionId: string; userId: string }
+  | { type: 'revoked'; sessionId: string; userId: string; reason: RevokeReason }
+  | { type: 'expired'; sessionId: string; userId: string; reason: ExpireReason }
+
+/** Receives every session event (the stream, the metrics). Never throws: an event is not worth failing a request for. */
+export type EventSink = (events: SessionEvent[]) => Promise<void>
+
+export interface EventStreamOptions {
+  keyPrefix: string
+  /** Approximate cap on the stream's length (XADD MAXLEN ~). */
+  maxLength: number
+  log: Pick<FastifyBaseLogger, 'warn'>
+  /** Called with the number of events that could not be written. */
+  onFailure?: (count: number) => void
+}
+
+/**
+ * Publishes session events to the Redis Stream `<prefix>events`, capped with MAXLEN ~ (trimmed
+ * in whole macro nodes, which is cheap). Written after the change itself succeeded: a consumer
+ * may, rarely, miss an event when Redis fails between the two, never see one for a change that
+ * did not happen.
+ */
+export function createEventStream(redis: Redis, { keyPrefix, maxLength, log, onFailure }: EventStreamOptions): EventSink {
+  const key = `${keyPrefix}events`
+  return async (events) => {
+    if (events.length === 0) return
+    const pipeline = redis.pipeline()
+    for (const event of events) {
+      pipeline.xadd(key, 'MAXLEN', '~', String(maxLength), '*',
+        'v', EVENT_FORMAT_VERSION, 'type', event.type, 'session_id', event.sessionId, 'user_id', event.userId,
+        'reason', 'reason' in event ? event.reason : '')
+    }
+    try {
+      const results = (await pipeline.exec()) ?? []
+      const failed = results.filter(([err]) => err).length
+      if (failed > 0) throw results.find(([err]) => err)?.[0]
+    } catch (err) {
+      log.warn({ err: (err as Error).message, events: events.length }, 'could not publish session events')
+      onFailure?.(events.length)
+    }
+  }
+}
+
+/** Several sinks as one. */
+export function fanOut(...sinks: EventSink[]): EventSink {
+  return async (events) => {
+    await Promise.all(sinks.map((sink) => sink(events)))
+  }
+}

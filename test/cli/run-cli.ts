@@ -1,0 +1,27 @@
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { Config } from '../../src/config/index.js'
+
+// The built command-line tool (npm test builds first), run as an operator would.
+const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
+
+export function gatehouse(args: string[], env: Record<string, string>, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, cwd, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr })
+    })
+  })
+}
+
+/** The environment that points the CLI at a test app's Postgres, Redis and prefix. */
+export function cliEnv(config: Config): Record<string, string> {
+  return {
+    DATABASE_URL: config.databaseUrl,
+    REDIS_URL: config.redisUrl,
+    REDIS_KEY_PREFIX: config.redisKeyPrefix,
+    JWT_SECRET: config.jwt.signingKey,
+    BCRYPT_COST: '4',
+    SESSION_TTL_SECONDS: String(config.sessionTtlSeconds),
+    SESSION_MAX_AGE_SECONDS: String(config.sessionMaxAgeSeconds),
+  }
+}

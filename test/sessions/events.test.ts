@@ -1,0 +1,86 @@
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { startPrivateRedis } from '../faults/private-redis.js'
+import { buildTestApp, call, claimsOf, login, newAdmin, newSession, PASSWORD, signUp, sleep, streamEvents } from '../helpers.js'
+
+// Other services follow sessions through the `<prefix>events` stream (docs/session-contract.md, "Events").
+const jti = (token: string) => claimsOf(token).jti as string
+
+t.test('every way a session starts or is ended puts one event in the stream', async (t) => {
+  const ctx = await buildTestApp(t, { SESSION_MAX_PER_USER: '2' })
+  const admin = await newAdmin(ctx)
+  const events = async () => (await streamEvents(ctx)).filter((e) => e.user_id !== admin.user.id)
+
+  const { token, user, email } = await newSession(ctx)
+  t.same(await events(), [{ v: '1', type: 'created', session_id: jti(token), user_id: user.id, reason: '' }], 'created')
+
+  const seen = async (reason: string) => (await events()).filter((e) => e.type === 'revoked' && e.reason === reason).map((e) => e.session_id)
+
+  t.equal((await call(ctx.app, 'DELETE', '/sessions/current', token)).statusCode, 204)
+  t.same(await seen('logout'), [jti(token)], 'revoked: logout')
+
+  const first = (await login(ctx.app, email)).token
+  const second = (await login(ctx.app, email)).token
+  const third = (await login(ctx.app, email)).token
+  t.same(await seen('cap'), [jti(first)], 'revoked: cap (the least recently used, past SESSION_MAX_PER_USER=2)')
+
+  t.equal((await call(ctx.app, 'DELETE', '/sessions', third)).statusCode, 200)
+  t.same(await seen('revoke-all'), [jti(second)], 'revoked: revoke-all (all but the caller)')
+
+  const other = (await login(ctx.app, email)).token
+  t.equal((await call(ctx.app, 'PUT', '/me/password', third, { current_password: PASSWORD, new_password: 'a brand new passphrase' })).statusCode, 204)
+  t.same(await seen('password-change'), [jti(other)], 'revoked: password-change')
+
+  t.equal((await call(ctx.app, 'DELETE', `/admin/users/${user.id}/sessions`, admin.token)).statusCode, 200)
+  t.same(await seen('admin'), [jti(third)], 'revoked: admin')
+
+  const again = (await login(ctx.app, email, 'a brand new passphrase')).token
+  t.equal((await call(ctx.app, 'PUT', `/admin/users/${user.id}/role`, admin.token, { role: 'admin' })).statusCode, 200)
+  t.same(await seen('role-change'), [jti(again)], 'revoked: role-change')
+
+  const created = (await events()).filter((e) => e.type === 'created').map((e) => e.session_id)
+  t.same(created, [token, first, second, third, other, again].map(jti), 'one created event per login')
+  t.ok((await events()).every((e) => e.v === '1' && e.user_id === user.id), 'all versioned and naming the user')
+})
+
+t.test('the stream is capped (MAXLEN ~)', async (t) => {
+  const ctx = await buildTestApp(t, { EVENTS_MAX_LENGTH: '1000' })
+  const { email } = await newSession(ctx)
+  const key = `${ctx.config.redisKeyPrefix}events`
+  // Enough entries to fill more than one macro node (100 entries each by default).
+  const pipeline = ctx.redis.pipeline()
+  for (let i = 0; i < 1500; i++) pipeline.xadd(key, '*', 'filler', String(i))
+  await pipeline.exec()
+  await login(ctx.app, email)
+  const length = await ctx.redis.xlen(key)
+  t.ok(length < 1502 && length >= 1000, `trimmed to about 1000 (${length})`)
+})
+
+t.test('Redis expiring a session publishes one expired event, whichever instances listen', async (t) => {
+  // Keyspace notifications are a server-wide setting: this test has a Redis of its own.
+  const redis = await startPrivateRedis(t)
+  const env = { REDIS_URL: redis.url, SESSION_TTL_SECONDS: '1', EXPIRED_EVENTS: 'configure' }
+  const a = await buildTestApp(t, env)
+  const b = await buildTestApp(t, { ...env, REDIS_KEY_PREFIX: a.config.redisKeyPrefix })
+
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  const [, flags = ''] = (await admin.config('GET', 'notify-keyspace-events')) as string[]
+  t.ok(flags.includes('E') && flags.includes('x'), `the app turned on expired notifications (${flags})`)
+
+  const user = await signUp(a.app, a.email())
+  const { token } = await login(b.app, user.email)
+  const expired = async () => (await streamEvents(a)).filter((e) => e.type === 'expired')
+  for (let waited = 0; waited < 5000 && (await expired()).length === 0; waited += 100) await sleep(100)
+  await sleep(300) // time for a duplicate, if there were one
+  t.same(await expired(), [{ v: '1', type: 'expired', session_id: jti(token), user_id: user.id, reason: 'ttl' }], 'exactly one, naming the user')
+  t.equal(await admin.exists(`${a.config.redisKeyPrefix}owner:${jti(token)}`), 0, 'the owner key was consumed')
+})
+
+t.test('with EXPIRED_EVENTS=listen the app does not touch the Redis configuration', async (t) => {
+  const redis = await startPrivateRedis(t)
+  await buildTestApp(t, { REDIS_URL: redis.url, EXPIRED_EVENTS: 'listen' })
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  t.same(await admin.config('GET', 'notify-keyspace-events'), ['notify-keyspace-events', ''])
+})
