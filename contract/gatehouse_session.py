@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Reads and checks Gatehouse sessions in Redis, the way another service would.
+
+Python 3.8+ standard library only, and none of Gatehouse's code: it follows
+docs/session-contract.md and nothing else, so it is both a reader you can copy and
+a check that the contract and the service agree.
+
+    gatehouse_session.py read  <token>   prints user_id and role of the token's live session
+    gatehouse_session.py check <token>   checks every documented key and field of that session
+
+The token may also come on stdin ("-"). Environment:
+    REDIS_URL            redis://[:password@]host:port[/db] or rediss://... (default redis://127.0.0.1:6379)
+    REDIS_KEY_PREFIX     default "gatehouse:"
+    JWT_SECRET           the HS256 secret (this reader verifies HS256 only; for EdDSA/RS256 use a
+                         JOSE library and the service's /.well-known/jwks.json)
+    SESSION_TTL_SECONDS  the deployment's default TTL, used when <prefix>config sets none (default 1200)
+
+Exit codes: 0 live session (read) / layout as documented (check); 1 no live session or a
+contract violation; 2 bad usage or configuration.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import socket
+import ssl
+import sys
+import time
+from urllib.parse import unquote, urlparse
+
+LAYOUT_VERSIONS = {"2"}
+EVENT_FORMAT_VERSIONS = {"1"}
+
+
+class Redis:
+    """Just enough of RESP2 for reading: one connection, commands in, replies out."""
+
+    def __init__(self, url):
+        u = urlparse(url)
+        if u.scheme not in ("redis", "rediss"):
+            raise SystemExit(f"REDIS_URL must start with redis:// or rediss:// (got {url!r})")
+        sock = socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379), timeout=5)
+        if u.scheme == "rediss":
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=u.hostname)
+        self.file = sock.makefile("rwb")
+        if u.password:
+            self.call("AUTH", *([unquote(u.username)] if u.username else []), unquote(u.password))
+        if u.path.strip("/"):
+            self.call("SELECT", u.path.strip("/"))
+
+    def call(self, *args):
+        out = [f"*{len(args)}\r\n".encode()]
+        for arg in args:
+            data = str(arg).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        self.file.write(b"".join(out))
+        self.file.flush()
+        return self._reply()
+
+    def _reply(self):
+        line = self.file.readline()
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RuntimeError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            if rest == b"-1":
+                return None
+            data = self.file.read(int(rest) + 2)[:-2]
+            return data.decode()
+        if kind == b"*":
+            return None if rest == b"-1" else [self._reply() for _ in range(int(rest))]
+        raise RuntimeError(f"unexpected reply from Redis: {line!r}")
+
+    def hash(self, key):
+        flat = self.call("HGETALL", key)
+        return dict(zip(flat[::2], flat[1::2]))
+
+
+def b64url(part):
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def verify_hs256(token, secret):
+    """The token's claims if it is a genuine, unexpired HS256 token; None otherwise."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        header = json.loads(b64url(parts[0]))
+        claims = json.loads(b64url(parts[1]))
+        signature = b64url(parts[2])
+    except ValueError:
+        return None
+    # Pinned: never let the token choose the algorithm ("none", or a public key used as a secret).
+    if not isinstance(header, dict) or header.get("alg") != "HS256":
+        return None
+    expected = hmac.new(secret.encode(), f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, signature):
+        return None
+    if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
+        return None
+    if not isinstance(claims.get("jti"), str) or not isinstance(claims.get("user_id"), str):
+        return None
+    return claims
+
+
+def redis_now_ms(redis):
+    seconds, micros = redis.call("TIME")
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def ttl_in_force_ms(redis, prefix):
+    """<prefix>config's session_ttl_seconds when it holds a valid value, else the deployment's default."""
+    value = redis.call("HGET", f"{prefix}config", "session_ttl_seconds")
+    default = int(os.environ.get("SESSION_TTL_SECONDS", "1200"))
+    return (int(value) if value and value.isdigit() and int(value) > 0 else default) * 1000
+
+
+def live_session(redis, prefix, claims):
+    """The session hash if the session is live by the contract's rules, else None."""
+    session = redis.hash(f"{prefix}sess:{claims['jti']}")
+    if not session:
+        return None  # missing key: logged out, revoked, expired, or lost with Redis
+    if session.get("v") not in LAYOUT_VERSIONS:
+        raise SystemExit(f"unknown layout version v={session.get('v')!r}: upgrade this reader")
+    if session.get("user_id") != claims["user_id"]:
+        return None
+    now = redis_now_ms(redis)
+    if int(session["max_expires_at"]) <= now:
+        return None
+    if now - int(session["last_seen_at"]) > ttl_in_force_ms(redis, prefix):
+        return None  # idle longer than a TTL ops shortened; Gatehouse ends it at its next request
+    return session
+
+
+def read(redis, prefix, claims):
+    session = live_session(redis, prefix, claims)
+    if session is None:
+        print("no live session", file=sys.stderr)
+        return 1
+    print(f"user_id={session['user_id']} role={session['role']}")
+    return 0
+
+
+def check(redis, prefix, claims):
+    """Every statement of docs/session-contract.md about one live session, checked with plain commands."""
+    failures = []
+
+    def expect(condition, what):
+        print(f"{'ok  ' if condition else 'FAIL'} {what}")
+        if not condition:
+            failures.append(what)
+
+    jti, user_id = claims["jti"], claims["user_id"]
+    key, index, owner = f"{prefix}sess:{jti}", f"{prefix}user:{user_id}:sessions", f"{prefix}owner:{jti}"
+    ms = re.compile(r"^\d{13}$")
+
+    expect(re.fullmatch(r"[A-Za-z0-9_-]{22}", jti) is not None, "jti is 22 base64url characters")
+    expect(redis.call("TYPE", key) == "hash", f"{key} is a hash")
+    session = redis.hash(key)
+    expect(session.get("v") == "2", "v is 2")
+    documented = {"v", "user_id", "role", "created_at", "last_seen_at", "max_expires_at", "client", "user_agent", "ip"}
+    expect(set(session) == documented, f"fields are exactly {sorted(documented)} (got {sorted(session)})")
+    expect(session.get("user_id") == user_id, "user_id equals the token's user_id")
+    expect(session.get("role") in ("user", "admin"), "role is user or admin")
+    for field in ("created_at", "last_seen_at", "max_expires_at"):
+        expect(ms.match(session.get(field, "")) is not None, f"{field} is integer Unix ms")
+    expect(session.get("created_at") == str(claims.get("created_at")), "created_at equals the token's created_at")
+    expect(session.get("max_expires_at") == str(claims["exp"] * 1000), "max_expires_at equals the token's exp * 1000")
+    expect(re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9 ._()/-]{0,63})?", session.get("client", "")) is not None, "client is empty or a label")
+    expect(len(session.get("user_agent", "")) <= 256, "user_agent is at most 256 characters")
+
+    expiry = redis.call("PEXPIRETIME", key)
+    now = redis_now_ms(redis)
+    expect(expiry > now, "the key has a TTL in the future")
+    expect(expiry <= int(session.get("max_expires_at", 0)), "it never reaches past max_expires_at")
+    expect(expiry - int(session.get("last_seen_at", 0)) <= ttl_in_force_ms(redis, prefix), "it is at most last_seen_at + the TTL in force")
+
+    expect(redis.call("TYPE", index) == "zset", f"{index} is a sorted set")
+    score = redis.call("ZSCORE", index, jti)
+    expect(score is not None and int(float(score)) == expiry, "the index score is the session's PEXPIRETIME")
+    expect(redis.call("PEXPIRETIME", index) >= expiry, "the index lives as long as its longest session")
+
+    expect(redis.call("GET", owner) == user_id, f"{owner} names the user")
+    expect(redis.call("PEXPIRETIME", owner) > int(session.get("max_expires_at", 0)), "and outlives the session's absolute end")
+
+    config = redis.hash(f"{prefix}config")
+    ttl = config.get("session_ttl_seconds")
+    expect(ttl is None or (ttl.isdigit() and int(ttl) > 0), "config session_ttl_seconds is absent or a positive integer")
+
+    events = f"{prefix}events"
+    expect(redis.call("TYPE", events) == "stream", f"{events} is a stream")
+    entries = redis.call("XRANGE", events, "-", "+")
+    mine = [dict(zip(fields[::2], fields[1::2])) for _, fields in entries]
+    mine = [e for e in mine if e.get("session_id") == jti]
+    expect(any(e.get("type") == "created" for e in mine), "the stream holds the session's created event")
+    for event in mine:
+        expect(event.get("v") in EVENT_FORMAT_VERSIONS and set(event) == {"v", "type", "session_id", "user_id", "reason"}, f"event {event.get('type')} has exactly v, type, session_id, user_id, reason")
+        expect(event.get("user_id") == user_id, f"event {event.get('type')} names the user")
+
+    print(f"{len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
+def main(argv):
+    if len(argv) != 2 or argv[0] not in ("read", "check"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    secret = os.environ.get("JWT_SECRET")
+    if not secret:
+        print("JWT_SECRET is required to verify the token", file=sys.stderr)
+        return 2
+    token = sys.stdin.read().strip() if argv[1] == "-" else argv[1]
+    claims = verify_hs256(token, secret)
+    if claims is None:
+        print("invalid token", file=sys.stderr)
+        return 1
+    redis = Redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
+    prefix = os.environ.get("REDIS_KEY_PREFIX", "gatehouse:")
+    return (read if argv[0] == "read" else check)(redis, prefix, claims)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

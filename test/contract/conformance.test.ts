@@ -1,0 +1,111 @@
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { createSigner } from 'fast-jwt'
+import t from 'tap'
+import type { TestContext } from '../helpers.js'
+import { buildTestApp, call, claimsOf, newAdmin, newSession, PASSWORD, sleep, TEST_JWT_SECRET } from '../helpers.js'
+
+// The conformance kit under contract/, run as another team would run it: Python's standard
+// library and plain Redis commands, none of Gatehouse's code.
+const KIT = fileURLToPath(new URL('../../contract/gatehouse_session.py', import.meta.url))
+const FIXTURE = JSON.parse(readFileSync(new URL('../../contract/fixtures/session-v2.json', import.meta.url), 'utf8'))
+
+function kit(ctx: TestContext, command: 'read' | 'check', token: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = {
+    PATH: process.env.PATH ?? '',
+    REDIS_URL: ctx.config.redisUrl,
+    REDIS_KEY_PREFIX: ctx.config.redisKeyPrefix,
+    JWT_SECRET: TEST_JWT_SECRET,
+    SESSION_TTL_SECONDS: String(ctx.config.sessionTtlSeconds),
+  }
+  return new Promise((resolve) => {
+    execFile('python3', [KIT, command, token], { env, timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr })
+    })
+  })
+}
+
+async function loginFromApp(ctx: TestContext, email: string) {
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/sessions',
+    headers: { 'x-client': 'ios', 'user-agent': 'Gatehouse/1.0 (iPhone; iOS 18.1)' },
+    payload: { email, password: PASSWORD },
+  })
+  return res.json().token as string
+}
+
+t.test('the reader prints user_id and role of a live session created through the API', async (t) => {
+  const ctx = await buildTestApp(t)
+  const { user, email } = await newSession(ctx)
+  const token = await loginFromApp(ctx, email)
+  const res = await kit(ctx, 'read', token)
+  t.equal(res.code, 0, res.stderr)
+  t.equal(res.stdout.trim(), `user_id=${user.id} role=user`)
+
+  const admin = await newAdmin(ctx)
+  t.equal((await kit(ctx, 'read', admin.token)).stdout.trim(), `user_id=${admin.user.id} role=admin`)
+
+  t.test('and refuses what the contract says to refuse', async (t) => {
+    const forged = createSigner({ key: 'some-other-secret-some-other-secret-0000', algorithm: 'HS256' })(claimsOf(token))
+    t.match(await kit(ctx, 'read', forged), { code: 1, stderr: 'invalid token' })
+    const [, payload] = token.split('.')
+    const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`
+    t.match(await kit(ctx, 'read', none), { code: 1, stderr: 'invalid token' })
+
+    const other = await loginFromApp(ctx, email)
+    t.equal((await call(ctx.app, 'DELETE', '/sessions/current', other)).statusCode, 204)
+    t.match(await kit(ctx, 'read', other), { code: 1, stderr: 'no live session' }, 'a logged-out session')
+
+    const idle = await loginFromApp(ctx, email)
+    await sleep(1100)
+    await ctx.redis.hset(`${ctx.config.redisKeyPrefix}config`, 'session_ttl_seconds', '1')
+    t.match(await kit(ctx, 'read', idle), { code: 1, stderr: 'no live session' }, 'idle past a shortened TTL, though its key still exists')
+    t.equal(await ctx.redis.exists(`${ctx.config.redisKeyPrefix}sess:${claimsOf(idle).jti}`), 1)
+    await ctx.redis.hdel(`${ctx.config.redisKeyPrefix}config`, 'session_ttl_seconds')
+  })
+})
+
+t.test('the layout check passes on a live session, and fails when the layout is not the documented one', async (t) => {
+  const ctx = await buildTestApp(t)
+  const { email } = await newSession(ctx)
+  const token = await loginFromApp(ctx, email)
+  const res = await kit(ctx, 'check', token)
+  t.equal(res.code, 0, res.stdout)
+  t.match(res.stdout, /\n0 failure\(s\)\n$/)
+  t.notMatch(res.stdout, /^FAIL/m)
+
+  const key = `${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`
+  await ctx.redis.hset(key, 'surprise', '1')
+  await ctx.redis.pexpire(key, 10 * 24 * 3600 * 1000)
+  const broken = await kit(ctx, 'check', token)
+  t.equal(broken.code, 1, 'an undocumented field and a TTL past the window are caught')
+  t.match(broken.stdout, /^FAIL fields are exactly/m)
+  t.match(broken.stdout, /^FAIL it is at most last_seen_at \+ the TTL in force/m)
+})
+
+t.test('the fixtures are real: a live session has exactly their keys, fields and formats', async (t) => {
+  const ctx = await buildTestApp(t)
+  const { email, user } = await newSession(ctx)
+  const token = await loginFromApp(ctx, email)
+  const prefix = ctx.config.redisKeyPrefix
+  const claims = claimsOf(token)
+  const live = await ctx.redis.hgetall(`${prefix}sess:${claims.jti}`)
+
+  const shape = (value: string) => (/^\d{13}$/.test(value) ? 'unix-ms' : /^[0-9a-f-]{36}$/.test(value) ? 'uuid' : value === '' ? 'empty' : 'text')
+  t.same(Object.keys(live).sort(), Object.keys(FIXTURE.session).sort(), 'hash fields')
+  for (const field of ['created_at', 'last_seen_at', 'max_expires_at', 'user_id']) t.equal(shape(live[field]!), shape(FIXTURE.session[field]), field)
+  t.same(Object.keys(claims).sort(), Object.keys(FIXTURE.token_claims).sort(), 'token claims')
+  const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8'))
+  t.same(Object.keys(header).sort(), Object.keys(FIXTURE.token_header).sort(), 'token header')
+  t.equal(FIXTURE.session_key, `gatehouse:sess:${FIXTURE.token_claims.jti}`)
+  t.equal(FIXTURE.index_key, `gatehouse:user:${FIXTURE.session.user_id}:sessions`)
+  t.equal(FIXTURE.owner_key, `gatehouse:owner:${FIXTURE.token_claims.jti}`)
+  t.equal(Number(FIXTURE.index[1]), FIXTURE.session_pexpiretime, 'index score = PEXPIRETIME in the fixture too')
+  t.equal(await ctx.redis.get(`${prefix}owner:${claims.jti}`), user.id)
+
+  const [[, fields]] = (await ctx.redis.xrange(`${prefix}events`, '-', '+')) as [[string, string[]]]
+  const names = (flat: string[]) => flat.filter((_, i) => i % 2 === 0)
+  t.same(names(fields), names(FIXTURE.events[0][1]), 'event fields, in order')
+})
