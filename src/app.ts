@@ -92,7 +92,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   app.addHook('onClose', services.close)
   app.decorateRequest('auth', null)
   if (config.expiredEvents !== 'off') {
-    const watcher = await startExpiryWatcher(services.redis, services.sessions, {
+    const watcher = startExpiryWatcher(services.redis, services.sessions, {
       keyPrefix: config.redisKeyPrefix,
       configure: config.expiredEvents === 'configure',
       log: app.log,

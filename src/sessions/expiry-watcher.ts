@@ -23,10 +23,16 @@ export interface ExpiryWatcherOptions {
  * listeners: while no instance runs, expiries go unannounced (the owner key then expires too).
  * Revocation never depends on this: an expired key is gone whether or not anyone hears of it.
  */
-export async function startExpiryWatcher(redis: Redis, sessions: SessionStore, { keyPrefix, configure, log }: ExpiryWatcherOptions): Promise<ExpiryWatcher> {
-  if (configure) await enableNotifications(redis, log)
-  // Subscribing takes a connection of its own; ioredis re-subscribes after a reconnect.
-  const subscriber = redis.duplicate({ enableOfflineQueue: true, lazyConnect: true, commandTimeout: undefined })
+export function startExpiryWatcher(redis: Redis, sessions: SessionStore, { keyPrefix, configure, log }: ExpiryWatcherOptions): ExpiryWatcher {
+  // A Redis that restarted has its configuration file's flags again: set them at every (re)connect.
+  const onReady = () => void enableNotifications(redis, log)
+  if (configure) {
+    redis.on('ready', onReady)
+    if (redis.status === 'ready') onReady()
+  }
+  // Subscribing takes a connection of its own; ioredis re-subscribes after a reconnect. Nothing
+  // here waits for Redis: the app starts (and answers 503) while Redis is away, as it always does.
+  const subscriber = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: true, commandTimeout: undefined })
   subscriber.on('error', () => {
     // The main client reports Redis outages; this one just reconnects.
   })
@@ -35,11 +41,11 @@ export async function startExpiryWatcher(redis: Redis, sessions: SessionStore, {
     if (!key.startsWith(sessionPrefix)) return
     sessions.expired(key.slice(sessionPrefix.length)).catch((err: Error) => log.warn({ err: err.message }, 'could not publish an expired event'))
   })
-  const db = redis.options.db ?? 0
-  await subscriber.connect().catch(() => {})
-  await subscriber.subscribe(`__keyevent@${db}__:expired`).catch((err: Error) => log.warn({ err: err.message }, 'could not subscribe to expiry notifications; will retry on reconnect'))
+  subscriber.connect().catch(() => {})
+  subscriber.subscribe(`__keyevent@${redis.options.db ?? 0}__:expired`).catch((err: Error) => log.warn({ err: err.message }, 'could not subscribe to expiry notifications'))
   return {
     async close() {
+      redis.off('ready', onReady)
       subscriber.disconnect()
     },
   }

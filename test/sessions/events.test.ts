@@ -84,3 +84,37 @@ t.test('with EXPIRED_EVENTS=listen the app does not touch the Redis configuratio
   t.teardown(() => admin.disconnect())
   t.same(await admin.config('GET', 'notify-keyspace-events'), ['notify-keyspace-events', ''])
 })
+
+t.test('started while Redis is down, and after Redis restarts empty, expired events still flow', async (t) => {
+  const redis = await startPrivateRedis(t)
+  await redis.kill()
+  // The app starts without Redis (requests get 503 meanwhile), as it always has.
+  const ctx = await buildTestApp(t, { REDIS_URL: redis.url, SESSION_TTL_SECONDS: '1', EXPIRED_EVENTS: 'configure' })
+  await redis.start() // a fresh server: no keyspace notifications configured
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+
+  const notificationFlags = async () => {
+    let flags = ''
+    for (let waited = 0; waited < 5000 && !flags.includes('x'); waited += 100) {
+      await sleep(100)
+      flags = ((await admin.config('GET', 'notify-keyspace-events').catch(() => ['', ''])) as string[])[1] ?? ''
+    }
+    return flags
+  }
+  t.match(await notificationFlags(), /^(?=.*E)(?=.*x)/, 'turned on once Redis came')
+  await redis.kill()
+  await redis.start()
+  t.match(await notificationFlags(), /^(?=.*E)(?=.*x)/, 'and again after Redis restarted empty')
+
+  const user = await signUp(ctx.app, ctx.email())
+  let token = ''
+  for (let waited = 0; waited < 5000 && !token; waited += 100) {
+    const res = await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email: user.email, password: PASSWORD } })
+    if (res.statusCode === 201) token = res.json().token
+    else await sleep(100)
+  }
+  const expired = async () => (await streamEvents(ctx)).filter((e) => e.type === 'expired')
+  for (let waited = 0; waited < 5000 && (await expired()).length === 0; waited += 100) await sleep(100)
+  t.same((await expired()).map((e) => e.session_id), [jti(token)], 'the subscription was made once Redis answered')
+})

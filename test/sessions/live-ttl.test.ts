@@ -1,8 +1,8 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildTestApp, call, captureLogs, claimsOf, me, newAdmin, newSession, sleep, streamEvents } from '../helpers.js'
 
 // Two instances on one Redis and one prefix, as in production: they share nothing else.
-async function twoInstances(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function twoInstances(t: Test) {
   const a = await buildTestApp(t)
   const logs = captureLogs('info')
   const b = await buildTestApp(t, { REDIS_KEY_PREFIX: a.config.redisKeyPrefix }, { logger: logs.logger })
