@@ -8,23 +8,23 @@ import { createDatabase, type Database } from './db/prisma.js'
 import { createAuthenticate } from './http/authenticate.js'
 import { configureBodyParsing } from './http/body-parsing.js'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
+import { createMetrics, type Metrics } from './metrics.js'
 import { connectRedis, createRedisClient } from './redis/client.js'
 import { adminRoutes } from './routes/admin.js'
+import { apiDocs } from './routes/docs.js'
 import { healthRoutes } from './routes/health.js'
+import { introspectionRoutes } from './routes/introspect.js'
 import { jwksRoutes } from './routes/jwks.js'
 import { meRoutes } from './routes/me.js'
-import { sessionRoutes } from './routes/sessions.js'
-import { userRoutes } from './routes/users.js'
-import { createMetrics, type Metrics } from './metrics.js'
-import { apiDocs } from './routes/docs.js'
-import { introspectionRoutes } from './routes/introspect.js'
 import { metricsRoutes } from './routes/metrics.js'
+import { sessionRoutes } from './routes/sessions.js'
 import { settingsRoutes } from './routes/settings.js'
+import { userRoutes } from './routes/users.js'
 import { createEventStream, fanOut } from './sessions/events.js'
 import { startExpiryWatcher } from './sessions/expiry-watcher.js'
 import { createLogin } from './sessions/login.js'
 import { createSessionTtl, type SessionTtl } from './sessions/session-ttl.js'
-import { createSessionStore, type SessionStore } from './sessions/store.js'
+import { countSessions, createSessionStore, type SessionStore } from './sessions/store.js'
 import { createTokenService, type TokenService } from './tokens/tokens.js'
 import { type AccountService, createAccountService } from './users/account.js'
 import { createPasswordHasher, type PasswordHasher } from './users/passwords.js'
@@ -159,16 +159,14 @@ export async function createServices(config: Config, log: Pick<FastifyBaseLogger
     })
     stopTtl = () => ttl.stop()
     await ttl.start()
-    // The metrics count sessions through the store, and the store reports to the metrics.
-    let sessions: SessionStore | undefined
-    const metrics = createMetrics(() => sessions?.count() ?? Promise.resolve(0))
+    const metrics = createMetrics(() => countSessions(redis, config.redisKeyPrefix))
     const stream = createEventStream(redis, {
       keyPrefix: config.redisKeyPrefix,
       maxLength: config.eventsMaxLength,
       log,
       onFailure: (count) => metrics.eventsFailed.inc(count),
     })
-    sessions = createSessionStore(redis, {
+    const sessions = createSessionStore(redis, {
       keyPrefix: config.redisKeyPrefix,
       ttlSeconds: ttl.seconds,
       maxAgeSeconds: config.sessionMaxAgeSeconds,

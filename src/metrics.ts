@@ -50,7 +50,7 @@ export function createMetrics(countSessions: () => Promise<number>): Metrics {
     introspections: new Counter({ name: 'gatehouse_introspections_total', help: 'POST /introspect answers: active or inactive', labelNames: ['result'], registers }),
     redisSeconds: new Histogram({
       name: 'gatehouse_redis_operation_duration_seconds',
-      help: 'Session store operations against Redis (one round trip each, but for count)',
+      help: 'Session store operations against Redis, by operation (touch is the hot path: one round trip)',
       labelNames: ['operation'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,

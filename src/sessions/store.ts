@@ -98,8 +98,6 @@ export interface SessionStore {
    * only the one whose GETDEL gets the owner key publishes, so the event appears once.
    */
   expired(id: string): Promise<void>
-  /** How many session hashes exist (a SCAN: for metrics, not for requests). */
-  count(): Promise<number>
 }
 
 export interface SessionStoreOptions {
@@ -226,16 +224,17 @@ export function createSessionStore(redis: Redis, options: SessionStoreOptions): 
         const userId = await redis.getdel(ownerKey(id))
         if (userId !== null) await events([{ type: 'expired', sessionId: id, userId, reason: 'ttl' }])
       }),
-    count: () =>
-      run('count', async () => {
-        let total = 0
-        let cursor = '0'
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', `${sessionPrefix}*`, 'COUNT', 1000)
-          total += keys.length
-          cursor = next
-        } while (cursor !== '0')
-        return total
-      }),
   }
+}
+
+/** How many session hashes exist: a SCAN over the keyspace, for metrics, never for requests. */
+export async function countSessions(redis: Redis, keyPrefix: string): Promise<number> {
+  let total = 0
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}sess:*`, 'COUNT', 1000)
+    total += keys.length
+    cursor = next
+  } while (cursor !== '0')
+  return total
 }
