@@ -30,6 +30,9 @@ t.test('defaults give a working local setup', async (t) => {
     corsOrigins: [],
     sessionMaxPerUser: 0,
     trustProxy: false,
+    eventsMaxLength: 100_000,
+    expiredEvents: 'configure',
+    introspectionTokens: [],
     jwt: { algorithm: 'HS256', signingKey: SECRET, previousSecrets: [], previousPublicKeys: [] },
   })
 })
@@ -69,6 +72,10 @@ t.test('a bad value is one clear error naming the variable', async (t) => {
     [{ JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY_FILE: '/nonexistent/key.pem' }, 'JWT_PRIVATE_KEY_FILE', /cannot be read \(ENOENT\)/],
     [{ JWT_PREVIOUS_PUBLIC_KEYS: RSA_1024_PUBLIC }, 'JWT_PREVIOUS_PUBLIC_KEYS', /Ed25519 or RSA of at least 2048 bits/],
     [{ JWT_PREVIOUS_PUBLIC_KEYS: '-----BEGIN PUBLIC KEY-----\ngarbage\n-----END PUBLIC KEY-----' }, 'JWT_PREVIOUS_PUBLIC_KEYS', /not a PEM key/],
+    [{ INTROSPECTION_TOKENS: `${'z'.repeat(40)},short` }, 'INTROSPECTION_TOKENS', /at least 32 characters/],
+    [{ EVENTS_MAX_LENGTH: '10' }, 'EVENTS_MAX_LENGTH', /between 1000 and/],
+    [{ EVENTS_MAX_LENGTH: 'lots' }, 'EVENTS_MAX_LENGTH', /whole number/],
+    [{ EXPIRED_EVENTS: 'yes' }, 'EXPIRED_EVENTS', /one of configure, listen, off \(got "yes"\)/],
   ]
   for (const [env, variable, problem] of cases) {
     t.throws(() => loadConfig({ JWT_SECRET: SECRET, ...env }), { name: 'ConfigError', variable, message: problem }, variable)
@@ -125,4 +132,9 @@ t.test('TRUST_PROXY forms', async (t) => {
   t.equal(trust('true'), true)
   t.equal(trust('2'), 2)
   t.same(trust('10.0.0.1, 192.168.0.0/16,::1'), ['10.0.0.1', '192.168.0.0/16', '::1'])
+})
+
+t.test('INTROSPECTION_TOKENS is a comma-separated list', async (t) => {
+  const [a, b] = ['a'.repeat(32), 'b'.repeat(48)]
+  t.same(loadConfig({ JWT_SECRET: SECRET, INTROSPECTION_TOKENS: ` ${a} , ${b},` }).config.introspectionTokens, [a, b])
 })

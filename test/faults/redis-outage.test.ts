@@ -4,6 +4,8 @@ import { startPrivateRedis } from './private-redis.js'
 
 // These tests kill and pause a redis-server of their own, never the shared one.
 
+const SERVICE = 'outage-test-service-credential-0123456789abcdef'
+
 const expect503 = (t: Test, res: { statusCode: number; headers: Record<string, unknown>; json(): { error: string } }, name: string) => {
   t.equal(res.statusCode, 503, `${name}: 503`)
   t.equal(res.headers['retry-after'], '5', `${name}: Retry-After`)
@@ -22,7 +24,7 @@ async function eventually(ms: number, check: () => Promise<boolean>): Promise<bo
 
 t.test('Redis down: fail closed with 503, recover on its own', async (t) => {
   const redis = await startPrivateRedis(t)
-  const ctx = await buildTestApp(t, { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '300' })
+  const ctx = await buildTestApp(t, { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '300', INTROSPECTION_TOKENS: SERVICE, EXPIRED_EVENTS: 'configure' })
   const { token, email } = await newSession(ctx)
   const auth = `Token token=${token}`
   t.equal((await me(ctx.app, auth)).statusCode, 200)
@@ -31,9 +33,14 @@ t.test('Redis down: fail closed with 503, recover on its own', async (t) => {
   expect503(t, await me(ctx.app, auth), 'GET /me')
   expect503(t, await ctx.app.inject({ method: 'DELETE', url: '/sessions/current', headers: { authorization: auth } }), 'logout')
   expect503(t, await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: 'correct horse battery' } }), 'login')
-  for (const [method, url] of [['GET', '/sessions'], ['DELETE', '/sessions'], ['PUT', '/me/password']] as const) {
+  for (const [method, url] of [['GET', '/sessions'], ['DELETE', '/sessions'], ['PUT', '/me/password'], ['GET', '/admin/settings/session-ttl']] as const) {
     expect503(t, await call(ctx.app, method, url, token, method === 'PUT' ? { current_password: 'correct horse battery', new_password: 'another passphrase' } : undefined), `${method} ${url}`)
   }
+  const introspection = await ctx.app.inject({ method: 'POST', url: '/introspect', headers: { authorization: `Bearer ${SERVICE}` }, payload: { token } })
+  expect503(t, introspection, 'POST /introspect')
+  const metrics = await ctx.app.inject({ method: 'GET', url: '/metrics' })
+  t.equal(metrics.statusCode, 200, 'metrics are still served (the session count keeps its last value)')
+  t.match(metrics.body, /gatehouse_session_touches_total\{result="ok"\} 1/)
   const ready = await ctx.app.inject({ method: 'GET', url: '/ready' })
   t.equal(ready.statusCode, 503)
   t.same(ready.json().checks, { redis: 'down', postgres: 'ok' })

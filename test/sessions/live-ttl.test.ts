@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { buildTestApp, call, captureLogs, claimsOf, me, newAdmin, newSession, sleep, streamEvents } from '../helpers.js'
+import { buildTestApp, call, captureLogs, claimsOf, login, me, newAdmin, newSession, sleep, streamEvents } from '../helpers.js'
 
 // Two instances on one Redis and one prefix, as in production: they share nothing else.
 async function twoInstances(t: Test) {
@@ -68,6 +68,9 @@ t.test('a change reaches another instance within one second, and is logged there
     await sleep(50)
   }
   t.ok(pttl > 0 && pttl <= 30_000, `instance B applied the new TTL within 1 s (PTTL ${pttl} ms)`)
+  const fresh = (await login(b.app, (await newSession(a)).email)).token
+  const freshTtl = await b.redis.pttl(`${a.config.redisKeyPrefix}sess:${claimsOf(fresh).jti}`)
+  t.ok(freshTtl > 0 && freshTtl <= 30_000, `and new sessions on B get it too (PTTL ${freshTtl} ms)`)
   const line = logs.lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'session TTL changed')
   t.match(line, { oldTtlSeconds: 1200, newTtlSeconds: 30, setBy: `admin ${admin.email} (${admin.user.id})` }, 'B logged the change: who, old, new')
 })
