@@ -64,6 +64,8 @@ t.test('POST /introspect (RFC 7662)', async (t) => {
     t.equal(res.json().active, true)
     const extended = await introspect(`token=${encodeURIComponent(token)}&extend=true`, SERVICE, 'application/x-www-form-urlencoded')
     t.equal(extended.json().active, true)
+    const elsewhere = await ctx.app.inject({ method: 'POST', url: '/sessions', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'email=a%40b.c&password=x' })
+    t.equal(elsewhere.statusCode, 415, 'form bodies are accepted on /introspect only')
   })
 
   t.test('revoked, expired, forged and malformed tokens are inactive, and say nothing else', async (t) => {
