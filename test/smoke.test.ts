@@ -15,7 +15,8 @@ interface Started {
 function launch(command: string, args: string[], env: Record<string, string>): Started {
   const proc = spawn(command, args, {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', JWT_SECRET: TEST_JWT_SECRET, DATABASE_URL: TEST_DATABASE_URL, BCRYPT_COST: '4', ...env },
+    // EXPIRED_EVENTS=listen: subscribe as usual, but leave the shared Redis' configuration alone.
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', JWT_SECRET: TEST_JWT_SECRET, DATABASE_URL: TEST_DATABASE_URL, BCRYPT_COST: '4', EXPIRED_EVENTS: 'listen', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   })
