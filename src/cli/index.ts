@@ -71,10 +71,9 @@ const COMMANDS: Record<string, Command> = {
   'ttl set': async ({ ttl }, args) => {
     const [value, ...extra] = args
     if (value === undefined || extra.length > 0) throw new UsageError('ttl set needs one duration, e.g. 15m')
-    const { maxSeconds } = await ttl.read()
     let seconds: number
     try {
-      seconds = parseTtl(value, maxSeconds)
+      seconds = parseTtl(value, ttl.maxSeconds)
     } catch (err) {
       throw err instanceof TtlValueError ? new UsageError(err.message) : err
     }

@@ -43,7 +43,7 @@ export const settingsRoutes: FastifyPluginAsync<Services> = async (app, { ttl, u
   })
 }
 
-export function ttlView(state: TtlState) {
+function ttlView(state: TtlState) {
   return {
     ttl_seconds: state.seconds,
     source: state.source,

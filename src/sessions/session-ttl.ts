@@ -37,6 +37,8 @@ export interface TtlChange {
 }
 
 export interface SessionTtl {
+  /** The highest TTL that may be set: SESSION_MAX_AGE_SECONDS. */
+  readonly maxSeconds: number
   /** The TTL in force on this instance, seconds (no I/O: the last value read from Redis). */
   seconds(): number
   /** Reads the setting from Redis now. */
@@ -138,6 +140,7 @@ export function createSessionTtl(redis: Redis, { keyPrefix, defaultSeconds, maxS
   }
 
   return {
+    maxSeconds,
     seconds: () => current,
     read,
     set: (seconds, by) => {
