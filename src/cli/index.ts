@@ -106,8 +106,7 @@ const COMMANDS: Record<string, Command> = {
     const [email, role, ...extra] = args
     if (!email || !role || extra.length > 0) throw new UsageError('users set-role needs <email> and <role>')
     if (!ROLES.includes(role as Role)) throw new UsageError(`role must be one of ${ROLES.join(', ')} (got "${role}")`)
-    const user = await services.users.findByEmail(email)
-    if (!user) throw new Error(`no user with email ${email}`)
+    const user = await userByEmail(services, email, 'users set-role')
     const before = user.role
     await services.account.changeRole(user.id, role as Role)
     return before === role ? `${user.email} already has role ${role}; nothing changed` : `${user.email}: role ${before} -> ${role}; their sessions were ended`
