@@ -150,6 +150,15 @@ t.test('POST /introspect (RFC 7662)', async (t) => {
   })
 })
 
+t.test('a session whose TTL ran out in Redis is inactive', async (t) => {
+  const ctx = await buildTestApp(t, { INTROSPECTION_TOKENS: SERVICE, SESSION_TTL_SECONDS: '1' })
+  const { token } = await newSession(ctx)
+  const introspect = () => ctx.app.inject({ method: 'POST', url: '/introspect', headers: { authorization: `Bearer ${SERVICE}` }, payload: { token } })
+  t.equal((await introspect()).json().active, true)
+  await sleep(1200)
+  t.same((await introspect()).json(), { active: false })
+})
+
 t.test('without INTROSPECTION_TOKENS there is no introspection endpoint', async (t) => {
   const ctx = await buildTestApp(t)
   const res = await ctx.app.inject({ method: 'POST', url: '/introspect', headers: { authorization: `Bearer ${SERVICE}` }, payload: { token: 'x' } })

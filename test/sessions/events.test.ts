@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { startPrivateRedis } from '../faults/private-redis.js'
-import { buildTestApp, call, claimsOf, login, newAdmin, newSession, PASSWORD, signUp, sleep, streamEvents } from '../helpers.js'
+import { buildTestApp, call, claimsOf, login, newAdmin, newSession, PASSWORD, signUp, sleep, sql, streamEvents } from '../helpers.js'
 
 // Other services follow sessions through the `<prefix>events` stream (docs/session-contract.md, "Events").
 const jti = (token: string) => claimsOf(token).jti as string
@@ -38,8 +38,13 @@ t.test('every way a session starts or is ended puts one event in the stream', as
   t.equal((await call(ctx.app, 'PUT', `/admin/users/${user.id}/role`, admin.token, { role: 'admin' })).statusCode, 200)
   t.same(await seen('role-change'), [jti(again)], 'revoked: role-change')
 
+  const last = (await login(ctx.app, email, 'a brand new passphrase')).token
+  await sql('DELETE FROM users WHERE id = $1', [user.id])
+  t.equal((await call(ctx.app, 'GET', '/me', last)).statusCode, 401)
+  t.same(await seen('account-deleted'), [jti(last)], 'revoked: account-deleted (found at its next request)')
+
   const created = (await events()).filter((e) => e.type === 'created').map((e) => e.session_id)
-  t.same(created, [token, first, second, third, other, again].map(jti), 'one created event per login')
+  t.same(created, [token, first, second, third, other, again, last].map(jti), 'one created event per login')
   t.ok((await events()).every((e) => e.v === '1' && e.user_id === user.id), 'all versioned and naming the user')
 })
 
