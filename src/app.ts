@@ -100,12 +100,14 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     app.addHook('onClose', watcher.close)
   }
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks: they run on every request, and skip the promise an async hook costs.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    done()
   })
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched'
-    services.metrics.httpSeconds.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000)
+  app.addHook('onResponse', (request, reply, done) => {
+    services.metrics.httpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
+    done()
   })
 
   await app.register(cookie)
@@ -172,7 +174,7 @@ export async function createServices(config: Config, log: Pick<FastifyBaseLogger
       maxAgeSeconds: config.sessionMaxAgeSeconds,
       maxPerUser: config.sessionMaxPerUser,
       events: fanOut(stream, metrics.events),
-      observe: (operation, seconds) => metrics.redisSeconds.observe({ operation }, seconds),
+      observe: metrics.redisOperation,
     })
     const tokens = createTokenService(config.jwt)
     const users = createUserRepository(db)

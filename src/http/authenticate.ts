@@ -27,7 +27,7 @@ export interface AuthenticateDeps {
   tokens: TokenService
   sessions: SessionStore
   users: UserRepository
-  metrics: Pick<Metrics, 'touches'>
+  metrics: Pick<Metrics, 'touched'>
 }
 
 /**
@@ -45,7 +45,7 @@ export function createAuthenticate({ tokens, sessions, users, metrics }: Authent
     if (token.length > MAX_TOKEN_LENGTH) throw errors.invalidToken()
     const claims = tokens.verify(token)
     const live = await sessions.touch(claims.jti, claims.user_id)
-    metrics.touches.inc({ result: live ? 'ok' : 'gone' })
+    metrics.touched(live ? 'ok' : 'gone')
     if (!live) throw errors.expiredSession()
     const role = await roleOf({ users, sessions }, claims.jti, claims.user_id, live.role)
     request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at, role }
