@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
 import t from 'tap'
-import { sql, TEST_DATABASE_URL, TEST_JWT_SECRET, uniqueId } from './helpers.js'
+import { deleteKeys, sql, TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL, uniqueId } from './helpers.js'
 
 // The real server, started as the README says, over real HTTP.
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -16,7 +17,7 @@ function launch(command: string, args: string[], env: Record<string, string>): S
   const proc = spawn(command, args, {
     cwd: ROOT,
     // EXPIRED_EVENTS=listen: subscribe as usual, but leave the shared Redis' configuration alone.
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', JWT_SECRET: TEST_JWT_SECRET, DATABASE_URL: TEST_DATABASE_URL, BCRYPT_COST: '4', EXPIRED_EVENTS: 'listen', ...env },
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', JWT_SECRET: TEST_JWT_SECRET, DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: TEST_REDIS_URL, BCRYPT_COST: '4', EXPIRED_EVENTS: 'listen', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   })
@@ -90,8 +91,11 @@ t.test('npm start serves the documented flow over HTTP', async (t) => {
   await exited(started, 15_000)
   t.match(started.output(), /shutting down/, 'stops gracefully on SIGTERM')
 
-  // Clean up the user through the same database the server used.
+  // Clean up the user and the Redis keys (the event stream outlives the session) the server left.
   await sql('DELETE FROM users WHERE email = $1', [email])
+  const redis = new Redis(TEST_REDIS_URL)
+  await deleteKeys(redis, prefix)
+  redis.disconnect()
 })
 
 t.test('the built server exits 0 on SIGTERM', async (t) => {
