@@ -164,6 +164,23 @@ export function captureLogs(level = 'trace') {
   return { lines, logger: { level, stream } }
 }
 
+/**
+ * Uses the session (each request must succeed) until its key's PTTL is at most `maxMs`, or until
+ * one second has passed since `since`: how a TTL change is seen to reach an instance. Returns the
+ * last PTTL.
+ */
+export async function touchUntilTtlAtMost(t: Test, ctx: TestContext, token: string, maxMs: number, since: number): Promise<number> {
+  const key = `${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`
+  let pttl = Infinity
+  while (Date.now() - since < 1000) {
+    t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200)
+    pttl = await ctx.redis.pttl(key)
+    if (pttl <= maxMs) break
+    await sleep(50)
+  }
+  return pttl
+}
+
 /** The entries of the `<prefix>events` stream, as plain objects (what a consumer reads). */
 export async function streamEvents(ctx: Pick<TestContext, 'redis' | 'config'>): Promise<Record<string, string>[]> {
   const entries = (await ctx.redis.xrange(`${ctx.config.redisKeyPrefix}events`, '-', '+')) as [string, string[]][]
