@@ -1,11 +1,13 @@
 import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type onRequestAsyncHookHandler } from 'fastify'
 import type { Redis } from 'ioredis'
 import { randomUUID } from 'node:crypto'
 import type { Config } from './config/index.js'
 import { createDatabase, type Database } from './db/prisma.js'
 import { createAuthenticate } from './http/authenticate.js'
+import { createSessionCookies, CSRF_HEADER, type SessionCookies } from './http/session-cookie.js'
 import { configureBodyParsing } from './http/body-parsing.js'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
 import { createMetrics, type Metrics } from './metrics.js'
@@ -25,6 +27,7 @@ import { startExpiryWatcher } from './sessions/expiry-watcher.js'
 import { createLogin } from './sessions/login.js'
 import { createSessionTtl, type SessionTtl } from './sessions/session-ttl.js'
 import { countSessions, createSessionStore, type SessionStore } from './sessions/store.js'
+import { createThrottles, type Throttles } from './throttle/throttles.js'
 import { createTokenService, type TokenService } from './tokens/tokens.js'
 import { type AccountService, createAccountService } from './users/account.js'
 import { createPasswordHasher, type PasswordHasher } from './users/passwords.js'
@@ -36,6 +39,8 @@ export interface Services {
   db: Database
   users: UserRepository
   passwords: PasswordHasher
+  /** Brute-force limits on password checks and sign-ups, shared through Redis. */
+  throttles: Throttles
   sessions: SessionStore
   /** The sliding TTL in force, shared through Redis. */
   ttl: SessionTtl
@@ -44,7 +49,11 @@ export interface Services {
   login: ReturnType<typeof createLogin>
   account: AccountService
   authenticate: onRequestAsyncHookHandler
-  /** Stops the TTL refresh and closes the Redis and Postgres clients. */
+  /** The web app's cookie transport and its CSRF checks. */
+  cookies: SessionCookies
+  /** SESSION_TRANSPORT: what a login gets when it does not say. */
+  transport: 'header' | 'cookie'
+  /** Stops the TTL refresh and the password threads, and closes the Redis and Postgres clients. */
   close(): Promise<void>
 }
 
@@ -110,12 +119,18 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     done()
   })
 
+  // helmet's defaults (nosniff, HSTS, no referrer, frame and CSP limits): JSON needs no more, and
+  // the /docs page's scripts are files of its own. Not upgrade-insecure-requests: TLS is the
+  // proxy's business (HSTS covers it), and /docs must load over local http too.
+  await app.register(helmet, { global: true, contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } })
   await app.register(cookie)
   await app.register(cors, {
-    // Off unless CORS_ORIGINS lists origins; never a wildcard.
+    // Off unless CORS_ORIGINS lists origins; never a wildcard (config refuses "*"), so credentials
+    // (the cookie transport) can be allowed for exactly those origins.
     origin: config.corsOrigins.length > 0 ? config.corsOrigins : false,
+    credentials: true,
     methods: ['GET', 'POST', 'PUT', 'DELETE'],
-    allowedHeaders: ['Authorization', 'Content-Type', 'X-Client'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'X-Client', CSRF_HEADER],
     exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id'],
   })
   // Before the routes: it collects their schemas into the OpenAPI document served at /docs.
@@ -143,10 +158,12 @@ const trustHops = (hops: number) => (_address: string, hop: number) => hop < hop
 /** The clients and services, without HTTP: used by `buildApp` and by the command-line tool. */
 export async function createServices(config: Config, log: Pick<FastifyBaseLogger, 'warn' | 'info'>): Promise<Services> {
   const redis = createRedisClient({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs, logger: log })
-  const db = createDatabase(config.databaseUrl)
+  const db = createDatabase(config.databaseUrl, config.databaseTimeoutMs)
   let stopTtl = () => {}
+  let passwords: PasswordHasher | undefined
   const close = async () => {
     stopTtl()
+    await passwords?.close()
     if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
     else redis.disconnect()
     await db.$disconnect()
@@ -161,7 +178,14 @@ export async function createServices(config: Config, log: Pick<FastifyBaseLogger
     })
     stopTtl = () => ttl.stop()
     await ttl.start()
-    const metrics = createMetrics(() => countSessions(redis, config.redisKeyPrefix))
+    passwords = await createPasswordHasher({ cost: config.bcryptCost, threads: config.bcryptThreads, maxQueue: config.bcryptMaxQueue })
+    const hasher = passwords
+    const metrics = createMetrics(() => countSessions(redis, config.redisKeyPrefix), () => hasher.waiting())
+    const throttles = createThrottles(redis, {
+      ...config.throttle,
+      keyPrefix: config.redisKeyPrefix,
+      onLimited: (limit) => metrics.throttled.inc({ limit }),
+    })
     const stream = createEventStream(redis, {
       keyPrefix: config.redisKeyPrefix,
       maxLength: config.eventsMaxLength,
@@ -177,20 +201,23 @@ export async function createServices(config: Config, log: Pick<FastifyBaseLogger
       observe: metrics.redisOperation,
     })
     const tokens = createTokenService(config.jwt)
+    const cookies = createSessionCookies(config.cookies, config.corsOrigins)
     const users = createUserRepository(db)
-    const passwords = await createPasswordHasher(config.bcryptCost)
     return {
       redis,
       db,
       users,
       passwords,
+      throttles,
       sessions,
       ttl,
       metrics,
       tokens,
-      login: createLogin({ users, passwords, sessions, tokens, metrics }),
-      account: createAccountService({ users, passwords, sessions }),
-      authenticate: createAuthenticate({ tokens, sessions, users, metrics }),
+      login: createLogin({ users, passwords, throttles, sessions, tokens, metrics, log }),
+      account: createAccountService({ users, passwords, throttles, sessions }),
+      authenticate: createAuthenticate({ tokens, sessions, users, metrics, cookies }),
+      cookies,
+      transport: config.cookies.defaultTransport,
       close,
     }
   } catch (err) {

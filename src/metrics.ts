@@ -9,6 +9,8 @@ export interface Metrics {
   logins: Counter<'result'>
   introspections: Counter<'result'>
   eventsFailed: Counter
+  /** Requests refused by a brute-force limit, by limit. */
+  throttled: Counter<'limit'>
   // The three below run on every authenticated request (about 3% of its CPU time, measured).
   touched(result: 'ok' | 'gone'): void
   redisOperation(operation: string, seconds: number): void
@@ -21,7 +23,7 @@ export interface Metrics {
  * Prometheus metrics (prom-client), in a registry of the app's own, so two apps in one process
  * (the tests) do not collide. Served at GET /metrics.
  */
-export function createMetrics(countSessions: () => Promise<number>): Metrics {
+export function createMetrics(countSessions: () => Promise<number>, passwordsWaiting: () => number): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' })
   const registers = [registry]
@@ -41,6 +43,15 @@ export function createMetrics(countSessions: () => Promise<number>): Metrics {
         counted = { value: await countSessions().catch(() => counted?.value ?? 0), at: Date.now() }
       }
       this.set(counted.value)
+    },
+  })
+
+  new Gauge({
+    name: 'gatehouse_password_checks_waiting',
+    help: 'bcrypt calls waiting for a worker thread (at BCRYPT_MAX_QUEUE, logins and sign-ups get 503)',
+    registers,
+    collect() {
+      this.set(passwordsWaiting())
     },
   })
 
@@ -64,6 +75,7 @@ export function createMetrics(countSessions: () => Promise<number>): Metrics {
     registry,
     logins: new Counter({ name: 'gatehouse_logins_total', help: 'Login attempts by result: ok, failed (wrong credentials), error', labelNames: ['result'], registers }),
     introspections: new Counter({ name: 'gatehouse_introspections_total', help: 'POST /introspect answers: active or inactive', labelNames: ['result'], registers }),
+    throttled: new Counter({ name: 'gatehouse_throttled_total', help: 'Requests refused (429) by a brute-force limit', labelNames: ['limit'], registers }),
     touched: (result) => touches.inc({ result }),
     redisOperation: (operation, seconds) => redisSeconds.observe({ operation }, seconds),
     httpRequest: (method, route, statusCode, seconds) => httpSeconds.observe({ method, route, status_code: statusCode }, seconds),

@@ -15,21 +15,35 @@ export const PASSWORD = 'correct horse battery'
 
 export const uniqueId = () => randomBytes(6).toString('hex')
 
-/** A validated config for tests: cheap bcrypt, silent logs, a fresh key prefix; `env` overrides anything. */
+/**
+ * A validated config for tests: silent logs, a fresh key prefix, brute-force limits far above
+ * what a test file does (test/http/throttling.test.ts runs with the real ones); `env` overrides
+ * anything ('' means the default).
+ *
+ * bcrypt runs at cost 4 unless `env.BCRYPT_COST` says otherwise: BCRYPT_COST refuses anything
+ * below 10, so the tests set the field directly, and no setting lets a deployment do the same.
+ */
 export function testConfig(env: Env = {}): Config {
-  return loadConfig({
+  const { BCRYPT_COST: cost, ...rest } = env
+  const config = loadConfig({
     DATABASE_URL: TEST_DATABASE_URL,
     REDIS_URL: TEST_REDIS_URL,
     REDIS_KEY_PREFIX: `gatehouse-test:${uniqueId()}:`,
     JWT_SECRET: TEST_JWT_SECRET,
-    BCRYPT_COST: '4',
     LOG_LEVEL: 'silent',
     // Expired events need keyspace notifications, which are the shared Redis' own setting: only
     // test/sessions/events.test.ts turns them on, on a Redis of its own.
     EXPIRED_EVENTS: 'off',
-    ...env,
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000',
+    LOGIN_MAX_FAILURES_PER_IP: '100000',
+    SIGNUP_MAX_PER_IP: '100000',
+    ...rest,
   }).config
+  return { ...config, bcryptCost: cost === undefined ? TEST_BCRYPT_COST : Number(cost) }
 }
+
+/** Cheap hashes for the tests (see testConfig). */
+export const TEST_BCRYPT_COST = 4
 
 export interface TestContext {
   app: FastifyInstance

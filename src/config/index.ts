@@ -1,4 +1,5 @@
 import { isIP } from 'node:net'
+import { availableParallelism } from 'node:os'
 import { ConfigError } from './config-error.js'
 import { type JwtConfig, loadJwtConfig } from './jwt.js'
 
@@ -27,7 +28,19 @@ export interface Config {
   sessionMaxPerUser: number
   /** Which proxies to believe about the client's address (Fastify's `trustProxy`). */
   trustProxy: boolean | number | string[]
+  /** Work factor of new password hashes; older hashes of a lower cost are upgraded at login. */
   bcryptCost: number
+  /** Worker threads that run bcrypt, off the event loop. */
+  bcryptThreads: number
+  /** Password hashes that may wait for a thread; beyond it a login or sign-up gets 503 at once. */
+  bcryptMaxQueue: number
+  throttle: ThrottleConfig
+  /** Settings of the optional cookie transport for web apps on the same site. */
+  cookies: CookieConfig
+  /** Upper bound on one Postgres connection attempt or query; past it the request fails with 503. */
+  databaseTimeoutMs: number
+  /** On SIGTERM, /ready answers 503 for this long before the server stops accepting (load balancers notice). */
+  shutdownDrainSeconds: number
   /** Approximate cap on the `<prefix>events` stream (XADD MAXLEN ~). */
   eventsMaxLength: number
   /**
@@ -40,6 +53,25 @@ export interface Config {
   logLevel: (typeof LOG_LEVELS)[number]
   /** Origins allowed to call the API from a browser; empty means CORS is off. */
   corsOrigins: string[]
+}
+
+/** Brute-force limits, kept in Redis so every instance shares them. */
+export interface ThrottleConfig {
+  /** Failed password checks per account (normalised email) per window; then 429 until it ends. */
+  loginFailuresPerAccount: number
+  /** Failed password checks per client address (an IPv6 /64) per window. */
+  loginFailuresPerIp: number
+  loginWindowSeconds: number
+  /** Sign-up attempts per client address per window. */
+  signupsPerIp: number
+  signupWindowSeconds: number
+}
+
+export interface CookieConfig {
+  /** What POST /sessions does when the body names no `transport`. */
+  defaultTransport: 'header' | 'cookie'
+  /** Secure cookies (and the `__Host-` name). Only plain-http local development turns it off. */
+  secure: boolean
 }
 
 export type Env = Record<string, string | undefined>
@@ -56,6 +88,17 @@ export const DEFAULTS = {
   SESSION_MAX_PER_USER: '0',
   TRUST_PROXY: 'false',
   BCRYPT_COST: '12',
+  BCRYPT_THREADS: String(availableParallelism()),
+  BCRYPT_MAX_QUEUE: '',
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: '10',
+  LOGIN_MAX_FAILURES_PER_IP: '100',
+  LOGIN_FAILURE_WINDOW_SECONDS: '900',
+  SIGNUP_MAX_PER_IP: '20',
+  SIGNUP_WINDOW_SECONDS: '3600',
+  SESSION_TRANSPORT: 'header',
+  COOKIE_SECURE: 'true',
+  DATABASE_TIMEOUT_MS: '2000',
+  SHUTDOWN_DRAIN_SECONDS: '5',
   EVENTS_MAX_LENGTH: '100000',
   EXPIRED_EVENTS: 'configure',
   INTROSPECTION_TOKENS: '',
@@ -100,6 +143,20 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): LoadedCon
     throw new ConfigError('REDIS_KEY_PREFIX', 'must be 1-64 characters of letters, digits and : _ . - { }')
   }
 
+  const cookieSecure = oneOf('COOKIE_SECURE', read('COOKIE_SECURE'), ['true', 'false'] as const) === 'true'
+  // Browsers see https at the proxy even where TLS ends before Gatehouse: a production cookie is always Secure.
+  if (production && !cookieSecure) throw new ConfigError('COOKIE_SECURE', 'must be true with NODE_ENV=production')
+
+  const corsOrigins = origins(read('CORS_ORIGINS'))
+  const defaultTransport = oneOf('SESSION_TRANSPORT', read('SESSION_TRANSPORT'), ['header', 'cookie'] as const)
+  if (defaultTransport === 'cookie' && corsOrigins.length === 0) {
+    throw new ConfigError('SESSION_TRANSPORT', 'cookie needs CORS_ORIGINS: the web app origins whose pages may use the cookie')
+  }
+
+  const bcryptThreads = integer('BCRYPT_THREADS', read('BCRYPT_THREADS'), 1, 64)
+  // Default: about 16 hashes' worth of waiting per thread (some 5 s at cost 12 here), then 503.
+  const bcryptMaxQueue = integer('BCRYPT_MAX_QUEUE', read('BCRYPT_MAX_QUEUE') || String(16 * bcryptThreads), 1, 100_000)
+
   return {
     config: {
       production,
@@ -114,12 +171,27 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): LoadedCon
       sessionMaxAgeSeconds,
       sessionMaxPerUser: integer('SESSION_MAX_PER_USER', read('SESSION_MAX_PER_USER'), 0, 10_000),
       trustProxy: trustProxy(read('TRUST_PROXY')),
-      bcryptCost: integer('BCRYPT_COST', read('BCRYPT_COST'), 4, 15),
+      bcryptCost: integer('BCRYPT_COST', read('BCRYPT_COST'), 10, 15),
+      bcryptThreads,
+      bcryptMaxQueue,
+      throttle: {
+        loginFailuresPerAccount: integer('LOGIN_MAX_FAILURES_PER_ACCOUNT', read('LOGIN_MAX_FAILURES_PER_ACCOUNT'), 1, 1_000_000),
+        loginFailuresPerIp: integer('LOGIN_MAX_FAILURES_PER_IP', read('LOGIN_MAX_FAILURES_PER_IP'), 1, 1_000_000),
+        loginWindowSeconds: integer('LOGIN_FAILURE_WINDOW_SECONDS', read('LOGIN_FAILURE_WINDOW_SECONDS'), 1, 7 * 24 * 3600),
+        signupsPerIp: integer('SIGNUP_MAX_PER_IP', read('SIGNUP_MAX_PER_IP'), 1, 1_000_000),
+        signupWindowSeconds: integer('SIGNUP_WINDOW_SECONDS', read('SIGNUP_WINDOW_SECONDS'), 1, 7 * 24 * 3600),
+      },
+      cookies: {
+        defaultTransport,
+        secure: cookieSecure,
+      },
+      databaseTimeoutMs: integer('DATABASE_TIMEOUT_MS', read('DATABASE_TIMEOUT_MS'), 100, 60_000),
+      shutdownDrainSeconds: integer('SHUTDOWN_DRAIN_SECONDS', read('SHUTDOWN_DRAIN_SECONDS'), 0, 300),
       eventsMaxLength: integer('EVENTS_MAX_LENGTH', read('EVENTS_MAX_LENGTH'), 1000, 100_000_000),
       expiredEvents: oneOf('EXPIRED_EVENTS', read('EXPIRED_EVENTS'), ['configure', 'listen', 'off'] as const),
       introspectionTokens: introspectionTokens(read('INTROSPECTION_TOKENS')),
       logLevel,
-      corsOrigins: origins(read('CORS_ORIGINS')),
+      corsOrigins,
     },
     warnings,
   }

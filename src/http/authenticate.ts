@@ -5,7 +5,8 @@ import type { TokenService } from '../tokens/tokens.js'
 import { requireLiveUser } from '../users/account.js'
 import type { UserRepository } from '../users/repository.js'
 import { MAX_TOKEN_LENGTH, parseTokenHeader } from './auth-header.js'
-import { errors } from './errors.js'
+import { AppError, errors } from './errors.js'
+import type { SessionCookies } from './session-cookie.js'
 
 /** Who is calling, set on `request.auth` by `authenticate`. */
 export interface Auth {
@@ -15,6 +16,8 @@ export interface Auth {
   createdAt: number
   /** From the session hash: current, since a role change ends the user's sessions. */
   role: string
+  /** How the token came: the Authorization header, or the web app's session cookie. */
+  transport: 'header' | 'cookie'
 }
 
 declare module 'fastify' {
@@ -28,27 +31,39 @@ export interface AuthenticateDeps {
   sessions: SessionStore
   users: UserRepository
   metrics: Pick<Metrics, 'touched'>
+  cookies: SessionCookies
 }
 
 /**
  * The gate of every authenticated route (run as onRequest, before the body is even read):
  * a genuine token, then a live session in Redis, whose TTL slides in the same round trip.
  * Any failure, including Redis being down, ends the request; nothing is authenticated on an
- * error path.
+ * error path. The token comes from the Authorization header or, failing that, from the session
+ * cookie; with the cookie, a request that changes state must also pass the CSRF check, before
+ * the session is touched.
  */
-export function createAuthenticate({ tokens, sessions, users, metrics }: AuthenticateDeps): onRequestAsyncHookHandler {
+export function createAuthenticate({ tokens, sessions, users, metrics, cookies }: AuthenticateDeps): onRequestAsyncHookHandler {
   return async function authenticate(request, reply) {
     // Answers to authenticated requests are the caller's own (sessions, addresses): never cached.
     reply.header('cache-control', 'no-store')
-    const token = parseTokenHeader(request.headers.authorization)
-    if (token === null) throw errors.missingToken()
-    if (token.length > MAX_TOKEN_LENGTH) throw errors.invalidToken()
-    const claims = tokens.verify(token)
-    const live = await sessions.touch(claims.jti, claims.user_id)
-    metrics.touched(live ? 'ok' : 'gone')
-    if (!live) throw errors.expiredSession()
-    const role = await roleOf({ users, sessions }, claims.jti, claims.user_id, live.role)
-    request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at, role }
+    const header = parseTokenHeader(request.headers.authorization)
+    const token = header ?? cookies.tokenOf(request)
+    if (token === undefined) throw errors.missingToken()
+    const transport = header === null ? 'cookie' : 'header'
+    try {
+      if (token.length > MAX_TOKEN_LENGTH) throw errors.invalidToken()
+      const claims = tokens.verify(token)
+      if (transport === 'cookie') cookies.checkCsrf(request, token)
+      const live = await sessions.touch(claims.jti, claims.user_id)
+      metrics.touched(live ? 'ok' : 'gone')
+      if (!live) throw errors.expiredSession()
+      const role = await roleOf({ users, sessions }, claims.jti, claims.user_id, live.role)
+      request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at, role, transport }
+    } catch (err) {
+      // A cookie whose token or session is no good is of no further use to the browser.
+      if (transport === 'cookie' && err instanceof AppError && err.statusCode === 401) cookies.clear(reply)
+      throw err
+    }
   }
 }
 

@@ -33,10 +33,16 @@ export const errors = {
   userNotFound: () => new AppError(404, 'user_not_found', 'No user with this id'),
   conflict: (message: string) => new AppError(409, 'conflict', message),
   badRequest: (message: string) => new AppError(400, 'bad_request', message),
-  /** Redis or Postgres did not answer in time: fail closed, tell the client to retry. */
   /** A login kept losing the race against revocations of the same user's sessions. */
   busy: () =>
     new AppError(503, 'service_unavailable', 'The account is being changed; try again shortly', { 'retry-after': String(RETRY_AFTER_SECONDS) }),
+  /** More password checks waiting than BCRYPT_MAX_QUEUE: shed load now rather than answer late. */
+  overloaded: () =>
+    new AppError(503, 'service_unavailable', 'Too many sign-ins at once; try again shortly', { 'retry-after': String(RETRY_AFTER_SECONDS) }),
+  /** A brute-force limit (login failures, sign-ups) is used up; `seconds` until it resets. */
+  tooManyAttempts: (seconds: number) =>
+    new AppError(429, 'too_many_requests', `Too many attempts; try again in ${seconds} s`, { 'retry-after': String(seconds) }),
+  /** Redis or Postgres did not answer in time: fail closed, tell the client to retry. */
   unavailable: (dependency: 'redis' | 'postgres') =>
     new AppError(503, 'service_unavailable', `The service is temporarily unavailable (${dependency}); try again shortly`, {
       'retry-after': String(RETRY_AFTER_SECONDS),

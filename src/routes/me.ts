@@ -15,7 +15,7 @@ export const meRoutes: FastifyPluginAsync<Services> = async (app, { users, sessi
     { onRequest: authenticate, schema: { body: passwordChangeBody, response: { '4xx': errorBody } } },
     async (request, reply) => {
       const auth = requireAuth(request)
-      await account.changePassword(auth.userId, auth.sessionId, request.body.current_password, request.body.new_password)
+      await account.changePassword(auth.userId, auth.sessionId, request.body.current_password, request.body.new_password, request.ip)
       return reply.code(204).send()
     },
   )

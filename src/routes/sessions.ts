@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Services } from '../app.js'
 import { requireAuth } from '../http/authenticate.js'
 import { errors } from '../http/errors.js'
@@ -18,15 +18,20 @@ import {
 /** Long enough to tell browsers and app builds apart; a User-Agent can be kilobytes. */
 const MAX_USER_AGENT_LENGTH = 256
 
-export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, sessions, authenticate }) => {
+export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, sessions, authenticate, cookies, transport }) => {
   app.post<{ Body: LoginBody; Headers: { 'x-client'?: string } }>(
     '/sessions',
     { schema: { body: loginBody, headers: loginHeaders, response: { 201: loginResponse, '4xx': errorBody } } },
     async (request, reply) => {
       const { email, password, client } = request.body
-      const { user, token, evicted } = await login(email, password, deviceOf(request, client))
+      const wanted = request.body.transport ?? transport
+      // No cookie for a page of a site we do not know: that would be login CSRF.
+      if (wanted === 'cookie') cookies.checkOrigin(request)
+      const { user, token, evicted, maxAgeSeconds } = await login(email, password, deviceOf(request, client))
       if (evicted.length > 0) request.log.info({ userId: user.id, evicted: evicted.length }, 'session cap reached: least recently used sessions ended')
-      return reply.code(201).header('cache-control', 'no-store').send({ user, token })
+      reply.code(201).header('cache-control', 'no-store')
+      if (wanted === 'header') return reply.send({ user, token })
+      return reply.send({ user, csrf_token: cookies.set(reply, token, maxAgeSeconds) })
     },
   )
 
@@ -35,9 +40,15 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
     return { sessions: (await sessions.list(auth.userId)).map((s) => sessionView(s, auth.sessionId)) }
   })
 
+  /** After the caller's own session ended: a browser's cookies go with it. */
+  const forgetCookies = (request: FastifyRequest, reply: FastifyReply) => {
+    if (requireAuth(request).transport === 'cookie') cookies.clear(reply)
+  }
+
   app.delete('/sessions/current', { onRequest: authenticate, schema: { response: { '4xx': errorBody } } }, async (request, reply) => {
     const auth = requireAuth(request)
     await sessions.revoke(auth.sessionId, auth.userId, 'logout')
+    forgetCookies(request, reply)
     return reply.code(204).send()
   })
 
@@ -47,6 +58,7 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
     async (request, reply) => {
       const auth = requireAuth(request)
       if (!(await sessions.revoke(request.params.id, auth.userId, 'logout'))) throw errors.sessionNotFound()
+      if (request.params.id === auth.sessionId) forgetCookies(request, reply)
       return reply.code(204).send()
     },
   )
@@ -54,9 +66,11 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
   app.delete<{ Querystring: { all?: 'true' | 'false' } }>(
     '/sessions',
     { onRequest: authenticate, schema: { querystring: revokeAllQuery, response: { 200: revokedCount, '4xx': errorBody } } },
-    async (request) => {
+    async (request, reply) => {
       const auth = requireAuth(request)
-      const ended = await sessions.revokeAll(auth.userId, { reason: 'revoke-all', keep: request.query.all === 'true' ? undefined : auth.sessionId })
+      const all = request.query.all === 'true'
+      const ended = await sessions.revokeAll(auth.userId, { reason: 'revoke-all', keep: all ? undefined : auth.sessionId })
+      if (all) forgetCookies(request, reply)
       return { revoked: ended.length }
     },
   )

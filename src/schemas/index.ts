@@ -54,11 +54,15 @@ export const loginBody = {
     email: { type: 'string', minLength: 1, maxLength: 254 },
     password: { type: 'string', minLength: 1, maxLength: 1024 },
     client: clientLabel,
+    // header: the token is in the answer (apps send it back in Authorization). cookie: it is set
+    // in an HttpOnly cookie for a web app instead, and the answer carries the CSRF token.
+    transport: { type: 'string', enum: ['header', 'cookie'] },
   },
 } as const
 
 export interface LoginBody extends Credentials {
   client?: string
+  transport?: 'header' | 'cookie'
 }
 
 /** The optional X-Client header: the same label as the body's `client`. */
@@ -76,9 +80,13 @@ export const userResponse = {
 
 export const loginResponse = {
   type: 'object',
-  required: ['user', 'token'],
+  required: ['user'],
   additionalProperties: false,
-  properties: { user, token: { type: 'string' } },
+  properties: {
+    user,
+    token: { type: 'string', description: 'With the header transport: send it as Authorization: Token token=<token>' },
+    csrf_token: { type: 'string', description: 'With the cookie transport: send it as X-CSRF-Token on POST, PUT and DELETE' },
+  },
 } as const
 
 const timestamp = { type: 'string', format: 'date-time' } as const

@@ -1,5 +1,7 @@
 import { AppError, errors } from '../http/errors.js'
+import type { FastifyBaseLogger } from 'fastify'
 import type { Metrics } from '../metrics.js'
+import type { Throttles } from '../throttle/throttles.js'
 import type { TokenService } from '../tokens/tokens.js'
 import type { PasswordHasher } from '../users/passwords.js'
 import { type PublicUser, publicUser, type UserRepository } from '../users/repository.js'
@@ -10,14 +12,18 @@ export interface LoginResult {
   token: string
   /** Sessions of this user ended to stay within SESSION_MAX_PER_USER. */
   evicted: string[]
+  /** Seconds until the token expires (the session's absolute end). */
+  maxAgeSeconds: number
 }
 
 export interface LoginDeps {
   users: UserRepository
   passwords: PasswordHasher
+  throttles: Throttles
   sessions: SessionStore
   tokens: TokenService
   metrics: Pick<Metrics, 'logins'>
+  log: Pick<FastifyBaseLogger, 'warn'>
 }
 
 /** A well-formed user id that no user has (ids are random v4 UUIDs). */
@@ -26,8 +32,11 @@ const NO_SUCH_USER = '00000000-0000-0000-0000-000000000000'
 /** Rounds a login may lose to concurrent revocations of the same user before it gives up (503). */
 const MAX_ATTEMPTS = 3
 
-export function createLogin({ users, passwords, sessions, tokens, metrics }: LoginDeps) {
-  /** Throws `invalid_credentials` (401) for any wrong email or password, all alike. */
+export function createLogin({ users, passwords, throttles, sessions, tokens, metrics, log }: LoginDeps) {
+  /**
+   * Throws `invalid_credentials` (401) for any wrong email or password, all alike, and
+   * `too_many_requests` (429) once the account's or the address's failures are used up.
+   */
   return async function login(email: string, password: string, device: Device): Promise<LoginResult> {
     try {
       const result = await attempt(email, password, device)
@@ -49,9 +58,11 @@ export function createLogin({ users, passwords, sessions, tokens, metrics }: Log
       const id = found?.id ?? NO_SUCH_USER
       const generation = await sessions.generation(id)
       const user = await users.findById(id)
-      // An unknown email still costs one bcrypt compare (against a dummy hash), like a wrong password.
-      const ok = await passwords.verify(password, user?.passwordHash ?? null)
+      // An unknown email still costs one bcrypt compare (against a dummy hash), like a wrong password,
+      // and counts against the same limits.
+      const ok = await throttles.passwordAttempt(email, device.ip, () => passwords.verify(password, user?.passwordHash ?? null))
       if (!ok || !user) throw errors.invalidCredentials()
+      if (passwords.needsRehash(user.passwordHash)) await upgradeHash(user.id, user.passwordHash, password)
 
       const session = await sessions.create({ userId: user.id, role: user.role, device, generation })
       if (!session) continue
@@ -62,8 +73,21 @@ export function createLogin({ users, passwords, sessions, tokens, metrics }: Log
         iat: Math.floor(session.createdAt / 1000),
         exp: session.maxExpiresAt / 1000,
       })
-      return { user: publicUser(user), token, evicted: session.evicted }
+      return { user: publicUser(user), token, evicted: session.evicted, maxAgeSeconds: Math.floor((session.maxExpiresAt - session.createdAt) / 1000) }
     }
     throw errors.busy()
+  }
+
+  /**
+   * The password is known right now, so a hash made at a lower BCRYPT_COST is replaced by one at
+   * the current cost. Only if the stored hash is still the one just checked (a password change in
+   * between wins), and a failure here costs the user nothing: the login goes on.
+   */
+  async function upgradeHash(userId: string, oldHash: string, password: string): Promise<void> {
+    try {
+      await users.replacePasswordHash(userId, oldHash, await passwords.hash(password))
+    } catch (err) {
+      log.warn({ err, userId }, 'could not upgrade a password hash to the current BCRYPT_COST; will try at the next login')
+    }
   }
 }

@@ -1,21 +1,24 @@
 import { errors } from '../http/errors.js'
 import type { RevokeReason } from '../sessions/events.js'
 import type { SessionStore } from '../sessions/store.js'
+import type { Throttles } from '../throttle/throttles.js'
 import { checkPasswordBytes, type PasswordHasher } from './passwords.js'
 import { type PublicUser, publicUser, type Role, type UserRecord, type UserRepository } from './repository.js'
 
 export interface AccountDeps {
   users: UserRepository
   passwords: PasswordHasher
+  throttles: Throttles
   sessions: SessionStore
 }
 
 export interface AccountService {
   /**
    * Checks `current`, stores `next` and ends every other session of the user (`keep` stays).
-   * Throws `invalid_password` (403) when `current` is wrong.
+   * Throws `invalid_password` (403) when `current` is wrong; wrong guesses count against the
+   * account's login limit (429), so a stolen session cannot be used to guess the password.
    */
-  changePassword(userId: string, keep: string, current: string, next: string): Promise<void>
+  changePassword(userId: string, keep: string, current: string, next: string, ip: string): Promise<void>
   /** Sets the role and ends all the user's sessions; null when there is no such user. */
   changeRole(userId: string, role: Role): Promise<PublicUser | null>
 }
@@ -31,7 +34,7 @@ export async function requireLiveUser({ users, sessions }: Pick<AccountDeps, 'us
   throw errors.expiredSession()
 }
 
-export function createAccountService({ users, passwords, sessions }: AccountDeps): AccountService {
+export function createAccountService({ users, passwords, throttles, sessions }: AccountDeps): AccountService {
   /**
    * A change that must not leave old sessions behind. Sessions are ended before the change, so a
    * Redis outage fails the request before anything changed, and again after it, for logins that
@@ -46,10 +49,10 @@ export function createAccountService({ users, passwords, sessions }: AccountDeps
   }
 
   return {
-    async changePassword(userId, keep, current, next) {
+    async changePassword(userId, keep, current, next, ip) {
       checkPasswordBytes('new_password', next)
       const user = await requireLiveUser({ users, sessions }, userId)
-      if (!(await passwords.verify(current, user.passwordHash))) throw errors.wrongPassword()
+      if (!(await throttles.passwordAttempt(user.email, ip, () => passwords.verify(current, user.passwordHash)))) throw errors.wrongPassword()
       const hash = await passwords.hash(next)
       await withSessionsEnded(userId, 'password-change', keep, () => users.setPasswordHash(userId, hash))
     },

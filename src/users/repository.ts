@@ -24,6 +24,8 @@ export interface UserRepository {
   findById(id: string): Promise<UserRecord | null>
   /** Null when the user does not exist. */
   setPasswordHash(id: string, passwordHash: string): Promise<PublicUser | null>
+  /** Sets a new hash only while the stored one is still `expected`; true if it did. */
+  replacePasswordHash(id: string, expected: string, passwordHash: string): Promise<boolean>
   /** Null when the user does not exist. */
   setRole(id: string, role: Role): Promise<PublicUser | null>
 }
@@ -80,6 +82,11 @@ export function createUserRepository(db: Database): UserRepository {
         return user && toRecord(user)
       }),
     setPasswordHash: (id, passwordHash) => update(id, { passwordHash }),
+    replacePasswordHash: (id, expected, passwordHash) =>
+      orUnavailable('postgres', async () => {
+        const { count } = await db.user.updateMany({ where: { id, passwordHash: expected }, data: { passwordHash } })
+        return count === 1
+      }),
     setRole: (id, role) => update(id, { role }),
   }
 }

@@ -20,7 +20,7 @@ export function cliEnv(config: Config): Record<string, string> {
     REDIS_URL: config.redisUrl,
     REDIS_KEY_PREFIX: config.redisKeyPrefix,
     JWT_SECRET: config.jwt.signingKey,
-    BCRYPT_COST: '4',
+    BCRYPT_COST: '10',
     SESSION_TTL_SECONDS: String(config.sessionTtlSeconds),
     SESSION_MAX_AGE_SECONDS: String(config.sessionMaxAgeSeconds),
   }

@@ -1,5 +1,6 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../../src/config/index.js'
@@ -26,6 +27,11 @@ t.test('defaults give a working local setup', async (t) => {
     sessionTtlSeconds: 1200,
     sessionMaxAgeSeconds: 30 * 24 * 3600,
     bcryptCost: 12,
+    bcryptMaxQueue: 16 * config.bcryptThreads,
+    throttle: { loginFailuresPerAccount: 10, loginFailuresPerIp: 100, loginWindowSeconds: 900, signupsPerIp: 20, signupWindowSeconds: 3600 },
+    cookies: { defaultTransport: 'header', secure: true },
+    databaseTimeoutMs: 2000,
+    shutdownDrainSeconds: 5,
     logLevel: 'info',
     corsOrigins: [],
     sessionMaxPerUser: 0,
@@ -35,6 +41,7 @@ t.test('defaults give a working local setup', async (t) => {
     introspectionTokens: [],
     jwt: { algorithm: 'HS256', signingKey: SECRET, previousSecrets: [], previousPublicKeys: [] },
   })
+  t.equal(config.bcryptThreads, availableParallelism(), 'one bcrypt thread per core')
 })
 
 t.test('a bad value is one clear error naming the variable', async (t) => {
@@ -46,7 +53,21 @@ t.test('a bad value is one clear error naming the variable', async (t) => {
     [{ SESSION_TTL_SECONDS: '-5' }, 'SESSION_TTL_SECONDS', /whole number/],
     [{ SESSION_TTL_SECONDS: '1.5' }, 'SESSION_TTL_SECONDS', /whole number/],
     [{ SESSION_TTL_SECONDS: '100', SESSION_MAX_AGE_SECONDS: '50' }, 'SESSION_TTL_SECONDS', /must not exceed SESSION_MAX_AGE_SECONDS/],
-    [{ BCRYPT_COST: '40' }, 'BCRYPT_COST', /between 4 and 15/],
+    [{ BCRYPT_COST: '40' }, 'BCRYPT_COST', /between 10 and 15/],
+    [{ BCRYPT_COST: '4' }, 'BCRYPT_COST', /between 10 and 15 \(got 4\)/],
+    [{ BCRYPT_THREADS: '0' }, 'BCRYPT_THREADS', /between 1 and 64/],
+    [{ BCRYPT_MAX_QUEUE: '0' }, 'BCRYPT_MAX_QUEUE', /between 1 and/],
+    [{ LOGIN_MAX_FAILURES_PER_ACCOUNT: '0' }, 'LOGIN_MAX_FAILURES_PER_ACCOUNT', /between 1 and/],
+    [{ LOGIN_MAX_FAILURES_PER_IP: 'many' }, 'LOGIN_MAX_FAILURES_PER_IP', /whole number/],
+    [{ LOGIN_FAILURE_WINDOW_SECONDS: '0' }, 'LOGIN_FAILURE_WINDOW_SECONDS', /between 1 and/],
+    [{ SIGNUP_MAX_PER_IP: '-3' }, 'SIGNUP_MAX_PER_IP', /whole number/],
+    [{ SIGNUP_WINDOW_SECONDS: '1e3' }, 'SIGNUP_WINDOW_SECONDS', /whole number/],
+    [{ SESSION_TRANSPORT: 'both' }, 'SESSION_TRANSPORT', /one of header, cookie/],
+    [{ SESSION_TRANSPORT: 'cookie' }, 'SESSION_TRANSPORT', /needs CORS_ORIGINS/],
+    [{ COOKIE_SECURE: 'no' }, 'COOKIE_SECURE', /one of true, false/],
+    [{ NODE_ENV: 'production', COOKIE_SECURE: 'false' }, 'COOKIE_SECURE', /must be true with NODE_ENV=production/],
+    [{ DATABASE_TIMEOUT_MS: '10' }, 'DATABASE_TIMEOUT_MS', /between 100 and/],
+    [{ SHUTDOWN_DRAIN_SECONDS: '1000' }, 'SHUTDOWN_DRAIN_SECONDS', /between 0 and 300/],
     [{ DATABASE_URL: 'mysql://x@y/z' }, 'DATABASE_URL', /postgres/],
     [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL', /must be a URL/],
     [{ REDIS_URL: 'http://localhost' }, 'REDIS_URL', /redis:\/\//],

@@ -21,8 +21,12 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   const index = `${prefix}user:${user.id}:sessions`
   const owner = `${prefix}owner:${claims.jti}`
   const events = `${prefix}events`
+  // Gatehouse's own brute-force counts (not part of the contract): this address's sign-ups, and
+  // its login failures, of which the success took its own attempt back. The account's count is gone.
+  const throttles = [`${prefix}throttle:signup_ip:127.0.0.1`, `${prefix}throttle:login_ip:127.0.0.1`]
 
-  t.same((await scanKeys(ctx.redis, prefix)).sort(), [key, index, owner, events].sort(), 'the session, its index entry, its owner and the event stream')
+  t.same((await scanKeys(ctx.redis, prefix)).sort(), [key, index, owner, events, ...throttles].sort(), 'the session, its index entry, its owner and the event stream')
+  t.same(await Promise.all(throttles.map((k) => ctx.redis.get(k))), ['1', '0'], 'one sign-up; no login failure')
   t.equal(await ctx.redis.type(key), 'hash')
   t.equal(await ctx.redis.type(index), 'zset')
   t.equal(await ctx.redis.type(owner), 'string')
@@ -71,7 +75,8 @@ t.test('a revoke-all leaves a generation marker that expires on its own', async 
   const res = await ctx.app.inject({ method: 'DELETE', url: '/sessions?all=true', headers: { authorization: `Token token=${token}` } })
   t.equal(res.statusCode, 200)
   const generation = `${ctx.config.redisKeyPrefix}user:${user.id}:generation`
-  t.same((await scanKeys(ctx.redis, ctx.config.redisKeyPrefix)).sort(), [generation, `${ctx.config.redisKeyPrefix}events`].sort(), 'session, owner and index are gone')
+  const left = (await scanKeys(ctx.redis, ctx.config.redisKeyPrefix)).filter((key) => !key.includes(':throttle:'))
+  t.same(left.sort(), [generation, `${ctx.config.redisKeyPrefix}events`].sort(), 'session, owner and index are gone')
   t.match(await ctx.redis.get(generation), /^\d{16}$/, 'Redis time in microseconds')
   t.ok((await ctx.redis.pttl(generation)) > 0, 'with a TTL')
 })

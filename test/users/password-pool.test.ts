@@ -1,0 +1,77 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import t from 'tap'
+import { createServices } from '../../src/app.js'
+import { buildTestApp, PASSWORD, signUp, sql, testConfig } from '../helpers.js'
+
+// bcrypt runs in worker threads with a bounded queue (src/users/passwords.ts).
+
+const costOf = async (email: string) => {
+  const [row] = await sql<{ password_hash: string }>('SELECT password_hash FROM users WHERE email = $1', [email])
+  return Number(row!.password_hash.split('$')[2])
+}
+
+t.test('logins at cost 12 do not hold up the event loop', async (t) => {
+  const ctx = await buildTestApp(t, { BCRYPT_COST: '12' })
+  const email = ctx.email()
+  await signUp(ctx.app, email)
+  const delay = monitorEventLoopDelay({ resolution: 5 })
+  delay.enable()
+  const started = performance.now()
+  const answers = await Promise.all(Array.from({ length: 4 }, () => ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: PASSWORD } })))
+  const elapsed = performance.now() - started
+  delay.disable()
+  t.same(answers.map((res) => res.statusCode), [201, 201, 201, 201])
+  // On the event loop, four compares would stall it for their whole length (bcryptjs yields at
+  // most every 100 ms); in the pool, the loop's longest stall is a small fraction of that.
+  const longestStallMs = delay.max / 1e6
+  t.ok(longestStallMs < elapsed / 4, `longest event-loop stall ${longestStallMs.toFixed(1)} ms during ${elapsed.toFixed(0)} ms of logins`)
+})
+
+t.test('a full queue is refused at once with 503 and Retry-After, not answered late', async (t) => {
+  const ctx = await buildTestApp(t, { BCRYPT_COST: '12', BCRYPT_THREADS: '1', BCRYPT_MAX_QUEUE: '1' })
+  const email = ctx.email()
+  await signUp(ctx.app, email)
+  const answers = await Promise.all(Array.from({ length: 6 }, () => ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: PASSWORD } })))
+  const served = answers.filter((res) => res.statusCode === 201)
+  const refused = answers.filter((res) => res.statusCode === 503)
+  t.equal(served.length + refused.length, 6, 'every answer is 201 or 503')
+  t.ok(served.length >= 1 && served.length <= 2, `one running and one waiting are served (${served.length})`)
+  for (const res of refused) {
+    t.equal(res.headers['retry-after'], '5')
+    t.same(res.json(), { error: 'service_unavailable', message: 'Too many sign-ins at once; try again shortly' })
+  }
+  const signUps = await Promise.all(Array.from({ length: 4 }, () => ctx.app.inject({ method: 'POST', url: '/users', payload: { email: ctx.email(), password: PASSWORD } })))
+  t.ok(signUps.some((res) => res.statusCode === 503), 'sign-ups share the queue')
+  t.ok(signUps.every((res) => res.statusCode === 201 || res.statusCode === 503))
+  const metrics = await ctx.app.inject({ method: 'GET', url: '/metrics' })
+  t.match(metrics.body, /gatehouse_password_checks_waiting \d+/)
+  // Refusals counted against no limit: the queue was full, no password was checked.
+  t.equal((await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: PASSWORD } })).statusCode, 201, 'served again once the queue drains')
+})
+
+t.test('a hash below BCRYPT_COST is upgraded at the next successful login, never downgraded', async (t) => {
+  const old = await buildTestApp(t, { BCRYPT_COST: '4' })
+  const email = old.email()
+  await signUp(old.app, email)
+  t.equal(await costOf(email), 4)
+
+  const current = await buildTestApp(t, { BCRYPT_COST: '5', REDIS_KEY_PREFIX: old.config.redisKeyPrefix })
+  t.equal((await current.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: 'wrong password' } })).statusCode, 401)
+  t.equal(await costOf(email), 4, 'a failed login changes nothing')
+  t.equal((await current.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: PASSWORD } })).statusCode, 201)
+  t.equal(await costOf(email), 5, 'upgraded to the current cost')
+  t.equal((await old.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: PASSWORD } })).statusCode, 201, 'the new hash works')
+  t.equal(await costOf(email), 5, 'a lower BCRYPT_COST does not downgrade it')
+})
+
+t.test('the upgrade never overwrites a hash that changed meanwhile', async (t) => {
+  const ctx = await buildTestApp(t)
+  const email = ctx.email()
+  const user = await signUp(ctx.app, email)
+  const services = await createServices(testConfig(), { warn: () => {}, info: () => {} })
+  t.teardown(services.close)
+  const [row] = await sql<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [user.id])
+  t.equal(await services.users.replacePasswordHash(user.id, '$2b$04$not.the.stored.hash', 'replacement'), false, 'a stale expected hash changes nothing')
+  t.same(await sql('SELECT password_hash FROM users WHERE id = $1', [user.id]), [row])
+  t.equal(await services.users.replacePasswordHash(user.id, row!.password_hash, row!.password_hash), true, 'the current one is replaced')
+})
