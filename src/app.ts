@@ -14,7 +14,7 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { connectRedis, createRedisClient } from './redis/client.js'
 import { adminRoutes } from './routes/admin.js'
 import { apiDocs } from './routes/docs.js'
-import { healthRoutes } from './routes/health.js'
+import { healthRoutes, type Lifecycle } from './routes/health.js'
 import { introspectionRoutes } from './routes/introspect.js'
 import { jwksRoutes } from './routes/jwks.js'
 import { meRoutes } from './routes/me.js'
@@ -32,6 +32,13 @@ import { createTokenService, type TokenService } from './tokens/tokens.js'
 import { type AccountService, createAccountService } from './users/account.js'
 import { createPasswordHasher, type PasswordHasher } from './users/passwords.js'
 import { createUserRepository, type UserRepository } from './users/repository.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** A shutdown has begun: /ready answers 503 from now on (the server keeps serving until closed). */
+    beginDraining(): void
+  }
+}
 
 /** What the routes are given: built once per app, closed with it. */
 export interface Services {
@@ -141,7 +148,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     if (hooks.includes(services.authenticate)) route.schema = { ...route.schema, security: [{ sessionToken: [] }] }
   })
 
-  await app.register(healthRoutes, services)
+  const lifecycle: Lifecycle = { draining: false }
+  app.decorate('beginDraining', () => {
+    lifecycle.draining = true
+  })
+  await app.register(healthRoutes, { ...services, lifecycle })
   await app.register(userRoutes, services)
   await app.register(sessionRoutes, services)
   await app.register(meRoutes, services)

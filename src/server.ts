@@ -18,10 +18,18 @@ async function main(): Promise<void> {
   const app = await buildApp(config)
   for (const warning of warnings) app.log.warn(warning)
 
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  // SIGTERM (an orchestrator): /ready turns 503 at once and the server keeps serving for
+  // SHUTDOWN_DRAIN_SECONDS, so load balancers stop routing here before it stops accepting; then
+  // app.close() waits for the requests in flight and closes Redis, Postgres and the bcrypt
+  // threads. SIGINT (a person at a terminal) skips the wait. Past `delay`, close-with-grace exits 1.
+  const drainMs = config.shutdownDrainSeconds * 1000
+  closeWithGrace({ delay: drainMs + 10_000 }, async ({ signal, err }) => {
+    app.beginDraining()
     if (err) app.log.error({ err }, 'shutting down after an error')
-    else app.log.info({ signal }, 'shutting down')
+    else app.log.info({ signal, drainSeconds: signal === 'SIGTERM' ? config.shutdownDrainSeconds : 0 }, 'shutting down')
+    if (signal === 'SIGTERM' && drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs))
     await app.close()
+    app.log.info('closed: in-flight requests finished, connections closed')
   })
   await app.listen({ port: config.port, host: config.host })
 }

@@ -1,52 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { deleteKeys, sql, TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL, uniqueId } from './helpers.js'
+import { deleteKeys, sql, TEST_REDIS_URL, uniqueId } from './helpers.js'
+import { exited, launch, listening } from './server-process.js'
 
 // The real server, started as the README says, over real HTTP.
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-
-interface Started {
-  proc: ChildProcess
-  output: () => string
-}
-
-function launch(command: string, args: string[], env: Record<string, string>): Started {
-  const proc = spawn(command, args, {
-    cwd: ROOT,
-    // EXPIRED_EVENTS=listen: subscribe as usual, but leave the shared Redis' configuration alone.
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', JWT_SECRET: TEST_JWT_SECRET, DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: TEST_REDIS_URL, BCRYPT_COST: '10', EXPIRED_EVENTS: 'listen', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  })
-  let output = ''
-  proc.stdout!.on('data', (chunk) => (output += chunk))
-  proc.stderr!.on('data', (chunk) => (output += chunk))
-  return { proc, output: () => output }
-}
-
-/** Resolves with the base URL once the server logs that it listens (bounded). */
-async function listening(started: Started, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(started.output())
-    if (match) return match[1]!
-    if (started.proc.exitCode !== null) break
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`server did not start:\n${started.output()}`)
-}
-
-/** Waits for the process to exit (bounded); returns its exit code. */
-async function exited(started: Started, timeoutMs: number): Promise<number | null> {
-  if (started.proc.exitCode !== null) return started.proc.exitCode
-  const timer = setTimeout(() => process.kill(-started.proc.pid!, 'SIGKILL'), timeoutMs)
-  const [code] = await once(started.proc, 'exit')
-  clearTimeout(timer)
-  return code
-}
 
 t.test('npm start serves the documented flow over HTTP', async (t) => {
   const prefix = `gatehouse-test:${uniqueId()}:`

@@ -7,12 +7,21 @@ type Check = 'ok' | 'down'
 /** How long /ready waits for each dependency before calling it down. */
 const READY_TIMEOUT_MS = 1000
 
-export const healthRoutes: FastifyPluginAsync<Services> = async (app, { redis, db }) => {
+/** Set once a shutdown has begun: from then on this instance should get no new traffic. */
+export interface Lifecycle {
+  draining: boolean
+}
+
+export const healthRoutes: FastifyPluginAsync<Services & { lifecycle: Lifecycle }> = async (app, { redis, db, lifecycle }) => {
   // Liveness: the process is up and serving. Deliberately checks nothing else.
   app.get('/health', async () => ({ status: 'ok' }))
 
   // Readiness: both dependencies answer, so this instance can serve traffic.
   app.get('/ready', async (_request, reply) => {
+    if (lifecycle.draining) {
+      // Load balancers stop sending new requests; the ones in flight still finish.
+      return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ error: 'not_ready', message: 'Shutting down: finishing the requests in flight' })
+    }
     const [redisCheck, postgresCheck] = await Promise.all([
       probe(() => redis.ping()),
       probe(() => db.$queryRaw`SELECT 1`),

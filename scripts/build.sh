@@ -1,0 +1,18 @@
+#!/bin/sh
+# npm run build: the Prisma client, then src/ compiled into dist.next/ and swapped in for dist/.
+# The swap (not an rm -rf and rebuild in place) matters because `npm start` builds: the smoke test
+# runs it while other tests start dist/server.js and dist/cli, which must never find dist/ missing
+# or half-written.
+set -eu
+npm run --silent prisma:generate
+rm -rf dist.next
+tsc -p tsconfig.build.json --outDir dist.next
+mkdir -p dist.next/sessions/lua
+cp src/sessions/lua/*.lua dist.next/sessions/lua/
+# The bcrypt worker is plain JavaScript (see src/users/bcrypt-worker.js).
+cp src/users/bcrypt-worker.js dist.next/users/
+chmod +x dist.next/cli/index.js
+rm -rf dist.old
+if [ -d dist ]; then mv dist dist.old; fi
+mv dist.next dist
+rm -rf dist.old

@@ -1,0 +1,56 @@
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { deleteKeys, PASSWORD, sql, TEST_REDIS_URL, uniqueId } from '../helpers.js'
+import { exited, launch, listening } from '../server-process.js'
+
+// A deploy in the middle of traffic: the built server, real HTTP, real signals.
+
+t.test('SIGTERM: /ready turns 503, requests in flight finish, then a clean exit 0', async (t) => {
+  const prefix = `gatehouse-test:${uniqueId()}:`
+  // Cost 14: a login's compare takes over a second here, long enough to be in flight at SIGTERM.
+  const started = launch('node', ['dist/server.js'], { REDIS_KEY_PREFIX: prefix, SHUTDOWN_DRAIN_SECONDS: '2', BCRYPT_COST: '14' })
+  const email = `${uniqueId()}@shutdown.test.gatehouse`
+  t.teardown(async () => {
+    if (started.proc.exitCode === null) process.kill(started.proc.pid!, 'SIGKILL')
+    await sql('DELETE FROM users WHERE email = $1', [email])
+    const redis = new Redis(TEST_REDIS_URL)
+    await deleteKeys(redis, prefix)
+    redis.disconnect()
+  })
+  const base = await listening(started, 30_000)
+  const post = (path: string, body: object) => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  t.equal((await post('/users', { email, password: PASSWORD })).status, 201)
+
+  const inFlight = post('/sessions', { email, password: PASSWORD })
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const signalledAt = Date.now()
+  process.kill(started.proc.pid!, 'SIGTERM')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+
+  const ready = await fetch(`${base}/ready`)
+  t.equal(ready.status, 503, '/ready says not to send more')
+  t.equal((await ready.json()).error, 'not_ready')
+  t.equal((await fetch(`${base}/health`)).status, 200, 'still serving while the load balancer catches up')
+
+  const login = await inFlight
+  t.equal(login.status, 201, 'the login in flight at SIGTERM completed')
+  t.type((await login.json()).token, 'string')
+
+  t.equal(await exited(started, 20_000), 0, 'exit code 0')
+  t.ok(Date.now() - signalledAt >= 2000, 'after the drain period')
+  t.match(started.output(), /"signal":"SIGTERM","drainSeconds":2,"msg":"shutting down"/)
+  t.match(started.output(), /closed: in-flight requests finished/)
+  await t.rejects(fetch(`${base}/health`), 'no longer accepting connections')
+})
+
+t.test('SIGINT: no drain period, still a clean exit 0', async (t) => {
+  const started = launch('node', ['dist/server.js'], { REDIS_KEY_PREFIX: `gatehouse-test:${uniqueId()}:`, SHUTDOWN_DRAIN_SECONDS: '30' })
+  t.teardown(() => {
+    if (started.proc.exitCode === null) process.kill(started.proc.pid!, 'SIGKILL')
+  })
+  await listening(started, 30_000)
+  const signalledAt = Date.now()
+  process.kill(started.proc.pid!, 'SIGINT')
+  t.equal(await exited(started, 15_000), 0)
+  t.ok(Date.now() - signalledAt < 10_000, 'did not wait out SHUTDOWN_DRAIN_SECONDS')
+})

@@ -1,0 +1,49 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers.js'
+
+// The real server as a child process (`npm start`, or the built dist/server.js), for the tests
+// that need real HTTP, signals and exit codes.
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+export interface Started {
+  proc: ChildProcess
+  output: () => string
+}
+
+export function launch(command: string, args: string[], env: Record<string, string>): Started {
+  const proc = spawn(command, args, {
+    cwd: ROOT,
+    // EXPIRED_EVENTS=listen: subscribe as usual, but leave the shared Redis' configuration alone.
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', JWT_SECRET: TEST_JWT_SECRET, DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: TEST_REDIS_URL, BCRYPT_COST: '10', EXPIRED_EVENTS: 'listen', SHUTDOWN_DRAIN_SECONDS: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  let output = ''
+  proc.stdout!.on('data', (chunk) => (output += chunk))
+  proc.stderr!.on('data', (chunk) => (output += chunk))
+  return { proc, output: () => output }
+}
+
+/** Resolves with the base URL once the server logs that it listens (bounded). */
+export async function listening(started: Started, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(started.output())
+    if (match) return match[1]!
+    if (started.proc.exitCode !== null) break
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(`server did not start:\n${started.output()}`)
+}
+
+/** Waits for the process to exit (bounded); returns its exit code. */
+export async function exited(started: Started, timeoutMs: number): Promise<number | null> {
+  if (started.proc.exitCode !== null) return started.proc.exitCode
+  const timer = setTimeout(() => process.kill(-started.proc.pid!, 'SIGKILL'), timeoutMs)
+  const [code] = await once(started.proc, 'exit')
+  clearTimeout(timer)
+  return code
+}
+
