@@ -29,12 +29,12 @@ t.test('SIGTERM: /ready turns 503, requests in flight finish, then a clean exit 
 
   const ready = await fetch(`${base}/ready`)
   t.equal(ready.status, 503, '/ready says not to send more')
-  t.equal((await ready.json()).error, 'not_ready')
+  t.equal(((await ready.json()) as { error: string }).error, 'not_ready')
   t.equal((await fetch(`${base}/health`)).status, 200, 'still serving while the load balancer catches up')
 
   const login = await inFlight
   t.equal(login.status, 201, 'the login in flight at SIGTERM completed')
-  t.type((await login.json()).token, 'string')
+  t.type(((await login.json()) as { token: unknown }).token, 'string')
 
   t.equal(await exited(started, 20_000), 0, 'exit code 0')
   t.ok(Date.now() - signalledAt >= 2000, 'after the drain period')
