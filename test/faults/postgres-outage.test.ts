@@ -1,0 +1,67 @@
+import t, { type Test } from 'tap'
+import { buildTestApp, call, me, newSession, PASSWORD, sleep } from '../helpers.js'
+import { startPrivatePostgres } from './private-postgres.js'
+
+// These tests crash and freeze a PostgreSQL server of their own, never the shared one.
+
+const expect503 = (t: Test, res: { statusCode: number; headers: Record<string, unknown>; json(): { error: string } }, name: string) => {
+  t.equal(res.statusCode, 503, `${name}: 503`)
+  t.equal(res.headers['retry-after'], '5', `${name}: Retry-After`)
+  t.equal(res.json().error, 'service_unavailable', `${name}: service_unavailable`)
+}
+
+/** Retries `check` until it holds, for at most `ms`: recovery happens in the background. */
+async function eventually(ms: number, check: () => Promise<boolean>): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if (await check()) return true
+    await sleep(100)
+  }
+  return false
+}
+
+t.test('Postgres frozen (answers nothing): 503 within the timeout, and back on its own', async (t) => {
+  const postgres = await startPrivatePostgres(t)
+  const ctx = await buildTestApp(t, { DATABASE_URL: postgres.url, DATABASE_TIMEOUT_MS: '500' })
+  const { token, email } = await newSession(ctx)
+  const auth = `Token token=${token}`
+
+  postgres.freeze()
+  for (const [name, request] of [
+    ['GET /me', () => me(ctx.app, auth)],
+    ['login', () => ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: PASSWORD } })],
+    ['sign-up', () => ctx.app.inject({ method: 'POST', url: '/users', payload: { email: ctx.email(), password: PASSWORD } })],
+  ] as const) {
+    const started = Date.now()
+    expect503(t, await request(), name)
+    t.ok(Date.now() - started < 2500, `${name}: answered within a bounded time (${Date.now() - started} ms)`)
+  }
+  const ready = await ctx.app.inject({ method: 'GET', url: '/ready' })
+  t.equal(ready.statusCode, 503)
+  t.same(ready.json().checks, { redis: 'ok', postgres: 'down' })
+  t.equal((await call(ctx.app, 'GET', '/sessions', token)).statusCode, 200, 'what needs only Redis keeps working')
+
+  postgres.thaw()
+  t.ok(await eventually(10_000, async () => (await me(ctx.app, auth)).statusCode === 200), 'the same session works again, no restart')
+  t.equal((await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: PASSWORD } })).statusCode, 201, 'logins too')
+})
+
+t.test('Postgres crashed and restarted: 503 meanwhile, then back on its own', async (t) => {
+  const postgres = await startPrivatePostgres(t)
+  const ctx = await buildTestApp(t, { DATABASE_URL: postgres.url, DATABASE_TIMEOUT_MS: '500' })
+  const { token, email } = await newSession(ctx)
+  const auth = `Token token=${token}`
+
+  await postgres.kill()
+  const started = Date.now()
+  expect503(t, await me(ctx.app, auth), 'GET /me')
+  expect503(t, await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: PASSWORD } }), 'login')
+  t.ok(Date.now() - started < 3000, 'answered at once')
+  t.equal((await me(ctx.app, 'Token token=forged')).statusCode, 401, 'a bad token is still 401, never let through')
+
+  await postgres.start()
+  t.ok(await eventually(10_000, async () => (await ctx.app.inject({ method: 'GET', url: '/ready' })).statusCode === 200), 'ready again')
+  t.equal((await me(ctx.app, auth)).statusCode, 200, 'the session survived (it lives in Redis)')
+  const again = await newSession(ctx)
+  t.equal((await me(ctx.app, `Token token=${again.token}`)).statusCode, 200, 'sign-up and login work again')
+})
