@@ -43,7 +43,8 @@ export function createLogin({ users, passwords, throttles, sessions, tokens, met
       metrics.logins.inc({ result: 'ok' })
       return result
     } catch (err) {
-      metrics.logins.inc({ result: err instanceof AppError && err.code === 'invalid_credentials' ? 'failed' : 'error' })
+      const code = err instanceof AppError ? err.code : ''
+      metrics.logins.inc({ result: code === 'invalid_credentials' ? 'failed' : code === 'too_many_requests' ? 'throttled' : 'error' })
       throw err
     }
   }

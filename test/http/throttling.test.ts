@@ -31,6 +31,8 @@ t.test('an account gets 10 failed logins per 15 minutes, then 429 with Retry-Aft
   t.equal((await loginAs(ctx, email, 'wrong password')).statusCode, 429, 'emails are normalised before counting')
   const metrics = await ctx.app.inject({ method: 'GET', url: '/metrics' })
   t.match(metrics.body, /gatehouse_throttled_total\{limit="login_account"\} 5/)
+  t.match(metrics.body, /gatehouse_logins_total\{result="throttled"\} 5/)
+  t.match(metrics.body, /gatehouse_logins_total\{result="failed"\} 30/)
 })
 
 t.test('a successful login clears the account count', async (t) => {
