@@ -1,24 +1,9 @@
-import t, { type Test } from 'tap'
-import { buildTestApp, call, me, newSession, PASSWORD, sleep } from '../helpers.js'
+import t from 'tap'
+import { buildTestApp, call, me, newSession, PASSWORD } from '../helpers.js'
+import { eventually, expect503 } from './outage.js'
 import { startPrivatePostgres } from './private-postgres.js'
 
 // These tests crash and freeze a PostgreSQL server of their own, never the shared one.
-
-const expect503 = (t: Test, res: { statusCode: number; headers: Record<string, unknown>; json(): { error: string } }, name: string) => {
-  t.equal(res.statusCode, 503, `${name}: 503`)
-  t.equal(res.headers['retry-after'], '5', `${name}: Retry-After`)
-  t.equal(res.json().error, 'service_unavailable', `${name}: service_unavailable`)
-}
-
-/** Retries `check` until it holds, for at most `ms`: recovery happens in the background. */
-async function eventually(ms: number, check: () => Promise<boolean>): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return true
-    await sleep(100)
-  }
-  return false
-}
 
 t.test('Postgres frozen (answers nothing): 503 within the timeout, and back on its own', async (t) => {
   const postgres = await startPrivatePostgres(t)

@@ -1,26 +1,11 @@
-import t, { type Test } from 'tap'
-import { buildTestApp, call, login, me, newSession, signUp, sleep } from '../helpers.js'
+import t from 'tap'
+import { buildTestApp, call, login, me, newSession, signUp } from '../helpers.js'
+import { eventually, expect503 } from './outage.js'
 import { startPrivateRedis } from './private-redis.js'
 
 // These tests kill and pause a redis-server of their own, never the shared one.
 
 const SERVICE = 'outage-test-service-credential-0123456789abcdef'
-
-const expect503 = (t: Test, res: { statusCode: number; headers: Record<string, unknown>; json(): { error: string } }, name: string) => {
-  t.equal(res.statusCode, 503, `${name}: 503`)
-  t.equal(res.headers['retry-after'], '5', `${name}: Retry-After`)
-  t.equal(res.json().error, 'service_unavailable', `${name}: service_unavailable`)
-}
-
-/** Retries `check` until it holds, for at most `ms`: recovery happens in the background. */
-async function eventually(ms: number, check: () => Promise<boolean>): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return true
-    await sleep(100)
-  }
-  return false
-}
 
 t.test('Redis down: fail closed with 503, recover on its own', async (t) => {
   const redis = await startPrivateRedis(t)
@@ -45,7 +30,7 @@ t.test('Redis down: fail closed with 503, recover on its own', async (t) => {
   t.equal(ready.statusCode, 503)
   t.same(ready.json().checks, { redis: 'down', postgres: 'ok' })
   t.equal((await ctx.app.inject({ method: 'GET', url: '/health' })).statusCode, 200, 'the process is still up')
-  // Sign-up needs only Postgres.
+  // Sign-up needs only Postgres (its brute-force limit falls back to a count in memory).
   t.equal((await ctx.app.inject({ method: 'POST', url: '/users', payload: { email: ctx.email(), password: 'correct horse battery' } })).statusCode, 201)
 
   // Back, but empty (no persistence): sessions are gone, the service works again without a restart.
