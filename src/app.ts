@@ -171,10 +171,10 @@ export async function createServices(config: Config, log: Pick<FastifyBaseLogger
   const redis = createRedisClient({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs, logger: log })
   const db = createDatabase(config.databaseUrl, config.databaseTimeoutMs)
   let stopTtl = () => {}
-  let passwords: PasswordHasher | undefined
+  let stopPasswords = async () => {}
   const close = async () => {
     stopTtl()
-    await passwords?.close()
+    await stopPasswords()
     if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
     else redis.disconnect()
     await db.$disconnect()
@@ -189,9 +189,9 @@ export async function createServices(config: Config, log: Pick<FastifyBaseLogger
     })
     stopTtl = () => ttl.stop()
     await ttl.start()
-    passwords = await createPasswordHasher({ cost: config.bcryptCost, threads: config.bcryptThreads, maxQueue: config.bcryptMaxQueue })
-    const hasher = passwords
-    const metrics = createMetrics(() => countSessions(redis, config.redisKeyPrefix), () => hasher.waiting())
+    const passwords = await createPasswordHasher({ cost: config.bcryptCost, threads: config.bcryptThreads, maxQueue: config.bcryptMaxQueue })
+    stopPasswords = () => passwords.close()
+    const metrics = createMetrics(() => countSessions(redis, config.redisKeyPrefix), () => passwords.waiting())
     const throttles = createThrottles(redis, {
       ...config.throttle,
       keyPrefix: config.redisKeyPrefix,
