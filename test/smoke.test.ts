@@ -44,9 +44,12 @@ t.test('npm start serves the documented flow over HTTP', async (t) => {
   t.notOk(started.output().includes(token), 'the token never appears in the logs')
   t.notOk(started.output().includes(password), 'nor the password')
 
-  process.kill(-started.proc.pid!, 'SIGTERM')
-  await exited(started, 15_000)
+  // To npm alone, as an orchestrator running `npm start` would: it must reach the server itself.
+  process.kill(started.proc.pid!, 'SIGTERM')
+  t.equal(await exited(started, 15_000), 0, 'npm start exits 0 on SIGTERM')
   t.match(started.output(), /shutting down/, 'stops gracefully on SIGTERM')
+  t.match(started.output(), /closed: in-flight requests finished/)
+  await t.rejects(fetch(`${base}/health`), 'and the server is gone, not left running without npm')
 
   // Clean up the user and the Redis keys (the event stream outlives the session) the server left.
   await sql('DELETE FROM users WHERE email = $1', [email])
