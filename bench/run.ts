@@ -1,0 +1,337 @@
+import autocannon, { type Options, type Result } from 'autocannon'
+import bcrypt from 'bcryptjs'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import pg from 'pg'
+
+/**
+ * `npm run bench`: the API as production runs it (built, NODE_ENV=production, info logs to a file,
+ * bcrypt cost 12) against the local Redis and Postgres, and beside it the practical limit: a
+ * minimal Fastify server whose route is one PEXPIRE (bench/baseline.ts). autocannon drives both
+ * from this process, in alternating rounds so the machine's noise falls on both alike; the
+ * figures that matter are the ratios. Everything it starts and writes (its own key prefix, its
+ * own users in its own database) is stopped and removed at the end, also on Ctrl-C.
+ *
+ * Env: BENCH_ROUND_SECONDS (5), BENCH_REDIS_URL, BENCH_DATABASE_URL, BENCH_CPU_PROF=1 (write a
+ * --cpu-prof profile of the API into bench/profiles/).
+ */
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5)
+const PASSES = 2
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
+const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_bench'
+const PREFIX = `gatehouse-bench-${process.pid}:`
+const EMAIL_DOMAIN = 'bench.gatehouse.invalid'
+const PASSWORD = 'bench password, long enough'
+const BCRYPT_COST = 12
+const ME_CONNECTIONS = 50
+const STORM_CONNECTIONS = 10
+const STORM_USERS = 10
+
+/** The targets of issue 6, as ratios measured in this run. */
+const TARGETS = { meRps: 0.8, meP99: 1.5, stormP99: 2, rssMb: 150, loginShare: 0.8 }
+
+interface Figures {
+  rps: number
+  p50: number
+  p99: number
+  /** Answers by status code, and connection errors and timeouts. */
+  statuses: Record<string, number>
+  errors: number
+}
+
+const figures = (result: Result): Figures => ({
+  rps: result.requests.total / result.duration,
+  p50: result.latency.p50,
+  p99: result.latency.p99,
+  statuses: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => [code, count ?? 0])),
+  errors: result.errors + result.timeouts,
+})
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/** The median of each figure over the rounds of one side. */
+const summary = (rounds: Figures[]) => ({
+  rps: median(rounds.map((r) => r.rps)),
+  p50: median(rounds.map((r) => r.p50)),
+  p99: median(rounds.map((r) => r.p99)),
+  rounds,
+})
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  return port
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+interface Server {
+  name: string
+  url: string
+  proc: ChildProcess
+  log: string
+}
+
+const started: Server[] = []
+
+async function start(name: string, args: string[], env: Record<string, string>, ready: string): Promise<Server> {
+  const port = await freePort()
+  const log = join(tmpdir(), `gatehouse-bench-${process.pid}-${name}.log`)
+  // Logs go to a file, as in production: piping them here would load the load generator.
+  const out = openSync(log, 'w')
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', out, out] })
+  const server = { name, url: `http://127.0.0.1:${port}`, proc, log }
+  started.push(server)
+  const deadline = Date.now() + 60_000
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) break
+    try {
+      if ((await fetch(server.url + ready)).ok || ready === '/me') return server
+    } catch {
+      // not listening yet
+    }
+    await sleep(200)
+  }
+  throw new Error(`${name} did not start; its log:\n${readFileSync(log, 'utf8').slice(-2000)}`)
+}
+
+async function stop(server: Server): Promise<void> {
+  if (server.proc.exitCode !== null) return
+  server.proc.kill('SIGTERM')
+  const timer = setTimeout(() => server.proc.kill('SIGKILL'), 15_000)
+  await once(server.proc, 'exit')
+  clearTimeout(timer)
+}
+
+function rssMb(server: Server): number {
+  const status = readFileSync(`/proc/${server.proc.pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024
+}
+
+async function api(server: Server, method: string, path: string, body?: unknown, token?: string) {
+  const res = await fetch(server.url + path, {
+    method,
+    headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Token token=${token}` } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  })
+  const text = await res.text()
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`)
+  return text ? (JSON.parse(text) as Record<string, unknown>) : {}
+}
+
+const load = (options: Options) => autocannon({ duration: ROUND_SECONDS, ...options }) as unknown as Promise<Result>
+
+const getMe = (server: Server, token: string, duration = ROUND_SECONDS) =>
+  load({ url: server.url + '/me', connections: ME_CONNECTIONS, duration, headers: { authorization: `Token token=${token}` } })
+
+/** Logins spread over several users (one user's concurrent logins would only measure its cap). */
+function loginStorm(server: Server, emails: string[], duration: number) {
+  let next = 0
+  return load({
+    url: server.url,
+    connections: STORM_CONNECTIONS,
+    duration,
+    requests: [
+      {
+        method: 'POST',
+        path: '/sessions',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request) => ({ ...request, body: JSON.stringify({ email: emails[next++ % emails.length], password: PASSWORD }) }),
+      },
+    ],
+  })
+}
+
+/** One compare of bcryptjs at the production cost, on this thread with nothing else running. */
+function bcryptCompareSeconds(): number {
+  const hash = bcrypt.hashSync(PASSWORD, BCRYPT_COST)
+  const times = [0, 1, 2].map(() => {
+    const started = process.hrtime.bigint()
+    bcrypt.compareSync(PASSWORD, hash)
+    return Number(process.hrtime.bigint() - started) / 1e9
+  })
+  return median(times)
+}
+
+async function cleanUp(redis: Redis | undefined): Promise<void> {
+  await Promise.allSettled(started.map(stop))
+  if (redis) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000)
+      if (keys.length > 0) await redis.unlink(...keys)
+      cursor = next
+    } while (cursor !== '0')
+    redis.disconnect()
+  }
+  const db = new pg.Client({ connectionString: DATABASE_URL })
+  try {
+    await db.connect()
+    await db.query('DELETE FROM users WHERE email LIKE $1', [`%@${EMAIL_DOMAIN}`])
+  } catch {
+    // the database may never have been created (the API did not start)
+  } finally {
+    await db.end().catch(() => {})
+  }
+}
+
+const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000
+const mark = (ok: boolean) => (ok ? 'met' : 'MISSED')
+const row = (cells: (string | number)[]) => cells.map((cell, i) => String(cell).padEnd(i === 0 ? 38 : 12)).join('')
+
+async function main(): Promise<void> {
+  const began = Date.now()
+  const cores = availableParallelism()
+  const compareSeconds = bcryptCompareSeconds()
+  console.log(`bench: ${cores} cores (${cpus()[0]?.model.trim()}), node ${process.version}; one bcryptjs compare at cost ${BCRYPT_COST}: ${compareSeconds.toFixed(3)} s`)
+
+  const redis = new Redis(REDIS_URL, { lazyConnect: true })
+  process.once('SIGINT', () => {
+    console.error('bench: interrupted, cleaning up')
+    void cleanUp(redis).finally(() => process.exit(130))
+  })
+  try {
+    await redis.connect()
+    const baselineKey = `${PREFIX}baseline`
+    await redis.hset(baselineKey, 'user_id', 'baseline')
+
+    const profile = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench/profiles')}`] : []
+    const apiServer = await start('api', [...profile, 'dist/server.js'], {
+      NODE_ENV: 'production',
+      JWT_SECRET: randomBytes(48).toString('base64'),
+      DATABASE_URL,
+      REDIS_URL,
+      REDIS_KEY_PREFIX: PREFIX,
+      BCRYPT_COST: String(BCRYPT_COST),
+      LOG_LEVEL: 'info',
+      // listen: expired events as usual, without changing the shared Redis' configuration.
+      EXPIRED_EVENTS: 'listen',
+      SHUTDOWN_DRAIN_SECONDS: '0',
+    }, '/ready')
+    const baseline = await start('baseline', ['dist-bench/baseline.js'], { REDIS_URL, BENCH_KEY: baselineKey }, '/me')
+
+    // A user for GET /me, users for the storm, and a session that is logged out before the 401 runs.
+    const email = (name: string) => `${name}-${randomBytes(4).toString('hex')}@${EMAIL_DOMAIN}`
+    const meEmail = email('me')
+    const stormEmails = Array.from({ length: STORM_USERS }, (_, i) => email(`storm${i}`))
+    for (const address of [meEmail, ...stormEmails]) await api(apiServer, 'POST', '/users', { email: address, password: PASSWORD })
+    const token = (await api(apiServer, 'POST', '/sessions', { email: meEmail, password: PASSWORD })).token as string
+    const loggedOut = (await api(apiServer, 'POST', '/sessions', { email: meEmail, password: PASSWORD })).token as string
+    await api(apiServer, 'DELETE', '/sessions/current', undefined, loggedOut)
+
+    // Warm-up: JIT, connection pools, the token cache.
+    await Promise.all([getMe(baseline, token, 2), getMe(apiServer, token, 2)].map((p) => p.then(() => undefined)))
+    await getMe(apiServer, token, 2)
+
+    const runs = { baseline: [] as Figures[], me: [] as Figures[], storm: [] as Figures[], logins: [] as { perSecond: number; figures: Figures }[], gone: [] as Figures[], goneBaseline: [] as Figures[] }
+    const rss: number[] = []
+    for (let pass = 0; pass < PASSES; pass++) {
+      // (1) GET /me, alternating with the baseline (and which goes first) round by round.
+      for (let round = 0; round < 2; round++) {
+        const order = (pass + round) % 2 === 0 ? ['baseline', 'me'] as const : ['me', 'baseline'] as const
+        for (const side of order) runs[side].push(figures(await getMe(side === 'me' ? apiServer : baseline, token)))
+      }
+      // (2) GET /me while 10 connections log in, for twice a round.
+      const [me, storm] = await Promise.all([getMe(apiServer, token, ROUND_SECONDS * 2), loginStorm(apiServer, stormEmails, ROUND_SECONDS * 2)])
+      runs.storm.push(figures(me))
+      runs.logins.push({ perSecond: (storm.statusCodeStats?.['201']?.count ?? 0) / storm.duration, figures: figures(storm) })
+      // (3) logins alone.
+      const alone = await loginStorm(apiServer, stormEmails, ROUND_SECONDS * 2)
+      runs.logins.push({ perSecond: (alone.statusCodeStats?.['201']?.count ?? 0) / alone.duration, figures: figures(alone) })
+      // (4) the logged-out token: every answer must be 401.
+      runs.goneBaseline.push(figures(await getMe(baseline, token)))
+      runs.gone.push(figures(await getMe(apiServer, loggedOut)))
+      rss.push(rssMb(apiServer))
+    }
+
+    const base = summary(runs.baseline)
+    const me = summary(runs.me)
+    const storm = summary(runs.storm)
+    const gone = summary(runs.gone)
+    const goneBase = summary(runs.goneBaseline)
+    const stormLogins = median(runs.logins.filter((_, i) => i % 2 === 0).map((l) => l.perSecond))
+    const aloneLogins = median(runs.logins.filter((_, i) => i % 2 === 1).map((l) => l.perSecond))
+    const loginLimit = cores / compareSeconds
+
+    // Anything but the expected answer makes the run worthless: say so rather than report it.
+    const wrong: string[] = []
+    const only = (label: string, rounds: Figures[], code: string) => {
+      for (const r of rounds) {
+        const other = Object.entries(r.statuses).filter(([c]) => c !== code)
+        if (other.length > 0 || r.errors > 0) wrong.push(`${label}: ${JSON.stringify(r.statuses)}, ${r.errors} errors/timeouts`)
+      }
+    }
+    only('baseline', [...runs.baseline, ...runs.goneBaseline], '200')
+    only('GET /me', [...runs.me, ...runs.storm], '200')
+    only('GET /me after logout', runs.gone, '401')
+    only('POST /sessions', runs.logins.map((l) => l.figures), '201')
+
+    const results = {
+      date: new Date().toISOString(),
+      machine: { cores, cpu: cpus()[0]?.model.trim(), memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform },
+      settings: { roundSeconds: ROUND_SECONDS, passes: PASSES, meConnections: ME_CONNECTIONS, stormConnections: STORM_CONNECTIONS, bcryptCost: BCRYPT_COST },
+      bcrypt: { compareSeconds, loginLimitPerSecond: loginLimit },
+      scenarios: {
+        baseline: base,
+        me: { ...me, rpsRatio: ratio(me.rps, base.rps), p99Ratio: ratio(me.p99, base.p99) },
+        meDuringStorm: { ...storm, p99VsNoStorm: ratio(storm.p99, me.p99), rpsRatio: ratio(storm.rps, base.rps), loginsPerSecond: stormLogins },
+        loginsAlone: { perSecond: aloneLogins, shareOfLimit: ratio(aloneLogins, loginLimit), runs: runs.logins },
+        meAfterLogout: { ...gone, baselineRps: goneBase.rps, rpsRatio: ratio(gone.rps, goneBase.rps), p99Ratio: ratio(gone.p99, goneBase.p99) },
+      },
+      memory: { rssMbAfterEachPass: rss.map((mb) => Math.round(mb * 10) / 10), growth: ratio(rss.at(-1)!, rss[0]!) },
+      targets: {} as Record<string, { value: number; target: string; met: boolean }>,
+      invalid: wrong,
+      seconds: 0,
+    }
+    const t = results.targets
+    t.meRps = { value: results.scenarios.me.rpsRatio, target: `>= ${TARGETS.meRps}x baseline req/s`, met: results.scenarios.me.rpsRatio >= TARGETS.meRps }
+    t.meP99 = { value: results.scenarios.me.p99Ratio, target: `<= ${TARGETS.meP99}x baseline p99`, met: results.scenarios.me.p99Ratio <= TARGETS.meP99 }
+    t.stormP99 = { value: results.scenarios.meDuringStorm.p99VsNoStorm, target: `<= ${TARGETS.stormP99}x /me p99 without the storm`, met: results.scenarios.meDuringStorm.p99VsNoStorm <= TARGETS.stormP99 }
+    t.loginShare = { value: results.scenarios.loginsAlone.shareOfLimit, target: `>= ${TARGETS.loginShare} of cores / one compare`, met: results.scenarios.loginsAlone.shareOfLimit >= TARGETS.loginShare }
+    t.rss = { value: Math.max(...rss), target: `< ${TARGETS.rssMb} MB after the whole run`, met: Math.max(...rss) < TARGETS.rssMb }
+    t.rssGrowth = { value: results.memory.growth, target: '<= 1.05x from the first pass to the second', met: results.memory.growth <= 1.05 }
+    results.seconds = Math.round((Date.now() - began) / 1000)
+
+    const ms = (n: number) => n.toFixed(2)
+    console.log()
+    console.log(row(['scenario', 'req/s', 'p50 ms', 'p99 ms', 'req/s ratio', 'p99 ratio']))
+    console.log(row(['baseline: PEXPIRE + JSON (50 conns)', Math.round(base.rps), ms(base.p50), ms(base.p99), '1', '1']))
+    console.log(row(['1. GET /me (50 conns)', Math.round(me.rps), ms(me.p50), ms(me.p99), results.scenarios.me.rpsRatio, results.scenarios.me.p99Ratio]))
+    console.log(row(['2. GET /me during a login storm', Math.round(storm.rps), ms(storm.p50), ms(storm.p99), results.scenarios.meDuringStorm.rpsRatio, `${t.stormP99.value} of (1)`]))
+    console.log(row(['   the storm: logins/s', stormLogins.toFixed(2), '', '', '', '']))
+    console.log(row(['3. POST /sessions alone: logins/s', aloneLogins.toFixed(2), '', '', `${t.loginShare.value} of limit`, '']))
+    console.log(row(['4. GET /me after logout (401)', Math.round(gone.rps), ms(gone.p50), ms(gone.p99), results.scenarios.meAfterLogout.rpsRatio, results.scenarios.meAfterLogout.p99Ratio]))
+    console.log()
+    console.log(`login limit: ${cores} cores / ${compareSeconds.toFixed(3)} s = ${loginLimit.toFixed(2)} logins/s; API RSS after each pass: ${results.memory.rssMbAfterEachPass.join(', ')} MB`)
+    for (const [name, target] of Object.entries(t)) console.log(`target ${name.padEnd(10)} ${String(target.value).padEnd(8)} ${target.target.padEnd(45)} ${mark(target.met)}`)
+    if (wrong.length > 0) console.log(`\nINVALID RUN, unexpected answers:\n${wrong.join('\n')}`)
+
+    mkdirSync(join(ROOT, 'bench/results'), { recursive: true })
+    const file = join(ROOT, 'bench/results', `${results.date.replace(/[:.]/g, '-')}.json`)
+    writeFileSync(file, JSON.stringify(results, null, 2) + '\n')
+    console.log(`\nresults: ${file.slice(ROOT.length)} (${results.seconds} s)`)
+    if (wrong.length > 0) process.exitCode = 1
+  } finally {
+    await cleanUp(redis)
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error('bench failed:', err)
+  process.exitCode = 1
+  return cleanUp(undefined)
+})
