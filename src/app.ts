@@ -1,6 +1,5 @@
 import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
-import helmet from '@fastify/helmet'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type onRequestAsyncHookHandler } from 'fastify'
 import type { Redis } from 'ioredis'
 import { randomUUID } from 'node:crypto'
@@ -10,6 +9,7 @@ import { createAuthenticate } from './http/authenticate.js'
 import { createSessionCookies, CSRF_HEADER, type SessionCookies } from './http/session-cookie.js'
 import { configureBodyParsing } from './http/body-parsing.js'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
+import { registerSecurityHeaders } from './http/security-headers.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { connectRedis, createRedisClient } from './redis/client.js'
 import { adminRoutes } from './routes/admin.js'
@@ -126,10 +126,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     done()
   })
 
-  // helmet's defaults (nosniff, HSTS, no referrer, frame and CSP limits): JSON needs no more, and
-  // the /docs page's scripts are files of its own. Not upgrade-insecure-requests: TLS is the
-  // proxy's business (HSTS covers it), and /docs must load over local http too.
-  await app.register(helmet, { global: true, contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } })
+  registerSecurityHeaders(app)
   await app.register(cookie)
   await app.register(cors, {
     // Off unless CORS_ORIGINS lists origins; never a wildcard (config refuses "*"), so credentials

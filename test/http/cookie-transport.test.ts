@@ -160,8 +160,14 @@ t.test('CORS allows credentials for the listed origins, and the CSRF header', as
 
 t.test('security headers on every answer (helmet)', async (t) => {
   const ctx = await buildTestApp(t)
-  for (const url of ['/health', '/me', '/nowhere']) {
-    const res = await ctx.app.inject({ method: 'GET', url })
+  // 200, 401, 404, and a 400 from the body parser: every answer, errors included.
+  const answers = [
+    ...['/health', '/me', '/nowhere'].map((url) => ({ method: 'GET' as const, url })),
+    { method: 'POST' as const, url: '/sessions', headers: { 'content-type': 'application/json' }, payload: '{"email":' },
+  ]
+  for (const request of answers) {
+    const res = await ctx.app.inject(request)
+    const url = `${request.method} ${request.url} ${res.statusCode}`
     t.equal(res.headers['x-content-type-options'], 'nosniff', url)
     t.equal(res.headers['x-frame-options'], 'SAMEORIGIN', url)
     t.match(res.headers['strict-transport-security'], /max-age=\d+/, url)
