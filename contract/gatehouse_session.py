@@ -166,8 +166,11 @@ def check(redis, prefix, claims):
     expect(redis.call("TYPE", key) == "hash", f"{key} is a hash")
     session = redis.hash(key)
     expect(session.get("v") == "2", "v is 2")
-    documented = {"v", "user_id", "role", "created_at", "last_seen_at", "max_expires_at", "client", "user_agent", "ip"}
+    documented = {"v", "user_id", "role", "created_at", "last_seen_at", "max_expires_at", "client", "user_agent", "ip", "email", "user_created_at"}
     expect(set(session) == documented, f"fields are exactly {sorted(documented)} (got {sorted(session)})")
+    expect(re.fullmatch(r"[^@\s]+@[^@\s]+", session.get("email", "")) is not None, "email is an address")
+    expect(ms.match(session.get("user_created_at", "")) is not None, "user_created_at is integer Unix ms")
+    expect(session.get("user_created_at", "") <= session.get("created_at", ""), "and no later than the session's created_at")
     expect(session.get("user_id") == user_id, "user_id equals the token's user_id")
     expect(session.get("role") in ("user", "admin"), "role is user or admin")
     for field in ("created_at", "last_seen_at", "max_expires_at"):

@@ -25,6 +25,8 @@ Commands:
   sessions revoke --user <email>   End all of a user's sessions
   users set-role <email> <${ROLES.join('|')}>   Set a user's role and end all their sessions
                                    (the way to create the first admin)
+  users delete <email>             Delete a user and end all their sessions (the way to
+                                   delete an account: sessions do not look at Postgres)
 
 Options:
   -h, --help   Show this help
@@ -110,6 +112,14 @@ const COMMANDS: Record<string, Command> = {
     const before = user.role
     await services.account.changeRole(user.id, role as Role)
     return before === role ? `${user.email} already has role ${role}; nothing changed` : `${user.email}: role ${before} -> ${role}; their sessions were ended`
+  },
+  'users delete': async (services, args) => {
+    const [email, ...extra] = args
+    if (!email || extra.length > 0) throw new UsageError('users delete needs <email>')
+    const user = await userByEmail(services, email, 'users delete')
+    const ended = await services.account.deleteUser(user.id)
+    if (ended === null) throw new Error(`no user with email ${email}`)
+    return `${user.email}: deleted, ${ended} session(s) ended (by ${operator()})`
   },
 }
 

@@ -1,6 +1,6 @@
 import type { onRequestAsyncHookHandler } from 'fastify'
 import type { Metrics } from '../metrics.js'
-import type { SessionStore } from '../sessions/store.js'
+import type { LiveSession, SessionStore, SessionUser } from '../sessions/store.js'
 import type { TokenService } from '../tokens/tokens.js'
 import { requireLiveUser } from '../users/account.js'
 import type { UserRepository } from '../users/repository.js'
@@ -16,6 +16,10 @@ export interface Auth {
   createdAt: number
   /** From the session hash: current, since a role change ends the user's sessions. */
   role: string
+  /** From the session hash too (there is no way to change an email), so GET /me needs no database. */
+  email: string
+  /** When the user signed up, Unix ms. */
+  userCreatedAt: number
   /** How the token came: the Authorization header, or the web app's session cookie. */
   transport: 'header' | 'cookie'
 }
@@ -57,8 +61,8 @@ export function createAuthenticate({ tokens, sessions, users, metrics, cookies }
       const live = await sessions.touch(claims.jti, claims.user_id)
       metrics.touched(live ? 'ok' : 'gone')
       if (!live) throw errors.expiredSession()
-      const role = await roleOf({ users, sessions }, claims.jti, claims.user_id, live.role)
-      request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at, role, transport }
+      const user = await sessionUser({ users, sessions }, claims.jti, claims.user_id, live)
+      request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at, ...user, transport }
     } catch (err) {
       // A cookie whose token or session is no good is of no further use to the browser.
       if (transport === 'cookie' && err instanceof AppError && err.statusCode === 401) cookies.clear(reply)
@@ -68,14 +72,16 @@ export function createAuthenticate({ tokens, sessions, users, metrics, cookies }
 }
 
 /**
- * The role of a live session. A layout-1 session, from before roles, has none ('') and is
- * upgraded once, at its first use; if its user was deleted, it ends (401 `session_expired`).
+ * The user of a live session, from its hash: no database on the hot path. A session written by an
+ * older release lacks some of it (see LiveSession): Postgres is read once and the session completed
+ * in place, at its first use; if its user was deleted meanwhile, it ends (401 `session_expired`).
  */
-export async function roleOf(deps: Pick<AuthenticateDeps, 'users' | 'sessions'>, sessionId: string, userId: string, role: string): Promise<string> {
-  if (role !== '') return role
+export async function sessionUser(deps: Pick<AuthenticateDeps, 'users' | 'sessions'>, sessionId: string, userId: string, live: LiveSession): Promise<SessionUser> {
+  if (live.role !== '' && live.email !== '' && live.userCreatedAt > 0) return live
   const user = await requireLiveUser(deps, userId)
-  await deps.sessions.upgrade(sessionId, userId, user.role)
-  return user.role
+  const complete = { role: user.role, email: user.email, userCreatedAt: Date.parse(user.createdAt) }
+  await deps.sessions.upgrade(sessionId, userId, complete)
+  return complete
 }
 
 /** For handlers behind `authenticate`: the caller, which is always set there. */

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import formBody from '@fastify/formbody'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { Services } from '../app.js'
-import { roleOf } from '../http/authenticate.js'
+import { sessionUser } from '../http/authenticate.js'
 import { AppError } from '../http/errors.js'
 import { errorBody, type IntrospectionBody, introspectionBody, introspectionResponse } from '../schemas/index.js'
 import type { SessionClaims } from '../tokens/tokens.js'
@@ -65,7 +65,7 @@ export const introspectionRoutes: FastifyPluginAsync<IntrospectionOptions> = asy
     if (!live) return { active: false }
     let role: string
     try {
-      role = await roleOf({ users, sessions }, claims.jti, claims.user_id, live.role)
+      role = (await sessionUser({ users, sessions }, claims.jti, claims.user_id, live)).role
     } catch (err) {
       if (err instanceof AppError && err.statusCode === 401) return { active: false }
       throw err

@@ -65,7 +65,7 @@ export function createLogin({ users, passwords, throttles, sessions, tokens, met
       if (!ok || !user) throw errors.invalidCredentials()
       if (passwords.needsRehash(user.passwordHash)) await upgradeHash(user.id, user.passwordHash, password)
 
-      const session = await sessions.create({ userId: user.id, role: user.role, device, generation })
+      const session = await sessions.create({ userId: user.id, role: user.role, email: user.email, userCreatedAt: Date.parse(user.createdAt), device, generation })
       if (!session) continue
       const token = tokens.sign({
         jti: session.id,

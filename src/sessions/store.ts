@@ -7,9 +7,9 @@ import type { EventSink, RevokeReason, SessionEvent } from './events.js'
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     createSession(session: string, index: string, generation: string, owner: string, ...args: (string | number)[]): Result<string[], Context>
-    touchSession(session: string, index: string, owner: string, id: string, userId: string, ttlMs: number): Result<[string, string?], Context>
+    touchSession(session: string, index: string, owner: string, id: string, userId: string, ttlMs: number): Result<string[], Context>
     peekSession(session: string, userId: string, ttlMs: number): Result<string[] | null, Context>
-    upgradeSession(session: string, userId: string, role: string, layoutVersion: string): Result<number, Context>
+    upgradeSession(session: string, userId: string, role: string, email: string, userCreatedAt: number, layoutVersion: string): Result<number, Context>
     revokeSession(session: string, index: string, owner: string, id: string, userId: string): Result<number, Context>
     revokeUserSessions(index: string, generation: string, sessionPrefix: string, userId: string, keep: string, generationTtlMs: number, ownerPrefix: string): Result<string[], Context>
     listSessions(index: string, sessionPrefix: string, userId: string, ttlMs: number): Result<string[], Context>
@@ -38,6 +38,9 @@ export interface Device {
 export interface NewSessionInput {
   userId: string
   role: string
+  /** The user's email and sign-up time (Unix ms): stored so GET /me needs no database. */
+  email: string
+  userCreatedAt: number
   device: Device
   /** The user's generation, read (with `generation()`) before the password was checked. */
   generation: string
@@ -63,10 +66,20 @@ export interface SessionInfo extends Device {
   maxExpiresAt: number
 }
 
-export interface LiveSession {
-  /** '' for a layout-1 session, which predates roles (see `upgrade`). */
+/** The user a session belongs to, as its hash records it. */
+export interface SessionUser {
   role: string
+  email: string
+  /** Unix ms. */
+  userCreatedAt: number
 }
+
+/**
+ * A live session's user. A session written by an older release lacks some of it ('' and 0): a
+ * layout-1 one has no role, and none before the performance release has the email or sign-up time
+ * (see `upgrade`).
+ */
+export type LiveSession = SessionUser
 
 /** A live session, as introspection shows it (all times Unix ms). */
 export interface SessionStatus extends LiveSession {
@@ -85,8 +98,8 @@ export interface SessionStore {
   touch(id: string, userId: string): Promise<LiveSession | null>
   /** Whether the session is alive, without extending it. Null when it is gone. */
   peek(id: string, userId: string): Promise<SessionStatus | null>
-  /** Adds the role (and empty device fields) to a layout-1 session. */
-  upgrade(id: string, userId: string, role: string): Promise<void>
+  /** Completes a session written by an older release with its user (and a layout-1 one with empty device fields). */
+  upgrade(id: string, userId: string, user: SessionUser): Promise<void>
   /** The user's live sessions, most recently used first. */
   list(userId: string): Promise<SessionInfo[]>
   /** Ends one session of this user; false when the user has no such session. */
@@ -153,7 +166,7 @@ export function createSessionStore(redis: Redis, options: SessionStoreOptions): 
 
   return {
     generation: (userId) => run('generation', async () => (await redis.get(generationKey(userId))) ?? ''),
-    create: ({ userId, role, device, generation }) =>
+    create: ({ userId, role, device, generation, email, userCreatedAt }) =>
       run('create', async () => {
         // A 128-bit id does not collide in practice; the script still refuses to overwrite one.
         for (;;) {
@@ -162,6 +175,7 @@ export function createSessionStore(redis: Redis, options: SessionStoreOptions): 
             key(id), indexKey(userId), generationKey(userId), ownerKey(id),
             id, userId, role, ttlMs(), maxAgeSeconds * 1000, SESSION_LAYOUT_VERSION,
             generation, maxPerUser, sessionPrefix, device.client, device.userAgent, device.ip, ownerPrefix, OWNER_GRACE_MS,
+            email, userCreatedAt,
           )
           if (status === 'stale') return null
           if (status === 'ok') {
@@ -172,8 +186,8 @@ export function createSessionStore(redis: Redis, options: SessionStoreOptions): 
       }),
     touch: (id, userId) =>
       run('touch', async () => {
-        const [status, detail = ''] = await redis.touchSession(key(id), indexKey(userId), ownerKey(id), id, userId, ttlMs())
-        if (status === 'ok') return { role: detail }
+        const [status, detail = '', email = '', userCreatedAt = ''] = await redis.touchSession(key(id), indexKey(userId), ownerKey(id), id, userId, ttlMs())
+        if (status === 'ok') return { role: detail, email, userCreatedAt: Number(userCreatedAt) }
         if (status === 'ended') await events([{ type: 'expired', sessionId: id, userId, reason: detail as 'idle' | 'max-age' }])
         return null
       }),
@@ -181,12 +195,15 @@ export function createSessionStore(redis: Redis, options: SessionStoreOptions): 
       run('peek', async () => {
         const found = await redis.peekSession(key(id), userId, ttlMs())
         if (!found) return null
-        const [role = '', createdAt, lastSeenAt, expiresAt, maxExpiresAt] = found
-        return { role, createdAt: Number(createdAt), lastSeenAt: Number(lastSeenAt), expiresAt: Number(expiresAt), maxExpiresAt: Number(maxExpiresAt) }
+        const [role = '', createdAt, lastSeenAt, expiresAt, maxExpiresAt, email = '', userCreatedAt = ''] = found
+        return {
+          role, email, userCreatedAt: Number(userCreatedAt),
+          createdAt: Number(createdAt), lastSeenAt: Number(lastSeenAt), expiresAt: Number(expiresAt), maxExpiresAt: Number(maxExpiresAt),
+        }
       }),
-    upgrade: (id, userId, role) =>
+    upgrade: (id, userId, user) =>
       run('upgrade', async () => {
-        await redis.upgradeSession(key(id), userId, role, SESSION_LAYOUT_VERSION)
+        await redis.upgradeSession(key(id), userId, user.role, user.email, user.userCreatedAt, SESSION_LAYOUT_VERSION)
       }),
     list: (userId) =>
       run('list', async () => {

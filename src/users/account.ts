@@ -21,6 +21,12 @@ export interface AccountService {
   changePassword(userId: string, keep: string, current: string, next: string, ip: string): Promise<void>
   /** Sets the role and ends all the user's sessions; null when there is no such user. */
   changeRole(userId: string, role: Role): Promise<PublicUser | null>
+  /**
+   * Deletes the user and ends all their sessions (reason `account-deleted`); returns how many were
+   * ended, or null when there is no such user. The way to delete an account: sessions answer from
+   * Redis alone (GET /me too), so a row deleted by hand leaves them working until they end.
+   */
+  deleteUser(userId: string): Promise<number | null>
 }
 
 /**
@@ -62,6 +68,14 @@ export function createAccountService({ users, passwords, throttles, sessions }: 
       // No change, nothing to end: a repeated request is harmless.
       if (user.role === role) return publicUser(user)
       return withSessionsEnded(userId, 'role-change', undefined, () => users.setRole(userId, role))
+    },
+    async deleteUser(userId) {
+      const ended = await sessions.revokeAll(userId, { reason: 'account-deleted' })
+      if (!(await users.delete(userId))) return null
+      // Again after the row is gone: a login that checked the password in between is refused by the
+      // new generation, and one that already stored its session is ended here.
+      const late = await sessions.revokeAll(userId, { reason: 'account-deleted' })
+      return ended.length + late.length
     },
   }
 }

@@ -28,6 +28,8 @@ export interface UserRepository {
   replacePasswordHash(id: string, expected: string, passwordHash: string): Promise<boolean>
   /** Null when the user does not exist. */
   setRole(id: string, role: Role): Promise<PublicUser | null>
+  /** False when the user does not exist. */
+  delete(id: string): Promise<boolean>
 }
 
 export const ROLES = Object.values(Role)
@@ -88,6 +90,12 @@ export function createUserRepository(db: Database): UserRepository {
         return count === 1
       }),
     setRole: (id, role) => update(id, { role }),
+    delete: (id) =>
+      orUnavailable('postgres', async () => {
+        if (!isUserId(id)) return false
+        const { count } = await db.user.deleteMany({ where: { id } })
+        return count === 1
+      }),
   }
 }
 

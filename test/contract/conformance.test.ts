@@ -95,7 +95,7 @@ t.test('the fixtures are real: a live session has exactly their keys, fields and
 
   const shape = (value: string) => (/^\d{13}$/.test(value) ? 'unix-ms' : /^[0-9a-f-]{36}$/.test(value) ? 'uuid' : value === '' ? 'empty' : 'text')
   t.same(Object.keys(live).sort(), Object.keys(FIXTURE.session).sort(), 'hash fields')
-  for (const field of ['created_at', 'last_seen_at', 'max_expires_at', 'user_id']) t.equal(shape(live[field]!), shape(FIXTURE.session[field]), field)
+  for (const field of ['created_at', 'last_seen_at', 'max_expires_at', 'user_created_at', 'user_id']) t.equal(shape(live[field]!), shape(FIXTURE.session[field]), field)
   t.same(Object.keys(claims).sort(), Object.keys(FIXTURE.token_claims).sort(), 'token claims')
   const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8'))
   t.same(Object.keys(header).sort(), Object.keys(FIXTURE.token_header).sort(), 'token header')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, claimsOf, me, newSession, sql } from '../helpers.js'
+import { buildTestApp, claimsOf, me, newSession } from '../helpers.js'
 
 t.test('DELETE /sessions/current', async (t) => {
   const ctx = await buildTestApp(t)
@@ -51,13 +51,3 @@ t.test('DELETE /sessions/current', async (t) => {
   })
 })
 
-t.test('a deleted account takes its sessions with it', async (t) => {
-  const ctx = await buildTestApp(t)
-  const { token, user } = await newSession(ctx)
-  await sql('DELETE FROM users WHERE id = $1', [user.id])
-
-  const res = await me(ctx.app, `Token token=${token}`)
-  t.equal(res.statusCode, 401)
-  t.equal(res.json().error, 'session_expired')
-  t.equal(await ctx.redis.exists(`${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`), 0, 'and the session key is removed')
-})

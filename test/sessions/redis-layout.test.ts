@@ -33,13 +33,15 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   t.equal(await ctx.redis.type(events), 'stream')
 
   const hash = await ctx.redis.hgetall(key)
-  t.same(Object.keys(hash).sort(), ['client', 'created_at', 'ip', 'last_seen_at', 'max_expires_at', 'role', 'user_agent', 'user_id', 'v'])
+  t.same(Object.keys(hash).sort(), ['client', 'created_at', 'email', 'ip', 'last_seen_at', 'max_expires_at', 'role', 'user_agent', 'user_created_at', 'user_id', 'v'])
   t.equal(hash.v, '2', 'layout version 2')
   t.equal(hash.user_id, user.id)
   t.equal(hash.role, 'user')
   t.equal(hash.client, 'ios')
   t.equal(hash.user_agent, 'GatehouseTest/1.0 (iPhone)')
   t.equal(hash.ip, '127.0.0.1')
+  t.equal(hash.email, email.toLowerCase(), 'the email, as stored in Postgres')
+  t.equal(hash.user_created_at, String(Date.parse(user.createdAt)), 'when the user signed up, Unix ms')
   t.equal(hash.created_at, String(claims.created_at), 'created_at is the token claim, Unix ms')
   t.equal(hash.max_expires_at, String((claims.exp as number) * 1000), 'max_expires_at is exp in ms')
   t.match(hash.last_seen_at, /^\d{13}$/, 'plain integer milliseconds')
@@ -96,7 +98,7 @@ t.test('a layout-1 session (written before roles and devices) still works and is
 
   const res = await me(ctx.app, `Token token=${token}`)
   t.equal(res.statusCode, 200, 'the upgrade logged no one out')
-  t.match(await ctx.redis.hgetall(key), { v: '2', role: 'user', client: '', user_agent: '', ip: '', user_id: user.id })
+  t.match(await ctx.redis.hgetall(key), { v: '2', role: 'user', client: '', user_agent: '', ip: '', user_id: user.id, email: email.toLowerCase(), user_created_at: String(Date.parse(user.createdAt)) })
   t.same(await ctx.redis.zrange(`${ctx.config.redisKeyPrefix}user:${user.id}:sessions`, '0', '-1'), [id], 'and indexed')
   const sessions = await ctx.app.inject({ method: 'GET', url: '/sessions', headers: { authorization: `Token token=${token}` } })
   t.match(sessions.json().sessions, [{ id, current: true }])
@@ -114,6 +116,26 @@ t.test('a layout-1 session (written before roles and devices) still works and is
     t.equal((await me(ctx.app, `Token token=${legacy}`)).statusCode, 401)
     t.equal(await ctx.redis.exists(legacyKey), 0)
   })
+})
+
+t.test('a session from before the performance release (no email) is completed at its next request, then needs no database', async (t) => {
+  const ctx = await buildTestApp(t)
+  const { token, user, email } = await newSession(ctx)
+  const key = `${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`
+  await ctx.redis.hdel(key, 'email', 'user_created_at')
+  const expected = { id: user.id, email: email.toLowerCase(), role: 'user', createdAt: user.createdAt }
+
+  const first = await me(ctx.app, `Token token=${token}`)
+  t.equal(first.statusCode, 200, 'not logged out by the upgrade')
+  t.same(first.json().user, expected, 'the user, read from Postgres this once')
+  t.match(await ctx.redis.hgetall(key), { v: '2', email: expected.email, user_created_at: String(Date.parse(user.createdAt)) }, 'and written into the session')
+
+  // From now on GET /me is the session alone: with the row gone (by hand, not through
+  // `gatehouse users delete`), it still answers from Redis, and it is the same answer.
+  await sql('DELETE FROM users WHERE id = $1', [user.id])
+  const second = await me(ctx.app, `Token token=${token}`)
+  t.equal(second.statusCode, 200)
+  t.same(second.json().user, expected)
 })
 
 /** Whatever a key holds, whatever its type. */

@@ -13,6 +13,8 @@
 -- ARGV[6]  layout version (`v`)    ARGV[12] ip
 --                                  ARGV[13] owner key prefix (<prefix>owner:)
 --                                  ARGV[14] how long the owner key outlives the session, ms
+--                                  ARGV[15] the user's email
+--                                  ARGV[16] when the user signed up, Unix ms
 -- Returns  {'ok', created_at, max_expires_at, evicted id...} (Unix ms),
 --          {'taken'} if the id exists, {'stale'} if the user's sessions were revoked meanwhile.
 --
@@ -71,7 +73,9 @@ redis.call('HSET', KEYS[1],
   'max_expires_at', max_s,
   'client', ARGV[10],
   'user_agent', ARGV[11],
-  'ip', ARGV[12])
+  'ip', ARGV[12],
+  'email', ARGV[15],
+  'user_created_at', ARGV[16])
 redis.call('PEXPIREAT', KEYS[1], expires_s)
 -- Who owned the session, kept a little past its absolute end: when Redis expires the hash, this is
 -- how the expired event names the user (and GETDEL on it makes one instance publish it).

@@ -6,7 +6,10 @@
 -- ARGV[1]  session id
 -- ARGV[2]  user_id the (verified) token claims
 -- ARGV[3]  the sliding TTL in force, milliseconds (ops may change it while sessions live)
--- Returns  {'ok', role} (role '' for a layout-1 session, which has none),
+-- Returns  {'ok', role, email, user_created_at}: the user the session belongs to, so that an
+--          authenticated request needs nothing else ('' for fields a session written by an older
+--          release lacks: role before layout 2, email and user_created_at before the performance
+--          release),
 --          {'ended', 'idle' | 'max-age'} when this call ended the session,
 --          {'gone'} when there is no live session.
 --
@@ -14,7 +17,7 @@
 -- before a logout's DEL and wrote last_seen_at just after would bring the session (or its index
 -- entry) back to life: the connect-redis / express-session bug. Here the existence check and the
 -- writes are one atomic step, so a deleted session stays deleted.
-local fields = redis.call('HMGET', KEYS[1], 'user_id', 'max_expires_at', 'role', 'last_seen_at')
+local fields = redis.call('HMGET', KEYS[1], 'user_id', 'max_expires_at', 'role', 'last_seen_at', 'email', 'user_created_at')
 local user_id, max_expires_at = fields[1], tonumber(fields[2])
 if not user_id or user_id ~= ARGV[2] or not max_expires_at then
   return {'gone'}
@@ -45,4 +48,4 @@ redis.call('PEXPIREAT', KEYS[1], expires_s)
 redis.call('ZADD', KEYS[2], expires_s, ARGV[1])
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[2], last[2])
-return {'ok', fields[3] or ''}
+return {'ok', fields[3] or '', fields[5] or '', fields[6] or ''}

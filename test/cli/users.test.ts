@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, me, newSession } from '../helpers.js'
+import { buildTestApp, login, me, newSession, sql } from '../helpers.js'
 import { cliEnv, gatehouse } from './run-cli.js'
 
 t.test('gatehouse users set-role', async (t) => {
@@ -19,7 +19,7 @@ t.test('gatehouse users set-role', async (t) => {
   })
 
   t.test('usage errors exit 2 with a hint', async (t) => {
-    for (const args of [[], ['users'], ['users', 'set-role', email], ['users', 'set-role', email, 'root'], ['users', 'delete', email], ['--bogus']]) {
+    for (const args of [[], ['users'], ['users', 'set-role', email], ['users', 'set-role', email, 'root'], ['users', 'delete'], ['users', 'delete', email, 'extra'], ['users', 'remove', email], ['--bogus']]) {
       const res = await gatehouse(args, env, cwd)
       t.equal(res.code, 2, args.join(' ') || '(no arguments)')
     }
@@ -44,4 +44,27 @@ t.test('gatehouse users set-role', async (t) => {
     t.equal(noRedis.code, 1)
     t.match(noRedis.stderr, /^gatehouse: cannot reach Redis at redis:\/\/127.0.0.1:1/)
   })
+})
+
+t.test('gatehouse users delete', async (t) => {
+  const ctx = await buildTestApp(t)
+  const cwd = t.testdir({})
+  const env = cliEnv(ctx.config)
+  const { email, token, user } = await newSession(ctx)
+  const second = (await login(ctx.app, email)).token
+  const bystander = await newSession(ctx)
+
+  const res = await gatehouse(['users', 'delete', email.toUpperCase()], env, cwd)
+  t.equal(res.code, 0, res.stderr)
+  t.match(res.stdout, new RegExp(`^${email.replace(/[.]/g, '\\.')}: deleted, 2 session\\(s\\) ended \\(by cli `))
+  for (const each of [token, second]) t.equal((await me(ctx.app, `Token token=${each}`)).statusCode, 401, 'its sessions are over')
+  t.equal((await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: 'correct horse battery' } })).statusCode, 401, 'and it cannot log in')
+  t.same(await sql('SELECT id FROM users WHERE id = $1', [user.id]), [], 'the row is gone')
+  const reasons = (await ctx.redis.xrange(`${ctx.config.redisKeyPrefix}events`, '-', '+')).map(([, f]) => f.join(' ')).filter((f) => f.includes('account-deleted'))
+  t.equal(reasons.length, 2, 'two revoked events, reason account-deleted')
+  t.equal((await me(ctx.app, `Token token=${bystander.token}`)).statusCode, 200, 'other users are untouched')
+
+  const again = await gatehouse(['users', 'delete', email], env, cwd)
+  t.equal(again.code, 1)
+  t.equal(again.stderr.trim(), `gatehouse: no user with email ${email}`)
 })
