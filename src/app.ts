@@ -13,7 +13,7 @@ import { registerSecurityHeaders } from './http/security-headers.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { connectRedis, createRedisClient } from './redis/client.js'
 import { adminRoutes } from './routes/admin.js'
-import { apiDocs } from './routes/docs.js'
+import { apiDocs, DOCS_PREFIX } from './routes/docs.js'
 import { healthRoutes, type Lifecycle } from './routes/health.js'
 import { introspectionRoutes } from './routes/introspect.js'
 import { jwksRoutes } from './routes/jwks.js'
@@ -126,7 +126,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     done()
   })
 
-  registerSecurityHeaders(app)
+  registerSecurityHeaders(app, DOCS_PREFIX)
   await app.register(cookie)
   await app.register(cors, {
     // Off unless CORS_ORIGINS lists origins; never a wildcard (config refuses "*"), so credentials

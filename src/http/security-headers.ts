@@ -2,11 +2,27 @@ import type { FastifyInstance } from 'fastify'
 import helmet, { type HelmetOptions } from 'helmet'
 
 /**
- * helmet's defaults (nosniff, HSTS, no referrer, frame and CSP limits): JSON needs no more, and the
- * /docs page's scripts are files of its own. Not upgrade-insecure-requests: TLS is the proxy's
- * business (HSTS covers it), and /docs must load over local http too.
+ * What a JSON answer needs (OWASP REST Security Cheat Sheet): nothing may be loaded or framed
+ * because of it, no sniffing, HSTS, no referrer, no cross-origin embedding. The rest of helmet's
+ * defaults are about HTML pages and would be bytes on every answer for nothing.
  */
-const OPTIONS: HelmetOptions = { contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }
+const API: HelmetOptions = {
+  contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+  xFrameOptions: { action: 'deny' },
+  crossOriginOpenerPolicy: false,
+  originAgentCluster: false,
+  xDnsPrefetchControl: false,
+  xDownloadOptions: false,
+  xPermittedCrossDomainPolicies: false,
+  xXssProtection: false,
+}
+
+/**
+ * The /docs page is HTML: helmet's defaults, whose CSP allows its own script and style files. Not
+ * upgrade-insecure-requests: TLS is the proxy's business (HSTS covers it), and /docs must load over
+ * local http too.
+ */
+const PAGES: HelmetOptions = { contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }
 
 /**
  * The headers helmet sets, worked out once. With these options they are the same for every answer
@@ -14,7 +30,7 @@ const OPTIONS: HelmetOptions = { contentSecurityPolicy: { directives: { upgradeI
  * rebuilds every middleware and re-parses the CSP on each one, which the profile showed as 4.5% of
  * a GET /me (docs/performance.md).
  */
-export function securityHeaders(options: HelmetOptions = OPTIONS): Record<string, string> {
+export function securityHeaders(options: HelmetOptions): Record<string, string> {
   const headers: Record<string, string> = {}
   const recorder = {
     setHeader: (name: string, value: string) => void (headers[name.toLowerCase()] = value),
@@ -26,11 +42,12 @@ export function securityHeaders(options: HelmetOptions = OPTIONS): Record<string
   return headers
 }
 
-/** Sets the security headers on every answer, errors and 404s included. */
-export function registerSecurityHeaders(app: FastifyInstance): void {
-  const headers = securityHeaders()
-  app.addHook('onRequest', (_request, reply, done) => {
-    reply.headers(headers)
+/** Sets the security headers on every answer, errors and 404s included: the page set under /docs. */
+export function registerSecurityHeaders(app: FastifyInstance, docsPrefix: string): void {
+  const api = securityHeaders(API)
+  const pages = securityHeaders(PAGES)
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(request.routeOptions.url?.startsWith(docsPrefix) ? pages : api)
     done()
   })
 }

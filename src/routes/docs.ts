@@ -3,6 +3,9 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 
+/** Where the API docs (an HTML page with its scripts, and the OpenAPI JSON) are served. */
+export const DOCS_PREFIX = '/docs'
+
 /**
  * OpenAPI 3 for the whole HTTP API, generated from the route schemas (the same ones that validate
  * requests and serialise replies, so it cannot drift): JSON at /docs/json, a browsable UI at /docs.
@@ -29,5 +32,5 @@ export const apiDocs: FastifyPluginAsync = fp(async (app) => {
       },
     },
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(swaggerUi, { routePrefix: DOCS_PREFIX })
 })
