@@ -30,6 +30,9 @@ export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/
 
 type Verify = (token: string) => unknown
 
+/** How many verified tokens each instance remembers (about 0.5 KB each). */
+const VERIFIED_CACHE_SIZE = 10_000
+
 export function createTokenService(config: JwtConfig): TokenService {
   const ring = createKeyRing(config)
   // Built once: fast-jwt prepares each key here, not per request. iat and exp come from the
@@ -46,9 +49,6 @@ export function createTokenService(config: JwtConfig): TokenService {
       key: key.key,
       algorithms: [key.algorithm],
       requiredClaims: ['jti', 'user_id', 'created_at', 'iat', 'exp'],
-      // A verified token's claims are cached until its exp; only the signature check is skipped,
-      // the session itself is still checked in Redis on every request.
-      cache: 10_000,
     })
     byKid.set(key.kid, verify)
     if (key.algorithm === 'HS256') legacy.push(verify)
@@ -72,20 +72,39 @@ export function createTokenService(config: JwtConfig): TokenService {
     return verify(token)
   }
 
+  // Tokens already verified, by their exact text: a hit skips the header parse, the HMAC and
+  // fast-jwt's own cache (which hashes every token it looks up). Only the signature check is
+  // skipped; exp is checked on every hit, and the session itself in Redis on every request.
+  const verified = new Map<string, SessionClaims>()
+
   return {
     sign: (claims) => signer({ ...claims }),
     verify(token) {
-      let payload: unknown
-      try {
-        payload = verifyWithRing(token)
-      } catch (err) {
-        if (err instanceof TokenError && err.code === TokenError.codes.expired) throw errors.expiredSession()
-        throw errors.invalidToken()
+      const cached = verified.get(token)
+      if (cached !== undefined) {
+        if (cached.exp * 1000 > Date.now()) return cached
+        verified.delete(token)
+        throw errors.expiredSession()
       }
-      if (!isSessionClaims(payload)) throw errors.invalidToken()
-      return payload
+      const claims = verifyFresh(token)
+      // Bounded: past the limit the oldest entry goes (a Map keeps insertion order).
+      if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!)
+      verified.set(token, claims)
+      return claims
     },
     jwks: ring.jwks,
+  }
+
+  function verifyFresh(token: string): SessionClaims {
+    let payload: unknown
+    try {
+      payload = verifyWithRing(token)
+    } catch (err) {
+      if (err instanceof TokenError && err.code === TokenError.codes.expired) throw errors.expiredSession()
+      throw errors.invalidToken()
+    }
+    if (!isSessionClaims(payload)) throw errors.invalidToken()
+    return Object.freeze(payload)
   }
 }
 

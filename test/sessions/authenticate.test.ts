@@ -99,6 +99,17 @@ t.test('authentication on GET /me', async (t) => {
     await expect401(t, `Token token=${expired}`, 'session_expired', 'expired')
   })
 
+  t.test('a token already verified is refused once its exp passes (the verified-token cache checks exp)', async (t) => {
+    // The real session (still live in Redis for hours), under a token whose exp is 2 s away.
+    const exp = Math.floor(Date.now() / 1000) + 2
+    const shortLived = signGenuine({ ...claims, exp })
+    t.equal((await me(ctx.app, `Token token=${shortLived}`)).statusCode, 200, 'verified and cached while valid')
+    t.equal((await me(ctx.app, `Token token=${shortLived}`)).statusCode, 200, 'and served from the cache')
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50))
+    await expect401(t, `Token token=${shortLived}`, 'session_expired', 'past exp, even though it was cached')
+    t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200, 'the session itself is untouched')
+  })
+
   t.test('a genuine token without a session in Redis: 401 session_expired', async (t) => {
     const orphan = signGenuine({ ...claims, jti: newSessionId() })
     await expect401(t, `Token token=${orphan}`, 'session_expired', 'no session')
