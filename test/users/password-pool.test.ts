@@ -1,6 +1,8 @@
+import { readdirSync, readFileSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import t from 'tap'
 import { createServices } from '../../src/app.js'
+import { createPasswordHasher } from '../../src/users/passwords.js'
 import { buildTestApp, PASSWORD, signUp, sql, testConfig } from '../helpers.js'
 
 // bcrypt runs in worker threads with a bounded queue (src/users/passwords.ts).
@@ -25,6 +27,26 @@ t.test('logins at cost 12 do not hold up the event loop', async (t) => {
   // most every 100 ms); in the pool, the loop's longest stall is a small fraction of that.
   const longestStallMs = delay.max / 1e6
   t.ok(longestStallMs < elapsed / 4, `longest event-loop stall ${longestStallMs.toFixed(1)} ms during ${elapsed.toFixed(0)} ms of logins`)
+})
+
+/** This process's threads and their nice values (field 19 of /proc/<pid>/task/<tid>/stat). */
+function niceByThread(): Map<number, number> {
+  const threads = new Map<number, number>()
+  for (const tid of readdirSync('/proc/self/task')) {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+    threads.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]))
+  }
+  return threads
+}
+
+t.test('bcrypt threads run at the lowest CPU priority, and the event loop keeps its own', { skip: process.platform !== 'linux' && 'per-thread nice values are Linux only' }, async (t) => {
+  const before = niceByThread()
+  const passwords = await createPasswordHasher({ cost: 4, threads: 2, maxQueue: 4 })
+  t.teardown(() => passwords.close())
+  await Promise.all([passwords.hash('one password'), passwords.hash('another one')])
+  const added = [...niceByThread()].filter(([tid]) => !before.has(tid))
+  t.equal(added.filter(([, nice]) => nice === 19).length, 2, 'both new bcrypt threads at nice 19')
+  t.equal(niceByThread().get(process.pid), before.get(process.pid), 'the main thread (the event loop) unchanged')
 })
 
 t.test('a full queue is refused at once with 503 and Retry-After, not answered late', async (t) => {
