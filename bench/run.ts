@@ -20,7 +20,8 @@ import pg from 'pg'
  * own users in its own database) is stopped and removed at the end, also on Ctrl-C.
  *
  * Env: BENCH_ROUND_SECONDS (5), BENCH_REDIS_URL, BENCH_DATABASE_URL, BENCH_CPU_PROF=1 (write a
- * --cpu-prof profile of the API into bench/profiles/).
+ * --cpu-prof profile of the API into bench/profiles/), BENCH_API_ENV="LOG_LEVEL=warn,..." (settings
+ * of the API to try; the results record them).
  */
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5)
@@ -28,6 +29,7 @@ const PASSES = 2
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_bench'
 const PREFIX = `gatehouse-bench-${process.pid}:`
+const API_ENV = Object.fromEntries((process.env.BENCH_API_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=', 2) as [string, string]))
 const EMAIL_DOMAIN = 'bench.gatehouse.invalid'
 const PASSWORD = 'bench password, long enough'
 const BCRYPT_COST = 12
@@ -221,6 +223,7 @@ async function main(): Promise<void> {
       // listen: expired events as usual, without changing the shared Redis' configuration.
       EXPIRED_EVENTS: 'listen',
       SHUTDOWN_DRAIN_SECONDS: '0',
+      ...API_ENV,
     }, '/ready')
     const baseline = await start('baseline', ['dist-bench/baseline.js'], { REDIS_URL, BENCH_KEY: baselineKey }, '/me')
 
@@ -283,7 +286,7 @@ async function main(): Promise<void> {
     const results = {
       date: new Date().toISOString(),
       machine: { cores, cpu: cpus()[0]?.model.trim(), memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform },
-      settings: { roundSeconds: ROUND_SECONDS, passes: PASSES, meConnections: ME_CONNECTIONS, stormConnections: STORM_CONNECTIONS, bcryptCost: BCRYPT_COST },
+      settings: { apiEnv: API_ENV, roundSeconds: ROUND_SECONDS, passes: PASSES, meConnections: ME_CONNECTIONS, stormConnections: STORM_CONNECTIONS, bcryptCost: BCRYPT_COST },
       bcrypt: { compareSeconds, loginLimitPerSecond: loginLimit },
       scenarios: {
         baseline: base,
