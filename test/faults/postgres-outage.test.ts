@@ -13,7 +13,7 @@ t.test('Postgres frozen (answers nothing): 503 within the timeout, and back on i
 
   postgres.freeze()
   for (const [name, request] of [
-    ['GET /me', () => me(ctx.app, auth)],
+    ['password change', () => call(ctx.app, 'PUT', '/me/password', token, { current_password: PASSWORD, new_password: 'a different passphrase' })],
     ['login', () => ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: PASSWORD } })],
     ['sign-up', () => ctx.app.inject({ method: 'POST', url: '/users', payload: { email: ctx.email(), password: PASSWORD } })],
   ] as const) {
@@ -24,7 +24,10 @@ t.test('Postgres frozen (answers nothing): 503 within the timeout, and back on i
   const ready = await ctx.app.inject({ method: 'GET', url: '/ready' })
   t.equal(ready.statusCode, 503)
   t.same(ready.json().checks, { redis: 'ok', postgres: 'down' })
-  t.equal((await call(ctx.app, 'GET', '/sessions', token)).statusCode, 200, 'what needs only Redis keeps working')
+  t.equal((await call(ctx.app, 'GET', '/sessions', token)).statusCode, 200, 'what needs only Redis keeps working:')
+  const profile = await me(ctx.app, auth)
+  t.equal(profile.statusCode, 200, 'GET /me too (it is served from the session)')
+  t.equal(profile.json().user.email, email.toLowerCase())
 
   postgres.thaw()
   t.ok(await eventually(10_000, async () => (await me(ctx.app, auth)).statusCode === 200), 'the same session works again, no restart')
@@ -39,10 +42,11 @@ t.test('Postgres crashed and restarted: 503 meanwhile, then back on its own', as
 
   await postgres.kill()
   const started = Date.now()
-  expect503(t, await me(ctx.app, auth), 'GET /me')
   expect503(t, await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: PASSWORD } }), 'login')
+  expect503(t, await call(ctx.app, 'PUT', '/me/password', token, { current_password: PASSWORD, new_password: 'a different passphrase' }), 'password change')
   t.ok(Date.now() - started < 3000, 'answered at once')
   t.equal((await me(ctx.app, 'Token token=forged')).statusCode, 401, 'a bad token is still 401, never let through')
+  t.equal((await me(ctx.app, auth)).statusCode, 200, 'and the session works throughout')
 
   await postgres.start()
   t.ok(await eventually(10_000, async () => (await ctx.app.inject({ method: 'GET', url: '/ready' })).statusCode === 200), 'ready again')
