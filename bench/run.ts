@@ -1,15 +1,11 @@
-import autocannon, { type Options, type Result } from 'autocannon'
 import bcrypt from 'bcryptjs'
-import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
-import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { availableParallelism, cpus } from 'node:os'
 import { Redis } from 'ioredis'
-import pg from 'pg'
+import {
+  api, API_ENV, BCRYPT_COST, cleanUp, EMAIL_DOMAIN, figures, type Figures, getMe, load, machine, ME_CONNECTIONS, median, PASSWORD,
+  PREFIX, ratio, REDIS_URL, resultsFile, ROUND_SECONDS, row, rssMb, type Server, start, startApi, summary,
+} from './harness.js'
 
 /**
  * `npm run bench`: the API as production runs it (built, NODE_ENV=production, info logs to a file,
@@ -23,122 +19,12 @@ import pg from 'pg'
  * --cpu-prof profile of the API into bench/profiles/), BENCH_API_ENV="LOG_LEVEL=warn,..." (settings
  * of the API to try; the results record them).
  */
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5)
 const PASSES = 2
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
-const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_bench'
-const PREFIX = `gatehouse-bench-${process.pid}:`
-const API_ENV = Object.fromEntries((process.env.BENCH_API_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=', 2) as [string, string]))
-const EMAIL_DOMAIN = 'bench.gatehouse.invalid'
-const PASSWORD = 'bench password, long enough'
-const BCRYPT_COST = 12
-const ME_CONNECTIONS = 50
 const STORM_CONNECTIONS = 10
 const STORM_USERS = 10
 
 /** The targets of issue 6, as ratios measured in this run. */
 const TARGETS = { meRps: 0.8, meP99: 1.5, stormP99: 2, rssMb: 150, loginShare: 0.8 }
-
-interface Figures {
-  rps: number
-  p50: number
-  p99: number
-  /** Answers by status code, and connection errors and timeouts. */
-  statuses: Record<string, number>
-  errors: number
-}
-
-const figures = (result: Result): Figures => ({
-  rps: result.requests.total / result.duration,
-  p50: result.latency.p50,
-  p99: result.latency.p99,
-  statuses: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => [code, count ?? 0])),
-  errors: result.errors + result.timeouts,
-})
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
-
-/** The median of each figure over the rounds of one side. */
-const summary = (rounds: Figures[]) => ({
-  rps: median(rounds.map((r) => r.rps)),
-  p50: median(rounds.map((r) => r.p50)),
-  p99: median(rounds.map((r) => r.p99)),
-  rounds,
-})
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-interface Server {
-  name: string
-  url: string
-  proc: ChildProcess
-  log: string
-}
-
-const started: Server[] = []
-
-async function start(name: string, args: string[], env: Record<string, string>, ready: string): Promise<Server> {
-  const port = await freePort()
-  const log = join(tmpdir(), `gatehouse-bench-${process.pid}-${name}.log`)
-  // Logs go to a file, as in production: piping them here would load the load generator.
-  const out = openSync(log, 'w')
-  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', out, out] })
-  const server = { name, url: `http://127.0.0.1:${port}`, proc, log }
-  started.push(server)
-  const deadline = Date.now() + 60_000
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) break
-    try {
-      if ((await fetch(server.url + ready)).ok || ready === '/me') return server
-    } catch {
-      // not listening yet
-    }
-    await sleep(200)
-  }
-  throw new Error(`${name} did not start; its log:\n${readFileSync(log, 'utf8').slice(-2000)}`)
-}
-
-async function stop(server: Server): Promise<void> {
-  if (server.proc.exitCode !== null) return
-  server.proc.kill('SIGTERM')
-  const timer = setTimeout(() => server.proc.kill('SIGKILL'), 15_000)
-  await once(server.proc, 'exit')
-  clearTimeout(timer)
-}
-
-function rssMb(server: Server): number {
-  const status = readFileSync(`/proc/${server.proc.pid}/status`, 'utf8')
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024
-}
-
-async function api(server: Server, method: string, path: string, body?: unknown, token?: string) {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Token token=${token}` } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  })
-  const text = await res.text()
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`)
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {}
-}
-
-const load = (options: Options) => autocannon({ duration: ROUND_SECONDS, ...options }) as unknown as Promise<Result>
-
-const getMe = (server: Server, token: string, duration = ROUND_SECONDS) =>
-  load({ url: server.url + '/me', connections: ME_CONNECTIONS, duration, headers: { authorization: `Token token=${token}` } })
 
 /** Logins spread over several users (one user's concurrent logins would only measure its cap). */
 function loginStorm(server: Server, emails: string[], duration: number) {
@@ -169,31 +55,7 @@ function bcryptCompareSeconds(): number {
   return median(times)
 }
 
-async function cleanUp(redis: Redis | undefined): Promise<void> {
-  await Promise.allSettled(started.map(stop))
-  if (redis) {
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000)
-      if (keys.length > 0) await redis.unlink(...keys)
-      cursor = next
-    } while (cursor !== '0')
-    redis.disconnect()
-  }
-  const db = new pg.Client({ connectionString: DATABASE_URL })
-  try {
-    await db.connect()
-    await db.query('DELETE FROM users WHERE email LIKE $1', [`%@${EMAIL_DOMAIN}`])
-  } catch {
-    // the database may never have been created (the API did not start)
-  } finally {
-    await db.end().catch(() => {})
-  }
-}
-
-const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000
 const mark = (ok: boolean) => (ok ? 'met' : 'MISSED')
-const row = (cells: (string | number)[]) => cells.map((cell, i) => String(cell).padEnd(i === 0 ? 38 : 12)).join('')
 
 async function main(): Promise<void> {
   const began = Date.now()
@@ -211,20 +73,7 @@ async function main(): Promise<void> {
     const baselineKey = `${PREFIX}baseline`
     await redis.hset(baselineKey, 'user_id', 'baseline')
 
-    const profile = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench/profiles')}`] : []
-    const apiServer = await start('api', [...profile, 'dist/server.js'], {
-      NODE_ENV: 'production',
-      JWT_SECRET: randomBytes(48).toString('base64'),
-      DATABASE_URL,
-      REDIS_URL,
-      REDIS_KEY_PREFIX: PREFIX,
-      BCRYPT_COST: String(BCRYPT_COST),
-      LOG_LEVEL: 'info',
-      // listen: expired events as usual, without changing the shared Redis' configuration.
-      EXPIRED_EVENTS: 'listen',
-      SHUTDOWN_DRAIN_SECONDS: '0',
-      ...API_ENV,
-    }, '/ready')
+    const apiServer = await startApi(REDIS_URL)
     const baseline = await start('baseline', ['dist-bench/baseline.js'], { REDIS_URL, BENCH_KEY: baselineKey }, '/me')
 
     // A user for GET /me, users for the storm, and a session that is logged out before the 401 runs.
@@ -285,7 +134,7 @@ async function main(): Promise<void> {
 
     const results = {
       date: new Date().toISOString(),
-      machine: { cores, cpu: cpus()[0]?.model.trim(), memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform },
+      machine: machine(),
       settings: { apiEnv: API_ENV, roundSeconds: ROUND_SECONDS, passes: PASSES, meConnections: ME_CONNECTIONS, stormConnections: STORM_CONNECTIONS, bcryptCost: BCRYPT_COST },
       bcrypt: { compareSeconds, loginLimitPerSecond: loginLimit },
       scenarios: {
@@ -323,10 +172,8 @@ async function main(): Promise<void> {
     for (const [name, target] of Object.entries(t)) console.log(`target ${name.padEnd(10)} ${String(target.value).padEnd(8)} ${target.target.padEnd(45)} ${mark(target.met)}`)
     if (wrong.length > 0) console.log(`\nINVALID RUN, unexpected answers:\n${wrong.join('\n')}`)
 
-    mkdirSync(join(ROOT, 'bench/results'), { recursive: true })
-    const file = join(ROOT, 'bench/results', `${results.date.replace(/[:.]/g, '-')}.json`)
-    writeFileSync(file, JSON.stringify(results, null, 2) + '\n')
-    console.log(`\nresults: ${file.slice(ROOT.length)} (${results.seconds} s)`)
+    const file = resultsFile('bench', results)
+    console.log(`\nresults: ${file} (${results.seconds} s)`)
     if (wrong.length > 0) process.exitCode = 1
   } finally {
     await cleanUp(redis)

@@ -1,0 +1,184 @@
+import autocannon, { type Options, type Result } from 'autocannon'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Redis } from 'ioredis'
+import pg from 'pg'
+
+/**
+ * What both benchmarks share (bench/run.ts, bench/sessions-scale.ts): the servers they start and
+ * stop, the load they drive with autocannon, and how they report. Everything a benchmark creates
+ * (its key prefix, its users) is removed by `cleanUp`, also after a failure or Ctrl-C.
+ */
+export const ROOT = fileURLToPath(new URL('..', import.meta.url))
+export const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5)
+export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
+export const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_bench'
+export const PREFIX = `gatehouse-bench-${process.pid}:`
+export const EMAIL_DOMAIN = 'bench.gatehouse.invalid'
+export const PASSWORD = 'bench password, long enough'
+export const BCRYPT_COST = 12
+export const ME_CONNECTIONS = 50
+/** Settings of the API to try (BENCH_API_ENV="LOG_LEVEL=warn,..."); the results record them. */
+export const API_ENV = Object.fromEntries((process.env.BENCH_API_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=', 2) as [string, string]))
+
+export const machine = () => ({ cores: availableParallelism(), cpu: cpus()[0]?.model.trim(), memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform })
+
+export interface Figures {
+  rps: number
+  p50: number
+  p99: number
+  /** Answers by status code, and connection errors and timeouts. */
+  statuses: Record<string, number>
+  errors: number
+}
+
+export const figures = (result: Result): Figures => ({
+  rps: result.requests.total / result.duration,
+  p50: result.latency.p50,
+  p99: result.latency.p99,
+  statuses: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => [code, count ?? 0])),
+  errors: result.errors + result.timeouts,
+})
+
+export const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/** The median of each figure over the rounds of one side. */
+export const summary = (rounds: Figures[]) => ({
+  rps: median(rounds.map((r) => r.rps)),
+  p50: median(rounds.map((r) => r.p50)),
+  p99: median(rounds.map((r) => r.p99)),
+  rounds,
+})
+
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  return port
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+export interface Server {
+  name: string
+  url: string
+  proc: ChildProcess
+  log: string
+}
+
+export const started: Server[] = []
+
+export async function start(name: string, args: string[], env: Record<string, string>, ready: string): Promise<Server> {
+  const port = await freePort()
+  const log = join(tmpdir(), `gatehouse-bench-${process.pid}-${name}.log`)
+  // Logs go to a file, as in production: piping them here would load the load generator.
+  const out = openSync(log, 'w')
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', out, out] })
+  const server = { name, url: `http://127.0.0.1:${port}`, proc, log }
+  started.push(server)
+  const deadline = Date.now() + 60_000
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) break
+    try {
+      if ((await fetch(server.url + ready)).ok || ready === '/me') return server
+    } catch {
+      // not listening yet
+    }
+    await sleep(200)
+  }
+  throw new Error(`${name} did not start; its log:\n${readFileSync(log, 'utf8').slice(-2000)}`)
+}
+
+export async function stop(server: Server): Promise<void> {
+  if (server.proc.exitCode !== null) return
+  server.proc.kill('SIGTERM')
+  const timer = setTimeout(() => server.proc.kill('SIGKILL'), 15_000)
+  await once(server.proc, 'exit')
+  clearTimeout(timer)
+}
+
+export function rssMb(server: Server): number {
+  const status = readFileSync(`/proc/${server.proc.pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024
+}
+
+export async function api(server: Server, method: string, path: string, body?: unknown, token?: string) {
+  const res = await fetch(server.url + path, {
+    method,
+    headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Token token=${token}` } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  })
+  const text = await res.text()
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`)
+  return text ? (JSON.parse(text) as Record<string, unknown>) : {}
+}
+
+export const load = (options: Options) => autocannon({ duration: ROUND_SECONDS, ...options }) as unknown as Promise<Result>
+
+export const getMe = (server: Server, token: string, duration = ROUND_SECONDS) =>
+  load({ url: server.url + '/me', connections: ME_CONNECTIONS, duration, headers: { authorization: `Token token=${token}` } })
+
+export async function cleanUp(redis: Redis | undefined): Promise<void> {
+  await Promise.allSettled(started.map(stop))
+  if (redis) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000)
+      if (keys.length > 0) await redis.unlink(...keys)
+      cursor = next
+    } while (cursor !== '0')
+    redis.disconnect()
+  }
+  const db = new pg.Client({ connectionString: DATABASE_URL })
+  try {
+    await db.connect()
+    await db.query('DELETE FROM users WHERE email LIKE $1', [`%@${EMAIL_DOMAIN}`])
+  } catch {
+    // the database may never have been created (the API did not start)
+  } finally {
+    await db.end().catch(() => {})
+  }
+}
+
+export const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000
+export const row = (cells: (string | number)[]) => cells.map((cell, i) => String(cell).padEnd(i === 0 ? 38 : 12)).join('')
+
+/**
+ * The API as production runs it: built, NODE_ENV=production, info logs (to a file), bcrypt at cost
+ * 12, a fresh secret. EXPIRED_EVENTS=listen: expired events as usual, without changing the shared
+ * Redis' configuration. BENCH_CPU_PROF=1 writes a --cpu-prof profile into bench/profiles/.
+ */
+export function startApi(redisUrl: string): Promise<Server> {
+  const profile = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench/profiles')}`] : []
+  return start('api', [...profile, 'dist/server.js'], {
+    NODE_ENV: 'production',
+    JWT_SECRET: randomBytes(48).toString('base64'),
+    DATABASE_URL,
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: PREFIX,
+    BCRYPT_COST: String(BCRYPT_COST),
+    LOG_LEVEL: 'info',
+    EXPIRED_EVENTS: 'listen',
+    SHUTDOWN_DRAIN_SECONDS: '0',
+    ...API_ENV,
+  }, '/ready')
+}
+
+/** Writes a run's results to bench/results/<name>-<date>.json; returns the path, from the repository root. */
+export function resultsFile(name: string, results: { date: string }): string {
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true })
+  const file = join('bench/results', `${name}-${results.date.replace(/[:.]/g, '-')}.json`)
+  writeFileSync(join(ROOT, file), JSON.stringify(results, null, 2) + '\n')
+  return file
+}
