@@ -1,6 +1,6 @@
 import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type onRequestAsyncHookHandler } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type onRequestAsyncHookHandler } from 'fastify'
 import type { Redis } from 'ioredis'
 import { randomUUID } from 'node:crypto'
 import pino from 'pino'
@@ -84,8 +84,12 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const app = Fastify({
     logger: options.logger === false ? false : {
       level: options.logger?.level ?? config.logLevel,
-      // Tokens must never reach the logs (Fastify does not log headers by default; this is the guard if that changes).
-      redact: ['req.headers.authorization', 'req.headers.cookie'],
+      // Tokens must never reach the logs: a request is logged as these fields and nothing else, so no
+      // header (Authorization, Cookie) can be. This replaces pino's redact, which cloned every
+      // line to blank paths that were never there (1.7% of GET /me's CPU).
+      serializers: {
+        req: (request: FastifyRequest) => ({ method: request.method, url: request.url, host: request.host, remoteAddress: request.ip }),
+      },
       // Written asynchronously: under load, lines that arrive while a write is in flight go out
       // together in the next one, instead of one blocking write(2) per line (docs/performance.md).
       // pino flushes what is left when the process exits.

@@ -43,6 +43,7 @@ t.test('logs are JSON with request ids, and never hold a token, a password or a 
   const traced = parsed.filter((l) => l.reqId === 'trace-abc.123')
   t.equal(traced.length, 1, 'one access line per request, under the caller-given id')
   t.match(traced[0], { msg: 'request completed', req: { method: 'POST', url: '/sessions' }, res: { statusCode: 201 }, responseTime: Number })
+  t.same(Object.keys(traced[0]!.req as object).sort(), ['host', 'method', 'remoteAddress', 'url'], 'a request is logged as these fields only: no header can get in')
   t.ok(parsed.some((l) => l.msg === 'session TTL changed' && l.by === `admin ${admin.email} (${admin.user.id})` && l.oldTtlSeconds === 1200 && l.newTtlSeconds === 600))
 
   for (const secret of secrets) {
