@@ -1,0 +1,44 @@
+import { DATABASE_URL, PASSWORD } from './harness.js'
+
+// The built server's modules, loaded as the server loads them (dist/ is not part of this program's types).
+const load = (path: string) => import(new URL(`../dist/${path}`, import.meta.url).href)
+
+/**
+ * `npm run bench:memory`: where the API's resident memory goes before it serves anything. Loads
+ * the pieces one at a time, as the server does, and prints the RSS after each (after a full GC),
+ * so the memory target can be argued with numbers (docs/performance.md). Run with --expose-gc.
+ */
+// The benchmark database, created and migrated if need be (pg is loaded by Prisma's adapter anyway).
+const { migrate } = await load('db/migrate.js')
+await migrate(DATABASE_URL)
+
+const rssMb = () => Math.round(process.memoryUsage().rss / 2 ** 20)
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
+let last = rssMb()
+const step = async (name: string, work: () => Promise<unknown>) => {
+  await work()
+  gc()
+  const now = rssMb()
+  console.log(`${name.padEnd(52)} ${String(now).padStart(4)} MB  (+${now - last})`)
+  last = now
+}
+
+console.log(`${'node, with pg (migrations checked)'.padEnd(52)} ${String(last).padStart(4)} MB`)
+await step('fastify, ioredis, pino (imported)', () => Promise.all([import('fastify'), import('ioredis'), import('pino')]))
+const { createDatabase } = await load('db/prisma.js')
+let db: { user: { findFirst(query: object): Promise<unknown> }; $disconnect(): Promise<void> } | undefined
+await step('Prisma client, after 200 queries (query compiler)', async () => {
+  const client: NonNullable<typeof db> = createDatabase(DATABASE_URL, 2000)
+  db = client
+  for (let i = 0; i < 200; i++) await client.user.findFirst({ where: { email: `nobody-${i}@example.invalid` } })
+})
+const { createPasswordHasher } = await load('users/passwords.js')
+let passwords: { hash(password: string): Promise<string>; close(): Promise<void> } | undefined
+await step('bcrypt pool, 2 threads, after 8 hashes', async () => {
+  const pool: NonNullable<typeof passwords> = await createPasswordHasher({ cost: 10, threads: 2, maxQueue: 8 })
+  passwords = pool
+  await Promise.all(Array.from({ length: 8 }, () => pool.hash(PASSWORD)))
+})
+await step('the rest of the app (routes, swagger, prom-client...)', () => load('app.js'))
+await passwords?.close()
+await db?.$disconnect()
