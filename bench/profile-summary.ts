@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs'
 /**
  * Where a --cpu-prof profile's time went: self time by package (or by file of this project) and
  * by function, as shares of the busy (non-idle) time. Usage:
- *   node dist-bench/profile-summary.js bench/profiles/<file>.cpuprofile [top=25]
+ *   node dist-bench/profile-summary.js bench/profiles/<file>.cpuprofile [top=25] [skip=0]
+ * skip: seconds at the start to leave out (start-up: module loading, compiling).
  */
 interface Node {
   id: number
@@ -16,7 +17,7 @@ interface Profile {
   timeDeltas: number[]
 }
 
-const [file, topArg] = process.argv.slice(2)
+const [file, topArg, skipArg] = process.argv.slice(2)
 if (!file) {
   console.error('usage: profile-summary <file.cpuprofile> [top]')
   process.exit(2)
@@ -24,8 +25,13 @@ if (!file) {
 const top = Number(topArg ?? 25)
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile
 const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+const skipMicros = Number(skipArg ?? 0) * 1e6
 const self = new Map<number, number>()
-profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
+let elapsed = 0
+profile.samples.forEach((id, i) => {
+  elapsed += profile.timeDeltas[i] ?? 0
+  if (elapsed >= skipMicros) self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
+})
 
 /** node_modules/<package> (with its scope), node:internal, (program)/(gc), or this project's file. */
 function area({ url, functionName }: Node['callFrame']): string {

@@ -9,7 +9,12 @@ export class AppError extends Error {
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
+    // A 4xx is an answer to the client, not a fault: its stack trace would never be read, and
+    // capturing one was the largest single cost of the 401 path (6.5% of its CPU). 5xx keep theirs.
+    const stackTraceLimit = Error.stackTraceLimit
+    if (statusCode < 500) Error.stackTraceLimit = 0
     super(message)
+    Error.stackTraceLimit = stackTraceLimit
     this.name = 'AppError'
   }
 }
