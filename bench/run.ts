@@ -124,7 +124,7 @@ async function main(): Promise<void> {
     const stormLogins = median(runs.stormLogins.map((l) => l.perSecond))
     const aloneLogins = median(runs.alone.map((l) => l.perSecond))
     const loginLimit = median(runs.alone.map((l) => l.limit))
-    const loginShare = median(runs.alone.map((l) => ratio(l.perSecond, l.limit)))
+    const loginShare = ratio(median(runs.alone.map((l) => l.perSecond / l.limit)), 1)
 
     // Anything but the expected answer makes the run worthless: say so rather than report it.
     const wrong: string[] = []
