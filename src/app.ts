@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis'
 import { randomUUID } from 'node:crypto'
 import pino from 'pino'
 import type { Config } from './config/index.js'
-import { createDatabase, type Database } from './db/prisma.js'
+import { createDatabase, type Database, warmUp } from './db/prisma.js'
 import { createAuthenticate } from './http/authenticate.js'
 import { createSessionCookies, CSRF_HEADER, type SessionCookies } from './http/session-cookie.js'
 import { configureBodyParsing } from './http/body-parsing.js'
@@ -189,7 +189,7 @@ export async function createServices(config: Config, log: Pick<FastifyBaseLogger
     await db.$disconnect()
   }
   try {
-    await connectRedis(redis, 2000)
+    await Promise.all([connectRedis(redis, 2000), warmUp(db, config.databaseTimeoutMs)])
     const ttl = createSessionTtl(redis, {
       keyPrefix: config.redisKeyPrefix,
       defaultSeconds: config.sessionTtlSeconds,

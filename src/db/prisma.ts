@@ -12,3 +12,18 @@ export function createDatabase(databaseUrl: string, timeoutMs: number): Database
   const adapter = new PrismaPg({ connectionString: databaseUrl, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs })
   return new PrismaClient({ adapter })
 }
+
+/**
+ * Prisma loads and compiles its Wasm query compiler at the first query: about a second on a busy
+ * machine, longer than /ready waits. Running that first query at start-up means neither the first
+ * readiness probe nor the first login pays for it. Bounded, and never fatal: with Postgres away the
+ * app still starts and answers 503 where it needs it.
+ */
+export async function warmUp(db: Database, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    db.$queryRaw`SELECT 1`.catch(() => {}),
+    new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+  ])
+  clearTimeout(timer)
+}
