@@ -3,19 +3,21 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Redis } from 'ioredis'
 import pg from 'pg'
+import { freePort } from '../test/faults/local-servers.js'
+
+export { freePort }
 
 /**
  * What both benchmarks share (bench/run.ts, bench/sessions-scale.ts): the servers they start and
  * stop, the load they drive with autocannon, and how they report. Everything a benchmark creates
  * (its key prefix, its users) is removed by `cleanUp`, also after a failure or Ctrl-C.
  */
-export const ROOT = fileURLToPath(new URL('..', import.meta.url))
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url)) // from dist-bench/bench/
 export const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5)
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 export const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_bench'
@@ -60,13 +62,6 @@ export const summary = (rounds: Figures[]) => ({
   rounds,
 })
 
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
-}
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 

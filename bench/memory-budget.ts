@@ -1,7 +1,7 @@
 import { DATABASE_URL, PASSWORD } from './harness.js'
 
 // The built server's modules, loaded as the server loads them (dist/ is not part of this program's types).
-const load = (path: string) => import(new URL(`../dist/${path}`, import.meta.url).href)
+const load = (path: string) => import(new URL(`../../dist/${path}`, import.meta.url).href) // from dist-bench/bench/
 
 /**
  * `npm run bench:memory`: where the API's resident memory goes before it serves anything. Loads

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 /**
  * Where a --cpu-prof profile's time went: self time by package (or by file of this project) and
  * by function, as shares of the busy (non-idle) time. Usage:
- *   node dist-bench/profile-summary.js bench/profiles/<file>.cpuprofile [top=25] [skip=0]
+ *   node dist-bench/bench/profile-summary.js bench/profiles/<file>.cpuprofile [top=25] [skip=0]
  * skip: seconds at the start to leave out (start-up: module loading, compiling).
  */
 interface Node {

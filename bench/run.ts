@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     await redis.hset(baselineKey, 'user_id', 'baseline')
 
     const apiServer = await startApi(REDIS_URL)
-    const baseline = await start('baseline', ['dist-bench/baseline.js'], { REDIS_URL, BENCH_KEY: baselineKey }, '/me')
+    const baseline = await start('baseline', ['dist-bench/bench/baseline.js'], { REDIS_URL, BENCH_KEY: baselineKey }, '/me')
 
     // A user for GET /me, users for the storm, and a session that is logged out before the 401 runs.
     const email = (name: string) => `${name}-${randomBytes(4).toString('hex')}@${EMAIL_DOMAIN}`

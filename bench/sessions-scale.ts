@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -6,8 +6,9 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import {
   api, cleanUp, EMAIL_DOMAIN, figures, type Figures, freePort, getMe, machine, ME_CONNECTIONS, PASSWORD, PREFIX, ratio, resultsFile,
-  ROUND_SECONDS, row, sleep, start, startApi, summary,
+  ROUND_SECONDS, row, start, startApi, summary,
 } from './harness.js'
+import { spawnRedisServer } from '../test/faults/local-servers.js'
 
 /**
  * `npm run bench:scale`: does GET /me cost more when Redis holds more sessions? A private
@@ -45,22 +46,8 @@ return n
 async function startRedis(): Promise<{ url: string; proc: ChildProcess; dir: string }> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-redis-'))
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' })
-  const url = `redis://127.0.0.1:${port}`
-  for (let i = 0; i < 50; i++) {
-    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null })
-    probe.on('error', () => {}) // not up yet: the loop tries again
-    try {
-      await probe.connect()
-      await probe.ping()
-      probe.disconnect()
-      return { url, proc, dir }
-    } catch {
-      probe.disconnect()
-      await sleep(100)
-    }
-  }
-  throw new Error('the private redis-server did not start (is redis-server installed?)')
+  const proc = await spawnRedisServer(port, ['--dir', dir])
+  return { url: `redis://127.0.0.1:${port}`, proc, dir }
 }
 
 async function main(): Promise<void> {
@@ -71,7 +58,7 @@ async function main(): Promise<void> {
     const baselineKey = `${PREFIX}baseline`
     await redis.hset(baselineKey, 'user_id', 'baseline')
     const apiServer = await startApi(redisServer.url)
-    const baseline = await start('baseline', ['dist-bench/baseline.js'], { REDIS_URL: redisServer.url, BENCH_KEY: baselineKey }, '/me')
+    const baseline = await start('baseline', ['dist-bench/bench/baseline.js'], { REDIS_URL: redisServer.url, BENCH_KEY: baselineKey }, '/me')
     const email = `scale-${process.pid}@${EMAIL_DOMAIN}`
     await api(apiServer, 'POST', '/users', { email, password: PASSWORD })
     const token = (await api(apiServer, 'POST', '/sessions', { email, password: PASSWORD })).token as string

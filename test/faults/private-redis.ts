@@ -1,9 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
-import { sleep } from '../helpers.js'
+import { freePort, spawnRedisServer } from './local-servers.js'
 
 /** A redis-server of the test's own, on a free loopback port: the only kind a test may kill or pause. */
 export interface PrivateRedis {
@@ -25,13 +24,7 @@ export async function startPrivateRedis(t: Test): Promise<PrivateRedis> {
   let proc: ChildProcess | null = null
 
   const start = async () => {
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-    // Bounded wait for it to answer.
-    for (let i = 0; i < 100; i++) {
-      if (await ping(url)) return
-      await sleep(50)
-    }
-    throw new Error(`private redis-server on ${port} did not start`)
+    proc = await spawnRedisServer(port)
   }
   const kill = async () => {
     if (!proc || proc.exitCode !== null) return
@@ -55,25 +48,4 @@ export async function startPrivateRedis(t: Test): Promise<PrivateRedis> {
       admin.disconnect()
     },
   }
-}
-
-async function ping(url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
-  redis.on('error', () => {})
-  try {
-    await redis.connect()
-    return (await redis.ping()) === 'PONG'
-  } catch {
-    return false
-  } finally {
-    redis.disconnect()
-  }
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
 }
