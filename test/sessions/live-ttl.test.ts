@@ -74,9 +74,10 @@ t.test('shortening the TTL ends sessions idle for longer than the new TTL, at th
   const active = await newSession(b)
   await sleep(2500)
 
-  t.equal((await call(a.app, 'PUT', ttlUrl, admin.token, { ttl_seconds: 2 })).statusCode, 200)
-  // Used just now: its last_seen_at is fresh, whichever TTL B still had.
+  // Used just before the change: its last_seen_at is fresh. (Used just after it, the test would race
+  // B's refresh of the TTL, every 500 ms: with the new TTL already in force, 2.5 s idle is too long.)
   t.equal((await me(b.app, `Token token=${active.token}`)).statusCode, 200)
+  t.equal((await call(a.app, 'PUT', ttlUrl, admin.token, { ttl_seconds: 2 })).statusCode, 200)
   await sleep(1000)
 
   // Idle 3.5 s: the old TTL (20 min) would have kept it, the new one (2 s) does not.
