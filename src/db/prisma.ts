@@ -1,5 +1,6 @@
 import { PrismaPg } from '@prisma/adapter-pg'
 import { PrismaClient } from '../generated/prisma/client.js'
+import { succeedsWithin } from '../time-limit.js'
 
 export type Database = PrismaClient
 
@@ -20,10 +21,5 @@ export function createDatabase(databaseUrl: string, timeoutMs: number): Database
  * app still starts and answers 503 where it needs it.
  */
 export async function warmUp(db: Database, timeoutMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  await Promise.race([
-    db.$queryRaw`SELECT 1`.catch(() => {}),
-    new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-  ])
-  clearTimeout(timer)
+  await succeedsWithin(timeoutMs, () => db.$queryRaw`SELECT 1`)
 }

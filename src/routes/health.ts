@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { Services } from '../app.js'
 import { RETRY_AFTER_SECONDS } from '../http/errors.js'
+import { succeedsWithin } from '../time-limit.js'
 
 type Check = 'ok' | 'down'
 
@@ -37,13 +38,5 @@ export const healthRoutes: FastifyPluginAsync<Services & { lifecycle: Lifecycle 
 }
 
 async function probe(check: () => Promise<unknown>): Promise<Check> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<Check>((resolve) => {
-    timer = setTimeout(() => resolve('down'), READY_TIMEOUT_MS)
-  })
-  try {
-    return await Promise.race([check().then((): Check => 'ok', (): Check => 'down'), timeout])
-  } finally {
-    clearTimeout(timer)
-  }
+  return (await succeedsWithin(READY_TIMEOUT_MS, check)) ? 'ok' : 'down'
 }
