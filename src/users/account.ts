@@ -45,13 +45,14 @@ export function createAccountService({ users, passwords, throttles, sessions }: 
    * A change that must not leave old sessions behind. Sessions are ended before the change, so a
    * Redis outage fails the request before anything changed, and again after it, for logins that
    * checked the old password (or read the old role) in between. Logins still in flight are
-   * refused by the new generation (see sessions/login.ts).
+   * refused by the new generation (see sessions/login.ts). Returns the change's result and how
+   * many sessions were ended in all.
    */
-  async function withSessionsEnded<T>(userId: string, reason: RevokeReason, keep: string | undefined, change: () => Promise<T>): Promise<T> {
-    await sessions.revokeAll(userId, { reason, keep })
-    const result = await change()
-    await sessions.revokeAll(userId, { reason, keep })
-    return result
+  async function withSessionsEnded<T>(userId: string, reason: RevokeReason, keep: string | undefined, change: () => Promise<T>): Promise<{ changed: T; ended: number }> {
+    const before = await sessions.revokeAll(userId, { reason, keep })
+    const changed = await change()
+    const after = await sessions.revokeAll(userId, { reason, keep })
+    return { changed, ended: before.length + after.length }
   }
 
   return {
@@ -67,15 +68,11 @@ export function createAccountService({ users, passwords, throttles, sessions }: 
       if (!user) return null
       // No change, nothing to end: a repeated request is harmless.
       if (user.role === role) return publicUser(user)
-      return withSessionsEnded(userId, 'role-change', undefined, () => users.setRole(userId, role))
+      return (await withSessionsEnded(userId, 'role-change', undefined, () => users.setRole(userId, role))).changed
     },
     async deleteUser(userId) {
-      const ended = await sessions.revokeAll(userId, { reason: 'account-deleted' })
-      if (!(await users.delete(userId))) return null
-      // Again after the row is gone: a login that checked the password in between is refused by the
-      // new generation, and one that already stored its session is ended here.
-      const late = await sessions.revokeAll(userId, { reason: 'account-deleted' })
-      return ended.length + late.length
+      const { changed: deleted, ended } = await withSessionsEnded(userId, 'account-deleted', undefined, () => users.delete(userId))
+      return deleted ? ended : null
     },
   }
 }
