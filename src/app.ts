@@ -117,6 +117,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 
   const services = await createServices(config, app.log)
   app.addHook('onClose', services.close)
+  // Here, not in createServices: the server's first /ready and login should not pay for Prisma's
+  // cold start, but the command-line tool has no use for it.
+  await warmUp(services.db, config.databaseTimeoutMs)
   app.decorateRequest('auth', null)
   if (config.expiredEvents !== 'off') {
     const watcher = startExpiryWatcher(services.redis, services.sessions, {
@@ -189,7 +192,7 @@ export async function createServices(config: Config, log: Pick<FastifyBaseLogger
     await db.$disconnect()
   }
   try {
-    await Promise.all([connectRedis(redis, 2000), warmUp(db, config.databaseTimeoutMs)])
+    await connectRedis(redis, 2000)
     const ttl = createSessionTtl(redis, {
       keyPrefix: config.redisKeyPrefix,
       defaultSeconds: config.sessionTtlSeconds,
