@@ -28,7 +28,7 @@ await step('fastify, ioredis, pino (imported)', () => Promise.all([import('fasti
 const { createDatabase } = await load('db/prisma.js')
 let db: { user: { findFirst(query: object): Promise<unknown> }; $disconnect(): Promise<void> } | undefined
 await step('Prisma client, after 200 queries (query compiler)', async () => {
-  const client: NonNullable<typeof db> = createDatabase(DATABASE_URL, 2000)
+  const client: NonNullable<typeof db> = createDatabase(DATABASE_URL, 2000, 10)
   db = client
   for (let i = 0; i < 200; i++) await client.user.findFirst({ where: { email: `nobody-${i}@example.invalid` } })
 })

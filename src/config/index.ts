@@ -11,7 +11,10 @@ export interface Config {
   port: number
   host: string
   databaseUrl: string
-  redisUrl: string
+  /** Most connections to Postgres this instance opens (the pg pool's size). */
+  databasePoolSize: number
+  /** Which Redis: one server, a Cluster or a Sentinel-managed primary (REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS). */
+  redis: RedisTarget
   /** Prepended to every Redis key, so several deployments (or test runs) can share one Redis. */
   redisKeyPrefix: string
   /** Upper bound on one Redis command; past it the request fails with 503 instead of hanging. */
@@ -54,6 +57,22 @@ export interface Config {
   /** Origins allowed to call the API from a browser; empty means CORS is off. */
   corsOrigins: string[]
 }
+
+export interface HostPort {
+  host: string
+  port: number
+}
+
+/** Credentials for Cluster nodes or a Sentinel-managed primary (a single server has them in REDIS_URL). */
+export interface RedisAuth {
+  username?: string
+  password?: string
+}
+
+export type RedisTarget =
+  | { mode: 'single'; url: string }
+  | ({ mode: 'cluster'; nodes: HostPort[] } & RedisAuth)
+  | ({ mode: 'sentinel'; sentinels: HostPort[]; name: string; sentinelPassword?: string } & RedisAuth)
 
 /** Brute-force limits, kept in Redis so every instance shares them. */
 export interface ThrottleConfig {
@@ -98,6 +117,13 @@ export const DEFAULTS = {
   SESSION_TRANSPORT: 'header',
   COOKIE_SECURE: 'true',
   DATABASE_TIMEOUT_MS: '2000',
+  DATABASE_POOL_SIZE: '10',
+  REDIS_CLUSTER_NODES: '',
+  REDIS_SENTINELS: '',
+  REDIS_SENTINEL_NAME: '',
+  REDIS_USERNAME: '',
+  REDIS_PASSWORD: '',
+  REDIS_SENTINEL_PASSWORD: '',
   SHUTDOWN_DRAIN_SECONDS: '5',
   EVENTS_MAX_LENGTH: '100000',
   EXPIRED_EVENTS: 'configure',
@@ -142,6 +168,12 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): LoadedCon
   if (!/^[A-Za-z0-9:_.\-{}]{1,64}$/.test(redisKeyPrefix)) {
     throw new ConfigError('REDIS_KEY_PREFIX', 'must be 1-64 characters of letters, digits and : _ . - { }')
   }
+  const redis = redisTarget(env, read)
+  // Each user's keys share a hash tag, {<user_id>} (sessions/keys.ts); a brace in the prefix would
+  // come first and decide the slot instead, which breaks that (or piles every key on one shard).
+  if (redis.mode === 'cluster' && /[{}]/.test(redisKeyPrefix)) {
+    throw new ConfigError('REDIS_KEY_PREFIX', 'must not contain { or } with REDIS_CLUSTER_NODES: the keys carry their own hash tags')
+  }
 
   const cookieSecure = oneOf('COOKIE_SECURE', read('COOKIE_SECURE'), ['true', 'false'] as const) === 'true'
   // Browsers see https at the proxy even where TLS ends before Gatehouse: a production cookie is always Secure.
@@ -163,7 +195,8 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): LoadedCon
       port: integer('PORT', read('PORT'), 0, 65535),
       host: read('HOST'),
       databaseUrl: url('DATABASE_URL', read('DATABASE_URL'), ['postgres:', 'postgresql:']),
-      redisUrl: url('REDIS_URL', read('REDIS_URL'), ['redis:', 'rediss:']),
+      databasePoolSize: integer('DATABASE_POOL_SIZE', read('DATABASE_POOL_SIZE'), 1, 1000),
+      redis,
       redisKeyPrefix,
       redisCommandTimeoutMs: integer('REDIS_COMMAND_TIMEOUT_MS', read('REDIS_COMMAND_TIMEOUT_MS'), 50, 60_000),
       jwt,
@@ -195,6 +228,41 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): LoadedCon
     },
     warnings,
   }
+}
+
+/** Exactly one of REDIS_URL (the default), REDIS_CLUSTER_NODES, REDIS_SENTINELS + REDIS_SENTINEL_NAME. */
+function redisTarget(env: Env, read: (name: keyof typeof DEFAULTS) => string): RedisTarget {
+  const clusterNodes = read('REDIS_CLUSTER_NODES')
+  const sentinels = read('REDIS_SENTINELS')
+  const auth: RedisAuth = {
+    ...(read('REDIS_USERNAME') ? { username: read('REDIS_USERNAME') } : {}),
+    ...(read('REDIS_PASSWORD') ? { password: read('REDIS_PASSWORD') } : {}),
+  }
+  const explicitUrl = Boolean(env.REDIS_URL)
+  if (clusterNodes && sentinels) throw new ConfigError('REDIS_CLUSTER_NODES', 'and REDIS_SENTINELS cannot both be set: pick one')
+  if (clusterNodes || sentinels) {
+    const name = clusterNodes ? 'REDIS_CLUSTER_NODES' : 'REDIS_SENTINELS'
+    if (explicitUrl) throw new ConfigError(name, 'and REDIS_URL cannot both be set: pick one')
+    if (clusterNodes) return { mode: 'cluster', nodes: hostPorts(name, clusterNodes), ...auth }
+    const master = read('REDIS_SENTINEL_NAME')
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(master)) throw new ConfigError('REDIS_SENTINEL_NAME', 'must name the primary the Sentinels monitor (1-64 letters, digits, . _ -)')
+    const sentinelPassword = read('REDIS_SENTINEL_PASSWORD')
+    return { mode: 'sentinel', sentinels: hostPorts(name, sentinels), name: master, ...auth, ...(sentinelPassword ? { sentinelPassword } : {}) }
+  }
+  for (const name of ['REDIS_SENTINEL_NAME', 'REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD'] as const) {
+    if (read(name)) throw new ConfigError(name, `is only used with REDIS_CLUSTER_NODES or REDIS_SENTINELS (a single server takes its credentials in REDIS_URL)`)
+  }
+  return { mode: 'single', url: url('REDIS_URL', read('REDIS_URL'), ['redis:', 'rediss:']) }
+}
+
+/** "10.0.0.1:7000,redis-b:7000" → [{host, port}...]. */
+function hostPorts(name: string, raw: string): HostPort[] {
+  return raw.split(',').map((item) => item.trim()).filter(Boolean).map((item) => {
+    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(item)
+    const port = Number(match?.[2])
+    if (!match || port < 1 || port > 65535) throw new ConfigError(name, `must be a comma-separated list of host:port (got "${item}")`)
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port }
+  })
 }
 
 function integer(name: string, raw: string, min: number, max: number): number {

@@ -1,6 +1,6 @@
-import { Redis } from 'ioredis'
 import pg from 'pg'
-import type { Config } from '../config/index.js'
+import type { Config, RedisTarget } from '../config/index.js'
+import { closeRedis, connectRedis, createRedisClient } from '../redis/client.js'
 
 export class DependencyError extends Error {
   override name = 'DependencyError'
@@ -10,23 +10,35 @@ const TIMEOUT_MS = 3000
 
 /** Fails fast, naming what is missing and how to start it, instead of retrying forever. */
 export async function checkDependencies(config: Config): Promise<void> {
-  const problems = (await Promise.all([checkRedis(config.redisUrl), checkPostgres(config.databaseUrl)])).filter(Boolean)
+  const problems = (await Promise.all([checkRedis(config.redis), checkPostgres(config.databaseUrl)])).filter(Boolean)
   if (problems.length > 0) throw new DependencyError(problems.join('; '))
 }
 
-async function checkRedis(url: string): Promise<string | null> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: TIMEOUT_MS, retryStrategy: () => null, maxRetriesPerRequest: 0 })
-  redis.on('error', () => {})
+async function checkRedis(target: RedisTarget): Promise<string | null> {
+  let lastError = 'no answer'
+  const redis = createRedisClient({ target, commandTimeoutMs: TIMEOUT_MS, logger: { warn: () => {}, info: () => {} } })
+  redis.on('error', (err: Error) => {
+    lastError = describe(err)
+  })
   try {
-    await redis.connect()
+    if (!(await connectRedis(redis, TIMEOUT_MS))) throw new Error(lastError)
     await redis.ping()
     return null
   } catch (err) {
-    return `cannot reach Redis at ${redact(url)} (${describe(err)}); start it (e.g. \`docker compose up -d redis\`) or set REDIS_URL`
+    return `cannot reach Redis at ${describeTarget(target)} (${describe(err)}); start it (e.g. \`docker compose up -d redis\`) or set ${settingOf(target)}`
   } finally {
-    redis.disconnect()
+    await closeRedis(redis)
   }
 }
+
+const describeTarget = (target: RedisTarget) => {
+  const list = (nodes: { host: string; port: number }[]) => nodes.map(({ host, port }) => `${host}:${port}`).join(',')
+  if (target.mode === 'cluster') return `cluster nodes ${list(target.nodes)}`
+  if (target.mode === 'sentinel') return `primary "${target.name}" of sentinels ${list(target.sentinels)}`
+  return redact(target.url)
+}
+
+const settingOf = (target: RedisTarget) => ({ single: 'REDIS_URL', cluster: 'REDIS_CLUSTER_NODES', sentinel: 'REDIS_SENTINELS' })[target.mode]
 
 async function checkPostgres(url: string): Promise<string | null> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: TIMEOUT_MS })

@@ -8,9 +8,12 @@ export type Database = PrismaClient
  * Prisma through the pg driver adapter: no native query engine, so it runs wherever Node does.
  * The timeouts make a request fail (503) rather than wait while Postgres is away or stalled:
  * `query_timeout` is enforced by the client, so it holds even when the server answers nothing.
+ * `poolSize` bounds this instance's connections (DATABASE_POOL_SIZE): N instances open at most
+ * N x poolSize, which must stay under Postgres' max_connections (docs/scaling.md). A request that
+ * finds every connection busy waits for one, within `timeoutMs`, then gets 503.
  */
-export function createDatabase(databaseUrl: string, timeoutMs: number): Database {
-  const adapter = new PrismaPg({ connectionString: databaseUrl, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs })
+export function createDatabase(databaseUrl: string, timeoutMs: number, poolSize: number): Database {
+  const adapter = new PrismaPg({ connectionString: databaseUrl, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, max: poolSize })
   return new PrismaClient({ adapter })
 }
 

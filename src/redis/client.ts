@@ -1,32 +1,73 @@
-import { Redis } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
+import type { RedisTarget } from '../config/index.js'
+
+/** One server, a Sentinel-managed primary (both a `Redis`) or a Cluster: every caller takes either. */
+export type RedisClient = Redis | Cluster
 
 export interface RedisClientOptions {
-  url: string
+  target: RedisTarget
   commandTimeoutMs: number
   logger: Pick<FastifyBaseLogger, 'warn' | 'info'>
 }
 
 /**
- * A Redis client tuned for an auth hot path. ioredis' defaults would queue commands while Redis
- * is down and retry them for over a minute, so a request could hang, then replay a stale write
- * after reconnecting. Here every command either answers within `commandTimeoutMs` or fails, and
- * the caller turns that into a 503. The client keeps reconnecting in the background on its own.
+ * A Redis client tuned for an auth hot path, the same in all three modes. ioredis' defaults would
+ * queue commands while Redis is down and retry them for over a minute, so a request could hang,
+ * then replay a stale write after reconnecting. Here every command either answers within
+ * `commandTimeoutMs` or fails, and the caller turns that into a 503. The client keeps reconnecting
+ * in the background on its own: to the same server, to whichever server the Sentinels now name
+ * primary, or to the Cluster's new slot owners after a failover.
  */
-export function createRedisClient({ url, commandTimeoutMs, logger }: RedisClientOptions): Redis {
-  const redis = new Redis(url, {
+export function createRedisClient({ target, commandTimeoutMs, logger }: RedisClientOptions): RedisClient {
+  const common = {
     lazyConnect: true,
     enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
     commandTimeout: commandTimeoutMs,
-    connectTimeout: 2000,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     // Commands issued in the same tick (concurrent requests' session checks) go out in one write,
     // and while one batch is in flight the next one gathers. Each command still has its own reply,
     // error and timeout. write(2) was the largest single cost of GET /me; this gave about 1.2x its
-    // throughput in the bench (docs/performance.md).
+    // throughput in the bench (docs/performance.md). A Cluster batches per node.
     enableAutoPipelining: true,
-  })
+  } as const
+  const connection: RedisOptions = {
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2000,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+  }
+  let redis: RedisClient
+  if (target.mode === 'cluster') {
+    redis = new Cluster(target.nodes, {
+      ...common,
+      redisOptions: { ...connection, username: target.username, password: target.password },
+      // Reads and writes go to the primaries: a replica may lag, and a logged-out session must
+      // never read as live.
+      scaleReads: 'master',
+      clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      // During a failover a slot has no owner for a moment: fail the command (503) rather than
+      // wait on it, as in the other modes. MOVED/ASK redirections after it are followed.
+      retryDelayOnClusterDown: 0,
+      retryDelayOnFailover: 100,
+      slotsRefreshTimeout: 2000,
+    })
+  } else if (target.mode === 'sentinel') {
+    redis = new Redis({
+      ...common,
+      ...connection,
+      sentinels: target.sentinels,
+      name: target.name,
+      role: 'master',
+      username: target.username,
+      password: target.password,
+      sentinelPassword: target.sentinelPassword,
+      sentinelRetryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      // Listen for the Sentinels' +switch-master and reconnect at once, instead of waiting for the
+      // old primary's connection to fail.
+      failoverDetector: true,
+    })
+  } else {
+    redis = new Redis(target.url, { ...common, ...connection })
+  }
   let healthy = true
   redis.on('error', (err: Error) => {
     // Log the first error of an outage, not one line per reconnect attempt.
@@ -41,7 +82,7 @@ export function createRedisClient({ url, commandTimeoutMs, logger }: RedisClient
 }
 
 /** Connects, waiting at most `timeoutMs`; when Redis is not there yet the app still starts and answers 503. */
-export async function connectRedis(redis: Redis, timeoutMs: number): Promise<boolean> {
+export async function connectRedis(redis: RedisClient, timeoutMs: number): Promise<boolean> {
   if (redis.status === 'ready') return true
   const ready = new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), timeoutMs)
@@ -54,4 +95,22 @@ export async function connectRedis(redis: Redis, timeoutMs: number): Promise<boo
     // Reported through the 'error' event; the retry strategy keeps trying.
   })
   return ready
+}
+
+/**
+ * Runs `work` on every primary: SCAN, CONFIG and keyspace notifications are per server, and a
+ * Cluster spreads the keys over several. One server (or a Sentinel-managed primary) is its own.
+ */
+export async function forEachMaster<T>(redis: RedisClient, work: (node: Redis) => Promise<T>): Promise<T[]> {
+  return Promise.all(masters(redis).map(work))
+}
+
+export function masters(redis: RedisClient): Redis[] {
+  return redis instanceof Cluster ? redis.nodes('master') : [redis]
+}
+
+/** Closes the client: politely when connected, at once otherwise. */
+export async function closeRedis(redis: RedisClient): Promise<void> {
+  if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
+  else redis.disconnect()
 }

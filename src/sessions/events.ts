@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/client.js'
 
 /** The version of the event entry format (the `v` field); see docs/session-contract.md, "Events". */
 export const EVENT_FORMAT_VERSION = '1'
@@ -36,7 +36,7 @@ export interface EventStreamOptions {
  * may, rarely, miss an event when Redis fails between the two, never see one for a change that
  * did not happen.
  */
-export function createEventStream(redis: Redis, { keyPrefix, maxLength, log, onFailure }: EventStreamOptions): EventSink {
+export function createEventStream(redis: RedisClient, { keyPrefix, maxLength, log, onFailure }: EventStreamOptions): EventSink {
   const key = `${keyPrefix}events`
   return async (events) => {
     if (events.length === 0) return

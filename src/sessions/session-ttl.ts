@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { ChainableCommander } from 'ioredis'
+import type { RedisClient } from '../redis/client.js'
 import { orUnavailable } from '../http/errors.js'
 
 /**
@@ -92,7 +93,7 @@ export interface SessionTtlOptions {
   log: Pick<FastifyBaseLogger, 'warn' | 'info'>
 }
 
-export function createSessionTtl(redis: Redis, { keyPrefix, defaultSeconds, maxSeconds, log }: SessionTtlOptions): SessionTtl {
+export function createSessionTtl(redis: RedisClient, { keyPrefix, defaultSeconds, maxSeconds, log }: SessionTtlOptions): SessionTtl {
   const configKey = `${keyPrefix}config`
   const fields = [CONFIG_FIELDS.ttl, CONFIG_FIELDS.setBy, CONFIG_FIELDS.setAt]
   let current = defaultSeconds
@@ -117,7 +118,7 @@ export function createSessionTtl(redis: Redis, { keyPrefix, defaultSeconds, maxS
   const read = () => orUnavailable('redis', async () => stateOf(await redis.hmget(configKey, ...fields)))
 
   /** Writes and reads back in one MULTI, so `before` is exactly what this change replaced. */
-  async function change(write: (multi: ReturnType<Redis['multi']>) => void): Promise<TtlChange> {
+  async function change(write: (multi: ChainableCommander) => void): Promise<TtlChange> {
     return orUnavailable('redis', async () => {
       const multi = redis.multi().hmget(configKey, ...fields)
       write(multi)

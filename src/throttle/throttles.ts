@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/client.js'
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
 import type { ThrottleConfig } from '../config/index.js'
 import { errors, orUnavailable } from '../http/errors.js'
@@ -32,7 +32,7 @@ export interface ThrottleOptions extends ThrottleConfig {
  * Login limits fail closed: without Redis there is no login anyway. The sign-up limit falls back
  * to a per-instance count in memory, since sign-up needs only Postgres.
  */
-export function createThrottles(redis: Redis, options: ThrottleOptions): Throttles {
+export function createThrottles(redis: RedisClient, options: ThrottleOptions): Throttles {
   const limiter = (name: Limit, points: number, duration: number, insurance = false) =>
     new RateLimiterRedis({
       storeClient: redis,
