@@ -31,14 +31,16 @@ local max = string.format('%.0f', now + 2592000000)
 for i = from, from + n - 1 do
   local id = string.format('filler%016d', i)
   local user = string.format('00000000-0000-4000-8000-%012d', i)
-  local key = prefix .. 'sess:' .. id
-  redis.call('HSET', key, 'v', '2', 'user_id', user, 'role', 'user', 'created_at', now_s, 'last_seen_at', now_s,
+  -- Layout 3's names (src/sessions/keys.ts): the user's id is the hash tag.
+  local tag = '{' .. user .. '}:'
+  local key = prefix .. 'sess:' .. tag .. id
+  redis.call('HSET', key, 'v', '3', 'user_id', user, 'role', 'user', 'created_at', now_s, 'last_seen_at', now_s,
     'max_expires_at', max, 'client', 'ios', 'user_agent', 'Gatehouse/1.0 (iPhone; iOS 18.1)', 'ip', '10.0.0.1',
     'email', 'filler' .. i .. '@example.com', 'user_created_at', now_s)
   redis.call('PEXPIREAT', key, expires)
-  redis.call('ZADD', prefix .. 'user:' .. user .. ':sessions', expires, id)
-  redis.call('PEXPIREAT', prefix .. 'user:' .. user .. ':sessions', expires)
-  redis.call('SET', prefix .. 'owner:' .. id, user, 'PXAT', string.format('%.0f', now + 2592000000 + 3600000))
+  redis.call('ZADD', prefix .. 'user:{' .. user .. '}:sessions', expires, id)
+  redis.call('PEXPIREAT', prefix .. 'user:{' .. user .. '}:sessions', expires)
+  redis.call('SET', prefix .. 'owner:' .. tag .. id, user, 'PXAT', string.format('%.0f', now + 2592000000 + 3600000))
 end
 return n
 `

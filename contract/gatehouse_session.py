@@ -31,7 +31,7 @@ import sys
 import time
 from urllib.parse import unquote, urlparse
 
-LAYOUT_VERSIONS = {"2"}
+LAYOUT_VERSIONS = {"1", "3"}  # "1": moved from an old release, completed (role...) at its next request
 EVENT_FORMAT_VERSIONS = {"1"}
 
 
@@ -125,7 +125,8 @@ def ttl_in_force_ms(redis, prefix):
 
 def live_session(redis, prefix, claims):
     """The session hash if the session is live by the contract's rules, else None."""
-    session = redis.hash(f"{prefix}sess:{claims['jti']}")
+    # Layout 3: the user's id is the key's hash tag (Redis Cluster keeps a user's keys in one slot).
+    session = redis.hash(f"{prefix}sess:{{{claims['user_id']}}}:{claims['jti']}")
     if not session:
         return None  # missing key: logged out, revoked, expired, or lost with Redis
     if session.get("v") not in LAYOUT_VERSIONS:
@@ -145,7 +146,7 @@ def read(redis, prefix, claims):
     if session is None:
         print("no live session", file=sys.stderr)
         return 1
-    print(f"user_id={session['user_id']} role={session['role']}")
+    print(f"user_id={session['user_id']} role={session.get('role', '')}")
     return 0
 
 
@@ -159,13 +160,13 @@ def check(redis, prefix, claims):
             failures.append(what)
 
     jti, user_id = claims["jti"], claims["user_id"]
-    key, index, owner = f"{prefix}sess:{jti}", f"{prefix}user:{user_id}:sessions", f"{prefix}owner:{jti}"
+    key, index, owner = f"{prefix}sess:{{{user_id}}}:{jti}", f"{prefix}user:{{{user_id}}}:sessions", f"{prefix}owner:{{{user_id}}}:{jti}"
     ms = re.compile(r"^\d{13}$")
 
     expect(re.fullmatch(r"[A-Za-z0-9_-]{22}", jti) is not None, "jti is 22 base64url characters")
     expect(redis.call("TYPE", key) == "hash", f"{key} is a hash")
     session = redis.hash(key)
-    expect(session.get("v") == "2", "v is 2")
+    expect(session.get("v") == "3", "v is 3")
     documented = {"v", "user_id", "role", "created_at", "last_seen_at", "max_expires_at", "client", "user_agent", "ip", "email", "user_created_at"}
     expect(set(session) == documented, f"fields are exactly {sorted(documented)} (got {sorted(session)})")
     expect(re.fullmatch(r"[^@\s]+@[^@\s]+", session.get("email", "")) is not None, "email is an address")

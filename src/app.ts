@@ -1,7 +1,6 @@
 import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type onRequestAsyncHookHandler } from 'fastify'
-import type { Redis } from 'ioredis'
 import { randomUUID } from 'node:crypto'
 import pino from 'pino'
 import type { Config } from './config/index.js'
@@ -12,7 +11,7 @@ import { configureBodyParsing } from './http/body-parsing.js'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
 import { registerSecurityHeaders } from './http/security-headers.js'
 import { createMetrics, type Metrics } from './metrics.js'
-import { connectRedis, createRedisClient } from './redis/client.js'
+import { closeRedis, connectRedis, createRedisClient, type RedisClient } from './redis/client.js'
 import { adminRoutes } from './routes/admin.js'
 import { apiDocs, DOCS_PREFIX } from './routes/docs.js'
 import { healthRoutes, type Lifecycle } from './routes/health.js'
@@ -25,6 +24,7 @@ import { settingsRoutes } from './routes/settings.js'
 import { userRoutes } from './routes/users.js'
 import { createEventStream, fanOut } from './sessions/events.js'
 import { startExpiryWatcher } from './sessions/expiry-watcher.js'
+import { migrateInBackground } from './sessions/migrate-layout.js'
 import { createLogin } from './sessions/login.js'
 import { createSessionTtl, type SessionTtl } from './sessions/session-ttl.js'
 import { countSessions, createSessionStore, type SessionStore } from './sessions/store.js'
@@ -43,7 +43,7 @@ declare module 'fastify' {
 
 /** What the routes are given: built once per app, closed with it. */
 export interface Services {
-  redis: Redis
+  redis: RedisClient
   db: Database
   users: UserRepository
   passwords: PasswordHasher
@@ -66,6 +66,8 @@ export interface Services {
 }
 
 export interface BuildAppOptions {
+  /** Move sessions a layout-2 release wrote to today's keys, in the background once listening (the server does; tests call it directly). */
+  migrateLegacySessions?: boolean
   /** false: no logs (tests). Otherwise JSON logs, at config.logLevel unless `level` says, to stdout unless `stream` says. */
   logger?: false | { level?: string; stream?: NodeJS.WritableStream }
 }
@@ -121,6 +123,12 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   // cold start, but the command-line tool has no use for it.
   await warmUp(services.db, config.databaseTimeoutMs)
   app.decorateRequest('auth', null)
+  if (options.migrateLegacySessions) {
+    app.addHook('onListen', (done) => {
+      void migrateInBackground(services.redis, config.redisKeyPrefix, app.log)
+      done()
+    })
+  }
   if (config.expiredEvents !== 'off') {
     const watcher = startExpiryWatcher(services.redis, services.sessions, {
       keyPrefix: config.redisKeyPrefix,
@@ -180,15 +188,14 @@ const trustHops = (hops: number) => (_address: string, hop: number) => hop < hop
 
 /** The clients and services, without HTTP: used by `buildApp` and by the command-line tool. */
 export async function createServices(config: Config, log: Pick<FastifyBaseLogger, 'warn' | 'info'>): Promise<Services> {
-  const redis = createRedisClient({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs, logger: log })
-  const db = createDatabase(config.databaseUrl, config.databaseTimeoutMs)
+  const redis = createRedisClient({ target: config.redis, commandTimeoutMs: config.redisCommandTimeoutMs, logger: log })
+  const db = createDatabase(config.databaseUrl, config.databaseTimeoutMs, config.databasePoolSize)
   let stopTtl = () => {}
   let stopPasswords = async () => {}
   const close = async () => {
     stopTtl()
     await stopPasswords()
-    if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
-    else redis.disconnect()
+    await closeRedis(redis)
     await db.$disconnect()
   }
   try {

@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   await checkDependencies(config)
   await migrate(config.databaseUrl, { log: (message) => console.log(`gatehouse: ${message}`) })
 
-  const app = await buildApp(config)
+  const app = await buildApp(config, { migrateLegacySessions: true })
   for (const warning of warnings) app.log.warn(warning)
 
   // SIGTERM (an orchestrator): /ready turns 503 at once and the server keeps serving for

@@ -1,15 +1,22 @@
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { buildApp, type BuildAppOptions } from '../src/app.js'
 import { type Config, type Env, loadConfig } from '../src/config/index.js'
+import { masters, type RedisClient } from '../src/redis/client.js'
+import { sessionKeys } from '../src/sessions/keys.js'
 
 /** Tests never touch the service's own data: their own database, and a key prefix per test app. */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_test'
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+/**
+ * Set by `npm run test:cluster` (scripts/test-cluster.mjs): the session suite then runs against a
+ * real Redis Cluster, unless a test picks its own Redis (REDIS_URL or REDIS_SENTINELS in `env`).
+ */
+export const TEST_REDIS_CLUSTER_NODES = process.env.TEST_REDIS_CLUSTER_NODES ?? ''
 export const TEST_JWT_SECRET = 'gatehouse-test-secret-0123456789abcdef0123456789'
 export const PASSWORD = 'correct horse battery'
 
@@ -25,9 +32,10 @@ export const uniqueId = () => randomBytes(6).toString('hex')
  */
 export function testConfig(env: Env = {}): Config {
   const { BCRYPT_COST: cost, ...rest } = env
+  const ownRedis = env.REDIS_URL !== undefined || env.REDIS_SENTINELS !== undefined || env.REDIS_CLUSTER_NODES !== undefined
   const config = loadConfig({
     DATABASE_URL: TEST_DATABASE_URL,
-    REDIS_URL: TEST_REDIS_URL,
+    ...(TEST_REDIS_CLUSTER_NODES && !ownRedis ? { REDIS_CLUSTER_NODES: TEST_REDIS_CLUSTER_NODES } : { REDIS_URL: TEST_REDIS_URL }),
     REDIS_KEY_PREFIX: `gatehouse-test:${uniqueId()}:`,
     JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: 'silent',
@@ -48,8 +56,8 @@ export const TEST_BCRYPT_COST = 4
 export interface TestContext {
   app: FastifyInstance
   config: Config
-  /** A plain client for reading Redis the way another service would. */
-  redis: Redis
+  /** A plain client for reading Redis the way another service would (a Cluster client on a cluster). */
+  redis: RedisClient
   /** A fresh email on this test's own domain (deleted at teardown). */
   email(): string
 }
@@ -58,7 +66,7 @@ export interface TestContext {
 export async function buildTestApp(t: Test, env: Env = {}, options: BuildAppOptions = { logger: false }): Promise<TestContext> {
   const config = testConfig(env)
   const app = await buildApp(config, options)
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  const redis = adminClient(config)
   const domain = `${uniqueId()}.test.gatehouse`
   t.teardown(async () => {
     await app.close()
@@ -69,20 +77,42 @@ export async function buildTestApp(t: Test, env: Env = {}, options: BuildAppOpti
   return { app, config, redis, email: () => `${uniqueId()}@${domain}` }
 }
 
-export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  const keys = await scanKeys(redis, prefix)
-  if (keys.length > 0) await redis.del(...keys)
+/** A client for the Redis `config` points at, as another service would open one (ioredis defaults). */
+export function adminClient(config: Config): RedisClient {
+  const target = config.redis
+  if (target.mode === 'cluster') return new Cluster(target.nodes, { scaleReads: 'master' })
+  if (target.mode === 'sentinel') return new Redis({ sentinels: target.sentinels, name: target.name, maxRetriesPerRequest: 1 })
+  return new Redis(target.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
 }
 
-export async function scanKeys(redis: Redis, prefix: string): Promise<string[]> {
+export async function deleteKeys(redis: RedisClient, prefix: string): Promise<void> {
+  const keys = await scanKeys(redis, prefix)
+  // One DEL per key: on a Cluster a multi-key DEL must stay within one slot.
+  await Promise.all(keys.map((key) => redis.del(key)))
+}
+
+/** Every key under `prefix`, on every primary of a Cluster. */
+export async function scanKeys(redis: RedisClient, prefix: string): Promise<string[]> {
+  if (redis instanceof Cluster && redis.status !== 'ready') await redis.ping()
   const keys: string[] = []
-  let cursor = '0'
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-    keys.push(...batch)
-    cursor = next
-  } while (cursor !== '0')
+  for (const node of masters(redis)) {
+    let cursor = '0'
+    do {
+      const [next, batch] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      keys.push(...batch)
+      cursor = next
+    } while (cursor !== '0')
+  }
   return keys
+}
+
+/** A test app's key names (docs/session-contract.md, layout 3). */
+export const keysOf = (ctx: Pick<TestContext, 'config'>) => sessionKeys(ctx.config.redisKeyPrefix)
+
+/** The Redis key of the session a token stands for. */
+export function sessionKeyOf(ctx: Pick<TestContext, 'config'>, token: string): string {
+  const claims = claimsOf(token)
+  return keysOf(ctx).session(String(claims.user_id), String(claims.jti))
 }
 
 /** Runs one statement on its own connection (tests read and arrange Postgres directly through this). */
@@ -147,21 +177,21 @@ export async function newAdmin(ctx: TestContext) {
 
 /** The session ids in a user's index, read the way another service would. */
 export function indexed(ctx: TestContext, userId: string): Promise<string[]> {
-  return ctx.redis.zrange(`${ctx.config.redisKeyPrefix}user:${userId}:sessions`, '0', '-1')
+  return ctx.redis.zrange(keysOf(ctx).index(userId), '0', '-1')
 }
 
 /** Whether a session's hash exists in Redis. */
 export async function sessionExists(ctx: TestContext, token: string): Promise<boolean> {
-  return (await ctx.redis.exists(`${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`)) === 1
+  return (await ctx.redis.exists(sessionKeyOf(ctx, token))) === 1
 }
 
 /** Every session hash of a user, found by scanning, not through the index (to check the index). */
 export async function sessionsInRedis(ctx: TestContext, userId: string): Promise<Array<{ id: string; createdAt: number }>> {
-  const prefix = `${ctx.config.redisKeyPrefix}sess:`
   const found = []
-  for (const key of await scanKeys(ctx.redis, prefix)) {
+  for (const key of await scanKeys(ctx.redis, `${ctx.config.redisKeyPrefix}sess:`)) {
     const [owner, createdAt] = await ctx.redis.hmget(key, 'user_id', 'created_at')
-    if (owner === userId) found.push({ id: key.slice(prefix.length), createdAt: Number(createdAt) })
+    const named = keysOf(ctx).parseSession(key)
+    if (owner === userId && named) found.push({ id: named.id, createdAt: Number(createdAt) })
   }
   return found
 }
@@ -184,7 +214,7 @@ export function captureLogs(level = 'trace') {
  * last PTTL.
  */
 export async function touchUntilTtlAtMost(t: Test, ctx: TestContext, token: string, maxMs: number, since: number): Promise<number> {
-  const key = `${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`
+  const key = sessionKeyOf(ctx, token)
   let pttl = Infinity
   while (Date.now() - since < 1000) {
     t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200)

@@ -2,10 +2,13 @@
 import { hostname, userInfo } from 'node:os'
 import { parseArgs } from 'node:util'
 import { createServices, type Services } from '../app.js'
-import { loadConfig } from '../config/index.js'
+import { type Config, loadConfig } from '../config/index.js'
 import { withDotEnv } from '../config/dotenv.js'
 import { checkDependencies } from '../db/preflight.js'
+import { orUnavailable } from '../http/errors.js'
+import { migrateLegacySessions } from '../sessions/migrate-layout.js'
 import { formatTtl, parseTtl, type TtlState, TtlValueError } from '../sessions/session-ttl.js'
+import { SESSION_LAYOUT_VERSION } from '../sessions/store.js'
 import { ROLES, type Role } from '../users/repository.js'
 
 /**
@@ -23,6 +26,8 @@ Commands:
   ttl reset                        Back to SESSION_TTL_SECONDS
   sessions list --user <email>     A user's live sessions
   sessions revoke --user <email>   End all of a user's sessions
+  sessions migrate                 Move sessions an older release wrote (layout 2) to the
+                                   current key names; the server also does it at start-up
   users set-role <email> <${ROLES.join('|')}>   Set a user's role and end all their sessions
                                    (the way to create the first admin)
   users delete <email>             Delete a user and end all their sessions (the way to
@@ -52,7 +57,7 @@ function ttlLine(state: TtlState): string {
   return `session TTL: ${formatTtl(state.seconds)}, ${source}`
 }
 
-type Command = (services: Services, args: string[], options: { user?: string }) => Promise<string>
+type Command = (services: Services, args: string[], options: { user?: string }, config: Config) => Promise<string>
 
 function noArgs(args: string[], command: string) {
   if (args.length > 0) throw new UsageError(`${command} takes no arguments (got "${args.join(' ')}")`)
@@ -104,6 +109,11 @@ const COMMANDS: Record<string, Command> = {
     const ended = await services.sessions.revokeAll(user.id, { reason: 'admin' })
     return `${user.email}: ${ended.length} session(s) ended (by ${operator()})`
   },
+  'sessions migrate': async ({ redis }, args, _options, config) => {
+    noArgs(args, 'sessions migrate')
+    const { moved, dropped, gone } = await orUnavailable('redis', () => migrateLegacySessions(redis, config.redisKeyPrefix))
+    return `layout-2 sessions: ${moved} moved to layout ${SESSION_LAYOUT_VERSION}, ${dropped} dropped (revoked since), ${gone} gone meanwhile`
+  },
   'users set-role': async (services, args) => {
     const [email, role, ...extra] = args
     if (!email || !role || extra.length > 0) throw new UsageError('users set-role needs <email> and <role>')
@@ -145,7 +155,7 @@ async function main(argv: string[]): Promise<number> {
   await checkDependencies(config)
   const services = await createServices(config, { warn: () => {}, info: () => {} })
   try {
-    console.log(await run(services, rest, values))
+    console.log(await run(services, rest, values, config))
     return 0
   } finally {
     await services.close()

@@ -1,23 +1,35 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import type { Redis, Result } from 'ioredis'
+import type { Result } from 'ioredis'
 import { orUnavailable } from '../http/errors.js'
+import { forEachMaster, type RedisClient } from '../redis/client.js'
 import type { EventSink, RevokeReason, SessionEvent } from './events.js'
+import { sessionKeys } from './keys.js'
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    createSession(session: string, index: string, generation: string, owner: string, ...args: (string | number)[]): Result<string[], Context>
+    // Scripts whose key count varies are called as (numberOfKeys, ...keys, ...args).
+    createSession(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<string[], Context>
     touchSession(session: string, index: string, owner: string, id: string, userId: string, ttlMs: number): Result<string[], Context>
     peekSession(session: string, userId: string, ttlMs: number): Result<string[] | null, Context>
     upgradeSession(session: string, userId: string, role: string, email: string, userCreatedAt: number, layoutVersion: string): Result<number, Context>
     revokeSession(session: string, index: string, owner: string, id: string, userId: string): Result<number, Context>
-    revokeUserSessions(index: string, generation: string, sessionPrefix: string, userId: string, keep: string, generationTtlMs: number, ownerPrefix: string): Result<string[], Context>
-    listSessions(index: string, sessionPrefix: string, userId: string, ttlMs: number): Result<string[], Context>
+    revokeUserSessions(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<string[], Context>
+    listSessions(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<string[], Context>
   }
 }
 
 /** The Redis layout version written to every session hash (`v`); see docs/session-contract.md. */
-export const SESSION_LAYOUT_VERSION = '2'
+export const SESSION_LAYOUT_VERSION = '3'
+
+/**
+ * How many times a script that needs the keys of a user's sessions is called before giving up.
+ * Each attempt after the second needs yet another login of the same user within its round trip,
+ * so running out means something is hammering one account: 503.
+ */
+const MEMBER_ATTEMPTS = 10
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** How long a user's generation marker outlives a revoke-all: far longer than any login takes. */
 const GENERATION_TTL_MS = 24 * 3600 * 1000
@@ -110,7 +122,7 @@ export interface SessionStore {
    * Redis expired this session's key: publishes its `expired` event. Every instance is told;
    * only the one whose GETDEL gets the owner key publishes, so the event appears once.
    */
-  expired(id: string): Promise<void>
+  expired(id: string, userId: string): Promise<void>
 }
 
 export interface SessionStoreOptions {
@@ -133,24 +145,39 @@ export function newSessionId(): string {
   return randomBytes(16).toString('base64url')
 }
 
-export function createSessionStore(redis: Redis, options: SessionStoreOptions): SessionStore {
+export function createSessionStore(redis: RedisClient, options: SessionStoreOptions): SessionStore {
   const { keyPrefix, ttlSeconds, maxAgeSeconds, maxPerUser, events, observe } = options
-  // Loaded once and called by SHA (EVALSHA, falling back to EVAL after a Redis restart).
-  redis.defineCommand('createSession', { numberOfKeys: 4, lua: lua('create-session') })
+  // Loaded once and called by SHA (EVALSHA, falling back to EVAL after a Redis restart). Every
+  // script declares every key it touches, all in the user's hash slot (keys.ts): Cluster-safe.
+  redis.defineCommand('createSession', { lua: lua('create-session') })
   redis.defineCommand('touchSession', { numberOfKeys: 3, lua: lua('touch-session') })
   redis.defineCommand('peekSession', { numberOfKeys: 1, lua: lua('peek-session') })
   redis.defineCommand('upgradeSession', { numberOfKeys: 1, lua: lua('upgrade-session') })
   redis.defineCommand('revokeSession', { numberOfKeys: 3, lua: lua('revoke-session') })
-  redis.defineCommand('revokeUserSessions', { numberOfKeys: 2, lua: lua('revoke-user-sessions') })
-  redis.defineCommand('listSessions', { numberOfKeys: 1, lua: lua('list-sessions') })
+  redis.defineCommand('revokeUserSessions', { lua: lua('revoke-user-sessions') })
+  redis.defineCommand('listSessions', { lua: lua('list-sessions') })
 
-  const sessionPrefix = `${keyPrefix}sess:`
-  const ownerPrefix = `${keyPrefix}owner:`
-  const key = (id: string) => sessionPrefix + id
-  const ownerKey = (id: string) => ownerPrefix + id
-  const indexKey = (userId: string) => `${keyPrefix}user:${userId}:sessions`
-  const generationKey = (userId: string) => `${keyPrefix}user:${userId}:generation`
+  const keys = sessionKeys(keyPrefix)
   const ttlMs = () => ttlSeconds() * 1000
+
+  /**
+   * Calls a script that may need the keys of the user's other sessions, which only the index names:
+   * Cluster requires a script to declare every key it touches. A script that meets a session it
+   * was not given writes nothing and answers 'members' with the index as it is now; it is then
+   * called again with those too. Ids are never reused, so declaring one that has gone since is
+   * harmless: the ids seen are kept across attempts. Only logins of the same user landing between
+   * two attempts cause another; a short random pause spreads a burst of them out.
+   */
+  async function withIndexMembers(userId: string, call: (ids: string[]) => Promise<string[]>): Promise<string[]> {
+    const known = new Set<string>()
+    for (let attempt = 1; ; attempt++) {
+      const reply = await call([...known])
+      if (reply[0] !== 'members') return reply
+      if (attempt === MEMBER_ATTEMPTS) throw new Error(`the sessions of user ${userId} changed during each of ${MEMBER_ATTEMPTS} attempts`)
+      for (const id of reply.slice(1)) known.add(id)
+      if (attempt > 1) await sleep(Math.random() * 5 * attempt)
+    }
+  }
 
   /** Every Redis operation: timed for metrics, and a failure becomes a 503. */
   async function run<T>(operation: string, work: () => Promise<T>): Promise<T> {
@@ -165,18 +192,21 @@ export function createSessionStore(redis: Redis, options: SessionStoreOptions): 
     ids.map((sessionId) => ({ type: 'revoked', sessionId, userId, reason }))
 
   return {
-    generation: (userId) => run('generation', async () => (await redis.get(generationKey(userId))) ?? ''),
+    generation: (userId) => run('generation', async () => (await redis.get(keys.generation(userId))) ?? ''),
     create: ({ userId, role, device, generation, email, userCreatedAt }) =>
       run('create', async () => {
         // A 128-bit id does not collide in practice; the script still refuses to overwrite one.
         for (;;) {
           const id = newSessionId()
-          const [status, createdAt, maxExpiresAt, ...evicted] = await redis.createSession(
-            key(id), indexKey(userId), generationKey(userId), ownerKey(id),
-            id, userId, role, ttlMs(), maxAgeSeconds * 1000, SESSION_LAYOUT_VERSION,
-            generation, maxPerUser, sessionPrefix, device.client, device.userAgent, device.ip, ownerPrefix, OWNER_GRACE_MS,
-            email, userCreatedAt,
-          )
+          const [status, createdAt, maxExpiresAt, ...evicted] = await withIndexMembers(userId, (ids) =>
+            redis.createSession(
+              4 + 2 * ids.length,
+              keys.session(userId, id), keys.index(userId), keys.generation(userId), keys.owner(userId, id),
+              ...ids.flatMap((other) => [keys.session(userId, other), keys.owner(userId, other)]),
+              id, userId, role, ttlMs(), maxAgeSeconds * 1000, SESSION_LAYOUT_VERSION,
+              generation, maxPerUser, device.client, device.userAgent, device.ip, OWNER_GRACE_MS,
+              email, userCreatedAt, ...ids,
+            ))
           if (status === 'stale') return null
           if (status === 'ok') {
             await events([{ type: 'created', sessionId: id, userId }, ...revoked(evicted, userId, 'cap')])
@@ -186,14 +216,14 @@ export function createSessionStore(redis: Redis, options: SessionStoreOptions): 
       }),
     touch: (id, userId) =>
       run('touch', async () => {
-        const [status, detail = '', email = '', userCreatedAt = ''] = await redis.touchSession(key(id), indexKey(userId), ownerKey(id), id, userId, ttlMs())
+        const [status, detail = '', email = '', userCreatedAt = ''] = await redis.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), id, userId, ttlMs())
         if (status === 'ok') return { role: detail, email, userCreatedAt: Number(userCreatedAt) }
         if (status === 'ended') await events([{ type: 'expired', sessionId: id, userId, reason: detail as 'idle' | 'max-age' }])
         return null
       }),
     peek: (id, userId) =>
       run('peek', async () => {
-        const found = await redis.peekSession(key(id), userId, ttlMs())
+        const found = await redis.peekSession(keys.session(userId, id), userId, ttlMs())
         if (!found) return null
         const [role = '', createdAt, lastSeenAt, expiresAt, maxExpiresAt, email = '', userCreatedAt = ''] = found
         return {
@@ -203,13 +233,14 @@ export function createSessionStore(redis: Redis, options: SessionStoreOptions): 
       }),
     upgrade: (id, userId, user) =>
       run('upgrade', async () => {
-        await redis.upgradeSession(key(id), userId, user.role, user.email, user.userCreatedAt, SESSION_LAYOUT_VERSION)
+        await redis.upgradeSession(keys.session(userId, id), userId, user.role, user.email, user.userCreatedAt, SESSION_LAYOUT_VERSION)
       }),
     list: (userId) =>
       run('list', async () => {
-        const flat = await redis.listSessions(indexKey(userId), sessionPrefix, userId, ttlMs())
+        const flat = await withIndexMembers(userId, (ids) =>
+          redis.listSessions(1 + ids.length, keys.index(userId), ...ids.map((id) => keys.session(userId, id)), userId, ttlMs(), ...ids))
         const sessions: SessionInfo[] = []
-        for (let i = 0; i + 8 <= flat.length; i += 8) {
+        for (let i = 1; i + 8 <= flat.length; i += 8) {
           const field = (n: number) => flat[i + n] ?? ''
           sessions.push({
             id: field(0),
@@ -226,32 +257,40 @@ export function createSessionStore(redis: Redis, options: SessionStoreOptions): 
       }),
     revoke: (id, userId, reason) =>
       run('revoke', async () => {
-        const ended = (await redis.revokeSession(key(id), indexKey(userId), ownerKey(id), id, userId)) === 1
+        const ended = (await redis.revokeSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), id, userId)) === 1
         if (ended) await events(revoked([id], userId, reason))
         return ended
       }),
     revokeAll: (userId, { reason, keep = '' }) =>
       run('revoke_all', async () => {
-        const ended = await redis.revokeUserSessions(indexKey(userId), generationKey(userId), sessionPrefix, userId, keep, GENERATION_TTL_MS, ownerPrefix)
+        const [, ...ended] = await withIndexMembers(userId, (ids) =>
+          redis.revokeUserSessions(
+            2 + 2 * ids.length,
+            keys.index(userId), keys.generation(userId), ...ids.flatMap((id) => [keys.session(userId, id), keys.owner(userId, id)]),
+            userId, keep, GENERATION_TTL_MS, ...ids,
+          ))
         await events(revoked(ended, userId, reason))
         return ended
       }),
-    expired: (id) =>
+    expired: (id, userId) =>
       run('expired', async () => {
-        const userId = await redis.getdel(ownerKey(id))
-        if (userId !== null) await events([{ type: 'expired', sessionId: id, userId, reason: 'ttl' }])
+        if ((await redis.getdel(keys.owner(userId, id))) !== null) await events([{ type: 'expired', sessionId: id, userId, reason: 'ttl' }])
       }),
   }
 }
 
-/** How many session hashes exist: a SCAN over the keyspace, for metrics, never for requests. */
-export async function countSessions(redis: Redis, keyPrefix: string): Promise<number> {
-  let total = 0
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}sess:*`, 'COUNT', 1000)
-    total += keys.length
-    cursor = next
-  } while (cursor !== '0')
-  return total
+/** How many session hashes exist: a SCAN over the keyspace (every shard's), for metrics, never for requests. */
+export async function countSessions(redis: RedisClient, keyPrefix: string): Promise<number> {
+  const { sessionPattern } = sessionKeys(keyPrefix)
+  const counts = await forEachMaster(redis, async (node) => {
+    let total = 0
+    let cursor = '0'
+    do {
+      const [next, found] = await node.scan(cursor, 'MATCH', sessionPattern, 'COUNT', 1000)
+      total += found.length
+      cursor = next
+    } while (cursor !== '0')
+    return total
+  })
+  return counts.reduce((a, b) => a + b, 0)
 }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, call, claimsOf, login, me, newSession, streamEvents, touchUntilTtlAtMost } from '../helpers.js'
+import { buildTestApp, call, claimsOf, login, me, newSession, sessionKeyOf, streamEvents, touchUntilTtlAtMost } from '../helpers.js'
 import { cliEnv, gatehouse } from './run-cli.js'
 
 t.test('gatehouse ttl', async (t) => {
@@ -15,7 +15,7 @@ t.test('gatehouse ttl', async (t) => {
 
   t.test('set is honoured by a running instance within one second, for an existing session', async (t) => {
     const { token } = await newSession(ctx)
-    const key = `${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`
+    const key = sessionKeyOf(ctx, token)
     t.ok((await ctx.redis.pttl(key)) > 60_000, 'the session starts with the 20 minute TTL')
 
     const res = await gatehouse(['ttl', 'set', '15m'], env, cwd)

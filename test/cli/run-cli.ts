@@ -17,11 +17,20 @@ export function gatehouse(args: string[], env: Record<string, string>, cwd: stri
 export function cliEnv(config: Config): Record<string, string> {
   return {
     DATABASE_URL: config.databaseUrl,
-    REDIS_URL: config.redisUrl,
+    ...redisEnv(config),
     REDIS_KEY_PREFIX: config.redisKeyPrefix,
     JWT_SECRET: config.jwt.signingKey,
     BCRYPT_COST: '10',
     SESSION_TTL_SECONDS: String(config.sessionTtlSeconds),
     SESSION_MAX_AGE_SECONDS: String(config.sessionMaxAgeSeconds),
   }
+}
+
+/** The environment variables that name the Redis `config` uses. */
+export function redisEnv(config: Config): Record<string, string> {
+  const list = (nodes: { host: string; port: number }[]) => nodes.map(({ host, port }) => `${host}:${port}`).join(',')
+  const target = config.redis
+  if (target.mode === 'cluster') return { REDIS_CLUSTER_NODES: list(target.nodes) }
+  if (target.mode === 'sentinel') return { REDIS_SENTINELS: list(target.sentinels), REDIS_SENTINEL_NAME: target.name }
+  return { REDIS_URL: target.url }
 }

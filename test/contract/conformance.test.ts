@@ -3,18 +3,21 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createSigner } from 'fast-jwt'
 import t from 'tap'
+import { sessionKeys } from '../../src/sessions/keys.js'
+import { SESSION_LAYOUT_VERSION } from '../../src/sessions/store.js'
+import { redisEnv } from '../cli/run-cli.js'
 import type { TestContext } from '../helpers.js'
-import { buildTestApp, call, claimsOf, newAdmin, newSession, PASSWORD, sleep, TEST_JWT_SECRET } from '../helpers.js'
+import { buildTestApp, call, claimsOf, keysOf, newAdmin, newSession, PASSWORD, sessionKeyOf, sleep, TEST_JWT_SECRET } from '../helpers.js'
 
 // The conformance kit under contract/, run as another team would run it: Python's standard
 // library and plain Redis commands, none of Gatehouse's code.
 const KIT = fileURLToPath(new URL('../../contract/gatehouse_session.py', import.meta.url))
-const FIXTURE = JSON.parse(readFileSync(new URL('../../contract/fixtures/session-v2.json', import.meta.url), 'utf8'))
+const FIXTURE = JSON.parse(readFileSync(new URL('../../contract/fixtures/session-v3.json', import.meta.url), 'utf8'))
 
 function kit(ctx: TestContext, command: 'read' | 'check', token: string): Promise<{ code: number; stdout: string; stderr: string }> {
   const env = {
     PATH: process.env.PATH ?? '',
-    REDIS_URL: ctx.config.redisUrl,
+    ...redisEnv(ctx.config),
     REDIS_KEY_PREFIX: ctx.config.redisKeyPrefix,
     JWT_SECRET: TEST_JWT_SECRET,
     SESSION_TTL_SECONDS: String(ctx.config.sessionTtlSeconds),
@@ -62,7 +65,7 @@ t.test('the reader prints user_id and role of a live session created through the
     await sleep(1100)
     await ctx.redis.hset(`${ctx.config.redisKeyPrefix}config`, 'session_ttl_seconds', '1')
     t.match(await kit(ctx, 'read', idle), { code: 1, stderr: 'no live session' }, 'idle past a shortened TTL, though its key still exists')
-    t.equal(await ctx.redis.exists(`${ctx.config.redisKeyPrefix}sess:${claimsOf(idle).jti}`), 1)
+    t.equal(await ctx.redis.exists(sessionKeyOf(ctx, idle)), 1)
     await ctx.redis.hdel(`${ctx.config.redisKeyPrefix}config`, 'session_ttl_seconds')
   })
 })
@@ -76,7 +79,7 @@ t.test('the layout check passes on a live session, and fails when the layout is 
   t.match(res.stdout, /\n0 failure\(s\)\n$/)
   t.notMatch(res.stdout, /^FAIL/m)
 
-  const key = `${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`
+  const key = sessionKeyOf(ctx, token)
   await ctx.redis.hset(key, 'surprise', '1')
   await ctx.redis.pexpire(key, 10 * 24 * 3600 * 1000)
   const broken = await kit(ctx, 'check', token)
@@ -91,7 +94,7 @@ t.test('the fixtures are real: a live session has exactly their keys, fields and
   const token = await loginFromApp(ctx, email)
   const prefix = ctx.config.redisKeyPrefix
   const claims = claimsOf(token)
-  const live = await ctx.redis.hgetall(`${prefix}sess:${claims.jti}`)
+  const live = await ctx.redis.hgetall(sessionKeyOf(ctx, token))
 
   const shape = (value: string) => (/^\d{13}$/.test(value) ? 'unix-ms' : /^[0-9a-f-]{36}$/.test(value) ? 'uuid' : value === '' ? 'empty' : 'text')
   t.same(Object.keys(live).sort(), Object.keys(FIXTURE.session).sort(), 'hash fields')
@@ -99,11 +102,13 @@ t.test('the fixtures are real: a live session has exactly their keys, fields and
   t.same(Object.keys(claims).sort(), Object.keys(FIXTURE.token_claims).sort(), 'token claims')
   const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8'))
   t.same(Object.keys(header).sort(), Object.keys(FIXTURE.token_header).sort(), 'token header')
-  t.equal(FIXTURE.session_key, `gatehouse:sess:${FIXTURE.token_claims.jti}`)
-  t.equal(FIXTURE.index_key, `gatehouse:user:${FIXTURE.session.user_id}:sessions`)
-  t.equal(FIXTURE.owner_key, `gatehouse:owner:${FIXTURE.token_claims.jti}`)
+  const named = sessionKeys('gatehouse:')
+  t.equal(FIXTURE.session_key, named.session(FIXTURE.session.user_id, FIXTURE.token_claims.jti))
+  t.equal(FIXTURE.index_key, named.index(FIXTURE.session.user_id))
+  t.equal(FIXTURE.owner_key, named.owner(FIXTURE.session.user_id, FIXTURE.token_claims.jti))
+  t.equal(FIXTURE.session.v, SESSION_LAYOUT_VERSION)
   t.equal(Number(FIXTURE.index[1]), FIXTURE.session_pexpiretime, 'index score = PEXPIRETIME in the fixture too')
-  t.equal(await ctx.redis.get(`${prefix}owner:${claims.jti}`), user.id)
+  t.equal(await ctx.redis.get(keysOf(ctx).owner(user.id, String(claims.jti))), user.id)
 
   const [[, fields]] = (await ctx.redis.xrange(`${prefix}events`, '-', '+')) as [[string, string[]]]
   const names = (flat: string[]) => flat.filter((_, i) => i % 2 === 0)

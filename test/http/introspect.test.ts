@@ -1,6 +1,6 @@
 import { createSigner } from 'fast-jwt'
 import t from 'tap'
-import { buildTestApp, call, claimsOf, me, newAdmin, newSession, sleep, TEST_JWT_SECRET } from '../helpers.js'
+import { buildTestApp, call, claimsOf, me, newAdmin, newSession, sessionKeyOf, sleep, TEST_JWT_SECRET } from '../helpers.js'
 
 const SERVICE = 'service-credential-0123456789abcdef-0123456789'
 const OTHER_SERVICE = 'other-service-credential-abcdefghijklmnopqrstuv'
@@ -18,7 +18,7 @@ t.test('POST /introspect (RFC 7662)', async (t) => {
   t.test('a live session: active, with its user, role and times; not extended', async (t) => {
     const { token, user } = await newSession(ctx)
     const claims = claimsOf(token)
-    const key = `${ctx.config.redisKeyPrefix}sess:${claims.jti}`
+    const key = sessionKeyOf(ctx, token)
     const before = { hash: await ctx.redis.hgetall(key), expiry: await ctx.redis.pexpiretime(key) }
     await sleep(20)
 
@@ -48,7 +48,7 @@ t.test('POST /introspect (RFC 7662)', async (t) => {
 
   t.test('extend: true slides the session as a request of its own would', async (t) => {
     const { token } = await newSession(ctx)
-    const key = `${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`
+    const key = sessionKeyOf(ctx, token)
     const expiry = await ctx.redis.pexpiretime(key)
     await sleep(20)
     const res = await introspect({ token, extend: true })
@@ -73,7 +73,7 @@ t.test('POST /introspect (RFC 7662)', async (t) => {
     t.equal((await call(ctx.app, 'DELETE', '/sessions/current', revoked.token)).statusCode, 204)
 
     const expired = await newSession(ctx)
-    await ctx.redis.del(`${ctx.config.redisKeyPrefix}sess:${claimsOf(expired.token).jti}`) // as Redis does when the TTL runs out
+    await ctx.redis.del(sessionKeyOf(ctx, expired.token)) // as Redis does when the TTL runs out
 
     const live = await newSession(ctx)
     const claims = claimsOf(live.token)
@@ -98,7 +98,7 @@ t.test('POST /introspect (RFC 7662)', async (t) => {
       t.same(res.json(), { active: false }, name)
     }
     t.equal((await introspect({ token: revoked.token, extend: true })).json().active, false, 'extend cannot bring one back')
-    t.equal(await ctx.redis.exists(`${ctx.config.redisKeyPrefix}sess:${claimsOf(revoked.token).jti}`), 0)
+    t.equal(await ctx.redis.exists(sessionKeyOf(ctx, revoked.token)), 0)
     t.equal((await me(ctx.app, `Token token=${live.token}`)).statusCode, 200, 'the forged copies did not harm the real session')
   })
 

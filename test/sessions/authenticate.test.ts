@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
 import { newSessionId } from '../../src/sessions/store.js'
-import { buildTestApp, claimsOf, me, newSession, TEST_JWT_SECRET } from '../helpers.js'
+import { buildTestApp, claimsOf, me, newSession, sessionKeyOf, TEST_JWT_SECRET } from '../helpers.js'
 
 const CHALLENGE = 'Token realm="Application"'
 /** Signs like Gatehouse does (HS256, the test secret): the token is genuine, only its claims vary. */
@@ -113,7 +113,7 @@ t.test('authentication on GET /me', async (t) => {
   t.test('a genuine token without a session in Redis: 401 session_expired', async (t) => {
     const orphan = signGenuine({ ...claims, jti: newSessionId() })
     await expect401(t, `Token token=${orphan}`, 'session_expired', 'no session')
-    t.equal(await ctx.redis.exists(`${ctx.config.redisKeyPrefix}sess:${claimsOf(orphan).jti}`), 0, 'and none was created')
+    t.equal(await ctx.redis.exists(sessionKeyOf(ctx, orphan)), 0, 'and none was created')
   })
 
   t.test('a session is bound to its user: another user_id with the same jti is refused', async (t) => {

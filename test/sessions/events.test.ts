@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { startPrivateRedis } from '../faults/private-redis.js'
-import { buildTestApp, call, claimsOf, login, newAdmin, newSession, PASSWORD, signUp, sleep, sql, streamEvents } from '../helpers.js'
+import { buildTestApp, call, claimsOf, keysOf, login, newAdmin, newSession, PASSWORD, signUp, sleep, sql, streamEvents } from '../helpers.js'
 
 // Other services follow sessions through the `<prefix>events` stream (docs/session-contract.md, "Events").
 const jti = (token: string) => claimsOf(token).jti as string
@@ -80,7 +80,7 @@ t.test('Redis expiring a session publishes one expired event, whichever instance
   for (let waited = 0; waited < 5000 && (await expired()).length === 0; waited += 100) await sleep(100)
   await sleep(300) // time for a duplicate, if there were one
   t.same(await expired(), [{ v: '1', type: 'expired', session_id: jti(token), user_id: user.id, reason: 'ttl' }], 'exactly one, naming the user')
-  t.equal(await admin.exists(`${a.config.redisKeyPrefix}owner:${jti(token)}`), 0, 'the owner key was consumed')
+  t.equal(await admin.exists(keysOf(a).owner(user.id, jti(token))), 0, 'the owner key was consumed')
 })
 
 t.test('with EXPIRED_EVENTS=listen the app does not touch the Redis configuration', async (t) => {

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { buildTestApp, call, captureLogs, claimsOf, login, me, newAdmin, newSession, sleep, streamEvents, touchUntilTtlAtMost } from '../helpers.js'
+import { buildTestApp, call, captureLogs, claimsOf, login, me, newAdmin, newSession, sessionKeyOf, sleep, streamEvents, touchUntilTtlAtMost } from '../helpers.js'
 
 // Two instances on one Redis and one prefix, as in production: they share nothing else.
 async function twoInstances(t: Test) {
@@ -61,7 +61,7 @@ t.test('a change reaches another instance within one second, and is logged there
   const pttl = await touchUntilTtlAtMost(t, b, token, 30_000, Date.now())
   t.ok(pttl > 0 && pttl <= 30_000, `instance B applied the new TTL within 1 s (PTTL ${pttl} ms)`)
   const fresh = (await login(b.app, (await newSession(a)).email)).token
-  const freshTtl = await b.redis.pttl(`${a.config.redisKeyPrefix}sess:${claimsOf(fresh).jti}`)
+  const freshTtl = await b.redis.pttl(sessionKeyOf(a, fresh))
   t.ok(freshTtl > 0 && freshTtl <= 30_000, `and new sessions on B get it too (PTTL ${freshTtl} ms)`)
   const line = logs.lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'session TTL changed')
   t.match(line, { oldTtlSeconds: 1200, newTtlSeconds: 30, setBy: `admin ${admin.email} (${admin.user.id})` }, 'B logged the change: who, old, new')
@@ -84,12 +84,12 @@ t.test('shortening the TTL ends sessions idle for longer than the new TTL, at th
   const res = await me(b.app, `Token token=${idle.token}`)
   t.equal(res.statusCode, 401)
   t.equal(res.json().error, 'session_expired')
-  t.equal(await b.redis.exists(`${b.config.redisKeyPrefix}sess:${claimsOf(idle.token).jti}`), 0, 'its key is deleted')
+  t.equal(await b.redis.exists(sessionKeyOf(b, idle.token)), 0, 'its key is deleted')
   t.equal((await me(b.app, `Token token=${idle.token}`)).statusCode, 401, 'and stays gone')
 
   // Idle 1 s: still inside the new TTL, and the new TTL now bounds its key.
   t.equal((await me(b.app, `Token token=${active.token}`)).statusCode, 200)
-  const pttl = await b.redis.pttl(`${b.config.redisKeyPrefix}sess:${claimsOf(active.token).jti}`)
+  const pttl = await b.redis.pttl(sessionKeyOf(b, active.token))
   t.ok(pttl > 0 && pttl <= 2000, `the touch applied the new TTL (PTTL ${pttl} ms)`)
   t.notOk((await call(b.app, 'GET', '/sessions', active.token)).json().sessions.some((s: { id: string }) => s.id === claimsOf(idle.token).jti), 'not listed either')
 
@@ -101,7 +101,7 @@ t.test('lengthening the TTL lets existing sessions live longer from their next r
   const ctx = await buildTestApp(t, { SESSION_TTL_SECONDS: '5' })
   const admin = await newAdmin(ctx)
   const { token } = await newSession(ctx)
-  const key = `${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`
+  const key = sessionKeyOf(ctx, token)
   t.ok((await ctx.redis.pttl(key)) <= 5000)
   t.equal((await call(ctx.app, 'PUT', ttlUrl, admin.token, { ttl_seconds: 600 })).statusCode, 200)
   t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200)
@@ -120,5 +120,5 @@ t.test('a value written to Redis by hand that is not a valid TTL is ignored, wit
   await sleep(600)
   t.ok(logs.lines.some((l) => JSON.parse(l).msg === 'ignoring an invalid session TTL in Redis; using the default'))
   const { token } = await newSession(ctx)
-  t.ok((await ctx.redis.pttl(`${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`)) > 1_000_000, 'sessions get the default')
+  t.ok((await ctx.redis.pttl(sessionKeyOf(ctx, token))) > 1_000_000, 'sessions get the default')
 })

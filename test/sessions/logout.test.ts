@@ -1,12 +1,12 @@
 import t from 'tap'
-import { buildTestApp, claimsOf, me, newSession } from '../helpers.js'
+import { buildTestApp, claimsOf, me, newSession, sessionKeyOf } from '../helpers.js'
 
 t.test('DELETE /sessions/current', async (t) => {
   const ctx = await buildTestApp(t)
 
   t.test('deletes the session key; the token is dead afterwards', async (t) => {
     const { token } = await newSession(ctx)
-    const key = `${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`
+    const key = sessionKeyOf(ctx, token)
     const other = await newSession(ctx)
 
     const res = await ctx.app.inject({ method: 'DELETE', url: '/sessions/current', headers: { authorization: `Token token="${token}"` } })
@@ -25,7 +25,7 @@ t.test('DELETE /sessions/current', async (t) => {
     const { token } = await newSession(ctx)
     const headers = { authorization: `Token token=${token}`, 'content-type': 'application/json' }
     t.equal((await ctx.app.inject({ method: 'DELETE', url: '/sessions/current', headers })).statusCode, 204)
-    t.equal(await ctx.redis.exists(`${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`), 0)
+    t.equal(await ctx.redis.exists(sessionKeyOf(ctx, token)), 0)
   })
 
   t.test('needs a session', async (t) => {
@@ -37,7 +37,7 @@ t.test('DELETE /sessions/current', async (t) => {
   t.test('logout racing concurrent requests never leaves the session alive', async (t) => {
     for (let round = 0; round < 10; round++) {
       const { token } = await newSession(ctx)
-      const key = `${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`
+      const key = sessionKeyOf(ctx, token)
       const authorization = `Token token=${token}`
       const requests = Array.from({ length: 40 }, (_, i) =>
         i === 20 ? ctx.app.inject({ method: 'DELETE', url: '/sessions/current', headers: { authorization } }) : me(ctx.app, authorization),

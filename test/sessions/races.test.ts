@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { buildTestApp, call, claimsOf, indexed, login, me, newSession, PASSWORD, sessionsInRedis, sleep, type TestContext } from '../helpers.js'
+import { buildTestApp, call, claimsOf, indexed, keysOf, login, me, newSession, PASSWORD, sessionsInRedis, sleep, type TestContext } from '../helpers.js'
 
 // Each race runs for several rounds with requests started in staggered waves, so the operations
 // really interleave (app.inject runs them concurrently on one event loop, across real Redis and
@@ -29,7 +29,7 @@ function loginStorm(ctx: TestContext, email: string, count: number, spreadMs: nu
 t.test('login racing a revoke-all leaves no session the revoke should have ended', async (t) => {
   const ctx = await buildTestApp(t)
   const { email, token, user } = await newSession(ctx)
-  const generationKey = `${ctx.config.redisKeyPrefix}user:${user.id}:generation`
+  const generationKey = keysOf(ctx).generation(user.id)
   for (let round = 0; round < ROUNDS; round++) {
     const storm = loginStorm(ctx, email, 16, 30)
     await sleep(10 + round * 3)

@@ -1,7 +1,8 @@
 import { createSigner } from 'fast-jwt'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../src/redis/client.js'
+import { migrateLegacySessions } from '../../src/sessions/migrate-layout.js'
 import t from 'tap'
-import { buildTestApp, claimsOf, login, me, newSession, scanKeys, signUp, sql, TEST_JWT_SECRET } from '../helpers.js'
+import { buildTestApp, claimsOf, keysOf, login, me, newSession, scanKeys, sessionKeyOf, signUp, sql, TEST_JWT_SECRET } from '../helpers.js'
 
 // Pins docs/session-contract.md: other services read these keys with plain Redis commands.
 t.test('a session is one Redis hash plus an entry in its user index, exactly as documented', async (t) => {
@@ -17,9 +18,9 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   const { token } = res.json()
   const claims = claimsOf(token)
   const prefix = ctx.config.redisKeyPrefix
-  const key = `${prefix}sess:${claims.jti}`
-  const index = `${prefix}user:${user.id}:sessions`
-  const owner = `${prefix}owner:${claims.jti}`
+  const key = `${prefix}sess:{${user.id}}:${claims.jti}`
+  const index = `${prefix}user:{${user.id}}:sessions`
+  const owner = `${prefix}owner:{${user.id}}:${claims.jti}`
   const events = `${prefix}events`
   // Gatehouse's own brute-force counts (not part of the contract): this address's sign-ups, and
   // its login failures, of which the success took its own attempt back. The account's count is gone.
@@ -34,7 +35,7 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
 
   const hash = await ctx.redis.hgetall(key)
   t.same(Object.keys(hash).sort(), ['client', 'created_at', 'email', 'ip', 'last_seen_at', 'max_expires_at', 'role', 'user_agent', 'user_created_at', 'user_id', 'v'])
-  t.equal(hash.v, '2', 'layout version 2')
+  t.equal(hash.v, '3', 'layout version 3')
   t.equal(hash.user_id, user.id)
   t.equal(hash.role, 'user')
   t.equal(hash.client, 'ios')
@@ -76,30 +77,91 @@ t.test('a revoke-all leaves a generation marker that expires on its own', async 
   const { token, user } = await newSession(ctx)
   const res = await ctx.app.inject({ method: 'DELETE', url: '/sessions?all=true', headers: { authorization: `Token token=${token}` } })
   t.equal(res.statusCode, 200)
-  const generation = `${ctx.config.redisKeyPrefix}user:${user.id}:generation`
+  const generation = keysOf(ctx).generation(user.id)
   const left = (await scanKeys(ctx.redis, ctx.config.redisKeyPrefix)).filter((key) => !key.includes(':throttle:'))
   t.same(left.sort(), [generation, `${ctx.config.redisKeyPrefix}events`].sort(), 'session, owner and index are gone')
   t.match(await ctx.redis.get(generation), /^\d{16}$/, 'Redis time in microseconds')
   t.ok((await ctx.redis.pttl(generation)) > 0, 'with a TTL')
 })
 
-t.test('a layout-1 session (written before roles and devices) still works and is upgraded', async (t) => {
+// Sessions written by older releases, at the key names they used (no hash tags): moved by the
+// migration the server runs at start-up. No layout-2 release ran on a Cluster, so there is nothing
+// to move there (and the old names would not share a slot).
+const onCluster = Boolean(process.env.TEST_REDIS_CLUSTER_NODES) && 'no older layout ever ran on a Cluster'
+const legacySigner = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })
+
+t.test('a layout-2 session is moved to its layout-3 keys, with its TTL, owner and index entry, and keeps working', { skip: onCluster }, async (t) => {
   const ctx = await buildTestApp(t)
   const email = ctx.email()
   const user = await signUp(ctx.app, email)
-  // Written exactly as the previous release did: v1 fields, and a token without kid.
+  const prefix = ctx.config.redisKeyPrefix
+  const id = 'legacyLayout2Session001'
+  const now = Date.now()
+  const exp = Math.floor(now / 1000) + 3600
+  // Exactly what a layout-2 release wrote at login.
+  const old = { key: `${prefix}sess:${id}`, owner: `${prefix}owner:${id}`, index: `${prefix}user:${user.id}:sessions` }
+  const hash = {
+    v: '2', user_id: user.id, role: 'user', created_at: String(now), last_seen_at: String(now), max_expires_at: String(exp * 1000),
+    client: 'ios', user_agent: 'Old/1.0', ip: '127.0.0.1', email: email.toLowerCase(), user_created_at: String(Date.parse(user.createdAt)),
+  }
+  await ctx.redis.hset(old.key, hash)
+  await ctx.redis.pexpireat(old.key, now + 60_000)
+  await ctx.redis.set(old.owner, user.id, 'PXAT', exp * 1000 + 3600_000)
+  await ctx.redis.zadd(old.index, now + 60_000, id)
+  const token = legacySigner({ jti: id, user_id: user.id, created_at: now, iat: Math.floor(now / 1000), exp })
+  t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 401, 'before the move, layout 3 does not see it')
+
+  t.same(await migrateLegacySessions(ctx.redis, prefix), { moved: 1, dropped: 0, gone: 0 })
+  const keys = keysOf(ctx)
+  t.same(await ctx.redis.hgetall(keys.session(user.id, id)), { ...hash, v: '3' }, 'the same hash, now v 3')
+  t.equal(await ctx.redis.pexpiretime(keys.session(user.id, id)), now + 60_000, 'with its TTL')
+  t.equal(await ctx.redis.get(keys.owner(user.id, id)), user.id, 'the owner key moved too')
+  t.equal(await ctx.redis.pexpiretime(keys.owner(user.id, id)), exp * 1000 + 3600_000)
+  t.same(await ctx.redis.zrange(keys.index(user.id), '0', '-1'), [id], 'indexed under the new name')
+  t.same(await Promise.all(Object.values(old).map((k) => ctx.redis.exists(k))), [0, 0, 0], 'the old keys are gone')
+
+  t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200, 'the upgrade logged no one out')
+  t.same(await migrateLegacySessions(ctx.redis, prefix), { moved: 0, dropped: 0, gone: 0 }, 'running it again finds nothing')
+  const logout = await ctx.app.inject({ method: 'DELETE', url: '/sessions', headers: { authorization: `Token token=${token}` } })
+  t.equal(logout.statusCode, 204)
+  t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 401, 'and it ends like any other')
+})
+
+t.test('a layout-2 session older than a revoke-all made since the upgrade is dropped, not moved', { skip: onCluster }, async (t) => {
+  const ctx = await buildTestApp(t)
+  const { user, token: current } = await newSession(ctx)
+  const id = 'legacyLayout2Session002'
+  const now = Date.now()
+  await ctx.redis.hset(`${ctx.config.redisKeyPrefix}sess:${id}`, { v: '2', user_id: user.id, role: 'user', created_at: String(now - 1000), last_seen_at: String(now), max_expires_at: String(now + 3600_000) })
+  await ctx.redis.pexpire(`${ctx.config.redisKeyPrefix}sess:${id}`, 60_000)
+  // The user logs out everywhere on a layout-3 instance before the migration reached this session.
+  const res = await ctx.app.inject({ method: 'DELETE', url: '/sessions?all=true', headers: { authorization: `Token token=${current}` } })
+  t.equal(res.statusCode, 200)
+  t.same(await migrateLegacySessions(ctx.redis, ctx.config.redisKeyPrefix), { moved: 0, dropped: 1, gone: 0 })
+  t.equal(await ctx.redis.exists(`${ctx.config.redisKeyPrefix}sess:${id}`), 0)
+  t.equal(await ctx.redis.exists(keysOf(ctx).session(user.id, id)), 0, 'it did not come back')
+})
+
+t.test('a layout-1 session (written before roles and devices) is moved, then completed at its first request', { skip: onCluster }, async (t) => {
+  const ctx = await buildTestApp(t)
+  const email = ctx.email()
+  const user = await signUp(ctx.app, email)
+  // Written exactly as the first release did: v1 fields, and a token without kid.
   const id = 'legacyLegacyLegacy0001'
   const now = Date.now()
   const exp = Math.floor(now / 1000) + 3600
-  const key = `${ctx.config.redisKeyPrefix}sess:${id}`
-  await ctx.redis.hset(key, { v: '1', user_id: user.id, created_at: String(now), last_seen_at: String(now), max_expires_at: String(exp * 1000) })
-  await ctx.redis.pexpire(key, 60_000)
-  const token = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })({ jti: id, user_id: user.id, created_at: now, iat: Math.floor(now / 1000), exp })
+  const legacyKey = `${ctx.config.redisKeyPrefix}sess:${id}`
+  await ctx.redis.hset(legacyKey, { v: '1', user_id: user.id, created_at: String(now), last_seen_at: String(now), max_expires_at: String(exp * 1000) })
+  await ctx.redis.pexpire(legacyKey, 60_000)
+  const token = legacySigner({ jti: id, user_id: user.id, created_at: now, iat: Math.floor(now / 1000), exp })
+  t.same(await migrateLegacySessions(ctx.redis, ctx.config.redisKeyPrefix), { moved: 1, dropped: 0, gone: 0 })
+  const key = keysOf(ctx).session(user.id, id)
+  t.equal(await ctx.redis.hget(key, 'v'), '1', 'moved as it was: the request completes it')
 
   const res = await me(ctx.app, `Token token=${token}`)
   t.equal(res.statusCode, 200, 'the upgrade logged no one out')
-  t.match(await ctx.redis.hgetall(key), { v: '2', role: 'user', client: '', user_agent: '', ip: '', user_id: user.id, email: email.toLowerCase(), user_created_at: String(Date.parse(user.createdAt)) })
-  t.same(await ctx.redis.zrange(`${ctx.config.redisKeyPrefix}user:${user.id}:sessions`, '0', '-1'), [id], 'and indexed')
+  t.match(await ctx.redis.hgetall(key), { v: '3', role: 'user', client: '', user_agent: '', ip: '', user_id: user.id, email: email.toLowerCase(), user_created_at: String(Date.parse(user.createdAt)) })
+  t.same(await ctx.redis.zrange(keysOf(ctx).index(user.id), '0', '-1'), [id], 'and indexed')
   const sessions = await ctx.app.inject({ method: 'GET', url: '/sessions', headers: { authorization: `Token token=${token}` } })
   t.match(sessions.json().sessions, [{ id, current: true }])
 
@@ -108,27 +170,28 @@ t.test('a layout-1 session (written before roles and devices) still works and is
 
   t.test('a layout-1 session of a deleted account is ended, not upgraded', async (t) => {
     const gone = await signUp(ctx.app, ctx.email())
-    const legacyKey = `${ctx.config.redisKeyPrefix}sess:legacyLegacyLegacy0002`
-    await ctx.redis.hset(legacyKey, { v: '1', user_id: gone.id, created_at: String(now), last_seen_at: String(now), max_expires_at: String(exp * 1000) })
-    await ctx.redis.pexpire(legacyKey, 60_000)
+    const goneId = 'legacyLegacyLegacy0002'
+    await ctx.redis.hset(`${ctx.config.redisKeyPrefix}sess:${goneId}`, { v: '1', user_id: gone.id, created_at: String(now), last_seen_at: String(now), max_expires_at: String(exp * 1000) })
+    await ctx.redis.pexpire(`${ctx.config.redisKeyPrefix}sess:${goneId}`, 60_000)
+    await migrateLegacySessions(ctx.redis, ctx.config.redisKeyPrefix)
     await sql('DELETE FROM users WHERE id = $1', [gone.id])
-    const legacy = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })({ jti: 'legacyLegacyLegacy0002', user_id: gone.id, created_at: now, iat: Math.floor(now / 1000), exp })
+    const legacy = legacySigner({ jti: goneId, user_id: gone.id, created_at: now, iat: Math.floor(now / 1000), exp })
     t.equal((await me(ctx.app, `Token token=${legacy}`)).statusCode, 401)
-    t.equal(await ctx.redis.exists(legacyKey), 0)
+    t.equal(await ctx.redis.exists(keysOf(ctx).session(gone.id, goneId)), 0)
   })
 })
 
 t.test('a session from before the performance release (no email) is completed at its next request, then needs no database', async (t) => {
   const ctx = await buildTestApp(t)
   const { token, user, email } = await newSession(ctx)
-  const key = `${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`
+  const key = sessionKeyOf(ctx, token)
   await ctx.redis.hdel(key, 'email', 'user_created_at')
   const expected = { id: user.id, email: email.toLowerCase(), role: 'user', createdAt: user.createdAt }
 
   const first = await me(ctx.app, `Token token=${token}`)
   t.equal(first.statusCode, 200, 'not logged out by the upgrade')
   t.same(first.json().user, expected, 'the user, read from Postgres this once')
-  t.match(await ctx.redis.hgetall(key), { v: '2', email: expected.email, user_created_at: String(Date.parse(user.createdAt)) }, 'and written into the session')
+  t.match(await ctx.redis.hgetall(key), { v: '3', email: expected.email, user_created_at: String(Date.parse(user.createdAt)) }, 'and written into the session')
 
   // From now on GET /me is the session alone: with the row gone (by hand, not through
   // `gatehouse users delete`), it still answers from Redis, and it is the same answer.
@@ -139,7 +202,7 @@ t.test('a session from before the performance release (no email) is completed at
 })
 
 /** Whatever a key holds, whatever its type. */
-async function dump(redis: Redis, key: string): Promise<unknown> {
+async function dump(redis: RedisClient, key: string): Promise<unknown> {
   const type = await redis.type(key)
   if (type === 'hash') return redis.hgetall(key)
   if (type === 'zset') return redis.zrange(key, '0', '-1')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, claimsOf, indexed, login, me, newSession, sleep } from '../helpers.js'
+import { buildTestApp, claimsOf, indexed, login, me, newSession, sessionKeyOf, sleep } from '../helpers.js'
 
 t.test('SESSION_MAX_PER_USER: a login beyond the cap ends the least recently used session', async (t) => {
   const ctx = await buildTestApp(t, { SESSION_MAX_PER_USER: '2' })
@@ -22,7 +22,7 @@ t.test('a session whose hash vanished (e.g. maxmemory eviction) does not count a
   const ctx = await buildTestApp(t, { SESSION_MAX_PER_USER: '2' })
   const { email, token: first } = await newSession(ctx)
   const { token: second } = await login(ctx.app, email)
-  await ctx.redis.del(`${ctx.config.redisKeyPrefix}sess:${claimsOf(first).jti}`)
+  await ctx.redis.del(sessionKeyOf(ctx, first))
   await login(ctx.app, email)
   t.equal((await me(ctx.app, `Token token=${second}`)).statusCode, 200, 'the live session was kept; the ghost entry went')
 })

@@ -1,6 +1,6 @@
 import { createSigner } from 'fast-jwt'
 import t from 'tap'
-import { buildTestApp, call, claimsOf, login, me, newSession, PASSWORD, sleep } from '../helpers.js'
+import { buildTestApp, call, claimsOf, keysOf, login, me, newSession, PASSWORD, sleep } from '../helpers.js'
 
 t.test('GET /sessions', async (t) => {
   const ctx = await buildTestApp(t)
@@ -77,7 +77,7 @@ t.test('sessions that ran out their TTL drop out of the list and the index', asy
   const ctx = await buildTestApp(t, { SESSION_TTL_SECONDS: '1' })
   const { email, token: idle } = await newSession(ctx)
   const { token: active } = await login(ctx.app, email)
-  const index = `${ctx.config.redisKeyPrefix}user:${claimsOf(active).user_id}:sessions`
+  const index = keysOf(ctx).index(String(claimsOf(active).user_id))
   for (let i = 0; i < 3; i++) {
     await sleep(500)
     t.equal((await me(ctx.app, `Token token=${active}`)).statusCode, 200)

@@ -1,10 +1,10 @@
 import t from 'tap'
-import { buildTestApp, claimsOf, me, newSession, sleep } from '../helpers.js'
+import { buildTestApp, claimsOf, me, newSession, sessionKeyOf, sleep } from '../helpers.js'
 
 t.test('the TTL slides with every authenticated request', async (t) => {
   const ctx = await buildTestApp(t, { SESSION_TTL_SECONDS: '2' })
   const { token } = await newSession(ctx)
-  const key = `${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`
+  const key = sessionKeyOf(ctx, token)
   const auth = `Token token=${token}`
 
   const initial = await ctx.redis.pttl(key)
@@ -37,7 +37,7 @@ t.test('the TTL never reaches past the absolute lifetime', async (t) => {
   const ctx = await buildTestApp(t, { SESSION_TTL_SECONDS: '3', SESSION_MAX_AGE_SECONDS: '4' })
   const { token } = await newSession(ctx)
   const claims = claimsOf(token)
-  const key = `${ctx.config.redisKeyPrefix}sess:${claims.jti}`
+  const key = sessionKeyOf(ctx, token)
   const maxExpiresAt = Number(await ctx.redis.hget(key, 'max_expires_at'))
   t.equal(maxExpiresAt, (claims.exp as number) * 1000, 'max_expires_at is the token exp')
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, call, claimsOf, indexed, login, me, newAdmin, newSession } from '../helpers.js'
+import { buildTestApp, call, claimsOf, indexed, login, me, newAdmin, newSession, sessionKeyOf } from '../helpers.js'
 
 t.test('admin routes', async (t) => {
   const ctx = await buildTestApp(t)
@@ -10,7 +10,7 @@ t.test('admin routes', async (t) => {
   const roleUrl = `/admin/users/${member.user.id}/role`
 
   t.test('the role is in the session hash and in /me', async (t) => {
-    t.equal(await ctx.redis.hget(`${ctx.config.redisKeyPrefix}sess:${claimsOf(admin.token).jti}`, 'role'), 'admin')
+    t.equal(await ctx.redis.hget(sessionKeyOf(ctx, admin.token), 'role'), 'admin')
     t.equal((await me(ctx.app, `Token token=${admin.token}`)).json().user.role, 'admin')
   })
 
@@ -49,7 +49,7 @@ t.test('admin routes', async (t) => {
     t.same(await indexed(ctx, member.user.id), [])
 
     const { token } = await login(ctx.app, member.email)
-    t.equal(await ctx.redis.hget(`${ctx.config.redisKeyPrefix}sess:${claimsOf(token).jti}`, 'role'), 'admin', 'a new login carries the new role')
+    t.equal(await ctx.redis.hget(sessionKeyOf(ctx, token), 'role'), 'admin', 'a new login carries the new role')
     t.equal((await call(ctx.app, 'GET', sessionsUrl, token)).statusCode, 200, 'and may use admin routes')
 
     const same = await call(ctx.app, 'PUT', roleUrl, admin.token, { role: 'admin' })

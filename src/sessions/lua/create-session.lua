@@ -1,22 +1,28 @@
 -- create-session.lua: a login. Stores the session hash, indexes it under its user and enforces
 -- the per-user cap, all in one atomic step on Redis' clock.
 --
--- KEYS[1]  the session hash,       <prefix>sess:<id>
--- KEYS[2]  the user's index,       <prefix>user:<user_id>:sessions
--- KEYS[3]  the user's generation,  <prefix>user:<user_id>:generation
--- KEYS[4]  the session owner,      <prefix>owner:<id>
+-- KEYS[1]  the session hash,       <prefix>sess:{<user_id>}:<id>
+-- KEYS[2]  the user's index,       <prefix>user:{<user_id>}:sessions
+-- KEYS[3]  the user's generation,  <prefix>user:{<user_id>}:generation
+-- KEYS[4]  the session owner,      <prefix>owner:{<user_id>}:<id>
+-- KEYS[3+2n], KEYS[4+2n]  the hash and owner key of ARGV[14+n], for n = 1, 2...: the sessions
+--          already in the index, declared only when the cap must be enforced (see 'members')
 -- ARGV[1]  session id              ARGV[7]  generation the login read before checking the password
 -- ARGV[2]  user_id                 ARGV[8]  most sessions a user may have (0 = no limit)
--- ARGV[3]  role                    ARGV[9]  session key prefix (<prefix>sess:)
--- ARGV[4]  sliding TTL, ms         ARGV[10] client
--- ARGV[5]  absolute lifetime, ms   ARGV[11] user_agent
--- ARGV[6]  layout version (`v`)    ARGV[12] ip
---                                  ARGV[13] owner key prefix (<prefix>owner:)
---                                  ARGV[14] how long the owner key outlives the session, ms
---                                  ARGV[15] the user's email
---                                  ARGV[16] when the user signed up, Unix ms
+-- ARGV[3]  role                    ARGV[9]  client
+-- ARGV[4]  sliding TTL, ms         ARGV[10] user_agent
+-- ARGV[5]  absolute lifetime, ms   ARGV[11] ip
+-- ARGV[6]  layout version (`v`)    ARGV[12] how long the owner key outlives the session, ms
+--                                  ARGV[13] the user's email
+--                                  ARGV[14] when the user signed up, Unix ms
+-- ARGV[14+n]  the id of the n-th declared session
 -- Returns  {'ok', created_at, max_expires_at, evicted id...} (Unix ms),
---          {'taken'} if the id exists, {'stale'} if the user's sessions were revoked meanwhile.
+--          {'taken'} if the id exists, {'stale'} if the user's sessions were revoked meanwhile,
+--          {'members', id...} if the cap must be enforced and the index holds a session not declared
+--          in KEYS: nothing was written; call again declaring these (the index's members now).
+--
+-- Redis Cluster: every key is declared and carries the user's hash tag, so all are in one slot.
+-- Evicting needs the other sessions' keys, which only the index names: hence 'members'.
 --
 -- Races it closes:
 -- * A revoke-all (logout everywhere, password or role change) that runs while a login is between
@@ -33,7 +39,6 @@ end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local prefix = ARGV[9]
 
 -- Drop index entries of sessions that ran out their TTL (the score is each one's expiry).
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
@@ -41,16 +46,28 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
 local evicted = {}
 local cap = tonumber(ARGV[8])
 if cap > 0 and redis.call('ZCARD', KEYS[2]) >= cap then
+  -- n for each declared session id: its keys are KEYS[3+2n] and KEYS[4+2n].
+  local declared = {}
+  for i = 15, #ARGV do declared[ARGV[i]] = i - 14 end
+  local members = redis.call('ZRANGE', KEYS[2], 0, -1)
+  for _, id in ipairs(members) do
+    if not declared[id] then
+      local reply = {'members'}
+      for _, member in ipairs(members) do reply[#reply + 1] = member end
+      return reply
+    end
+  end
   -- Entries whose hash is gone (e.g. evicted by maxmemory) must not count against the cap.
-  for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-    if redis.call('EXISTS', prefix .. id) == 0 then redis.call('ZREM', KEYS[2], id) end
+  for _, id in ipairs(members) do
+    if redis.call('EXISTS', KEYS[3 + 2 * declared[id]]) == 0 then redis.call('ZREM', KEYS[2], id) end
   end
   -- Lowest score = earliest sliding expiry = the least recently used session.
   local excess = redis.call('ZCARD', KEYS[2]) - cap + 1
   if excess > 0 then
     local popped = redis.call('ZPOPMIN', KEYS[2], excess)
     for i = 1, #popped, 2 do
-      redis.call('DEL', prefix .. popped[i], ARGV[13] .. popped[i])
+      local n = declared[popped[i]]
+      redis.call('DEL', KEYS[3 + 2 * n], KEYS[4 + 2 * n])
       evicted[#evicted + 1] = popped[i]
     end
   end
@@ -71,15 +88,15 @@ redis.call('HSET', KEYS[1],
   'created_at', now_s,
   'last_seen_at', now_s,
   'max_expires_at', max_s,
-  'client', ARGV[10],
-  'user_agent', ARGV[11],
-  'ip', ARGV[12],
-  'email', ARGV[15],
-  'user_created_at', ARGV[16])
+  'client', ARGV[9],
+  'user_agent', ARGV[10],
+  'ip', ARGV[11],
+  'email', ARGV[13],
+  'user_created_at', ARGV[14])
 redis.call('PEXPIREAT', KEYS[1], expires_s)
 -- Who owned the session, kept a little past its absolute end: when Redis expires the hash, this is
 -- how the expired event names the user (and GETDEL on it makes one instance publish it).
-redis.call('SET', KEYS[4], ARGV[2], 'PXAT', string.format('%.0f', max_expires_at + tonumber(ARGV[14])))
+redis.call('SET', KEYS[4], ARGV[2], 'PXAT', string.format('%.0f', max_expires_at + tonumber(ARGV[12])))
 redis.call('ZADD', KEYS[2], expires_s, ARGV[1])
 -- The index lives exactly as long as its longest-lived session.
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')

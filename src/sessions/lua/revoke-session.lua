@@ -1,8 +1,8 @@
 -- revoke-session.lua: ends one session of one user (logout, or revoking a listed device).
 --
--- KEYS[1]  the session hash,   <prefix>sess:<id>
--- KEYS[2]  the user's index,   <prefix>user:<user_id>:sessions
--- KEYS[3]  the session owner,  <prefix>owner:<id>
+-- KEYS[1]  the session hash,   <prefix>sess:{<user_id>}:<id>
+-- KEYS[2]  the user's index,   <prefix>user:{<user_id>}:sessions
+-- KEYS[3]  the session owner,  <prefix>owner:{<user_id>}:<id>
 -- ARGV[1]  session id
 -- ARGV[2]  user_id: only a session of this user is ended
 -- Returns  1 if the session was ended, 0 if there was no such session of this user.

@@ -1,8 +1,8 @@
 -- touch-session.lua: the sliding window. Runs on every authenticated request.
 --
--- KEYS[1]  the session hash,   <prefix>sess:<id>
--- KEYS[2]  the user's index,   <prefix>user:<user_id>:sessions
--- KEYS[3]  the session owner,  <prefix>owner:<id>
+-- KEYS[1]  the session hash,   <prefix>sess:{<user_id>}:<id>
+-- KEYS[2]  the user's index,   <prefix>user:{<user_id>}:sessions
+-- KEYS[3]  the session owner,  <prefix>owner:{<user_id>}:<id>
 -- ARGV[1]  session id
 -- ARGV[2]  user_id the (verified) token claims
 -- ARGV[3]  the sliding TTL in force, milliseconds (ops may change it while sessions live)

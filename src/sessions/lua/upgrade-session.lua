@@ -3,7 +3,7 @@
 -- devices) gains its role and empty device fields, and any session without the user's email and
 -- sign-up time (from before GET /me was served from the session) gains those.
 --
--- KEYS[1]  the session hash, <prefix>sess:<id>
+-- KEYS[1]  the session hash, <prefix>sess:{<user_id>}:<id>
 -- ARGV[1]  user_id the (verified) token claims
 -- ARGV[2]  the user's role        } read from Postgres
 -- ARGV[3]  the user's email       }

@@ -1,0 +1,45 @@
+-- migrate-session.lua: moves one session written by a layout-2 release (key names without hash
+-- tags) to its layout-3 keys, so an upgrade logs no one out. Single Redis or Sentinel only: the
+-- old and new names hash to different Cluster slots, and no layout-2 release ran on a Cluster.
+--
+-- KEYS[1]  the old hash,         <prefix>sess:<id>
+-- KEYS[2]  the old owner,        <prefix>owner:<id>
+-- KEYS[3]  the old index,        <prefix>user:<user_id>:sessions
+-- KEYS[4]  the new hash,         <prefix>sess:{<user_id>}:<id>
+-- KEYS[5]  the new owner,        <prefix>owner:{<user_id>}:<id>
+-- KEYS[6]  the new index,        <prefix>user:{<user_id>}:sessions
+-- KEYS[7]  the new generation,   <prefix>user:{<user_id>}:generation
+-- ARGV[1]  session id
+-- ARGV[2]  user_id the old hash was read with
+-- ARGV[3]  the layout version to write
+-- Returns  'moved', 'dropped' (ended by a revoke-all that ran on layout 3 after it was created), or
+--          'gone' (expired, or not this user's, meanwhile).
+local f = redis.call('HMGET', KEYS[1], 'user_id', 'v', 'created_at')
+local pttl = redis.call('PTTL', KEYS[1])
+if f[1] ~= ARGV[2] or pttl <= 0 then
+  return 'gone'
+end
+redis.call('ZREM', KEYS[3], ARGV[1])
+-- The generation is a revoke-all's Redis time in microseconds: a session created before it must not
+-- outlive it, as it would not have on one layout.
+local generation = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
+if (tonumber(f[3]) or 0) * 1000 <= generation then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return 'dropped'
+end
+
+-- RENAME keeps the TTL: the sliding window and the owner's grace period are unchanged.
+redis.call('RENAME', KEYS[1], KEYS[4])
+if f[2] ~= '1' then
+  -- Layout 1 keeps its `v` until upgrade-session.lua completes it at its next request.
+  redis.call('HSET', KEYS[4], 'v', ARGV[3])
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('RENAME', KEYS[2], KEYS[5])
+end
+local t = redis.call('TIME')
+local expires_at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + pttl
+redis.call('ZADD', KEYS[6], string.format('%.0f', expires_at), ARGV[1])
+local last = redis.call('ZRANGE', KEYS[6], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[6], last[2])
+return 'moved'

@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs'
+import type { FastifyBaseLogger } from 'fastify'
+import { Cluster, type Result } from 'ioredis'
+import type { RedisClient } from '../redis/client.js'
+import { legacyKeys, sessionKeys } from './keys.js'
+import { SESSION_LAYOUT_VERSION } from './store.js'
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    migrateSession(...keysAndArgs: string[]): Result<'moved' | 'dropped' | 'gone', Context>
+  }
+}
+
+export interface MigrationReport {
+  moved: number
+  /** Ended by a revoke-all that ran after the upgrade (see migrate-session.lua). */
+  dropped: number
+  /** Expired, or ended, between the scan and the move. */
+  gone: number
+}
+
+/**
+ * Moves every session a layout-2 release wrote (key names without hash tags) to its layout-3 keys:
+ * a SCAN, then one atomic script per session, safe to run while the service serves (and again:
+ * it only finds what is left). The server runs it at start-up; `gatehouse sessions migrate` runs
+ * it by hand. Until it has reached a session, that session's requests get 401. On a Cluster there
+ * is nothing to do: no layout-2 release ran on one (its scripts were not Cluster-safe).
+ */
+export async function migrateLegacySessions(redis: RedisClient, keyPrefix: string): Promise<MigrationReport> {
+  const report: MigrationReport = { moved: 0, dropped: 0, gone: 0 }
+  if (redis instanceof Cluster) return report
+  redis.defineCommand('migrateSession', { numberOfKeys: 7, lua: readFileSync(new URL('./lua/migrate-session.lua', import.meta.url), 'utf8') })
+  const legacy = legacyKeys(keyPrefix)
+  const keys = sessionKeys(keyPrefix)
+  let cursor = '0'
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', legacy.sessionPattern, 'COUNT', 1000)
+    cursor = next
+    for (const key of found.filter(legacy.isLegacySession)) {
+      const id = key.slice(`${keyPrefix}sess:`.length)
+      const userId = await redis.hget(key, 'user_id')
+      if (!userId) {
+        report.gone++
+        continue
+      }
+      const outcome = await redis.migrateSession(
+        key, legacy.owner(id), legacy.index(userId),
+        keys.session(userId, id), keys.owner(userId, id), keys.index(userId), keys.generation(userId),
+        id, userId, SESSION_LAYOUT_VERSION,
+      )
+      report[outcome]++
+    }
+  } while (cursor !== '0')
+  return report
+}
+
+/** At start-up, in the background: logs what it did, and a failure (the CLI can run it again). */
+export function migrateInBackground(redis: RedisClient, keyPrefix: string, log: Pick<FastifyBaseLogger, 'warn' | 'info'>): Promise<void> {
+  return migrateLegacySessions(redis, keyPrefix).then(
+    (report) => {
+      if (report.moved + report.dropped + report.gone > 0) log.info(report, 'moved layout-2 sessions to layout 3')
+    },
+    (err: Error) => log.warn({ err: err.message }, 'could not move layout-2 sessions to layout 3; run `gatehouse sessions migrate`'),
+  )
+}
