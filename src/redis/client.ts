@@ -2,6 +2,9 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RedisTarget } from '../config/index.js'
 
+/** The session scripts called with their number of keys first (sessions/store.ts). */
+export const VARIABLE_KEY_SCRIPTS = ['createSession', 'revokeUserSessions', 'listSessions'] as const
+
 /** One server, a Sentinel-managed primary (both a `Redis`) or a Cluster: every caller takes either. */
 export type RedisClient = Redis | Cluster
 
@@ -29,7 +32,11 @@ export function createRedisClient({ target, commandTimeoutMs, logger }: RedisCli
     // error and timeout. write(2) was the largest single cost of GET /me; this gave about 1.2x its
     // throughput in the bench (docs/performance.md). A Cluster batches per node.
     enableAutoPipelining: true,
-  } as const
+    // A Cluster groups auto-pipelined commands by the slot of their first argument, which for
+    // these scripts is their key count, not a key (redis/ioredis#2109): the batch would mix slots
+    // and fail. They are sent on their own: logins, revoke-alls and listings, never the hot path.
+    autoPipeliningIgnoredCommands: [...VARIABLE_KEY_SCRIPTS],
+  }
   const connection: RedisOptions = {
     maxRetriesPerRequest: 0,
     connectTimeout: 2000,

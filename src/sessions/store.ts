@@ -23,9 +23,9 @@ declare module 'ioredis' {
 export const SESSION_LAYOUT_VERSION = '3'
 
 /**
- * How many times a script that needs the keys of a user's sessions is called before giving up.
- * Each attempt after the second needs yet another login of the same user within its round trip,
- * so running out means something is hammering one account: 503.
+ * How many times a login over the cap is tried before giving up (see withIndexMembers): each
+ * attempt after the second needs the sessions to evict to have changed within its round trip,
+ * which a storm of logins of one account could do: 503.
  */
 const MEMBER_ATTEMPTS = 10
 
@@ -161,12 +161,12 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
   const ttlMs = () => ttlSeconds() * 1000
 
   /**
-   * Calls a script that may need the keys of the user's other sessions, which only the index names:
-   * Cluster requires a script to declare every key it touches. A script that meets a session it
-   * was not given writes nothing and answers 'members' with the index as it is now; it is then
-   * called again with those too. Ids are never reused, so declaring one that has gone since is
-   * harmless: the ids seen are kept across attempts. Only logins of the same user landing between
-   * two attempts cause another; a short random pause spreads a burst of them out.
+   * Calls create-session.lua, which may need the keys of the user's other sessions to evict one:
+   * Cluster requires a script to declare every key it touches, and only the index names them.
+   * The script answers 'members', with the index as it is now, when a session it must evict was
+   * not declared; it is then called again with those. Concurrent logins add the newest sessions
+   * and eviction takes the oldest, so a second call nearly always does; ids are never reused, so
+   * the ids seen are kept across attempts.
    */
   async function withIndexMembers(userId: string, call: (ids: string[]) => Promise<string[]>): Promise<string[]> {
     const known = new Set<string>()
@@ -237,10 +237,11 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
       }),
     list: (userId) =>
       run('list', async () => {
-        const flat = await withIndexMembers(userId, (ids) =>
-          redis.listSessions(1 + ids.length, keys.index(userId), ...ids.map((id) => keys.session(userId, id)), userId, ttlMs(), ...ids))
+        // The script must be given every key it reads (Cluster): the index names them.
+        const ids = await redis.zrange(keys.index(userId), '0', '-1')
+        const flat = await redis.listSessions(1 + ids.length, keys.index(userId), ...ids.map((id) => keys.session(userId, id)), userId, ttlMs(), ...ids)
         const sessions: SessionInfo[] = []
-        for (let i = 1; i + 8 <= flat.length; i += 8) {
+        for (let i = 0; i + 8 <= flat.length; i += 8) {
           const field = (n: number) => flat[i + n] ?? ''
           sessions.push({
             id: field(0),
@@ -263,12 +264,15 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
       }),
     revokeAll: (userId, { reason, keep = '' }) =>
       run('revoke_all', async () => {
-        const [, ...ended] = await withIndexMembers(userId, (ids) =>
+        // Two steps (see the script): change the generation and learn every session, then end them.
+        const call = (phase: 'start' | 'end', ids: string[]) =>
           redis.revokeUserSessions(
             2 + 2 * ids.length,
             keys.index(userId), keys.generation(userId), ...ids.flatMap((id) => [keys.session(userId, id), keys.owner(userId, id)]),
-            userId, keep, GENERATION_TTL_MS, ...ids,
-          ))
+            userId, keep, GENERATION_TTL_MS, phase, ...ids,
+          )
+        const [, ...existing] = await call('start', [])
+        const [, ...ended] = await call('end', existing)
         await events(revoked(ended, userId, reason))
         return ended
       }),

@@ -95,7 +95,7 @@ t.test('a layout-2 session is moved to its layout-3 keys, with its TTL, owner an
   const email = ctx.email()
   const user = await signUp(ctx.app, email)
   const prefix = ctx.config.redisKeyPrefix
-  const id = 'legacyLayout2Session001'
+  const id = 'legacyLayout2Sessio001'
   const now = Date.now()
   const exp = Math.floor(now / 1000) + 3600
   // Exactly what a layout-2 release wrote at login.
@@ -130,7 +130,7 @@ t.test('a layout-2 session is moved to its layout-3 keys, with its TTL, owner an
 t.test('a layout-2 session older than a revoke-all made since the upgrade is dropped, not moved', { skip: onCluster }, async (t) => {
   const ctx = await buildTestApp(t)
   const { user, token: current } = await newSession(ctx)
-  const id = 'legacyLayout2Session002'
+  const id = 'legacyLayout2Sessio002'
   const now = Date.now()
   await ctx.redis.hset(`${ctx.config.redisKeyPrefix}sess:${id}`, { v: '2', user_id: user.id, role: 'user', created_at: String(now - 1000), last_seen_at: String(now), max_expires_at: String(now + 3600_000) })
   await ctx.redis.pexpire(`${ctx.config.redisKeyPrefix}sess:${id}`, 60_000)

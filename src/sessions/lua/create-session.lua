@@ -18,8 +18,8 @@
 -- ARGV[14+n]  the id of the n-th declared session
 -- Returns  {'ok', created_at, max_expires_at, evicted id...} (Unix ms),
 --          {'taken'} if the id exists, {'stale'} if the user's sessions were revoked meanwhile,
---          {'members', id...} if the cap must be enforced and the index holds a session not declared
---          in KEYS: nothing was written; call again declaring these (the index's members now).
+--          {'members', id...} if the cap must be enforced and a session to evict is not declared in
+--          KEYS: nothing was written (but pruning); call again declaring these (the index now).
 --
 -- Redis Cluster: every key is declared and carries the user's hash tag, so all are in one slot.
 -- Evicting needs the other sessions' keys, which only the index names: hence 'members'.
@@ -49,26 +49,28 @@ if cap > 0 and redis.call('ZCARD', KEYS[2]) >= cap then
   -- n for each declared session id: its keys are KEYS[3+2n] and KEYS[4+2n].
   local declared = {}
   for i = 15, #ARGV do declared[ARGV[i]] = i - 14 end
-  local members = redis.call('ZRANGE', KEYS[2], 0, -1)
-  for _, id in ipairs(members) do
-    if not declared[id] then
-      local reply = {'members'}
-      for _, member in ipairs(members) do reply[#reply + 1] = member end
-      return reply
-    end
+  -- Entries whose hash is gone (e.g. evicted by maxmemory) must not count against the cap. Only
+  -- declared sessions can be checked; the others are newer than the caller's list, so alive.
+  for id, n in pairs(declared) do
+    if redis.call('ZSCORE', KEYS[2], id) and redis.call('EXISTS', KEYS[3 + 2 * n]) == 0 then redis.call('ZREM', KEYS[2], id) end
   end
-  -- Entries whose hash is gone (e.g. evicted by maxmemory) must not count against the cap.
-  for _, id in ipairs(members) do
-    if redis.call('EXISTS', KEYS[3 + 2 * declared[id]]) == 0 then redis.call('ZREM', KEYS[2], id) end
-  end
-  -- Lowest score = earliest sliding expiry = the least recently used session.
+  -- Lowest score = earliest sliding expiry = the least recently used session. Concurrent logins
+  -- add the newest sessions, so a list read a moment ago still covers the ones to evict.
   local excess = redis.call('ZCARD', KEYS[2]) - cap + 1
   if excess > 0 then
-    local popped = redis.call('ZPOPMIN', KEYS[2], excess)
-    for i = 1, #popped, 2 do
-      local n = declared[popped[i]]
+    local victims = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
+    for _, id in ipairs(victims) do
+      if not declared[id] then
+        local reply = {'members'}
+        for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do reply[#reply + 1] = member end
+        return reply
+      end
+    end
+    for _, id in ipairs(victims) do
+      local n = declared[id]
+      redis.call('ZREM', KEYS[2], id)
       redis.call('DEL', KEYS[3 + 2 * n], KEYS[4 + 2 * n])
-      evicted[#evicted + 1] = popped[i]
+      evicted[#evicted + 1] = id
     end
   end
 end
