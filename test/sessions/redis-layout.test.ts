@@ -122,7 +122,7 @@ t.test('a layout-2 session is moved to its layout-3 keys, with its TTL, owner an
 
   t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200, 'the upgrade logged no one out')
   t.same(await migrateLegacySessions(ctx.redis, prefix), { moved: 0, dropped: 0, gone: 0 }, 'running it again finds nothing')
-  const logout = await ctx.app.inject({ method: 'DELETE', url: '/sessions', headers: { authorization: `Token token=${token}` } })
+  const logout = await ctx.app.inject({ method: 'DELETE', url: '/sessions/current', headers: { authorization: `Token token=${token}` } })
   t.equal(logout.statusCode, 204)
   t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 401, 'and it ends like any other')
 })
