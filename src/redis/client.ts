@@ -68,9 +68,8 @@ export function createRedisClient({ target, commandTimeoutMs, logger }: RedisCli
       password: target.password,
       sentinelPassword: target.sentinelPassword,
       sentinelRetryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-      // Listen for the Sentinels' +switch-master and reconnect at once, instead of waiting for the
-      // old primary's connection to fail.
-      failoverDetector: true,
+      // No failoverDetector: a dead primary already breaks the connection, and the reconnect asks
+      // the Sentinels; the detector then reconnected a second time, a second burst of 503s.
     })
   } else {
     redis = new Redis(target.url, { ...common, ...connection })

@@ -1,0 +1,68 @@
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { buildTestApp, call, login, me, newSession, PASSWORD, sessionKeyOf, sleep, type TestContext } from '../helpers.js'
+import { PRIMARY_NAME, startSentinelSetup } from './sentinel.js'
+
+// Sentinel failover, for real: the primary is killed, the Sentinels promote the replica, and the
+// service follows without a restart. What users may see meanwhile is 503; never a wrong answer.
+t.test('a Sentinel failover: 503 while there is no primary, never a wrong answer, then service again without a restart', async (t) => {
+  const setup = await startSentinelSetup()
+  let ctx: TestContext
+  try {
+    ctx = await buildTestApp(t, { REDIS_SENTINELS: setup.sentinels, REDIS_SENTINEL_NAME: PRIMARY_NAME, REDIS_COMMAND_TIMEOUT_MS: '300' })
+  } finally {
+    // Registered after the app's teardown, so it runs after it: the app's cleanup needs the servers.
+    t.teardown(setup.stop)
+  }
+
+  const alive = await newSession(ctx)
+  const loggedOut = await login(ctx.app, alive.email)
+  t.equal((await call(ctx.app, 'DELETE', '/sessions/current', loggedOut.token)).statusCode, 204)
+  t.equal((await me(ctx.app, `Token token=${alive.token}`)).statusCode, 200)
+  // Asynchronous replication: make sure the replica has what the primary acknowledged, so the
+  // test is about failover, not about writes lost with it (docs/scaling.md covers those).
+  const primary = new Redis(setup.primaryPort, '127.0.0.1', { retryStrategy: () => null })
+  primary.on('error', () => {})
+  t.equal(await primary.wait(1, 2000), 1, 'the replica has every write')
+  primary.disconnect()
+
+  setup.killPrimary()
+  const started = Date.now()
+  const seen = { alive: new Map<number, number>(), loggedOut: new Map<number, number>() }
+  const count = (map: Map<number, number>, status: number) => map.set(status, (map.get(status) ?? 0) + 1)
+  let recoveredAfterMs = 0
+  // Requests all through the failover, until both answers are right again (bounded).
+  while (Date.now() - started < 30_000) {
+    const [a, b] = await Promise.all([me(ctx.app, `Token token=${alive.token}`), me(ctx.app, `Token token=${loggedOut.token}`)])
+    count(seen.alive, a.statusCode)
+    count(seen.loggedOut, b.statusCode)
+    if (a.statusCode === 503) t.match(a.json(), { error: 'service_unavailable' }, 'a 503 says so, and no more')
+    if (a.statusCode === 200 && b.statusCode === 401 && (await setup.primaryNow()) !== `127.0.0.1:${setup.primaryPort}`) {
+      recoveredAfterMs = Date.now() - started
+      break
+    }
+    await sleep(50)
+  }
+  t.ok(recoveredAfterMs > 0, `the service answered again after the failover (${recoveredAfterMs} ms)`)
+  t.equal(await setup.primaryNow(), `127.0.0.1:${setup.replicaPort}`, 'the replica is the primary now')
+  t.same([...seen.alive.keys()].filter((s) => s !== 200 && s !== 503), [], `the live session got only 200 or 503 (${JSON.stringify([...seen.alive])})`)
+  t.same([...seen.loggedOut.keys()].filter((s) => s !== 401 && s !== 503), [], `the logged-out token got only 401 or 503 (${JSON.stringify([...seen.loggedOut])})`)
+  t.ok((seen.alive.get(503) ?? 0) > 0, 'and there was a window of 503s: the primary really was gone')
+
+  // Everything works on the new primary: a new login, a logout. (The client may reconnect once
+  // more as the Sentinels announce the switch: a login meanwhile is a 503, as a client retries.)
+  let attempt = await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email: alive.email, password: PASSWORD } })
+  for (let tries = 0; attempt.statusCode === 503 && tries < 50; tries++) {
+    await sleep(100)
+    attempt = await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email: alive.email, password: PASSWORD } })
+  }
+  t.equal(attempt.statusCode, 201, 'a login after the failover')
+  const fresh = attempt.json() as { token: string }
+  t.equal((await me(ctx.app, `Token token=${fresh.token}`)).statusCode, 200, 'its session works')
+  const promoted = new Redis(setup.replicaPort, '127.0.0.1')
+  t.teardown(() => promoted.disconnect())
+  t.equal(await promoted.exists(sessionKeyOf(ctx, fresh.token)), 1, 'written to the new primary')
+  t.equal((await call(ctx.app, 'DELETE', '/sessions/current', fresh.token)).statusCode, 204)
+  t.equal((await me(ctx.app, `Token token=${fresh.token}`)).statusCode, 401, 'a logout after the failover')
+  t.equal((await me(ctx.app, `Token token=${alive.token}`)).statusCode, 200, 'the session from before the failover lives on')
+})
