@@ -15,6 +15,25 @@ const ED25519_PUBLIC = pem(ed25519.publicKey, 'spki')
 const RSA_1024_PRIVATE = pem(rsa1024.privateKey, 'pkcs8')
 const RSA_1024_PUBLIC = pem(rsa1024.publicKey, 'spki')
 
+t.test('Redis Cluster or Sentinel instead of REDIS_URL, with credentials', async (t) => {
+  t.same(loadConfig({ JWT_SECRET: SECRET, REDIS_CLUSTER_NODES: ' 10.0.0.1:7000, redis-b.internal:7001,[::1]:7002 ', REDIS_PASSWORD: 'pw' }).config.redis, {
+    mode: 'cluster',
+    nodes: [{ host: '10.0.0.1', port: 7000 }, { host: 'redis-b.internal', port: 7001 }, { host: '::1', port: 7002 }],
+    password: 'pw',
+  })
+  t.same(loadConfig({ JWT_SECRET: SECRET, REDIS_SENTINELS: 's1:26379,s2:26379', REDIS_SENTINEL_NAME: 'mymaster', REDIS_USERNAME: 'gh', REDIS_PASSWORD: 'pw', REDIS_SENTINEL_PASSWORD: 'spw' }).config.redis, {
+    mode: 'sentinel',
+    sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }],
+    name: 'mymaster',
+    username: 'gh',
+    password: 'pw',
+    sentinelPassword: 'spw',
+  })
+  t.same(loadConfig({ JWT_SECRET: SECRET, REDIS_URL: 'rediss://u:p@redis.example:6380' }).config.redis, { mode: 'single', url: 'rediss://u:p@redis.example:6380' })
+  t.equal(loadConfig({ JWT_SECRET: SECRET, REDIS_KEY_PREFIX: 'app{1}:' }).config.redisKeyPrefix, 'app{1}:', 'braces stay allowed off a Cluster')
+  t.equal(loadConfig({ JWT_SECRET: SECRET, DATABASE_POOL_SIZE: '25' }).config.databasePoolSize, 25)
+})
+
 t.test('defaults give a working local setup', async (t) => {
   const { config } = loadConfig({ JWT_SECRET: SECRET })
   t.match(config, {
@@ -22,8 +41,9 @@ t.test('defaults give a working local setup', async (t) => {
     port: 3000,
     host: '127.0.0.1',
     databaseUrl: 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse',
-    redisUrl: 'redis://127.0.0.1:6379',
+    redis: { mode: 'single', url: 'redis://127.0.0.1:6379' },
     redisKeyPrefix: 'gatehouse:',
+    databasePoolSize: 10,
     sessionTtlSeconds: 1200,
     sessionMaxAgeSeconds: 30 * 24 * 3600,
     bcryptCost: 12,
@@ -97,6 +117,18 @@ t.test('a bad value is one clear error naming the variable', async (t) => {
     [{ EVENTS_MAX_LENGTH: '10' }, 'EVENTS_MAX_LENGTH', /between 1000 and/],
     [{ EVENTS_MAX_LENGTH: 'lots' }, 'EVENTS_MAX_LENGTH', /whole number/],
     [{ EXPIRED_EVENTS: 'yes' }, 'EXPIRED_EVENTS', /one of configure, listen, off \(got "yes"\)/],
+    [{ DATABASE_POOL_SIZE: '0' }, 'DATABASE_POOL_SIZE', /between 1 and 1000/],
+    [{ REDIS_CLUSTER_NODES: '10.0.0.1:7000', REDIS_SENTINELS: '10.0.0.1:26379' }, 'REDIS_CLUSTER_NODES', /cannot both be set/],
+    [{ REDIS_CLUSTER_NODES: '10.0.0.1:7000', REDIS_URL: 'redis://10.0.0.1:6379' }, 'REDIS_CLUSTER_NODES', /REDIS_URL cannot both be set/],
+    [{ REDIS_SENTINELS: '10.0.0.1:26379', REDIS_URL: 'redis://10.0.0.1:6379', REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINELS', /REDIS_URL cannot both be set/],
+    [{ REDIS_CLUSTER_NODES: '10.0.0.1' }, 'REDIS_CLUSTER_NODES', /host:port \(got "10.0.0.1"\)/],
+    [{ REDIS_CLUSTER_NODES: 'a:7000,b:99999' }, 'REDIS_CLUSTER_NODES', /got "b:99999"/],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:7000' }, 'REDIS_CLUSTER_NODES', /host:port/],
+    [{ REDIS_SENTINELS: '10.0.0.1:26379' }, 'REDIS_SENTINEL_NAME', /must name the primary/],
+    [{ REDIS_SENTINELS: '10.0.0.1:26379', REDIS_SENTINEL_NAME: 'bad name' }, 'REDIS_SENTINEL_NAME', /must name the primary/],
+    [{ REDIS_PASSWORD: 'secret' }, 'REDIS_PASSWORD', /only used with REDIS_CLUSTER_NODES or REDIS_SENTINELS/],
+    [{ REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINEL_NAME', /only used with/],
+    [{ REDIS_CLUSTER_NODES: '10.0.0.1:7000', REDIS_KEY_PREFIX: 'app{1}:' }, 'REDIS_KEY_PREFIX', /must not contain \{ or \} with REDIS_CLUSTER_NODES/],
   ]
   for (const [env, variable, problem] of cases) {
     t.throws(() => loadConfig({ JWT_SECRET: SECRET, ...env }), { name: 'ConfigError', variable, message: problem }, variable)
