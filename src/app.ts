@@ -229,6 +229,15 @@ export async function createServices(config: Config, log: Pick<FastifyBaseLogger
       maxPerUser: config.sessionMaxPerUser,
       events: fanOut(stream, metrics.events),
       observe: metrics.redisOperation,
+      waitReplicas: {
+        count: config.redisWaitReplicas,
+        // Half the command timeout: WAIT must give up before the client gives up on WAIT.
+        timeoutMs: Math.max(1, Math.floor(config.redisCommandTimeoutMs / 2)),
+        onShortfall: (operation, acknowledged) => {
+          metrics.unreplicatedRevocations.inc()
+          log.warn({ operation, acknowledged, wanted: config.redisWaitReplicas }, 'a revocation was not confirmed by enough replicas in time; a failover now could undo it')
+        },
+      },
     })
     const tokens = createTokenService(config.jwt)
     const cookies = createSessionCookies(config.cookies, config.corsOrigins)

@@ -9,6 +9,8 @@ export interface Metrics {
   logins: Counter<'result'>
   introspections: Counter<'result'>
   eventsFailed: Counter
+  /** Revocations that fewer replicas than REDIS_WAIT_REPLICAS confirmed in time (see sessions/store.ts). */
+  unreplicatedRevocations: Counter
   /** Requests refused by a brute-force limit, by limit. */
   throttled: Counter<'limit'>
   // The three below run on every authenticated request (about 3% of its CPU time, measured).
@@ -80,6 +82,11 @@ export function createMetrics(countSessions: () => Promise<number>, passwordsWai
     redisOperation: (operation, seconds) => redisSeconds.observe({ operation }, seconds),
     httpRequest: (method, route, statusCode, seconds) => httpSeconds.observe({ method, route, status_code: statusCode }, seconds),
     eventsFailed: new Counter({ name: 'gatehouse_events_publish_failures_total', help: 'Session events that could not be written to the stream', registers }),
+    unreplicatedRevocations: new Counter({
+      name: 'gatehouse_revocations_unreplicated_total',
+      help: 'Logouts and revoke-alls that fewer than REDIS_WAIT_REPLICAS replicas confirmed in time: a failover right then could undo them',
+      registers,
+    }),
     events: async (events) => {
       for (const event of events) {
         if (event.type === 'created') created.inc()

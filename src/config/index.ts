@@ -19,6 +19,8 @@ export interface Config {
   redisKeyPrefix: string
   /** Upper bound on one Redis command; past it the request fails with 503 instead of hanging. */
   redisCommandTimeoutMs: number
+  /** Replicas that must confirm a logout or revoke-all before it is answered (WAIT); 0: do not wait. */
+  redisWaitReplicas: number
   jwt: JwtConfig
   /**
    * Sliding window: a session unused for this long is gone. Only the default: the TTL in force
@@ -124,6 +126,7 @@ export const DEFAULTS = {
   REDIS_USERNAME: '',
   REDIS_PASSWORD: '',
   REDIS_SENTINEL_PASSWORD: '',
+  REDIS_WAIT_REPLICAS: '0',
   SHUTDOWN_DRAIN_SECONDS: '5',
   EVENTS_MAX_LENGTH: '100000',
   EXPIRED_EVENTS: 'configure',
@@ -199,6 +202,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): LoadedCon
       redis,
       redisKeyPrefix,
       redisCommandTimeoutMs: integer('REDIS_COMMAND_TIMEOUT_MS', read('REDIS_COMMAND_TIMEOUT_MS'), 50, 60_000),
+      redisWaitReplicas: integer('REDIS_WAIT_REPLICAS', read('REDIS_WAIT_REPLICAS'), 0, 10),
       jwt,
       sessionTtlSeconds,
       sessionMaxAgeSeconds,

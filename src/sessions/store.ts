@@ -136,6 +136,11 @@ export interface SessionStoreOptions {
   events: EventSink
   /** Told how long each Redis operation took, for metrics. */
   observe?: (operation: string, seconds: number) => void
+  /**
+   * Replicas that must confirm a revocation before it is answered (REDIS_WAIT_REPLICAS), and how
+   * long to wait for them. 0: do not wait (a single server, or accepting the failover window).
+   */
+  waitReplicas?: { count: number; timeoutMs: number; onShortfall: (operation: string, acknowledged: number) => void }
 }
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8')
@@ -146,7 +151,7 @@ export function newSessionId(): string {
 }
 
 export function createSessionStore(redis: RedisClient, options: SessionStoreOptions): SessionStore {
-  const { keyPrefix, ttlSeconds, maxAgeSeconds, maxPerUser, events, observe } = options
+  const { keyPrefix, ttlSeconds, maxAgeSeconds, maxPerUser, events, observe, waitReplicas } = options
   // Loaded once and called by SHA (EVALSHA, falling back to EVAL after a Redis restart). Every
   // script declares every key it touches, all in the user's hash slot (keys.ts): Cluster-safe.
   redis.defineCommand('createSession', { lua: lua('create-session') })
@@ -159,6 +164,22 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
 
   const keys = sessionKeys(keyPrefix)
   const ttlMs = () => ttlSeconds() * 1000
+
+  /**
+   * Replication is asynchronous: a primary that dies right after acknowledging a logout may hand
+   * over to a replica that never got it, and the session would live again. WAIT holds the answer
+   * until `count` replicas have every write this connection made, the revocation included. It is
+   * sent in a pipeline with a command on the user's key, so on a Cluster it reaches the primary
+   * that ran the script (over the same connection). When too few confirm in time the revocation
+   * still stands on the primary: it is answered, logged and counted, not refused.
+   */
+  async function replicated(operation: string, userId: string): Promise<void> {
+    if (!waitReplicas || waitReplicas.count === 0) return
+    const results = await redis.pipeline().exists(keys.index(userId)).wait(waitReplicas.count, waitReplicas.timeoutMs).exec()
+    const [err, acknowledged] = results?.[1] ?? [new Error('WAIT got no reply')]
+    if (err) throw err
+    if (Number(acknowledged) < waitReplicas.count) waitReplicas.onShortfall(operation, Number(acknowledged))
+  }
 
   /**
    * Calls create-session.lua, which may need the keys of the user's other sessions to evict one:
@@ -259,6 +280,7 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
     revoke: (id, userId, reason) =>
       run('revoke', async () => {
         const ended = (await redis.revokeSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), id, userId)) === 1
+        if (ended) await replicated('revoke', userId)
         if (ended) await events(revoked([id], userId, reason))
         return ended
       }),
@@ -273,6 +295,8 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
           )
         const [, ...existing] = await call('start', [])
         const [, ...ended] = await call('end', existing)
+        // Always: even with nothing to end, the new generation must survive a failover.
+        await replicated('revoke_all', userId)
         await events(revoked(ended, userId, reason))
         return ended
       }),

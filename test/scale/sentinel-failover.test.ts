@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { buildTestApp, call, login, me, newSession, PASSWORD, sessionKeyOf, sleep, type TestContext } from '../helpers.js'
+import { buildTestApp, call, captureLogs, login, me, newSession, PASSWORD, sessionKeyOf, sleep, type TestContext } from '../helpers.js'
 import { PRIMARY_NAME, startSentinelSetup } from './sentinel.js'
 
 // Sentinel failover, for real: the primary is killed, the Sentinels promote the replica, and the
@@ -65,4 +65,35 @@ t.test('a Sentinel failover: 503 while there is no primary, never a wrong answer
   t.equal((await call(ctx.app, 'DELETE', '/sessions/current', fresh.token)).statusCode, 204)
   t.equal((await me(ctx.app, `Token token=${fresh.token}`)).statusCode, 401, 'a logout after the failover')
   t.equal((await me(ctx.app, `Token token=${alive.token}`)).statusCode, 200, 'the session from before the failover lives on')
+})
+
+t.test('REDIS_WAIT_REPLICAS=1: a logout is answered once the replica has it; when the replica cannot confirm, it is done, logged and counted', async (t) => {
+  const setup = await startSentinelSetup()
+  const logs = captureLogs('warn')
+  let ctx: TestContext
+  try {
+    ctx = await buildTestApp(t, { REDIS_SENTINELS: setup.sentinels, REDIS_SENTINEL_NAME: PRIMARY_NAME, REDIS_COMMAND_TIMEOUT_MS: '600', REDIS_WAIT_REPLICAS: '1' }, { logger: logs.logger })
+  } finally {
+    t.teardown(setup.stop)
+  }
+  const replica = new Redis(setup.replicaPort, '127.0.0.1')
+  t.teardown(() => replica.disconnect())
+  const unreplicated = async () => Number(/^gatehouse_revocations_unreplicated_total (\d+)$/m.exec((await ctx.app.inject({ method: 'GET', url: '/metrics' })).body)?.[1])
+
+  const first = await newSession(ctx)
+  const second = await login(ctx.app, first.email)
+  t.equal((await call(ctx.app, 'DELETE', '/sessions/current', first.token)).statusCode, 204)
+  t.equal(await replica.exists(sessionKeyOf(ctx, first.token)), 0, 'when the logout is answered, the replica has it already')
+  t.equal(await unreplicated(), 0)
+
+  const paused = setup.pauseReplica()
+  const started = Date.now()
+  const res = await call(ctx.app, 'DELETE', '/sessions/current', second.token)
+  const took = Date.now() - started
+  paused.resume()
+  t.equal(res.statusCode, 204, 'the logout is still done: the primary has it')
+  t.ok(took >= 250, `after waiting for the replica (${took} ms, WAIT 300 ms)`)
+  t.equal((await me(ctx.app, `Token token=${second.token}`)).statusCode, 401)
+  t.equal(await unreplicated(), 1, 'counted')
+  t.ok(logs.lines.some((line) => /not confirmed by enough replicas/.test(line) && /"operation":"revoke"/.test(line)), 'and logged')
 })

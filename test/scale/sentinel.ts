@@ -15,6 +15,8 @@ export interface SentinelSetup {
   replicaPort: number
   /** Stops every server: register it as a teardown after the app's, whose cleanup still needs them. */
   stop(): void
+  /** Freezes the replica (SIGSTOP): it stays connected but confirms nothing; `resume` thaws it. */
+  pauseReplica(): { resume(): void }
   /** Kills the primary outright (SIGKILL): no shutdown, no last replication. */
   killPrimary(): void
   /** The address the Sentinels give for the primary now. */
@@ -40,15 +42,20 @@ export async function startSentinelSetup(): Promise<SentinelSetup> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sentinel-'))
   const procs: ChildProcess[] = []
   const stop = () => {
-    for (const proc of procs) proc.kill('SIGKILL')
+    for (const proc of procs) {
+      proc.kill('SIGCONT')
+      proc.kill('SIGKILL')
+    }
     rmSync(dir, { recursive: true, force: true })
   }
   const primaryPort = await freePort()
   const replicaPort = await freePort()
   const primary = await spawnRedisServer(primaryPort, ['--dir', dir])
   procs.push(primary)
+  let replicaProc: ChildProcess
   try {
-    procs.push(await spawnRedisServer(replicaPort, ['--dir', dir, '--replicaof', '127.0.0.1', String(primaryPort)]))
+    replicaProc = await spawnRedisServer(replicaPort, ['--dir', dir, '--replicaof', '127.0.0.1', String(primaryPort)])
+    procs.push(replicaProc)
     const replica = new Redis(replicaPort, '127.0.0.1', { lazyConnect: true })
     await until('the replica did not sync', 15_000, async () => /master_link_status:up/.test(await replica.info('replication'))).finally(() => replica.disconnect())
   } catch (err) {
@@ -91,6 +98,10 @@ export async function startSentinelSetup(): Promise<SentinelSetup> {
       stop()
     },
     killPrimary: () => primary.kill('SIGKILL'),
+    pauseReplica: () => {
+      replicaProc.kill('SIGSTOP')
+      return { resume: () => replicaProc.kill('SIGCONT') }
+    },
     primaryNow: async () => ((await sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', PRIMARY_NAME)) as string[]).join(':'),
   }
 }
