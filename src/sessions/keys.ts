@@ -42,10 +42,11 @@ export function sessionKeys(prefix: string): SessionKeys {
  * release to its layout-3 keys (see migrate-session.lua).
  */
 export const legacyKeys = (prefix: string) => ({
-  session: (id: string) => `${prefix}sess:${id}`,
   owner: (id: string) => `${prefix}owner:${id}`,
   index: (userId: string) => `${prefix}user:${userId}:sessions`,
   /** Matches layout-2 session hashes, and layout-3 ones too (`sess:{...`): filter with isLegacySession. */
   sessionPattern: `${prefix}sess:*`,
   isLegacySession: (key: string) => key.startsWith(`${prefix}sess:`) && !key.startsWith(`${prefix}sess:{`),
+  /** The session id in a layout-2 session hash's name. */
+  idOf: (key: string) => key.slice(`${prefix}sess:`.length),
 })

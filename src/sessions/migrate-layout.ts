@@ -37,7 +37,7 @@ export async function migrateLegacySessions(redis: RedisClient, keyPrefix: strin
     const [next, found] = await redis.scan(cursor, 'MATCH', legacy.sessionPattern, 'COUNT', 1000)
     cursor = next
     for (const key of found.filter(legacy.isLegacySession)) {
-      const id = key.slice(`${keyPrefix}sess:`.length)
+      const id = legacy.idOf(key)
       const userId = await redis.hget(key, 'user_id')
       if (!userId) {
         report.gone++
