@@ -8,6 +8,9 @@ export const VARIABLE_KEY_SCRIPTS = ['createSession', 'revokeUserSessions', 'lis
 /** One server, a Sentinel-managed primary (both a `Redis`) or a Cluster: every caller takes either. */
 export type RedisClient = Redis | Cluster
 
+/** Reconnect delay after `attempt` failures, in every mode: quick at first, never over 2 s. */
+const backoff = (attempt: number) => Math.min(attempt * 200, 2000)
+
 export interface RedisClientOptions {
   target: RedisTarget
   commandTimeoutMs: number
@@ -40,7 +43,7 @@ export function createRedisClient({ target, commandTimeoutMs, logger }: RedisCli
   const connection: RedisOptions = {
     maxRetriesPerRequest: 0,
     connectTimeout: 2000,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    retryStrategy: backoff,
   }
   let redis: RedisClient
   if (target.mode === 'cluster') {
@@ -50,7 +53,7 @@ export function createRedisClient({ target, commandTimeoutMs, logger }: RedisCli
       // Reads and writes go to the primaries: a replica may lag, and a logged-out session must
       // never read as live.
       scaleReads: 'master',
-      clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      clusterRetryStrategy: backoff,
       // During a failover a slot has no owner for a moment: fail the command (503) rather than
       // wait on it, as in the other modes. MOVED/ASK redirections after it are followed.
       retryDelayOnClusterDown: 0,
@@ -67,7 +70,7 @@ export function createRedisClient({ target, commandTimeoutMs, logger }: RedisCli
       username: target.username,
       password: target.password,
       sentinelPassword: target.sentinelPassword,
-      sentinelRetryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      sentinelRetryStrategy: backoff,
       // No failoverDetector: a dead primary already breaks the connection, and the reconnect asks
       // the Sentinels; the detector then reconnected a second time, a second burst of 503s.
     })
