@@ -6,7 +6,7 @@ import pg from 'pg'
 import type { Test } from 'tap'
 import { buildApp, type BuildAppOptions } from '../src/app.js'
 import { type Config, type Env, loadConfig } from '../src/config/index.js'
-import { masters, type RedisClient } from '../src/redis/client.js'
+import { masters, type RedisClient, scanBatches } from '../src/redis/client.js'
 import { sessionKeys } from '../src/sessions/keys.js'
 
 /** Tests never touch the service's own data: their own database, and a key prefix per test app. */
@@ -102,12 +102,7 @@ export async function scanKeys(redis: RedisClient, prefix: string): Promise<stri
   if (redis instanceof Cluster && redis.status !== 'ready') await redis.ping()
   const keys: string[] = []
   for (const node of masters(redis)) {
-    let cursor = '0'
-    do {
-      const [next, batch] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-      keys.push(...batch)
-      cursor = next
-    } while (cursor !== '0')
+    for await (const batch of scanBatches(node, `${prefix}*`)) keys.push(...batch)
   }
   return keys
 }

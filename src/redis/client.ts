@@ -114,6 +114,16 @@ export async function forEachMaster<T>(redis: RedisClient, work: (node: Redis) =
   return Promise.all(masters(redis).map(work))
 }
 
+/** The keys of one server that match `pattern`, a SCAN batch at a time (SCAN is per server: see forEachMaster). */
+export async function* scanBatches(node: Redis, pattern: string): AsyncGenerator<string[]> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = next
+    yield keys
+  } while (cursor !== '0')
+}
+
 export function masters(redis: RedisClient): Redis[] {
   return redis instanceof Cluster ? redis.nodes('master') : [redis]
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { FastifyBaseLogger } from 'fastify'
 import { Cluster, type Result } from 'ioredis'
-import type { RedisClient } from '../redis/client.js'
+import { type RedisClient, scanBatches } from '../redis/client.js'
 import { legacyKeys, sessionKeys } from './keys.js'
 import { SESSION_LAYOUT_VERSION } from './store.js'
 
@@ -32,10 +32,7 @@ export async function migrateLegacySessions(redis: RedisClient, keyPrefix: strin
   redis.defineCommand('migrateSession', { numberOfKeys: 7, lua: readFileSync(new URL('./lua/migrate-session.lua', import.meta.url), 'utf8') })
   const legacy = legacyKeys(keyPrefix)
   const keys = sessionKeys(keyPrefix)
-  let cursor = '0'
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', legacy.sessionPattern, 'COUNT', 1000)
-    cursor = next
+  for await (const found of scanBatches(redis, legacy.sessionPattern)) {
     for (const key of found.filter(legacy.isLegacySession)) {
       const id = legacy.idOf(key)
       const userId = await redis.hget(key, 'user_id')
@@ -50,7 +47,7 @@ export async function migrateLegacySessions(redis: RedisClient, keyPrefix: strin
       )
       report[outcome]++
     }
-  } while (cursor !== '0')
+  }
   return report
 }
 

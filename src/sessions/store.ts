@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { Result } from 'ioredis'
 import { orUnavailable } from '../http/errors.js'
-import { forEachMaster, type RedisClient } from '../redis/client.js'
+import { forEachMaster, type RedisClient, scanBatches } from '../redis/client.js'
 import type { EventSink, RevokeReason, SessionEvent } from './events.js'
 import { sessionKeys } from './keys.js'
 
@@ -312,12 +312,7 @@ export async function countSessions(redis: RedisClient, keyPrefix: string): Prom
   const { sessionPattern } = sessionKeys(keyPrefix)
   const counts = await forEachMaster(redis, async (node) => {
     let total = 0
-    let cursor = '0'
-    do {
-      const [next, found] = await node.scan(cursor, 'MATCH', sessionPattern, 'COUNT', 1000)
-      total += found.length
-      cursor = next
-    } while (cursor !== '0')
+    for await (const keys of scanBatches(node, sessionPattern)) total += keys.length
     return total
   })
   return counts.reduce((a, b) => a + b, 0)
