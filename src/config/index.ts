@@ -259,6 +259,9 @@ function redisTarget(env: Env, read: (name: keyof typeof DEFAULTS) => string): R
   return { mode: 'single', url: url('REDIS_URL', read('REDIS_URL'), ['redis:', 'rediss:']) }
 }
 
+/** [{host, port}...] → "10.0.0.1:7000,redis-b:7000", as REDIS_CLUSTER_NODES and REDIS_SENTINELS take them. */
+export const formatHostPorts = (nodes: HostPort[]) => nodes.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)).join(',')
+
 /** "10.0.0.1:7000,redis-b:7000" → [{host, port}...]. */
 function hostPorts(name: string, raw: string): HostPort[] {
   return raw.split(',').map((item) => item.trim()).filter(Boolean).map((item) => {

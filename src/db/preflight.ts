@@ -1,5 +1,5 @@
 import pg from 'pg'
-import type { Config, RedisTarget } from '../config/index.js'
+import { type Config, formatHostPorts, type RedisTarget } from '../config/index.js'
 import { closeRedis, connectRedis, createRedisClient } from '../redis/client.js'
 
 export class DependencyError extends Error {
@@ -32,9 +32,8 @@ async function checkRedis(target: RedisTarget): Promise<string | null> {
 }
 
 const describeTarget = (target: RedisTarget) => {
-  const list = (nodes: { host: string; port: number }[]) => nodes.map(({ host, port }) => `${host}:${port}`).join(',')
-  if (target.mode === 'cluster') return `cluster nodes ${list(target.nodes)}`
-  if (target.mode === 'sentinel') return `primary "${target.name}" of sentinels ${list(target.sentinels)}`
+  if (target.mode === 'cluster') return `cluster nodes ${formatHostPorts(target.nodes)}`
+  if (target.mode === 'sentinel') return `primary "${target.name}" of sentinels ${formatHostPorts(target.sentinels)}`
   return redact(target.url)
 }
 

@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs'
 import type { FastifyBaseLogger } from 'fastify'
 import { Cluster, type Result } from 'ioredis'
 import { type RedisClient, scanBatches } from '../redis/client.js'
 import { legacyKeys, sessionKeys } from './keys.js'
-import { SESSION_LAYOUT_VERSION } from './store.js'
+import { lua, SESSION_LAYOUT_VERSION } from './store.js'
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -29,7 +28,7 @@ export interface MigrationReport {
 export async function migrateLegacySessions(redis: RedisClient, keyPrefix: string): Promise<MigrationReport> {
   const report: MigrationReport = { moved: 0, dropped: 0, gone: 0 }
   if (redis instanceof Cluster) return report
-  redis.defineCommand('migrateSession', { numberOfKeys: 7, lua: readFileSync(new URL('./lua/migrate-session.lua', import.meta.url), 'utf8') })
+  redis.defineCommand('migrateSession', { numberOfKeys: 7, lua: lua('migrate-session') })
   const legacy = legacyKeys(keyPrefix)
   const keys = sessionKeys(keyPrefix)
   for await (const found of scanBatches(redis, legacy.sessionPattern)) {

@@ -143,7 +143,8 @@ export interface SessionStoreOptions {
   waitReplicas?: { count: number; timeoutMs: number; onShortfall: (operation: string, acknowledged: number) => void }
 }
 
-const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8')
+/** A session script's source, from src/sessions/lua/ (copied beside the build). */
+export const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8')
 
 /** A session id: 128 random bits, base64url (22 characters). */
 export function newSessionId(): string {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import type { Config } from '../../src/config/index.js'
+import { type Config, formatHostPorts } from '../../src/config/index.js'
 
 // The built command-line tool (npm test builds first), run as an operator would.
 const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
@@ -28,9 +28,8 @@ export function cliEnv(config: Config): Record<string, string> {
 
 /** The environment variables that name the Redis `config` uses. */
 export function redisEnv(config: Config): Record<string, string> {
-  const list = (nodes: { host: string; port: number }[]) => nodes.map(({ host, port }) => `${host}:${port}`).join(',')
   const target = config.redis
-  if (target.mode === 'cluster') return { REDIS_CLUSTER_NODES: list(target.nodes) }
-  if (target.mode === 'sentinel') return { REDIS_SENTINELS: list(target.sentinels), REDIS_SENTINEL_NAME: target.name }
+  if (target.mode === 'cluster') return { REDIS_CLUSTER_NODES: formatHostPorts(target.nodes) }
+  if (target.mode === 'sentinel') return { REDIS_SENTINELS: formatHostPorts(target.sentinels), REDIS_SENTINEL_NAME: target.name }
   return { REDIS_URL: target.url }
 }

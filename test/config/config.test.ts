@@ -3,7 +3,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../src/config/index.js'
+import { ConfigError, formatHostPorts, loadConfig } from '../../src/config/index.js'
 import { withDotEnv } from '../../src/config/dotenv.js'
 
 const SECRET = 'x'.repeat(32)
@@ -32,6 +32,8 @@ t.test('Redis Cluster or Sentinel instead of REDIS_URL, with credentials', async
   t.same(loadConfig({ JWT_SECRET: SECRET, REDIS_URL: 'rediss://u:p@redis.example:6380' }).config.redis, { mode: 'single', url: 'rediss://u:p@redis.example:6380' })
   t.equal(loadConfig({ JWT_SECRET: SECRET, REDIS_KEY_PREFIX: 'app{1}:' }).config.redisKeyPrefix, 'app{1}:', 'braces stay allowed off a Cluster')
   t.equal(loadConfig({ JWT_SECRET: SECRET, DATABASE_POOL_SIZE: '25' }).config.databasePoolSize, 25)
+  const cluster = loadConfig({ JWT_SECRET: SECRET, REDIS_CLUSTER_NODES: '10.0.0.1:7000,[::1]:7002' }).config.redis
+  t.equal(cluster.mode === 'cluster' && formatHostPorts(cluster.nodes), '10.0.0.1:7000,[::1]:7002', 'written back as it is read')
 })
 
 t.test('defaults give a working local setup', async (t) => {
