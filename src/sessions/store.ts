@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Result } from 'ioredis'
 import { orUnavailable } from '../http/errors.js'
 import { forEachMaster, type RedisClient, scanBatches } from '../redis/client.js'
@@ -28,8 +29,6 @@ export const SESSION_LAYOUT_VERSION = '3'
  * which a storm of logins of one account could do: 503.
  */
 const MEMBER_ATTEMPTS = 10
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** How long a user's generation marker outlives a revoke-all: far longer than any login takes. */
 const GENERATION_TTL_MS = 24 * 3600 * 1000

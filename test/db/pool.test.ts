@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, PASSWORD, signUp, sql, TEST_DATABASE_URL, uniqueId } from '../helpers.js'
+import { buildTestApp, PASSWORD, signUp, sleep, sql, TEST_DATABASE_URL, uniqueId } from '../helpers.js'
 
 // What Postgres itself sees of one instance under load: pg_stat_activity, sampled from another
 // connection while logins and sign-ups run concurrently.
@@ -19,7 +19,7 @@ t.test('DATABASE_POOL_SIZE bounds the connections, and logins hold no transactio
     while (sampling) {
       samples.push(await sql<{ state: string; count: number }>(
         `SELECT coalesce(state, '') AS state, count(*)::int AS count FROM pg_stat_activity WHERE application_name = $1 GROUP BY state`, [name]))
-      await new Promise((resolve) => setTimeout(resolve, 5))
+      await sleep(5)
     }
   })()
   const work = [

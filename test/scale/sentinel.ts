@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { freePort, spawnRedisServer } from '../faults/local-servers.js'
+import { eventually } from '../faults/outage.js'
 
 export const PRIMARY_NAME = 'gatehouse-test'
 
@@ -23,15 +24,9 @@ export interface SentinelSetup {
   primaryNow(): Promise<string>
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
+/** eventually(), but a failure is an error naming what did not happen (a set-up step, not an assertion). */
 async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return
-    await sleep(100)
-  }
-  throw new Error(`${what} within ${timeoutMs / 1000} s`)
+  if (!(await eventually(timeoutMs, () => check().catch(() => false)))) throw new Error(`${what} within ${timeoutMs / 1000} s`)
 }
 
 /**
