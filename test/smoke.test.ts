@@ -68,6 +68,8 @@ t.test('the built server exits 0 on SIGTERM', async (t) => {
 t.test('start-up problems are one clear line and a non-zero exit, never a hang', async (t) => {
   const cases: Array<[string, Record<string, string>, RegExp]> = [
     ['Redis unreachable', { REDIS_URL: 'redis://127.0.0.1:1' }, /cannot reach Redis at redis:\/\/127\.0\.0\.1:1.*docker compose up -d redis/],
+    ['Redis Cluster unreachable', { REDIS_URL: '', REDIS_CLUSTER_NODES: '127.0.0.1:1' }, /cannot reach Redis at cluster nodes 127\.0\.0\.1:1 .*or set REDIS_CLUSTER_NODES/],
+    ['Sentinels unreachable', { REDIS_URL: '', REDIS_SENTINELS: '127.0.0.1:1', REDIS_SENTINEL_NAME: 'gh' }, /cannot reach Redis at primary "gh" of sentinels 127\.0\.0\.1:1 .*or set REDIS_SENTINELS/],
     ['Postgres unreachable', { DATABASE_URL: 'postgresql://postgres:secret@127.0.0.1:1/gatehouse' }, /cannot reach PostgreSQL at postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/gatehouse.*docker compose up -d postgres/],
     ['bad setting', { SESSION_TTL_SECONDS: 'soon' }, /Invalid configuration: SESSION_TTL_SECONDS must be a whole number/],
     ['production without a secret', { NODE_ENV: 'production', JWT_SECRET: '' }, /Invalid configuration: JWT_SECRET is required when NODE_ENV=production/],

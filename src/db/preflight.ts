@@ -15,13 +15,14 @@ export async function checkDependencies(config: Config): Promise<void> {
 }
 
 async function checkRedis(target: RedisTarget): Promise<string | null> {
-  let lastError = 'no answer'
   const redis = createRedisClient({ target, commandTimeoutMs: TIMEOUT_MS, logger: { warn: () => {}, info: () => {} } })
-  redis.on('error', (err: Error) => {
-    lastError = describe(err)
-  })
+  // The first connection error is the answer: the client would keep retrying in the background.
+  let firstError: (reason: string) => void = () => {}
+  const failed = new Promise<string>((resolve) => (firstError = resolve))
+  redis.on('error', (err: Error) => firstError(describe(err)))
   try {
-    if (!(await connectRedis(redis, TIMEOUT_MS))) throw new Error(lastError)
+    const problem = await Promise.race([connectRedis(redis, TIMEOUT_MS).then((ready) => (ready ? null : 'no answer')), failed])
+    if (problem !== null) throw new Error(problem)
     await redis.ping()
     return null
   } catch (err) {
