@@ -70,7 +70,8 @@ export async function startSentinelSetup(): Promise<SentinelSetup> {
     ].join('\n') + '\n')
     procs.push(spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' }))
   }
-  const sentinel = new Redis(ports[0]!, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null })
+  // It may ask before that Sentinel listens: it must reconnect (stop() disconnects it before the servers go).
+  const sentinel = new Redis(ports[0]!, '127.0.0.1', { lazyConnect: true, retryStrategy: () => 100 })
   sentinel.on('error', () => {})
   try {
     // Ready for a failover: every Sentinel knows the others, and they know the replica.
