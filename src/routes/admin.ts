@@ -6,7 +6,11 @@ import { adminSessionList, errorBody, revokedCount, roleChangeBody, userIdParams
 import { publicUser, type Role } from '../users/repository.js'
 import { sessionView } from './sessions.js'
 
-/** Admin-only: another user's sessions and role. */
+/**
+ * Admin-only: another user's sessions and role. `:id` is a user id in its one canonical spelling
+ * (userIdParams), and wherever the user is looked up, the id PostgreSQL returned is what names
+ * the Redis keys.
+ */
 export const adminRoutes: FastifyPluginAsync<Services> = async (app, { users, sessions, account, authenticate }) => {
   const onRequest = [authenticate, adminOnly]
 
@@ -21,13 +25,15 @@ export const adminRoutes: FastifyPluginAsync<Services> = async (app, { users, se
     },
   )
 
-  // Works for a deleted user too: whatever sessions remain are ended.
+  // Works for a deleted user too (no lookup): whatever sessions remain are ended. The schema has
+  // already refused every spelling of the id but the one its keys are named with.
   app.delete<{ Params: { id: string } }>(
     '/admin/users/:id/sessions',
     { onRequest, schema: { params: userIdParams, response: { 200: revokedCount, '4xx': errorBody } } },
     async (request) => {
-      const revoked = (await sessions.revokeAll(request.params.id, { reason: 'admin' })).length
-      request.log.info({ adminId: requireAuth(request).userId, userId: request.params.id, revoked }, 'admin ended all sessions of a user')
+      const userId = request.params.id
+      const revoked = (await sessions.revokeAll(userId, { reason: 'admin' })).length
+      request.log.info({ adminId: requireAuth(request).userId, userId, revoked }, 'admin ended all sessions of a user')
       return { revoked }
     },
   )

@@ -5,6 +5,7 @@
 import { MAX_TOKEN_LENGTH } from '../http/auth-header.js'
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from '../users/passwords.js'
 import { ROLES } from '../users/repository.js'
+import { USER_ID_PATTERN } from '../users/user-id.js'
 
 export const errorBody = {
   type: 'object',
@@ -137,10 +138,11 @@ export const sessionIdParams = {
   properties: { id: { type: 'string', maxLength: 64 } },
 } as const
 
+/** Exactly as the API writes user ids: other spellings of a UUID are refused (400), see user-id.ts. */
 export const userIdParams = {
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'string', format: 'uuid' } },
+  properties: { id: { type: 'string', pattern: USER_ID_PATTERN, description: 'A user id as the API returns it: a UUID in lower case' } },
 } as const
 
 export const revokeAllQuery = {

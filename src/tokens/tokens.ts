@@ -2,6 +2,7 @@ import type { JsonWebKey } from 'node:crypto'
 import { createSigner, createVerifier, TokenError } from 'fast-jwt'
 import type { JwtConfig } from '../config/jwt.js'
 import { errors } from '../http/errors.js'
+import { isUserId } from '../users/user-id.js'
 import { createKeyRing } from './key-ring.js'
 
 /** The claims of a Gatehouse token (docs/session-contract.md, "Token"). */
@@ -128,8 +129,9 @@ function isSessionClaims(payload: unknown): payload is SessionClaims {
   return (
     typeof claims.jti === 'string' &&
     SESSION_ID_PATTERN.test(claims.jti) &&
-    typeof claims.user_id === 'string' &&
-    claims.user_id.length > 0 &&
+    // Only Gatehouse signs tokens, always with the id PostgreSQL returned; a token that spells it
+    // any other way would name other Redis keys (user-id.ts), so it is refused outright.
+    isUserId(claims.user_id) &&
     Number.isSafeInteger(claims.created_at) &&
     Number.isSafeInteger(claims.iat) &&
     Number.isSafeInteger(claims.exp)

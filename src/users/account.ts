@@ -68,7 +68,7 @@ export function createAccountService({ users, passwords, throttles, sessions }: 
       if (!user) return null
       // No change, nothing to end: a repeated request is harmless.
       if (user.role === role) return publicUser(user)
-      return (await withSessionsEnded(userId, 'role-change', undefined, () => users.setRole(userId, role))).changed
+      return (await withSessionsEnded(user.id, 'role-change', undefined, () => users.setRole(user.id, role))).changed
     },
     async deleteUser(userId) {
       const { changed: deleted, ended } = await withSessionsEnded(userId, 'account-deleted', undefined, () => users.delete(userId))

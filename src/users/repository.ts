@@ -2,6 +2,7 @@ import { Prisma } from '../generated/prisma/client.js'
 import { Role } from '../generated/prisma/enums.js'
 import type { Database } from '../db/prisma.js'
 import { errors, orUnavailable } from '../http/errors.js'
+import { isUserId } from './user-id.js'
 
 export { Role }
 
@@ -21,6 +22,7 @@ export interface UserRepository {
   /** Throws `email_taken` (409) when the (normalised) email exists. */
   create(email: string, passwordHash: string): Promise<PublicUser>
   findByEmail(email: string): Promise<UserRecord | null>
+  /** Only the canonical spelling of an id finds its user (see user-id.ts); any other is no one. */
   findById(id: string): Promise<UserRecord | null>
   /** Null when the user does not exist. */
   setPasswordHash(id: string, passwordHash: string): Promise<PublicUser | null>
@@ -38,11 +40,6 @@ export const ROLES = Object.values(Role)
 export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase()
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-
-/** A malformed id would be a database error; it simply matches no one. */
-export const isUserId = (id: string) => UUID.test(id)
 
 export function publicUser({ passwordHash: _, ...user }: UserRecord): PublicUser {
   return user

@@ -60,6 +60,14 @@ t.test('authentication on GET /me', async (t) => {
     await expect401(t, `Token token=${forged({ ...claims, exp: (claims.exp as number) + 3600 })}`, 'invalid_token', 'longer exp')
   })
 
+  t.test('a genuine signature over another spelling of the user id: 401 invalid_token', async (t) => {
+    // Gatehouse never signs such a token; if one existed it must not name other Redis keys.
+    const id = String(claims.user_id)
+    for (const spelling of [id.toUpperCase(), `urn:uuid:${id}`, `{${id}}`, ` ${id}`]) {
+      await expect401(t, `Token token=${signGenuine({ ...claims, user_id: spelling })}`, 'invalid_token', JSON.stringify(spelling))
+    }
+  })
+
   t.test('tokens signed any other way: 401 invalid_token', async (t) => {
     const payload = { ...claims }
     const encode = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url')

@@ -80,4 +80,44 @@ t.test('admin routes', async (t) => {
     t.equal((await me(ctx.app, `Token token=${admin.token}`)).statusCode, 200, "the admin's own session is untouched")
     t.same((await call(ctx.app, 'DELETE', sessionsUrl, admin.token)).json(), { revoked: 0 }, 'repeating it is harmless')
   })
+
+  t.test('a user id spelled any way but the API\'s own is refused (400) on every route, and changes nothing', async (t) => {
+    // PostgreSQL matches all of these to the user, but Redis keys named with them would be other
+    // keys: a role change or force-logout would miss the user's sessions.
+    const target = await newAdmin(ctx)
+    const spellings = (id: string) => [
+      id.toUpperCase(),
+      id.replace(/[a-f]/, (c) => c.toUpperCase()),
+      `urn:uuid:${id}`,
+      `{${id}}`,
+      ` ${id}`,
+      `${id} `,
+      `${id}\n`,
+      id.replaceAll('-', ''),
+    ]
+    const routes = (id: string) => [
+      ['GET', `/admin/users/${encodeURIComponent(id)}/sessions`, undefined],
+      ['DELETE', `/admin/users/${encodeURIComponent(id)}/sessions`, undefined],
+      ['PUT', `/admin/users/${encodeURIComponent(id)}/role`, { role: 'user' }],
+    ] as const
+    for (const spelling of spellings(target.user.id)) {
+      for (const [method, url, payload] of routes(spelling)) {
+        const res = await call(ctx.app, method, url, admin.token, payload)
+        t.equal(res.statusCode, 400, `${method} ${JSON.stringify(spelling)}`)
+        t.equal(res.json().error, 'bad_request')
+      }
+    }
+    t.equal((await me(ctx.app, `Token token=${target.token}`)).json().user.role, 'admin', 'the target is still an admin, still logged in')
+    t.equal(await ctx.redis.hget(sessionKeyOf(ctx, target.token), 'role'), 'admin')
+
+    // The own-role guard cannot be stepped around by spelling one's own id differently.
+    for (const spelling of spellings(admin.user.id)) {
+      t.equal((await call(ctx.app, 'PUT', `/admin/users/${encodeURIComponent(spelling)}/role`, admin.token, { role: 'user' })).statusCode, 400, JSON.stringify(spelling))
+    }
+    t.equal((await me(ctx.app, `Token token=${admin.token}`)).json().user.role, 'admin', 'the admin did not demote themselves')
+
+    // The canonical spelling still works: demoting ends the old admin sessions at once.
+    t.equal((await call(ctx.app, 'PUT', `/admin/users/${target.user.id}/role`, admin.token, { role: 'user' })).statusCode, 200)
+    t.equal((await call(ctx.app, 'GET', '/admin/settings/session-ttl', target.token)).statusCode, 401, 'the demoted admin\'s session is gone')
+  })
 })
