@@ -123,16 +123,26 @@ def ttl_in_force_ms(redis, prefix):
     return (int(value) if value and value.isdigit() and int(value) > 0 else default) * 1000
 
 
+def session_generation(session):
+    """The session's generation; one written before the field existed counts from its creation (us)."""
+    value = session.get("generation")
+    return int(value) if value is not None else int(session["created_at"]) * 1000
+
+
 def live_session(redis, prefix, claims):
     """The session hash if the session is live by the contract's rules, else None."""
     # Layout 3: the user's id is the key's hash tag (Redis Cluster keeps a user's keys in one slot).
-    session = redis.hash(f"{prefix}sess:{{{claims['user_id']}}}:{claims['jti']}")
+    user_id, jti = claims["user_id"], claims["jti"]
+    session = redis.hash(f"{prefix}sess:{{{user_id}}}:{jti}")
     if not session:
         return None  # missing key: logged out, revoked, expired, or lost with Redis
     if session.get("v") not in LAYOUT_VERSIONS:
         raise SystemExit(f"unknown layout version v={session.get('v')!r}: upgrade this reader")
-    if session.get("user_id") != claims["user_id"]:
+    if session.get("user_id") != user_id:
         return None
+    cutoff = redis.call("GET", f"{prefix}user:{{{user_id}}}:generation")
+    if cutoff is not None and session_generation(session) < int(cutoff):
+        return None  # a revoke-all ended it; Gatehouse is deleting its keys
     now = redis_now_ms(redis)
     if int(session["max_expires_at"]) <= now:
         return None
@@ -167,12 +177,18 @@ def check(redis, prefix, claims):
     expect(redis.call("TYPE", key) == "hash", f"{key} is a hash")
     session = redis.hash(key)
     expect(session.get("v") == "3", "v is 3")
-    documented = {"v", "user_id", "role", "created_at", "last_seen_at", "max_expires_at", "client", "user_agent", "ip", "email", "user_created_at"}
+    documented = {"v", "user_id", "role", "created_at", "last_seen_at", "max_expires_at", "client", "user_agent", "ip", "email", "user_created_at", "generation"}
     expect(set(session) == documented, f"fields are exactly {sorted(documented)} (got {sorted(session)})")
     expect(re.fullmatch(r"[^@\s]+@[^@\s]+", session.get("email", "")) is not None, "email is an address")
     expect(ms.match(session.get("user_created_at", "")) is not None, "user_created_at is integer Unix ms")
     expect(session.get("user_created_at", "") <= session.get("created_at", ""), "and no later than the session's created_at")
     expect(session.get("user_id") == user_id, "user_id equals the token's user_id")
+    generation = session.get("generation", "")
+    expect(re.fullmatch(r"0|[1-9]\d{0,15}", generation) is not None, "generation is an integer (0, or Unix us)")
+    cutoff = redis.call("GET", f"{prefix}user:{{{user_id}}}:generation")
+    expect(cutoff is None or re.fullmatch(r"[1-9]\d{0,15}", cutoff) is not None, "the user's generation is absent or Unix us")
+    if cutoff is not None and generation.isdigit() and cutoff.isdigit():
+        expect(int(generation) >= int(cutoff), "the session's generation is not below the user's (it was not revoked)")
     expect(session.get("role") in ("user", "admin"), "role is user or admin")
     for field in ("created_at", "last_seen_at", "max_expires_at"):
         expect(ms.match(session.get(field, "")) is not None, f"{field} is integer Unix ms")

@@ -7,8 +7,9 @@ set -eu
 npm run --silent prisma:generate
 rm -rf dist.next
 tsc -p tsconfig.build.json --outDir dist.next
-mkdir -p dist.next/sessions/lua
+mkdir -p dist.next/sessions/lua/includes
 cp src/sessions/lua/*.lua dist.next/sessions/lua/
+cp src/sessions/lua/includes/*.lua dist.next/sessions/lua/includes/
 # The bcrypt worker is plain JavaScript (see src/users/bcrypt-worker.js).
 cp src/users/bcrypt-worker.js dist.next/users/
 chmod +x dist.next/cli/index.js

@@ -6,8 +6,10 @@ import pg from 'pg'
 import type { Test } from 'tap'
 import { buildApp, type BuildAppOptions } from '../src/app.js'
 import { type Config, type Env, loadConfig } from '../src/config/index.js'
-import { masters, type RedisClient, scanBatches } from '../src/redis/client.js'
+import { closeRedis, connectRedis, createRedisClient, masters, type RedisClient, scanBatches } from '../src/redis/client.js'
+import { createEventStream } from '../src/sessions/events.js'
 import { sessionKeys } from '../src/sessions/keys.js'
+import { createSessionStore, type SessionStore } from '../src/sessions/store.js'
 
 /** Tests never touch the service's own data: their own database, and a key prefix per test app. */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_test'
@@ -234,4 +236,43 @@ export async function streamEvents(ctx: Pick<TestContext, 'redis' | 'config'>): 
     for (let i = 0; i + 1 < fields.length; i += 2) event[fields[i]!] = fields[i + 1]!
     return event
   })
+}
+
+/**
+ * The session store of a test app, as a second instance would build it: its own client, the same
+ * scripts, keys, TTL and events. For tests that work at the level of the store (or need many
+ * sessions without as many HTTP logins).
+ */
+export async function storeOf(t: Test, ctx: Pick<TestContext, 'config'>, { publish = true } = {}): Promise<SessionStore> {
+  const { config } = ctx
+  const quiet = { warn: () => {}, info: () => {} }
+  const redis = createRedisClient({ target: config.redis, commandTimeoutMs: 10_000, logger: quiet })
+  t.teardown(() => closeRedis(redis))
+  await connectRedis(redis, 5000)
+  return createSessionStore(redis, {
+    keyPrefix: config.redisKeyPrefix,
+    ttlSeconds: () => config.sessionTtlSeconds,
+    maxAgeSeconds: config.sessionMaxAgeSeconds,
+    maxPerUser: config.sessionMaxPerUser,
+    // publish: false, for filling Redis with sessions fast (no stream entry per login).
+    events: publish ? createEventStream(redis, { keyPrefix: config.redisKeyPrefix, maxLength: config.eventsMaxLength, log: quiet }) : async () => {},
+  })
+}
+
+/**
+ * Gives `user` `count` more sessions, each stored by the script a login uses (create-session.lua),
+ * `concurrency` at a time. Returns their ids.
+ */
+export async function addSessions(store: SessionStore, user: { id: string; email: string; createdAt: string }, count: number, concurrency = 500): Promise<string[]> {
+  const ids: string[] = []
+  const device = { client: 'bulk', userAgent: 'addSessions', ip: '127.0.0.1' }
+  while (ids.length < count) {
+    const generation = await store.generation(user.id)
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(concurrency, count - ids.length) }, () =>
+        store.create({ userId: user.id, role: 'user', email: user.email, userCreatedAt: Date.parse(user.createdAt), device, generation })),
+    )
+    for (const session of batch) if (session) ids.push(session.id)
+  }
+  return ids
 }

@@ -8,7 +8,7 @@ import { checkDependencies } from '../db/preflight.js'
 import { orUnavailable } from '../http/errors.js'
 import { migrateLegacySessions } from '../sessions/migrate-layout.js'
 import { formatTtl, parseTtl, type TtlState, TtlValueError } from '../sessions/session-ttl.js'
-import { SESSION_LAYOUT_VERSION } from '../sessions/store.js'
+import { SESSION_LAYOUT_VERSION, SESSION_PAGE_MAX } from '../sessions/store.js'
 import { ROLES, type Role } from '../users/repository.js'
 
 /**
@@ -16,6 +16,9 @@ import { ROLES, type Role } from '../users/repository.js'
  * over .env) and works on the same Redis and Postgres, through the same services, so a change
  * made here has exactly the effects the HTTP API gives it.
  */
+/** `sessions list` shows at most this many (--limit), however many the user has. */
+const LIST_LIMIT_MAX = 10_000
+
 const HELP = `Usage: gatehouse <command>
 
 Commands:
@@ -24,7 +27,9 @@ Commands:
                                    at most SESSION_MAX_AGE_SECONDS. Every instance applies it
                                    within 1 s, to new and existing sessions.
   ttl reset                        Back to SESSION_TTL_SECONDS
-  sessions list --user <email>     A user's live sessions
+  sessions list --user <email> [--limit N]
+                                   A user's live sessions, most recently used first:
+                                   the first 100, or N (at most ${LIST_LIMIT_MAX})
   sessions revoke --user <email>   End all of a user's sessions
   sessions migrate                 Move sessions an older release wrote (layout 2) to the
                                    current key names; the server also does it at start-up
@@ -57,7 +62,13 @@ function ttlLine(state: TtlState): string {
   return `session TTL: ${formatTtl(state.seconds)}, ${source}`
 }
 
-type Command = (services: Services, args: string[], options: { user?: string }, config: Config) => Promise<string>
+type Command = (services: Services, args: string[], options: { user?: string; limit?: string }, config: Config) => Promise<string>
+
+function listLimit(value: string | undefined): number {
+  if (value === undefined) return SESSION_PAGE_MAX
+  if (!/^[1-9][0-9]*$/.test(value) || Number(value) > LIST_LIMIT_MAX) throw new UsageError(`--limit must be a whole number from 1 to ${LIST_LIMIT_MAX} (got "${value}")`)
+  return Number(value)
+}
 
 function noArgs(args: string[], command: string) {
   if (args.length > 0) throw new UsageError(`${command} takes no arguments (got "${args.join(' ')}")`)
@@ -92,22 +103,32 @@ const COMMANDS: Record<string, Command> = {
     const { before, after } = await ttl.reset(operator())
     return `session TTL: ${formatTtl(before.seconds)} -> ${formatTtl(after.seconds)} (the default); every instance applies it within 1 s`
   },
-  'sessions list': async (services, args, { user: email }) => {
+  'sessions list': async (services, args, { user: email, limit }) => {
     noArgs(args, 'sessions list')
+    const most = listLimit(limit)
     const user = await userByEmail(services, email, 'sessions list')
-    const sessions = await services.sessions.list(user.id)
-    if (sessions.length === 0) return `${user.email} has no live sessions`
     const iso = (ms: number) => new Date(ms).toISOString()
-    const rows = sessions.map((s) =>
-      [s.id, s.client || '-', s.ip || '-', iso(s.createdAt), iso(s.lastSeenAt), iso(s.expiresAt), JSON.stringify(s.userAgent)].join('  '),
-    )
-    return [`${user.email}: ${sessions.length} live session(s)`, 'id  client  ip  created_at  last_seen_at  expires_at  user_agent', ...rows].join('\n')
+    const rows: string[] = []
+    // Page by page: each page is one bounded read, however many sessions the user has.
+    let after: string | undefined
+    let more = false
+    do {
+      const page = await services.sessions.list(user.id, { limit: Math.min(SESSION_PAGE_MAX, most - rows.length), after })
+      for (const s of page.sessions) {
+        rows.push([s.id, s.client || '-', s.ip || '-', iso(s.createdAt), iso(s.lastSeenAt), iso(s.expiresAt), JSON.stringify(s.userAgent)].join('  '))
+      }
+      after = page.next ?? undefined
+      more = after !== undefined && rows.length >= most
+    } while (after !== undefined && rows.length < most)
+    if (rows.length === 0) return `${user.email} has no live sessions`
+    const header = `${user.email}: ${rows.length} live session(s)${more ? `, most recently used first; more not shown (--limit ${most})` : ''}`
+    return [header, 'id  client  ip  created_at  last_seen_at  expires_at  user_agent', ...rows].join('\n')
   },
   'sessions revoke': async (services, args, { user: email }) => {
     noArgs(args, 'sessions revoke')
     const user = await userByEmail(services, email, 'sessions revoke')
     const ended = await services.sessions.revokeAll(user.id, { reason: 'admin' })
-    return `${user.email}: ${ended.length} session(s) ended (by ${operator()})`
+    return `${user.email}: ${ended} session(s) ended (by ${operator()})`
   },
   'sessions migrate': async ({ redis }, args, _options, config) => {
     noArgs(args, 'sessions migrate')
@@ -138,7 +159,7 @@ async function main(argv: string[]): Promise<number> {
   const args = argv.length > 0 && /^-\d/.test(argv.at(-1) ?? '') ? [...argv.slice(0, -1), '--', ...argv.slice(-1)] : argv
   const { values, positionals } = parseArgs({
     args,
-    options: { help: { type: 'boolean', short: 'h' }, user: { type: 'string', short: 'u' } },
+    options: { help: { type: 'boolean', short: 'h' }, user: { type: 'string', short: 'u' }, limit: { type: 'string' } },
     allowPositionals: true,
     strict: true,
   })
@@ -150,6 +171,7 @@ async function main(argv: string[]): Promise<number> {
   const run = COMMANDS[`${area} ${command}`]
   if (!run) throw new UsageError(`unknown command: ${positionals.slice(0, 2).join(' ')}`)
   if (values.user !== undefined && area !== 'sessions') throw new UsageError(`${area} ${command} takes no --user`)
+  if (values.limit !== undefined && `${area} ${command}` !== 'sessions list') throw new UsageError(`${area} ${command} takes no --limit`)
 
   const { config } = loadConfig(withDotEnv(process.env))
   await checkDependencies(config)

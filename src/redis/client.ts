@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { RedisTarget } from '../config/index.js'
 
 /** The session scripts called with their number of keys first (sessions/store.ts). */
-export const VARIABLE_KEY_SCRIPTS = ['createSession', 'revokeUserSessions', 'listSessions'] as const
+export const VARIABLE_KEY_SCRIPTS = ['createSession', 'endRevokedSessions', 'listSessions'] as const
 
 /** One server, a Sentinel-managed primary (both a `Redis`) or a Cluster: every caller takes either. */
 export type RedisClient = Redis | Cluster

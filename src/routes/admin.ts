@@ -2,9 +2,9 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { Services } from '../app.js'
 import { adminOnly, requireAuth } from '../http/authenticate.js'
 import { errors } from '../http/errors.js'
-import { adminSessionList, errorBody, revokedCount, roleChangeBody, userIdParams, userResponse } from '../schemas/index.js'
+import { adminSessionList, errorBody, revokedCount, roleChangeBody, type SessionPageQuery, sessionPageQuery, userIdParams, userResponse } from '../schemas/index.js'
 import { publicUser, type Role } from '../users/repository.js'
-import { sessionView } from './sessions.js'
+import { pageOf, sessionPageView } from './sessions.js'
 
 /**
  * Admin-only: another user's sessions and role. `:id` is a user id in its one canonical spelling
@@ -14,14 +14,14 @@ import { sessionView } from './sessions.js'
 export const adminRoutes: FastifyPluginAsync<Services> = async (app, { users, sessions, account, authenticate }) => {
   const onRequest = [authenticate, adminOnly]
 
-  app.get<{ Params: { id: string } }>(
+  app.get<{ Params: { id: string }; Querystring: SessionPageQuery }>(
     '/admin/users/:id/sessions',
-    { onRequest, schema: { params: userIdParams, response: { 200: adminSessionList, '4xx': errorBody } } },
+    { onRequest, schema: { params: userIdParams, querystring: sessionPageQuery, response: { 200: adminSessionList, '4xx': errorBody } } },
     async (request) => {
       const user = await users.findById(request.params.id)
       if (!user) throw errors.userNotFound()
-      const current = requireAuth(request).sessionId
-      return { user: publicUser(user), sessions: (await sessions.list(user.id)).map((s) => sessionView(s, current)) }
+      const page = await sessions.list(user.id, pageOf(request.query))
+      return { user: publicUser(user), ...sessionPageView(page, requireAuth(request).sessionId) }
     },
   )
 
@@ -32,7 +32,7 @@ export const adminRoutes: FastifyPluginAsync<Services> = async (app, { users, se
     { onRequest, schema: { params: userIdParams, response: { 200: revokedCount, '4xx': errorBody } } },
     async (request) => {
       const userId = request.params.id
-      const revoked = (await sessions.revokeAll(userId, { reason: 'admin' })).length
+      const revoked = await sessions.revokeAll(userId, { reason: 'admin' })
       request.log.info({ adminId: requireAuth(request).userId, userId, revoked }, 'admin ended all sessions of a user')
       return { revoked }
     },

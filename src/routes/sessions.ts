@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Services } from '../app.js'
 import { requireAuth } from '../http/authenticate.js'
 import { errors } from '../http/errors.js'
-import type { Device, SessionInfo } from '../sessions/store.js'
+import type { Device, SessionInfo, SessionPage } from '../sessions/store.js'
 import {
   errorBody,
   type LoginBody,
@@ -13,6 +13,8 @@ import {
   revokedCount,
   sessionIdParams,
   sessionList,
+  type SessionPageQuery,
+  sessionPageQuery,
 } from '../schemas/index.js'
 
 /** Long enough to tell browsers and app builds apart; a User-Agent can be kilobytes. */
@@ -35,10 +37,14 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
     },
   )
 
-  app.get('/sessions', { onRequest: authenticate, schema: { response: { 200: sessionList, '4xx': errorBody } } }, async (request) => {
-    const auth = requireAuth(request)
-    return { sessions: (await sessions.list(auth.userId)).map((s) => sessionView(s, auth.sessionId)) }
-  })
+  app.get<{ Querystring: SessionPageQuery }>(
+    '/sessions',
+    { onRequest: authenticate, schema: { querystring: sessionPageQuery, response: { 200: sessionList, '4xx': errorBody } } },
+    async (request) => {
+      const auth = requireAuth(request)
+      return sessionPageView(await sessions.list(auth.userId, pageOf(request.query)), auth.sessionId)
+    },
+  )
 
   /** After the caller's own session ended: a browser's cookies go with it. */
   const forgetCookies = (request: FastifyRequest, reply: FastifyReply) => {
@@ -69,9 +75,9 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
     async (request, reply) => {
       const auth = requireAuth(request)
       const all = request.query.all === 'true'
-      const ended = await sessions.revokeAll(auth.userId, { reason: 'revoke-all', keep: all ? undefined : auth.sessionId })
+      const revoked = await sessions.revokeAll(auth.userId, { reason: 'revoke-all', keep: all ? undefined : auth.sessionId })
       if (all) forgetCookies(request, reply)
-      return { revoked: ended.length }
+      return { revoked }
     },
   )
 }
@@ -99,4 +105,14 @@ export function sessionView(session: SessionInfo, currentId?: string) {
     expires_at: iso(session.expiresAt),
     max_expires_at: iso(session.maxExpiresAt),
   }
+}
+
+/** A listing's query, as the store takes it (the schema has checked both). */
+export function pageOf(query: SessionPageQuery) {
+  return { limit: query.limit === undefined ? undefined : Number(query.limit), after: query.cursor }
+}
+
+/** A page of sessions as the API shows it. */
+export function sessionPageView(page: SessionPage, currentId?: string) {
+  return { sessions: page.sessions.map((s) => sessionView(s, currentId)), next_cursor: page.next }
 }

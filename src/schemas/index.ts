@@ -4,6 +4,7 @@
  */
 import { MAX_TOKEN_LENGTH } from '../http/auth-header.js'
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from '../users/passwords.js'
+import { SESSION_CURSOR_PATTERN, SESSION_PAGE_MAX } from '../sessions/store.js'
 import { ROLES } from '../users/repository.js'
 import { USER_ID_PATTERN } from '../users/user-id.js'
 
@@ -110,19 +111,39 @@ export const session = {
   },
 } as const
 
+const nextCursor = {
+  type: ['string', 'null'],
+  description: 'null on the last page; otherwise pass it back as `cursor` for the next page',
+} as const
+
 export const sessionList = {
   type: 'object',
-  required: ['sessions'],
+  required: ['sessions', 'next_cursor'],
   additionalProperties: false,
-  properties: { sessions: { type: 'array', items: session } },
+  properties: { sessions: { type: 'array', items: session, maxItems: SESSION_PAGE_MAX }, next_cursor: nextCursor },
 } as const
 
 export const adminSessionList = {
   type: 'object',
-  required: ['user', 'sessions'],
+  required: ['user', 'sessions', 'next_cursor'],
   additionalProperties: false,
-  properties: { user, sessions: { type: 'array', items: session } },
+  properties: { user, sessions: { type: 'array', items: session, maxItems: SESSION_PAGE_MAX }, next_cursor: nextCursor },
 } as const
+
+/** `?limit=&cursor=` of a session listing. Query values are strings (no type coercion here). */
+export const sessionPageQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'string', pattern: '^([1-9]|[1-9][0-9]|100)$', description: `Sessions per page, 1 to ${SESSION_PAGE_MAX} (default ${SESSION_PAGE_MAX})` },
+    cursor: { type: 'string', pattern: SESSION_CURSOR_PATTERN, description: 'The `next_cursor` of the page before' },
+  },
+} as const
+
+export interface SessionPageQuery {
+  limit?: string
+  cursor?: string
+}
 
 export const revokedCount = {
   type: 'object',

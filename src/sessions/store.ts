@@ -11,11 +11,13 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     // Scripts whose key count varies are called as (numberOfKeys, ...keys, ...args).
     createSession(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<string[], Context>
-    touchSession(session: string, index: string, owner: string, id: string, userId: string, ttlMs: number): Result<string[], Context>
-    peekSession(session: string, userId: string, ttlMs: number): Result<string[] | null, Context>
+    touchSession(session: string, index: string, owner: string, generation: string, id: string, userId: string, ttlMs: number): Result<string[], Context>
+    peekSession(session: string, generation: string, userId: string, ttlMs: number): Result<string[] | null, Context>
     upgradeSession(session: string, userId: string, role: string, email: string, userCreatedAt: number, layoutVersion: string): Result<number, Context>
     revokeSession(session: string, index: string, owner: string, id: string, userId: string): Result<number, Context>
-    revokeUserSessions(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<string[], Context>
+    revokeAllSessions(generation: string, index: string, keep: string, userId: string, keepId: string, ttlMs: number, minKeepMs: number): Result<string, Context>
+    endRevokedSessions(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<string[], Context>
+    sessionPage(index: string, limit: number, cursorScore: string, cursorId: string): Result<string[], Context>
     listSessions(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<string[], Context>
   }
 }
@@ -30,8 +32,21 @@ export const SESSION_LAYOUT_VERSION = '3'
  */
 const MEMBER_ATTEMPTS = 10
 
-/** How long a user's generation marker outlives a revoke-all: far longer than any login takes. */
+/**
+ * The least time a user's generation outlives a revoke-all: far longer than any login takes (a
+ * login that read the old one is refused). It is kept longer when sessions it cut off could still
+ * exist (revoke-all-sessions.lua).
+ */
 const GENERATION_TTL_MS = 24 * 3600 * 1000
+
+/** Most sessions in one page of a listing (GET /sessions, the admin's, the CLI's). */
+export const SESSION_PAGE_MAX = 100
+
+/**
+ * Sessions whose keys one sweep call deletes after a revoke-all: the bound on the work of one
+ * Redis call (docs/performance.md measures it), whatever the user's number of sessions.
+ */
+const SWEEP_BATCH = 50
 
 /**
  * How long a session's owner key outlives the session's absolute end. Redis may delete an expired
@@ -100,6 +115,19 @@ export interface SessionStatus extends LiveSession {
   maxExpiresAt: number
 }
 
+/** One page of a user's sessions, most recently used first. */
+export interface SessionPage {
+  sessions: SessionInfo[]
+  /** Pass it back (as `after`) for the next page; null on the last one. */
+  next: string | null
+}
+
+/**
+ * Where a page of sessions goes on from: the last entry of the page before, as `<score>.<id>`
+ * (its index score, and its id). Opaque to API clients; the pattern is also the API's check.
+ */
+export const SESSION_CURSOR_PATTERN = '^[0-9]{1,16}\\.[A-Za-z0-9_-]{22}$'
+
 export interface SessionStore {
   /** The marker every revoke-all changes; a login reads it before checking the password. */
   generation(userId: string): Promise<string>
@@ -111,12 +139,21 @@ export interface SessionStore {
   peek(id: string, userId: string): Promise<SessionStatus | null>
   /** Completes a session written by an older release with its user (and a layout-1 one with empty device fields). */
   upgrade(id: string, userId: string, user: SessionUser): Promise<void>
-  /** The user's live sessions, most recently used first. */
-  list(userId: string): Promise<SessionInfo[]>
+  /** A page of the user's live sessions, most recently used first (at most SESSION_PAGE_MAX). */
+  list(userId: string, page?: { limit?: number; after?: string }): Promise<SessionPage>
   /** Ends one session of this user; false when the user has no such session. */
   revoke(id: string, userId: string, reason: RevokeReason): Promise<boolean>
-  /** Ends all the user's sessions (but `keep`, if given); returns the ids ended. */
-  revokeAll(userId: string, options: { reason: RevokeReason; keep?: string }): Promise<string[]>
+  /**
+   * Every session the user has now (but `keep`, if given and live) is refused from this instant,
+   * in one O(1) step, whatever their number; their keys stay until a `revokeAll` sweeps them.
+   */
+  cutOff(userId: string, keep?: string): Promise<void>
+  /**
+   * Ends all the user's sessions (but `keep`): `cutOff`, then their keys are deleted a bounded
+   * batch at a time, each batch's `revoked` events published. Returns how many it deleted. If the
+   * sweep is interrupted, the sessions stay refused and their keys expire on their own.
+   */
+  revokeAll(userId: string, options: { reason: RevokeReason; keep?: string }): Promise<number>
   /**
    * Redis expired this session's key: publishes its `expired` event. Every instance is told;
    * only the one whose GETDEL gets the owner key publishes, so the event appears once.
@@ -140,10 +177,20 @@ export interface SessionStoreOptions {
    * long to wait for them. 0: do not wait (a single server, or accepting the failover window).
    */
   waitReplicas?: { count: number; timeoutMs: number; onShortfall: (operation: string, acknowledged: number) => void }
+  /** A sweep stopped at its bound with the user's index still growing (logged by the app). */
+  onSweepCut?: (userId: string) => void
 }
 
-/** A session script's source, from src/sessions/lua/ (copied beside the build). */
-export const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8')
+/**
+ * A session script's source, from src/sessions/lua/ (copied beside the build), with each
+ * `--- @include "<name>"` line replaced by lua/includes/<name>.lua: shared pieces, such as the
+ * rule for whether a session is live, are written once (the form BullMQ's scripts use).
+ */
+export function lua(name: string): string {
+  const source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8')
+  return source.replace(/^--- @include "([a-z-]+)"$/gm, (_line, include: string) =>
+    readFileSync(new URL(`./lua/includes/${include}.lua`, import.meta.url), 'utf8').trimEnd())
+}
 
 /** A session id: 128 random bits, base64url (22 characters). */
 export function newSessionId(): string {
@@ -151,15 +198,17 @@ export function newSessionId(): string {
 }
 
 export function createSessionStore(redis: RedisClient, options: SessionStoreOptions): SessionStore {
-  const { keyPrefix, ttlSeconds, maxAgeSeconds, maxPerUser, events, observe, waitReplicas } = options
+  const { keyPrefix, ttlSeconds, maxAgeSeconds, maxPerUser, events, observe, waitReplicas, onSweepCut } = options
   // Loaded once and called by SHA (EVALSHA, falling back to EVAL after a Redis restart). Every
   // script declares every key it touches, all in the user's hash slot (keys.ts): Cluster-safe.
   redis.defineCommand('createSession', { lua: lua('create-session') })
-  redis.defineCommand('touchSession', { numberOfKeys: 3, lua: lua('touch-session') })
-  redis.defineCommand('peekSession', { numberOfKeys: 1, lua: lua('peek-session') })
+  redis.defineCommand('touchSession', { numberOfKeys: 4, lua: lua('touch-session') })
+  redis.defineCommand('peekSession', { numberOfKeys: 2, lua: lua('peek-session') })
   redis.defineCommand('upgradeSession', { numberOfKeys: 1, lua: lua('upgrade-session') })
   redis.defineCommand('revokeSession', { numberOfKeys: 3, lua: lua('revoke-session') })
-  redis.defineCommand('revokeUserSessions', { lua: lua('revoke-user-sessions') })
+  redis.defineCommand('revokeAllSessions', { numberOfKeys: 3, lua: lua('revoke-all-sessions') })
+  redis.defineCommand('endRevokedSessions', { lua: lua('end-revoked-sessions') })
+  redis.defineCommand('sessionPage', { numberOfKeys: 1, lua: lua('session-page') })
   redis.defineCommand('listSessions', { lua: lua('list-sessions') })
 
   const keys = sessionKeys(keyPrefix)
@@ -200,6 +249,52 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
     }
   }
 
+  /** Raises the user's generation: O(1), and from then on every older session is refused. */
+  async function cutOff(userId: string, keep = ''): Promise<void> {
+    await redis.revokeAllSessions(keys.generation(userId), keys.index(userId), keys.session(userId, keep), userId, keep, ttlMs(), GENERATION_TTL_MS)
+    // Always: the new generation is the revocation, and it must survive a failover.
+    await replicated('revoke_all', userId)
+  }
+
+  /**
+   * Deletes the keys of the user's cut-off sessions, walking the index with ZSCAN: each call reads
+   * and ends at most about SWEEP_BATCH sessions, so no Redis call grows with the user's number of
+   * sessions. Sessions created or kept since the cutoff are passed over. Bounded too: ZSCAN ends
+   * on a set that does not keep growing, and the rounds are capped well above what the set's
+   * size needs, in case it does (then the rest expire on their own).
+   */
+  async function sweep(userId: string, reason: RevokeReason): Promise<number> {
+    const index = keys.index(userId)
+    const rounds = Math.ceil((await redis.zcard(index)) / SWEEP_BATCH) * 4 + 16
+    let ended = 0
+    // One step ahead: the next ZSCAN and the last batch's events are in flight while a batch is
+    // being ended (at most one of each, so nothing piles up in memory).
+    let scan = redis.zscan(index, '0', 'COUNT', SWEEP_BATCH)
+    let publishing: Promise<void> = Promise.resolve()
+    try {
+      for (let round = 0; round < rounds; round++) {
+        const [cursor, flat] = await scan
+        if (cursor !== '0') scan = redis.zscan(index, cursor, 'COUNT', SWEEP_BATCH)
+        const found = flat.filter((_, i) => i % 2 === 0)
+        // COUNT is a hint: a step can return more (while Redis resizes the set), so it is cut up.
+        for (let start = 0; start < found.length; start += SWEEP_BATCH) {
+          const ids = found.slice(start, start + SWEEP_BATCH)
+          const gone = await redis.endRevokedSessions(2 + 2 * ids.length, index, keys.generation(userId), ...ids.flatMap((id) => [keys.session(userId, id), keys.owner(userId, id)]), userId, ...ids)
+          ended += gone.length
+          await publishing
+          publishing = events(revoked(gone, userId, reason))
+        }
+        if (cursor === '0') return ended
+      }
+      onSweepCut?.(userId)
+      return ended
+    } finally {
+      await publishing
+      // A prefetched step left over when the loop stopped early must not be an unhandled rejection.
+      scan.catch(() => {})
+    }
+  }
+
   /** Every Redis operation: timed for metrics, and a failure becomes a 503. */
   async function run<T>(operation: string, work: () => Promise<T>): Promise<T> {
     const started = process.hrtime.bigint()
@@ -237,14 +332,14 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
       }),
     touch: (id, userId) =>
       run('touch', async () => {
-        const [status, detail = '', email = '', userCreatedAt = ''] = await redis.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), id, userId, ttlMs())
+        const [status, detail = '', email = '', userCreatedAt = ''] = await redis.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.generation(userId), id, userId, ttlMs())
         if (status === 'ok') return { role: detail, email, userCreatedAt: Number(userCreatedAt) }
         if (status === 'ended') await events([{ type: 'expired', sessionId: id, userId, reason: detail as 'idle' | 'max-age' }])
         return null
       }),
     peek: (id, userId) =>
       run('peek', async () => {
-        const found = await redis.peekSession(keys.session(userId, id), userId, ttlMs())
+        const found = await redis.peekSession(keys.session(userId, id), keys.generation(userId), userId, ttlMs())
         if (!found) return null
         const [role = '', createdAt, lastSeenAt, expiresAt, maxExpiresAt, email = '', userCreatedAt = ''] = found
         return {
@@ -256,11 +351,15 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
       run('upgrade', async () => {
         await redis.upgradeSession(keys.session(userId, id), userId, user.role, user.email, user.userCreatedAt, SESSION_LAYOUT_VERSION)
       }),
-    list: (userId) =>
+    list: (userId, { limit = SESSION_PAGE_MAX, after } = {}) =>
       run('list', async () => {
-        // The script must be given every key it reads (Cluster): the index names them.
-        const ids = await redis.zrange(keys.index(userId), '0', '-1')
-        const flat = await redis.listSessions(1 + ids.length, keys.index(userId), ...ids.map((id) => keys.session(userId, id)), userId, ttlMs(), ...ids)
+        const size = Math.max(1, Math.min(limit, SESSION_PAGE_MAX))
+        const [afterScore = '', afterId = ''] = after?.split('.') ?? []
+        // Two bounded steps: the page's ids from the index, then their hashes (a Cluster script
+        // must be given every key it reads, and only the index names them).
+        const entries = await redis.sessionPage(keys.index(userId), size, afterScore, afterId)
+        const ids = entries.filter((_, i) => i % 2 === 0)
+        const flat = ids.length === 0 ? [] : await redis.listSessions(2 + ids.length, keys.index(userId), keys.generation(userId), ...ids.map((id) => keys.session(userId, id)), userId, ttlMs(), ...ids)
         const sessions: SessionInfo[] = []
         for (let i = 0; i + 8 <= flat.length; i += 8) {
           const field = (n: number) => flat[i + n] ?? ''
@@ -275,7 +374,9 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
             maxExpiresAt: Number(field(7)),
           })
         }
-        return sessions.sort((a, b) => b.lastSeenAt - a.lastSeenAt)
+        // A full page may have more after it; the next one goes on from its last entry.
+        const next = ids.length === size ? `${entries.at(-1)}.${ids.at(-1)}` : null
+        return { sessions, next }
       }),
     revoke: (id, userId, reason) =>
       run('revoke', async () => {
@@ -284,21 +385,11 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
         if (ended) await events(revoked([id], userId, reason))
         return ended
       }),
-    revokeAll: (userId, { reason, keep = '' }) =>
+    cutOff: (userId, keep) => run('cut_off', () => cutOff(userId, keep)),
+    revokeAll: (userId, { reason, keep }) =>
       run('revoke_all', async () => {
-        // Two steps (see the script): change the generation and learn every session, then end them.
-        const call = (phase: 'start' | 'end', ids: string[]) =>
-          redis.revokeUserSessions(
-            2 + 2 * ids.length,
-            keys.index(userId), keys.generation(userId), ...ids.flatMap((id) => [keys.session(userId, id), keys.owner(userId, id)]),
-            userId, keep, GENERATION_TTL_MS, phase, ...ids,
-          )
-        const [, ...existing] = await call('start', [])
-        const [, ...ended] = await call('end', existing)
-        // Always: even with nothing to end, the new generation must survive a failover.
-        await replicated('revoke_all', userId)
-        await events(revoked(ended, userId, reason))
-        return ended
+        await cutOff(userId, keep)
+        return sweep(userId, reason)
       }),
     expired: (id, userId) =>
       run('expired', async () => {

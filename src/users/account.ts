@@ -42,17 +42,17 @@ export async function requireLiveUser({ users, sessions }: Pick<AccountDeps, 'us
 
 export function createAccountService({ users, passwords, throttles, sessions }: AccountDeps): AccountService {
   /**
-   * A change that must not leave old sessions behind. Sessions are ended before the change, so a
-   * Redis outage fails the request before anything changed, and again after it, for logins that
-   * checked the old password (or read the old role) in between. Logins still in flight are
-   * refused by the new generation (see sessions/login.ts). Returns the change's result and how
-   * many sessions were ended in all.
+   * A change that must not leave old sessions behind. Sessions are cut off before the change (O(1),
+   * so a Redis outage fails the request before anything changed), and cut off again and swept
+   * after it, for logins that checked the old password (or read the old role) in between. Logins
+   * still in flight are refused by the new generation (see sessions/login.ts). Returns the
+   * change's result and how many sessions' keys were deleted.
    */
   async function withSessionsEnded<T>(userId: string, reason: RevokeReason, keep: string | undefined, change: () => Promise<T>): Promise<{ changed: T; ended: number }> {
-    const before = await sessions.revokeAll(userId, { reason, keep })
+    await sessions.cutOff(userId, keep)
     const changed = await change()
-    const after = await sessions.revokeAll(userId, { reason, keep })
-    return { changed, ended: before.length + after.length }
+    const ended = await sessions.revokeAll(userId, { reason, keep })
+    return { changed, ended }
   }
 
   return {

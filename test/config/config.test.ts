@@ -56,7 +56,7 @@ t.test('defaults give a working local setup', async (t) => {
     shutdownDrainSeconds: 5,
     logLevel: 'info',
     corsOrigins: [],
-    sessionMaxPerUser: 0,
+    sessionMaxPerUser: 100,
     trustProxy: false,
     eventsMaxLength: 100_000,
     expiredEvents: 'configure',

@@ -7,7 +7,7 @@ import { sessionKeys } from '../../src/sessions/keys.js'
 import { SESSION_LAYOUT_VERSION } from '../../src/sessions/store.js'
 import { redisEnv } from '../cli/run-cli.js'
 import type { TestContext } from '../helpers.js'
-import { buildTestApp, call, claimsOf, keysOf, newAdmin, newSession, PASSWORD, sessionKeyOf, sleep, TEST_JWT_SECRET } from '../helpers.js'
+import { buildTestApp, call, claimsOf, keysOf, newAdmin, newSession, PASSWORD, sessionKeyOf, sleep, storeOf, TEST_JWT_SECRET } from '../helpers.js'
 
 // The conformance kit under contract/, run as another team would run it: Python's standard
 // library and plain Redis commands, none of Gatehouse's code.
@@ -67,6 +67,13 @@ t.test('the reader prints user_id and role of a live session created through the
     t.match(await kit(ctx, 'read', idle), { code: 1, stderr: 'no live session' }, 'idle past a shortened TTL, though its key still exists')
     t.equal(await ctx.redis.exists(sessionKeyOf(ctx, idle)), 1)
     await ctx.redis.hdel(`${ctx.config.redisKeyPrefix}config`, 'session_ttl_seconds')
+
+    // A revoke-all refuses sessions at once and deletes their keys after (in batches): between
+    // the two, the generation is what tells a reader.
+    const cutOff = await loginFromApp(ctx, email)
+    await (await storeOf(t, ctx)).cutOff(user.id)
+    t.equal(await ctx.redis.exists(sessionKeyOf(ctx, cutOff)), 1, 'its key still exists')
+    t.match(await kit(ctx, 'read', cutOff), { code: 1, stderr: 'no live session' }, 'a session a revoke-all cut off')
   })
 })
 
@@ -82,10 +89,12 @@ t.test('the layout check passes on a live session, and fails when the layout is 
   const key = sessionKeyOf(ctx, token)
   await ctx.redis.hset(key, 'surprise', '1')
   await ctx.redis.pexpire(key, 10 * 24 * 3600 * 1000)
+  await ctx.redis.set(keysOf(ctx).generation(String(claimsOf(token).user_id)), `${Date.now() + 1000}000`)
   const broken = await kit(ctx, 'check', token)
-  t.equal(broken.code, 1, 'an undocumented field and a TTL past the window are caught')
+  t.equal(broken.code, 1, 'an undocumented field, a TTL past the window and a revoked session are caught')
   t.match(broken.stdout, /^FAIL fields are exactly/m)
   t.match(broken.stdout, /^FAIL it is at most last_seen_at \+ the TTL in force/m)
+  t.match(broken.stdout, /^FAIL the session's generation is not below the user's/m)
 })
 
 t.test('the fixtures are real: a live session has exactly their keys, fields and formats', async (t) => {
@@ -96,9 +105,9 @@ t.test('the fixtures are real: a live session has exactly their keys, fields and
   const claims = claimsOf(token)
   const live = await ctx.redis.hgetall(sessionKeyOf(ctx, token))
 
-  const shape = (value: string) => (/^\d{13}$/.test(value) ? 'unix-ms' : /^[0-9a-f-]{36}$/.test(value) ? 'uuid' : value === '' ? 'empty' : 'text')
+  const shape = (value: string) => (/^\d{13}$/.test(value) ? 'unix-ms' : /^[0-9a-f-]{36}$/.test(value) ? 'uuid' : value === '' ? 'empty' : /^\d+$/.test(value) ? 'integer' : 'text')
   t.same(Object.keys(live).sort(), Object.keys(FIXTURE.session).sort(), 'hash fields')
-  for (const field of ['created_at', 'last_seen_at', 'max_expires_at', 'user_created_at', 'user_id']) t.equal(shape(live[field]!), shape(FIXTURE.session[field]), field)
+  for (const field of ['created_at', 'last_seen_at', 'max_expires_at', 'user_created_at', 'user_id', 'generation']) t.equal(shape(live[field]!), shape(FIXTURE.session[field]), field)
   t.same(Object.keys(claims).sort(), Object.keys(FIXTURE.token_claims).sort(), 'token claims')
   const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8'))
   t.same(Object.keys(header).sort(), Object.keys(FIXTURE.token_header).sort(), 'token header')

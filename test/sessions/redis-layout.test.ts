@@ -34,7 +34,7 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   t.equal(await ctx.redis.type(events), 'stream')
 
   const hash = await ctx.redis.hgetall(key)
-  t.same(Object.keys(hash).sort(), ['client', 'created_at', 'email', 'ip', 'last_seen_at', 'max_expires_at', 'role', 'user_agent', 'user_created_at', 'user_id', 'v'])
+  t.same(Object.keys(hash).sort(), ['client', 'created_at', 'email', 'generation', 'ip', 'last_seen_at', 'max_expires_at', 'role', 'user_agent', 'user_created_at', 'user_id', 'v'])
   t.equal(hash.v, '3', 'layout version 3')
   t.equal(hash.user_id, user.id)
   t.equal(hash.role, 'user')
@@ -46,6 +46,7 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   t.equal(hash.created_at, String(claims.created_at), 'created_at is the token claim, Unix ms')
   t.equal(hash.max_expires_at, String((claims.exp as number) * 1000), 'max_expires_at is exp in ms')
   t.match(hash.last_seen_at, /^\d{13}$/, 'plain integer milliseconds')
+  t.equal(hash.generation, '0', 'generation 0: the user has had no revoke-all')
 
   const [member, score] = await ctx.redis.zrange(index, '0', '-1', 'WITHSCORES')
   t.equal(member, claims.jti, 'the index holds session ids')

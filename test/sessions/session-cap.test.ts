@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, claimsOf, indexed, login, me, newSession, sessionKeyOf, sleep } from '../helpers.js'
+import { addSessions, buildTestApp, claimsOf, indexed, login, me, newSession, sessionKeyOf, signUp, sleep, storeOf } from '../helpers.js'
 
 t.test('SESSION_MAX_PER_USER: a login beyond the cap ends the least recently used session', async (t) => {
   const ctx = await buildTestApp(t, { SESSION_MAX_PER_USER: '2' })
@@ -28,8 +28,30 @@ t.test('a session whose hash vanished (e.g. maxmemory eviction) does not count a
 })
 
 t.test('0 means no limit', async (t) => {
-  const ctx = await buildTestApp(t)
+  const ctx = await buildTestApp(t, { SESSION_MAX_PER_USER: '0' })
   const { email, user } = await newSession(ctx)
   for (let i = 0; i < 9; i++) await login(ctx.app, email)
   t.equal((await indexed(ctx, user.id)).length, 10)
+})
+
+t.test('by default a user keeps at most 100 sessions', async (t) => {
+  const ctx = await buildTestApp(t)
+  t.equal(ctx.config.sessionMaxPerUser, 100)
+  const user = await signUp(ctx.app, ctx.email())
+  const ids = await addSessions(await storeOf(t, ctx), user, 101, 1)
+  t.equal((await indexed(ctx, user.id)).length, 100, 'the 101st login ended the first')
+  t.notOk((await indexed(ctx, user.id)).includes(ids[0]!))
+})
+
+t.test('a cap lowered far below a user\'s count is reached over the next logins, 100 at most per login', async (t) => {
+  const ctx = await buildTestApp(t, { SESSION_MAX_PER_USER: '0' })
+  const user = await signUp(ctx.app, ctx.email())
+  await addSessions(await storeOf(t, ctx), user, 150)
+  const capped = await storeOf(t, { config: { ...ctx.config, sessionMaxPerUser: 10 } })
+  const login = async () => (await capped.create({ userId: user.id, role: 'user', email: user.email, userCreatedAt: 0, device: { client: '', userAgent: '', ip: '' }, generation: await capped.generation(user.id) }))!
+  t.equal((await login()).evicted.length, 100, 'the first login ends the 100 least recently used: the work of one call is bounded')
+  t.equal((await indexed(ctx, user.id)).length, 51)
+  t.equal((await login()).evicted.length, 42, 'the next one the rest above the cap')
+  t.equal((await indexed(ctx, user.id)).length, 10)
+  t.equal((await login()).evicted.length, 1, 'and from then on one per login')
 })

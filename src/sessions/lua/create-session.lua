@@ -19,7 +19,8 @@
 -- Returns  {'ok', created_at, max_expires_at, evicted id...} (Unix ms),
 --          {'taken'} if the id exists, {'stale'} if the user's sessions were revoked meanwhile,
 --          {'members', id...} if the cap must be enforced and a session to evict is not declared in
---          KEYS: nothing was written (but pruning); call again declaring these (the index now).
+--          KEYS: the EVICT_MAX least recently used sessions; nothing was written but pruning: call
+--          again declaring these.
 --
 -- Redis Cluster: every key is declared and carries the user's hash tag, so all are in one slot.
 -- Evicting needs the other sessions' keys, which only the index names: hence 'members'.
@@ -28,8 +29,17 @@
 -- * A revoke-all (logout everywhere, password or role change) that runs while a login is between
 --   its password check and this script changes the generation: the login is refused ('stale') and
 --   checks again, so no session authorised by an old password or role outlives the change.
--- * Concurrent logins over the cap: counting, evicting and adding are one step, so the cap holds.
+-- * Concurrent logins over the cap: counting, evicting and adding are one step, so the cap holds
+--   (once a user is within it: see EVICT_MAX).
 -- * The index and the hash are written together: a revoke-all never misses a session.
+--- @include "session-state"
+
+-- At most this many stale index entries are dropped, and this many sessions evicted, per login:
+-- the work of one call is bounded whatever the user's number of sessions. A cap lowered far below
+-- a user's count is reached over that user's next logins, EVICT_MAX at a time.
+local PRUNE_MAX = 100
+local EVICT_MAX = 100
+
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {'taken'}
 end
@@ -37,11 +47,9 @@ if (redis.call('GET', KEYS[3]) or '') ~= ARGV[7] then
   return {'stale'}
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 
--- Drop index entries of sessions that ran out their TTL (the score is each one's expiry).
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
+prune_expired(KEYS[2], now, PRUNE_MAX)
 
 local evicted = {}
 local cap = tonumber(ARGV[8])
@@ -52,25 +60,27 @@ if cap > 0 and redis.call('ZCARD', KEYS[2]) >= cap then
   -- Entries whose hash is gone (e.g. evicted by maxmemory) must not count against the cap. Only
   -- declared sessions can be checked; the others are newer than the caller's list, so alive.
   for id, n in pairs(declared) do
-    if redis.call('ZSCORE', KEYS[2], id) and redis.call('EXISTS', KEYS[3 + 2 * n]) == 0 then redis.call('ZREM', KEYS[2], id) end
+    if redis.call('EXISTS', KEYS[3 + 2 * n]) == 0 then redis.call('ZREM', KEYS[2], id) end
   end
   -- Lowest score = earliest sliding expiry = the least recently used session. Concurrent logins
   -- add the newest sessions, so a list read a moment ago still covers the ones to evict.
   local excess = redis.call('ZCARD', KEYS[2]) - cap + 1
   if excess > 0 then
-    local victims = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
+    local victims = redis.call('ZRANGE', KEYS[2], 0, math.min(excess, EVICT_MAX) - 1)
     for _, id in ipairs(victims) do
       if not declared[id] then
+        -- The least recently used EVICT_MAX, not just the victims: concurrent logins evict the
+        -- ones named now, and the next victims are then likely among the rest.
         local reply = {'members'}
-        for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do reply[#reply + 1] = member end
+        for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, EVICT_MAX - 1)) do reply[#reply + 1] = member end
         return reply
       end
     end
     for _, id in ipairs(victims) do
       local n = declared[id]
       redis.call('ZREM', KEYS[2], id)
-      redis.call('DEL', KEYS[3 + 2 * n], KEYS[4 + 2 * n])
-      evicted[#evicted + 1] = id
+      if redis.call('DEL', KEYS[3 + 2 * n]) == 1 then evicted[#evicted + 1] = id end
+      redis.call('DEL', KEYS[4 + 2 * n])
     end
   end
 end
@@ -94,7 +104,9 @@ redis.call('HSET', KEYS[1],
   'user_agent', ARGV[10],
   'ip', ARGV[11],
   'email', ARGV[13],
-  'user_created_at', ARGV[14])
+  'user_created_at', ARGV[14],
+  -- The user's generation this session belongs to: a later revoke-all raises the user's above it.
+  'generation', ARGV[7] == '' and '0' or ARGV[7])
 redis.call('PEXPIREAT', KEYS[1], expires_s)
 -- Who owned the session, kept a little past its absolute end: when Redis expires the hash, this is
 -- how the expired event names the user (and GETDEL on it makes one instance publish it).

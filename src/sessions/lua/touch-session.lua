@@ -1,8 +1,9 @@
 -- touch-session.lua: the sliding window. Runs on every authenticated request.
 --
--- KEYS[1]  the session hash,   <prefix>sess:{<user_id>}:<id>
--- KEYS[2]  the user's index,   <prefix>user:{<user_id>}:sessions
--- KEYS[3]  the session owner,  <prefix>owner:{<user_id>}:<id>
+-- KEYS[1]  the session hash,       <prefix>sess:{<user_id>}:<id>
+-- KEYS[2]  the user's index,       <prefix>user:{<user_id>}:sessions
+-- KEYS[3]  the session owner,      <prefix>owner:{<user_id>}:<id>
+-- KEYS[4]  the user's generation,  <prefix>user:{<user_id>}:generation
 -- ARGV[1]  session id
 -- ARGV[2]  user_id the (verified) token claims
 -- ARGV[3]  the sliding TTL in force, milliseconds (ops may change it while sessions live)
@@ -11,41 +12,40 @@
 --          release lacks: role before layout 2, email and user_created_at before the performance
 --          release),
 --          {'ended', 'idle' | 'max-age'} when this call ended the session,
---          {'gone'} when there is no live session.
+--          {'revoked'} when a revoke-all ended it (its keys are deleted by the revoke-all's sweep),
+--          {'gone'} when there is no such session.
 --
 -- The race it closes: HSET and ZADD recreate a deleted key. A request that read the session just
 -- before a logout's DEL and wrote last_seen_at just after would bring the session (or its index
 -- entry) back to life: the connect-redis / express-session bug. Here the existence check and the
--- writes are one atomic step, so a deleted session stays deleted.
-local fields = redis.call('HMGET', KEYS[1], 'user_id', 'max_expires_at', 'role', 'last_seen_at', 'email', 'user_created_at')
-local user_id, max_expires_at = fields[1], tonumber(fields[2])
-if not user_id or user_id ~= ARGV[2] or not max_expires_at then
+-- writes are one atomic step, so a deleted session stays deleted; and a session a revoke-all has
+-- cut off is never extended again, so its keys only wait for the sweep (or their expiry).
+--- @include "session-state"
+
+local f = read_session(KEYS[1], {'role', 'email', 'user_created_at'})
+if f[1] ~= ARGV[2] then
   return {'gone'}
 end
-
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local ttl = tonumber(ARGV[3])
--- Past its absolute lifetime, or idle for longer than the TTL in force now (which ops may have
--- shortened since the key's expiry was set): end it now rather than wait for the key to expire.
-local reason = nil
-if max_expires_at <= now then
-  reason = 'max-age'
-elseif now - (tonumber(fields[4]) or now) > ttl then
-  reason = 'idle'
+local state = session_state(f, ARGV[2], now, ttl, cutoff_of(KEYS[4]))
+if state == 'gone' or state == 'revoked' then
+  return {state}
 end
-if reason then
+if state then
+  -- Past its absolute lifetime, or idle for longer than the TTL in force now (which ops may have
+  -- shortened since the key's expiry was set): end it now rather than wait for the key to expire.
   redis.call('DEL', KEYS[1], KEYS[3])
   redis.call('ZREM', KEYS[2], ARGV[1])
-  return {'ended', reason}
+  return {'ended', state}
 end
 
 -- The window never reaches past max_expires_at, and is set outright (not GT) so a lowered TTL
 -- applies too. The index score is the same expiry, which keeps the index ordered by last use.
-local expires_s = string.format('%.0f', math.min(now + ttl, max_expires_at))
+local expires_s = string.format('%.0f', math.min(now + ttl, tonumber(f[2])))
 redis.call('HSET', KEYS[1], 'last_seen_at', string.format('%.0f', now))
 redis.call('PEXPIREAT', KEYS[1], expires_s)
 redis.call('ZADD', KEYS[2], expires_s, ARGV[1])
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[2], last[2])
-return {'ok', fields[3] or '', fields[5] or '', fields[6] or ''}
+return {'ok', f[6] or '', f[7] or '', f[8] or ''}

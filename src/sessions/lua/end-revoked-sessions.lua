@@ -1,0 +1,32 @@
+-- end-revoked-sessions.lua: the sweep after a revoke-all. Deletes the keys of the given sessions
+-- that the revoke-all cut off, a batch at a time (the caller walks the index with ZSCAN), so that
+-- readers of the contract see them gone too. Work is bounded by the batch the caller passes.
+--
+-- KEYS[1]  the user's index,       <prefix>user:{<user_id>}:sessions
+-- KEYS[2]  the user's generation,  <prefix>user:{<user_id>}:generation
+-- KEYS[1+2n], KEYS[2+2n]  the hash and owner key of ARGV[1+n], for n = 1, 2...
+-- ARGV[1]  user_id: only sessions of this user are touched
+-- ARGV[1+n]  the id of the n-th declared session
+-- Returns  the ids of the sessions it deleted (those of a generation below the user's).
+--
+-- Redis Cluster: every key is declared and carries the user's hash tag, so all are in one slot.
+-- Safe to run at any time and more than once: sessions created or kept since the cutoff are of
+-- its generation and stay; index entries whose session is gone are pruned.
+--- @include "session-state"
+
+local now = now_ms()
+local cutoff = cutoff_of(KEYS[2])
+local ended = {}
+for n = 1, #ARGV - 1 do
+  local id, key, owner = ARGV[1 + n], KEYS[1 + 2 * n], KEYS[2 + 2 * n]
+  -- The TTL plays no part here (math.huge): only 'revoked' and 'gone' are acted on.
+  local state = session_state(read_session(key, {}), ARGV[1], now, math.huge, cutoff)
+  if state == 'revoked' then
+    redis.call('DEL', key, owner)
+    redis.call('ZREM', KEYS[1], id)
+    ended[#ended + 1] = id
+  elseif state == 'gone' then
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return ended

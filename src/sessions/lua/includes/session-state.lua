@@ -1,0 +1,55 @@
+-- session-state.lua (included): the one rule for "is this session live", shared by every script
+-- that answers it (docs/session-contract.md, "Reading a session from another service").
+
+-- The hash fields the rule reads, in the order session_state expects them (HMGET them first).
+local STATE_FIELDS = {'user_id', 'max_expires_at', 'last_seen_at', 'created_at', 'generation'}
+
+-- Redis' clock in Unix ms: one clock for every instance, frozen while a script runs.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- The user's revocation cutoff (<prefix>user:{<user_id>}:generation): sessions of a lower
+-- generation were ended by a revoke-all. 0 when there is none.
+local function cutoff_of(generation_key)
+  return tonumber(redis.call('GET', generation_key) or '0') or 0
+end
+
+-- The generation a session hash belongs to. Sessions written before the field existed count
+-- from their creation (created_at is ms, generations are µs): a revoke-all after it ends them.
+local function generation_of(f)
+  return tonumber(f[5]) or (tonumber(f[4]) or 0) * 1000
+end
+
+-- nil when the session is live; otherwise why not:
+--   'gone'     no such session of this user (missing hash, another user's, or malformed)
+--   'revoked'  a revoke-all ended it (its keys are being deleted)
+--   'max-age'  past its absolute end
+--   'idle'     unused for longer than the TTL in force (ops may have shortened it)
+-- f: the STATE_FIELDS of the hash; user_id: the one the (verified) token names; ttl: ms.
+local function session_state(f, user_id, now, ttl, cutoff)
+  local max_expires_at = tonumber(f[2])
+  if f[1] ~= user_id or not max_expires_at then return 'gone' end
+  if cutoff > 0 and generation_of(f) < cutoff then return 'revoked' end
+  if max_expires_at <= now then return 'max-age' end
+  if now - (tonumber(f[3]) or now) > ttl then return 'idle' end
+  return nil
+end
+
+-- HMGET of STATE_FIELDS followed by `extra` fields (which come back from index 6 on).
+local function read_session(key, extra)
+  local fields = {unpack(STATE_FIELDS)}
+  for _, name in ipairs(extra) do fields[#fields + 1] = name end
+  return redis.call('HMGET', key, unpack(fields))
+end
+
+-- Drops index entries whose session ran out its TTL (the score is each session's expiry: they are
+-- the lowest ranks), at most `most` of them: the work is bounded however many there are. Every
+-- login adds one entry and drops up to `most`, so stale entries cannot pile up.
+local function prune_expired(index_key, now, most)
+  local stale = redis.call('ZCOUNT', index_key, '-inf', '(' .. string.format('%.0f', now))
+  if stale > 0 then
+    redis.call('ZREMRANGEBYRANK', index_key, 0, math.min(stale, most) - 1)
+  end
+end

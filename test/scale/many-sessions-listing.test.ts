@@ -1,0 +1,42 @@
+import t from 'tap'
+import { call, claimsOf, keysOf, login, newAdmin, scanKeys, signUp } from '../helpers.js'
+import { expectBounded, MANY, manySessions } from './many-sessions.js'
+
+// 100,000 sessions of one user: listing them is a page at a time, and an admin's force-logout
+// ends them all, without any Redis command growing with their number.
+
+t.test(`a user with ${MANY} sessions: listing and an admin's force-logout`, async (t) => {
+  const world = await manySessions(t)
+  const { ctx } = world
+  const email = ctx.email()
+  const user = await signUp(ctx.app, email)
+  await world.populate(user)
+  const { token } = await login(ctx.app, email)
+  const admin = await newAdmin(ctx)
+
+  let pages: { sessions: { id: string }[]; next_cursor: string | null }[] = []
+  expectBounded(t, await world.watch(async () => {
+    const first = (await call(ctx.app, 'GET', '/sessions', token)).json()
+    const second = (await call(ctx.app, 'GET', `/sessions?cursor=${encodeURIComponent(first.next_cursor)}`, token)).json()
+    const byAdmin = (await call(ctx.app, 'GET', `/admin/users/${user.id}/sessions?limit=50`, admin.token)).json()
+    pages = [first, second, byAdmin]
+  }), 'GET /sessions, twice, and the admin listing')
+  const [first, second, byAdmin] = pages
+  t.equal(first!.sessions.length, 100, 'a page of 100')
+  t.equal(first!.sessions[0]!.id, claimsOf(token).jti, 'the caller\'s own session first')
+  t.equal(second!.sessions.length, 100, 'and the next 100')
+  t.equal(new Set([...first!.sessions, ...second!.sessions].map((s) => s.id)).size, 200, 'none of them twice')
+  t.equal(byAdmin!.sessions.length, 50)
+  t.type(byAdmin!.next_cursor, 'string')
+
+  let revoked = -1
+  expectBounded(t, await world.watch(async () => {
+    const res = await call(ctx.app, 'DELETE', `/admin/users/${user.id}/sessions`, admin.token)
+    t.equal(res.statusCode, 200)
+    revoked = res.json().revoked
+  }), 'DELETE /admin/users/:id/sessions')
+  t.equal(revoked, MANY + 1, 'every session ended and counted')
+  t.equal((await call(ctx.app, 'GET', '/me', token)).statusCode, 401)
+  t.same((await scanKeys(ctx.redis, `${ctx.config.redisKeyPrefix}sess:{${user.id}}`)), [], 'no session key of the user is left')
+  t.equal(await ctx.redis.exists(keysOf(ctx).index(user.id)), 0, 'nor the index')
+})
