@@ -44,6 +44,7 @@ export function testConfig(env: Env = {}): Config {
     // Expired events need keyspace notifications, which are the shared Redis' own setting: only
     // test/sessions/events.test.ts turns them on, on a Redis of its own.
     EXPIRED_EVENTS: 'off',
+    LOGIN_MAX_FAILURES_PER_ACCOUNT_NETWORK: '1000',
     LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000',
     LOGIN_MAX_FAILURES_PER_IP: '100000',
     SIGNUP_MAX_PER_IP: '100000',

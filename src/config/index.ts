@@ -78,7 +78,12 @@ export type RedisTarget =
 
 /** Brute-force limits, kept in Redis so every instance shares them. */
 export interface ThrottleConfig {
-  /** Failed password checks per account (normalised email) per window; then 429 until it ends. */
+  /**
+   * Failed password checks per account from one client network (IPv4 /24, IPv6 /64) per window;
+   * then 429 from that network until it ends. The limit a guesser meets.
+   */
+  loginFailuresPerAccountNetwork: number
+  /** Failed password checks per account from all networks together per window: the backstop. */
   loginFailuresPerAccount: number
   /** Failed password checks per client address (an IPv6 /64) per window. */
   loginFailuresPerIp: number
@@ -111,7 +116,8 @@ export const DEFAULTS = {
   BCRYPT_COST: '12',
   BCRYPT_THREADS: String(availableParallelism()),
   BCRYPT_MAX_QUEUE: '',
-  LOGIN_MAX_FAILURES_PER_ACCOUNT: '10',
+  LOGIN_MAX_FAILURES_PER_ACCOUNT_NETWORK: '10',
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: '100',
   LOGIN_MAX_FAILURES_PER_IP: '100',
   LOGIN_FAILURE_WINDOW_SECONDS: '900',
   SIGNUP_MAX_PER_IP: '20',
@@ -212,6 +218,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): LoadedCon
       bcryptThreads,
       bcryptMaxQueue,
       throttle: {
+        loginFailuresPerAccountNetwork: integer('LOGIN_MAX_FAILURES_PER_ACCOUNT_NETWORK', read('LOGIN_MAX_FAILURES_PER_ACCOUNT_NETWORK'), 1, 1_000_000),
         loginFailuresPerAccount: integer('LOGIN_MAX_FAILURES_PER_ACCOUNT', read('LOGIN_MAX_FAILURES_PER_ACCOUNT'), 1, 1_000_000),
         loginFailuresPerIp: integer('LOGIN_MAX_FAILURES_PER_IP', read('LOGIN_MAX_FAILURES_PER_IP'), 1, 1_000_000),
         loginWindowSeconds: integer('LOGIN_FAILURE_WINDOW_SECONDS', read('LOGIN_FAILURE_WINDOW_SECONDS'), 1, 7 * 24 * 3600),

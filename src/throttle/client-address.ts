@@ -13,6 +13,18 @@ export function addressKey(ip: string): string {
   return `${ipv6Groups(address).slice(0, 4).join(':')}::/64`
 }
 
+/**
+ * The network a client address belongs to, for the per-account limit: an IPv4 address's /24, an
+ * IPv6 address's /64 (as addressKey). A home, office or mobile carrier usually hands out
+ * addresses within one such network, so an attacker who moves between its addresses still
+ * counts as one, while the account's owner elsewhere is another.
+ */
+export function networkKey(ip: string): string {
+  const address = addressKey(ip)
+  if (!isIPv4(address)) return address
+  return `${address.split('.').slice(0, 3).join('.')}.0/24`
+}
+
 /** The eight 16-bit groups of a valid IPv6 address, without leading zeros. */
 function ipv6Groups(address: string): string[] {
   // An embedded dotted IPv4 tail (e.g. 64:ff9b::192.0.2.1) is the last two groups.

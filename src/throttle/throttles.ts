@@ -4,16 +4,17 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limite
 import type { ThrottleConfig } from '../config/index.js'
 import { errors, orUnavailable } from '../http/errors.js'
 import { normaliseEmail } from '../users/repository.js'
-import { addressKey } from './client-address.js'
+import { addressKey, networkKey } from './client-address.js'
 
-export type Limit = 'login_account' | 'login_ip' | 'signup_ip'
+export type Limit = 'login_account_network' | 'login_account' | 'login_ip' | 'signup_ip'
 
 export interface Throttles {
   /**
-   * Runs `check` (a password comparison) under the brute-force limits of this account and client
-   * address: 429 when either is used up. The attempt is counted against both before it runs, so
-   * concurrent guesses cannot slip past the limit; a success is taken back from the address's
-   * count and clears the account's. An attempt that could not run (503) counts for neither.
+   * Runs `check` (a password comparison) under the brute-force limits: this account from this
+   * client network, this account from anywhere, and this client address; 429 when any is used up.
+   * The attempt is counted against all three before it runs, so concurrent guesses cannot slip
+   * past a limit. A success clears the account's count for its network and is itself taken back
+   * from the other two. An attempt that could not run (503) counts for none.
    */
   passwordAttempt(email: string, ip: string, check: () => Promise<boolean>): Promise<boolean>
   /** Counts one sign-up attempt from `ip`; 429 past the limit. */
@@ -24,6 +25,15 @@ export interface ThrottleOptions extends ThrottleConfig {
   keyPrefix: string
   /** Told which limit refused a request (metrics). */
   onLimited?: (limit: Limit) => void
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest('base64url')
+
+/** One count an attempt is made against. */
+interface Count {
+  limit: Limit
+  limiter: RateLimiterRedis
+  key: string
 }
 
 /**
@@ -43,6 +53,10 @@ export function createThrottles(redis: RedisClient, options: ThrottleOptions): T
       rejectIfRedisNotReady: true,
       ...(insurance ? { insuranceLimiter: new RateLimiterMemory({ points, duration }) } : {}),
     })
+  // Counted per account and client network first: a stranger who knows an email uses up only
+  // the budget of their own network, not the owner's (OWASP ASVS 2.2.1). The account's overall
+  // count is the backstop against guessing spread over many networks.
+  const perAccountNetwork = limiter('login_account_network', options.loginFailuresPerAccountNetwork, options.loginWindowSeconds)
   const perAccount = limiter('login_account', options.loginFailuresPerAccount, options.loginWindowSeconds)
   const perAddress = limiter('login_ip', options.loginFailuresPerIp, options.loginWindowSeconds)
   const signUps = limiter('signup_ip', options.signupsPerIp, options.signupWindowSeconds, true)
@@ -57,19 +71,18 @@ export function createThrottles(redis: RedisClient, options: ThrottleOptions): T
   return {
     async passwordAttempt(email, ip, check) {
       // Keys never hold an email in clear: they show up in SCAN, MONITOR and slow logs.
-      const account = createHash('sha256').update(normaliseEmail(email)).digest('base64url')
-      const address = addressKey(ip)
-      const [byAccount, byAddress] = await Promise.allSettled([perAccount.consume(account), perAddress.consume(address)])
-      const refund = async () => {
-        await Promise.allSettled([
-          byAccount.status === 'fulfilled' ? perAccount.reward(account) : null,
-          byAddress.status === 'fulfilled' ? perAddress.reward(address) : null,
-        ])
-      }
-      if (byAccount.status === 'rejected' || byAddress.status === 'rejected') {
-        // No password was checked, so this attempt counts against neither limit.
+      const normalised = normaliseEmail(email)
+      const network: Count = { limit: 'login_account_network', limiter: perAccountNetwork, key: digest(`${normalised}\n${networkKey(ip)}`) }
+      const account: Count = { limit: 'login_account', limiter: perAccount, key: digest(normalised) }
+      const address: Count = { limit: 'login_ip', limiter: perAddress, key: addressKey(ip) }
+      const counts = [network, account, address]
+      const consumed = await Promise.allSettled(counts.map(({ limiter, key }) => limiter.consume(key)))
+      const refund = () => Promise.allSettled(counts.map(({ limiter, key }, i) => (consumed[i]!.status === 'fulfilled' ? limiter.reward(key) : null)))
+      const refused = consumed.findIndex((outcome) => outcome.status === 'rejected')
+      if (refused >= 0) {
+        // No password was checked, so this attempt counts against no limit.
         await refund()
-        throw byAccount.status === 'rejected' ? refusal('login_account', byAccount.reason) : refusal('login_ip', (byAddress as PromiseRejectedResult).reason)
+        throw refusal(counts[refused]!.limit, (consumed[refused] as PromiseRejectedResult).reason)
       }
       let ok: boolean
       try {
@@ -78,7 +91,7 @@ export function createThrottles(redis: RedisClient, options: ThrottleOptions): T
         await refund()
         throw err
       }
-      if (ok) await orUnavailable('redis', () => Promise.all([perAccount.delete(account), perAddress.reward(address)]))
+      if (ok) await orUnavailable('redis', () => Promise.all([perAccountNetwork.delete(network.key), perAccount.reward(account.key), perAddress.reward(address.key)]))
       return ok
     },
     async signUp(ip) {

@@ -1,15 +1,17 @@
 import t from 'tap'
-import { addressKey } from '../../src/throttle/client-address.js'
+import { addressKey, networkKey } from '../../src/throttle/client-address.js'
 import { buildTestApp, call, newSession, PASSWORD, signUp, type TestContext } from '../helpers.js'
 
-// The brute-force limits, with the defaults (LOGIN_MAX_FAILURES_PER_ACCOUNT=10, window 15 min,
+// The brute-force limits, with the defaults (LOGIN_MAX_FAILURES_PER_ACCOUNT_NETWORK=10,
+// LOGIN_MAX_FAILURES_PER_ACCOUNT=100, LOGIN_MAX_FAILURES_PER_IP=100, window 15 min,
 // SIGNUP_MAX_PER_IP=20) unless a test says otherwise. '' means "the default" in testConfig.
-const DEFAULT_LIMITS = { LOGIN_MAX_FAILURES_PER_ACCOUNT: '', LOGIN_MAX_FAILURES_PER_IP: '', SIGNUP_MAX_PER_IP: '' }
+const DEFAULT_LIMITS = { LOGIN_MAX_FAILURES_PER_ACCOUNT_NETWORK: '', LOGIN_MAX_FAILURES_PER_ACCOUNT: '', LOGIN_MAX_FAILURES_PER_IP: '', SIGNUP_MAX_PER_IP: '' }
+const from = (ip: string) => ({ 'x-forwarded-for': ip })
 
 const loginAs = (ctx: TestContext, email: string, password: string, headers: Record<string, string> = {}) =>
   ctx.app.inject({ method: 'POST', url: '/sessions', headers, payload: { email, password } })
 
-t.test('an account gets 10 failed logins per 15 minutes, then 429 with Retry-After', async (t) => {
+t.test('an account gets 10 failed logins per 15 minutes from one network, then 429 with Retry-After', async (t) => {
   const ctx = await buildTestApp(t, DEFAULT_LIMITS)
   for (const [kind, email] of [['a known account', ctx.email()], ['an unknown email', ctx.email()]] as const) {
     if (kind === 'a known account') await signUp(ctx.app, email)
@@ -30,12 +32,12 @@ t.test('an account gets 10 failed logins per 15 minutes, then 429 with Retry-Aft
   for (let i = 0; i < 10; i++) await loginAs(ctx, `  ${i % 2 ? email.toUpperCase() : email} `, 'wrong password')
   t.equal((await loginAs(ctx, email, 'wrong password')).statusCode, 429, 'emails are normalised before counting')
   const metrics = await ctx.app.inject({ method: 'GET', url: '/metrics' })
-  t.match(metrics.body, /gatehouse_throttled_total\{limit="login_account"\} 5/)
+  t.match(metrics.body, /gatehouse_throttled_total\{limit="login_account_network"\} 5/)
   t.match(metrics.body, /gatehouse_logins_total\{result="throttled"\} 5/)
   t.match(metrics.body, /gatehouse_logins_total\{result="failed"\} 30/)
 })
 
-t.test('a successful login clears the account count', async (t) => {
+t.test('a successful login clears the count of the account on its network', async (t) => {
   const ctx = await buildTestApp(t, DEFAULT_LIMITS)
   const { email } = await newSession(ctx)
   for (let i = 0; i < 9; i++) t.equal((await loginAs(ctx, email, 'wrong password')).statusCode, 401)
@@ -58,7 +60,6 @@ t.test('concurrent guesses cannot slip past the limit', async (t) => {
 
 t.test('a client address gets its own limit across accounts; IPv6 counts by /64', async (t) => {
   const ctx = await buildTestApp(t, { ...DEFAULT_LIMITS, LOGIN_MAX_FAILURES_PER_IP: '5', TRUST_PROXY: 'true' })
-  const from = (ip: string) => ({ 'x-forwarded-for': ip })
   for (let i = 0; i < 5; i++) t.equal((await loginAs(ctx, ctx.email(), 'wrong', from('203.0.113.7'))).statusCode, 401)
   const refused = await loginAs(ctx, ctx.email(), 'wrong', from('203.0.113.7'))
   t.equal(refused.statusCode, 429, 'a sixth account from the same address')
@@ -84,7 +85,7 @@ t.test('two instances on one Redis share the counts', async (t) => {
   t.equal((await loginAs(b, email, 'wrong')).statusCode, 429)
 })
 
-t.test('wrong current passwords in PUT /me/password use up the same account limit', async (t) => {
+t.test('wrong current passwords in PUT /me/password use up the same limits as logins', async (t) => {
   const ctx = await buildTestApp(t, DEFAULT_LIMITS)
   const { email, token } = await newSession(ctx)
   const change = (current: string) => call(ctx.app, 'PUT', '/me/password', token, { current_password: current, new_password: 'a brand new passphrase' })
@@ -95,6 +96,52 @@ t.test('wrong current passwords in PUT /me/password use up the same account limi
   t.equal((await loginAs(ctx, email, PASSWORD)).statusCode, 429, 'and the account is locked for logins too')
   const me = await call(ctx.app, 'GET', '/me', token)
   t.equal(me.statusCode, 200, 'the session itself is untouched')
+})
+
+t.test('a stranger who knows the email cannot lock the owner out from another network', async (t) => {
+  const ctx = await buildTestApp(t, { ...DEFAULT_LIMITS, TRUST_PROXY: 'true' })
+  const { email } = await newSession(ctx)
+  for (let i = 0; i < 10; i++) t.equal((await loginAs(ctx, email, 'a guess', from(`203.0.113.${i + 1}`))).statusCode, 401)
+  t.equal((await loginAs(ctx, email, 'a guess', from('203.0.113.77'))).statusCode, 429, 'the stranger\'s network (203.0.113.0/24) is used up')
+  t.equal((await loginAs(ctx, email, PASSWORD, from('203.0.113.200'))).statusCode, 429, 'there even the right password waits')
+
+  t.equal((await loginAs(ctx, email, PASSWORD, from('198.51.100.4'))).statusCode, 201, 'the owner at home logs in')
+  const statuses = []
+  for (let i = 0; i < 10; i++) statuses.push((await loginAs(ctx, email, 'a typo', from('198.51.100.4'))).statusCode)
+  t.same(statuses, Array(10).fill(401), 'and has their own ten failures there')
+  t.equal((await loginAs(ctx, email, 'a typo', from('198.51.100.4'))).statusCode, 429)
+
+  for (let i = 0; i < 10; i++) await loginAs(ctx, email, 'a guess', from(`2001:db8:1:2::${i + 1}`))
+  t.equal((await loginAs(ctx, email, PASSWORD, from('2001:db8:1:2:ffff::1'))).statusCode, 429, 'an IPv6 stranger is one /64')
+  t.equal((await loginAs(ctx, email, PASSWORD, from('2001:db8:1:3::1'))).statusCode, 201, 'the next /64 is someone else')
+  const metrics = await ctx.app.inject({ method: 'GET', url: '/metrics' })
+  t.match(metrics.body, /gatehouse_throttled_total\{limit="login_account_network"\} 4/)
+})
+
+t.test('the owner\'s success on a network clears that network\'s count, not the others\'', async (t) => {
+  const ctx = await buildTestApp(t, { ...DEFAULT_LIMITS, TRUST_PROXY: 'true' })
+  const { email } = await newSession(ctx)
+  for (let i = 0; i < 10; i++) await loginAs(ctx, email, 'a guess', from('203.0.113.7'))
+  for (let i = 0; i < 9; i++) await loginAs(ctx, email, 'a typo', from('198.51.100.4'))
+  t.equal((await loginAs(ctx, email, PASSWORD, from('198.51.100.9'))).statusCode, 201, 'the owner gets in on the tenth try')
+  const statuses = []
+  for (let i = 0; i < 10; i++) statuses.push((await loginAs(ctx, email, 'a typo', from('198.51.100.4'))).statusCode)
+  t.same(statuses, Array(10).fill(401), 'their network starts from zero')
+  t.equal((await loginAs(ctx, email, PASSWORD, from('203.0.113.7'))).statusCode, 429, 'the stranger\'s does not')
+})
+
+t.test('guessing spread over many networks meets the account\'s overall limit', async (t) => {
+  const ctx = await buildTestApp(t, { ...DEFAULT_LIMITS, LOGIN_MAX_FAILURES_PER_ACCOUNT: '25', TRUST_PROXY: 'true' })
+  const { email } = await newSession(ctx)
+  const statuses = []
+  for (let i = 0; i < 25; i++) statuses.push((await loginAs(ctx, email, 'a guess', from(`192.0.${i % 3}.${i + 1}`))).statusCode)
+  t.same(statuses, Array(25).fill(401), '25 failures from three networks, under 10 on each')
+  const refused = await loginAs(ctx, email, 'a guess', from('198.51.100.4'))
+  t.equal(refused.statusCode, 429, 'the 26th is refused from anywhere')
+  t.ok(Number(refused.headers['retry-after']) > 890)
+  t.equal((await loginAs(ctx, email, PASSWORD, from('198.51.100.4'))).statusCode, 429, 'the right password too: this is the backstop')
+  const metrics = await ctx.app.inject({ method: 'GET', url: '/metrics' })
+  t.match(metrics.body, /gatehouse_throttled_total\{limit="login_account"\} 2/)
 })
 
 t.test('sign-up: 20 attempts per address per hour, a 409 counts too', async (t) => {
@@ -127,4 +174,16 @@ t.test('addressKey: what a client address counts as', async (t) => {
     ['not an address', 'not an address'],
   ]
   for (const [ip, key] of cases) t.equal(addressKey(ip), key, ip)
+})
+
+t.test('networkKey: the network an account\'s failures are counted by', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['203.0.113.7', '203.0.113.0/24'],
+    ['203.0.113.255', '203.0.113.0/24'],
+    ['::ffff:203.0.113.7', '203.0.113.0/24'],
+    ['2001:db8:1:2::1', '2001:db8:1:2::/64'],
+    ['2001:db8:1:2:ffff:ffff:ffff:ffff', '2001:db8:1:2::/64'],
+    ['not an address', 'not an address'],
+  ]
+  for (const [ip, key] of cases) t.equal(networkKey(ip), key, ip)
 })

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { createSigner } from 'fast-jwt'
 import type { RedisClient } from '../../src/redis/client.js'
 import { migrateLegacySessions } from '../../src/sessions/migrate-layout.js'
@@ -23,11 +24,13 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   const owner = `${prefix}owner:{${user.id}}:${claims.jti}`
   const events = `${prefix}events`
   // Gatehouse's own brute-force counts (not part of the contract): this address's sign-ups, and
-  // its login failures, of which the success took its own attempt back. The account's count is gone.
-  const throttles = [`${prefix}throttle:signup_ip:127.0.0.1`, `${prefix}throttle:login_ip:127.0.0.1`]
+  // the login failures of this address and of the account, of which the success took its own
+  // attempt back. The count of the account on this network is gone.
+  const accountId = createHash('sha256').update(email.toLowerCase()).digest('base64url')
+  const throttles = [`${prefix}throttle:signup_ip:127.0.0.1`, `${prefix}throttle:login_ip:127.0.0.1`, `${prefix}throttle:login_account:${accountId}`]
 
   t.same((await scanKeys(ctx.redis, prefix)).sort(), [key, index, owner, events, ...throttles].sort(), 'the session, its index entry, its owner and the event stream')
-  t.same(await Promise.all(throttles.map((k) => ctx.redis.get(k))), ['1', '0'], 'one sign-up; no login failure')
+  t.same(await Promise.all(throttles.map((k) => ctx.redis.get(k))), ['1', '0', '0'], 'one sign-up; no login failure')
   t.equal(await ctx.redis.type(key), 'hash')
   t.equal(await ctx.redis.type(index), 'zset')
   t.equal(await ctx.redis.type(owner), 'string')
