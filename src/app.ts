@@ -7,7 +7,7 @@ import type { Config } from './config/index.js'
 import { createDatabase, type Database, warmUp } from './db/prisma.js'
 import { createAuthenticate } from './http/authenticate.js'
 import { createSessionCookies, CSRF_HEADER, type SessionCookies } from './http/session-cookie.js'
-import { configureBodyParsing } from './http/body-parsing.js'
+import { BODY_LIMIT_BYTES, configureBodyParsing } from './http/body-parsing.js'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
 import { registerSecurityHeaders } from './http/security-headers.js'
 import { createMetrics, type Metrics } from './metrics.js'
@@ -71,9 +71,6 @@ export interface BuildAppOptions {
   /** false: no logs (tests). Otherwise JSON logs, at config.logLevel unless `level` says, to stdout unless `stream` says. */
   logger?: false | { level?: string; stream?: NodeJS.WritableStream }
 }
-
-/** An auth API has small bodies; anything larger is refused (413) before it is parsed. */
-const BODY_LIMIT_BYTES = 16 * 1024
 
 /** A caller's X-Request-Id is kept (to follow a request across services) only if it looks like one. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/

@@ -9,7 +9,7 @@ import { orUnavailable } from '../http/errors.js'
 import { migrateLegacySessions } from '../sessions/migrate-layout.js'
 import { formatTtl, parseTtl, type TtlState, TtlValueError } from '../sessions/session-ttl.js'
 import { SESSION_LAYOUT_VERSION, SESSION_PAGE_MAX } from '../sessions/store.js'
-import { ROLES, type Role } from '../users/repository.js'
+import { hasControlCharacters, ROLES, type Role } from '../users/repository.js'
 
 /**
  * `gatehouse`: the operator's tool. It reads the same configuration as the server (environment
@@ -76,6 +76,7 @@ function noArgs(args: string[], command: string) {
 
 async function userByEmail(services: Services, email: string | undefined, command: string) {
   if (!email) throw new UsageError(`${command} needs --user <email>`)
+  if (hasControlCharacters(email)) throw new UsageError(`${JSON.stringify(email)} is not an email: it holds a control character`)
   const user = await services.users.findByEmail(email)
   if (!user) throw new Error(`no user with email ${email}`)
   return user

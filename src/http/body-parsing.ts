@@ -1,4 +1,17 @@
+import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance } from 'fastify'
+
+/** An auth API has small bodies; anything larger is refused (413) before it is parsed. */
+export const BODY_LIMIT_BYTES = 16 * 1024
+
+/**
+ * How much of an oversized body is read (and thrown away) before the 413 is sent, and for how
+ * long at most. A client that is still sending when the server answers and closes gets a
+ * connection reset instead of the answer (Node's fetch: EPIPE); reading the rest first lets an
+ * ordinary client see the 413. Past either bound the connection is simply closed.
+ */
+export const DISCARD_LIMIT_BYTES = 10 * 1024 * 1024
+export const DISCARD_TIMEOUT_MS = 10_000
 
 /**
  * JSON only, with one allowance: an empty body sent as application/json counts as no body.
@@ -13,5 +26,31 @@ export function configureBodyParsing(app: FastifyInstance): void {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') return done(null, undefined)
     parseJson(request, body as string, done)
+  })
+}
+
+/**
+ * Reads the rest of a request body and drops it, up to DISCARD_LIMIT_BYTES and DISCARD_TIMEOUT_MS.
+ * True when the client has sent all of it (the answer can then be read), false past a bound.
+ */
+export function discardBody(raw: IncomingMessage): Promise<boolean> {
+  if (raw.readableEnded || raw.destroyed) return Promise.resolve(raw.readableEnded)
+  if (Number(raw.headers['content-length']) > DISCARD_LIMIT_BYTES) return Promise.resolve(false)
+  return new Promise((resolve) => {
+    let received = 0
+    const finish = (complete: boolean) => {
+      clearTimeout(timer)
+      raw.off('data', onData).off('end', onEnd).off('error', onFail).off('close', onFail)
+      resolve(complete)
+    }
+    const onData = (chunk: Buffer) => {
+      received += chunk.length
+      if (received > DISCARD_LIMIT_BYTES) finish(false)
+    }
+    const onEnd = () => finish(true)
+    const onFail = () => finish(false)
+    const timer = setTimeout(onFail, DISCARD_TIMEOUT_MS)
+    raw.on('data', onData).once('end', onEnd).once('error', onFail).once('close', onFail)
+    raw.resume()
   })
 }

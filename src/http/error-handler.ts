@@ -1,7 +1,8 @@
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance } from 'fastify'
-import { AppError } from './errors.js'
+import { discardBody } from './body-parsing.js'
+import { AppError, AUTH_CHALLENGE } from './errors.js'
 
 /** Names for the 4xx statuses Fastify itself raises (body parsing, content type, size). */
 const CLIENT_ERROR_CODES: Record<number, string> = {
@@ -22,12 +23,20 @@ export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
     if (err instanceof AppError) {
       if (err.statusCode >= 500) request.log.warn({ err: err.cause ?? err }, err.message)
-      return reply.code(err.statusCode).headers(err.headers).send({ error: err.code, message: err.message })
+      reply.code(err.statusCode).headers(err.headers)
+      // RFC 9110 §15.5.2: every 401 carries a challenge; an error that names none gets the API's.
+      if (err.statusCode === 401 && !reply.hasHeader('www-authenticate')) reply.headers(AUTH_CHALLENGE)
+      return reply.send({ error: err.code, message: err.message })
     }
     if (err.validation) {
       return reply.code(400).send({ error: 'bad_request', message: err.message })
     }
     const status = err.statusCode ?? 500
+    if (status === 413) {
+      // The client may still be sending: take the rest of the body (bounded) so that it can read
+      // this answer, then close the connection (Fastify has asked for that already).
+      return discardBody(request.raw).then(() => reply.code(413).send({ error: 'payload_too_large', message: err.message }))
+    }
     if (status >= 400 && status < 500) {
       return reply.code(status).send({ error: CLIENT_ERROR_CODES[status] ?? 'client_error', message: err.message })
     }

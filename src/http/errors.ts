@@ -19,7 +19,8 @@ export class AppError extends Error {
   }
 }
 
-const AUTH_CHALLENGE = { 'www-authenticate': 'Token realm="Application"' }
+/** RFC 9110 §15.5.2: a 401 MUST carry a challenge; this is the scheme the API reads tokens with. */
+export const AUTH_CHALLENGE = { 'www-authenticate': 'Token realm="Application"' }
 /** Seconds a client should wait before retrying when a dependency is down. */
 export const RETRY_AFTER_SECONDS = 5
 
@@ -28,7 +29,7 @@ export const errors = {
   missingToken: () => new AppError(401, 'missing_token', 'Authentication required: send Authorization: Token token=<token>', AUTH_CHALLENGE),
   invalidToken: () => new AppError(401, 'invalid_token', 'The token is invalid', AUTH_CHALLENGE),
   expiredSession: () => new AppError(401, 'session_expired', 'The session has expired or was ended; log in again', AUTH_CHALLENGE),
-  invalidCredentials: () => new AppError(401, 'invalid_credentials', 'Email or password is incorrect'),
+  invalidCredentials: () => new AppError(401, 'invalid_credentials', 'Email or password is incorrect', AUTH_CHALLENGE),
   emailTaken: () => new AppError(409, 'email_taken', 'An account with this email already exists'),
   /** An authenticated caller re-entering their password got it wrong (403: the session itself is fine). */
   wrongPassword: () => new AppError(403, 'invalid_password', 'The current password is incorrect'),

@@ -5,7 +5,7 @@
 import { MAX_TOKEN_LENGTH } from '../http/auth-header.js'
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from '../users/passwords.js'
 import { SESSION_CURSOR_PATTERN, SESSION_PAGE_MAX } from '../sessions/store.js'
-import { ROLES } from '../users/repository.js'
+import { NO_CONTROL_CHARACTERS, ROLES } from '../users/repository.js'
 import { USER_ID_PATTERN } from '../users/user-id.js'
 
 export const errorBody = {
@@ -41,7 +41,7 @@ export const signUpBody = {
   required: ['email', 'password'],
   additionalProperties: false,
   properties: {
-    email: { type: 'string', format: 'email', maxLength: 254 },
+    email: { type: 'string', format: 'email', maxLength: 254, pattern: NO_CONTROL_CHARACTERS },
     // Length in characters here; the 72-byte bcrypt limit is checked on the UTF-8 bytes in the route.
     password: newPassword,
   },
@@ -53,7 +53,7 @@ export const loginBody = {
   required: ['email', 'password'],
   additionalProperties: false,
   properties: {
-    email: { type: 'string', minLength: 1, maxLength: 254 },
+    email: { type: 'string', minLength: 1, maxLength: 254, pattern: NO_CONTROL_CHARACTERS },
     password: { type: 'string', minLength: 1, maxLength: 1024 },
     client: clientLabel,
     // header: the token is in the answer (apps send it back in Authorization). cookie: it is set

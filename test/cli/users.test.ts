@@ -25,6 +25,11 @@ t.test('gatehouse users set-role', async (t) => {
     }
     const bad = await gatehouse(['users', 'set-role', email, 'root'], env, cwd)
     t.match(bad.stderr, 'role must be one of user, admin (got "root")')
+    for (const args of [['users', 'set-role', email.replace('@', '\u0001@'), 'admin'], ['users', 'delete', `${email}\n`], ['sessions', 'list', '--user', `\u007f${email}`]]) {
+      const odd = await gatehouse(args, env, cwd)
+      t.equal(odd.code, 2, `${JSON.stringify(args)}: bad usage`)
+      t.match(odd.stderr, 'is not an email: it holds a control character')
+    }
   })
 
   t.test('--help exits 0', async (t) => {

@@ -43,7 +43,7 @@ t.test('POST /sessions', async (t) => {
     for (const res of [wrongPassword, unknownEmail, tooLong]) {
       t.equal(res.statusCode, 401)
       t.same(res.json(), { error: 'invalid_credentials', message: 'Email or password is incorrect' })
-      t.notOk(res.headers['www-authenticate'])
+      t.equal(res.headers['www-authenticate'], 'Token realm="Application"', 'a 401 carries a challenge (RFC 9110 §15.5.2)')
     }
     t.equal(wrongPassword.body, unknownEmail.body)
   })
@@ -62,6 +62,18 @@ t.test('POST /sessions', async (t) => {
       t.equal(res.statusCode, 400, JSON.stringify(payload))
       t.equal(res.json().error, 'bad_request')
     }
+  })
+
+  t.test('an email with a control character is a 400, never a dependency failure', async (t) => {
+    // U+0000 used to reach PostgreSQL, which refuses it in text: 503 "postgres unavailable".
+    for (const bad of ['\u0000', '\u0001', '\n', '\t', '\u001f', '\u007f']) {
+      for (const spelled of [`${bad}${email}`, `${email}${bad}`, email.replace('@', `${bad}@`)]) {
+        const res = await attempt({ email: spelled, password: PASSWORD })
+        t.equal(res.statusCode, 400, JSON.stringify(spelled))
+        t.equal(res.json().error, 'bad_request')
+      }
+    }
+    t.equal((await attempt({ email, password: PASSWORD })).statusCode, 201, 'nothing was counted against the account')
   })
 
   t.test('no session is created by a failed login', async (t) => {

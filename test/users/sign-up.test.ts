@@ -45,6 +45,9 @@ t.test('POST /users', async (t) => {
       ['number as password', { email, password: 12345678 }, /password must be string/],
       ['unknown field', { email, password: PASSWORD, role: 'admin' }, /additional properties/],
       ['array body', [email, PASSWORD], /body must be object/],
+      ['NUL in the email', { email: `${email}\u0000`, password: PASSWORD }, /email/],
+      ['control character in the email', { email: email.replace('@', '\u0007@'), password: PASSWORD }, /email/],
+      ['DEL in the email', { email: `\u007f${email}`, password: PASSWORD }, /email/],
     ]
     for (const [name, payload, message] of cases) {
       const res = await signUp(payload)
