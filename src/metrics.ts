@@ -35,16 +35,28 @@ export function createMetrics(countSessions: () => Promise<number>, passwordsWai
   const created = new Counter({ name: 'gatehouse_sessions_created_total', help: 'Sessions created (successful logins)', registers })
 
   let counted: { value: number; at: number } | null = null
+  // The count in progress: scrapes that find the last one stale all wait for this one SCAN of
+  // the keyspace, rather than each starting its own.
+  let counting: Promise<void> | null = null
+  const recount = () =>
+    countSessions()
+      .then((value) => {
+        counted = { value, at: Date.now() }
+      })
+      // Redis down: the gauge keeps its last value rather than failing the whole scrape.
+      .catch(() => {
+        counted = { value: counted?.value ?? 0, at: Date.now() }
+      })
+      .finally(() => {
+        counting = null
+      })
   new Gauge({
     name: 'gatehouse_active_sessions',
     help: `Session hashes in Redis (counted with SCAN, at most every ${SESSION_COUNT_MAX_AGE_MS / 1000} s)`,
     registers,
     async collect() {
-      if (!counted || Date.now() - counted.at > SESSION_COUNT_MAX_AGE_MS) {
-        // Redis down: the gauge keeps its last value rather than failing the whole scrape.
-        counted = { value: await countSessions().catch(() => counted?.value ?? 0), at: Date.now() }
-      }
-      this.set(counted.value)
+      if (!counted || Date.now() - counted.at > SESSION_COUNT_MAX_AGE_MS) await (counting ??= recount())
+      this.set(counted?.value ?? 0)
     },
   })
 

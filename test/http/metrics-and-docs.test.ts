@@ -1,4 +1,5 @@
 import t from 'tap'
+import { startPrivateRedis } from '../faults/private-redis.js'
 import { buildTestApp, call, newAdmin, newSession } from '../helpers.js'
 
 /** One sample's value from Prometheus text, or undefined. */
@@ -46,6 +47,20 @@ t.test('the active sessions gauge counts live session hashes', async (t) => {
   await newSession(ctx)
   const text = (await ctx.app.inject({ method: 'GET', url: '/metrics' })).body
   t.equal(sample(text, 'gatehouse_active_sessions'), 2)
+})
+
+t.test('concurrent scrapes share one count of the keyspace', async (t) => {
+  // A private Redis: its command statistics count only this app's SCANs.
+  const redis = await startPrivateRedis(t)
+  const ctx = await buildTestApp(t, { REDIS_URL: redis.url })
+  await newSession(ctx)
+  const scans = async () => Number(/cmdstat_scan:calls=(\d+)/.exec(await ctx.redis.info('commandstats'))?.[1] ?? 0)
+  const before = await scans()
+  const scrapes = await Promise.all(Array.from({ length: 20 }, () => ctx.app.inject({ method: 'GET', url: '/metrics' })))
+  t.ok(scrapes.every((res) => sample(res.body, 'gatehouse_active_sessions') === 1), 'every scrape has the count')
+  t.equal((await scans()) - before, 1, '20 scrapes at once: one SCAN of the keyspace, not 20')
+  await ctx.app.inject({ method: 'GET', url: '/metrics' })
+  t.equal((await scans()) - before, 1, 'and the next scrape within 15 s reuses it')
 })
 
 t.test('OpenAPI for the whole API at /docs/json, and a browsable page at /docs', async (t) => {
