@@ -31,9 +31,9 @@ export function loadJwtConfig(env: Env, production: boolean, devSecretFile: stri
   const previousPublicKeys = pemBlocks(env, 'JWT_PREVIOUS_PUBLIC_KEYS').map((pem) => publicKeyPem('JWT_PREVIOUS_PUBLIC_KEYS', pem))
 
   if (algorithm === 'HS256') {
-    let secret = env.JWT_SECRET
+    let secret = secretOf(env)
     if (!secret) {
-      if (production) throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production')
+      if (production) throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production (or set JWT_SECRET_FILE)')
       const dev = resolveDevSecret(devSecretFile)
       secret = dev.secret
       warnings.push(
@@ -60,6 +60,21 @@ export function loadJwtConfig(env: Env, production: boolean, devSecretFile: stri
     throw new ConfigError('JWT_PRIVATE_KEY', `must be ${algorithm === 'EdDSA' ? 'an Ed25519' : `an RSA (at least ${MIN_RSA_BITS}-bit)`} key for JWT_ALGORITHM=${algorithm}`)
   }
   return { algorithm, signingKey: key.export({ format: 'pem', type: 'pkcs8' }).toString(), previousSecrets, previousPublicKeys }
+}
+
+/**
+ * JWT_SECRET, or the contents of the file JWT_SECRET_FILE (one or the other; a Docker or
+ * Kubernetes secret, say), without a trailing newline.
+ */
+function secretOf(env: Env): string | undefined {
+  const file = env.JWT_SECRET_FILE
+  if (!file) return env.JWT_SECRET
+  if (env.JWT_SECRET) throw new ConfigError('JWT_SECRET', 'and JWT_SECRET_FILE are both set; use one')
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '')
+  } catch (err) {
+    throw new ConfigError('JWT_SECRET_FILE', `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
 }
 
 /** Which algorithm an asymmetric key is for; null for keys Gatehouse does not accept. */

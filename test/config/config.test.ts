@@ -145,7 +145,16 @@ t.test('a bad value is one clear error naming the variable', async (t) => {
 })
 
 t.test('JWT_SECRET is required in production', async (t) => {
-  t.throws(() => loadConfig({ NODE_ENV: 'production' }), new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production'))
+  t.throws(() => loadConfig({ NODE_ENV: 'production' }), new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production (or set JWT_SECRET_FILE)'))
+})
+
+t.test('JWT_SECRET_FILE: the secret from a file (a Docker or Kubernetes secret), as every replica reads it', async (t) => {
+  const dir = t.testdir({ secret: `${SECRET}\n`, short: 'too short\n', empty: '' })
+  t.equal(loadConfig({ NODE_ENV: 'production', JWT_SECRET_FILE: join(dir, 'secret') }).config.jwt.signingKey, SECRET, 'the trailing newline is not part of it')
+  t.throws(() => loadConfig({ JWT_SECRET_FILE: join(dir, 'short') }), { name: 'ConfigError', variable: 'JWT_SECRET', message: /at least 32 bytes/ })
+  t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET_FILE: join(dir, 'empty') }), { name: 'ConfigError', variable: 'JWT_SECRET', message: /is required/ })
+  t.throws(() => loadConfig({ JWT_SECRET_FILE: join(dir, 'missing') }), { name: 'ConfigError', variable: 'JWT_SECRET_FILE', message: /cannot be read \(ENOENT\)/ })
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, JWT_SECRET_FILE: join(dir, 'secret') }), { name: 'ConfigError', variable: 'JWT_SECRET', message: /both set/ })
 })
 
 t.test('outside production a missing secret is generated once and reused', async (t) => {
