@@ -10,6 +10,7 @@ import { migrateLegacySessions } from '../sessions/migrate-layout.js'
 import { formatTtl, parseTtl, type TtlState, TtlValueError } from '../sessions/session-ttl.js'
 import { SESSION_LAYOUT_VERSION, SESSION_PAGE_MAX } from '../sessions/store.js'
 import { hasControlCharacters, ROLES, type Role } from '../users/repository.js'
+import { isUserId } from '../users/user-id.js'
 
 /**
  * `gatehouse`: the operator's tool. It reads the same configuration as the server (environment
@@ -27,10 +28,12 @@ Commands:
                                    at most SESSION_MAX_AGE_SECONDS. Every instance applies it
                                    within 1 s, to new and existing sessions.
   ttl reset                        Back to SESSION_TTL_SECONDS
-  sessions list --user <email> [--limit N]
+  sessions list --user <email|id> [--limit N]
                                    A user's live sessions, most recently used first:
                                    the first 100, or N (at most ${LIST_LIMIT_MAX})
-  sessions revoke --user <email>   End all of a user's sessions
+  sessions revoke --user <email|id>
+                                   End all of a user's sessions (by id: also those of an
+                                   account whose row was deleted by hand)
   sessions migrate                 Move sessions an older release wrote (layout 2) to the
                                    current key names; the server also does it at start-up
   users set-role <email> <${ROLES.join('|')}>   Set a user's role and end all their sessions
@@ -74,8 +77,23 @@ function noArgs(args: string[], command: string) {
   if (args.length > 0) throw new UsageError(`${command} takes no arguments (got "${args.join(' ')}")`)
 }
 
+/**
+ * Whose sessions `--user` names: an email (the user must exist), or a user id as the API writes
+ * it (a lower-case UUID; any other spelling would name other Redis keys). An id works for a user
+ * whose row is gone too, so the sessions of an account deleted by hand can still be ended.
+ */
+async function sessionsOwner(services: Services, value: string | undefined, command: string): Promise<{ id: string; name: string }> {
+  if (value?.includes('@') !== false) {
+    const user = await userByEmail(services, value, command)
+    return { id: user.id, name: user.email }
+  }
+  if (!isUserId(value)) throw new UsageError(`--user takes an email or a user id as the API writes it, a UUID in lower case (got "${value}")`)
+  const user = await services.users.findById(value)
+  return { id: value, name: user?.email ?? `user ${value} (no account)` }
+}
+
 async function userByEmail(services: Services, email: string | undefined, command: string) {
-  if (!email) throw new UsageError(`${command} needs --user <email>`)
+  if (!email) throw new UsageError(`${command} needs --user <email|id>`)
   if (hasControlCharacters(email)) throw new UsageError(`${JSON.stringify(email)} is not an email: it holds a control character`)
   const user = await services.users.findByEmail(email)
   if (!user) throw new Error(`no user with email ${email}`)
@@ -104,10 +122,10 @@ const COMMANDS: Record<string, Command> = {
     const { before, after } = await ttl.reset(operator())
     return `session TTL: ${formatTtl(before.seconds)} -> ${formatTtl(after.seconds)} (the default); every instance applies it within 1 s`
   },
-  'sessions list': async (services, args, { user: email, limit }) => {
+  'sessions list': async (services, args, { user: who, limit }) => {
     noArgs(args, 'sessions list')
     const most = listLimit(limit)
-    const user = await userByEmail(services, email, 'sessions list')
+    const user = await sessionsOwner(services, who, 'sessions list')
     const iso = (ms: number) => new Date(ms).toISOString()
     const rows: string[] = []
     // Page by page: each page is one bounded read, however many sessions the user has.
@@ -121,15 +139,15 @@ const COMMANDS: Record<string, Command> = {
       after = page.next ?? undefined
       more = after !== undefined && rows.length >= most
     } while (after !== undefined && rows.length < most)
-    if (rows.length === 0) return `${user.email} has no live sessions`
-    const header = `${user.email}: ${rows.length} live session(s)${more ? `, most recently used first; more not shown (--limit ${most})` : ''}`
+    if (rows.length === 0) return `${user.name} has no live sessions`
+    const header = `${user.name}: ${rows.length} live session(s)${more ? `, most recently used first; more not shown (--limit ${most})` : ''}`
     return [header, 'id  client  ip  created_at  last_seen_at  expires_at  user_agent', ...rows].join('\n')
   },
-  'sessions revoke': async (services, args, { user: email }) => {
+  'sessions revoke': async (services, args, { user: who }) => {
     noArgs(args, 'sessions revoke')
-    const user = await userByEmail(services, email, 'sessions revoke')
+    const user = await sessionsOwner(services, who, 'sessions revoke')
     const ended = await services.sessions.revokeAll(user.id, { reason: 'admin' })
-    return `${user.email}: ${ended} session(s) ended (by ${operator()})`
+    return `${user.name}: ${ended} session(s) ended (by ${operator()})`
   },
   'sessions migrate': async ({ redis }, args, _options, config) => {
     noArgs(args, 'sessions migrate')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, call, claimsOf, login, me, newSession, sessionKeyOf, streamEvents, touchUntilTtlAtMost } from '../helpers.js'
+import { buildTestApp, call, claimsOf, login, me, newSession, sessionKeyOf, sql, streamEvents, touchUntilTtlAtMost } from '../helpers.js'
 import { cliEnv, gatehouse } from './run-cli.js'
 
 t.test('gatehouse ttl', async (t) => {
@@ -68,7 +68,7 @@ t.test('gatehouse ttl', async (t) => {
   t.test('--help lists the commands and exits 0', async (t) => {
     const res = await gatehouse(['--help'], env, cwd)
     t.equal(res.code, 0)
-    for (const command of ['ttl get', 'ttl set <duration>', 'ttl reset', 'sessions list --user <email>', 'sessions revoke --user <email>']) t.match(res.stdout, command)
+    for (const command of ['ttl get', 'ttl set <duration>', 'ttl reset', 'sessions list --user <email|id> [--limit N]', 'sessions revoke --user <email|id>']) t.match(res.stdout, command)
   })
 })
 
@@ -104,7 +104,7 @@ t.test('gatehouse sessions', async (t) => {
 
   t.test('usage errors and unknown users', async (t) => {
     t.equal((await gatehouse(['sessions', 'list'], env, cwd)).code, 2)
-    t.match((await gatehouse(['sessions', 'revoke'], env, cwd)).stderr, 'sessions revoke needs --user <email>')
+    t.match((await gatehouse(['sessions', 'revoke'], env, cwd)).stderr, 'sessions revoke needs --user <email|id>')
     t.equal((await gatehouse(['sessions', 'list', 'extra', '--user', email], env, cwd)).code, 2)
     const unknown = await gatehouse(['sessions', 'revoke', '--user', 'nobody@example.invalid'], env, cwd)
     t.equal(unknown.code, 1)
