@@ -2,13 +2,13 @@ import autocannon, { type Options, type Result } from 'autocannon'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Redis } from 'ioredis'
 import pg from 'pg'
-import { freePort } from '../test/faults/local-servers.js'
+import { freePort, spawnRedisServer } from '../test/faults/local-servers.js'
 
 export { freePort }
 
@@ -154,7 +154,7 @@ export const row = (cells: (string | number)[]) => cells.map((cell, i) => String
  * 12, a fresh secret. EXPIRED_EVENTS=listen: expired events as usual, without changing the shared
  * Redis' configuration. BENCH_CPU_PROF=1 writes a --cpu-prof profile into bench/profiles/.
  */
-export function startApi(redisUrl: string): Promise<Server> {
+export function startApi(redisUrl: string, env: Record<string, string> = {}): Promise<Server> {
   const profile = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench/profiles')}`] : []
   return start('api', [...profile, 'dist/server.js'], {
     NODE_ENV: 'production',
@@ -166,8 +166,24 @@ export function startApi(redisUrl: string): Promise<Server> {
     LOG_LEVEL: 'info',
     EXPIRED_EVENTS: 'listen',
     SHUTDOWN_DRAIN_SECONDS: '0',
+    ...env,
     ...API_ENV,
   }, '/ready')
+}
+
+/** A redis-server of the benchmark's own (so the shared one never holds its millions of keys); `stop` removes it whole. */
+export async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-redis-'))
+  const proc = await spawnRedisServer(port, ['--dir', dir])
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      proc.kill('SIGKILL')
+      await once(proc, 'exit').catch(() => {})
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
 }
 
 /** Writes a run's results to bench/results/<name>-<date>.json; returns the path, from the repository root. */

@@ -1,14 +1,8 @@
-import type { ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import {
-  api, cleanUp, EMAIL_DOMAIN, figures, type Figures, freePort, getMe, machine, ME_CONNECTIONS, PASSWORD, PREFIX, ratio, resultsFile,
-  ROUND_SECONDS, row, start, startApi, summary,
+  api, cleanUp, EMAIL_DOMAIN, figures, type Figures, getMe, machine, ME_CONNECTIONS, PASSWORD, PREFIX, ratio, resultsFile,
+  ROUND_SECONDS, row, start, startApi, startRedis, summary,
 } from './harness.js'
-import { spawnRedisServer } from '../test/faults/local-servers.js'
 
 /**
  * `npm run bench:scale`: does GET /me cost more when Redis holds more sessions? A private
@@ -44,13 +38,6 @@ for i = from, from + n - 1 do
 end
 return n
 `
-
-async function startRedis(): Promise<{ url: string; proc: ChildProcess; dir: string }> {
-  const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-redis-'))
-  const proc = await spawnRedisServer(port, ['--dir', dir])
-  return { url: `redis://127.0.0.1:${port}`, proc, dir }
-}
 
 async function main(): Promise<void> {
   const began = Date.now()
@@ -118,9 +105,7 @@ async function main(): Promise<void> {
     // The private Redis goes away whole; cleanUp still removes the users and stops the servers.
     await cleanUp(undefined)
     redis.disconnect()
-    redisServer.proc.kill('SIGKILL')
-    await once(redisServer.proc, 'exit').catch(() => {})
-    rmSync(redisServer.dir, { recursive: true, force: true })
+    await redisServer.stop()
   }
 }
 
