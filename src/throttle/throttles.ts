@@ -11,10 +11,11 @@ export type Limit = 'login_account_network' | 'login_account' | 'login_ip' | 'si
 export interface Throttles {
   /**
    * Runs `check` (a password comparison) under the brute-force limits: this account from this
-   * client network, this account from anywhere, and this client address; 429 when any is used up.
-   * The attempt is counted against all three before it runs, so concurrent guesses cannot slip
-   * past a limit. A success clears the account's count for its network and is itself taken back
-   * from the other two. An attempt that could not run (503) counts for none.
+   * client network, this account from anywhere (not from a network the account has logged in from
+   * lately), and this client address; 429 when any is used up. The attempt is counted against them
+   * before it runs, so concurrent guesses cannot slip past a limit. A success clears the account's
+   * count for its network, remembers the network, and is itself taken back from the other counts.
+   * An attempt that could not run (503) counts for none.
    */
   passwordAttempt(email: string, ip: string, check: () => Promise<boolean>): Promise<boolean>
   /** Counts one sign-up attempt from `ip`; 429 past the limit. */
@@ -28,6 +29,16 @@ export interface ThrottleOptions extends ThrottleConfig {
 }
 
 const digest = (value: string) => createHash('sha256').update(value).digest('base64url')
+
+/**
+ * Networks an account logged in from lately are exempt from its overall limit, so that an attacker
+ * with many networks (a botnet, or one IPv6 customer's /56: 256 networks of /64) who uses it up
+ * still cannot keep the owner out of the networks the owner uses. Kept per account for
+ * KNOWN_NETWORK_DAYS after the last success there, the KNOWN_NETWORKS_MAX most recent.
+ */
+const KNOWN_NETWORK_DAYS = 30
+const KNOWN_NETWORKS_MAX = 10
+const KNOWN_NETWORK_MS = KNOWN_NETWORK_DAYS * 24 * 3600 * 1000
 
 /** One count an attempt is made against. */
 interface Count {
@@ -61,6 +72,16 @@ export function createThrottles(redis: RedisClient, options: ThrottleOptions): T
   const perAddress = limiter('login_ip', options.loginFailuresPerIp, options.loginWindowSeconds)
   const signUps = limiter('signup_ip', options.signupsPerIp, options.signupWindowSeconds, true)
 
+  /** Records a successful login's network for the account; keeps the most recent few (bounded). */
+  async function rememberNetwork(key: string, network: string): Promise<void> {
+    const [, , [, size] = []] = (await redis.multi().hset(key, network, Date.now()).pexpire(key, KNOWN_NETWORK_MS).hlen(key).exec()) ?? []
+    if (Number(size) <= KNOWN_NETWORKS_MAX) return
+    // At most KNOWN_NETWORKS_MAX + a few (concurrent successes) fields: the oldest go.
+    const seen = await redis.hgetall(key)
+    const oldest = Object.entries(seen).sort(([, a], [, b]) => Number(a) - Number(b)).slice(0, -KNOWN_NETWORKS_MAX).map(([name]) => name)
+    if (oldest.length > 0) await redis.hdel(key, ...oldest)
+  }
+
   /** A refusal of the limiter becomes 429 with the seconds left; a Redis failure, 503. */
   const refusal = (limit: Limit, reason: unknown) => {
     if (!(reason instanceof RateLimiterRes)) return Object.assign(errors.unavailable('redis'), { cause: reason })
@@ -72,10 +93,15 @@ export function createThrottles(redis: RedisClient, options: ThrottleOptions): T
     async passwordAttempt(email, ip, check) {
       // Keys never hold an email in clear: they show up in SCAN, MONITOR and slow logs.
       const normalised = normaliseEmail(email)
-      const network: Count = { limit: 'login_account_network', limiter: perAccountNetwork, key: digest(`${normalised}\n${networkKey(ip)}`) }
-      const account: Count = { limit: 'login_account', limiter: perAccount, key: digest(normalised) }
+      const accountId = digest(normalised)
+      const clientNetwork = networkKey(ip)
+      const knownNetworks = `${options.keyPrefix}throttle:known_networks:${accountId}`
+      const network: Count = { limit: 'login_account_network', limiter: perAccountNetwork, key: digest(`${normalised}\n${clientNetwork}`) }
+      const account: Count = { limit: 'login_account', limiter: perAccount, key: accountId }
       const address: Count = { limit: 'login_ip', limiter: perAddress, key: addressKey(ip) }
-      const counts = [network, account, address]
+      const lastSuccess = Number(await orUnavailable('redis', () => redis.hget(knownNetworks, clientNetwork)))
+      const known = Date.now() - lastSuccess < KNOWN_NETWORK_MS
+      const counts = known ? [network, address] : [network, account, address]
       const consumed = await Promise.allSettled(counts.map(({ limiter, key }) => limiter.consume(key)))
       const refund = () => Promise.allSettled(counts.map(({ limiter, key }, i) => (consumed[i]!.status === 'fulfilled' ? limiter.reward(key) : null)))
       const refused = consumed.findIndex((outcome) => outcome.status === 'rejected')
@@ -91,7 +117,15 @@ export function createThrottles(redis: RedisClient, options: ThrottleOptions): T
         await refund()
         throw err
       }
-      if (ok) await orUnavailable('redis', () => Promise.all([perAccountNetwork.delete(network.key), perAccount.reward(account.key), perAddress.reward(address.key)]))
+      if (ok) {
+        await orUnavailable('redis', () =>
+          Promise.all([
+            perAccountNetwork.delete(network.key),
+            known ? null : perAccount.reward(account.key),
+            perAddress.reward(address.key),
+            rememberNetwork(knownNetworks, clientNetwork),
+          ]))
+      }
       return ok
     },
     async signUp(ip) {

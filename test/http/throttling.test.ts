@@ -144,6 +144,21 @@ t.test('guessing spread over many networks meets the account\'s overall limit', 
   t.match(metrics.body, /gatehouse_throttled_total\{limit="login_account"\} 2/)
 })
 
+t.test('an attacker with many networks cannot keep the owner out of the networks they use', async (t) => {
+  // One IPv6 customer's /60 holds sixteen /64s: ten of them use up the account's overall limit.
+  const ctx = await buildTestApp(t, { ...DEFAULT_LIMITS, TRUST_PROXY: 'true' })
+  const { email } = await newSession(ctx)
+  t.equal((await loginAs(ctx, email, PASSWORD, from('198.51.100.7'))).statusCode, 201, 'the owner logs in at home')
+  for (let net = 1; net <= 10; net++) {
+    for (let i = 1; i <= 10; i++) await loginAs(ctx, email, 'a guess', from(`2001:db8:0:${net.toString(16)}::${i}`))
+  }
+  t.equal((await loginAs(ctx, email, PASSWORD, from('2001:db8:0:b::1'))).statusCode, 429, 'the attacker\'s eleventh /64: the overall limit holds')
+  t.equal((await loginAs(ctx, email, PASSWORD, from('192.0.2.1'))).statusCode, 429, 'and so it does for a network the account has never logged in from')
+  t.equal((await loginAs(ctx, email, PASSWORD, from('198.51.100.9'))).statusCode, 201, 'but the owner\'s home network (its /24) is let through')
+  for (let i = 0; i < 10; i++) await loginAs(ctx, email, 'a typo', from('198.51.100.7'))
+  t.equal((await loginAs(ctx, email, PASSWORD, from('198.51.100.7'))).statusCode, 429, 'where its own count of 10 still applies')
+})
+
 t.test('sign-up: 20 attempts per address per hour, a 409 counts too', async (t) => {
   const ctx = await buildTestApp(t, DEFAULT_LIMITS)
   const taken = ctx.email()
