@@ -140,7 +140,7 @@ def live_session(redis, prefix, claims):
         raise SystemExit(f"unknown layout version v={session.get('v')!r}: upgrade this reader")
     if session.get("user_id") != user_id:
         return None
-    cutoff = redis.call("GET", f"{prefix}user:{{{user_id}}}:generation")
+    cutoff = redis.call("GET", f"{prefix}user:{{{user_id}}}:cutoff")
     if cutoff is not None and session_generation(session) < int(cutoff):
         return None  # a revoke-all ended it; Gatehouse is deleting its keys
     now = redis_now_ms(redis)
@@ -185,10 +185,10 @@ def check(redis, prefix, claims):
     expect(session.get("user_id") == user_id, "user_id equals the token's user_id")
     generation = session.get("generation", "")
     expect(re.fullmatch(r"0|[1-9]\d{0,15}", generation) is not None, "generation is an integer (0, or Unix us)")
-    cutoff = redis.call("GET", f"{prefix}user:{{{user_id}}}:generation")
-    expect(cutoff is None or re.fullmatch(r"[1-9]\d{0,15}", cutoff) is not None, "the user's generation is absent or Unix us")
+    cutoff = redis.call("GET", f"{prefix}user:{{{user_id}}}:cutoff")
+    expect(cutoff is None or re.fullmatch(r"[1-9]\d{0,15}", cutoff) is not None, "the user's cutoff is absent or Unix us")
     if cutoff is not None and generation.isdigit() and cutoff.isdigit():
-        expect(int(generation) >= int(cutoff), "the session's generation is not below the user's (it was not revoked)")
+        expect(int(generation) >= int(cutoff), "the session's generation is not below the user's cutoff (it was not revoked)")
     expect(session.get("role") in ("user", "admin"), "role is user or admin")
     for field in ("created_at", "last_seen_at", "max_expires_at"):
         expect(ms.match(session.get(field, "")) is not None, f"{field} is integer Unix ms")

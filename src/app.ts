@@ -235,8 +235,10 @@ export async function createServices(config: Config, log: Pick<FastifyBaseLogger
           log.warn({ operation, acknowledged, wanted: config.redisWaitReplicas }, 'a revocation was not confirmed by enough replicas in time; a failover now could undo it')
         },
       },
-      onSweepCut: (userId) =>
-        log.warn({ userId }, 'a revoke-all stopped deleting session keys at its bound while the user kept gaining sessions; the rest are refused and expire on their own'),
+      onSweepStopped: (userId, deleted, err) => {
+        metrics.sweepsStopped.inc()
+        log.warn({ userId, deleted, err: (err as Error).message }, 'a revoke-all stopped deleting session keys; the rest are refused all the same and expire on their own')
+      },
     })
     const tokens = createTokenService(config.jwt)
     const cookies = createSessionCookies(config.cookies, config.corsOrigins)

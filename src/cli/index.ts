@@ -128,19 +128,19 @@ const COMMANDS: Record<string, Command> = {
     const user = await sessionsOwner(services, who, 'sessions list')
     const iso = (ms: number) => new Date(ms).toISOString()
     const rows: string[] = []
-    // Page by page: each page is one bounded read, however many sessions the user has.
+    // Page by page: each page is one bounded read, however many sessions the user has; and a
+    // bounded number of pages, even if many index entries turn out not to be live sessions.
     let after: string | undefined
-    let more = false
-    do {
+    for (let pages = 0; pages < Math.ceil(most / SESSION_PAGE_MAX) + 10 && rows.length < most; pages++) {
       const page = await services.sessions.list(user.id, { limit: Math.min(SESSION_PAGE_MAX, most - rows.length), after })
       for (const s of page.sessions) {
         rows.push([s.id, s.client || '-', s.ip || '-', iso(s.createdAt), iso(s.lastSeenAt), iso(s.expiresAt), JSON.stringify(s.userAgent)].join('  '))
       }
       after = page.next ?? undefined
-      more = after !== undefined && rows.length >= most
-    } while (after !== undefined && rows.length < most)
-    if (rows.length === 0) return `${user.name} has no live sessions`
-    const header = `${user.name}: ${rows.length} live session(s)${more ? `, most recently used first; more not shown (--limit ${most})` : ''}`
+      if (after === undefined) break
+    }
+    if (rows.length === 0 && after === undefined) return `${user.name} has no live sessions`
+    const header = `${user.name}: ${rows.length} live session(s)${after !== undefined ? `, most recently used first; more may follow (--limit ${most})` : ''}`
     return [header, 'id  client  ip  created_at  last_seen_at  expires_at  user_agent', ...rows].join('\n')
   },
   'sessions revoke': async (services, args, { user: who }) => {

@@ -1,7 +1,7 @@
 /**
  * The Redis key names of layout 3 (docs/session-contract.md). Every key that belongs to one user
  * carries the user's id as a hash tag, `{<user_id>}`, so Redis Cluster puts a session, its owner
- * key, the user's index and generation in one hash slot: each session script touches one slot and
+ * key, the user's index, generation and cutoff in one hash slot: each session script touches one slot and
  * stays atomic on a cluster, and different users spread over the shards.
  */
 export interface SessionKeys {
@@ -11,8 +11,10 @@ export interface SessionKeys {
   owner(userId: string, id: string): string
   /** `<prefix>user:{<user_id>}:sessions`: the user's index. */
   index(userId: string): string
-  /** `<prefix>user:{<user_id>}:generation`: changed by every revoke-all. */
+  /** `<prefix>user:{<user_id>}:generation`: changed by every revoke-all; a login in flight compares it. */
   generation(userId: string): string
+  /** `<prefix>user:{<user_id>}:cutoff`: sessions of a lower `generation` were ended by a revoke-all. */
+  cutoff(userId: string): string
   /** SCAN pattern matching every session hash (layout 3). */
   readonly sessionPattern: string
   /** The user and session a session hash's name stands for; null for any other key. */
@@ -26,6 +28,7 @@ export function sessionKeys(prefix: string): SessionKeys {
     owner: (userId, id) => `${prefix}owner:{${userId}}:${id}`,
     index: (userId) => `${prefix}user:{${userId}}:sessions`,
     generation: (userId) => `${prefix}user:{${userId}}:generation`,
+    cutoff: (userId) => `${prefix}user:{${userId}}:cutoff`,
     sessionPattern: `${sessionPrefix}*`,
     parseSession(key) {
       if (!key.startsWith(sessionPrefix)) return null

@@ -15,7 +15,7 @@ declare module 'ioredis' {
     peekSession(session: string, generation: string, userId: string, ttlMs: number): Result<string[] | null, Context>
     upgradeSession(session: string, userId: string, role: string, email: string, userCreatedAt: number, layoutVersion: string): Result<number, Context>
     revokeSession(session: string, index: string, owner: string, id: string, userId: string): Result<number, Context>
-    revokeAllSessions(generation: string, index: string, keep: string, userId: string, keepId: string, ttlMs: number, minKeepMs: number): Result<string, Context>
+    revokeAllSessions(cutoff: string, generation: string, index: string, keep: string, userId: string, keepId: string, ttlMs: number, generationMs: number, maxAgeMs: number): Result<string, Context>
     endRevokedSessions(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<string[], Context>
     sessionPage(index: string, limit: number, cursorScore: string, cursorId: string): Result<string[], Context>
     listSessions(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<string[], Context>
@@ -47,6 +47,15 @@ export const SESSION_PAGE_MAX = 100
  * Redis call (docs/performance.md measures it), whatever the user's number of sessions.
  */
 const SWEEP_BATCH = 50
+
+/**
+ * ZSCAN's COUNT while sweeping: about this many index entries per step (each step also skips at
+ * most ten times as many empty buckets, so a set whose table has not shrunk yet is walked quickly).
+ */
+const SWEEP_SCAN = 500
+
+/** The longest a revoke-all spends deleting keys; the sessions are refused from its first instant. */
+const SWEEP_MAX_MS = 60_000
 
 /**
  * How long a session's owner key outlives the session's absolute end. Redis may delete an expired
@@ -177,8 +186,11 @@ export interface SessionStoreOptions {
    * long to wait for them. 0: do not wait (a single server, or accepting the failover window).
    */
   waitReplicas?: { count: number; timeoutMs: number; onShortfall: (operation: string, acknowledged: number) => void }
-  /** A sweep stopped at its bound with the user's index still growing (logged by the app). */
-  onSweepCut?: (userId: string) => void
+  /**
+   * A revoke-all's sweep stopped before deleting every key: an error, or SWEEP_MAX_MS. The
+   * sessions are refused all the same; their keys expire on their own (logged by the app).
+   */
+  onSweepStopped?: (userId: string, deleted: number, err: unknown) => void
 }
 
 /**
@@ -198,7 +210,7 @@ export function newSessionId(): string {
 }
 
 export function createSessionStore(redis: RedisClient, options: SessionStoreOptions): SessionStore {
-  const { keyPrefix, ttlSeconds, maxAgeSeconds, maxPerUser, events, observe, waitReplicas, onSweepCut } = options
+  const { keyPrefix, ttlSeconds, maxAgeSeconds, maxPerUser, events, observe, waitReplicas, onSweepStopped } = options
   // Loaded once and called by SHA (EVALSHA, falling back to EVAL after a Redis restart). Every
   // script declares every key it touches, all in the user's hash slot (keys.ts): Cluster-safe.
   redis.defineCommand('createSession', { lua: lua('create-session') })
@@ -206,7 +218,7 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
   redis.defineCommand('peekSession', { numberOfKeys: 2, lua: lua('peek-session') })
   redis.defineCommand('upgradeSession', { numberOfKeys: 1, lua: lua('upgrade-session') })
   redis.defineCommand('revokeSession', { numberOfKeys: 3, lua: lua('revoke-session') })
-  redis.defineCommand('revokeAllSessions', { numberOfKeys: 3, lua: lua('revoke-all-sessions') })
+  redis.defineCommand('revokeAllSessions', { numberOfKeys: 4, lua: lua('revoke-all-sessions') })
   redis.defineCommand('endRevokedSessions', { lua: lua('end-revoked-sessions') })
   redis.defineCommand('sessionPage', { numberOfKeys: 1, lua: lua('session-page') })
   redis.defineCommand('listSessions', { lua: lua('list-sessions') })
@@ -251,42 +263,48 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
 
   /** Raises the user's generation: O(1), and from then on every older session is refused. */
   async function cutOff(userId: string, keep = ''): Promise<void> {
-    await redis.revokeAllSessions(keys.generation(userId), keys.index(userId), keys.session(userId, keep), userId, keep, ttlMs(), GENERATION_TTL_MS)
+    await redis.revokeAllSessions(keys.cutoff(userId), keys.generation(userId), keys.index(userId), keys.session(userId, keep), userId, keep, ttlMs(), GENERATION_TTL_MS, maxAgeSeconds * 1000)
     // Always: the new generation is the revocation, and it must survive a failover.
     await replicated('revoke_all', userId)
   }
 
   /**
    * Deletes the keys of the user's cut-off sessions, walking the index with ZSCAN: each call reads
-   * and ends at most about SWEEP_BATCH sessions, so no Redis call grows with the user's number of
-   * sessions. Sessions created or kept since the cutoff are passed over. Bounded too: ZSCAN ends
-   * on a set that does not keep growing, and the rounds are capped well above what the set's
-   * size needs, in case it does (then the rest expire on their own).
+   * about SWEEP_SCAN entries and each script ends at most SWEEP_BATCH sessions, so no Redis call
+   * grows with the user's number of sessions. Sessions created or kept since the cutoff are passed
+   * over. The sessions are over already, so this never fails the revoke-all: an error, or running
+   * past SWEEP_MAX_MS (millions of sessions, or an index that grows as fast as it is swept), stops
+   * it, is reported, and leaves the rest to expire on their own. Returns how many it deleted.
    */
   async function sweep(userId: string, reason: RevokeReason): Promise<number> {
     const index = keys.index(userId)
-    const rounds = Math.ceil((await redis.zcard(index)) / SWEEP_BATCH) * 4 + 16
+    const started = Date.now()
     let ended = 0
     // One step ahead: the next ZSCAN and the last batch's events are in flight while a batch is
     // being ended (at most one of each, so nothing piles up in memory).
-    let scan = redis.zscan(index, '0', 'COUNT', SWEEP_BATCH)
+    let scan = redis.zscan(index, '0', 'COUNT', SWEEP_SCAN)
     let publishing: Promise<void> = Promise.resolve()
     try {
-      for (let round = 0; round < rounds; round++) {
+      for (;;) {
         const [cursor, flat] = await scan
-        if (cursor !== '0') scan = redis.zscan(index, cursor, 'COUNT', SWEEP_BATCH)
+        if (cursor !== '0') scan = redis.zscan(index, cursor, 'COUNT', SWEEP_SCAN)
         const found = flat.filter((_, i) => i % 2 === 0)
         // COUNT is a hint: a step can return more (while Redis resizes the set), so it is cut up.
         for (let start = 0; start < found.length; start += SWEEP_BATCH) {
           const ids = found.slice(start, start + SWEEP_BATCH)
-          const gone = await redis.endRevokedSessions(2 + 2 * ids.length, index, keys.generation(userId), ...ids.flatMap((id) => [keys.session(userId, id), keys.owner(userId, id)]), userId, ...ids)
+          const gone = await redis.endRevokedSessions(2 + 2 * ids.length, index, keys.cutoff(userId), ...ids.flatMap((id) => [keys.session(userId, id), keys.owner(userId, id)]), userId, ...ids)
           ended += gone.length
           await publishing
           publishing = events(revoked(gone, userId, reason))
         }
         if (cursor === '0') return ended
+        if (Date.now() - started > SWEEP_MAX_MS) {
+          onSweepStopped?.(userId, ended, new Error(`still sweeping after ${SWEEP_MAX_MS} ms`))
+          return ended
+        }
       }
-      onSweepCut?.(userId)
+    } catch (err) {
+      onSweepStopped?.(userId, ended, err)
       return ended
     } finally {
       await publishing
@@ -316,8 +334,8 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
           const id = newSessionId()
           const [status, createdAt, maxExpiresAt, ...evicted] = await withIndexMembers(userId, (ids) =>
             redis.createSession(
-              4 + 2 * ids.length,
-              keys.session(userId, id), keys.index(userId), keys.generation(userId), keys.owner(userId, id),
+              5 + 2 * ids.length,
+              keys.session(userId, id), keys.index(userId), keys.generation(userId), keys.owner(userId, id), keys.cutoff(userId),
               ...ids.flatMap((other) => [keys.session(userId, other), keys.owner(userId, other)]),
               id, userId, role, ttlMs(), maxAgeSeconds * 1000, SESSION_LAYOUT_VERSION,
               generation, maxPerUser, device.client, device.userAgent, device.ip, OWNER_GRACE_MS,
@@ -332,14 +350,14 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
       }),
     touch: (id, userId) =>
       run('touch', async () => {
-        const [status, detail = '', email = '', userCreatedAt = ''] = await redis.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.generation(userId), id, userId, ttlMs())
+        const [status, detail = '', email = '', userCreatedAt = ''] = await redis.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.cutoff(userId), id, userId, ttlMs())
         if (status === 'ok') return { role: detail, email, userCreatedAt: Number(userCreatedAt) }
         if (status === 'ended') await events([{ type: 'expired', sessionId: id, userId, reason: detail as 'idle' | 'max-age' }])
         return null
       }),
     peek: (id, userId) =>
       run('peek', async () => {
-        const found = await redis.peekSession(keys.session(userId, id), keys.generation(userId), userId, ttlMs())
+        const found = await redis.peekSession(keys.session(userId, id), keys.cutoff(userId), userId, ttlMs())
         if (!found) return null
         const [role = '', createdAt, lastSeenAt, expiresAt, maxExpiresAt, email = '', userCreatedAt = ''] = found
         return {
@@ -359,7 +377,7 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
         // must be given every key it reads, and only the index names them).
         const entries = await redis.sessionPage(keys.index(userId), size, afterScore, afterId)
         const ids = entries.filter((_, i) => i % 2 === 0)
-        const flat = ids.length === 0 ? [] : await redis.listSessions(2 + ids.length, keys.index(userId), keys.generation(userId), ...ids.map((id) => keys.session(userId, id)), userId, ttlMs(), ...ids)
+        const flat = ids.length === 0 ? [] : await redis.listSessions(2 + ids.length, keys.index(userId), keys.cutoff(userId), ...ids.map((id) => keys.session(userId, id)), userId, ttlMs(), ...ids)
         const sessions: SessionInfo[] = []
         for (let i = 0; i + 8 <= flat.length; i += 8) {
           const field = (n: number) => flat[i + n] ?? ''

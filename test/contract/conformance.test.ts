@@ -69,7 +69,7 @@ t.test('the reader prints user_id and role of a live session created through the
     await ctx.redis.hdel(`${ctx.config.redisKeyPrefix}config`, 'session_ttl_seconds')
 
     // A revoke-all refuses sessions at once and deletes their keys after (in batches): between
-    // the two, the generation is what tells a reader.
+    // the two, the user's cutoff is what tells a reader.
     const cutOff = await loginFromApp(ctx, email)
     await (await storeOf(t, ctx)).cutOff(user.id)
     t.equal(await ctx.redis.exists(sessionKeyOf(ctx, cutOff)), 1, 'its key still exists')
@@ -89,12 +89,12 @@ t.test('the layout check passes on a live session, and fails when the layout is 
   const key = sessionKeyOf(ctx, token)
   await ctx.redis.hset(key, 'surprise', '1')
   await ctx.redis.pexpire(key, 10 * 24 * 3600 * 1000)
-  await ctx.redis.set(keysOf(ctx).generation(String(claimsOf(token).user_id)), `${Date.now() + 1000}000`)
+  await ctx.redis.set(keysOf(ctx).cutoff(String(claimsOf(token).user_id)), `${Date.now() + 1000}000`)
   const broken = await kit(ctx, 'check', token)
   t.equal(broken.code, 1, 'an undocumented field, a TTL past the window and a revoked session are caught')
   t.match(broken.stdout, /^FAIL fields are exactly/m)
   t.match(broken.stdout, /^FAIL it is at most last_seen_at \+ the TTL in force/m)
-  t.match(broken.stdout, /^FAIL the session's generation is not below the user's/m)
+  t.match(broken.stdout, /^FAIL the session's generation is not below the user's cutoff/m)
 })
 
 t.test('the fixtures are real: a live session has exactly their keys, fields and formats', async (t) => {

@@ -29,7 +29,7 @@ function loginStorm(ctx: TestContext, email: string, count: number, spreadMs: nu
 t.test('login racing a revoke-all leaves no session the revoke should have ended', async (t) => {
   const ctx = await buildTestApp(t)
   const { email, token, user } = await newSession(ctx)
-  const generationKey = keysOf(ctx).generation(user.id)
+  const cutoffKey = keysOf(ctx).cutoff(user.id)
   for (let round = 0; round < ROUNDS; round++) {
     const storm = loginStorm(ctx, email, 16, 30)
     await sleep(10 + round * 3)
@@ -38,8 +38,8 @@ t.test('login racing a revoke-all leaves no session the revoke should have ended
     const outcomes = await storm
     t.ok(outcomes.every((o) => o.status === 201), 'every login succeeded (a revoke-all by the user does not lock them out)')
 
-    // The generation is the Redis time (µs) at which the revoke ran: anything older must be gone.
-    const revokedAtMs = Math.floor(Number(await ctx.redis.get(generationKey)) / 1000)
+    // The cutoff is the Redis time (µs) at which the revoke ran: anything older must be gone.
+    const revokedAtMs = Math.floor(Number(await ctx.redis.get(cutoffKey)) / 1000)
     const survivors = (await sessionsInRedis(ctx, user.id)).filter((s) => s.id !== claimsOf(token).jti)
     t.same(survivors.filter((s) => s.createdAt < revokedAtMs), [], `round ${round}: no session created before the revoke survived`)
     await indexMatchesRedis(t, ctx, user.id)

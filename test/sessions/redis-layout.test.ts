@@ -28,9 +28,11 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   // attempt back. The count of the account on this network is gone.
   const accountId = createHash('sha256').update(email.toLowerCase()).digest('base64url')
   const throttles = [`${prefix}throttle:signup_ip:127.0.0.1`, `${prefix}throttle:login_ip:127.0.0.1`, `${prefix}throttle:login_account:${accountId}`]
+  const knownNetworks = `${prefix}throttle:known_networks:${accountId}`
 
-  t.same((await scanKeys(ctx.redis, prefix)).sort(), [key, index, owner, events, ...throttles].sort(), 'the session, its index entry, its owner and the event stream')
+  t.same((await scanKeys(ctx.redis, prefix)).sort(), [key, index, owner, events, knownNetworks, ...throttles].sort(), 'the session, its index entry, its owner and the event stream')
   t.same(await Promise.all(throttles.map((k) => ctx.redis.get(k))), ['1', '0', '0'], 'one sign-up; no login failure')
+  t.same(Object.keys(await ctx.redis.hgetall(knownNetworks)), ['127.0.0.0/24'], 'and the network the account logged in from')
   t.equal(await ctx.redis.type(key), 'hash')
   t.equal(await ctx.redis.type(index), 'zset')
   t.equal(await ctx.redis.type(owner), 'string')
@@ -76,16 +78,19 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   t.notOk(everything.includes(token.split('.')[2]!), 'nor its signature')
 })
 
-t.test('a revoke-all leaves a generation marker that expires on its own', async (t) => {
+t.test('a revoke-all leaves the user\'s cutoff and generation, which expire on their own', async (t) => {
   const ctx = await buildTestApp(t)
   const { token, user } = await newSession(ctx)
   const res = await ctx.app.inject({ method: 'DELETE', url: '/sessions?all=true', headers: { authorization: `Token token=${token}` } })
   t.equal(res.statusCode, 200)
-  const generation = keysOf(ctx).generation(user.id)
+  const { cutoff, generation } = { cutoff: keysOf(ctx).cutoff(user.id), generation: keysOf(ctx).generation(user.id) }
   const left = (await scanKeys(ctx.redis, ctx.config.redisKeyPrefix)).filter((key) => !key.includes(':throttle:'))
-  t.same(left.sort(), [generation, `${ctx.config.redisKeyPrefix}events`].sort(), 'session, owner and index are gone')
-  t.match(await ctx.redis.get(generation), /^\d{16}$/, 'Redis time in microseconds')
-  t.ok((await ctx.redis.pttl(generation)) > 0, 'with a TTL')
+  t.same(left.sort(), [cutoff, generation, `${ctx.config.redisKeyPrefix}events`].sort(), 'session, owner and index are gone')
+  t.match(await ctx.redis.get(cutoff), /^\d{16}$/, 'Redis time in microseconds')
+  t.equal(await ctx.redis.get(generation), await ctx.redis.get(cutoff), 'the same value in both')
+  const day = 24 * 3600 * 1000
+  t.ok((await ctx.redis.pttl(generation)) > day - 60_000, 'the generation (for logins in flight) is kept a day')
+  t.ok((await ctx.redis.pttl(cutoff)) > ctx.config.sessionMaxAgeSeconds * 1000 - 60_000, 'the cutoff as long as a session can live')
 })
 
 // Sessions written by older releases, at the key names they used (no hash tags): moved by the

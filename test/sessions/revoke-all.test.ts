@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addSessions, buildTestApp, keysOf, scanKeys, signUp, storeOf, streamEvents } from '../helpers.js'
+import { addSessions, buildTestApp, call, keysOf, login, me, newAdmin, newSession, scanKeys, signUp, storeOf, streamEvents } from '../helpers.js'
 
 // Revoke-all at the level of the store (src/sessions/store.ts): the cutoff that refuses every
 // session at once, and the sweep that deletes their keys a bounded batch at a time. Runs on the
@@ -47,7 +47,7 @@ t.test('keep: the caller\'s own session survives its revoke-all, and only a live
   t.ok(await store.touch(mine!, user.id), 'the kept session works')
   for (const id of others) t.equal(await store.touch(id, user.id), null)
   t.same((await store.list(user.id)).sessions.map((s) => s.id), [mine], 'and is the only one listed')
-  t.equal(await ctx.redis.hget(keysOf(ctx).session(user.id, mine!), 'generation'), await ctx.redis.get(keysOf(ctx).generation(user.id)), 'it carries the new generation')
+  t.equal(await ctx.redis.hget(keysOf(ctx).session(user.id, mine!), 'generation'), await ctx.redis.get(keysOf(ctx).cutoff(user.id)), 'it carries the new generation, the user\'s cutoff')
 
   t.equal(await store.revokeAll(user.id, { reason: 'revoke-all', keep: mine }), 0, 'again: nothing else to end')
   t.ok(await store.touch(mine!, user.id), 'kept a second time')
@@ -84,20 +84,34 @@ t.test('a session written before sessions carried a generation is judged by its 
   t.equal(await store.revokeAll(user.id, { reason: 'admin' }), 1, 'and the sweep deletes it')
 })
 
-t.test('the generation outlives every session it cut off', async (t) => {
-  const ctx = await buildTestApp(t, { SESSION_TTL_SECONDS: String(3 * 24 * 3600) })
+t.test('the cutoff outlives every session it ended', async (t) => {
+  const ctx = await buildTestApp(t, { SESSION_MAX_AGE_SECONDS: String(5 * 24 * 3600) })
   const store = await storeOf(t, ctx)
   const user = await signUp(ctx.app, ctx.email())
   await addSessions(store, user, 2)
   await store.cutOff(user.id)
   const keys = keysOf(ctx)
-  const [generation, index] = await Promise.all([ctx.redis.pttl(keys.generation(user.id)), ctx.redis.pttl(keys.index(user.id))])
-  t.ok(index > 2 * 24 * 3600 * 1000, 'the sessions can live three days')
-  t.ok(generation >= index, 'so the cutoff is kept for as long')
+  const cutoff = await ctx.redis.pttl(keys.cutoff(user.id))
+  t.ok(cutoff > 5 * 24 * 3600 * 1000 - 60_000, 'as long as a session can live (SESSION_MAX_AGE_SECONDS), whatever the index says')
+  t.ok((await ctx.redis.pttl(keys.generation(user.id))) > 23 * 3600 * 1000, 'and the generation a day, for logins in flight')
 
-  const quiet = await signUp(ctx.app, ctx.email())
-  await store.cutOff(quiet.id)
-  t.ok((await ctx.redis.pttl(keys.generation(quiet.id))) > 23 * 3600 * 1000, 'and at least a day, for logins in flight')
+  // With a TTL beyond the absolute lifetime set here, the index may outlive it: the cutoff follows.
+  await ctx.redis.pexpire(keys.index(user.id), 9 * 24 * 3600 * 1000)
+  await store.cutOff(user.id)
+  t.ok((await ctx.redis.pttl(keys.cutoff(user.id))) > 8 * 24 * 3600 * 1000, 'and as long as the index, if that is longer')
+})
+
+t.test('an upgrade ends nothing: sessions the previous release kept stay live', async (t) => {
+  // The previous release wrote only the generation (for logins in flight) at a revoke-all, and
+  // kept the caller's session without marking it. Its generation is not a cutoff.
+  const ctx = await buildTestApp(t)
+  const store = await storeOf(t, ctx)
+  const user = await signUp(ctx.app, ctx.email())
+  const [kept] = await addSessions(store, user, 1)
+  await ctx.redis.hdel(keysOf(ctx).session(user.id, kept!), 'generation')
+  await ctx.redis.set(keysOf(ctx).generation(user.id), `${Date.now() + 1000}000`, 'PX', 24 * 3600 * 1000)
+  t.ok(await store.touch(kept!, user.id), 'the session that release kept still works')
+  t.same((await store.list(user.id)).sessions.map((s) => s.id), [kept])
 })
 
 t.test('the sweep ends a thousand sessions in bounded batches, and spares what it must', async (t) => {
@@ -111,4 +125,21 @@ t.test('the sweep ends a thousand sessions in bounded batches, and spares what i
   t.same(left, [keysOf(ctx).session(user.id, keep)], 'only the kept session\'s hash is left')
   t.same(await ctx.redis.zrange(keysOf(ctx).index(user.id), '0', '-1'), [keep])
   t.equal((await streamEvents(ctx)).filter((e) => e.type === 'revoked').length, 999, 'one event per session ended')
+})
+
+t.test('a sweep that fails part-way never fails the revoke-all: the sessions are over all the same', async (t) => {
+  const ctx = await buildTestApp(t)
+  const admin = await newAdmin(ctx)
+  const { email, user, token } = await newSession(ctx)
+  const { token: other } = await login(ctx.app, email)
+  // The index stops being a sorted set (as if damaged): ZSCAN fails at the sweep's first step.
+  const index = keysOf(ctx).index(user.id)
+  await ctx.redis.del(index)
+  await ctx.redis.set(index, 'not a sorted set')
+  const res = await call(ctx.app, 'DELETE', `/admin/users/${user.id}/sessions`, admin.token)
+  t.equal(res.statusCode, 200, 'answered: the cutoff, which is the revocation, went through')
+  t.same(res.json(), { revoked: 0 }, 'no key could be deleted')
+  for (const each of [token, other]) t.equal((await me(ctx.app, `Token token=${each}`)).statusCode, 401, 'and yet the session is over')
+  const metrics = (await ctx.app.inject({ method: 'GET', url: '/metrics' })).body
+  t.match(metrics, /gatehouse_revocation_sweeps_stopped_total 1/, 'counted for ops')
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addSessions, buildTestApp, claimsOf, indexed, login, me, newSession, sessionKeyOf, signUp, sleep, storeOf } from '../helpers.js'
+import { addSessions, buildTestApp, claimsOf, indexed, keysOf, login, me, newSession, PASSWORD, sessionKeyOf, signUp, sleep, storeOf } from '../helpers.js'
 
 t.test('SESSION_MAX_PER_USER: a login beyond the cap ends the least recently used session', async (t) => {
   const ctx = await buildTestApp(t, { SESSION_MAX_PER_USER: '2' })
@@ -54,4 +54,16 @@ t.test('a cap lowered far below a user\'s count is reached over the next logins,
   t.equal((await login()).evicted.length, 42, 'the next one the rest above the cap')
   t.equal((await indexed(ctx, user.id)).length, 10)
   t.equal((await login()).evicted.length, 1, 'and from then on one per login')
+})
+
+t.test('a backlog of expired index entries does not fail a login at the cap', async (t) => {
+  // Entries of sessions that ran out long ago (their hashes gone), more than one login prunes:
+  // they neither count against the cap nor are picked to be evicted.
+  const ctx = await buildTestApp(t, { SESSION_MAX_PER_USER: '100' })
+  const { email, user, token } = await newSession(ctx)
+  const past = Date.now() - 60_000
+  const stale = Array.from({ length: 1500 }, (_, i) => [String(past - i), `expired${String(i).padStart(15, '0')}`]).flat()
+  await ctx.redis.zadd(keysOf(ctx).index(user.id), ...stale)
+  for (let i = 0; i < 3; i++) t.equal((await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: PASSWORD } })).statusCode, 201, `login ${i + 1}`)
+  t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200, 'and no live session was evicted for them')
 })

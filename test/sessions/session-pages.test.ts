@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addSessions, buildTestApp, call, claimsOf, keysOf, login, newAdmin, newSession, storeOf } from '../helpers.js'
+import { addSessions, buildTestApp, call, claimsOf, keysOf, login, newAdmin, newSession, signUp, sleep, storeOf } from '../helpers.js'
 
 // GET /sessions and GET /admin/users/:id/sessions answer a page at a time (at most 100 sessions),
 // most recently used first, so a listing costs the same however many sessions a user has.
@@ -60,6 +60,29 @@ t.test('sessions used in the same millisecond are neither skipped nor repeated',
   const listed = pages.flat().map((s) => s.id)
   t.equal(listed.length, 41)
   t.equal(new Set(listed).size, 41, 'each exactly once')
+})
+
+t.test('when the cursor\'s own session moves, the next page still starts right after it, ties and all', async (t) => {
+  const ctx = await buildTestApp(t, { SESSION_MAX_PER_USER: '0' })
+  const user = await signUp(ctx.app, ctx.email())
+  const admin = await newAdmin(ctx)
+  const store = await storeOf(t, ctx)
+  const ids = await addSessions(store, user, 6)
+  const index = keysOf(ctx).index(user.id)
+  const [, score] = await ctx.redis.zrange(index, '-1', '-1', 'WITHSCORES')
+  await ctx.redis.zadd(index, 'XX', ...ids.flatMap((id) => [score!, id]))
+  const list = (query: string) => call(ctx.app, 'GET', `/admin/users/${user.id}/sessions?limit=2${query}`, admin.token)
+  const first = (await list('')).json()
+  await sleep(5)
+  t.ok(await store.touch(first.sessions[1].id, user.id), 'the cursor\'s session is used: it moves to the top, off the shared score')
+  const rest: string[] = []
+  let cursor = first.next_cursor as string | null
+  while (cursor) {
+    const page = (await list(`&cursor=${encodeURIComponent(cursor)}`)).json()
+    rest.push(...page.sessions.map((s: Listed) => s.id))
+    cursor = page.next_cursor
+  }
+  t.same(rest.sort(), ids.filter((id) => !first.sessions.some((s: Listed) => s.id === id)).sort(), 'the four sessions after it, none skipped')
 })
 
 t.test('a session used between two pages moves up and is not listed again', async (t) => {

@@ -5,7 +5,8 @@
 -- KEYS[2]  the user's index,       <prefix>user:{<user_id>}:sessions
 -- KEYS[3]  the user's generation,  <prefix>user:{<user_id>}:generation
 -- KEYS[4]  the session owner,      <prefix>owner:{<user_id>}:<id>
--- KEYS[3+2n], KEYS[4+2n]  the hash and owner key of ARGV[14+n], for n = 1, 2...: the sessions
+-- KEYS[5]  the user's cutoff,      <prefix>user:{<user_id>}:cutoff
+-- KEYS[4+2n], KEYS[5+2n]  the hash and owner key of ARGV[14+n], for n = 1, 2...: the sessions
 --          already in the index, declared only when the cap must be enforced (see 'members')
 -- ARGV[1]  session id              ARGV[7]  generation the login read before checking the password
 -- ARGV[2]  user_id                 ARGV[8]  most sessions a user may have (0 = no limit)
@@ -51,36 +52,44 @@ local now = now_ms()
 
 prune_expired(KEYS[2], now, PRUNE_MAX)
 
+-- Only entries whose session has not run out count and can be evicted (an index may still hold a
+-- backlog of expired ones beyond what PRUNE_MAX dropped): the least recently used live ones are
+-- the lowest scores from now on.
+local now_s = string.format('%.0f', now)
+local function least_recently_used(count)
+  return redis.call('ZRANGE', KEYS[2], now_s, '+inf', 'BYSCORE', 'LIMIT', 0, count)
+end
+
 local evicted = {}
 local cap = tonumber(ARGV[8])
-if cap > 0 and redis.call('ZCARD', KEYS[2]) >= cap then
-  -- n for each declared session id: its keys are KEYS[3+2n] and KEYS[4+2n].
+if cap > 0 and redis.call('ZCOUNT', KEYS[2], now_s, '+inf') >= cap then
+  -- n for each declared session id: its keys are KEYS[4+2n] and KEYS[5+2n].
   local declared = {}
   for i = 15, #ARGV do declared[ARGV[i]] = i - 14 end
   -- Entries whose hash is gone (e.g. evicted by maxmemory) must not count against the cap. Only
   -- declared sessions can be checked; the others are newer than the caller's list, so alive.
   for id, n in pairs(declared) do
-    if redis.call('EXISTS', KEYS[3 + 2 * n]) == 0 then redis.call('ZREM', KEYS[2], id) end
+    if redis.call('EXISTS', KEYS[4 + 2 * n]) == 0 then redis.call('ZREM', KEYS[2], id) end
   end
   -- Lowest score = earliest sliding expiry = the least recently used session. Concurrent logins
   -- add the newest sessions, so a list read a moment ago still covers the ones to evict.
-  local excess = redis.call('ZCARD', KEYS[2]) - cap + 1
+  local excess = redis.call('ZCOUNT', KEYS[2], now_s, '+inf') - cap + 1
   if excess > 0 then
-    local victims = redis.call('ZRANGE', KEYS[2], 0, math.min(excess, EVICT_MAX) - 1)
+    local victims = least_recently_used(math.min(excess, EVICT_MAX))
     for _, id in ipairs(victims) do
       if not declared[id] then
         -- The least recently used EVICT_MAX, not just the victims: concurrent logins evict the
         -- ones named now, and the next victims are then likely among the rest.
         local reply = {'members'}
-        for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, EVICT_MAX - 1)) do reply[#reply + 1] = member end
+        for _, member in ipairs(least_recently_used(EVICT_MAX)) do reply[#reply + 1] = member end
         return reply
       end
     end
     for _, id in ipairs(victims) do
       local n = declared[id]
       redis.call('ZREM', KEYS[2], id)
-      if redis.call('DEL', KEYS[3 + 2 * n]) == 1 then evicted[#evicted + 1] = id end
-      redis.call('DEL', KEYS[4 + 2 * n])
+      if redis.call('DEL', KEYS[4 + 2 * n]) == 1 then evicted[#evicted + 1] = id end
+      redis.call('DEL', KEYS[5 + 2 * n])
     end
   end
 end
@@ -90,7 +99,6 @@ local max_expires_at = math.floor((now + tonumber(ARGV[5])) / 1000) * 1000
 local expires_at = math.min(now + tonumber(ARGV[4]), max_expires_at)
 
 -- %.0f: plain digits (a Lua number would otherwise be sent as 1.7e+12).
-local now_s = string.format('%.0f', now)
 local max_s = string.format('%.0f', max_expires_at)
 local expires_s = string.format('%.0f', expires_at)
 redis.call('HSET', KEYS[1],
@@ -105,8 +113,9 @@ redis.call('HSET', KEYS[1],
   'ip', ARGV[11],
   'email', ARGV[13],
   'user_created_at', ARGV[14],
-  -- The user's generation this session belongs to: a later revoke-all raises the user's above it.
-  'generation', ARGV[7] == '' and '0' or ARGV[7])
+  -- The generation this session belongs to, the user's cutoff now: a later revoke-all raises the
+  -- cutoff above it.
+  'generation', redis.call('GET', KEYS[5]) or '0')
 redis.call('PEXPIREAT', KEYS[1], expires_s)
 -- Who owned the session, kept a little past its absolute end: when Redis expires the hash, this is
 -- how the expired event names the user (and GETDEL on it makes one instance publish it).

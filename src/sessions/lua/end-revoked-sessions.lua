@@ -3,11 +3,11 @@
 -- readers of the contract see them gone too. Work is bounded by the batch the caller passes.
 --
 -- KEYS[1]  the user's index,       <prefix>user:{<user_id>}:sessions
--- KEYS[2]  the user's generation,  <prefix>user:{<user_id>}:generation
+-- KEYS[2]  the user's cutoff,      <prefix>user:{<user_id>}:cutoff
 -- KEYS[1+2n], KEYS[2+2n]  the hash and owner key of ARGV[1+n], for n = 1, 2...
 -- ARGV[1]  user_id: only sessions of this user are touched
 -- ARGV[1+n]  the id of the n-th declared session
--- Returns  the ids of the sessions it deleted (those of a generation below the user's).
+-- Returns  the ids of the sessions it deleted (those of a generation below the user's cutoff).
 --
 -- Redis Cluster: every key is declared and carries the user's hash tag, so all are in one slot.
 -- Safe to run at any time and more than once: sessions created or kept since the cutoff are of

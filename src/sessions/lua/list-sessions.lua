@@ -2,7 +2,7 @@
 -- consistent step.
 --
 -- KEYS[1]    the user's index,       <prefix>user:{<user_id>}:sessions
--- KEYS[2]    the user's generation,  <prefix>user:{<user_id>}:generation
+-- KEYS[2]    the user's cutoff,      <prefix>user:{<user_id>}:cutoff
 -- KEYS[2+n]  the hash of ARGV[2+n], for n = 1, 2...: the page's sessions (a Cluster script must
 --            declare every key it touches; the caller bounds how many)
 -- ARGV[1]    user_id

@@ -1,7 +1,7 @@
 -- peek-session.lua: is this session live? Read only: nothing is extended (introspection).
 --
 -- KEYS[1]  the session hash,       <prefix>sess:{<user_id>}:<id>
--- KEYS[2]  the user's generation,  <prefix>user:{<user_id>}:generation
+-- KEYS[2]  the user's cutoff,      <prefix>user:{<user_id>}:cutoff
 -- ARGV[1]  user_id the (verified) token claims
 -- ARGV[2]  the sliding TTL in force, milliseconds
 -- Returns  {role, created_at, last_seen_at, expires_at, max_expires_at, email, user_created_at}

@@ -1,23 +1,27 @@
 -- revoke-all-sessions.lua: ends every session of a user, or every one but the caller's own
 -- (logout everywhere, password change, role change, an admin's force-logout, account deletion),
--- in O(1) whatever their number: it raises the user's generation, and every session of a lower
--- generation is refused from this instant (session-state.lua). The caller then deletes their keys
--- in batches (end-revoked-sessions.lua), so readers of the contract see them gone soon after.
+-- in O(1) whatever their number: it raises the user's cutoff to a new generation, and every
+-- session of a lower generation is refused from this instant (session-state.lua). The caller then
+-- deletes their keys in batches (end-revoked-sessions.lua), so readers of the contract see them
+-- gone soon after.
 --
--- KEYS[1]  the user's generation,  <prefix>user:{<user_id>}:generation
--- KEYS[2]  the user's index,       <prefix>user:{<user_id>}:sessions
--- KEYS[3]  the hash of the session to keep, <prefix>sess:{<user_id>}:<ARGV[2]> (declared even
+-- KEYS[1]  the user's cutoff,      <prefix>user:{<user_id>}:cutoff
+-- KEYS[2]  the user's generation,  <prefix>user:{<user_id>}:generation (logins in flight read it)
+-- KEYS[3]  the user's index,       <prefix>user:{<user_id>}:sessions
+-- KEYS[4]  the hash of the session to keep, <prefix>sess:{<user_id>}:<ARGV[2]> (declared even
 --          when ARGV[2] is '': it is then never read)
 -- ARGV[1]  user_id
 -- ARGV[2]  the id of a session to keep, or '' to end them all
 -- ARGV[3]  the sliding TTL in force, ms (a session to keep must be live to be kept)
--- ARGV[4]  the least time the generation is kept, ms: longer than any login takes
+-- ARGV[4]  how long the generation key is kept, ms: longer than any login takes
+-- ARGV[5]  the absolute lifetime of a session (SESSION_MAX_AGE_SECONDS), ms
 -- Returns  the new generation (Redis time in µs, as a string).
 --
 -- Races it closes:
--- * A login that read the old generation before checking the password (create-session.lua
---   refuses to store its session: it checks again), so no session authorised by an old password
---   or role slips through.
+-- * A login that read the generation before checking the password (create-session.lua refuses
+--   to store its session: it checks again), so no session authorised by an old password or role
+--   slips through. That key is the one the previous release compared too, so a login in flight
+--   on an instance of it is refused just the same during an upgrade.
 -- * A session used, listed or kept concurrently: one atomic step decides which sessions are cut
 --   off, and a cut-off session is never extended again (touch-session.lua).
 -- * Keeping a session that was already ended: only a live one is kept, so a revoke-all can never
@@ -32,14 +36,15 @@ local generation_s = string.format('%.0f', generation)
 
 if ARGV[2] ~= '' then
   local now = math.floor(generation / 1000)
-  if not session_state(read_session(KEYS[3], {}), ARGV[1], now, tonumber(ARGV[3]), cutoff_of(KEYS[1])) then
-    redis.call('HSET', KEYS[3], 'generation', generation_s)
+  if not session_state(read_session(KEYS[4], {}), ARGV[1], now, tonumber(ARGV[3]), cutoff_of(KEYS[1])) then
+    redis.call('HSET', KEYS[4], 'generation', generation_s)
   end
 end
 
--- The generation must outlive every session it cut off: those can no longer be extended, so the
--- last of them expires by the time the index (which lives as long as its longest-lived session)
--- does. And at least ARGV[4], for logins in flight.
-local keep_ms = math.max(tonumber(ARGV[4]), redis.call('PTTL', KEYS[2]))
-redis.call('SET', KEYS[1], generation_s, 'PX', keep_ms)
+-- The cutoff must outlive every session it ended, or they would count as live again: none can
+-- be extended any more, so the last of them ends within a session's absolute lifetime, and by the
+-- time the index (which lives as long as its longest-lived session) expires. Both bounds, in case
+-- one is off: the index may have been evicted, or the lifetime lowered since.
+redis.call('SET', KEYS[1], generation_s, 'PX', math.max(tonumber(ARGV[5]), redis.call('PTTL', KEYS[3])))
+redis.call('SET', KEYS[2], generation_s, 'PX', ARGV[4])
 return generation_s

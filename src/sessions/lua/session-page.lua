@@ -9,10 +9,11 @@
 --          score first, leaving out entries whose expiry has passed (and dropping up to `limit` of
 --          those from the index). A page shorter than `limit` is the last one.
 --
--- Pages follow on from the cursor's entry by its rank, so entries that share a score (sessions
--- created or used in the same millisecond) are neither skipped nor repeated. If the cursor's entry
--- has moved (used again: it is now near the top) or gone meanwhile, the page goes on below its old
--- score. The listing is a walk down the index as it changes, not a snapshot.
+-- Pages follow on from the cursor's (score, id) by rank, so entries that share a score (sessions
+-- created or used in the same millisecond, or capped at the same absolute end) are neither skipped
+-- nor repeated, even when the cursor's own entry has moved or gone meanwhile. The listing is a walk
+-- down the index as it changes, not a snapshot: a session used while it is being paged moves up and
+-- may be missed or shown twice.
 --- @include "session-state"
 
 local limit = tonumber(ARGV[1])
@@ -23,11 +24,19 @@ prune_expired(KEYS[1], now, limit)
 local page
 if ARGV[2] == '' then
   page = redis.call('ZRANGE', KEYS[1], '+inf', now_s, 'BYSCORE', 'REV', 'LIMIT', 0, limit, 'WITHSCORES')
-elseif redis.call('ZSCORE', KEYS[1], ARGV[3]) == ARGV[2] then
-  local rank = redis.call('ZREVRANK', KEYS[1], ARGV[3])
-  page = redis.call('ZRANGE', KEYS[1], rank + 1, rank + limit, 'REV', 'WITHSCORES')
 else
-  page = redis.call('ZRANGE', KEYS[1], '(' .. ARGV[2], now_s, 'BYSCORE', 'REV', 'LIMIT', 0, limit, 'WITHSCORES')
+  -- The page goes on right after (cursor score, cursor id), which is where that pair ranks even
+  -- if the entry has moved (used again) or gone since: it is put back at the cursor's score just
+  -- long enough to read its rank, then restored. Atomic, so nobody else ever sees it there.
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[3])
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+  local rank = redis.call('ZREVRANK', KEYS[1], ARGV[3])
+  if score then
+    redis.call('ZADD', KEYS[1], score, ARGV[3])
+  else
+    redis.call('ZREM', KEYS[1], ARGV[3])
+  end
+  page = redis.call('ZRANGE', KEYS[1], rank + 1, rank + limit, 'REV', 'WITHSCORES')
 end
 
 -- A page by rank can reach entries whose session has already run out (the lowest scores).

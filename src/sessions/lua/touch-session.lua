@@ -3,7 +3,7 @@
 -- KEYS[1]  the session hash,       <prefix>sess:{<user_id>}:<id>
 -- KEYS[2]  the user's index,       <prefix>user:{<user_id>}:sessions
 -- KEYS[3]  the session owner,      <prefix>owner:{<user_id>}:<id>
--- KEYS[4]  the user's generation,  <prefix>user:{<user_id>}:generation
+-- KEYS[4]  the user's cutoff,      <prefix>user:{<user_id>}:cutoff
 -- ARGV[1]  session id
 -- ARGV[2]  user_id the (verified) token claims
 -- ARGV[3]  the sliding TTL in force, milliseconds (ops may change it while sessions live)

@@ -10,10 +10,10 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- The user's revocation cutoff (<prefix>user:{<user_id>}:generation): sessions of a lower
+-- The user's revocation cutoff (<prefix>user:{<user_id>}:cutoff): sessions of a lower
 -- generation were ended by a revoke-all. 0 when there is none.
-local function cutoff_of(generation_key)
-  return tonumber(redis.call('GET', generation_key) or '0') or 0
+local function cutoff_of(cutoff_key)
+  return tonumber(redis.call('GET', cutoff_key) or '0') or 0
 end
 
 -- The generation a session hash belongs to. Sessions written before the field existed count
