@@ -58,7 +58,11 @@ interface Phase {
    * what this machine's scheduling adds to any command while it is loaded. 0 when none ran.
    */
   floorMicros: number
+  /** The same figures for each script (by SHA and number of keys), the busiest first. */
+  byScript: { script: string; calls: number; p50Micros: number; p99Micros: number; longestMicros: number }[]
 }
+
+const percentile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
 
 /** Calls GET /me as the bystander from BYSTANDER_CONNECTIONS loops until `stop` resolves. */
 async function bystanderDuring(server: Server, token: string, work: () => Promise<void>) {
@@ -99,7 +103,14 @@ async function phase(redis: Redis, server: Server, token: string, name: string, 
   const describe = (args: string[]) => (/^evalsha$/i.test(args[0] ?? '') ? `EVALSHA ${args[1]?.slice(0, 8)} (${args[2]} keys)` : args.slice(0, 2).join(' ').slice(0, 60))
   const scripts = entries.filter(([, , , args]) => /^eval/i.test(args[0] ?? ''))
   const micros = scripts.map((e) => e[2]).sort((a, b) => a - b)
-  const at = (q: number) => micros[Math.min(micros.length - 1, Math.floor(q * micros.length))] ?? 0
+  const at = (q: number) => percentile(micros, q)
+  const groups = new Map<string, number[]>()
+  for (const [, , us, args] of scripts) {
+    const name = describe(args)
+    const seen = groups.get(name)
+    if (seen) seen.push(us)
+    else groups.set(name, [us])
+  }
   const plain = entries.filter(([, , , args]) => /^(xadd|zscan|zcard|get)$/i.test(args[0] ?? ''))
   return {
     name,
@@ -111,7 +122,11 @@ async function phase(redis: Redis, server: Server, token: string, name: string, 
     longestMicros: at(1),
     longest: describe(longest[3]),
     over5ms: micros.filter((m) => m > 5000).length,
-    floorMicros: Math.max(0, ...plain.map((e) => e[2])),
+    floorMicros: plain.reduce((most, e) => Math.max(most, e[2]), 0),
+    byScript: [...groups].map(([script, us]) => {
+      us.sort((a, b) => a - b)
+      return { script, calls: us.length, p50Micros: percentile(us, 0.5), p99Micros: percentile(us, 0.99), longestMicros: us.at(-1) ?? 0 }
+    }).sort((a, b) => b.calls - a.calls),
   }
 }
 
@@ -159,7 +174,10 @@ async function main(): Promise<void> {
     console.log()
     console.log(row(['phase', 'seconds', 'scripts', 'p50 µs', 'p99 µs', 'longest µs', '> 5 ms', 'floor µs', 'me p99 ms', 'p99 vs calm', 'me failed']))
     for (const p of phases) console.log(row([p.name, p.seconds, p.scripts, p.p50Micros, p.p99Micros, p.longestMicros, p.over5ms, p.floorMicros, p.bystander.p99, ratio(p.bystander.p99, calm.bystander.p99), p.bystander.failures]))
-    for (const p of phases) console.log(`${p.name}: the longest command of all was ${p.longest}`)
+    for (const p of phases) {
+      console.log(`\n${p.name}: the longest command of all was ${p.longest}`)
+      for (const g of p.byScript.slice(0, 3)) console.log(`  ${g.script.padEnd(32)} ${String(g.calls).padStart(7)} calls   p50 ${g.p50Micros} µs   p99 ${g.p99Micros} µs   longest ${g.longestMicros} µs`)
+    }
     const results = {
       date: new Date().toISOString(),
       machine: machine(),

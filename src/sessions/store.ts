@@ -377,7 +377,7 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
         // must be given every key it reads, and only the index names them).
         const entries = await redis.sessionPage(keys.index(userId), size, afterScore, afterId)
         const ids = entries.filter((_, i) => i % 2 === 0)
-        const flat = ids.length === 0 ? [] : await redis.listSessions(2 + ids.length, keys.index(userId), keys.cutoff(userId), ...ids.map((id) => keys.session(userId, id)), userId, ttlMs(), ...ids)
+        const flat = ids.length === 0 ? [] : await redis.listSessions(2 + ids.length, keys.index(userId), keys.cutoff(userId), ...ids.map((id) => keys.session(userId, id)), userId, ttlMs(), ...entries)
         const sessions: SessionInfo[] = []
         for (let i = 0; i + 8 <= flat.length; i += 8) {
           const field = (n: number) => flat[i + n] ?? ''

@@ -3,11 +3,11 @@
 --
 -- KEYS[1]    the user's index,       <prefix>user:{<user_id>}:sessions
 -- KEYS[2]    the user's cutoff,      <prefix>user:{<user_id>}:cutoff
--- KEYS[2+n]  the hash of ARGV[2+n], for n = 1, 2...: the page's sessions (a Cluster script must
---            declare every key it touches; the caller bounds how many)
+-- KEYS[2+n]  the hash of the n-th session of the page (a Cluster script must declare every key it
+--            touches; the caller bounds how many)
 -- ARGV[1]    user_id
 -- ARGV[2]    the sliding TTL in force, milliseconds
--- ARGV[2+n]  the id of the n-th declared session
+-- ARGV[1+2n], ARGV[2+2n]  the id of the n-th session and its index score (its key's expiry, Unix ms)
 -- Returns  a flat list, 8 entries per live session, in the order given: id, client, user_agent,
 --          ip, created_at, last_seen_at, expires_at, max_expires_at (times in Unix ms).
 --
@@ -22,15 +22,16 @@
 local now = now_ms()
 local ttl = tonumber(ARGV[2])
 local cutoff = cutoff_of(KEYS[2])
-local out = {}
-for n = 1, #ARGV - 2 do
-  local id, key = ARGV[2 + n], KEYS[2 + n]
-  local f = read_session(key, {'client', 'user_agent', 'ip'})
-  local pttl = redis.call('PTTL', key)
+local out, unindexed = {}, {}
+for n = 1, (#ARGV - 2) / 2 do
+  local id, score = ARGV[1 + 2 * n], tonumber(ARGV[2 + 2 * n])
+  local f = read_session(KEYS[2 + n], {'client', 'user_agent', 'ip'})
   local state = session_state(f, ARGV[1], now, ttl, cutoff)
-  if state == 'gone' or pttl <= 0 then
-    redis.call('ZREM', KEYS[1], id)
+  if state == 'gone' then
+    unindexed[#unindexed + 1] = id
   elseif not state then
+    -- The index score is the key's expiry (every script sets both together); a TTL shortened
+    -- since the last use brings it forward.
     local m = #out
     out[m + 1] = id
     out[m + 2] = f[6] or ''
@@ -38,8 +39,9 @@ for n = 1, #ARGV - 2 do
     out[m + 4] = f[8] or ''
     out[m + 5] = f[4] or ''
     out[m + 6] = f[3] or ''
-    out[m + 7] = string.format('%.0f', math.min(now + pttl, (tonumber(f[3]) or now) + ttl))
+    out[m + 7] = string.format('%.0f', math.min(score, (tonumber(f[3]) or now) + ttl))
     out[m + 8] = f[2]
   end
 end
+if #unindexed > 0 then redis.call('ZREM', KEYS[1], unpack(unindexed)) end
 return out
