@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Redis } from 'ioredis'
+import { Redis } from 'ioredis'
 import pg from 'pg'
 import { freePort, spawnRedisServer } from '../test/faults/local-servers.js'
 
@@ -192,4 +192,27 @@ export function resultsFile(name: string, results: { date: string }): string {
   const file = join('bench/results', `${name}-${results.date.replace(/[:.]/g, '-')}.json`)
   writeFileSync(join(ROOT, file), JSON.stringify(results, null, 2) + '\n')
   return file
+}
+
+/**
+ * Runs a benchmark on a redis-server of its own: starts it, hands `work` a client and the server's
+ * URL, and afterwards, also after a failure, stops every server the benchmark started, removes its
+ * users and the Redis whole. A failure is printed and sets the exit code.
+ */
+export function runOnPrivateRedis(name: string, work: (redis: Redis, redisUrl: string) => Promise<void>): void {
+  const run = async () => {
+    const server = await startRedis()
+    const redis = new Redis(server.url)
+    try {
+      await work(redis, server.url)
+    } finally {
+      await cleanUp(undefined)
+      redis.disconnect()
+      await server.stop()
+    }
+  }
+  run().catch((err: unknown) => {
+    console.error(`${name} failed:`, err)
+    process.exitCode = 1
+  })
 }

@@ -1,6 +1,6 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import pg from 'pg'
-import { api, cleanUp, DATABASE_URL, EMAIL_DOMAIN, machine, PASSWORD, PREFIX, ratio, resultsFile, row, type Server, sleep, startApi, startRedis } from './harness.js'
+import { api, DATABASE_URL, EMAIL_DOMAIN, machine, PASSWORD, PREFIX, ratio, resultsFile, row, type Server, sleep, startApi, runOnPrivateRedis } from './harness.js'
 
 /**
  * `npm run bench:revocation`: one user holds 100,000 sessions (BENCH_SESSIONS). While another
@@ -130,73 +130,60 @@ async function phase(redis: Redis, server: Server, token: string, name: string, 
   }
 }
 
-async function main(): Promise<void> {
+runOnPrivateRedis('bench:revocation', async (redis, redisUrl) => {
   const began = Date.now()
-  const redisServer = await startRedis()
-  const redis = new Redis(redisServer.url)
-  try {
-    const server = await startApi(redisServer.url, { SESSION_MAX_PER_USER: '0', EVENTS_MAX_LENGTH: '1000' })
-    const emails = ['heavy', 'admin', 'bystander'].map((who) => `${who}-${process.pid}@${EMAIL_DOMAIN}`)
-    const [heavy, admin, bystander] = await Promise.all(emails.map(async (email) => (await api(server, 'POST', '/users', { email, password: PASSWORD })).user as { id: string }))
-    const db = new pg.Client({ connectionString: DATABASE_URL })
-    await db.connect()
-    await db.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [admin!.id])
-    await db.end()
-    const [heavyToken, adminToken, bystanderToken] = await Promise.all(emails.map(async (email) => (await api(server, 'POST', '/sessions', { email, password: PASSWORD })).token as string))
+  const server = await startApi(redisUrl, { SESSION_MAX_PER_USER: '0', EVENTS_MAX_LENGTH: '1000' })
+  const emails = ['heavy', 'admin', 'bystander'].map((who) => `${who}-${process.pid}@${EMAIL_DOMAIN}`)
+  const [heavy, admin, bystander] = await Promise.all(emails.map(async (email) => (await api(server, 'POST', '/users', { email, password: PASSWORD })).user as { id: string }))
+  const db = new pg.Client({ connectionString: DATABASE_URL })
+  await db.connect()
+  await db.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [admin!.id])
+  await db.end()
+  const [heavyToken, adminToken, bystanderToken] = await Promise.all(emails.map(async (email) => (await api(server, 'POST', '/sessions', { email, password: PASSWORD })).token as string))
 
-    const fillStarted = Date.now()
-    for (let from = 1; from < SESSIONS; from += 10_000) await redis.eval(FILL, 0, PREFIX, heavy!.id, from, Math.min(10_000, SESSIONS - from))
-    console.log(`${SESSIONS} sessions for one user in ${((Date.now() - fillStarted) / 1000).toFixed(1)} s`)
-    await redis.config('SET', 'slowlog-log-slower-than', '0')
-    await redis.config('SET', 'slowlog-max-len', '2000000')
+  const fillStarted = Date.now()
+  for (let from = 1; from < SESSIONS; from += 10_000) await redis.eval(FILL, 0, PREFIX, heavy!.id, from, Math.min(10_000, SESSIONS - from))
+  console.log(`${SESSIONS} sessions for one user in ${((Date.now() - fillStarted) / 1000).toFixed(1)} s`)
+  await redis.config('SET', 'slowlog-log-slower-than', '0')
+  await redis.config('SET', 'slowlog-max-len', '2000000')
 
-    const phases: Phase[] = []
-    phases.push(await phase(redis, server, bystanderToken!, 'calm', async () => { await sleep(CALM_SECONDS * 1000) }))
-    let pages = 0
-    let listed = 0
-    phases.push(await phase(redis, server, bystanderToken!, 'listing every page of GET /sessions', async () => {
-      let cursor: string | null = null
-      do {
-        const page = await api(server, 'GET', `/sessions${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`, undefined, heavyToken) as { sessions: unknown[]; next_cursor: string | null }
-        pages++
-        listed += page.sessions.length
-        cursor = page.next_cursor
-      } while (cursor)
-    }))
-    let revoked = 0
-    phases.push(await phase(redis, server, bystanderToken!, 'DELETE /admin/users/:id/sessions', async () => {
-      revoked = (await api(server, 'DELETE', `/admin/users/${heavy!.id}/sessions`, undefined, adminToken)).revoked as number
-    }))
-    if (revoked !== SESSIONS) throw new Error(`revoked ${revoked}, expected ${SESSIONS}`)
-    if (listed !== SESSIONS) throw new Error(`listed ${listed}, expected ${SESSIONS}`)
+  const phases: Phase[] = []
+  phases.push(await phase(redis, server, bystanderToken!, 'calm', async () => { await sleep(CALM_SECONDS * 1000) }))
+  let pages = 0
+  let listed = 0
+  phases.push(await phase(redis, server, bystanderToken!, 'listing every page of GET /sessions', async () => {
+    let cursor: string | null = null
+    do {
+      const page = await api(server, 'GET', `/sessions${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`, undefined, heavyToken) as { sessions: unknown[]; next_cursor: string | null }
+      pages++
+      listed += page.sessions.length
+      cursor = page.next_cursor
+    } while (cursor)
+  }))
+  let revoked = 0
+  phases.push(await phase(redis, server, bystanderToken!, 'DELETE /admin/users/:id/sessions', async () => {
+    revoked = (await api(server, 'DELETE', `/admin/users/${heavy!.id}/sessions`, undefined, adminToken)).revoked as number
+  }))
+  if (revoked !== SESSIONS) throw new Error(`revoked ${revoked}, expected ${SESSIONS}`)
+  if (listed !== SESSIONS) throw new Error(`listed ${listed}, expected ${SESSIONS}`)
 
-    const calm = phases[0]!
-    console.log()
-    console.log(row(['phase', 'seconds', 'scripts', 'p50 µs', 'p99 µs', 'longest µs', '> 5 ms', 'floor µs', 'me p99 ms', 'p99 vs calm', 'me failed']))
-    for (const p of phases) console.log(row([p.name, p.seconds, p.scripts, p.p50Micros, p.p99Micros, p.longestMicros, p.over5ms, p.floorMicros, p.bystander.p99, ratio(p.bystander.p99, calm.bystander.p99), p.bystander.failures]))
-    for (const p of phases) {
-      console.log(`\n${p.name}: the longest command of all was ${p.longest}`)
-      for (const g of p.byScript.slice(0, 3)) console.log(`  ${g.script.padEnd(32)} ${String(g.calls).padStart(7)} calls   p50 ${g.p50Micros} µs   p99 ${g.p99Micros} µs   longest ${g.longestMicros} µs`)
-    }
-    const results = {
-      date: new Date().toISOString(),
-      machine: machine(),
-      settings: { sessions: SESSIONS, bystanderConnections: BYSTANDER_CONNECTIONS },
-      listing: { pages, sessions: listed },
-      revoked,
-      phases: phases.map((p) => ({ ...p, p99VsCalm: ratio(p.bystander.p99, calm.bystander.p99) })),
-      seconds: Math.round((Date.now() - began) / 1000),
-    }
-    console.log(`\nresults: ${resultsFile('revocation-scale', results)} (${results.seconds} s)`)
-    if (phases.some((p) => p.bystander.failures > 0)) process.exitCode = 1
-  } finally {
-    await cleanUp(undefined)
-    redis.disconnect()
-    await redisServer.stop()
+  const calm = phases[0]!
+  console.log()
+  console.log(row(['phase', 'seconds', 'scripts', 'p50 µs', 'p99 µs', 'longest µs', '> 5 ms', 'floor µs', 'me p99 ms', 'p99 vs calm', 'me failed']))
+  for (const p of phases) console.log(row([p.name, p.seconds, p.scripts, p.p50Micros, p.p99Micros, p.longestMicros, p.over5ms, p.floorMicros, p.bystander.p99, ratio(p.bystander.p99, calm.bystander.p99), p.bystander.failures]))
+  for (const p of phases) {
+    console.log(`\n${p.name}: the longest command of all was ${p.longest}`)
+    for (const g of p.byScript.slice(0, 3)) console.log(`  ${g.script.padEnd(32)} ${String(g.calls).padStart(7)} calls   p50 ${g.p50Micros} µs   p99 ${g.p99Micros} µs   longest ${g.longestMicros} µs`)
   }
-}
-
-main().catch((err: unknown) => {
-  console.error('bench:revocation failed:', err)
-  process.exitCode = 1
+  const results = {
+    date: new Date().toISOString(),
+    machine: machine(),
+    settings: { sessions: SESSIONS, bystanderConnections: BYSTANDER_CONNECTIONS },
+    listing: { pages, sessions: listed },
+    revoked,
+    phases: phases.map((p) => ({ ...p, p99VsCalm: ratio(p.bystander.p99, calm.bystander.p99) })),
+    seconds: Math.round((Date.now() - began) / 1000),
+  }
+  console.log(`\nresults: ${resultsFile('revocation-scale', results)} (${results.seconds} s)`)
+  if (phases.some((p) => p.bystander.failures > 0)) process.exitCode = 1
 })

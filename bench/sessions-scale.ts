@@ -1,7 +1,6 @@
-import { Redis } from 'ioredis'
 import {
-  api, cleanUp, EMAIL_DOMAIN, figures, type Figures, getMe, machine, ME_CONNECTIONS, PASSWORD, PREFIX, ratio, resultsFile,
-  ROUND_SECONDS, row, start, startApi, startRedis, summary,
+  api, EMAIL_DOMAIN, figures, type Figures, getMe, machine, ME_CONNECTIONS, PASSWORD, PREFIX, ratio, resultsFile,
+  ROUND_SECONDS, row, start, startApi, runOnPrivateRedis, summary,
 } from './harness.js'
 
 /**
@@ -39,77 +38,63 @@ end
 return n
 `
 
-async function main(): Promise<void> {
+runOnPrivateRedis('bench:scale', async (redis, redisUrl) => {
   const began = Date.now()
-  const redisServer = await startRedis()
-  const redis = new Redis(redisServer.url)
-  try {
-    const baselineKey = `${PREFIX}baseline`
-    await redis.hset(baselineKey, 'user_id', 'baseline')
-    const apiServer = await startApi(redisServer.url)
-    const baseline = await start('baseline', ['dist-bench/bench/baseline.js'], { REDIS_URL: redisServer.url, BENCH_KEY: baselineKey }, '/me')
-    const email = `scale-${process.pid}@${EMAIL_DOMAIN}`
-    await api(apiServer, 'POST', '/users', { email, password: PASSWORD })
-    const token = (await api(apiServer, 'POST', '/sessions', { email, password: PASSWORD })).token as string
-    await Promise.all([getMe(baseline, token, 2), getMe(apiServer, token, 2)])
+  const baselineKey = `${PREFIX}baseline`
+  await redis.hset(baselineKey, 'user_id', 'baseline')
+  const apiServer = await startApi(redisUrl)
+  const baseline = await start('baseline', ['dist-bench/bench/baseline.js'], { REDIS_URL: redisUrl, BENCH_KEY: baselineKey }, '/me')
+  const email = `scale-${process.pid}@${EMAIL_DOMAIN}`
+  await api(apiServer, 'POST', '/users', { email, password: PASSWORD })
+  const token = (await api(apiServer, 'POST', '/sessions', { email, password: PASSWORD })).token as string
+  await Promise.all([getMe(baseline, token, 2), getMe(apiServer, token, 2)])
 
-    const sizes: { sessions: number; fillSeconds: number; redisMemoryMb: number; bytesPerSession: number; baseline: ReturnType<typeof summary>; me: ReturnType<typeof summary>; rpsRatio: number; p99Ratio: number }[] = []
-    let filled = 1 // the benchmark's own session
-    const memoryBefore = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1])
-    for (const size of SIZES) {
-      const fillStarted = Date.now()
-      while (filled < size) {
-        const n = Math.min(10_000, size - filled)
-        await redis.eval(FILL, 0, PREFIX, filled, n)
-        filled += n
-      }
-      const fillSeconds = (Date.now() - fillStarted) / 1000
-      const memory = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1])
-      const rounds = { baseline: [] as Figures[], me: [] as Figures[] }
-      for (let round = 0; round < ROUNDS; round++) {
-        const order = round % 2 === 0 ? ['baseline', 'me'] as const : ['me', 'baseline'] as const
-        for (const side of order) rounds[side].push(figures(await getMe(side === 'me' ? apiServer : baseline, token)))
-      }
-      const wrong = [...rounds.me, ...rounds.baseline].filter((r) => r.errors > 0 || Object.keys(r.statuses).some((code) => code !== '200'))
-      if (wrong.length > 0) throw new Error(`unexpected answers at ${size} sessions: ${JSON.stringify(wrong.map((r) => r.statuses))}`)
-      const b = summary(rounds.baseline)
-      const m = summary(rounds.me)
-      sizes.push({
-        sessions: size,
-        fillSeconds,
-        redisMemoryMb: Math.round(memory / 2 ** 20),
-        bytesPerSession: Math.round((memory - memoryBefore) / size),
-        baseline: b,
-        me: m,
-        rpsRatio: ratio(m.rps, b.rps),
-        p99Ratio: ratio(m.p99, b.p99),
-      })
-      console.log(`${size} sessions: filled in ${fillSeconds.toFixed(1)} s, Redis ${Math.round(memory / 2 ** 20)} MB`)
+  const sizes: { sessions: number; fillSeconds: number; redisMemoryMb: number; bytesPerSession: number; baseline: ReturnType<typeof summary>; me: ReturnType<typeof summary>; rpsRatio: number; p99Ratio: number }[] = []
+  let filled = 1 // the benchmark's own session
+  const memoryBefore = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1])
+  for (const size of SIZES) {
+    const fillStarted = Date.now()
+    while (filled < size) {
+      const n = Math.min(10_000, size - filled)
+      await redis.eval(FILL, 0, PREFIX, filled, n)
+      filled += n
     }
-
-    const first = sizes[0]!
-    const results = {
-      date: new Date().toISOString(),
-      machine: machine(),
-      settings: { roundSeconds: ROUND_SECONDS, rounds: ROUNDS, connections: ME_CONNECTIONS },
-      sizes,
-      seconds: Math.round((Date.now() - began) / 1000),
+    const fillSeconds = (Date.now() - fillStarted) / 1000
+    const memory = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1])
+    const rounds = { baseline: [] as Figures[], me: [] as Figures[] }
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? ['baseline', 'me'] as const : ['me', 'baseline'] as const
+      for (const side of order) rounds[side].push(figures(await getMe(side === 'me' ? apiServer : baseline, token)))
     }
-    console.log()
-    console.log(row(['sessions in Redis', 'me req/s', 'me p99 ms', 'req/s ratio', 'p99 ratio', 'ratio vs 1k', 'bytes/session']))
-    for (const s of sizes) {
-      console.log(row([s.sessions, Math.round(s.me.rps), s.me.p99.toFixed(2), s.rpsRatio, s.p99Ratio, ratio(s.rpsRatio, first.rpsRatio), s.bytesPerSession]))
-    }
-    console.log(`\nresults: ${resultsFile('sessions-scale', results)} (${results.seconds} s)`)
-  } finally {
-    // The private Redis goes away whole; cleanUp still removes the users and stops the servers.
-    await cleanUp(undefined)
-    redis.disconnect()
-    await redisServer.stop()
+    const wrong = [...rounds.me, ...rounds.baseline].filter((r) => r.errors > 0 || Object.keys(r.statuses).some((code) => code !== '200'))
+    if (wrong.length > 0) throw new Error(`unexpected answers at ${size} sessions: ${JSON.stringify(wrong.map((r) => r.statuses))}`)
+    const b = summary(rounds.baseline)
+    const m = summary(rounds.me)
+    sizes.push({
+      sessions: size,
+      fillSeconds,
+      redisMemoryMb: Math.round(memory / 2 ** 20),
+      bytesPerSession: Math.round((memory - memoryBefore) / size),
+      baseline: b,
+      me: m,
+      rpsRatio: ratio(m.rps, b.rps),
+      p99Ratio: ratio(m.p99, b.p99),
+    })
+    console.log(`${size} sessions: filled in ${fillSeconds.toFixed(1)} s, Redis ${Math.round(memory / 2 ** 20)} MB`)
   }
-}
 
-main().catch((err: unknown) => {
-  console.error('bench:scale failed:', err)
-  process.exitCode = 1
+  const first = sizes[0]!
+  const results = {
+    date: new Date().toISOString(),
+    machine: machine(),
+    settings: { roundSeconds: ROUND_SECONDS, rounds: ROUNDS, connections: ME_CONNECTIONS },
+    sizes,
+    seconds: Math.round((Date.now() - began) / 1000),
+  }
+  console.log()
+  console.log(row(['sessions in Redis', 'me req/s', 'me p99 ms', 'req/s ratio', 'p99 ratio', 'ratio vs 1k', 'bytes/session']))
+  for (const s of sizes) {
+    console.log(row([s.sessions, Math.round(s.me.rps), s.me.p99.toFixed(2), s.rpsRatio, s.p99Ratio, ratio(s.rpsRatio, first.rpsRatio), s.bytesPerSession]))
+  }
+  console.log(`\nresults: ${resultsFile('sessions-scale', results)} (${results.seconds} s)`)
 })
