@@ -11,8 +11,8 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     // Scripts whose key count varies are called as (numberOfKeys, ...keys, ...args).
     createSession(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<string[], Context>
-    touchSession(session: string, index: string, owner: string, generation: string, id: string, userId: string, ttlMs: number): Result<string[], Context>
-    peekSession(session: string, generation: string, userId: string, ttlMs: number): Result<string[] | null, Context>
+    touchSession(session: string, index: string, owner: string, cutoff: string, id: string, userId: string, ttlMs: number): Result<string[], Context>
+    peekSession(session: string, cutoff: string, userId: string, ttlMs: number): Result<string[] | null, Context>
     upgradeSession(session: string, userId: string, role: string, email: string, userCreatedAt: number, layoutVersion: string): Result<number, Context>
     revokeSession(session: string, index: string, owner: string, id: string, userId: string): Result<number, Context>
     revokeAllSessions(cutoff: string, generation: string, index: string, keep: string, userId: string, keepId: string, ttlMs: number, generationMs: number, maxAgeMs: number): Result<string, Context>
@@ -261,10 +261,10 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
     }
   }
 
-  /** Raises the user's generation: O(1), and from then on every older session is refused. */
+  /** Raises the user's cutoff (and generation): O(1), and from then on every older session is refused. */
   async function cutOff(userId: string, keep = ''): Promise<void> {
     await redis.revokeAllSessions(keys.cutoff(userId), keys.generation(userId), keys.index(userId), keys.session(userId, keep), userId, keep, ttlMs(), GENERATION_TTL_MS, maxAgeSeconds * 1000)
-    // Always: the new generation is the revocation, and it must survive a failover.
+    // Always: the new cutoff is the revocation, and it must survive a failover.
     await replicated('revoke_all', userId)
   }
 
