@@ -85,6 +85,29 @@ t.test('when the cursor\'s own session moves, the next page still starts right a
   t.same(rest.sort(), ids.filter((id) => !first.sessions.some((s: Listed) => s.id === id)).sort(), 'the four sessions after it, none skipped')
 })
 
+t.test('when the cursor\'s own session is ended between pages, none of the rest is skipped', async (t) => {
+  const ctx = await buildTestApp(t, { SESSION_MAX_PER_USER: '0' })
+  const user = await signUp(ctx.app, ctx.email())
+  const admin = await newAdmin(ctx)
+  const store = await storeOf(t, ctx)
+  const ids = await addSessions(store, user, 7)
+  const index = keysOf(ctx).index(user.id)
+  // Three share the cursor's score, as sessions capped at the same absolute end would.
+  const ranked = await ctx.redis.zrange(index, '0', '-1', 'REV', 'WITHSCORES')
+  await ctx.redis.zadd(index, 'XX', ranked[3]!, ranked[2]!, ranked[3]!, ranked[4]!)
+  const list = (query: string) => call(ctx.app, 'GET', `/admin/users/${user.id}/sessions?limit=2${query}`, admin.token)
+  const first = (await list('')).json()
+  t.ok(await store.revoke(first.sessions[1].id, user.id, 'logout'), 'the last session shown is logged out')
+  const rest: string[] = []
+  let cursor = first.next_cursor as string | null
+  while (cursor) {
+    const page = (await list(`&cursor=${encodeURIComponent(cursor)}`)).json()
+    rest.push(...page.sessions.map((s: Listed) => s.id))
+    cursor = page.next_cursor
+  }
+  t.same(rest.sort(), ids.filter((id) => !first.sessions.some((s: Listed) => s.id === id)).sort(), 'the five after it, none skipped')
+})
+
 t.test('a session used between two pages moves up and is not listed again', async (t) => {
   const ctx = await buildTestApp(t)
   const { email, token } = await newSession(ctx)
