@@ -18,6 +18,11 @@ export interface Throttles {
    * An attempt that could not run (503) counts for none.
    */
   passwordAttempt(email: string, ip: string, check: () => Promise<boolean>): Promise<boolean>
+  /**
+   * Forgets the networks the account logged in from (a password change, an account deletion):
+   * whoever knew the old password may have made their own networks known with it.
+   */
+  forgetNetworks(email: string): Promise<void>
   /** Counts one sign-up attempt from `ip`; 429 past the limit. */
   signUp(ip: string): Promise<void>
 }
@@ -72,6 +77,8 @@ export function createThrottles(redis: RedisClient, options: ThrottleOptions): T
   const perAddress = limiter('login_ip', options.loginFailuresPerIp, options.loginWindowSeconds)
   const signUps = limiter('signup_ip', options.signupsPerIp, options.signupWindowSeconds, true)
 
+  const knownNetworksKey = (accountId: string) => `${options.keyPrefix}throttle:known_networks:${accountId}`
+
   /** Records a successful login's network for the account; keeps the most recent few (bounded). */
   async function rememberNetwork(key: string, network: string): Promise<void> {
     const [, , [, size] = []] = (await redis.multi().hset(key, network, Date.now()).pexpire(key, KNOWN_NETWORK_MS).hlen(key).exec()) ?? []
@@ -95,7 +102,7 @@ export function createThrottles(redis: RedisClient, options: ThrottleOptions): T
       const normalised = normaliseEmail(email)
       const accountId = digest(normalised)
       const clientNetwork = networkKey(ip)
-      const knownNetworks = `${options.keyPrefix}throttle:known_networks:${accountId}`
+      const knownNetworks = knownNetworksKey(accountId)
       const network: Count = { limit: 'login_account_network', limiter: perAccountNetwork, key: digest(`${normalised}\n${clientNetwork}`) }
       const account: Count = { limit: 'login_account', limiter: perAccount, key: accountId }
       const address: Count = { limit: 'login_ip', limiter: perAddress, key: addressKey(ip) }
@@ -119,14 +126,14 @@ export function createThrottles(redis: RedisClient, options: ThrottleOptions): T
       }
       if (ok) {
         await orUnavailable('redis', () =>
-          Promise.all([
-            perAccountNetwork.delete(network.key),
-            known ? null : perAccount.reward(account.key),
-            perAddress.reward(address.key),
-            rememberNetwork(knownNetworks, clientNetwork),
-          ]))
+          Promise.all([perAccountNetwork.delete(network.key), known ? null : perAccount.reward(account.key), perAddress.reward(address.key)]))
+        // Best effort: a login is not refused for failing to remember where it came from.
+        await rememberNetwork(knownNetworks, clientNetwork).catch(() => {})
       }
       return ok
+    },
+    async forgetNetworks(email) {
+      await orUnavailable('redis', () => redis.del(knownNetworksKey(digest(normaliseEmail(email)))))
     },
     async signUp(ip) {
       try {

@@ -62,6 +62,8 @@ export function createAccountService({ users, passwords, throttles, sessions }: 
       if (!(await throttles.passwordAttempt(user.email, ip, () => passwords.verify(current, user.passwordHash)))) throw errors.wrongPassword()
       const hash = await passwords.hash(next)
       await withSessionsEnded(userId, 'password-change', keep, () => users.setPasswordHash(userId, hash))
+      // Networks made known with the old password are not the new one's.
+      await throttles.forgetNetworks(user.email)
     },
     async changeRole(userId, role) {
       const user = await users.findById(userId)
@@ -71,7 +73,11 @@ export function createAccountService({ users, passwords, throttles, sessions }: 
       return (await withSessionsEnded(user.id, 'role-change', undefined, () => users.setRole(user.id, role))).changed
     },
     async deleteUser(userId) {
-      const { changed: deleted, ended } = await withSessionsEnded(userId, 'account-deleted', undefined, () => users.delete(userId))
+      const user = await users.findById(userId)
+      if (!user) return null
+      const { changed: deleted, ended } = await withSessionsEnded(user.id, 'account-deleted', undefined, () => users.delete(user.id))
+      // A later account with the same email starts with no known networks.
+      await throttles.forgetNetworks(user.email)
       return deleted ? ended : null
     },
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import t from 'tap'
 import { buildTestApp, login, me, newSession, sql } from '../helpers.js'
 import { cliEnv, gatehouse } from './run-cli.js'
@@ -68,6 +69,8 @@ t.test('gatehouse users delete', async (t) => {
   const reasons = (await ctx.redis.xrange(`${ctx.config.redisKeyPrefix}events`, '-', '+')).map(([, f]) => f.join(' ')).filter((f) => f.includes('account-deleted'))
   t.equal(reasons.length, 2, 'two revoked events, reason account-deleted')
   t.equal((await me(ctx.app, `Token token=${bystander.token}`)).statusCode, 200, 'other users are untouched')
+  const known = `${ctx.config.redisKeyPrefix}throttle:known_networks:${createHash('sha256').update(email).digest('base64url')}`
+  t.equal(await ctx.redis.exists(known), 0, 'and a later account with the same email starts with no known networks')
 
   const again = await gatehouse(['users', 'delete', email], env, cwd)
   t.equal(again.code, 1)

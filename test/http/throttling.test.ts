@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import t from 'tap'
 import { addressKey, networkKey } from '../../src/throttle/client-address.js'
 import { buildTestApp, call, newSession, PASSWORD, signUp, type TestContext } from '../helpers.js'
@@ -157,6 +158,16 @@ t.test('an attacker with many networks cannot keep the owner out of the networks
   t.equal((await loginAs(ctx, email, PASSWORD, from('198.51.100.9'))).statusCode, 201, 'but the owner\'s home network (its /24) is let through')
   for (let i = 0; i < 10; i++) await loginAs(ctx, email, 'a typo', from('198.51.100.7'))
   t.equal((await loginAs(ctx, email, PASSWORD, from('198.51.100.7'))).statusCode, 429, 'where its own count of 10 still applies')
+})
+
+t.test('a password change forgets the networks made known with the old password', async (t) => {
+  const ctx = await buildTestApp(t, { ...DEFAULT_LIMITS, TRUST_PROXY: 'true' })
+  const { email, token } = await newSession(ctx)
+  t.equal((await loginAs(ctx, email, PASSWORD, from('203.0.113.7'))).statusCode, 201, 'whoever knew the password logs in from their network')
+  const known = `${ctx.config.redisKeyPrefix}throttle:known_networks:${createHash('sha256').update(email).digest('base64url')}`
+  t.same(Object.keys(await ctx.redis.hgetall(known)).sort(), ['127.0.0.0/24', '203.0.113.0/24'])
+  t.equal((await call(ctx.app, 'PUT', '/me/password', token, { current_password: PASSWORD, new_password: 'a brand new passphrase' })).statusCode, 204)
+  t.equal(await ctx.redis.exists(known), 0, 'none of them is exempt from the account\'s overall limit any more')
 })
 
 t.test('sign-up: 20 attempts per address per hour, a 409 counts too', async (t) => {
