@@ -54,7 +54,7 @@ interface Phase {
   longest: string
   over5ms: number
   /**
-   * The longest plain command of constant work in the same phase (XADD, ZSCAN, ZCARD, GET):
+   * The longest plain command of constant work in the same phase (XADD, ZCARD, GET):
    * what this machine's scheduling adds to any command while it is loaded. 0 when none ran.
    */
   floorMicros: number
@@ -111,7 +111,7 @@ async function phase(redis: Redis, server: Server, token: string, name: string, 
     if (seen) seen.push(us)
     else groups.set(name, [us])
   }
-  const plain = entries.filter(([, , , args]) => /^(xadd|zscan|zcard|get)$/i.test(args[0] ?? ''))
+  const plain = entries.filter(([, , , args]) => /^(xadd|zcard|get)$/i.test(args[0] ?? ''))
   return {
     name,
     seconds: Math.round(seconds * 10) / 10,

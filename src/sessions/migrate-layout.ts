@@ -28,7 +28,7 @@ export interface MigrationReport {
 export async function migrateLegacySessions(redis: RedisClient, keyPrefix: string): Promise<MigrationReport> {
   const report: MigrationReport = { moved: 0, dropped: 0, gone: 0 }
   if (redis instanceof Cluster) return report
-  redis.defineCommand('migrateSession', { numberOfKeys: 7, lua: lua('migrate-session') })
+  redis.defineCommand('migrateSession', { numberOfKeys: 8, lua: lua('migrate-session') })
   const legacy = legacyKeys(keyPrefix)
   const keys = sessionKeys(keyPrefix)
   for await (const found of scanBatches(redis, legacy.sessionPattern)) {
@@ -41,7 +41,7 @@ export async function migrateLegacySessions(redis: RedisClient, keyPrefix: strin
       }
       const outcome = await redis.migrateSession(
         key, legacy.owner(id), legacy.index(userId),
-        keys.session(userId, id), keys.owner(userId, id), keys.index(userId), keys.generation(userId),
+        keys.session(userId, id), keys.owner(userId, id), keys.index(userId), keys.generation(userId), keys.cutoff(userId),
         id, userId, SESSION_LAYOUT_VERSION,
       )
       report[outcome]++

@@ -33,9 +33,8 @@ export const SESSION_LAYOUT_VERSION = '3'
 const MEMBER_ATTEMPTS = 10
 
 /**
- * The least time a user's generation outlives a revoke-all: far longer than any login takes (a
- * login that read the old one is refused). It is kept longer when sessions it cut off could still
- * exist (revoke-all-sessions.lua).
+ * How long a user's generation outlives a revoke-all: far longer than any login takes (a login
+ * that read the old one is refused). The cutoff is kept much longer (revoke-all-sessions.lua).
  */
 const GENERATION_TTL_MS = 24 * 3600 * 1000
 
@@ -49,13 +48,14 @@ export const SESSION_PAGE_MAX = 100
 const SWEEP_BATCH = 50
 
 /**
- * ZSCAN's COUNT while sweeping: about this many index entries per step (each step also skips at
- * most ten times as many empty buckets, so a set whose table has not shrunk yet is walked quickly).
+ * How long a revoke-all deletes keys before it answers (a user with 100,000 sessions takes about
+ * 12 s on a 2-core machine), well under the usual 60 s proxy timeout; the sessions are refused from
+ * its first instant. If keys are left, their deletion goes on after the answer, for at most
+ * SWEEP_MAX_MS (millions of sessions, or an index growing as fast as it is swept); the rest expire
+ * on their own.
  */
-const SWEEP_SCAN = 500
-
-/** The longest a revoke-all spends deleting keys; the sessions are refused from its first instant. */
-const SWEEP_MAX_MS = 60_000
+const SWEEP_INLINE_MS = 30_000
+const SWEEP_MAX_MS = 10 * 60_000
 
 /**
  * How long a session's owner key outlives the session's absolute end. Redis may delete an expired
@@ -159,8 +159,9 @@ export interface SessionStore {
   cutOff(userId: string, keep?: string): Promise<void>
   /**
    * Ends all the user's sessions (but `keep`): `cutOff`, then their keys are deleted a bounded
-   * batch at a time, each batch's `revoked` events published. Returns how many it deleted. If the
-   * sweep is interrupted, the sessions stay refused and their keys expire on their own.
+   * batch at a time, each batch's `revoked` events published. Returns how many it deleted before
+   * answering (all of them unless that took SWEEP_INLINE_MS: the rest are deleted after). If the
+   * deletion fails part-way, the sessions stay refused and their keys expire on their own.
    */
   revokeAll(userId: string, options: { reason: RevokeReason; keep?: string }): Promise<number>
   /**
@@ -187,7 +188,7 @@ export interface SessionStoreOptions {
    */
   waitReplicas?: { count: number; timeoutMs: number; onShortfall: (operation: string, acknowledged: number) => void }
   /**
-   * A revoke-all's sweep stopped before deleting every key: an error, or SWEEP_MAX_MS. The
+   * A revoke-all's deletion of keys stopped before it was done: an error, or SWEEP_MAX_MS. The
    * sessions are refused all the same; their keys expire on their own (logged by the app).
    */
   onSweepStopped?: (userId: string, deleted: number, err: unknown) => void
@@ -269,47 +270,46 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
   }
 
   /**
-   * Deletes the keys of the user's cut-off sessions, walking the index with ZSCAN: each call reads
-   * about SWEEP_SCAN entries and each script ends at most SWEEP_BATCH sessions, so no Redis call
-   * grows with the user's number of sessions. Sessions created or kept since the cutoff are passed
-   * over. The sessions are over already, so this never fails the revoke-all: an error, or running
-   * past SWEEP_MAX_MS (millions of sessions, or an index that grows as fast as it is swept), stops
-   * it, is reported, and leaves the rest to expire on their own. Returns how many it deleted.
+   * Deletes the keys of the user's cut-off sessions, walking the index a page at a time, as a
+   * listing does (session-page.lua: O(log n + page) per call, from the last entry's place, which
+   * holds even as that entry is deleted), and ending each page's revoked sessions in one call
+   * (end-revoked-sessions.lua): no Redis call grows with the user's number of sessions. (ZSCAN
+   * would not do: while Redis shrinks the set's hash table, one ZSCAN step can walk a great many
+   * empty buckets.) Cut-off sessions never move in the index, since nothing extends them; sessions
+   * created or kept since the cutoff are passed over. Stops after `budgetMs` (done: false). The
+   * sessions are over already, so this never fails the revoke-all: an error stops it, is reported,
+   * and leaves the rest to expire on their own.
    */
-  async function sweep(userId: string, reason: RevokeReason): Promise<number> {
+  async function sweep(userId: string, reason: RevokeReason, budgetMs: number): Promise<{ ended: number; done: boolean }> {
     const index = keys.index(userId)
     const started = Date.now()
     let ended = 0
-    // One step ahead: the next ZSCAN and the last batch's events are in flight while a batch is
-    // being ended (at most one of each, so nothing piles up in memory).
-    let scan = redis.zscan(index, '0', 'COUNT', SWEEP_SCAN)
+    // One step ahead: the next page is read, and the last batch's events published, while a batch
+    // is being ended (at most one of each, so nothing piles up in memory).
+    let page = redis.sessionPage(index, SWEEP_BATCH, '', '')
     let publishing: Promise<void> = Promise.resolve()
     try {
       for (;;) {
-        const [cursor, flat] = await scan
-        if (cursor !== '0') scan = redis.zscan(index, cursor, 'COUNT', SWEEP_SCAN)
-        const found = flat.filter((_, i) => i % 2 === 0)
-        // COUNT is a hint: a step can return more (while Redis resizes the set), so it is cut up.
-        for (let start = 0; start < found.length; start += SWEEP_BATCH) {
-          const ids = found.slice(start, start + SWEEP_BATCH)
+        const entries = await page
+        const ids = entries.filter((_, i) => i % 2 === 0)
+        const more = ids.length === SWEEP_BATCH
+        if (more) page = redis.sessionPage(index, SWEEP_BATCH, entries.at(-1)!, ids.at(-1)!)
+        if (ids.length > 0) {
           const gone = await redis.endRevokedSessions(2 + 2 * ids.length, index, keys.cutoff(userId), ...ids.flatMap((id) => [keys.session(userId, id), keys.owner(userId, id)]), userId, ...ids)
           ended += gone.length
           await publishing
           publishing = events(revoked(gone, userId, reason))
         }
-        if (cursor === '0') return ended
-        if (Date.now() - started > SWEEP_MAX_MS) {
-          onSweepStopped?.(userId, ended, new Error(`still sweeping after ${SWEEP_MAX_MS} ms`))
-          return ended
-        }
+        if (!more) return { ended, done: true }
+        if (Date.now() - started > budgetMs) return { ended, done: false }
       }
     } catch (err) {
       onSweepStopped?.(userId, ended, err)
-      return ended
+      return { ended, done: true }
     } finally {
       await publishing
-      // A prefetched step left over when the loop stopped early must not be an unhandled rejection.
-      scan.catch(() => {})
+      // A prefetched page left over when the loop stopped early must not be an unhandled rejection.
+      page.catch(() => {})
     }
   }
 
@@ -407,7 +407,14 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
     revokeAll: (userId, { reason, keep }) =>
       run('revoke_all', async () => {
         await cutOff(userId, keep)
-        return sweep(userId, reason)
+        const { ended, done } = await sweep(userId, reason, SWEEP_INLINE_MS)
+        if (!done) {
+          // The answer goes now; the rest of the keys are deleted after it.
+          void sweep(userId, reason, SWEEP_MAX_MS).then(({ done: finished }) => {
+            if (!finished) onSweepStopped?.(userId, ended, new Error(`still deleting keys after ${(SWEEP_INLINE_MS + SWEEP_MAX_MS) / 1000} s`))
+          })
+        }
+        return ended
       }),
     expired: (id, userId) =>
       run('expired', async () => {

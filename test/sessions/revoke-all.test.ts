@@ -132,7 +132,7 @@ t.test('a sweep that fails part-way never fails the revoke-all: the sessions are
   const admin = await newAdmin(ctx)
   const { email, user, token } = await newSession(ctx)
   const { token: other } = await login(ctx.app, email)
-  // The index stops being a sorted set (as if damaged): ZSCAN fails at the sweep's first step.
+  // The index stops being a sorted set (as if damaged): the sweep's first read of it fails.
   const index = keysOf(ctx).index(user.id)
   await ctx.redis.del(index)
   await ctx.redis.set(index, 'not a sorted set')

@@ -1,5 +1,5 @@
 -- end-revoked-sessions.lua: the sweep after a revoke-all. Deletes the keys of the given sessions
--- that the revoke-all cut off, a batch at a time (the caller walks the index with ZSCAN), so that
+-- that the revoke-all cut off, a batch at a time (the caller walks the index page by page), so that
 -- readers of the contract see them gone too. Work is bounded by the batch the caller passes.
 --
 -- KEYS[1]  the user's index,       <prefix>user:{<user_id>}:sessions

@@ -9,6 +9,7 @@
 -- KEYS[5]  the new owner,        <prefix>owner:{<user_id>}:<id>
 -- KEYS[6]  the new index,        <prefix>user:{<user_id>}:sessions
 -- KEYS[7]  the new generation,   <prefix>user:{<user_id>}:generation
+-- KEYS[8]  the new cutoff,       <prefix>user:{<user_id>}:cutoff
 -- ARGV[1]  session id
 -- ARGV[2]  user_id the old hash was read with
 -- ARGV[3]  the layout version to write
@@ -20,10 +21,13 @@ if f[1] ~= ARGV[2] or pttl <= 0 then
   return 'gone'
 end
 redis.call('ZREM', KEYS[3], ARGV[1])
--- The generation is a revoke-all's Redis time in microseconds: a session created before it must not
--- outlive it, as it would not have on one layout.
+-- The generation and the cutoff are a revoke-all's Redis time in microseconds: a session created
+-- before one must not outlive it, as it would not have on one layout. (The generation is kept a
+-- day, the cutoff as long as a session can live.)
 local generation = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
-if (tonumber(f[3]) or 0) * 1000 <= generation then
+local cutoff = tonumber(redis.call('GET', KEYS[8]) or '0') or 0
+local created_us = (tonumber(f[3]) or 0) * 1000
+if created_us <= generation or created_us < cutoff then
   redis.call('DEL', KEYS[1], KEYS[2])
   return 'dropped'
 end
