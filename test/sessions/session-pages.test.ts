@@ -9,10 +9,9 @@ interface Listed {
   expires_at: string
 }
 
-/** Every page of a listing, followed through next_cursor. */
-async function allPages(list: (query: string) => ReturnType<typeof call>, limit: number) {
+/** Every page of a listing, followed through next_cursor (from `cursor`, or the first page). */
+async function allPages(list: (query: string) => ReturnType<typeof call>, limit: number, cursor: string | null = null) {
   const pages: Listed[][] = []
-  let cursor: string | null = null
   do {
     const res = await list(`?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
     if (res.statusCode !== 200) throw new Error(`listing failed: ${res.statusCode} ${res.body}`)
@@ -71,17 +70,11 @@ t.test('when the cursor\'s own session moves, the next page still starts right a
   const index = keysOf(ctx).index(user.id)
   const [, score] = await ctx.redis.zrange(index, '-1', '-1', 'WITHSCORES')
   await ctx.redis.zadd(index, 'XX', ...ids.flatMap((id) => [score!, id]))
-  const list = (query: string) => call(ctx.app, 'GET', `/admin/users/${user.id}/sessions?limit=2${query}`, admin.token)
-  const first = (await list('')).json()
+  const list = (query: string) => call(ctx.app, 'GET', `/admin/users/${user.id}/sessions${query}`, admin.token)
+  const first = (await list('?limit=2')).json()
   await sleep(5)
   t.ok(await store.touch(first.sessions[1].id, user.id), 'the cursor\'s session is used: it moves to the top, off the shared score')
-  const rest: string[] = []
-  let cursor = first.next_cursor as string | null
-  while (cursor) {
-    const page = (await list(`&cursor=${encodeURIComponent(cursor)}`)).json()
-    rest.push(...page.sessions.map((s: Listed) => s.id))
-    cursor = page.next_cursor
-  }
+  const rest = (await allPages(list, 2, first.next_cursor)).flat().map((s) => s.id)
   t.same(rest.sort(), ids.filter((id) => !first.sessions.some((s: Listed) => s.id === id)).sort(), 'the four sessions after it, none skipped')
 })
 
@@ -95,16 +88,10 @@ t.test('when the cursor\'s own session is ended between pages, none of the rest 
   // Three share the cursor's score, as sessions capped at the same absolute end would.
   const ranked = await ctx.redis.zrange(index, '0', '-1', 'REV', 'WITHSCORES')
   await ctx.redis.zadd(index, 'XX', ranked[3]!, ranked[2]!, ranked[3]!, ranked[4]!)
-  const list = (query: string) => call(ctx.app, 'GET', `/admin/users/${user.id}/sessions?limit=2${query}`, admin.token)
-  const first = (await list('')).json()
+  const list = (query: string) => call(ctx.app, 'GET', `/admin/users/${user.id}/sessions${query}`, admin.token)
+  const first = (await list('?limit=2')).json()
   t.ok(await store.revoke(first.sessions[1].id, user.id, 'logout'), 'the last session shown is logged out')
-  const rest: string[] = []
-  let cursor = first.next_cursor as string | null
-  while (cursor) {
-    const page = (await list(`&cursor=${encodeURIComponent(cursor)}`)).json()
-    rest.push(...page.sessions.map((s: Listed) => s.id))
-    cursor = page.next_cursor
-  }
+  const rest = (await allPages(list, 2, first.next_cursor)).flat().map((s) => s.id)
   t.same(rest.sort(), ids.filter((id) => !first.sessions.some((s: Listed) => s.id === id)).sort(), 'the five after it, none skipped')
 })
 
