@@ -18,13 +18,13 @@ export interface PrivateRedis {
   pause(ms: number): Promise<void>
 }
 
-export async function startPrivateRedis(t: Test): Promise<PrivateRedis> {
+export async function startPrivateRedis(t: Test, options: { niceness?: number } = {}): Promise<PrivateRedis> {
   const port = await freePort()
   const url = `redis://127.0.0.1:${port}`
   let proc: ChildProcess | null = null
 
   const start = async () => {
-    proc = await spawnRedisServer(port)
+    proc = await spawnRedisServer(port, [], options)
   }
   const kill = async () => {
     if (!proc || proc.exitCode !== null) return
