@@ -98,7 +98,7 @@ export function createMetrics(countSessions: () => Promise<number>, passwordsWai
     eventsFailed: new Counter({ name: 'gatehouse_events_publish_failures_total', help: 'Session events that could not be written to the stream', registers }),
     sweepsStopped: new Counter({
       name: 'gatehouse_revocation_sweeps_stopped_total',
-      help: 'Revoke-alls that stopped deleting the ended sessions\' keys early (a Redis error, or a minute spent): the sessions are refused all the same, their keys expire on their own',
+      help: 'Revoke-alls that stopped deleting the ended sessions\' keys early (a Redis error, or over 10 minutes on one user\'s keys): the sessions are refused all the same, their keys expire on their own',
       registers,
     }),
     unreplicatedRevocations: new Counter({
