@@ -62,7 +62,6 @@ export const summary = (rounds: Figures[]) => ({
   rounds,
 })
 
-
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export interface Server {
@@ -74,7 +73,7 @@ export interface Server {
 
 export const started: Server[] = []
 
-export async function start(name: string, args: string[], env: Record<string, string>, ready: string): Promise<Server> {
+export async function start (name: string, args: string[], env: Record<string, string>, ready: string): Promise<Server> {
   const port = await freePort()
   const log = join(tmpdir(), `gatehouse-bench-${process.pid}-${name}.log`)
   // Logs go to a file, as in production: piping them here would load the load generator.
@@ -95,7 +94,7 @@ export async function start(name: string, args: string[], env: Record<string, st
   throw new Error(`${name} did not start; its log:\n${readFileSync(log, 'utf8').slice(-2000)}`)
 }
 
-export async function stop(server: Server): Promise<void> {
+export async function stop (server: Server): Promise<void> {
   if (server.proc.exitCode !== null) return
   server.proc.kill('SIGTERM')
   const timer = setTimeout(() => server.proc.kill('SIGKILL'), 15_000)
@@ -103,12 +102,12 @@ export async function stop(server: Server): Promise<void> {
   clearTimeout(timer)
 }
 
-export function rssMb(server: Server): number {
+export function rssMb (server: Server): number {
   const status = readFileSync(`/proc/${server.proc.pid}/status`, 'utf8')
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024
 }
 
-export async function api(server: Server, method: string, path: string, body?: unknown, token?: string) {
+export async function api (server: Server, method: string, path: string, body?: unknown, token?: string) {
   const res = await fetch(server.url + path, {
     method,
     headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Token token=${token}` } : {}) },
@@ -124,7 +123,7 @@ export const load = (options: Options) => autocannon({ duration: ROUND_SECONDS, 
 export const getMe = (server: Server, token: string, duration = ROUND_SECONDS) =>
   load({ url: server.url + '/me', connections: ME_CONNECTIONS, duration, headers: { authorization: `Token token=${token}` } })
 
-export async function cleanUp(redis: Redis | undefined): Promise<void> {
+export async function cleanUp (redis: Redis | undefined): Promise<void> {
   await Promise.allSettled(started.map(stop))
   if (redis) {
     let cursor = '0'
@@ -154,7 +153,7 @@ export const row = (cells: (string | number)[]) => cells.map((cell, i) => String
  * 12, a fresh secret. EXPIRED_EVENTS=listen: expired events as usual, without changing the shared
  * Redis' configuration. BENCH_CPU_PROF=1 writes a --cpu-prof profile into bench/profiles/.
  */
-export function startApi(redisUrl: string, env: Record<string, string> = {}): Promise<Server> {
+export function startApi (redisUrl: string, env: Record<string, string> = {}): Promise<Server> {
   const profile = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench/profiles')}`] : []
   return start('api', [...profile, 'dist/server.js'], {
     NODE_ENV: 'production',
@@ -172,13 +171,13 @@ export function startApi(redisUrl: string, env: Record<string, string> = {}): Pr
 }
 
 /** A redis-server of the benchmark's own (so the shared one never holds its millions of keys); `stop` removes it whole. */
-export async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startRedis (): Promise<{ url: string; stop(): Promise<void> }> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-redis-'))
   const proc = await spawnRedisServer(port, ['--dir', dir])
   return {
     url: `redis://127.0.0.1:${port}`,
-    async stop() {
+    async stop () {
       proc.kill('SIGKILL')
       await once(proc, 'exit').catch(() => {})
       rmSync(dir, { recursive: true, force: true })
@@ -187,7 +186,7 @@ export async function startRedis(): Promise<{ url: string; stop(): Promise<void>
 }
 
 /** Writes a run's results to bench/results/<name>-<date>.json; returns the path, from the repository root. */
-export function resultsFile(name: string, results: { date: string }): string {
+export function resultsFile (name: string, results: { date: string }): string {
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true })
   const file = join('bench/results', `${name}-${results.date.replace(/[:.]/g, '-')}.json`)
   writeFileSync(join(ROOT, file), JSON.stringify(results, null, 2) + '\n')
@@ -199,7 +198,7 @@ export function resultsFile(name: string, results: { date: string }): string {
  * URL, and afterwards, also after a failure, stops every server the benchmark started, removes its
  * users and the Redis whole. A failure is printed and sets the exit code.
  */
-export function runOnPrivateRedis(name: string, work: (redis: Redis, redisUrl: string) => Promise<void>): void {
+export function runOnPrivateRedis (name: string, work: (redis: Redis, redisUrl: string) => Promise<void>): void {
   const run = async () => {
     const server = await startRedis()
     const redis = new Redis(server.url)

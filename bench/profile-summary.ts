@@ -34,7 +34,7 @@ profile.samples.forEach((id, i) => {
 })
 
 /** node_modules/<package> (with its scope), node:internal, (program)/(gc), or this project's file. */
-function area({ url, functionName }: Node['callFrame']): string {
+function area ({ url, functionName }: Node['callFrame']): string {
   if (!url) return functionName.startsWith('(') ? functionName : '(native)'
   const modules = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)
   if (modules) return modules[1]!

@@ -65,7 +65,7 @@ interface Phase {
 const percentile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
 
 /** Calls GET /me as the bystander from BYSTANDER_CONNECTIONS loops until `stop` resolves. */
-async function bystanderDuring(server: Server, token: string, work: () => Promise<void>) {
+async function bystanderDuring (server: Server, token: string, work: () => Promise<void>) {
   const latencies: number[] = []
   let failures = 0
   let running = true
@@ -94,7 +94,7 @@ async function bystanderDuring(server: Server, token: string, work: () => Promis
   return { seconds: (performance.now() - began) / 1000, bystander: { requests: latencies.length, failures, p50: at(0.5), p99: at(0.99), max: at(1) } }
 }
 
-async function phase(redis: Redis, server: Server, token: string, name: string, work: () => Promise<void>): Promise<Phase> {
+async function phase (redis: Redis, server: Server, token: string, name: string, work: () => Promise<void>): Promise<Phase> {
   await redis.slowlog('RESET')
   const { seconds, bystander } = await bystanderDuring(server, token, work)
   const entries = ((await redis.slowlog('GET', 2_000_000)) as [number, number, number, string[]][]).filter(([, , , args]) => !/^slowlog$/i.test(args[0] ?? ''))
@@ -134,10 +134,10 @@ runOnPrivateRedis('bench:revocation', async (redis, redisUrl) => {
   const began = Date.now()
   const server = await startApi(redisUrl, { SESSION_MAX_PER_USER: '0', EVENTS_MAX_LENGTH: '1000' })
   const emails = ['heavy', 'admin', 'bystander'].map((who) => `${who}-${process.pid}@${EMAIL_DOMAIN}`)
-  const [heavy, admin, bystander] = await Promise.all(emails.map(async (email) => (await api(server, 'POST', '/users', { email, password: PASSWORD })).user as { id: string }))
+  const [heavy, admin] = await Promise.all(emails.map(async (email) => (await api(server, 'POST', '/users', { email, password: PASSWORD })).user as { id: string }))
   const db = new pg.Client({ connectionString: DATABASE_URL })
   await db.connect()
-  await db.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [admin!.id])
+  await db.query('UPDATE users SET role = \'admin\' WHERE id = $1', [admin!.id])
   await db.end()
   const [heavyToken, adminToken, bystanderToken] = await Promise.all(emails.map(async (email) => (await api(server, 'POST', '/sessions', { email, password: PASSWORD })).token as string))
 

@@ -28,7 +28,7 @@ const STORM_USERS = 10
 const TARGETS = { meRps: 0.8, meP99: 1.5, stormP99: 2, rssMb: 150, loginShare: 0.8 }
 
 /** Logins spread over several users (one user's concurrent logins would only measure its cap). */
-function loginStorm(server: Server, emails: string[], duration: number) {
+function loginStorm (server: Server, emails: string[], duration: number) {
   let next = 0
   return load({
     url: server.url,
@@ -46,7 +46,7 @@ function loginStorm(server: Server, emails: string[], duration: number) {
 }
 
 /** One compare of bcryptjs at the production cost, on this thread with nothing else running. */
-function bcryptCompareSeconds(): number {
+function bcryptCompareSeconds (): number {
   const hash = bcrypt.hashSync(PASSWORD, BCRYPT_COST)
   const times = [0, 1, 2].map(() => {
     const started = process.hrtime.bigint()
@@ -58,7 +58,7 @@ function bcryptCompareSeconds(): number {
 
 const mark = (ok: boolean) => (ok ? 'met' : 'MISSED')
 
-async function main(): Promise<void> {
+async function main (): Promise<void> {
   const began = Date.now()
   const cores = availableParallelism()
   const compareSeconds = bcryptCompareSeconds()

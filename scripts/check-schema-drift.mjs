@@ -34,14 +34,14 @@ const PG_TEXT = 25
 
 /** A pool whose results report "char" columns as text, so the engine can read the catalog. */
 class CatalogFriendlyPool extends pg.Pool {
-  async query(...params) {
+  async query (...params) {
     const result = await super.query(...params)
     for (const field of result?.fields ?? []) if (field.dataTypeID === PG_CHAR) field.dataTypeID = PG_TEXT
     return result
   }
 }
 
-async function loadSchemaEngine() {
+async function loadSchemaEngine () {
   const dir = resolve(ROOT, 'node_modules/@prisma/schema-engine-wasm')
   // Node 20 cannot import .wasm modules: instantiate it by hand with the package's JS glue.
   const glue = await import(resolve(dir, 'schema_engine_bg.js'))
@@ -51,7 +51,7 @@ async function loadSchemaEngine() {
   return glue.SchemaEngine
 }
 
-async function withAdmin(url, sql) {
+async function withAdmin (url, sql) {
   const admin = new pg.Client({ connectionString: url })
   await admin.connect()
   try {
@@ -61,7 +61,7 @@ async function withAdmin(url, sql) {
   }
 }
 
-async function main() {
+async function main () {
   const { migrate } = await import(resolve(ROOT, 'dist/db/migrate.js'))
   const scratch = new URL(args['database-url'])
   const name = `gatehouse_drift_${randomBytes(4).toString('hex')}`
@@ -104,5 +104,5 @@ main().then(
   (err) => {
     console.error('schema drift: the check failed:', err)
     process.exit(2)
-  },
+  }
 )

@@ -26,7 +26,7 @@ const RUN_TIMEOUT_MS = 10 * 60_000
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A free port whose cluster bus port (port + 10000) is free too. */
-async function clusterPort() {
+async function clusterPort () {
   const free = (port) => new Promise((resolve) => {
     const server = createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
   })
@@ -38,7 +38,7 @@ async function clusterPort() {
 
 const cli = (port, ...args) => spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 5000 })
 
-async function until(what, check) {
+async function until (what, check) {
   const deadline = Date.now() + START_TIMEOUT_MS
   while (Date.now() < deadline) {
     if (check()) return

@@ -79,21 +79,23 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
  * Builds the whole service: used by src/server.ts and by every test. Owns its clients (no
  * module-level singletons), so two apps with different key prefixes can run side by side.
  */
-export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger === false ? false : {
-      level: options.logger?.level ?? config.logLevel,
-      // Tokens must never reach the logs: a request is logged as these fields and nothing else, so no
-      // header (Authorization, Cookie) can be. This replaces pino's redact, which cloned every
-      // line to blank paths that were never there (1.7% of GET /me's CPU).
-      serializers: {
-        req: (request: FastifyRequest) => ({ method: request.method, url: request.url, host: request.host, remoteAddress: request.ip }),
-      },
-      // Written asynchronously: under load, lines that arrive while a write is in flight go out
-      // together in the next one, instead of one blocking write(2) per line (docs/performance.md).
-      // pino flushes what is left when the process exits.
-      stream: options.logger?.stream ?? pino.destination({ dest: 1, sync: false }),
-    },
+    logger: options.logger === false
+      ? false
+      : {
+          level: options.logger?.level ?? config.logLevel,
+          // Tokens must never reach the logs: a request is logged as these fields and nothing else, so no
+          // header (Authorization, Cookie) can be. This replaces pino's redact, which cloned every
+          // line to blank paths that were never there (1.7% of GET /me's CPU).
+          serializers: {
+            req: (request: FastifyRequest) => ({ method: request.method, url: request.url, host: request.host, remoteAddress: request.ip }),
+          },
+          // Written asynchronously: under load, lines that arrive while a write is in flight go out
+          // together in the next one, instead of one blocking write(2) per line (docs/performance.md).
+          // pino flushes what is left when the process exits.
+          stream: options.logger?.stream ?? pino.destination({ dest: 1, sync: false }),
+        },
     // One access-log line per request, written when it ends (see the onResponse hook), rather
     // than Fastify's two ("incoming request" and "request completed").
     logController: new LogController({ disableRequestLogging: true }),
@@ -184,7 +186,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops
 
 /** The clients and services, without HTTP: used by `buildApp` and by the command-line tool. */
-export async function createServices(config: Config, log: Pick<FastifyBaseLogger, 'warn' | 'info'>): Promise<Services> {
+export async function createServices (config: Config, log: Pick<FastifyBaseLogger, 'warn' | 'info'>): Promise<Services> {
   const redis = createRedisClient({ target: config.redis, commandTimeoutMs: config.redisCommandTimeoutMs, logger: log })
   const db = createDatabase(config.databaseUrl, config.databaseTimeoutMs, config.databasePoolSize)
   let stopTtl = () => {}

@@ -10,7 +10,7 @@ import { migrate, MigrationError } from './db/migrate.js'
  * Postgres answer, apply pending migrations, then listen. Any start-up problem is one clear line
  * on stderr and a non-zero exit, never a hang.
  */
-async function main(): Promise<void> {
+async function main (): Promise<void> {
   const { config, warnings } = loadConfig(withDotEnv(process.env))
   await checkDependencies(config)
   await migrate(config.databaseUrl, { log: (message) => console.log(`gatehouse: ${message}`) })

@@ -32,7 +32,7 @@ export const uniqueId = () => randomBytes(6).toString('hex')
  * bcrypt runs at cost 4 unless `env.BCRYPT_COST` says otherwise: BCRYPT_COST refuses anything
  * below 10, so the tests set the field directly, and no setting lets a deployment do the same.
  */
-export function testConfig(env: Env = {}): Config {
+export function testConfig (env: Env = {}): Config {
   const { BCRYPT_COST: cost, ...rest } = env
   const ownRedis = env.REDIS_URL !== undefined || env.REDIS_SENTINELS !== undefined || env.REDIS_CLUSTER_NODES !== undefined
   const config = loadConfig({
@@ -66,7 +66,7 @@ export interface TestContext {
 }
 
 /** Builds an app the way the server does, and cleans up its users and Redis keys afterwards. */
-export async function buildTestApp(t: Test, env: Env = {}, options: BuildAppOptions = { logger: false }): Promise<TestContext> {
+export async function buildTestApp (t: Test, env: Env = {}, options: BuildAppOptions = { logger: false }): Promise<TestContext> {
   const config = testConfig(env)
   const app = await buildApp(config, options)
   const redis = adminClient(config)
@@ -82,7 +82,7 @@ export async function buildTestApp(t: Test, env: Env = {}, options: BuildAppOpti
 }
 
 /** A client for the Redis `config` points at, as another service would open one (ioredis defaults). */
-export function adminClient(config: Config): RedisClient {
+export function adminClient (config: Config): RedisClient {
   const target = config.redis
   const client: RedisClient = target.mode === 'cluster'
     ? new Cluster(target.nodes, { scaleReads: 'master' })
@@ -94,14 +94,14 @@ export function adminClient(config: Config): RedisClient {
   return client
 }
 
-export async function deleteKeys(redis: RedisClient, prefix: string): Promise<void> {
+export async function deleteKeys (redis: RedisClient, prefix: string): Promise<void> {
   const keys = await scanKeys(redis, prefix)
   // One DEL per key: on a Cluster a multi-key DEL must stay within one slot.
   await Promise.all(keys.map((key) => redis.del(key)))
 }
 
 /** Every key under `prefix`, on every primary of a Cluster. */
-export async function scanKeys(redis: RedisClient, prefix: string): Promise<string[]> {
+export async function scanKeys (redis: RedisClient, prefix: string): Promise<string[]> {
   if (redis instanceof Cluster && redis.status !== 'ready') await redis.ping()
   const keys: string[] = []
   for (const node of masters(redis)) {
@@ -114,13 +114,13 @@ export async function scanKeys(redis: RedisClient, prefix: string): Promise<stri
 export const keysOf = (ctx: Pick<TestContext, 'config'>) => sessionKeys(ctx.config.redisKeyPrefix)
 
 /** The Redis key of the session a token stands for. */
-export function sessionKeyOf(ctx: Pick<TestContext, 'config'>, token: string): string {
+export function sessionKeyOf (ctx: Pick<TestContext, 'config'>, token: string): string {
   const claims = claimsOf(token)
   return keysOf(ctx).session(String(claims.user_id), String(claims.jti))
 }
 
 /** Runs one statement on its own connection (tests read and arrange Postgres directly through this). */
-export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(query: string, params: unknown[] = [], url = TEST_DATABASE_URL): Promise<T[]> {
+export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow> (query: string, params: unknown[] = [], url = TEST_DATABASE_URL): Promise<T[]> {
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
@@ -130,67 +130,67 @@ export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(query
   }
 }
 
-async function deleteUsers(domain: string): Promise<void> {
+async function deleteUsers (domain: string): Promise<void> {
   await sql('DELETE FROM users WHERE email LIKE $1', [`%@${domain}`])
 }
 
-export async function signUp(app: FastifyInstance, email: string, password = PASSWORD) {
+export async function signUp (app: FastifyInstance, email: string, password = PASSWORD) {
   const res = await app.inject({ method: 'POST', url: '/users', payload: { email, password } })
   if (res.statusCode !== 201) throw new Error(`sign-up failed: ${res.statusCode} ${res.body}`)
   return res.json().user as { id: string; email: string; createdAt: string }
 }
 
-export async function login(app: FastifyInstance, email: string, password = PASSWORD) {
+export async function login (app: FastifyInstance, email: string, password = PASSWORD) {
   const res = await app.inject({ method: 'POST', url: '/sessions', payload: { email, password } })
   if (res.statusCode !== 201) throw new Error(`login failed: ${res.statusCode} ${res.body}`)
   return res.json() as { user: { id: string; email: string }; token: string }
 }
 
 /** Signs up a fresh user and logs in. */
-export async function newSession(ctx: TestContext) {
+export async function newSession (ctx: TestContext) {
   const email = ctx.email()
   const user = await signUp(ctx.app, email)
   const { token } = await login(ctx.app, email)
   return { user, token, email }
 }
 
-export function me(app: FastifyInstance, authorization?: string) {
+export function me (app: FastifyInstance, authorization?: string) {
   return app.inject({ method: 'GET', url: '/me', headers: authorization === undefined ? {} : { authorization } })
 }
 
 /** The claims of a token, decoded without verification (as a test, or another service, would). */
-export function claimsOf(token: string): Record<string, unknown> {
+export function claimsOf (token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'))
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** An authenticated request with `Authorization: Token token=<token>`. */
-export function call(app: FastifyInstance, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, token: string, payload?: object) {
+export function call (app: FastifyInstance, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, token: string, payload?: object) {
   return app.inject({ method, url, headers: { authorization: `Token token=${token}` }, ...(payload === undefined ? {} : { payload }) })
 }
 
 /** Makes a user admin directly in Postgres (the CLI and the API have their own tests), then logs in. */
-export async function newAdmin(ctx: TestContext) {
+export async function newAdmin (ctx: TestContext) {
   const email = ctx.email()
   const user = await signUp(ctx.app, email)
-  await sql(`UPDATE users SET role = 'admin' WHERE id = $1`, [user.id])
+  await sql('UPDATE users SET role = \'admin\' WHERE id = $1', [user.id])
   const { token } = await login(ctx.app, email)
   return { user, token, email }
 }
 
 /** The session ids in a user's index, read the way another service would. */
-export function indexed(ctx: TestContext, userId: string): Promise<string[]> {
+export function indexed (ctx: TestContext, userId: string): Promise<string[]> {
   return ctx.redis.zrange(keysOf(ctx).index(userId), '0', '-1')
 }
 
 /** Whether a session's hash exists in Redis. */
-export async function sessionExists(ctx: TestContext, token: string): Promise<boolean> {
+export async function sessionExists (ctx: TestContext, token: string): Promise<boolean> {
   return (await ctx.redis.exists(sessionKeyOf(ctx, token))) === 1
 }
 
 /** Every session hash of a user, found by scanning, not through the index (to check the index). */
-export async function sessionsInRedis(ctx: TestContext, userId: string): Promise<Array<{ id: string; createdAt: number }>> {
+export async function sessionsInRedis (ctx: TestContext, userId: string): Promise<Array<{ id: string; createdAt: number }>> {
   const found = []
   for (const key of await scanKeys(ctx.redis, `${ctx.config.redisKeyPrefix}sess:`)) {
     const [owner, createdAt] = await ctx.redis.hmget(key, 'user_id', 'created_at')
@@ -201,10 +201,10 @@ export async function sessionsInRedis(ctx: TestContext, userId: string): Promise
 }
 
 /** Fastify logger options that keep every JSON log line in `lines`, as the server would print them. */
-export function captureLogs(level = 'trace') {
+export function captureLogs (level = 'trace') {
   const lines: string[] = []
   const stream = new Writable({
-    write(chunk, _encoding, done) {
+    write (chunk, _encoding, done) {
       lines.push(...String(chunk).split('\n').filter(Boolean))
       done()
     },
@@ -217,7 +217,7 @@ export function captureLogs(level = 'trace') {
  * one second has passed since `since`: how a TTL change is seen to reach an instance. Returns the
  * last PTTL.
  */
-export async function touchUntilTtlAtMost(t: Test, ctx: TestContext, token: string, maxMs: number, since: number): Promise<number> {
+export async function touchUntilTtlAtMost (t: Test, ctx: TestContext, token: string, maxMs: number, since: number): Promise<number> {
   const key = sessionKeyOf(ctx, token)
   let pttl = Infinity
   while (Date.now() - since < 1000) {
@@ -230,7 +230,7 @@ export async function touchUntilTtlAtMost(t: Test, ctx: TestContext, token: stri
 }
 
 /** The entries of the `<prefix>events` stream, as plain objects (what a consumer reads). */
-export async function streamEvents(ctx: Pick<TestContext, 'redis' | 'config'>): Promise<Record<string, string>[]> {
+export async function streamEvents (ctx: Pick<TestContext, 'redis' | 'config'>): Promise<Record<string, string>[]> {
   const entries = (await ctx.redis.xrange(`${ctx.config.redisKeyPrefix}events`, '-', '+')) as [string, string[]][]
   return entries.map(([, fields]) => {
     const event: Record<string, string> = {}
@@ -244,7 +244,7 @@ export async function streamEvents(ctx: Pick<TestContext, 'redis' | 'config'>): 
  * scripts, keys, TTL and events. For tests that work at the level of the store (or need many
  * sessions without as many HTTP logins).
  */
-export async function storeOf(t: Test, ctx: Pick<TestContext, 'config'>, { publish = true } = {}): Promise<SessionStore> {
+export async function storeOf (t: Test, ctx: Pick<TestContext, 'config'>, { publish = true } = {}): Promise<SessionStore> {
   const { config } = ctx
   const quiet = { warn: () => {}, info: () => {} }
   const redis = createRedisClient({ target: config.redis, commandTimeoutMs: 10_000, logger: quiet })
@@ -264,14 +264,14 @@ export async function storeOf(t: Test, ctx: Pick<TestContext, 'config'>, { publi
  * Gives `user` `count` more sessions, each stored by the script a login uses (create-session.lua),
  * `concurrency` at a time. Returns their ids.
  */
-export async function addSessions(store: SessionStore, user: { id: string; email: string; createdAt: string }, count: number, concurrency = 500): Promise<string[]> {
+export async function addSessions (store: SessionStore, user: { id: string; email: string; createdAt: string }, count: number, concurrency = 500): Promise<string[]> {
   const ids: string[] = []
   const device = { client: 'bulk', userAgent: 'addSessions', ip: '127.0.0.1' }
   while (ids.length < count) {
     const generation = await store.generation(user.id)
     const batch = await Promise.all(
       Array.from({ length: Math.min(concurrency, count - ids.length) }, () =>
-        store.create({ userId: user.id, role: 'user', email: user.email, userCreatedAt: Date.parse(user.createdAt), device, generation })),
+        store.create({ userId: user.id, role: 'user', email: user.email, userCreatedAt: Date.parse(user.createdAt), device, generation }))
     )
     for (const session of batch) if (session) ids.push(session.id)
   }

@@ -12,7 +12,7 @@ export interface Started {
   output: () => string
 }
 
-export function launch(command: string, args: string[], env: Record<string, string>): Started {
+export function launch (command: string, args: string[], env: Record<string, string>): Started {
   const proc = spawn(command, args, {
     cwd: ROOT,
     // EXPIRED_EVENTS=listen: subscribe as usual, but leave the shared Redis' configuration alone.
@@ -27,7 +27,7 @@ export function launch(command: string, args: string[], env: Record<string, stri
 }
 
 /** Resolves with the base URL once the server logs that it listens (bounded). */
-export async function listening(started: Started, timeoutMs: number): Promise<string> {
+export async function listening (started: Started, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(started.output())
@@ -39,11 +39,10 @@ export async function listening(started: Started, timeoutMs: number): Promise<st
 }
 
 /** Waits for the process to exit (bounded); returns its exit code. */
-export async function exited(started: Started, timeoutMs: number): Promise<number | null> {
+export async function exited (started: Started, timeoutMs: number): Promise<number | null> {
   if (started.proc.exitCode !== null) return started.proc.exitCode
   const timer = setTimeout(() => process.kill(-started.proc.pid!, 'SIGKILL'), timeoutMs)
   const [code] = await once(started.proc, 'exit')
   clearTimeout(timer)
   return code
 }
-

@@ -50,7 +50,7 @@ Configuration comes from the environment and .env, as for the server (see README
 class UsageError extends Error {}
 
 /** Who made a change, as the logs and the config hash record it: the operator's login on this host. */
-function operator(): string {
+function operator (): string {
   let name = process.env.SUDO_USER || process.env.USER || ''
   try {
     name ||= userInfo().username
@@ -60,20 +60,20 @@ function operator(): string {
   return `cli ${name}@${hostname()}`
 }
 
-function ttlLine(state: TtlState): string {
+function ttlLine (state: TtlState): string {
   const source = state.source === 'override' ? `set by ${state.setBy ?? 'unknown'}${state.setAt ? ` at ${new Date(state.setAt).toISOString()}` : ''}` : 'the default, SESSION_TTL_SECONDS'
   return `session TTL: ${formatTtl(state.seconds)}, ${source}`
 }
 
 type Command = (services: Services, args: string[], options: { user?: string; limit?: string }, config: Config) => Promise<string>
 
-function listLimit(value: string | undefined): number {
+function listLimit (value: string | undefined): number {
   if (value === undefined) return SESSION_PAGE_MAX
   if (!/^[1-9][0-9]*$/.test(value) || Number(value) > LIST_LIMIT_MAX) throw new UsageError(`--limit must be a whole number from 1 to ${LIST_LIMIT_MAX} (got "${value}")`)
   return Number(value)
 }
 
-function noArgs(args: string[], command: string) {
+function noArgs (args: string[], command: string) {
   if (args.length > 0) throw new UsageError(`${command} takes no arguments (got "${args.join(' ')}")`)
 }
 
@@ -82,7 +82,7 @@ function noArgs(args: string[], command: string) {
  * it (a lower-case UUID; any other spelling would name other Redis keys). An id works for a user
  * whose row is gone too, so the sessions of an account deleted by hand can still be ended.
  */
-async function sessionsOwner(services: Services, value: string | undefined, command: string): Promise<{ id: string; name: string }> {
+async function sessionsOwner (services: Services, value: string | undefined, command: string): Promise<{ id: string; name: string }> {
   if (value?.includes('@') !== false) {
     const user = await userByEmail(services, value, command)
     return { id: user.id, name: user.email }
@@ -92,7 +92,7 @@ async function sessionsOwner(services: Services, value: string | undefined, comm
   return { id: value, name: user?.email ?? `user ${value} (no account)` }
 }
 
-async function userByEmail(services: Services, email: string | undefined, command: string) {
+async function userByEmail (services: Services, email: string | undefined, command: string) {
   if (!email) throw new UsageError(`${command} needs --user <email|id>`)
   if (hasControlCharacters(email)) throw new UsageError(`${JSON.stringify(email)} is not an email: it holds a control character`)
   const user = await services.users.findByEmail(email)
@@ -173,7 +173,7 @@ const COMMANDS: Record<string, Command> = {
   },
 }
 
-async function main(argv: string[]): Promise<number> {
+async function main (argv: string[]): Promise<number> {
   // A negative TTL (`ttl set -5`) would otherwise read as an unknown option; let parseTtl explain it.
   const args = argv.length > 0 && /^-\d/.test(argv.at(-1) ?? '') ? [...argv.slice(0, -1), '--', ...argv.slice(-1)] : argv
   const { values, positionals } = parseArgs({
@@ -214,5 +214,5 @@ main(process.argv.slice(2)).then(
     const reason = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message.trim().split('\n').at(-1)}` : ''
     console.error(`gatehouse: ${err instanceof Error ? err.message : String(err)}${reason}`)
     process.exit(1)
-  },
+  }
 )

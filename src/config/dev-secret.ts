@@ -6,7 +6,7 @@ import { resolve } from 'node:path'
  * Outside production a missing JWT_SECRET is generated once and kept in a git-ignored file,
  * so restarting the service on a laptop does not log everyone out.
  */
-export function resolveDevSecret(file: string): { secret: string; created: boolean; file: string } {
+export function resolveDevSecret (file: string): { secret: string; created: boolean; file: string } {
   const path = resolve(file)
   try {
     const secret = readFileSync(path, 'utf8').trim()

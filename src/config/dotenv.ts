@@ -3,7 +3,7 @@ import { parseEnv } from 'node:util'
 import type { Env } from './index.js'
 
 /** The environment with `.env` values filled in underneath: a variable already set always wins. */
-export function withDotEnv(env: Env, file = '.env'): Env {
+export function withDotEnv (env: Env, file = '.env'): Env {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
@@ -14,6 +14,6 @@ export function withDotEnv(env: Env, file = '.env'): Env {
   return { ...parseEnv(text), ...definedOnly(env) }
 }
 
-function definedOnly(env: Env): Env {
+function definedOnly (env: Env): Env {
   return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined))
 }

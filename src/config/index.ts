@@ -155,7 +155,7 @@ export interface LoadConfigOptions {
 }
 
 /** Reads and validates the configuration; throws ConfigError naming the first bad variable. */
-export function loadConfig(env: Env, options: LoadConfigOptions = {}): LoadedConfig {
+export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedConfig {
   const read = (name: keyof typeof DEFAULTS): string => {
     const value = env[name]
     return value === undefined || value === '' ? DEFAULTS[name] : value
@@ -242,7 +242,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): LoadedCon
 }
 
 /** Exactly one of REDIS_URL (the default), REDIS_CLUSTER_NODES, REDIS_SENTINELS + REDIS_SENTINEL_NAME. */
-function redisTarget(env: Env, read: (name: keyof typeof DEFAULTS) => string): RedisTarget {
+function redisTarget (env: Env, read: (name: keyof typeof DEFAULTS) => string): RedisTarget {
   const clusterNodes = read('REDIS_CLUSTER_NODES')
   const sentinels = read('REDIS_SENTINELS')
   const auth: RedisAuth = {
@@ -261,7 +261,7 @@ function redisTarget(env: Env, read: (name: keyof typeof DEFAULTS) => string): R
     return { mode: 'sentinel', sentinels: hostPorts(name, sentinels), name: master, ...auth, ...(sentinelPassword ? { sentinelPassword } : {}) }
   }
   for (const name of ['REDIS_SENTINEL_NAME', 'REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD'] as const) {
-    if (read(name)) throw new ConfigError(name, `is only used with REDIS_CLUSTER_NODES or REDIS_SENTINELS (a single server takes its credentials in REDIS_URL)`)
+    if (read(name)) throw new ConfigError(name, 'is only used with REDIS_CLUSTER_NODES or REDIS_SENTINELS (a single server takes its credentials in REDIS_URL)')
   }
   return { mode: 'single', url: url('REDIS_URL', read('REDIS_URL'), ['redis:', 'rediss:']) }
 }
@@ -270,7 +270,7 @@ function redisTarget(env: Env, read: (name: keyof typeof DEFAULTS) => string): R
 export const formatHostPorts = (nodes: HostPort[]) => nodes.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)).join(',')
 
 /** "10.0.0.1:7000,redis-b:7000" → [{host, port}...]. */
-function hostPorts(name: string, raw: string): HostPort[] {
+function hostPorts (name: string, raw: string): HostPort[] {
   return raw.split(',').map((item) => item.trim()).filter(Boolean).map((item) => {
     const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(item)
     const port = Number(match?.[2])
@@ -279,20 +279,20 @@ function hostPorts(name: string, raw: string): HostPort[] {
   })
 }
 
-function integer(name: string, raw: string, min: number, max: number): number {
+function integer (name: string, raw: string, min: number, max: number): number {
   if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a whole number (got "${raw}")`)
   const value = Number(raw.trim())
   if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max} (got ${value})`)
   return value
 }
 
-function oneOf<T extends string>(name: string, raw: string, values: readonly T[]): T {
+function oneOf<T extends string> (name: string, raw: string, values: readonly T[]): T {
   if (!values.includes(raw as T)) throw new ConfigError(name, `must be one of ${values.join(', ')} (got "${raw}")`)
   return raw as T
 }
 
 /** Comma-separated service credentials: long random strings, like the JWT secret. */
-function introspectionTokens(raw: string): string[] {
+function introspectionTokens (raw: string): string[] {
   const list = raw.split(',').map((s) => s.trim()).filter(Boolean)
   for (const token of list) {
     if (token.length < 32) throw new ConfigError('INTROSPECTION_TOKENS', 'each token must be at least 32 characters (e.g. openssl rand -base64 32)')
@@ -300,7 +300,7 @@ function introspectionTokens(raw: string): string[] {
   return list
 }
 
-function url(name: string, raw: string, protocols: string[]): string {
+function url (name: string, raw: string, protocols: string[]): string {
   let parsed: URL
   try {
     parsed = new URL(raw)
@@ -313,7 +313,7 @@ function url(name: string, raw: string, protocols: string[]): string {
   return raw
 }
 
-function origins(raw: string): string[] {
+function origins (raw: string): string[] {
   const list = raw.split(',').map((s) => s.trim()).filter(Boolean)
   for (const origin of list) {
     if (origin === '*') throw new ConfigError('CORS_ORIGINS', 'must list origins explicitly ("*" is not allowed)')
@@ -329,7 +329,7 @@ function origins(raw: string): string[] {
 }
 
 /** "false", "true", a number of proxy hops, or a comma-separated list of proxy addresses / CIDRs. */
-function trustProxy(raw: string): boolean | number | string[] {
+function trustProxy (raw: string): boolean | number | string[] {
   const value = raw.trim()
   if (value === 'false') return false
   if (value === 'true') return true

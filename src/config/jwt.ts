@@ -22,7 +22,7 @@ const MIN_RSA_BITS = 2048
 
 type Env = Record<string, string | undefined>
 
-export function loadJwtConfig(env: Env, production: boolean, devSecretFile: string, warnings: string[]): JwtConfig {
+export function loadJwtConfig (env: Env, production: boolean, devSecretFile: string, warnings: string[]): JwtConfig {
   const algorithm = (env.JWT_ALGORITHM || 'HS256') as JwtAlgorithm
   if (!JWT_ALGORITHMS.includes(algorithm)) throw new ConfigError('JWT_ALGORITHM', `must be one of ${JWT_ALGORITHMS.join(', ')} (got "${algorithm}")`)
 
@@ -37,7 +37,7 @@ export function loadJwtConfig(env: Env, production: boolean, devSecretFile: stri
       const dev = resolveDevSecret(devSecretFile)
       secret = dev.secret
       warnings.push(
-        `JWT_SECRET is not set: ${dev.created ? 'generated a development secret and saved it' : 'using the development secret saved'} in ${dev.file} (never use this in production)`,
+        `JWT_SECRET is not set: ${dev.created ? 'generated a development secret and saved it' : 'using the development secret saved'} in ${dev.file} (never use this in production)`
       )
     }
     checkSecret('JWT_SECRET', secret)
@@ -66,7 +66,7 @@ export function loadJwtConfig(env: Env, production: boolean, devSecretFile: stri
  * JWT_SECRET, or the contents of the file JWT_SECRET_FILE (one or the other; a Docker or
  * Kubernetes secret, say), without a trailing newline.
  */
-function secretOf(env: Env): string | undefined {
+function secretOf (env: Env): string | undefined {
   const file = env.JWT_SECRET_FILE
   if (!file) return env.JWT_SECRET
   if (env.JWT_SECRET) throw new ConfigError('JWT_SECRET', 'and JWT_SECRET_FILE are both set; use one')
@@ -78,20 +78,20 @@ function secretOf(env: Env): string | undefined {
 }
 
 /** Which algorithm an asymmetric key is for; null for keys Gatehouse does not accept. */
-export function algorithmOf(key: KeyObject): JwtAlgorithm | null {
+export function algorithmOf (key: KeyObject): JwtAlgorithm | null {
   if (key.asymmetricKeyType === 'ed25519') return 'EdDSA'
   if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= MIN_RSA_BITS) return 'RS256'
   return null
 }
 
-function checkSecret(variable: string, secret: string): void {
+function checkSecret (variable: string, secret: string): void {
   const bytes = Buffer.byteLength(secret, 'utf8')
   if (bytes < MIN_SECRET_BYTES) {
     throw new ConfigError(variable, `must be at least ${MIN_SECRET_BYTES} bytes (got ${bytes}); generate one with: openssl rand -base64 48`)
   }
 }
 
-function publicKeyPem(variable: string, pem: string): string {
+function publicKeyPem (variable: string, pem: string): string {
   let key: KeyObject
   try {
     // A private key is accepted too: its public half is what is kept.
@@ -107,7 +107,7 @@ function publicKeyPem(variable: string, pem: string): string {
  * The PEM blocks of NAME, or of the file NAME_FILE (one or the other). A literal "\n" is read as
  * a newline, since many secret stores keep a PEM on one line.
  */
-function pemBlocks(env: Env, name: string): string[] {
+function pemBlocks (env: Env, name: string): string[] {
   const inline = env[name]
   const file = env[`${name}_FILE`]
   if (inline && file) throw new ConfigError(name, `and ${name}_FILE are both set; use one`)

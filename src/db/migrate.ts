@@ -21,7 +21,7 @@ export class MigrationError extends Error {
   override name = 'MigrationError'
 }
 
-export async function migrate(databaseUrl: string, { migrationsDir = MIGRATIONS_DIR, log = () => {} }: MigrateOptions = {}): Promise<string[]> {
+export async function migrate (databaseUrl: string, { migrationsDir = MIGRATIONS_DIR, log = () => {} }: MigrateOptions = {}): Promise<string[]> {
   await ensureDatabase(databaseUrl, log)
   const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 })
   await client.connect()
@@ -38,12 +38,12 @@ export async function migrate(databaseUrl: string, { migrationsDir = MIGRATIONS_
     "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
 )`)
     const { rows } = await client.query<{ migration_name: string; checksum: string; finished_at: Date | null }>(
-      'SELECT migration_name, checksum, finished_at FROM "_prisma_migrations" WHERE rolled_back_at IS NULL',
+      'SELECT migration_name, checksum, finished_at FROM "_prisma_migrations" WHERE rolled_back_at IS NULL'
     )
     const failed = rows.find((row) => row.finished_at === null)
     if (failed) {
       throw new MigrationError(
-        `migration ${failed.migration_name} failed earlier; fix the database, then mark it with \`prisma migrate resolve\` (see docs/ops.md)`,
+        `migration ${failed.migration_name} failed earlier; fix the database, then mark it with \`prisma migrate resolve\` (see docs/ops.md)`
       )
     }
     const applied = new Map(rows.map((row) => [row.migration_name, row.checksum]))
@@ -77,7 +77,7 @@ export async function migrate(databaseUrl: string, { migrationsDir = MIGRATIONS_
   }
 }
 
-function migrationNames(dir: URL): string[] {
+function migrationNames (dir: URL): string[] {
   return readdirSync(dir, { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && /^\d{14}_/.test(entry.name))
     .map((entry) => entry.name)
@@ -85,7 +85,7 @@ function migrationNames(dir: URL): string[] {
 }
 
 /** Creates the database named in the URL when it does not exist yet (as `prisma migrate dev` does). */
-async function ensureDatabase(databaseUrl: string, log: (message: string) => void): Promise<void> {
+async function ensureDatabase (databaseUrl: string, log: (message: string) => void): Promise<void> {
   const probe = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 })
   try {
     await probe.connect()

@@ -9,12 +9,12 @@ export class DependencyError extends Error {
 const TIMEOUT_MS = 3000
 
 /** Fails fast, naming what is missing and how to start it, instead of retrying forever. */
-export async function checkDependencies(config: Config): Promise<void> {
+export async function checkDependencies (config: Config): Promise<void> {
   const problems = (await Promise.all([checkRedis(config.redis), checkPostgres(config.databaseUrl)])).filter(Boolean)
   if (problems.length > 0) throw new DependencyError(problems.join('; '))
 }
 
-async function checkRedis(target: RedisTarget): Promise<string | null> {
+async function checkRedis (target: RedisTarget): Promise<string | null> {
   const redis = createRedisClient({ target, commandTimeoutMs: TIMEOUT_MS, logger: { warn: () => {}, info: () => {} } })
   // The first connection error is the answer: the client would keep retrying in the background.
   let firstError: (reason: string) => void = () => {}
@@ -40,7 +40,7 @@ const describeTarget = (target: RedisTarget) => {
 
 const settingOf = (target: RedisTarget) => ({ single: 'REDIS_URL', cluster: 'REDIS_CLUSTER_NODES', sentinel: 'REDIS_SENTINELS' })[target.mode]
 
-async function checkPostgres(url: string): Promise<string | null> {
+async function checkPostgres (url: string): Promise<string | null> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: TIMEOUT_MS })
   client.on('error', () => {})
   try {
@@ -56,13 +56,13 @@ async function checkPostgres(url: string): Promise<string | null> {
 }
 
 /** The URL without its password, fit for an error message. */
-function redact(url: string): string {
+function redact (url: string): string {
   const parsed = new URL(url)
   if (parsed.password) parsed.password = '***'
   return parsed.toString()
 }
 
-function describe(err: unknown): string {
+function describe (err: unknown): string {
   const e = err as { code?: string; message?: string }
   return e.code ?? e.message ?? String(err)
 }

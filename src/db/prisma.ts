@@ -12,7 +12,7 @@ export type Database = PrismaClient
  * N x poolSize, which must stay under Postgres' max_connections (docs/scaling.md). A request that
  * finds every connection busy waits for one, within `timeoutMs`, then gets 503.
  */
-export function createDatabase(databaseUrl: string, timeoutMs: number, poolSize: number): Database {
+export function createDatabase (databaseUrl: string, timeoutMs: number, poolSize: number): Database {
   const adapter = new PrismaPg({ connectionString: databaseUrl, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, max: poolSize })
   return new PrismaClient({ adapter })
 }
@@ -23,6 +23,6 @@ export function createDatabase(databaseUrl: string, timeoutMs: number, poolSize:
  * readiness probe nor the first login pays for it. Bounded, and never fatal: with Postgres away the
  * app still starts and answers 503 where it needs it.
  */
-export async function warmUp(db: Database, timeoutMs: number): Promise<void> {
+export async function warmUp (db: Database, timeoutMs: number): Promise<void> {
   await succeedsWithin(timeoutMs, () => db.$queryRaw`SELECT 1`)
 }

@@ -16,7 +16,7 @@ const TOKEN_KEY = 'token='
 /** Far longer than any token Gatehouse issues; anything longer is not worth parsing. */
 export const MAX_TOKEN_LENGTH = 4096
 
-export function parseTokenHeader(header: string | undefined): string | null {
+export function parseTokenHeader (header: string | undefined): string | null {
   if (!header) return null
   const scheme = SCHEME.exec(header)
   if (!scheme) return null

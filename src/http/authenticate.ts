@@ -46,8 +46,8 @@ export interface AuthenticateDeps {
  * cookie; with the cookie, a request that changes state must also pass the CSRF check, before
  * the session is touched.
  */
-export function createAuthenticate({ tokens, sessions, users, metrics, cookies }: AuthenticateDeps): onRequestAsyncHookHandler {
-  return async function authenticate(request, reply) {
+export function createAuthenticate ({ tokens, sessions, users, metrics, cookies }: AuthenticateDeps): onRequestAsyncHookHandler {
+  return async function authenticate (request, reply) {
     // Answers to authenticated requests are the caller's own (sessions, addresses): never cached.
     reply.header('cache-control', 'no-store')
     const header = parseTokenHeader(request.headers.authorization)
@@ -76,7 +76,7 @@ export function createAuthenticate({ tokens, sessions, users, metrics, cookies }
  * older release lacks some of it (see LiveSession): Postgres is read once and the session completed
  * in place, at its first use; if its user was deleted meanwhile, it ends (401 `session_expired`).
  */
-export async function sessionUser(deps: Pick<AuthenticateDeps, 'users' | 'sessions'>, sessionId: string, userId: string, live: LiveSession): Promise<SessionUser> {
+export async function sessionUser (deps: Pick<AuthenticateDeps, 'users' | 'sessions'>, sessionId: string, userId: string, live: LiveSession): Promise<SessionUser> {
   if (live.role !== '' && live.email !== '' && live.userCreatedAt > 0) return live
   const user = await requireLiveUser(deps, userId)
   const complete = { role: user.role, email: user.email, userCreatedAt: Date.parse(user.createdAt) }
@@ -85,7 +85,7 @@ export async function sessionUser(deps: Pick<AuthenticateDeps, 'users' | 'sessio
 }
 
 /** For handlers behind `authenticate`: the caller, which is always set there. */
-export function requireAuth(request: { auth: Auth | null }): Auth {
+export function requireAuth (request: { auth: Auth | null }): Auth {
   if (!request.auth) throw errors.missingToken()
   return request.auth
 }

@@ -19,7 +19,7 @@ export const DISCARD_TIMEOUT_MS = 10_000
  * fail with 400 — leaving the session alive — just because of it. Routes that need a body still
  * reject the missing one through their schema. Proto/constructor poisoning stays an error.
  */
-export function configureBodyParsing(app: FastifyInstance): void {
+export function configureBodyParsing (app: FastifyInstance): void {
   // A text/plain body gets 415, not a confusing validation error.
   app.removeContentTypeParser(['text/plain'])
   const parseJson = app.getDefaultJsonParser('error', 'error')
@@ -33,7 +33,7 @@ export function configureBodyParsing(app: FastifyInstance): void {
  * Reads the rest of a request body and drops it, up to DISCARD_LIMIT_BYTES and DISCARD_TIMEOUT_MS.
  * True when the client has sent all of it (the answer can then be read), false past a bound.
  */
-export function discardBody(raw: IncomingMessage): Promise<boolean> {
+export function discardBody (raw: IncomingMessage): Promise<boolean> {
   if (raw.readableEnded || raw.destroyed) return Promise.resolve(raw.readableEnded)
   if (Number(raw.headers['content-length']) > DISCARD_LIMIT_BYTES) return Promise.resolve(false)
   return new Promise((resolve) => {

@@ -19,7 +19,7 @@ const CLIENT_ERROR_CODES: Record<number, string> = {
  * Every error leaves as JSON `{ error, message }` with the right status. Messages of 4xx errors
  * are the client's to read; a 5xx never shows its message or stack, only a request id to quote.
  */
-export function installErrorHandlers(app: FastifyInstance): void {
+export function installErrorHandlers (app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
     if (err instanceof AppError) {
       if (err.statusCode >= 500) request.log.warn({ err: err.cause ?? err }, err.message)
@@ -53,7 +53,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
  * Errors Node raises before a request reaches Fastify (oversized headers, malformed HTTP, idle
  * timeouts) get the same `{ error, message }` shape as everything else.
  */
-export function clientErrorHandler(this: { log: FastifyInstance['log'] }, err: NodeJS.ErrnoException, socket: Duplex): void {
+export function clientErrorHandler (this: { log: FastifyInstance['log'] }, err: NodeJS.ErrnoException, socket: Duplex): void {
   // A reset connection has nobody left to answer.
   if (err.code === 'ECONNRESET' || socket.destroyed) return
   const [status, error, message] =

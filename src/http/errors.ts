@@ -3,11 +3,11 @@
  * on it); `message` is for humans. The error handler turns it into `{ error, message }`.
  */
 export class AppError extends Error {
-  constructor(
+  constructor (
     readonly statusCode: number,
     readonly code: string,
     message: string,
-    readonly headers: Record<string, string> = {},
+    readonly headers: Record<string, string> = {}
   ) {
     // A 4xx is an answer to the client, not a fault: its stack trace would never be read, and
     // capturing one was the largest single cost of the 401 path (6.5% of its CPU). 5xx keep theirs.
@@ -56,7 +56,7 @@ export const errors = {
 }
 
 /** Runs `work`; any failure of the dependency becomes a 503 (AppErrors pass through unchanged). */
-export async function orUnavailable<T>(dependency: 'redis' | 'postgres', work: () => Promise<T>): Promise<T> {
+export async function orUnavailable<T> (dependency: 'redis' | 'postgres', work: () => Promise<T>): Promise<T> {
   try {
     return await work()
   } catch (err) {

@@ -32,13 +32,13 @@ export const CSRF_HEADER = 'x-csrf-token'
  * that can read our cookies (our own origin) can know it; an attacker who cannot read the
  * session token cannot compute it, and it changes with every session (no fixation, no store).
  */
-export function csrfTokenFor(token: string): string {
+export function csrfTokenFor (token: string): string {
   return createHash('sha256').update(`gatehouse-csrf:${token}`).digest('base64url')
 }
 
 const rejected = (why: string) => new AppError(403, 'csrf_rejected', `Cross-site request refused: ${why}`)
 
-export function createSessionCookies({ secure }: CookieConfig, allowedOrigins: string[]): SessionCookies {
+export function createSessionCookies ({ secure }: CookieConfig, allowedOrigins: string[]): SessionCookies {
   // `__Host-`: only a Secure cookie, set by this host for Path=/ without Domain, may have this
   // name, so a sibling subdomain cannot plant one (cookie tossing). Plain http cannot use it.
   const sessionName = secure ? '__Host-gatehouse_session' : 'gatehouse_session'
@@ -47,7 +47,7 @@ export function createSessionCookies({ secure }: CookieConfig, allowedOrigins: s
   const allowed = new Set(allowedOrigins)
 
   /** The Origin header, or else the origin of the Referer; null if neither is usable. */
-  function originOf(request: FastifyRequest): string | null {
+  function originOf (request: FastifyRequest): string | null {
     const origin = request.headers.origin
     if (origin) return origin
     try {
@@ -57,7 +57,7 @@ export function createSessionCookies({ secure }: CookieConfig, allowedOrigins: s
     }
   }
 
-  function checkOrigin(request: FastifyRequest): void {
+  function checkOrigin (request: FastifyRequest): void {
     // Fetch Metadata: a browser says when a request comes from another site altogether.
     const site = request.headers['sec-fetch-site']
     if (site !== undefined && site !== 'same-origin' && site !== 'same-site') throw rejected(`Sec-Fetch-Site is ${site}`)
@@ -68,19 +68,19 @@ export function createSessionCookies({ secure }: CookieConfig, allowedOrigins: s
 
   return {
     tokenOf: (request) => request.cookies[sessionName] || undefined,
-    set(reply, token, maxAgeSeconds) {
+    set (reply, token, maxAgeSeconds) {
       const csrf = csrfTokenFor(token)
       reply.setCookie(sessionName, token, { ...base, httpOnly: true, maxAge: maxAgeSeconds })
       // Readable by our pages' scripts, which send it back in X-CSRF-Token.
       reply.setCookie(csrfName, csrf, { ...base, httpOnly: false, maxAge: maxAgeSeconds })
       return csrf
     },
-    clear(reply) {
+    clear (reply) {
       reply.clearCookie(sessionName, { ...base, httpOnly: true })
       reply.clearCookie(csrfName, { ...base, httpOnly: false })
     },
     checkOrigin,
-    checkCsrf(request, token) {
+    checkCsrf (request, token) {
       if (SAFE_METHODS.has(request.method)) return
       checkOrigin(request)
       const sent = request.headers[CSRF_HEADER]

@@ -25,7 +25,7 @@ export interface RedisClientOptions {
  * in the background on its own: to the same server, to whichever server the Sentinels now name
  * primary, or to the Cluster's new slot owners after a failover.
  */
-export function createRedisClient({ target, commandTimeoutMs, logger }: RedisClientOptions): RedisClient {
+export function createRedisClient ({ target, commandTimeoutMs, logger }: RedisClientOptions): RedisClient {
   const common = {
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -91,7 +91,7 @@ export function createRedisClient({ target, commandTimeoutMs, logger }: RedisCli
 }
 
 /** Connects, waiting at most `timeoutMs`; when Redis is not there yet the app still starts and answers 503. */
-export async function connectRedis(redis: RedisClient, timeoutMs: number): Promise<boolean> {
+export async function connectRedis (redis: RedisClient, timeoutMs: number): Promise<boolean> {
   if (redis.status === 'ready') return true
   const ready = new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), timeoutMs)
@@ -110,12 +110,12 @@ export async function connectRedis(redis: RedisClient, timeoutMs: number): Promi
  * Runs `work` on every primary: SCAN, CONFIG and keyspace notifications are per server, and a
  * Cluster spreads the keys over several. One server (or a Sentinel-managed primary) is its own.
  */
-export async function forEachMaster<T>(redis: RedisClient, work: (node: Redis) => Promise<T>): Promise<T[]> {
+export async function forEachMaster<T> (redis: RedisClient, work: (node: Redis) => Promise<T>): Promise<T[]> {
   return Promise.all(masters(redis).map(work))
 }
 
 /** The keys of one server that match `pattern`, a SCAN batch at a time (SCAN is per server: see forEachMaster). */
-export async function* scanBatches(node: Redis, pattern: string): AsyncGenerator<string[]> {
+export async function * scanBatches (node: Redis, pattern: string): AsyncGenerator<string[]> {
   let cursor = '0'
   do {
     const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
@@ -124,12 +124,12 @@ export async function* scanBatches(node: Redis, pattern: string): AsyncGenerator
   } while (cursor !== '0')
 }
 
-export function masters(redis: RedisClient): Redis[] {
+export function masters (redis: RedisClient): Redis[] {
   return redis instanceof Cluster ? redis.nodes('master') : [redis]
 }
 
 /** Closes the client: politely when connected, at once otherwise. */
-export async function closeRedis(redis: RedisClient): Promise<void> {
+export async function closeRedis (redis: RedisClient): Promise<void> {
   if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
   else redis.disconnect()
 }

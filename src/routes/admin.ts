@@ -22,7 +22,7 @@ export const adminRoutes: FastifyPluginAsync<Services> = async (app, { users, se
       if (!user) throw errors.userNotFound()
       const page = await sessions.list(user.id, pageOf(request.query))
       return { user: publicUser(user), ...sessionPageView(page, requireAuth(request).sessionId) }
-    },
+    }
   )
 
   // Works for a deleted user too (no lookup): whatever sessions remain are ended. The schema has
@@ -35,7 +35,7 @@ export const adminRoutes: FastifyPluginAsync<Services> = async (app, { users, se
       const revoked = await sessions.revokeAll(userId, { reason: 'admin' })
       request.log.info({ adminId: requireAuth(request).userId, userId, revoked }, 'admin ended all sessions of a user')
       return { revoked }
-    },
+    }
   )
 
   app.put<{ Params: { id: string }; Body: { role: Role } }>(
@@ -49,6 +49,6 @@ export const adminRoutes: FastifyPluginAsync<Services> = async (app, { users, se
       if (!user) throw errors.userNotFound()
       request.log.info({ adminId, userId: user.id, role: user.role }, 'admin set a user role')
       return { user }
-    },
+    }
   )
 }

@@ -37,6 +37,6 @@ export const healthRoutes: FastifyPluginAsync<Services & { lifecycle: Lifecycle 
   })
 }
 
-async function probe(check: () => Promise<unknown>): Promise<Check> {
+async function probe (check: () => Promise<unknown>): Promise<Check> {
   return (await succeedsWithin(READY_TIMEOUT_MS, check)) ? 'ok' : 'down'
 }

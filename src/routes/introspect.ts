@@ -31,7 +31,7 @@ export const introspectionRoutes: FastifyPluginAsync<IntrospectionOptions> = asy
   // Compared as SHA-256 digests: equal lengths for timingSafeEqual, and no early exit on a match.
   const digest = (value: string) => createHash('sha256').update(value).digest()
   const known = introspectionTokens.map(digest)
-  async function requireServiceCredential(request: FastifyRequest) {
+  async function requireServiceCredential (request: FastifyRequest) {
     const match = /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')
     const presented = digest(match?.[1] ?? '')
     let ok = false
@@ -48,10 +48,10 @@ export const introspectionRoutes: FastifyPluginAsync<IntrospectionOptions> = asy
       const answer = await introspect(token, extend === true || extend === 'true')
       metrics.introspections.inc({ result: answer.active ? 'active' : 'inactive' })
       return answer
-    },
+    }
   )
 
-  async function introspect(token: string, extend: boolean) {
+  async function introspect (token: string, extend: boolean) {
     let claims: SessionClaims
     try {
       claims = tokens.verify(token)

@@ -17,6 +17,6 @@ export const meRoutes: FastifyPluginAsync<Services> = async (app, { account, aut
       const auth = requireAuth(request)
       await account.changePassword(auth.userId, auth.sessionId, request.body.current_password, request.body.new_password, request.ip)
       return reply.code(204).send()
-    },
+    }
   )
 }

@@ -34,7 +34,7 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
       reply.code(201).header('cache-control', 'no-store')
       if (wanted === 'header') return reply.send({ user, token })
       return reply.send({ user, csrf_token: cookies.set(reply, token, maxAgeSeconds) })
-    },
+    }
   )
 
   app.get<{ Querystring: SessionPageQuery }>(
@@ -43,7 +43,7 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
     async (request) => {
       const auth = requireAuth(request)
       return sessionPageView(await sessions.list(auth.userId, pageOf(request.query)), auth.sessionId)
-    },
+    }
   )
 
   /** After the caller's own session ended: a browser's cookies go with it. */
@@ -66,7 +66,7 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
       if (!(await sessions.revoke(request.params.id, auth.userId, 'logout'))) throw errors.sessionNotFound()
       if (request.params.id === auth.sessionId) forgetCookies(request, reply)
       return reply.code(204).send()
-    },
+    }
   )
 
   app.delete<{ Querystring: { all?: 'true' | 'false' } }>(
@@ -78,12 +78,12 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
       const revoked = await sessions.revokeAll(auth.userId, { reason: 'revoke-all', keep: all ? undefined : auth.sessionId })
       if (all) forgetCookies(request, reply)
       return { revoked }
-    },
+    }
   )
 }
 
 /** Body `client` wins over the X-Client header; the address honours TRUST_PROXY. */
-function deviceOf(request: FastifyRequest<{ Headers: { 'x-client'?: string } }>, client: string | undefined): Device {
+function deviceOf (request: FastifyRequest<{ Headers: { 'x-client'?: string } }>, client: string | undefined): Device {
   return {
     client: client ?? request.headers['x-client'] ?? '',
     userAgent: (request.headers['user-agent'] ?? '').slice(0, MAX_USER_AGENT_LENGTH),
@@ -92,7 +92,7 @@ function deviceOf(request: FastifyRequest<{ Headers: { 'x-client'?: string } }>,
 }
 
 /** A session as the API shows it: ISO times, snake_case like the Redis fields. */
-export function sessionView(session: SessionInfo, currentId?: string) {
+export function sessionView (session: SessionInfo, currentId?: string) {
   const iso = (ms: number) => new Date(ms).toISOString()
   return {
     id: session.id,
@@ -108,11 +108,11 @@ export function sessionView(session: SessionInfo, currentId?: string) {
 }
 
 /** A listing's query, as the store takes it (the schema has checked both). */
-export function pageOf(query: SessionPageQuery) {
+export function pageOf (query: SessionPageQuery) {
   return { limit: query.limit === undefined ? undefined : Number(query.limit), after: query.cursor }
 }
 
 /** A page of sessions as the API shows it. */
-export function sessionPageView(page: SessionPage, currentId?: string) {
+export function sessionPageView (page: SessionPage, currentId?: string) {
   return { sessions: page.sessions.map((s) => sessionView(s, currentId)), next_cursor: page.next }
 }

@@ -11,12 +11,12 @@ export const settingsRoutes: FastifyPluginAsync<Services> = async (app, { ttl, u
   const schema = { response: { 200: sessionTtlResponse, '4xx': errorBody } }
 
   /** Who made a change, as the config hash and the logs record it. */
-  async function adminName(request: FastifyRequest): Promise<string> {
+  async function adminName (request: FastifyRequest): Promise<string> {
     const { userId } = requireAuth(request)
     const admin = await users.findById(userId)
     return `admin ${admin?.email ?? '(deleted)'} (${userId})`
   }
-  function logged(request: FastifyRequest, by: string, { before, after }: TtlChange) {
+  function logged (request: FastifyRequest, by: string, { before, after }: TtlChange) {
     request.log.info({ by, oldTtlSeconds: before.seconds, newTtlSeconds: after.seconds, source: after.source }, 'session TTL changed')
     return ttlView(after)
   }
@@ -34,7 +34,7 @@ export const settingsRoutes: FastifyPluginAsync<Services> = async (app, { ttl, u
         if (err instanceof TtlValueError) throw errors.badRequest(err.message)
         throw err
       }
-    },
+    }
   )
 
   app.delete('/admin/settings/session-ttl', { onRequest, schema }, async (request) => {
@@ -43,7 +43,7 @@ export const settingsRoutes: FastifyPluginAsync<Services> = async (app, { ttl, u
   })
 }
 
-function ttlView(state: TtlState) {
+function ttlView (state: TtlState) {
   return {
     ttl_seconds: state.seconds,
     source: state.source,

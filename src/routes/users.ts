@@ -14,6 +14,6 @@ export const userRoutes: FastifyPluginAsync<Services> = async (app, { users, pas
       checkPasswordBytes('password', password)
       const user = await users.create(email, await passwords.hash(password))
       return reply.code(201).send({ user })
-    },
+    }
   )
 }

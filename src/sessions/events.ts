@@ -36,7 +36,7 @@ export interface EventStreamOptions {
  * may, rarely, miss an event when Redis fails between the two, never see one for a change that
  * did not happen.
  */
-export function createEventStream(redis: RedisClient, { keyPrefix, maxLength, log, onFailure }: EventStreamOptions): EventSink {
+export function createEventStream (redis: RedisClient, { keyPrefix, maxLength, log, onFailure }: EventStreamOptions): EventSink {
   const key = `${keyPrefix}events`
   return async (events) => {
     if (events.length === 0) return
@@ -58,7 +58,7 @@ export function createEventStream(redis: RedisClient, { keyPrefix, maxLength, lo
 }
 
 /** Several sinks as one. */
-export function fanOut(...sinks: EventSink[]): EventSink {
+export function fanOut (...sinks: EventSink[]): EventSink {
   return async (events) => {
     await Promise.all(sinks.map((sink) => sink(events)))
   }

@@ -26,7 +26,7 @@ export interface ExpiryWatcherOptions {
  * (the owner key then expires too).
  * Revocation never depends on this: an expired key is gone whether or not anyone hears of it.
  */
-export function startExpiryWatcher(redis: RedisClient, sessions: SessionStore, { keyPrefix, configure, log }: ExpiryWatcherOptions): ExpiryWatcher {
+export function startExpiryWatcher (redis: RedisClient, sessions: SessionStore, { keyPrefix, configure, log }: ExpiryWatcherOptions): ExpiryWatcher {
   const keys = sessionKeys(keyPrefix)
   const onExpired = (_channel: string, key: string) => {
     const session = keys.parseSession(key)
@@ -39,7 +39,7 @@ export function startExpiryWatcher(redis: RedisClient, sessions: SessionStore, {
   // promoted replica, an added shard) whenever the client refreshes its view of the slots.
   const listeners = new Map<string, { node: Redis; subscriber: Redis; onReady: () => void }>()
   const listen = (node: Redis) => {
-    const onReady = () => void (configure && enableNotifications(node, log))
+    const onReady = () => { if (configure) void enableNotifications(node, log) }
     node.on('ready', onReady)
     if (node.status === 'ready') onReady()
     listeners.set(nodeName(node), { node, subscriber: subscribe(node, onExpired, log), onReady })
@@ -63,7 +63,7 @@ export function startExpiryWatcher(redis: RedisClient, sessions: SessionStore, {
     listen(redis)
   }
   return {
-    async close() {
+    async close () {
       redis.off('refresh', follow)
       for (const name of [...listeners.keys()]) forget(name)
     },
@@ -76,7 +76,7 @@ const nodeName = (node: Redis) => `${node.options.host}:${node.options.port}`
  * Subscribing takes a connection of its own; ioredis re-subscribes after a reconnect. Nothing here
  * waits for Redis: the app starts (and answers 503) while Redis is away, as it always does.
  */
-function subscribe(node: Redis, onMessage: (channel: string, key: string) => void, log: ExpiryWatcherOptions['log']): Redis {
+function subscribe (node: Redis, onMessage: (channel: string, key: string) => void, log: ExpiryWatcherOptions['log']): Redis {
   const subscriber = node.duplicate({
     enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: true, commandTimeout: undefined, enableAutoPipelining: false,
   })
@@ -89,7 +89,7 @@ function subscribe(node: Redis, onMessage: (channel: string, key: string) => voi
   return subscriber
 }
 
-async function enableNotifications(redis: Redis, log: ExpiryWatcherOptions['log']): Promise<void> {
+async function enableNotifications (redis: Redis, log: ExpiryWatcherOptions['log']): Promise<void> {
   try {
     const [, current = ''] = (await redis.config('GET', 'notify-keyspace-events')) as string[]
     // 'A' stands for every class but key-miss and new, so it includes 'x'.
@@ -100,7 +100,7 @@ async function enableNotifications(redis: Redis, log: ExpiryWatcherOptions['log'
   } catch (err) {
     log.warn(
       { err: (err as Error).message },
-      'could not enable keyspace notifications (CONFIG is refused on some managed Redis): set notify-keyspace-events to include "Ex" there, or no expired events are published',
+      'could not enable keyspace notifications (CONFIG is refused on some managed Redis): set notify-keyspace-events to include "Ex" there, or no expired events are published'
     )
   }
 }

@@ -21,7 +21,7 @@ export interface SessionKeys {
   parseSession(key: string): { userId: string; id: string } | null
 }
 
-export function sessionKeys(prefix: string): SessionKeys {
+export function sessionKeys (prefix: string): SessionKeys {
   const sessionPrefix = `${prefix}sess:{`
   return {
     session: (userId, id) => `${sessionPrefix}${userId}}:${id}`,
@@ -30,7 +30,7 @@ export function sessionKeys(prefix: string): SessionKeys {
     generation: (userId) => `${prefix}user:{${userId}}:generation`,
     cutoff: (userId) => `${prefix}user:{${userId}}:cutoff`,
     sessionPattern: `${sessionPrefix}*`,
-    parseSession(key) {
+    parseSession (key) {
       if (!key.startsWith(sessionPrefix)) return null
       const rest = key.slice(sessionPrefix.length)
       const end = rest.indexOf('}:')

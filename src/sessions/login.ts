@@ -32,12 +32,12 @@ const NO_SUCH_USER = '00000000-0000-0000-0000-000000000000'
 /** Rounds a login may lose to concurrent revocations of the same user before it gives up (503). */
 const MAX_ATTEMPTS = 3
 
-export function createLogin({ users, passwords, throttles, sessions, tokens, metrics, log }: LoginDeps) {
+export function createLogin ({ users, passwords, throttles, sessions, tokens, metrics, log }: LoginDeps) {
   /**
    * Throws `invalid_credentials` (401) for any wrong email or password, all alike, and
    * `too_many_requests` (429) once the account's or the address's failures are used up.
    */
-  return async function login(email: string, password: string, device: Device): Promise<LoginResult> {
+  return async function login (email: string, password: string, device: Device): Promise<LoginResult> {
     try {
       const result = await attempt(email, password, device)
       metrics.logins.inc({ result: 'ok' })
@@ -49,7 +49,7 @@ export function createLogin({ users, passwords, throttles, sessions, tokens, met
     }
   }
 
-  async function attempt(email: string, password: string, device: Device): Promise<LoginResult> {
+  async function attempt (email: string, password: string, device: Device): Promise<LoginResult> {
     for (let round = 0; round < MAX_ATTEMPTS; round++) {
       const found = await users.findByEmail(email)
       // The user's generation is read BEFORE the row the password is checked against: a password
@@ -84,7 +84,7 @@ export function createLogin({ users, passwords, throttles, sessions, tokens, met
    * the current cost. Only if the stored hash is still the one just checked (a password change in
    * between wins), and a failure here costs the user nothing: the login goes on.
    */
-  async function upgradeHash(userId: string, oldHash: string, password: string): Promise<void> {
+  async function upgradeHash (userId: string, oldHash: string, password: string): Promise<void> {
     try {
       await users.replacePasswordHash(userId, oldHash, await passwords.hash(password))
     } catch (err) {

@@ -25,7 +25,7 @@ export interface MigrationReport {
  * it by hand. Until it has reached a session, that session's requests get 401. On a Cluster there
  * is nothing to do: no layout-2 release ran on one (its scripts were not Cluster-safe).
  */
-export async function migrateLegacySessions(redis: RedisClient, keyPrefix: string): Promise<MigrationReport> {
+export async function migrateLegacySessions (redis: RedisClient, keyPrefix: string): Promise<MigrationReport> {
   const report: MigrationReport = { moved: 0, dropped: 0, gone: 0 }
   if (redis instanceof Cluster) return report
   redis.defineCommand('migrateSession', { numberOfKeys: 8, lua: lua('migrate-session') })
@@ -42,7 +42,7 @@ export async function migrateLegacySessions(redis: RedisClient, keyPrefix: strin
       const outcome = await redis.migrateSession(
         key, legacy.owner(id), legacy.index(userId),
         keys.session(userId, id), keys.owner(userId, id), keys.index(userId), keys.generation(userId), keys.cutoff(userId),
-        id, userId, SESSION_LAYOUT_VERSION,
+        id, userId, SESSION_LAYOUT_VERSION
       )
       report[outcome]++
     }
@@ -51,11 +51,11 @@ export async function migrateLegacySessions(redis: RedisClient, keyPrefix: strin
 }
 
 /** At start-up, in the background: logs what it did, and a failure (the CLI can run it again). */
-export function migrateInBackground(redis: RedisClient, keyPrefix: string, log: Pick<FastifyBaseLogger, 'warn' | 'info'>): Promise<void> {
+export function migrateInBackground (redis: RedisClient, keyPrefix: string, log: Pick<FastifyBaseLogger, 'warn' | 'info'>): Promise<void> {
   return migrateLegacySessions(redis, keyPrefix).then(
     (report) => {
       if (report.moved + report.dropped + report.gone > 0) log.info(report, 'moved layout-2 sessions to layout 3')
     },
-    (err: Error) => log.warn({ err: err.message }, 'could not move layout-2 sessions to layout 3; run `gatehouse sessions migrate`'),
+    (err: Error) => log.warn({ err: err.message }, 'could not move layout-2 sessions to layout 3; run `gatehouse sessions migrate`')
   )
 }

@@ -58,7 +58,7 @@ export class TtlValueError extends Error {}
 const UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }
 
 /** "900", "900s", "15m", "2h", "1d" → seconds; throws TtlValueError with a message for a person. */
-export function parseTtl(raw: string, maxSeconds: number): number {
+export function parseTtl (raw: string, maxSeconds: number): number {
   const value = raw.trim()
   const match = /^(\d{1,9})([smhd]?)$/.exec(value)
   if (!match) {
@@ -71,7 +71,7 @@ export function parseTtl(raw: string, maxSeconds: number): number {
 }
 
 /** Throws TtlValueError unless 1 <= seconds <= maxSeconds. */
-export function checkTtl(seconds: number, maxSeconds: number): void {
+export function checkTtl (seconds: number, maxSeconds: number): void {
   if (!Number.isSafeInteger(seconds) || seconds < 1) throw new TtlValueError(`the TTL must be at least 1 second (got ${seconds})`)
   if (seconds > maxSeconds) {
     throw new TtlValueError(`the TTL must not exceed the absolute session lifetime, SESSION_MAX_AGE_SECONDS (${formatTtl(maxSeconds)}; got ${formatTtl(seconds)})`)
@@ -79,7 +79,7 @@ export function checkTtl(seconds: number, maxSeconds: number): void {
 }
 
 /** 900 → "15m (900 s)". */
-export function formatTtl(seconds: number): string {
+export function formatTtl (seconds: number): string {
   for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60]] as const) {
     if (seconds >= size && seconds % size === 0) return `${seconds / size}${unit} (${seconds} s)`
   }
@@ -93,7 +93,7 @@ export interface SessionTtlOptions {
   log: Pick<FastifyBaseLogger, 'warn' | 'info'>
 }
 
-export function createSessionTtl(redis: RedisClient, { keyPrefix, defaultSeconds, maxSeconds, log }: SessionTtlOptions): SessionTtl {
+export function createSessionTtl (redis: RedisClient, { keyPrefix, defaultSeconds, maxSeconds, log }: SessionTtlOptions): SessionTtl {
   const configKey = `${keyPrefix}config`
   const fields = [CONFIG_FIELDS.ttl, CONFIG_FIELDS.setBy, CONFIG_FIELDS.setAt]
   let current = defaultSeconds
@@ -101,7 +101,7 @@ export function createSessionTtl(redis: RedisClient, { keyPrefix, defaultSeconds
   let timer: NodeJS.Timeout | null = null
 
   /** A value someone wrote by hand may be anything: it is used only if it is a valid TTL. */
-  function stateOf([ttl, setBy, setAt]: (string | null)[]): TtlState {
+  function stateOf ([ttl, setBy, setAt]: (string | null)[]): TtlState {
     const base = { defaultSeconds, maxSeconds, setBy: setBy ?? null, setAt: setAt ? Number(setAt) : null }
     if (ttl === null || ttl === undefined) return { ...base, seconds: defaultSeconds, source: 'default' }
     const seconds = /^\d{1,9}$/.test(ttl) ? Number(ttl) : Number.NaN
@@ -118,7 +118,7 @@ export function createSessionTtl(redis: RedisClient, { keyPrefix, defaultSeconds
   const read = () => orUnavailable('redis', async () => stateOf(await redis.hmget(configKey, ...fields)))
 
   /** Writes and reads back in one MULTI, so `before` is exactly what this change replaced. */
-  async function change(write: (multi: ChainableCommander) => void): Promise<TtlChange> {
+  async function change (write: (multi: ChainableCommander) => void): Promise<TtlChange> {
     return orUnavailable('redis', async () => {
       const multi = redis.multi().hmget(configKey, ...fields)
       write(multi)
@@ -132,7 +132,7 @@ export function createSessionTtl(redis: RedisClient, { keyPrefix, defaultSeconds
     })
   }
 
-  async function refresh(): Promise<void> {
+  async function refresh (): Promise<void> {
     const state = await read()
     if (state.seconds !== current) {
       log.info({ oldTtlSeconds: current, newTtlSeconds: state.seconds, source: state.source, setBy: state.setBy }, 'session TTL changed')
@@ -150,16 +150,16 @@ export function createSessionTtl(redis: RedisClient, { keyPrefix, defaultSeconds
     },
     reset: (by) =>
       change((multi) => multi.hdel(configKey, CONFIG_FIELDS.ttl).hset(configKey, CONFIG_FIELDS.setBy, by, CONFIG_FIELDS.setAt, String(Date.now()))),
-    async start() {
+    async start () {
       // Starting with Redis down is allowed (requests get 503 until it is back): the default holds until then.
       await refresh().catch(() => {})
       const tick = () => {
-        timer = setTimeout(() => void refresh().catch(() => {}).finally(() => timer && tick()), REFRESH_MS)
+        timer = setTimeout(() => { void refresh().catch(() => {}).finally(() => timer && tick()) }, REFRESH_MS)
         timer.unref()
       }
       tick()
     },
-    stop() {
+    stop () {
       if (timer) clearTimeout(timer)
       timer = null
     },

@@ -199,18 +199,18 @@ export interface SessionStoreOptions {
  * `--- @include "<name>"` line replaced by lua/includes/<name>.lua: shared pieces, such as the
  * rule for whether a session is live, are written once (the form BullMQ's scripts use).
  */
-export function lua(name: string): string {
+export function lua (name: string): string {
   const source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8')
   return source.replace(/^--- @include "([a-z-]+)"$/gm, (_line, include: string) =>
     readFileSync(new URL(`./lua/includes/${include}.lua`, import.meta.url), 'utf8').trimEnd())
 }
 
 /** A session id: 128 random bits, base64url (22 characters). */
-export function newSessionId(): string {
+export function newSessionId (): string {
   return randomBytes(16).toString('base64url')
 }
 
-export function createSessionStore(redis: RedisClient, options: SessionStoreOptions): SessionStore {
+export function createSessionStore (redis: RedisClient, options: SessionStoreOptions): SessionStore {
   const { keyPrefix, ttlSeconds, maxAgeSeconds, maxPerUser, events, observe, waitReplicas, onSweepStopped } = options
   // Loaded once and called by SHA (EVALSHA, falling back to EVAL after a Redis restart). Every
   // script declares every key it touches, all in the user's hash slot (keys.ts): Cluster-safe.
@@ -235,7 +235,7 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
    * that ran the script (over the same connection). When too few confirm in time the revocation
    * still stands on the primary: it is answered, logged and counted, not refused.
    */
-  async function replicated(operation: string, userId: string): Promise<void> {
+  async function replicated (operation: string, userId: string): Promise<void> {
     if (!waitReplicas || waitReplicas.count === 0) return
     const results = await redis.pipeline().exists(keys.index(userId)).wait(waitReplicas.count, waitReplicas.timeoutMs).exec()
     const [err, acknowledged] = results?.[1] ?? [new Error('WAIT got no reply')]
@@ -251,7 +251,7 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
    * and eviction takes the oldest, so a second call nearly always does; ids are never reused, so
    * the ids seen are kept across attempts.
    */
-  async function withIndexMembers(userId: string, call: (ids: string[]) => Promise<string[]>): Promise<string[]> {
+  async function withIndexMembers (userId: string, call: (ids: string[]) => Promise<string[]>): Promise<string[]> {
     const known = new Set<string>()
     for (let attempt = 1; ; attempt++) {
       const reply = await call([...known])
@@ -263,7 +263,7 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
   }
 
   /** Raises the user's cutoff (and generation): O(1), and from then on every older session is refused. */
-  async function cutOff(userId: string, keep = ''): Promise<void> {
+  async function cutOff (userId: string, keep = ''): Promise<void> {
     await redis.revokeAllSessions(keys.cutoff(userId), keys.generation(userId), keys.index(userId), keys.session(userId, keep), userId, keep, ttlMs(), GENERATION_TTL_MS, maxAgeSeconds * 1000)
     // Always: the new cutoff is the revocation, and it must survive a failover.
     await replicated('revoke_all', userId)
@@ -280,7 +280,7 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
    * sessions are over already, so this never fails the revoke-all: an error stops it, is reported,
    * and leaves the rest to expire on their own.
    */
-  async function sweep(userId: string, reason: RevokeReason, budgetMs: number): Promise<{ ended: number; done: boolean }> {
+  async function sweep (userId: string, reason: RevokeReason, budgetMs: number): Promise<{ ended: number; done: boolean }> {
     const index = keys.index(userId)
     const started = Date.now()
     let ended = 0
@@ -314,7 +314,7 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
   }
 
   /** Every Redis operation: timed for metrics, and a failure becomes a 503. */
-  async function run<T>(operation: string, work: () => Promise<T>): Promise<T> {
+  async function run<T> (operation: string, work: () => Promise<T>): Promise<T> {
     const started = process.hrtime.bigint()
     try {
       return await orUnavailable('redis', work)
@@ -339,7 +339,7 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
               ...ids.flatMap((other) => [keys.session(userId, other), keys.owner(userId, other)]),
               id, userId, role, ttlMs(), maxAgeSeconds * 1000, SESSION_LAYOUT_VERSION,
               generation, maxPerUser, device.client, device.userAgent, device.ip, OWNER_GRACE_MS,
-              email, userCreatedAt, ...ids,
+              email, userCreatedAt, ...ids
             ))
           if (status === 'stale') return null
           if (status === 'ok') {
@@ -361,8 +361,13 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
         if (!found) return null
         const [role = '', createdAt, lastSeenAt, expiresAt, maxExpiresAt, email = '', userCreatedAt = ''] = found
         return {
-          role, email, userCreatedAt: Number(userCreatedAt),
-          createdAt: Number(createdAt), lastSeenAt: Number(lastSeenAt), expiresAt: Number(expiresAt), maxExpiresAt: Number(maxExpiresAt),
+          role,
+          email,
+          userCreatedAt: Number(userCreatedAt),
+          createdAt: Number(createdAt),
+          lastSeenAt: Number(lastSeenAt),
+          expiresAt: Number(expiresAt),
+          maxExpiresAt: Number(maxExpiresAt),
         }
       }),
     upgrade: (id, userId, user) =>
@@ -424,7 +429,7 @@ export function createSessionStore(redis: RedisClient, options: SessionStoreOpti
 }
 
 /** How many session hashes exist: a SCAN over the keyspace (every shard's), for metrics, never for requests. */
-export async function countSessions(redis: RedisClient, keyPrefix: string): Promise<number> {
+export async function countSessions (redis: RedisClient, keyPrefix: string): Promise<number> {
   const { sessionPattern } = sessionKeys(keyPrefix)
   const counts = await forEachMaster(redis, async (node) => {
     let total = 0

@@ -58,7 +58,7 @@ interface Count {
  * Login limits fail closed: without Redis there is no login anyway. The sign-up limit falls back
  * to a per-instance count in memory, since sign-up needs only Postgres.
  */
-export function createThrottles(redis: RedisClient, options: ThrottleOptions): Throttles {
+export function createThrottles (redis: RedisClient, options: ThrottleOptions): Throttles {
   const limiter = (name: Limit, points: number, duration: number, insurance = false) =>
     new RateLimiterRedis({
       storeClient: redis,
@@ -80,7 +80,7 @@ export function createThrottles(redis: RedisClient, options: ThrottleOptions): T
   const knownNetworksKey = (accountId: string) => `${options.keyPrefix}throttle:known_networks:${accountId}`
 
   /** Records a successful login's network for the account; keeps the most recent few (bounded). */
-  async function rememberNetwork(key: string, network: string): Promise<void> {
+  async function rememberNetwork (key: string, network: string): Promise<void> {
     const [, , [, size] = []] = (await redis.multi().hset(key, network, Date.now()).pexpire(key, KNOWN_NETWORK_MS).hlen(key).exec()) ?? []
     if (Number(size) <= KNOWN_NETWORKS_MAX) return
     // At most KNOWN_NETWORKS_MAX + a few (concurrent successes) fields: the oldest go.
@@ -97,7 +97,7 @@ export function createThrottles(redis: RedisClient, options: ThrottleOptions): T
   }
 
   return {
-    async passwordAttempt(email, ip, check) {
+    async passwordAttempt (email, ip, check) {
       // Keys never hold an email in clear: they show up in SCAN, MONITOR and slow logs.
       const normalised = normaliseEmail(email)
       const accountId = digest(normalised)
@@ -132,10 +132,10 @@ export function createThrottles(redis: RedisClient, options: ThrottleOptions): T
       }
       return ok
     },
-    async forgetNetworks(email) {
+    async forgetNetworks (email) {
       await orUnavailable('redis', () => redis.del(knownNetworksKey(digest(normaliseEmail(email)))))
     },
-    async signUp(ip) {
+    async signUp (ip) {
       try {
         await signUps.consume(addressKey(ip))
       } catch (reason) {

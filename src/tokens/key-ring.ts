@@ -22,17 +22,17 @@ export interface KeyRing {
  * The kid of an HS256 secret: an HMAC of a fixed label under the secret, so it names the secret
  * without revealing anything about it.
  */
-function secretKid(secret: string): string {
+function secretKid (secret: string): string {
   return createHmac('sha256', secret).update('gatehouse key id').digest('base64url').slice(0, 16)
 }
 
 /** The kid of a public key: its RFC 7638 JWK thumbprint, which any verifier can recompute. */
-function thumbprint(jwk: JsonWebKey): string {
+function thumbprint (jwk: JsonWebKey): string {
   const members = jwk.kty === 'RSA' ? { e: jwk.e, kty: jwk.kty, n: jwk.n } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x }
   return createHash('sha256').update(JSON.stringify(members)).digest('base64url')
 }
 
-function publicKey(pem: string): { entry: VerificationKey; jwk: JsonWebKey } {
+function publicKey (pem: string): { entry: VerificationKey; jwk: JsonWebKey } {
   const key = createPublicKey(pem)
   const algorithm = algorithmOf(key)
   if (!algorithm) throw new Error('unsupported public key') // config/jwt.ts has already refused it
@@ -41,7 +41,7 @@ function publicKey(pem: string): { entry: VerificationKey; jwk: JsonWebKey } {
   return { entry: { kid, algorithm, key: key.export({ format: 'pem', type: 'spki' }).toString() }, jwk: { ...jwk, kid, alg: algorithm, use: 'sig' } }
 }
 
-export function createKeyRing(config: JwtConfig): KeyRing {
+export function createKeyRing (config: JwtConfig): KeyRing {
   const verification: VerificationKey[] = []
   const jwks: JsonWebKey[] = []
   let signing: KeyRing['signing']

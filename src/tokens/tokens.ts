@@ -34,7 +34,7 @@ type Verify = (token: string) => unknown
 /** How many verified tokens each instance remembers (about 0.5 KB each). */
 const VERIFIED_CACHE_SIZE = 10_000
 
-export function createTokenService(config: JwtConfig): TokenService {
+export function createTokenService (config: JwtConfig): TokenService {
   const ring = createKeyRing(config)
   // Built once: fast-jwt prepares each key here, not per request. iat and exp come from the
   // session (Redis clock); fast-jwt keeps the ones in the payload.
@@ -55,7 +55,7 @@ export function createTokenService(config: JwtConfig): TokenService {
     if (key.algorithm === 'HS256') legacy.push(verify)
   }
 
-  function verifyWithRing(token: string): unknown {
+  function verifyWithRing (token: string): unknown {
     const kid = headerKid(token)
     if (kid === undefined) {
       // Tokens issued before tokens carried a kid: HS256, signed by the current or a previous secret.
@@ -80,7 +80,7 @@ export function createTokenService(config: JwtConfig): TokenService {
 
   return {
     sign: (claims) => signer({ ...claims }),
-    verify(token) {
+    verify (token) {
       const cached = verified.get(token)
       if (cached !== undefined) {
         if (cached.exp * 1000 > Date.now()) return cached
@@ -96,7 +96,7 @@ export function createTokenService(config: JwtConfig): TokenService {
     jwks: ring.jwks,
   }
 
-  function verifyFresh(token: string): SessionClaims {
+  function verifyFresh (token: string): SessionClaims {
     let payload: unknown
     try {
       payload = verifyWithRing(token)
@@ -110,7 +110,7 @@ export function createTokenService(config: JwtConfig): TokenService {
 }
 
 /** The header's kid (undefined when absent); anything unreadable is an invalid token. */
-function headerKid(token: string): unknown {
+function headerKid (token: string): unknown {
   const end = token.indexOf('.')
   if (end <= 0) throw errors.invalidToken()
   let header: unknown
@@ -123,7 +123,7 @@ function headerKid(token: string): unknown {
   return (header as { kid?: unknown }).kid
 }
 
-function isSessionClaims(payload: unknown): payload is SessionClaims {
+function isSessionClaims (payload: unknown): payload is SessionClaims {
   if (typeof payload !== 'object' || payload === null) return false
   const claims = payload as Record<string, unknown>
   return (

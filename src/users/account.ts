@@ -33,14 +33,14 @@ export interface AccountService {
  * The user behind a live session. If the account was deleted, its sessions mean nothing any more:
  * they are all ended and the caller gets 401 `session_expired`.
  */
-export async function requireLiveUser({ users, sessions }: Pick<AccountDeps, 'users' | 'sessions'>, userId: string): Promise<UserRecord> {
+export async function requireLiveUser ({ users, sessions }: Pick<AccountDeps, 'users' | 'sessions'>, userId: string): Promise<UserRecord> {
   const user = await users.findById(userId)
   if (user) return user
   await sessions.revokeAll(userId, { reason: 'account-deleted' })
   throw errors.expiredSession()
 }
 
-export function createAccountService({ users, passwords, throttles, sessions }: AccountDeps): AccountService {
+export function createAccountService ({ users, passwords, throttles, sessions }: AccountDeps): AccountService {
   /**
    * A change that must not leave old sessions behind. Sessions are cut off before the change (O(1),
    * so a Redis outage fails the request before anything changed), and cut off again and swept
@@ -48,7 +48,7 @@ export function createAccountService({ users, passwords, throttles, sessions }: 
    * still in flight are refused by the new generation (see sessions/login.ts). Returns the
    * change's result and how many sessions' keys were deleted.
    */
-  async function withSessionsEnded<T>(userId: string, reason: RevokeReason, keep: string | undefined, change: () => Promise<T>): Promise<{ changed: T; ended: number }> {
+  async function withSessionsEnded<T> (userId: string, reason: RevokeReason, keep: string | undefined, change: () => Promise<T>): Promise<{ changed: T; ended: number }> {
     await sessions.cutOff(userId, keep)
     const changed = await change()
     const ended = await sessions.revokeAll(userId, { reason, keep })
@@ -56,7 +56,7 @@ export function createAccountService({ users, passwords, throttles, sessions }: 
   }
 
   return {
-    async changePassword(userId, keep, current, next, ip) {
+    async changePassword (userId, keep, current, next, ip) {
       checkPasswordBytes('new_password', next)
       const user = await requireLiveUser({ users, sessions }, userId)
       if (!(await throttles.passwordAttempt(user.email, ip, () => passwords.verify(current, user.passwordHash)))) throw errors.wrongPassword()
@@ -65,14 +65,14 @@ export function createAccountService({ users, passwords, throttles, sessions }: 
       // Networks made known with the old password are not the new one's.
       await throttles.forgetNetworks(user.email)
     },
-    async changeRole(userId, role) {
+    async changeRole (userId, role) {
       const user = await users.findById(userId)
       if (!user) return null
       // No change, nothing to end: a repeated request is harmless.
       if (user.role === role) return publicUser(user)
       return (await withSessionsEnded(user.id, 'role-change', undefined, () => users.setRole(user.id, role))).changed
     },
-    async deleteUser(userId) {
+    async deleteUser (userId) {
       const user = await users.findById(userId)
       if (!user) return null
       const { changed: deleted, ended } = await withSessionsEnded(user.id, 'account-deleted', undefined, () => users.delete(user.id))

@@ -19,11 +19,11 @@ if (process.platform === 'linux') {
 }
 
 /** @param {{ password: string, cost: number }} task */
-export function hash({ password, cost }) {
+export function hash ({ password, cost }) {
   return bcrypt.hashSync(password, cost)
 }
 
 /** @param {{ password: string, hash: string }} task */
-export function compare({ password, hash }) {
+export function compare ({ password, hash }) {
   return bcrypt.compareSync(password, hash)
 }

@@ -32,7 +32,7 @@ export const MAX_PASSWORD_BYTES = 72
 export const MIN_PASSWORD_LENGTH = 8
 
 /** Refuses (400) a new password that bcrypt would silently truncate; `field` names it in the message. */
-export function checkPasswordBytes(field: string, password: string): void {
+export function checkPasswordBytes (field: string, password: string): void {
   if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) {
     throw errors.badRequest(`body/${field} must be at most ${MAX_PASSWORD_BYTES} bytes (bcrypt ignores anything longer)`)
   }
@@ -43,7 +43,7 @@ export function checkPasswordBytes(field: string, password: string): void {
  * the event loop that would stall every other request, so hashing and comparing run in a small
  * pool of worker threads (piscina) with a bounded queue.
  */
-export async function createPasswordHasher({ cost, threads, maxQueue }: PasswordHasherOptions): Promise<PasswordHasher> {
+export async function createPasswordHasher ({ cost, threads, maxQueue }: PasswordHasherOptions): Promise<PasswordHasher> {
   const pool = new Piscina({
     filename: new URL('./bcrypt-worker.js', import.meta.url).href,
     minThreads: threads,
@@ -68,7 +68,7 @@ export async function createPasswordHasher({ cost, threads, maxQueue }: Password
 
   return {
     hash,
-    async verify(password, stored) {
+    async verify (password, stored) {
       const usable = stored !== null && Buffer.byteLength(password, 'utf8') <= MAX_PASSWORD_BYTES
       const ok = await run<boolean>('compare', { password, hash: usable ? stored : dummyHash })
       return ok && usable

@@ -37,7 +37,7 @@ export interface UserRepository {
 export const ROLES = Object.values(Role)
 
 /** Emails are compared case-insensitively: stored trimmed and lower-cased. */
-export function normaliseEmail(email: string): string {
+export function normaliseEmail (email: string): string {
   return email.trim().toLowerCase()
 }
 
@@ -50,11 +50,11 @@ export const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001F\\u007F]*$'
 const noControlCharacters = new RegExp(NO_CONTROL_CHARACTERS, 'u')
 export const hasControlCharacters = (text: string) => !noControlCharacters.test(text)
 
-export function publicUser({ passwordHash: _, ...user }: UserRecord): PublicUser {
+export function publicUser ({ passwordHash: _, ...user }: UserRecord): PublicUser {
   return user
 }
 
-export function createUserRepository(db: Database): UserRepository {
+export function createUserRepository (db: Database): UserRepository {
   /** An update of a user who does not exist (P2025) is "no such user", not an outage. */
   const update = (id: string, data: Prisma.UserUpdateInput) =>
     orUnavailable('postgres', async () => {
@@ -114,10 +114,10 @@ interface UserRow {
   createdAt: Date
 }
 
-function toPublic(user: UserRow): PublicUser {
+function toPublic (user: UserRow): PublicUser {
   return { id: user.id, email: user.email, role: user.role, createdAt: user.createdAt.toISOString() }
 }
 
-function toRecord(user: UserRow): UserRecord {
+function toRecord (user: UserRow): UserRecord {
   return { ...toPublic(user), passwordHash: user.passwordHash }
 }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, call, claimsOf, login, me, newSession, sessionKeyOf, sql, streamEvents, touchUntilTtlAtMost } from '../helpers.js'
+import { buildTestApp, call, claimsOf, login, me, newSession, sessionKeyOf, streamEvents, touchUntilTtlAtMost } from '../helpers.js'
 import { cliEnv, gatehouse } from './run-cli.js'
 
 t.test('gatehouse ttl', async (t) => {

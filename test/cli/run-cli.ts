@@ -5,7 +5,7 @@ import { type Config, formatHostPorts } from '../../src/config/index.js'
 // The built command-line tool (npm test builds first), run as an operator would.
 const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
 
-export function gatehouse(args: string[], env: Record<string, string>, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+export function gatehouse (args: string[], env: Record<string, string>, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, cwd, timeout: 30_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr })
@@ -14,7 +14,7 @@ export function gatehouse(args: string[], env: Record<string, string>, cwd: stri
 }
 
 /** The environment that points the CLI at a test app's Postgres, Redis and prefix. */
-export function cliEnv(config: Config): Record<string, string> {
+export function cliEnv (config: Config): Record<string, string> {
   return {
     DATABASE_URL: config.databaseUrl,
     ...redisEnv(config),
@@ -27,7 +27,7 @@ export function cliEnv(config: Config): Record<string, string> {
 }
 
 /** The environment variables that name the Redis `config` uses. */
-export function redisEnv(config: Config): Record<string, string> {
+export function redisEnv (config: Config): Record<string, string> {
   const target = config.redis
   if (target.mode === 'cluster') return { REDIS_CLUSTER_NODES: formatHostPorts(target.nodes) }
   if (target.mode === 'sentinel') return { REDIS_SENTINELS: formatHostPorts(target.sentinels), REDIS_SENTINEL_NAME: target.name }

@@ -14,7 +14,7 @@ import { buildTestApp, call, claimsOf, keysOf, newAdmin, newSession, PASSWORD, s
 const KIT = fileURLToPath(new URL('../../contract/gatehouse_session.py', import.meta.url))
 const FIXTURE = JSON.parse(readFileSync(new URL('../../contract/fixtures/session-v3.json', import.meta.url), 'utf8'))
 
-function kit(ctx: TestContext, command: 'read' | 'check', token: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function kit (ctx: TestContext, command: 'read' | 'check', token: string): Promise<{ code: number; stdout: string; stderr: string }> {
   const env = {
     PATH: process.env.PATH ?? '',
     ...redisEnv(ctx.config),
@@ -29,7 +29,7 @@ function kit(ctx: TestContext, command: 'read' | 'check', token: string): Promis
   })
 }
 
-async function loginFromApp(ctx: TestContext, email: string) {
+async function loginFromApp (ctx: TestContext, email: string) {
   const res = await ctx.app.inject({
     method: 'POST',
     url: '/sessions',

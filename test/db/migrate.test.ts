@@ -6,7 +6,7 @@ import { migrate } from '../../src/db/migrate.js'
 import { sql, TEST_DATABASE_URL, uniqueId } from '../helpers.js'
 
 /** A database of the test's own, dropped afterwards. */
-function scratchDatabase(t: Test): string {
+function scratchDatabase (t: Test): string {
   const name = `gatehouse_migrate_${uniqueId()}`
   const url = new URL(TEST_DATABASE_URL)
   url.pathname = `/${name}`
@@ -23,7 +23,7 @@ t.test('creates the database and applies the migrations the way Prisma records t
   const rows = await sql<{ migration_name: string; checksum: string; finished_at: Date | null; rolled_back_at: Date | null; applied_steps_count: number; id: string }>(
     'SELECT * FROM "_prisma_migrations" ORDER BY migration_name',
     [],
-    url,
+    url
   )
   t.same(rows.map((r) => r.migration_name), MIGRATIONS)
   for (const row of rows) {
@@ -50,7 +50,7 @@ t.test('a failing migration leaves nothing half-applied and blocks later runs', 
 
   const tables = await sql<{ table_name: string }>("SELECT table_name FROM information_schema.tables WHERE table_name IN ('a', 'b')", [], url)
   t.same(tables.map((r) => r.table_name), ['a'], 'the broken migration was rolled back whole')
-  const [failed] = await sql<{ logs: string | null; finished_at: Date | null }>(`SELECT logs, finished_at FROM "_prisma_migrations" WHERE migration_name = '20260101000001_broken'`, [], url)
+  const [failed] = await sql<{ logs: string | null; finished_at: Date | null }>('SELECT logs, finished_at FROM "_prisma_migrations" WHERE migration_name = \'20260101000001_broken\'', [], url)
   t.equal(failed?.finished_at, null)
   t.match(failed?.logs, /no_such_function/, 'the error is recorded, as Prisma does')
 

@@ -18,7 +18,7 @@ t.test('prisma/migrations produce prisma/schema.prisma exactly', async (t) => {
 t.test('a model change without its migration is caught, with the SQL it needs', async (t) => {
   const schema = readFileSync(join(ROOT, 'prisma/schema.prisma'), 'utf8').replace(
     'passwordHash String   @map("password_hash")',
-    'passwordHash String   @map("password_hash")\n  nickname     String?',
+    'passwordHash String   @map("password_hash")\n  nickname     String?'
   )
   t.match(schema, /nickname/, 'the schema really changed')
   const dir = t.testdir({ 'schema.prisma': schema })

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis'
 // the benchmarks (bench/) use it too, without the test helpers.
 
 /** A port nothing listens on right now. */
-export async function freePort(): Promise<number> {
+export async function freePort (): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as { port: number }
@@ -15,7 +15,7 @@ export async function freePort(): Promise<number> {
   return port
 }
 
-async function ping(url: string): Promise<boolean> {
+async function ping (url: string): Promise<boolean> {
   const redis = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
   redis.on('error', () => {})
   try {
@@ -34,7 +34,7 @@ async function ping(url: string): Promise<boolean> {
  * it as usual) the server is rarely descheduled in the middle of a command, so the durations its
  * SLOWLOG records are the commands' own work rather than the machine's scheduling.
  */
-export async function spawnRedisServer(port: number, extraArgs: string[] = [], { niceness }: { niceness?: number } = {}): Promise<ChildProcess> {
+export async function spawnRedisServer (port: number, extraArgs: string[] = [], { niceness }: { niceness?: number } = {}): Promise<ChildProcess> {
   const command = ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs]
   const [file, ...args] = niceness === undefined ? command : ['nice', '-n', String(niceness), ...command]
   const proc = spawn(file!, args, { stdio: 'ignore' })

@@ -22,7 +22,7 @@ export interface PrivatePostgres {
   thaw(): void
 }
 
-export async function startPrivatePostgres(t: Test): Promise<PrivatePostgres> {
+export async function startPrivatePostgres (t: Test): Promise<PrivatePostgres> {
   const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(a) - Number(b))
   const bin = (name: string) => `/usr/lib/postgresql/${versions.at(-1)}/bin/${name}`
   // PostgreSQL refuses to run as root: as root (CI), its processes run as the `postgres` user.
@@ -74,7 +74,7 @@ export async function startPrivatePostgres(t: Test): Promise<PrivatePostgres> {
   return { url, kill, start, freeze: () => signal('SIGSTOP'), thaw: () => signal('SIGCONT') }
 }
 
-async function accepts(url: string): Promise<boolean> {
+async function accepts (url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 })
   client.on('error', () => {})
   try {

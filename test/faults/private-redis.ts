@@ -18,7 +18,7 @@ export interface PrivateRedis {
   pause(ms: number): Promise<void>
 }
 
-export async function startPrivateRedis(t: Test, options: { niceness?: number } = {}): Promise<PrivateRedis> {
+export async function startPrivateRedis (t: Test, options: { niceness?: number } = {}): Promise<PrivateRedis> {
   const port = await freePort()
   const url = `redis://127.0.0.1:${port}`
   let proc: ChildProcess | null = null
@@ -42,7 +42,7 @@ export async function startPrivateRedis(t: Test, options: { niceness?: number } 
     start,
     freeze: () => proc?.kill('SIGSTOP'),
     thaw: () => proc?.kill('SIGCONT'),
-    async pause(ms) {
+    async pause (ms) {
       const admin = new Redis(url)
       await admin.call('CLIENT', 'PAUSE', String(ms), 'ALL')
       admin.disconnect()

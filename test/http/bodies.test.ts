@@ -50,7 +50,7 @@ t.test('a body over the limit gets a 413 the client can read, even while it is s
   t.same(answers, Array(30).fill(413), '30 times 5 MB with a Content-Length: always a JSON 413')
 
   // Without a Content-Length (chunked), the limit is found while reading.
-  const chunks = function* () {
+  const chunks = function * () {
     for (let i = 0; i < 80; i++) yield new TextEncoder().encode('x'.repeat(64 * 1024))
   }
   const streamed = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: ReadableStream.from(chunks()), duplex: 'half' } as RequestInit)

@@ -14,7 +14,7 @@ interface CookieSession {
   cookie: string
 }
 
-async function cookieLogin(ctx: TestContext, headers: Record<string, string> = { origin: ORIGIN }, body: object = { transport: 'cookie' }): Promise<CookieSession> {
+async function cookieLogin (ctx: TestContext, headers: Record<string, string> = { origin: ORIGIN }, body: object = { transport: 'cookie' }): Promise<CookieSession> {
   const email = ctx.email()
   await signUp(ctx.app, email)
   const res = await ctx.app.inject({ method: 'POST', url: '/sessions', headers, payload: { email, password: PASSWORD, ...body } })

@@ -15,7 +15,7 @@ const seed = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env
 const headerChar = fc.oneof(fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), fc.constant('\t'))
 const headerText = (maxLength: number) => fc.string({ unit: headerChar, maxLength })
 
-function checkAnswer(t: Test, res: LightMyRequestResponse, what: string): boolean {
+function checkAnswer (t: Test, res: LightMyRequestResponse, what: string): boolean {
   const fine = res.statusCode < 500 && /^application\/json/.test(String(res.headers['content-type'] ?? 'application/json')) && !/at .*\.(ts|js):\d+/.test(res.body)
   if (!fine) t.fail(`${what}: ${res.statusCode} ${res.body.slice(0, 200)}`)
   return fine
@@ -27,7 +27,7 @@ t.test('parseTokenHeader: any string in, null or a non-empty part of it out, nev
       const token = parseTokenHeader(header)
       return token === null || (token.length > 0 && header.includes(token))
     }),
-    { numRuns: 5000, ...seed },
+    { numRuns: 5000, ...seed }
   )
   t.pass('5000 headers parsed')
 })
@@ -48,7 +48,7 @@ t.test('Authorization headers: only 401 unless it is a genuine token of a live s
     headerText(200).chain(forms),
     mutated.chain(forms),
     // Well-formed JWTs of our header and payload with a signature of someone else's making.
-    fc.base64String({ minLength: 4, maxLength: 64 }).map((sig) => `Token token=${parts[0]}.${parts[1]}.${sig.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')}`),
+    fc.base64String({ minLength: 4, maxLength: 64 }).map((sig) => `Token token=${parts[0]}.${parts[1]}.${sig.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')}`)
   )
 
   let sessions = 0
@@ -65,7 +65,7 @@ t.test('Authorization headers: only 401 unless it is a genuine token of a live s
       }
       return res.statusCode === 401 && ['missing_token', 'invalid_token', 'session_expired'].includes(res.json().error)
     }),
-    { numRuns: 3000, ...seed },
+    { numRuns: 3000, ...seed }
   )
   t.ok(sessions < 3000, `${sessions} of 3000 were the genuine token (re-spelled), the rest 401`)
   t.equal((await ctx.app.inject({ method: 'GET', url: '/me', headers: { authorization: `Token token=${token}` } })).statusCode, 200, 'and 3000 bad headers did not harm the genuine session')
@@ -81,7 +81,7 @@ t.test('JSON bodies on every route that reads one: 2xx/4xx, never 500, never a s
   const shaped = fc.dictionary(
     fc.constantFrom('email', 'password', 'client', 'transport', 'current_password', 'new_password', 'token', 'extend', 'token_type_hint', 'ttl_seconds', 'role', '__proto__', 'constructor', 'extra'),
     value,
-    { maxKeys: 4 },
+    { maxKeys: 4 }
   )
   // RIGHT stands for the right credentials as they are when it is sent (a generated password
   // change may have changed them), so that sessions are earned, and revoked, along the way.
@@ -94,7 +94,7 @@ t.test('JSON bodies on every route that reads one: 2xx/4xx, never 500, never a s
     ['POST', '/introspect', `Bearer ${SERVICE}`],
     ['PUT', '/admin/settings/session-ttl', `Token token=${admin.token}`],
     ['PUT', `/admin/users/${user.id}/role`, `Token token=${admin.token}`],
-    ['DELETE', '/sessions/current', 'Token token=not-a-token'],
+    ['DELETE', '/sessions/current', 'Token token=not-a-token']
   )
 
   // Every token the fuzzing earns, by session id; every session created shows in the event stream,
@@ -120,7 +120,7 @@ t.test('JSON bodies on every route that reads one: 2xx/4xx, never 500, never a s
       }
       return true
     }),
-    { numRuns: 3000, ...seed },
+    { numRuns: 3000, ...seed }
   )
   const created = (await streamEvents(ctx)).filter((e) => e.type === 'created' && e.user_id === user.id && e.session_id !== claimsOf(token).jti).map((e) => e.session_id)
   t.same(new Set(created), issued, `a session was created for each of the ${issued.size} tokens earned with the password, and for nothing else`)

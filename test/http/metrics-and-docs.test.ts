@@ -1,9 +1,9 @@
 import t from 'tap'
 import { startPrivateRedis } from '../faults/private-redis.js'
-import { buildTestApp, call, newAdmin, newSession } from '../helpers.js'
+import { buildTestApp, call, newSession } from '../helpers.js'
 
 /** One sample's value from Prometheus text, or undefined. */
-function sample(text: string, name: string, labels = ''): number | undefined {
+function sample (text: string, name: string, labels = ''): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `))
   return line === undefined ? undefined : Number(line.split(' ').at(-1))
 }

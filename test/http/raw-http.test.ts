@@ -3,7 +3,7 @@ import t from 'tap'
 import { buildTestApp } from '../helpers.js'
 
 /** Sends raw bytes and returns the whole raw response (the server closes the connection). */
-function rawRequest(port: number, bytes: string): Promise<string> {
+function rawRequest (port: number, bytes: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => socket.end(bytes))
     let response = ''

@@ -34,7 +34,7 @@ export interface ManySessions {
   watch(work: () => Promise<void>): Promise<{ slow: SlowCommand[]; bystander: number[] }>
 }
 
-export async function manySessions(t: Test, env: Record<string, string> = {}): Promise<ManySessions> {
+export async function manySessions (t: Test, env: Record<string, string> = {}): Promise<ManySessions> {
   // A higher priority (as root, e.g. in CI) keeps this busy machine's scheduling out of SLOWLOG.
   const redis = await startPrivateRedis(t, { niceness: -10 })
   // No cap (SESSION_MAX_PER_USER=0), as a deployment that opts out of it; a short stream.
@@ -48,10 +48,10 @@ export async function manySessions(t: Test, env: Record<string, string> = {}): P
 
   return {
     ctx,
-    async populate(user) {
+    async populate (user) {
       await addSessions(store, user, MANY)
     },
-    async watch(work) {
+    async watch (work) {
       await admin.slowlog('RESET')
       let running = true
       const statuses: number[] = []
@@ -78,7 +78,7 @@ export async function manySessions(t: Test, env: Record<string, string> = {}): P
 }
 
 /** The checks every heavy operation must pass. */
-export function expectBounded(t: Test, { slow, bystander }: { slow: SlowCommand[]; bystander: number[] }, what: string): void {
+export function expectBounded (t: Test, { slow, bystander }: { slow: SlowCommand[]; bystander: number[] }, what: string): void {
   t.same(slow, [], `${what}: no Redis command over ${SLOW_BOUND_MS} ms`)
   t.ok(bystander.length > 0, `${what}: another user made ${bystander.length} requests meanwhile`)
   t.ok(bystander.every((status) => status === 200), `${what}: and every one got 200`)

@@ -57,7 +57,7 @@ t.test('Redis expiring sessions on every primary publishes one expired event eac
   t.same(
     events.map((e) => `${e.user_id}/${e.session_id}/${e.reason}`).sort(),
     sessions.map(({ user, token }) => `${user.id}/${claimsOf(token).jti}/ttl`).sort(),
-    'each naming its user and session',
+    'each naming its user and session'
   )
   t.same(await Promise.all(sessions.map(({ user, token }) => a.redis.exists(keysOf(a).owner(user.id, String(claimsOf(token).jti))))), sessions.map(() => 0), 'every owner key was consumed')
 })

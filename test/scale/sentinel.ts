@@ -25,7 +25,7 @@ export interface SentinelSetup {
 }
 
 /** eventually(), but a failure is an error naming what did not happen (a set-up step, not an assertion). */
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+async function until (what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
   if (!(await eventually(timeoutMs, () => check().catch(() => false)))) throw new Error(`${what} within ${timeoutMs / 1000} s`)
 }
 
@@ -33,7 +33,7 @@ async function until(what: string, timeoutMs: number, check: () => Promise<boole
  * A primary, one replica and three Sentinels (quorum 2) on free loopback ports, all of this test's
  * own. Sentinel declares the primary down after 1 s of silence. If starting fails, what started is stopped.
  */
-export async function startSentinelSetup(): Promise<SentinelSetup> {
+export async function startSentinelSetup (): Promise<SentinelSetup> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sentinel-'))
   const procs: ChildProcess[] = []
   const stop = () => {

@@ -132,8 +132,7 @@ t.test('authentication on GET /me', async (t) => {
 
   t.test('the error messages do not say which check failed', async (t) => {
     const messages = new Set<string>()
-    for (const header of [`Token token=abc`, `Token token=${token}x`, `Bearer a.b.c`]) messages.add((await me(ctx.app, header)).json().message)
+    for (const header of ['Token token=abc', `Token token=${token}x`, 'Bearer a.b.c']) messages.add((await me(ctx.app, header)).json().message)
     t.equal(messages.size, 1)
   })
 })
-

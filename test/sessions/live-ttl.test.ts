@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { buildTestApp, call, captureLogs, claimsOf, login, me, newAdmin, newSession, sessionKeyOf, sleep, streamEvents, touchUntilTtlAtMost } from '../helpers.js'
 
 // Two instances on one Redis and one prefix, as in production: they share nothing else.
-async function twoInstances(t: Test) {
+async function twoInstances (t: Test) {
   const a = await buildTestApp(t)
   const logs = captureLogs('info')
   const b = await buildTestApp(t, { REDIS_KEY_PREFIX: a.config.redisKeyPrefix }, { logger: logs.logger })

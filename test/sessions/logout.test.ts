@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, claimsOf, me, newSession, sessionKeyOf } from '../helpers.js'
+import { buildTestApp, me, newSession, sessionKeyOf } from '../helpers.js'
 
 t.test('DELETE /sessions/current', async (t) => {
   const ctx = await buildTestApp(t)
@@ -40,7 +40,7 @@ t.test('DELETE /sessions/current', async (t) => {
       const key = sessionKeyOf(ctx, token)
       const authorization = `Token token=${token}`
       const requests = Array.from({ length: 40 }, (_, i) =>
-        i === 20 ? ctx.app.inject({ method: 'DELETE', url: '/sessions/current', headers: { authorization } }) : me(ctx.app, authorization),
+        i === 20 ? ctx.app.inject({ method: 'DELETE', url: '/sessions/current', headers: { authorization } }) : me(ctx.app, authorization)
       )
       const results = await Promise.all(requests)
       t.equal(results[20]!.statusCode, 204, `round ${round}: logout succeeded`)
@@ -50,4 +50,3 @@ t.test('DELETE /sessions/current', async (t) => {
     }
   })
 })
-

@@ -7,19 +7,19 @@ import { buildTestApp, call, claimsOf, indexed, keysOf, login, me, newSession, P
 const ROUNDS = 6
 
 /** The index and the session hashes agree: nothing indexed is missing, nothing live is unindexed. */
-async function indexMatchesRedis(t: Test, ctx: TestContext, userId: string) {
+async function indexMatchesRedis (t: Test, ctx: TestContext, userId: string) {
   const live = (await sessionsInRedis(ctx, userId)).map((s) => s.id).sort()
   t.same((await indexed(ctx, userId)).sort(), live, 'the index lists exactly the live sessions')
 }
 
 type LoginOutcome = { status: number; token?: string }
-async function tryLogin(ctx: TestContext, email: string, password = PASSWORD): Promise<LoginOutcome> {
+async function tryLogin (ctx: TestContext, email: string, password = PASSWORD): Promise<LoginOutcome> {
   const res = await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password } })
   return { status: res.statusCode, token: res.statusCode === 201 ? res.json().token : undefined }
 }
 
 /** Starts `count` logins spread over about `spreadMs`. */
-function loginStorm(ctx: TestContext, email: string, count: number, spreadMs: number, password = PASSWORD): Promise<LoginOutcome[]> {
+function loginStorm (ctx: TestContext, email: string, count: number, spreadMs: number, password = PASSWORD): Promise<LoginOutcome[]> {
   return Promise.all(Array.from({ length: count }, async (_, i) => {
     await sleep((i * spreadMs) / count)
     return tryLogin(ctx, email, password)

@@ -71,8 +71,8 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
 
   const everything = JSON.stringify(
     await Promise.all(
-      (await scanKeys(ctx.redis, prefix)).map(async (k) => [k, await dump(ctx.redis, k)]),
-    ),
+      (await scanKeys(ctx.redis, prefix)).map(async (k) => [k, await dump(ctx.redis, k)])
+    )
   )
   t.notOk(everything.includes(token), 'the raw token is nowhere in Redis')
   t.notOk(everything.includes(token.split('.')[2]!), 'nor its signature')
@@ -110,8 +110,17 @@ t.test('a layout-2 session is moved to its layout-3 keys, with its TTL, owner an
   // Exactly what a layout-2 release wrote at login.
   const old = { key: `${prefix}sess:${id}`, owner: `${prefix}owner:${id}`, index: `${prefix}user:${user.id}:sessions` }
   const hash = {
-    v: '2', user_id: user.id, role: 'user', created_at: String(now), last_seen_at: String(now), max_expires_at: String(exp * 1000),
-    client: 'ios', user_agent: 'Old/1.0', ip: '127.0.0.1', email: email.toLowerCase(), user_created_at: String(Date.parse(user.createdAt)),
+    v: '2',
+    user_id: user.id,
+    role: 'user',
+    created_at: String(now),
+    last_seen_at: String(now),
+    max_expires_at: String(exp * 1000),
+    client: 'ios',
+    user_agent: 'Old/1.0',
+    ip: '127.0.0.1',
+    email: email.toLowerCase(),
+    user_created_at: String(Date.parse(user.createdAt)),
   }
   await ctx.redis.hset(old.key, hash)
   await ctx.redis.pexpireat(old.key, now + 60_000)
@@ -211,7 +220,7 @@ t.test('a session from before the performance release (no email) is completed at
 })
 
 /** Whatever a key holds, whatever its type. */
-async function dump(redis: RedisClient, key: string): Promise<unknown> {
+async function dump (redis: RedisClient, key: string): Promise<unknown> {
   const type = await redis.type(key)
   if (type === 'hash') return redis.hgetall(key)
   if (type === 'zset') return redis.zrange(key, '0', '-1')

@@ -10,7 +10,7 @@ interface Listed {
 }
 
 /** Every page of a listing, followed through next_cursor (from `cursor`, or the first page). */
-async function allPages(list: (query: string) => ReturnType<typeof call>, limit: number, cursor: string | null = null) {
+async function allPages (list: (query: string) => ReturnType<typeof call>, limit: number, cursor: string | null = null) {
   const pages: Listed[][] = []
   do {
     const res = await list(`?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)

@@ -10,13 +10,13 @@ const headerOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!,
 const pem = (key: { export(o: object): string | Buffer }, type: 'pkcs8' | 'spki') => key.export({ format: 'pem', type }).toString()
 
 /** RFC 7638, computed here independently of src/tokens. */
-function thumbprint(jwk: JsonWebKey): string {
+function thumbprint (jwk: JsonWebKey): string {
   const members = jwk.kty === 'RSA' ? { e: jwk.e, kty: jwk.kty, n: jwk.n } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x }
   return createHash('sha256').update(JSON.stringify(members)).digest('base64url')
 }
 
 /** Verifies a token the way another service would: only the JWKS, node:crypto, no project code. */
-function verifyWithJwks(token: string, jwks: { keys: JsonWebKey[] }): boolean {
+function verifyWithJwks (token: string, jwks: { keys: JsonWebKey[] }): boolean {
   const [header, payload, signature] = token.split('.') as [string, string, string]
   const { kid, alg } = headerOf(token)
   const jwk = jwks.keys.find((k) => k.kid === kid)

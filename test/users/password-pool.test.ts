@@ -30,7 +30,7 @@ t.test('logins at cost 12 do not hold up the event loop', async (t) => {
 })
 
 /** This process's threads and their nice values (field 19 of /proc/<pid>/task/<tid>/stat). */
-function niceByThread(): Map<number, number> {
+function niceByThread (): Map<number, number> {
   const threads = new Map<number, number>()
   for (const tid of readdirSync('/proc/self/task')) {
     const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
