@@ -1,68 +1,33 @@
 import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type onRequestAsyncHookHandler } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import pino from 'pino'
 import type { Config } from './config/index.js'
-import { createDatabase, type Database, warmUp } from './db/prisma.js'
-import { createAuthenticate } from './http/authenticate.js'
-import { createSessionCookies, CSRF_HEADER, type SessionCookies } from './http/session-cookie.js'
 import { BODY_LIMIT_BYTES, configureBodyParsing } from './http/body-parsing.js'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
 import { registerSecurityHeaders } from './http/security-headers.js'
-import { createMetrics, type Metrics } from './metrics.js'
-import { closeRedis, connectRedis, createRedisClient, type RedisClient } from './redis/client.js'
-import { adminRoutes } from './routes/admin.js'
+import { CSRF_HEADER } from './http/session-cookie.js'
+import accounts from './plugins/accounts.js'
+import authenticate from './plugins/authenticate.js'
+import configPlugin from './plugins/config.js'
+import database from './plugins/database.js'
+import metrics from './plugins/metrics.js'
+import passwords from './plugins/passwords.js'
+import redis from './plugins/redis.js'
+import sessionTtl from './plugins/session-ttl.js'
+import sessions from './plugins/sessions.js'
+import throttles from './plugins/throttles.js'
+import tokens from './plugins/tokens.js'
 import { apiDocs, DOCS_PREFIX } from './routes/docs.js'
-import { healthRoutes, type Lifecycle } from './routes/health.js'
-import { introspectionRoutes } from './routes/introspect.js'
-import { jwksRoutes } from './routes/jwks.js'
-import { meRoutes } from './routes/me.js'
-import { metricsRoutes } from './routes/metrics.js'
-import { sessionRoutes } from './routes/sessions.js'
-import { settingsRoutes } from './routes/settings.js'
-import { userRoutes } from './routes/users.js'
-import { createEventStream, fanOut } from './sessions/events.js'
-import { startExpiryWatcher } from './sessions/expiry-watcher.js'
-import { migrateInBackground } from './sessions/migrate-layout.js'
-import { createLogin } from './sessions/login.js'
-import { createSessionTtl, type SessionTtl } from './sessions/session-ttl.js'
-import { countSessions, createSessionStore, type SessionStore } from './sessions/store.js'
-import { createThrottles, type Throttles } from './throttle/throttles.js'
-import { createTokenService, type TokenService } from './tokens/tokens.js'
-import { type AccountService, createAccountService } from './users/account.js'
-import { createPasswordHasher, type PasswordHasher } from './users/passwords.js'
-import { createUserRepository, type UserRepository } from './users/repository.js'
+import type { Lifecycle } from './routes/health.js'
+import { routes } from './routes/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** A shutdown has begun: /ready answers 503 from now on (the server keeps serving until closed). */
     beginDraining(): void
   }
-}
-
-/** What the routes are given: built once per app, closed with it. */
-export interface Services {
-  redis: RedisClient
-  db: Database
-  users: UserRepository
-  passwords: PasswordHasher
-  /** Brute-force limits on password checks and sign-ups, shared through Redis. */
-  throttles: Throttles
-  sessions: SessionStore
-  /** The sliding TTL in force, shared through Redis. */
-  ttl: SessionTtl
-  metrics: Metrics
-  tokens: TokenService
-  login: ReturnType<typeof createLogin>
-  account: AccountService
-  authenticate: onRequestAsyncHookHandler
-  /** The web app's cookie transport and its CSRF checks. */
-  cookies: SessionCookies
-  /** SESSION_TRANSPORT: what a login gets when it does not say. */
-  transport: 'header' | 'cookie'
-  /** Stops the TTL refresh and the password threads, and closes the Redis and Postgres clients. */
-  close(): Promise<void>
 }
 
 export interface BuildAppOptions {
@@ -115,27 +80,30 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
   configureBodyParsing(app)
   installErrorHandlers(app)
+  try {
+    await register(app, config, options)
+  } catch (err) {
+    // What was opened before the failure (a Redis connection, the password threads) is closed.
+    await app.close().catch(() => {})
+    throw err
+  }
+  return app
+}
 
-  const services = await createServices(config, app.log)
-  app.addHook('onClose', services.close)
-  // Here, not in createServices: the server's first /ready and login should not pay for Prisma's
-  // cold start, but the command-line tool has no use for it.
-  await warmUp(services.db, config.databaseTimeoutMs)
-  app.decorateRequest('auth', null)
-  if (options.migrateLegacySessions) {
-    app.addHook('onListen', (done) => {
-      void migrateInBackground(services.redis, config.redisKeyPrefix, app.log)
-      done()
-    })
-  }
-  if (config.expiredEvents !== 'off') {
-    const watcher = startExpiryWatcher(services.redis, services.sessions, {
-      keyPrefix: config.redisKeyPrefix,
-      configure: config.expiredEvents === 'configure',
-      log: app.log,
-    })
-    app.addHook('onClose', watcher.close)
-  }
+async function register (app: FastifyInstance, config: Config, options: BuildAppOptions): Promise<void> {
+  // The resources, each a named plugin that decorates the app, declares what it needs and closes
+  // itself (src/plugins). Registered in dependency order; fastify-plugin checks the order.
+  await app.register(configPlugin, { config })
+  await app.register(redis)
+  await app.register(database)
+  await app.register(passwords)
+  await app.register(sessionTtl)
+  await app.register(metrics)
+  await app.register(sessions, { migrateLegacySessions: options.migrateLegacySessions })
+  await app.register(tokens)
+  await app.register(throttles)
+  await app.register(accounts)
+  await app.register(authenticate)
 
   // Callback-style hooks: they run on every request, and skip the promise an async hook costs.
   app.addHook('onRequest', (request, reply, done) => {
@@ -143,7 +111,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     done()
   })
   app.addHook('onResponse', (request, reply, done) => {
-    services.metrics.httpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
+    app.metrics.httpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
     request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
     done()
   })
@@ -161,109 +129,11 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
   // Before the routes: it collects their schemas into the OpenAPI document served at /docs.
   await app.register(apiDocs)
-  app.addHook('onRoute', (route) => {
-    // Routes behind the session check say so in the OpenAPI document.
-    const hooks = [route.onRequest].flat()
-    if (hooks.includes(services.authenticate)) route.schema = { ...route.schema, security: [{ sessionToken: [] }] }
-  })
-
   const lifecycle: Lifecycle = { draining: false }
   app.decorate('beginDraining', () => {
     lifecycle.draining = true
   })
-  await app.register(healthRoutes, { ...services, lifecycle })
-  await app.register(userRoutes, services)
-  await app.register(sessionRoutes, services)
-  await app.register(meRoutes, services)
-  await app.register(adminRoutes, services)
-  await app.register(jwksRoutes, services)
-  await app.register(settingsRoutes, services)
-  await app.register(introspectionRoutes, { ...services, introspectionTokens: config.introspectionTokens })
-  await app.register(metricsRoutes, services)
-  return app
+  await app.register(routes, { lifecycle })
 }
 
 const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops
-
-/** The clients and services, without HTTP: used by `buildApp` and by the command-line tool. */
-export async function createServices (config: Config, log: Pick<FastifyBaseLogger, 'warn' | 'info'>): Promise<Services> {
-  const redis = createRedisClient({ target: config.redis, commandTimeoutMs: config.redisCommandTimeoutMs, logger: log })
-  const db = createDatabase(config.databaseUrl, config.databaseTimeoutMs, config.databasePoolSize)
-  let stopTtl = () => {}
-  let stopPasswords = async () => {}
-  const close = async () => {
-    stopTtl()
-    await stopPasswords()
-    await closeRedis(redis)
-    await db.$disconnect()
-  }
-  try {
-    await connectRedis(redis, 2000)
-    const ttl = createSessionTtl(redis, {
-      keyPrefix: config.redisKeyPrefix,
-      defaultSeconds: config.sessionTtlSeconds,
-      maxSeconds: config.sessionMaxAgeSeconds,
-      log,
-    })
-    stopTtl = () => ttl.stop()
-    await ttl.start()
-    const passwords = await createPasswordHasher({ cost: config.bcryptCost, threads: config.bcryptThreads, maxQueue: config.bcryptMaxQueue })
-    stopPasswords = () => passwords.close()
-    const metrics = createMetrics(() => countSessions(redis, config.redisKeyPrefix), () => passwords.waiting())
-    const throttles = createThrottles(redis, {
-      ...config.throttle,
-      keyPrefix: config.redisKeyPrefix,
-      onLimited: (limit) => metrics.throttled.inc({ limit }),
-    })
-    const stream = createEventStream(redis, {
-      keyPrefix: config.redisKeyPrefix,
-      maxLength: config.eventsMaxLength,
-      log,
-      onFailure: (count) => metrics.eventsFailed.inc(count),
-    })
-    const sessions = createSessionStore(redis, {
-      keyPrefix: config.redisKeyPrefix,
-      ttlSeconds: ttl.seconds,
-      maxAgeSeconds: config.sessionMaxAgeSeconds,
-      maxPerUser: config.sessionMaxPerUser,
-      events: fanOut(stream, metrics.events),
-      observe: metrics.redisOperation,
-      waitReplicas: {
-        count: config.redisWaitReplicas,
-        // Half the command timeout: WAIT must give up before the client gives up on WAIT.
-        timeoutMs: Math.max(1, Math.floor(config.redisCommandTimeoutMs / 2)),
-        onShortfall: (operation, acknowledged) => {
-          metrics.unreplicatedRevocations.inc()
-          log.warn({ operation, acknowledged, wanted: config.redisWaitReplicas }, 'a revocation was not confirmed by enough replicas in time; a failover now could undo it')
-        },
-      },
-      onSweepStopped: (userId, deleted, err) => {
-        metrics.sweepsStopped.inc()
-        log.warn({ userId, deleted, err: (err as Error).message }, 'a revoke-all stopped deleting session keys; the rest are refused all the same and expire on their own')
-      },
-    })
-    const tokens = createTokenService(config.jwt)
-    const cookies = createSessionCookies(config.cookies, config.corsOrigins)
-    const users = createUserRepository(db)
-    return {
-      redis,
-      db,
-      users,
-      passwords,
-      throttles,
-      sessions,
-      ttl,
-      metrics,
-      tokens,
-      login: createLogin({ users, passwords, throttles, sessions, tokens, metrics, log }),
-      account: createAccountService({ users, passwords, throttles, sessions }),
-      authenticate: createAuthenticate({ tokens, sessions, users, metrics, cookies }),
-      cookies,
-      transport: config.cookies.defaultTransport,
-      close,
-    }
-  } catch (err) {
-    await close()
-    throw err
-  }
-}

@@ -1,4 +1,3 @@
-import pg from 'pg'
 import { type Config, formatHostPorts, type RedisTarget } from '../config/index.js'
 import { closeRedis, connectRedis, createRedisClient } from '../redis/client.js'
 
@@ -9,8 +8,8 @@ export class DependencyError extends Error {
 const TIMEOUT_MS = 3000
 
 /** Fails fast, naming what is missing and how to start it, instead of retrying forever. */
-export async function checkDependencies (config: Config): Promise<void> {
-  const problems = (await Promise.all([checkRedis(config.redis), checkPostgres(config.databaseUrl)])).filter(Boolean)
+export async function checkDependencies (config: Config, needs: { postgres: boolean } = { postgres: true }): Promise<void> {
+  const problems = (await Promise.all([checkRedis(config.redis), needs.postgres ? checkPostgres(config.databaseUrl) : null])).filter(Boolean)
   if (problems.length > 0) throw new DependencyError(problems.join('; '))
 }
 
@@ -41,6 +40,8 @@ const describeTarget = (target: RedisTarget) => {
 const settingOf = (target: RedisTarget) => ({ single: 'REDIS_URL', cluster: 'REDIS_CLUSTER_NODES', sentinel: 'REDIS_SENTINELS' })[target.mode]
 
 async function checkPostgres (url: string): Promise<string | null> {
+  // Loaded here: a command that needs only Redis does not pay for the driver.
+  const { default: pg } = await import('pg')
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: TIMEOUT_MS })
   client.on('error', () => {})
   try {

@@ -1,6 +1,6 @@
 import { PrismaPg } from '@prisma/adapter-pg'
 import { PrismaClient } from '../generated/prisma/client.js'
-import { succeedsWithin } from '../time-limit.js'
+import { succeedsWithin } from '../shared/time-limit.js'
 
 export type Database = PrismaClient
 

@@ -2,7 +2,8 @@ import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { discardBody } from './body-parsing.js'
-import { AppError, AUTH_CHALLENGE } from './errors.js'
+import { GatehouseError } from '../shared/errors.js'
+import { httpErrorOf } from './error-map.js'
 
 /** Names for the 4xx statuses Fastify itself raises (body parsing, content type, size). */
 const CLIENT_ERROR_CODES: Record<number, string> = {
@@ -20,13 +21,11 @@ const CLIENT_ERROR_CODES: Record<number, string> = {
  * are the client's to read; a 5xx never shows its message or stack, only a request id to quote.
  */
 export function installErrorHandlers (app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
-    if (err instanceof AppError) {
-      if (err.statusCode >= 500) request.log.warn({ err: err.cause ?? err }, err.message)
-      reply.code(err.statusCode).headers(err.headers)
-      // RFC 9110 §15.5.2: every 401 carries a challenge; an error that names none gets the API's.
-      if (err.statusCode === 401 && !reply.hasHeader('www-authenticate')) reply.headers(AUTH_CHALLENGE)
-      return reply.send({ error: err.code, message: err.message })
+  app.setErrorHandler((err: FastifyError | GatehouseError, request, reply) => {
+    if (err instanceof GatehouseError) {
+      if (err.isFault) request.log.warn({ err: err.cause ?? err }, err.message)
+      const { status, headers, body } = httpErrorOf(err)
+      return reply.code(status).headers(headers).send(body)
     }
     if (err.validation) {
       return reply.code(400).send({ error: 'bad_request', message: err.message })

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { CookieConfig } from '../config/index.js'
-import { AppError } from './errors.js'
+import { errors } from '../shared/errors.js'
 
 /**
  * The cookie transport, for web apps on the same site: the token travels in an HttpOnly cookie
@@ -36,7 +36,7 @@ export function csrfTokenFor (token: string): string {
   return createHash('sha256').update(`gatehouse-csrf:${token}`).digest('base64url')
 }
 
-const rejected = (why: string) => new AppError(403, 'csrf_rejected', `Cross-site request refused: ${why}`)
+const rejected = errors.csrfRejected
 
 export function createSessionCookies ({ secure }: CookieConfig, allowedOrigins: string[]): SessionCookies {
   // `__Host-`: only a Secure cookie, set by this host for Path=/ without Domain, may have this

@@ -1,5 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
-import type { FastifyBaseLogger } from 'fastify'
+import type { Log } from '../shared/log.js'
 import type { RedisTarget } from '../config/index.js'
 
 /** The session scripts called with their number of keys first (sessions/store.ts). */
@@ -14,7 +14,7 @@ const backoff = (attempt: number) => Math.min(attempt * 200, 2000)
 export interface RedisClientOptions {
   target: RedisTarget
   commandTimeoutMs: number
-  logger: Pick<FastifyBaseLogger, 'warn' | 'info'>
+  logger: Log
 }
 
 /**
@@ -84,7 +84,7 @@ export function createRedisClient ({ target, commandTimeoutMs, logger }: RedisCl
     healthy = false
   })
   redis.on('ready', () => {
-    if (!healthy) logger.info('redis connection restored')
+    if (!healthy) logger.info({}, 'redis connection restored')
     healthy = true
   })
   return redis

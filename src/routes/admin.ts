@@ -1,7 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
-import type { Services } from '../app.js'
-import { adminOnly, requireAuth } from '../http/authenticate.js'
-import { errors } from '../http/errors.js'
+import { requireAuth } from '../plugins/authenticate.js'
+import { errors } from '../shared/errors.js'
 import { adminSessionList, errorBody, revokedCount, roleChangeBody, type SessionPageQuery, sessionPageQuery, userIdParams, userResponse } from '../schemas/index.js'
 import { publicUser, type Role } from '../users/repository.js'
 import { pageOf, sessionPageView } from './sessions.js'
@@ -9,14 +8,14 @@ import { pageOf, sessionPageView } from './sessions.js'
 /**
  * Admin-only: another user's sessions and role. `:id` is a user id in its one canonical spelling
  * (userIdParams), and wherever the user is looked up, the id PostgreSQL returned is what names
- * the Redis keys.
+ * the Redis keys. Behind `authenticate` and `adminOnly` (routes/index.ts).
  */
-export const adminRoutes: FastifyPluginAsync<Services> = async (app, { users, sessions, account, authenticate }) => {
-  const onRequest = [authenticate, adminOnly]
+export const adminRoutes: FastifyPluginAsync = async (app) => {
+  const { users, sessions, accounts } = app
 
   app.get<{ Params: { id: string }; Querystring: SessionPageQuery }>(
     '/admin/users/:id/sessions',
-    { onRequest, schema: { params: userIdParams, querystring: sessionPageQuery, response: { 200: adminSessionList, '4xx': errorBody } } },
+    { schema: { params: userIdParams, querystring: sessionPageQuery, response: { 200: adminSessionList, '4xx': errorBody } } },
     async (request) => {
       const user = await users.findById(request.params.id)
       if (!user) throw errors.userNotFound()
@@ -29,7 +28,7 @@ export const adminRoutes: FastifyPluginAsync<Services> = async (app, { users, se
   // already refused every spelling of the id but the one its keys are named with.
   app.delete<{ Params: { id: string } }>(
     '/admin/users/:id/sessions',
-    { onRequest, schema: { params: userIdParams, response: { 200: revokedCount, '4xx': errorBody } } },
+    { schema: { params: userIdParams, response: { 200: revokedCount, '4xx': errorBody } } },
     async (request) => {
       const userId = request.params.id
       const revoked = await sessions.revokeAll(userId, { reason: 'admin' })
@@ -40,12 +39,12 @@ export const adminRoutes: FastifyPluginAsync<Services> = async (app, { users, se
 
   app.put<{ Params: { id: string }; Body: { role: Role } }>(
     '/admin/users/:id/role',
-    { onRequest, schema: { params: userIdParams, body: roleChangeBody, response: { 200: userResponse, '4xx': errorBody } } },
+    { schema: { params: userIdParams, body: roleChangeBody, response: { 200: userResponse, '4xx': errorBody } } },
     async (request) => {
       const adminId = requireAuth(request).userId
       // An admin demoting themselves could lock everyone out of admin; another admin must do it.
       if (request.params.id === adminId) throw errors.conflict('You cannot change your own role')
-      const user = await account.changeRole(request.params.id, request.body.role)
+      const user = await accounts.changeRole(request.params.id, request.body.role)
       if (!user) throw errors.userNotFound()
       request.log.info({ adminId, userId: user.id, role: user.role }, 'admin set a user role')
       return { user }

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
-import type { Services } from '../app.js'
-import { RETRY_AFTER_SECONDS } from '../http/errors.js'
-import { succeedsWithin } from '../time-limit.js'
+import { RETRY_AFTER_SECONDS } from '../http/error-map.js'
+import { succeedsWithin } from '../shared/time-limit.js'
 
 type Check = 'ok' | 'down'
 
@@ -13,7 +12,8 @@ export interface Lifecycle {
   draining: boolean
 }
 
-export const healthRoutes: FastifyPluginAsync<Services & { lifecycle: Lifecycle }> = async (app, { redis, db, lifecycle }) => {
+export const healthRoutes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, { lifecycle }) => {
+  const { redis, db } = app
   // Liveness: the process is up and serving. Deliberately checks nothing else.
   app.get('/health', async () => ({ status: 'ok' }))
 

@@ -1,29 +1,18 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import formBody from '@fastify/formbody'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
-import type { Services } from '../app.js'
-import { sessionUser } from '../http/authenticate.js'
-import { AppError } from '../http/errors.js'
+import { errors, isUnauthenticated } from '../shared/errors.js'
 import { errorBody, type IntrospectionBody, introspectionBody, introspectionResponse } from '../schemas/index.js'
-import type { SessionClaims } from '../tokens/tokens.js'
-
-export interface IntrospectionOptions extends Services {
-  /** INTROSPECTION_TOKENS; none: the endpoint does not exist (404). */
-  introspectionTokens: string[]
-}
-
-const invalidClient = () =>
-  new AppError(401, 'invalid_client', 'Introspection needs a service credential: Authorization: Bearer <INTROSPECTION_TOKENS entry>', {
-    'www-authenticate': 'Bearer realm="introspection"',
-  })
 
 /**
  * RFC 7662 token introspection, for services that cannot read Redis: is this token's session
  * live, whose is it, with which role. Read-only unless the caller asks for `extend: true`
  * (then it slides the TTL exactly as a request of the user's own would).
  */
-export const introspectionRoutes: FastifyPluginAsync<IntrospectionOptions> = async (app, services) => {
-  const { introspectionTokens, tokens, sessions, users, metrics } = services
+export const introspectionRoutes: FastifyPluginAsync = async (app) => {
+  const { tokens, sessions, accounts, metrics } = app
+  // INTROSPECTION_TOKENS; none: the endpoint does not exist (404).
+  const { introspectionTokens } = app.config
   if (introspectionTokens.length === 0) return
   // RFC 7662 clients send application/x-www-form-urlencoded; JSON is accepted too. Scoped to this plugin.
   await app.register(formBody, { bodyLimit: 8192 })
@@ -36,7 +25,7 @@ export const introspectionRoutes: FastifyPluginAsync<IntrospectionOptions> = asy
     const presented = digest(match?.[1] ?? '')
     let ok = false
     for (const candidate of known) ok = timingSafeEqual(candidate, presented) || ok
-    if (!match || !ok) throw invalidClient()
+    if (!match || !ok) throw errors.invalidClient()
   }
 
   app.post<{ Body: IntrospectionBody }>(
@@ -52,22 +41,18 @@ export const introspectionRoutes: FastifyPluginAsync<IntrospectionOptions> = asy
   )
 
   async function introspect (token: string, extend: boolean) {
-    let claims: SessionClaims
-    try {
-      claims = tokens.verify(token)
-    } catch (err) {
-      // Forged, malformed, past exp or signed by an unknown key: simply not active (RFC 7662 §2.2).
-      if (err instanceof AppError && err.statusCode === 401) return { active: false }
-      throw err
-    }
+    // Forged, malformed, past exp or signed by an unknown key: simply not active (RFC 7662 §2.2).
+    const claims = tokens.check(token)
+    if (!claims) return { active: false }
     if (extend && !(await sessions.touch(claims.jti, claims.user_id))) return { active: false }
     const live = await sessions.peek(claims.jti, claims.user_id)
     if (!live) return { active: false }
     let role: string
     try {
-      role = (await sessionUser({ users, sessions }, claims.jti, claims.user_id, live)).role
+      role = (await accounts.sessionUser(claims.jti, claims.user_id, live)).role
     } catch (err) {
-      if (err instanceof AppError && err.statusCode === 401) return { active: false }
+      // The session's user was deleted meanwhile: the session has just been ended.
+      if (isUnauthenticated(err)) return { active: false }
       throw err
     }
     return {

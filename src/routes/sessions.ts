@@ -1,14 +1,9 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import type { Services } from '../app.js'
-import { requireAuth } from '../http/authenticate.js'
-import { errors } from '../http/errors.js'
-import type { Device, SessionInfo, SessionPage } from '../sessions/store.js'
+import { requireAuth } from '../plugins/authenticate.js'
+import { errors } from '../shared/errors.js'
+import type { SessionInfo, SessionPage } from '../sessions/store.js'
 import {
   errorBody,
-  type LoginBody,
-  loginBody,
-  loginHeaders,
-  loginResponse,
   revokeAllQuery,
   revokedCount,
   sessionIdParams,
@@ -17,29 +12,12 @@ import {
   sessionPageQuery,
 } from '../schemas/index.js'
 
-/** Long enough to tell browsers and app builds apart; a User-Agent can be kilobytes. */
-const MAX_USER_AGENT_LENGTH = 256
-
-export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, sessions, authenticate, cookies, transport }) => {
-  app.post<{ Body: LoginBody; Headers: { 'x-client'?: string } }>(
-    '/sessions',
-    { schema: { body: loginBody, headers: loginHeaders, response: { 201: loginResponse, '4xx': errorBody } } },
-    async (request, reply) => {
-      const { email, password, client } = request.body
-      const wanted = request.body.transport ?? transport
-      // No cookie for a page of a site we do not know: that would be login CSRF.
-      if (wanted === 'cookie') cookies.checkOrigin(request)
-      const { user, token, evicted, maxAgeSeconds } = await login(email, password, deviceOf(request, client))
-      if (evicted.length > 0) request.log.info({ userId: user.id, evicted: evicted.length }, 'session cap reached: least recently used sessions ended')
-      reply.code(201).header('cache-control', 'no-store')
-      if (wanted === 'header') return reply.send({ user, token })
-      return reply.send({ user, csrf_token: cookies.set(reply, token, maxAgeSeconds) })
-    }
-  )
-
+/** The caller's own sessions. Behind `authenticate` (routes/index.ts). */
+export const sessionRoutes: FastifyPluginAsync = async (app) => {
+  const { sessions, sessionCookies: cookies } = app
   app.get<{ Querystring: SessionPageQuery }>(
     '/sessions',
-    { onRequest: authenticate, schema: { querystring: sessionPageQuery, response: { 200: sessionList, '4xx': errorBody } } },
+    { schema: { querystring: sessionPageQuery, response: { 200: sessionList, '4xx': errorBody } } },
     async (request) => {
       const auth = requireAuth(request)
       return sessionPageView(await sessions.list(auth.userId, pageOf(request.query)), auth.sessionId)
@@ -51,7 +29,7 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
     if (requireAuth(request).transport === 'cookie') cookies.clear(reply)
   }
 
-  app.delete('/sessions/current', { onRequest: authenticate, schema: { response: { '4xx': errorBody } } }, async (request, reply) => {
+  app.delete('/sessions/current', { schema: { response: { '4xx': errorBody } } }, async (request, reply) => {
     const auth = requireAuth(request)
     await sessions.revoke(auth.sessionId, auth.userId, 'logout')
     forgetCookies(request, reply)
@@ -60,7 +38,7 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
 
   app.delete<{ Params: { id: string } }>(
     '/sessions/:id',
-    { onRequest: authenticate, schema: { params: sessionIdParams, response: { '4xx': errorBody } } },
+    { schema: { params: sessionIdParams, response: { '4xx': errorBody } } },
     async (request, reply) => {
       const auth = requireAuth(request)
       if (!(await sessions.revoke(request.params.id, auth.userId, 'logout'))) throw errors.sessionNotFound()
@@ -71,7 +49,7 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
 
   app.delete<{ Querystring: { all?: 'true' | 'false' } }>(
     '/sessions',
-    { onRequest: authenticate, schema: { querystring: revokeAllQuery, response: { 200: revokedCount, '4xx': errorBody } } },
+    { schema: { querystring: revokeAllQuery, response: { 200: revokedCount, '4xx': errorBody } } },
     async (request, reply) => {
       const auth = requireAuth(request)
       const all = request.query.all === 'true'
@@ -80,15 +58,6 @@ export const sessionRoutes: FastifyPluginAsync<Services> = async (app, { login, 
       return { revoked }
     }
   )
-}
-
-/** Body `client` wins over the X-Client header; the address honours TRUST_PROXY. */
-function deviceOf (request: FastifyRequest<{ Headers: { 'x-client'?: string } }>, client: string | undefined): Device {
-  return {
-    client: client ?? request.headers['x-client'] ?? '',
-    userAgent: (request.headers['user-agent'] ?? '').slice(0, MAX_USER_AGENT_LENGTH),
-    ip: request.ip,
-  }
 }
 
 /** A session as the API shows it: ISO times, snake_case like the Redis fields. */

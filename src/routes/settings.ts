@@ -1,13 +1,12 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
-import type { Services } from '../app.js'
-import { adminOnly, requireAuth } from '../http/authenticate.js'
-import { errors } from '../http/errors.js'
+import { requireAuth } from '../plugins/authenticate.js'
+import { errors } from '../shared/errors.js'
 import { errorBody, sessionTtlBody, sessionTtlResponse } from '../schemas/index.js'
 import { type TtlChange, type TtlState, TtlValueError } from '../sessions/session-ttl.js'
 
-/** Admin-only: the session TTL in force on every instance (the CLI's `gatehouse ttl`, over HTTP). */
-export const settingsRoutes: FastifyPluginAsync<Services> = async (app, { ttl, users, authenticate }) => {
-  const onRequest = [authenticate, adminOnly]
+/** Admin-only (routes/index.ts): the session TTL in force on every instance (the CLI's `gatehouse ttl`, over HTTP). */
+export const settingsRoutes: FastifyPluginAsync = async (app) => {
+  const { sessionTtl: ttl, users } = app
   const schema = { response: { 200: sessionTtlResponse, '4xx': errorBody } }
 
   /** Who made a change, as the config hash and the logs record it. */
@@ -21,11 +20,11 @@ export const settingsRoutes: FastifyPluginAsync<Services> = async (app, { ttl, u
     return ttlView(after)
   }
 
-  app.get('/admin/settings/session-ttl', { onRequest, schema }, async () => ttlView(await ttl.read()))
+  app.get('/admin/settings/session-ttl', { schema }, async () => ttlView(await ttl.read()))
 
   app.put<{ Body: { ttl_seconds: number } }>(
     '/admin/settings/session-ttl',
-    { onRequest, schema: { ...schema, body: sessionTtlBody } },
+    { schema: { ...schema, body: sessionTtlBody } },
     async (request) => {
       const by = await adminName(request)
       try {
@@ -37,7 +36,7 @@ export const settingsRoutes: FastifyPluginAsync<Services> = async (app, { ttl, u
     }
   )
 
-  app.delete('/admin/settings/session-ttl', { onRequest, schema }, async (request) => {
+  app.delete('/admin/settings/session-ttl', { schema }, async (request) => {
     const by = await adminName(request)
     return logged(request, by, await ttl.reset(by))
   })

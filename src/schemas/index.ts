@@ -5,8 +5,9 @@
 import { MAX_TOKEN_LENGTH } from '../http/auth-header.js'
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from '../users/passwords.js'
 import { SESSION_CURSOR_PATTERN, SESSION_PAGE_MAX } from '../sessions/store.js'
-import { NO_CONTROL_CHARACTERS, ROLES } from '../users/repository.js'
-import { USER_ID_PATTERN } from '../users/user-id.js'
+import { NO_CONTROL_CHARACTERS } from '../shared/email.js'
+import { ROLES } from '../users/repository.js'
+import { USER_ID_PATTERN } from '../shared/user-id.js'
 
 export const errorBody = {
   type: 'object',

@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { Log } from '../shared/log.js'
 import type { RedisClient } from '../redis/client.js'
 
 /** The version of the event entry format (the `v` field); see docs/session-contract.md, "Events". */
@@ -25,7 +25,7 @@ export interface EventStreamOptions {
   keyPrefix: string
   /** Approximate cap on the stream's length (XADD MAXLEN ~). */
   maxLength: number
-  log: Pick<FastifyBaseLogger, 'warn'>
+  log: Pick<Log, 'warn'>
   /** Called with the number of events that could not be written. */
   onFailure?: (count: number) => void
 }

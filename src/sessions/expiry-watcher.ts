@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { Log } from '../shared/log.js'
 import { Cluster, type Redis } from 'ioredis'
 import { masters, type RedisClient } from '../redis/client.js'
 import { sessionKeys } from './keys.js'
@@ -15,7 +15,7 @@ export interface ExpiryWatcherOptions {
   keyPrefix: string
   /** Add the needed flags to `notify-keyspace-events` if they are missing (CONFIG SET). */
   configure: boolean
-  log: Pick<FastifyBaseLogger, 'warn' | 'info'>
+  log: Log
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { Log } from '../shared/log.js'
 import { Cluster, type Result } from 'ioredis'
 import { type RedisClient, scanBatches } from '../redis/client.js'
 import { legacyKeys, sessionKeys } from './keys.js'
@@ -51,7 +51,7 @@ export async function migrateLegacySessions (redis: RedisClient, keyPrefix: stri
 }
 
 /** At start-up, in the background: logs what it did, and a failure (the CLI can run it again). */
-export function migrateInBackground (redis: RedisClient, keyPrefix: string, log: Pick<FastifyBaseLogger, 'warn' | 'info'>): Promise<void> {
+export function migrateInBackground (redis: RedisClient, keyPrefix: string, log: Log): Promise<void> {
   return migrateLegacySessions(redis, keyPrefix).then(
     (report) => {
       if (report.moved + report.dropped + report.gone > 0) log.info(report, 'moved layout-2 sessions to layout 3')

@@ -1,7 +1,7 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { Log } from '../shared/log.js'
 import type { ChainableCommander } from 'ioredis'
 import type { RedisClient } from '../redis/client.js'
-import { orUnavailable } from '../http/errors.js'
+import { orUnavailable } from '../shared/errors.js'
 
 /**
  * The sliding TTL in force, shared by every instance through Redis: the `<prefix>config` hash
@@ -90,7 +90,7 @@ export interface SessionTtlOptions {
   keyPrefix: string
   defaultSeconds: number
   maxSeconds: number
-  log: Pick<FastifyBaseLogger, 'warn' | 'info'>
+  log: Log
 }
 
 export function createSessionTtl (redis: RedisClient, { keyPrefix, defaultSeconds, maxSeconds, log }: SessionTtlOptions): SessionTtl {

@@ -1,8 +1,8 @@
 import type { JsonWebKey } from 'node:crypto'
 import { createSigner, createVerifier, TokenError } from 'fast-jwt'
 import type { JwtConfig } from '../config/jwt.js'
-import { errors } from '../http/errors.js'
-import { isUserId } from '../users/user-id.js'
+import { errors, isUnauthenticated } from '../shared/errors.js'
+import { isUserId } from '../shared/user-id.js'
 import { createKeyRing } from './key-ring.js'
 
 /** The claims of a Gatehouse token (docs/session-contract.md, "Token"). */
@@ -20,8 +20,10 @@ export interface SessionClaims {
 
 export interface TokenService {
   sign(claims: SessionClaims): string
-  /** Returns the claims of a genuine, unexpired token; throws a 401 AppError otherwise. */
+  /** The claims of a genuine, unexpired token; throws `invalid_token` or `session_expired` otherwise. */
   verify(token: string): SessionClaims
+  /** The same check without throwing: the claims, or null for any token that is not genuine and current. */
+  check(token: string): SessionClaims | null
   /** The public keys other services verify tokens with (empty when only HS256 secrets are in use). */
   jwks: { keys: JsonWebKey[] }
 }
@@ -78,20 +80,30 @@ export function createTokenService (config: JwtConfig): TokenService {
   // skipped; exp is checked on every hit, and the session itself in Redis on every request.
   const verified = new Map<string, SessionClaims>()
 
+  function verify (token: string): SessionClaims {
+    const cached = verified.get(token)
+    if (cached !== undefined) {
+      if (cached.exp * 1000 > Date.now()) return cached
+      verified.delete(token)
+      throw errors.expiredSession()
+    }
+    const claims = verifyFresh(token)
+    // Bounded: past the limit the oldest entry goes (a Map keeps insertion order).
+    if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!)
+    verified.set(token, claims)
+    return claims
+  }
+
   return {
     sign: (claims) => signer({ ...claims }),
-    verify (token) {
-      const cached = verified.get(token)
-      if (cached !== undefined) {
-        if (cached.exp * 1000 > Date.now()) return cached
-        verified.delete(token)
-        throw errors.expiredSession()
+    verify,
+    check (token) {
+      try {
+        return verify(token)
+      } catch (err) {
+        if (isUnauthenticated(err)) return null
+        throw err
       }
-      const claims = verifyFresh(token)
-      // Bounded: past the limit the oldest entry goes (a Map keeps insertion order).
-      if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!)
-      verified.set(token, claims)
-      return claims
     },
     jwks: ring.jwks,
   }

@@ -1,7 +1,7 @@
 import bcrypt from 'bcryptjs'
 import { randomBytes } from 'node:crypto'
 import { Piscina } from 'piscina'
-import { errors } from '../http/errors.js'
+import { errors } from '../shared/errors.js'
 
 export interface PasswordHasher {
   hash(password: string): Promise<string>

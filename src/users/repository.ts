@@ -1,10 +1,11 @@
 import { Prisma } from '../generated/prisma/client.js'
-import { Role } from '../generated/prisma/enums.js'
 import type { Database } from '../db/prisma.js'
-import { errors, orUnavailable } from '../http/errors.js'
-import { isUserId } from './user-id.js'
+import { errors, orUnavailable } from '../shared/errors.js'
+import { hasControlCharacters, normaliseEmail } from '../shared/email.js'
+import { isUserId } from '../shared/user-id.js'
+import { Role } from './roles.js'
 
-export { Role }
+export { Role, ROLES } from './roles.js'
 
 /** What the API shows of a user: never the password hash. */
 export interface PublicUser {
@@ -33,22 +34,6 @@ export interface UserRepository {
   /** False when the user does not exist. */
   delete(id: string): Promise<boolean>
 }
-
-export const ROLES = Object.values(Role)
-
-/** Emails are compared case-insensitively: stored trimmed and lower-cased. */
-export function normaliseEmail (email: string): string {
-  return email.trim().toLowerCase()
-}
-
-/**
- * No email holds a control character (U+0000 to U+001F, U+007F), and PostgreSQL refuses U+0000
- * in text outright (an error, not "no such user"). As a JSON-schema pattern, for every email the
- * API takes, and as a test for everything else that looks a user up by email.
- */
-export const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001F\\u007F]*$'
-const noControlCharacters = new RegExp(NO_CONTROL_CHARACTERS, 'u')
-export const hasControlCharacters = (text: string) => !noControlCharacters.test(text)
 
 export function publicUser ({ passwordHash: _, ...user }: UserRecord): PublicUser {
   return user

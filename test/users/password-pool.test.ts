@@ -1,9 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import t from 'tap'
-import { createServices } from '../../src/app.js'
 import { createPasswordHasher } from '../../src/users/passwords.js'
-import { buildTestApp, PASSWORD, signUp, sql, testConfig } from '../helpers.js'
+import { buildTestApp, PASSWORD, signUp, sql } from '../helpers.js'
 
 // bcrypt runs in worker threads with a bounded queue (src/users/passwords.ts).
 
@@ -90,8 +89,7 @@ t.test('the upgrade never overwrites a hash that changed meanwhile', async (t) =
   const ctx = await buildTestApp(t)
   const email = ctx.email()
   const user = await signUp(ctx.app, email)
-  const services = await createServices(testConfig(), { warn: () => {}, info: () => {} })
-  t.teardown(services.close)
+  const services = ctx.app
   const [row] = await sql<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [user.id])
   t.equal(await services.users.replacePasswordHash(user.id, '$2b$04$not.the.stored.hash', 'replacement'), false, 'a stale expected hash changes nothing')
   t.same(await sql('SELECT password_hash FROM users WHERE id = $1', [user.id]), [row])

@@ -1,12 +1,8 @@
 import type { onRequestAsyncHookHandler } from 'fastify'
-import type { Metrics } from '../metrics.js'
-import type { LiveSession, SessionStore, SessionUser } from '../sessions/store.js'
-import type { TokenService } from '../tokens/tokens.js'
-import { requireLiveUser } from '../users/account.js'
-import type { UserRepository } from '../users/repository.js'
-import { MAX_TOKEN_LENGTH, parseTokenHeader } from './auth-header.js'
-import { AppError, errors } from './errors.js'
-import type { SessionCookies } from './session-cookie.js'
+import fp from 'fastify-plugin'
+import { MAX_TOKEN_LENGTH, parseTokenHeader } from '../http/auth-header.js'
+import { createSessionCookies, type SessionCookies } from '../http/session-cookie.js'
+import { errors, isUnauthenticated } from '../shared/errors.js'
 
 /** Who is calling, set on `request.auth` by `authenticate`. */
 export interface Auth {
@@ -28,14 +24,12 @@ declare module 'fastify' {
   interface FastifyRequest {
     auth: Auth | null
   }
-}
-
-export interface AuthenticateDeps {
-  tokens: TokenService
-  sessions: SessionStore
-  users: UserRepository
-  metrics: Pick<Metrics, 'touched'>
-  cookies: SessionCookies
+  interface FastifyInstance {
+    /** The onRequest hook of every authenticated route (see routes/index.ts). */
+    authenticate: onRequestAsyncHookHandler
+    /** The web app's cookie transport and its CSRF checks. */
+    sessionCookies: SessionCookies
+  }
 }
 
 /**
@@ -46,8 +40,12 @@ export interface AuthenticateDeps {
  * cookie; with the cookie, a request that changes state must also pass the CSRF check, before
  * the session is touched.
  */
-export function createAuthenticate ({ tokens, sessions, users, metrics, cookies }: AuthenticateDeps): onRequestAsyncHookHandler {
-  return async function authenticate (request, reply) {
+export default fp(async (app) => {
+  const { tokens, sessions, accounts, metrics, config } = app
+  const cookies = createSessionCookies(config.cookies, config.corsOrigins)
+  app.decorate('sessionCookies', cookies)
+  app.decorateRequest('auth', null)
+  app.decorate('authenticate', async function authenticate (request, reply) {
     // Answers to authenticated requests are the caller's own (sessions, addresses): never cached.
     reply.header('cache-control', 'no-store')
     const header = parseTokenHeader(request.headers.authorization)
@@ -61,28 +59,15 @@ export function createAuthenticate ({ tokens, sessions, users, metrics, cookies 
       const live = await sessions.touch(claims.jti, claims.user_id)
       metrics.touched(live ? 'ok' : 'gone')
       if (!live) throw errors.expiredSession()
-      const user = await sessionUser({ users, sessions }, claims.jti, claims.user_id, live)
+      const user = await accounts.sessionUser(claims.jti, claims.user_id, live)
       request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at, ...user, transport }
     } catch (err) {
       // A cookie whose token or session is no good is of no further use to the browser.
-      if (transport === 'cookie' && err instanceof AppError && err.statusCode === 401) cookies.clear(reply)
+      if (transport === 'cookie' && isUnauthenticated(err)) cookies.clear(reply)
       throw err
     }
-  }
-}
-
-/**
- * The user of a live session, from its hash: no database on the hot path. A session written by an
- * older release lacks some of it (see LiveSession): Postgres is read once and the session completed
- * in place, at its first use; if its user was deleted meanwhile, it ends (401 `session_expired`).
- */
-export async function sessionUser (deps: Pick<AuthenticateDeps, 'users' | 'sessions'>, sessionId: string, userId: string, live: LiveSession): Promise<SessionUser> {
-  if (live.role !== '' && live.email !== '' && live.userCreatedAt > 0) return live
-  const user = await requireLiveUser(deps, userId)
-  const complete = { role: user.role, email: user.email, userCreatedAt: Date.parse(user.createdAt) }
-  await deps.sessions.upgrade(sessionId, userId, complete)
-  return complete
-}
+  } satisfies onRequestAsyncHookHandler)
+}, { name: 'authenticate', dependencies: ['config', 'tokens', 'sessions', 'accounts', 'metrics'] })
 
 /** For handlers behind `authenticate`: the caller, which is always set there. */
 export function requireAuth (request: { auth: Auth | null }): Auth {

@@ -1,11 +1,10 @@
-import { AppError, errors } from '../http/errors.js'
-import type { FastifyBaseLogger } from 'fastify'
-import type { Metrics } from '../metrics.js'
+import type { Device, SessionStore } from '../sessions/store.js'
+import { errors, isGatehouseError } from '../shared/errors.js'
+import type { Log } from '../shared/log.js'
 import type { Throttles } from '../throttle/throttles.js'
 import type { TokenService } from '../tokens/tokens.js'
 import type { PasswordHasher } from '../users/passwords.js'
 import { type PublicUser, publicUser, type UserRepository } from '../users/repository.js'
-import type { Device, SessionStore } from './store.js'
 
 export interface LoginResult {
   user: PublicUser
@@ -16,35 +15,37 @@ export interface LoginResult {
   maxAgeSeconds: number
 }
 
+export type LoginOutcome = 'ok' | 'failed' | 'throttled' | 'error'
+
 export interface LoginDeps {
   users: UserRepository
   passwords: PasswordHasher
   throttles: Throttles
   sessions: SessionStore
   tokens: TokenService
-  metrics: Pick<Metrics, 'logins'>
-  log: Pick<FastifyBaseLogger, 'warn'>
+  /** Told how each login ended (the metrics count them). */
+  observe?: (result: LoginOutcome) => void
+  log: Log
 }
 
 /** A well-formed user id that no user has (ids are random v4 UUIDs). */
 const NO_SUCH_USER = '00000000-0000-0000-0000-000000000000'
 
-/** Rounds a login may lose to concurrent revocations of the same user before it gives up (503). */
+/** Rounds a login may lose to concurrent revocations of the same user before it gives up (`busy`). */
 const MAX_ATTEMPTS = 3
 
-export function createLogin ({ users, passwords, throttles, sessions, tokens, metrics, log }: LoginDeps) {
+export function createLogin ({ users, passwords, throttles, sessions, tokens, observe = () => {}, log }: LoginDeps) {
   /**
-   * Throws `invalid_credentials` (401) for any wrong email or password, all alike, and
-   * `too_many_requests` (429) once the account's or the address's failures are used up.
+   * Throws `invalid_credentials` for any wrong email or password, all alike, and
+   * `too_many_attempts` once the account's or the address's failures are used up.
    */
   return async function login (email: string, password: string, device: Device): Promise<LoginResult> {
     try {
       const result = await attempt(email, password, device)
-      metrics.logins.inc({ result: 'ok' })
+      observe('ok')
       return result
     } catch (err) {
-      const code = err instanceof AppError ? err.code : ''
-      metrics.logins.inc({ result: code === 'invalid_credentials' ? 'failed' : code === 'too_many_requests' ? 'throttled' : 'error' })
+      observe(isGatehouseError(err, 'invalid_credentials') ? 'failed' : isGatehouseError(err, 'too_many_attempts') ? 'throttled' : 'error')
       throw err
     }
   }

@@ -1,0 +1,21 @@
+import type { LiveSession, SessionStore, SessionUser } from '../sessions/store.js'
+import type { UserRepository } from '../users/repository.js'
+import { requireLiveUser } from './sessions-ended.js'
+
+/**
+ * The user of a live session, from its hash: no database on the hot path. A session written by an
+ * older release lacks some of it (see LiveSession): Postgres is read once and the session completed
+ * in place, at its first use; if its user was deleted meanwhile, it ends (`session_expired`).
+ */
+export async function sessionUser (
+  deps: { users: UserRepository, sessions: SessionStore },
+  sessionId: string,
+  userId: string,
+  live: LiveSession
+): Promise<SessionUser> {
+  if (live.role !== '' && live.email !== '' && live.userCreatedAt > 0) return live
+  const user = await requireLiveUser(deps, userId)
+  const complete = { role: user.role, email: user.email, userCreatedAt: Date.parse(user.createdAt) }
+  await deps.sessions.upgrade(sessionId, userId, complete)
+  return complete
+}

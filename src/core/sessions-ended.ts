@@ -1,0 +1,38 @@
+import type { RevokeReason } from '../sessions/events.js'
+import type { SessionStore } from '../sessions/store.js'
+import { errors } from '../shared/errors.js'
+import type { UserRecord, UserRepository } from '../users/repository.js'
+
+/**
+ * A change that must not leave old sessions behind. Sessions are cut off before the change (O(1),
+ * so a Redis outage fails the request before anything changed), and cut off again and swept
+ * after it, for logins that checked the old password (or read the old role) in between. Logins
+ * still in flight are refused by the new generation (see login.ts). Returns the change's result
+ * and how many sessions' keys were deleted.
+ */
+export async function withSessionsEnded<T> (
+  sessions: SessionStore,
+  userId: string,
+  reason: RevokeReason,
+  keep: string | undefined,
+  change: () => Promise<T>
+): Promise<{ changed: T, ended: number }> {
+  await sessions.cutOff(userId, keep)
+  const changed = await change()
+  const ended = await sessions.revokeAll(userId, { reason, keep })
+  return { changed, ended }
+}
+
+/**
+ * The user behind a live session. If the account was deleted, its sessions mean nothing any more:
+ * they are all ended and the caller gets `session_expired`.
+ */
+export async function requireLiveUser (
+  { users, sessions }: { users: UserRepository, sessions: SessionStore },
+  userId: string
+): Promise<UserRecord> {
+  const user = await users.findById(userId)
+  if (user) return user
+  await sessions.revokeAll(userId, { reason: 'account-deleted' })
+  throw errors.expiredSession()
+}

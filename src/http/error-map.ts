@@ -1,0 +1,54 @@
+import type { ErrorCode, GatehouseError } from '../shared/errors.js'
+
+/** RFC 9110 §15.5.2: a 401 MUST carry a challenge; this is the scheme the API reads tokens with. */
+export const AUTH_CHALLENGE = { 'www-authenticate': 'Token realm="Application"' }
+/** Seconds a client should wait before retrying when a dependency is down. */
+export const RETRY_AFTER_SECONDS = 5
+
+interface HttpAnswer {
+  status: number
+  /** The `error` field of the body, when it is not the code itself. */
+  error?: string
+  headers?: (err: GatehouseError) => Record<string, string>
+}
+
+const retryLater = () => ({ 'retry-after': String(RETRY_AFTER_SECONDS) })
+
+/** The one place where a domain error becomes an HTTP answer. */
+const ANSWERS: Record<ErrorCode, HttpAnswer> = {
+  missing_token: { status: 401 },
+  invalid_token: { status: 401 },
+  session_expired: { status: 401 },
+  invalid_credentials: { status: 401 },
+  // A service credential is a bearer token, not a session token: its challenge says so.
+  invalid_client: { status: 401, headers: () => ({ 'www-authenticate': 'Bearer realm="introspection"' }) },
+  email_taken: { status: 409 },
+  // 403, not 401: the session itself is fine.
+  invalid_password: { status: 403 },
+  forbidden: { status: 403 },
+  csrf_rejected: { status: 403 },
+  session_not_found: { status: 404 },
+  user_not_found: { status: 404 },
+  conflict: { status: 409 },
+  bad_request: { status: 400 },
+  busy: { status: 503, error: 'service_unavailable', headers: retryLater },
+  overloaded: { status: 503, error: 'service_unavailable', headers: retryLater },
+  too_many_attempts: { status: 429, error: 'too_many_requests', headers: (err) => ({ 'retry-after': String(err.detail.retryAfterSeconds ?? RETRY_AFTER_SECONDS) }) },
+  unavailable: { status: 503, error: 'service_unavailable', headers: retryLater },
+}
+
+export interface HttpError {
+  status: number
+  headers: Record<string, string>
+  body: { error: string, message: string }
+}
+
+export function httpErrorOf (err: GatehouseError): HttpError {
+  const answer = ANSWERS[err.code]
+  const headers = answer.headers?.(err) ?? {}
+  // Every 401 carries a challenge; an error that names none gets the API's.
+  if (answer.status === 401 && !('www-authenticate' in headers)) Object.assign(headers, AUTH_CHALLENGE)
+  return { status: answer.status, headers, body: { error: answer.error ?? err.code, message: err.message } }
+}
+
+export const statusOf = (err: GatehouseError): number => ANSWERS[err.code].status

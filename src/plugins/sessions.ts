@@ -1,0 +1,73 @@
+import fp from 'fastify-plugin'
+import type { Config } from '../config/index.js'
+import type { Metrics } from '../metrics.js'
+import type { RedisClient } from '../redis/client.js'
+import { createEventStream, type EventSink, fanOut } from '../sessions/events.js'
+import { startExpiryWatcher } from '../sessions/expiry-watcher.js'
+import { migrateInBackground } from '../sessions/migrate-layout.js'
+import type { SessionTtl } from '../sessions/session-ttl.js'
+import { createSessionStore, type SessionStore } from '../sessions/store.js'
+import type { Log } from '../shared/log.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Sessions in Redis: the layout other services read (docs/session-contract.md). */
+    sessions: SessionStore
+  }
+}
+
+export interface SessionsPluginOptions {
+  /** Move sessions a layout-2 release wrote to today's keys, in the background once listening. */
+  migrateLegacySessions?: boolean
+}
+
+/**
+ * The session store as the app and the CLI use it: events to the stream (and counted, when there
+ * are metrics), revocations confirmed by REDIS_WAIT_REPLICAS replicas.
+ */
+export function openSessionStore (redis: RedisClient, ttl: Pick<SessionTtl, 'seconds'>, config: Config, log: Log, metrics?: Metrics): SessionStore {
+  const stream = createEventStream(redis, {
+    keyPrefix: config.redisKeyPrefix,
+    maxLength: config.eventsMaxLength,
+    log,
+    onFailure: (count) => metrics?.eventsFailed.inc(count),
+  })
+  const events: EventSink = metrics ? fanOut(stream, metrics.events) : stream
+  return createSessionStore(redis, {
+    keyPrefix: config.redisKeyPrefix,
+    ttlSeconds: ttl.seconds,
+    maxAgeSeconds: config.sessionMaxAgeSeconds,
+    maxPerUser: config.sessionMaxPerUser,
+    events,
+    observe: metrics?.redisOperation,
+    waitReplicas: {
+      count: config.redisWaitReplicas,
+      // Half the command timeout: WAIT must give up before the client gives up on WAIT.
+      timeoutMs: Math.max(1, Math.floor(config.redisCommandTimeoutMs / 2)),
+      onShortfall: (operation, acknowledged) => {
+        metrics?.unreplicatedRevocations.inc()
+        log.warn({ operation, acknowledged, wanted: config.redisWaitReplicas }, 'a revocation was not confirmed by enough replicas in time; a failover now could undo it')
+      },
+    },
+    onSweepStopped: (userId, deleted, err) => {
+      metrics?.sweepsStopped.inc()
+      log.warn({ userId, deleted, err: (err as Error).message }, 'a revoke-all stopped deleting session keys; the rest are refused all the same and expire on their own')
+    },
+  })
+}
+
+export default fp<SessionsPluginOptions>(async (app, options) => {
+  const { redis, config, sessionTtl, metrics, log } = app
+  const sessions = openSessionStore(redis, sessionTtl, config, log, metrics)
+  app.decorate('sessions', sessions)
+  if (config.expiredEvents !== 'off') {
+    const watcher = startExpiryWatcher(redis, sessions, { keyPrefix: config.redisKeyPrefix, configure: config.expiredEvents === 'configure', log })
+    app.addHook('onClose', watcher.close)
+  }
+  if (options.migrateLegacySessions) {
+    app.addHook('onListen', (done) => {
+      void migrateInBackground(redis, config.redisKeyPrefix, log)
+      done()
+    })
+  }
+}, { name: 'sessions', dependencies: ['config', 'redis', 'session-ttl', 'metrics'] })

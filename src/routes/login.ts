@@ -1,0 +1,35 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { errorBody, type LoginBody, loginBody, loginHeaders, loginResponse } from '../schemas/index.js'
+import type { Device } from '../sessions/store.js'
+
+/** Long enough to tell browsers and app builds apart; a User-Agent can be kilobytes. */
+const MAX_USER_AGENT_LENGTH = 256
+
+/** POST /sessions: a login, answered with a token (or, for a web app, a session cookie). */
+export const loginRoutes: FastifyPluginAsync = async (app) => {
+  const { accounts, sessionCookies: cookies, config } = app
+  app.post<{ Body: LoginBody; Headers: { 'x-client'?: string } }>(
+    '/sessions',
+    { schema: { body: loginBody, headers: loginHeaders, response: { 201: loginResponse, '4xx': errorBody } } },
+    async (request, reply) => {
+      const { email, password, client } = request.body
+      const wanted = request.body.transport ?? config.cookies.defaultTransport
+      // No cookie for a page of a site we do not know: that would be login CSRF.
+      if (wanted === 'cookie') cookies.checkOrigin(request)
+      const { user, token, evicted, maxAgeSeconds } = await accounts.login(email, password, deviceOf(request, client))
+      if (evicted.length > 0) request.log.info({ userId: user.id, evicted: evicted.length }, 'session cap reached: least recently used sessions ended')
+      reply.code(201).header('cache-control', 'no-store')
+      if (wanted === 'header') return reply.send({ user, token })
+      return reply.send({ user, csrf_token: cookies.set(reply, token, maxAgeSeconds) })
+    }
+  )
+}
+
+/** Body `client` wins over the X-Client header; the address honours TRUST_PROXY. */
+function deviceOf (request: FastifyRequest<{ Headers: { 'x-client'?: string } }>, client: string | undefined): Device {
+  return {
+    client: client ?? request.headers['x-client'] ?? '',
+    userAgent: (request.headers['user-agent'] ?? '').slice(0, MAX_USER_AGENT_LENGTH),
+    ip: request.ip,
+  }
+}

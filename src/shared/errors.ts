@@ -1,0 +1,97 @@
+/**
+ * The failures Gatehouse's core can report, as stable codes with a message for humans. Nothing
+ * here speaks HTTP: src/http/error-map.ts turns each code into a status and headers, and the CLI
+ * into an exit code and a line of text.
+ */
+export type ErrorCode =
+  | 'missing_token'
+  | 'invalid_token'
+  | 'session_expired'
+  | 'invalid_credentials'
+  | 'invalid_client'
+  | 'email_taken'
+  | 'invalid_password'
+  | 'forbidden'
+  | 'csrf_rejected'
+  | 'session_not_found'
+  | 'user_not_found'
+  | 'conflict'
+  | 'bad_request'
+  | 'busy'
+  | 'overloaded'
+  | 'too_many_attempts'
+  | 'unavailable'
+
+export type Dependency = 'redis' | 'postgres'
+
+export interface ErrorDetail {
+  /** too_many_attempts: seconds until the limit resets. */
+  retryAfterSeconds?: number
+  /** unavailable: which dependency did not answer. */
+  dependency?: Dependency
+}
+
+/** Codes that report a fault of ours or of a dependency, rather than answer a caller's mistake. */
+const FAULTS: ReadonlySet<ErrorCode> = new Set(['busy', 'overloaded', 'unavailable'])
+
+export class GatehouseError extends Error {
+  constructor (readonly code: ErrorCode, message: string, readonly detail: ErrorDetail = {}) {
+    // An answer to a caller's mistake is not a fault: its stack trace would never be read, and
+    // capturing one is the largest single cost of rejecting a bad token. Faults keep theirs.
+    const stackTraceLimit = Error.stackTraceLimit
+    if (!FAULTS.has(code)) Error.stackTraceLimit = 0
+    super(message)
+    Error.stackTraceLimit = stackTraceLimit
+    this.name = 'GatehouseError'
+  }
+
+  get isFault (): boolean {
+    return FAULTS.has(this.code)
+  }
+}
+
+export const isGatehouseError = (err: unknown, code?: ErrorCode): err is GatehouseError =>
+  err instanceof GatehouseError && (code === undefined || err.code === code)
+
+/** The caller is not (or no longer) signed in: a missing, invalid or expired token or session. */
+export const isUnauthenticated = (err: unknown): err is GatehouseError =>
+  isGatehouseError(err) && (err.code === 'missing_token' || err.code === 'invalid_token' || err.code === 'session_expired')
+
+export const errors = {
+  // Authentication failures say only "missing", "invalid" or "expired": never which check failed.
+  missingToken: () => new GatehouseError('missing_token', 'Authentication required: send Authorization: Token token=<token>'),
+  invalidToken: () => new GatehouseError('invalid_token', 'The token is invalid'),
+  expiredSession: () => new GatehouseError('session_expired', 'The session has expired or was ended; log in again'),
+  invalidCredentials: () => new GatehouseError('invalid_credentials', 'Email or password is incorrect'),
+  invalidClient: () => new GatehouseError('invalid_client', 'Introspection needs a service credential: Authorization: Bearer <INTROSPECTION_TOKENS entry>'),
+  emailTaken: () => new GatehouseError('email_taken', 'An account with this email already exists'),
+  /** An authenticated caller re-entering their password got it wrong (the session itself is fine). */
+  wrongPassword: () => new GatehouseError('invalid_password', 'The current password is incorrect'),
+  forbidden: () => new GatehouseError('forbidden', 'This needs the admin role'),
+  csrfRejected: (why: string) => new GatehouseError('csrf_rejected', `Cross-site request refused: ${why}`),
+  /** Also the answer for another user's session: whether it exists is not the caller's business. */
+  sessionNotFound: () => new GatehouseError('session_not_found', 'You have no session with this id'),
+  userNotFound: () => new GatehouseError('user_not_found', 'No user with this id'),
+  conflict: (message: string) => new GatehouseError('conflict', message),
+  badRequest: (message: string) => new GatehouseError('bad_request', message),
+  /** A login kept losing the race against revocations of the same user's sessions. */
+  busy: () => new GatehouseError('busy', 'The account is being changed; try again shortly'),
+  /** More password checks waiting than BCRYPT_MAX_QUEUE: shed load now rather than answer late. */
+  overloaded: () => new GatehouseError('overloaded', 'Too many sign-ins at once; try again shortly'),
+  /** A brute-force limit (login failures, sign-ups) is used up; `seconds` until it resets. */
+  tooManyAttempts: (seconds: number) =>
+    new GatehouseError('too_many_attempts', `Too many attempts; try again in ${seconds} s`, { retryAfterSeconds: seconds }),
+  /** Redis or Postgres did not answer in time: fail closed, the caller may retry. */
+  unavailable: (dependency: Dependency) =>
+    new GatehouseError('unavailable', `The service is temporarily unavailable (${dependency}); try again shortly`, { dependency }),
+}
+
+/** Runs `work`; any failure of the dependency becomes `unavailable` (GatehouseErrors pass through unchanged). */
+export async function orUnavailable<T> (dependency: Dependency, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (err) {
+    if (err instanceof GatehouseError) throw err
+    throw Object.assign(errors.unavailable(dependency), { cause: err })
+  }
+}
