@@ -1,8 +1,10 @@
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import { requireAuth } from '../plugins/authenticate.js'
 import { errors } from '../shared/errors.js'
-import { adminSessionList, errorBody, revokedCount, roleChangeBody, type SessionPageQuery, sessionPageQuery, userIdParams, userResponse } from '../schemas/index.js'
-import { publicUser, type Role } from '../users/repository.js'
+import { errorBody, userResponse } from '../schemas/common.js'
+import { adminSessionList, revokedCount, sessionPageQuery } from '../schemas/sessions.js'
+import { roleChangeBody, userIdParams } from '../schemas/users.js'
+import { publicUser } from '../users/repository.js'
 import { pageOf, sessionPageView } from './sessions.js'
 
 /**
@@ -10,10 +12,10 @@ import { pageOf, sessionPageView } from './sessions.js'
  * (userIdParams), and wherever the user is looked up, the id PostgreSQL returned is what names
  * the Redis keys. Behind `authenticate` and `adminOnly` (routes/index.ts).
  */
-export const adminRoutes: FastifyPluginAsync = async (app) => {
+export const adminRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { users, sessions, accounts } = app
 
-  app.get<{ Params: { id: string }; Querystring: SessionPageQuery }>(
+  app.get(
     '/admin/users/:id/sessions',
     { schema: { params: userIdParams, querystring: sessionPageQuery, response: { 200: adminSessionList, '4xx': errorBody } } },
     async (request) => {
@@ -26,7 +28,7 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
 
   // Works for a deleted user too (no lookup): whatever sessions remain are ended. The schema has
   // already refused every spelling of the id but the one its keys are named with.
-  app.delete<{ Params: { id: string } }>(
+  app.delete(
     '/admin/users/:id/sessions',
     { schema: { params: userIdParams, response: { 200: revokedCount, '4xx': errorBody } } },
     async (request) => {
@@ -37,7 +39,7 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
     }
   )
 
-  app.put<{ Params: { id: string }; Body: { role: Role } }>(
+  app.put(
     '/admin/users/:id/role',
     { schema: { params: userIdParams, body: roleChangeBody, response: { 200: userResponse, '4xx': errorBody } } },
     async (request) => {

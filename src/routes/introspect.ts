@@ -1,15 +1,18 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import formBody from '@fastify/formbody'
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
+import type { FastifyRequest } from 'fastify'
 import { errors, isUnauthenticated } from '../shared/errors.js'
-import { errorBody, type IntrospectionBody, introspectionBody, introspectionResponse } from '../schemas/index.js'
+import { errorBody } from '../schemas/common.js'
+import { introspectionBody, introspectionResponse } from '../schemas/introspection.js'
+import type { Role } from '../users/roles.js'
 
 /**
  * RFC 7662 token introspection, for services that cannot read Redis: is this token's session
  * live, whose is it, with which role. Read-only unless the caller asks for `extend: true`
  * (then it slides the TTL exactly as a request of the user's own would).
  */
-export const introspectionRoutes: FastifyPluginAsync = async (app) => {
+export const introspectionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { tokens, sessions, accounts, metrics } = app
   // INTROSPECTION_TOKENS; none: the endpoint does not exist (404).
   const { introspectionTokens } = app.config
@@ -28,7 +31,7 @@ export const introspectionRoutes: FastifyPluginAsync = async (app) => {
     if (!match || !ok) throw errors.invalidClient()
   }
 
-  app.post<{ Body: IntrospectionBody }>(
+  app.post(
     '/introspect',
     { onRequest: requireServiceCredential, schema: { security: [{ serviceCredential: [] }], body: introspectionBody, response: { 200: introspectionResponse, '4xx': errorBody } } },
     async (request, reply) => {
@@ -47,9 +50,10 @@ export const introspectionRoutes: FastifyPluginAsync = async (app) => {
     if (extend && !(await sessions.touch(claims.jti, claims.user_id))) return { active: false }
     const live = await sessions.peek(claims.jti, claims.user_id)
     if (!live) return { active: false }
-    let role: string
+    let role: Role
     try {
-      role = (await accounts.sessionUser(claims.jti, claims.user_id, live)).role
+      // The session hash holds the role Gatehouse copied from the users table at login.
+      role = (await accounts.sessionUser(claims.jti, claims.user_id, live)).role as Role
     } catch (err) {
       // The session's user was deleted meanwhile: the session has just been ended.
       if (isUnauthenticated(err)) return { active: false }
@@ -61,7 +65,7 @@ export const introspectionRoutes: FastifyPluginAsync = async (app) => {
       user_id: claims.user_id,
       role,
       jti: claims.jti,
-      token_type: 'access_token',
+      token_type: 'access_token' as const,
       iat: claims.iat,
       exp: claims.exp,
       created_at: live.createdAt,

@@ -1,14 +1,16 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
-import { errorBody, type LoginBody, loginBody, loginHeaders, loginResponse } from '../schemas/index.js'
+import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
+import type { FastifyRequest } from 'fastify'
+import { errorBody } from '../schemas/common.js'
+import { loginBody, loginHeaders, loginResponse } from '../schemas/sessions.js'
 import type { Device } from '../sessions/store.js'
 
 /** Long enough to tell browsers and app builds apart; a User-Agent can be kilobytes. */
 const MAX_USER_AGENT_LENGTH = 256
 
 /** POST /sessions: a login, answered with a token (or, for a web app, a session cookie). */
-export const loginRoutes: FastifyPluginAsync = async (app) => {
+export const loginRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { accounts, sessionCookies: cookies, config } = app
-  app.post<{ Body: LoginBody; Headers: { 'x-client'?: string } }>(
+  app.post(
     '/sessions',
     { schema: { body: loginBody, headers: loginHeaders, response: { 201: loginResponse, '4xx': errorBody } } },
     async (request, reply) => {
@@ -26,9 +28,10 @@ export const loginRoutes: FastifyPluginAsync = async (app) => {
 }
 
 /** Body `client` wins over the X-Client header; the address honours TRUST_PROXY. */
-function deviceOf (request: FastifyRequest<{ Headers: { 'x-client'?: string } }>, client: string | undefined): Device {
+function deviceOf (request: FastifyRequest, client: string | undefined): Device {
   return {
-    client: client ?? request.headers['x-client'] ?? '',
+    // The schema has checked the header against the same pattern as the body's `client`.
+    client: client ?? (request.headers['x-client'] as string | undefined) ?? '',
     userAgent: (request.headers['user-agent'] ?? '').slice(0, MAX_USER_AGENT_LENGTH),
     ip: request.ip,
   }

@@ -1,21 +1,15 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { requireAuth } from '../plugins/authenticate.js'
 import { errors } from '../shared/errors.js'
 import type { SessionInfo, SessionPage } from '../sessions/store.js'
-import {
-  errorBody,
-  revokeAllQuery,
-  revokedCount,
-  sessionIdParams,
-  sessionList,
-  type SessionPageQuery,
-  sessionPageQuery,
-} from '../schemas/index.js'
+import { errorBody, noContent } from '../schemas/common.js'
+import { revokeAllQuery, revokedCount, sessionIdParams, sessionList, type SessionPageQuery, sessionPageQuery } from '../schemas/sessions.js'
 
 /** The caller's own sessions. Behind `authenticate` (routes/index.ts). */
-export const sessionRoutes: FastifyPluginAsync = async (app) => {
+export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { sessions, sessionCookies: cookies } = app
-  app.get<{ Querystring: SessionPageQuery }>(
+  app.get(
     '/sessions',
     { schema: { querystring: sessionPageQuery, response: { 200: sessionList, '4xx': errorBody } } },
     async (request) => {
@@ -29,25 +23,25 @@ export const sessionRoutes: FastifyPluginAsync = async (app) => {
     if (requireAuth(request).transport === 'cookie') cookies.clear(reply)
   }
 
-  app.delete('/sessions/current', { schema: { response: { '4xx': errorBody } } }, async (request, reply) => {
+  app.delete('/sessions/current', { schema: { response: { 204: noContent, '4xx': errorBody } } }, async (request, reply) => {
     const auth = requireAuth(request)
     await sessions.revoke(auth.sessionId, auth.userId, 'logout')
     forgetCookies(request, reply)
-    return reply.code(204).send()
+    return reply.code(204).send(null)
   })
 
-  app.delete<{ Params: { id: string } }>(
+  app.delete(
     '/sessions/:id',
-    { schema: { params: sessionIdParams, response: { '4xx': errorBody } } },
+    { schema: { params: sessionIdParams, response: { 204: noContent, '4xx': errorBody } } },
     async (request, reply) => {
       const auth = requireAuth(request)
       if (!(await sessions.revoke(request.params.id, auth.userId, 'logout'))) throw errors.sessionNotFound()
       if (request.params.id === auth.sessionId) forgetCookies(request, reply)
-      return reply.code(204).send()
+      return reply.code(204).send(null)
     }
   )
 
-  app.delete<{ Querystring: { all?: 'true' | 'false' } }>(
+  app.delete(
     '/sessions',
     { schema: { querystring: revokeAllQuery, response: { 200: revokedCount, '4xx': errorBody } } },
     async (request, reply) => {

@@ -1,11 +1,13 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
+import type { FastifyRequest } from 'fastify'
 import { requireAuth } from '../plugins/authenticate.js'
 import { errors } from '../shared/errors.js'
-import { errorBody, sessionTtlBody, sessionTtlResponse } from '../schemas/index.js'
+import { errorBody } from '../schemas/common.js'
+import { sessionTtlBody, sessionTtlResponse } from '../schemas/settings.js'
 import { type TtlChange, type TtlState, TtlValueError } from '../sessions/session-ttl.js'
 
 /** Admin-only (routes/index.ts): the session TTL in force on every instance (the CLI's `gatehouse ttl`, over HTTP). */
-export const settingsRoutes: FastifyPluginAsync = async (app) => {
+export const settingsRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { sessionTtl: ttl, users } = app
   const schema = { response: { 200: sessionTtlResponse, '4xx': errorBody } }
 
@@ -22,7 +24,7 @@ export const settingsRoutes: FastifyPluginAsync = async (app) => {
 
   app.get('/admin/settings/session-ttl', { schema }, async () => ttlView(await ttl.read()))
 
-  app.put<{ Body: { ttl_seconds: number } }>(
+  app.put(
     '/admin/settings/session-ttl',
     { schema: { ...schema, body: sessionTtlBody } },
     async (request) => {

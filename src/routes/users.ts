@@ -1,9 +1,10 @@
-import type { FastifyPluginAsync } from 'fastify'
-import { type Credentials, errorBody, signUpBody, userResponse } from '../schemas/index.js'
+import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
+import { errorBody, userResponse } from '../schemas/common.js'
+import { signUpBody } from '../schemas/users.js'
 
-export const userRoutes: FastifyPluginAsync = async (app) => {
+export const userRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { accounts } = app
-  app.post<{ Body: Credentials }>(
+  app.post(
     '/users',
     { schema: { body: signUpBody, response: { 201: userResponse, '4xx': errorBody } } },
     async (request, reply) => {

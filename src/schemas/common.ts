@@ -1,0 +1,32 @@
+/** Schemas every resource shares. */
+import { ROLES } from '../users/roles.js'
+
+export const errorBody = {
+  type: 'object',
+  required: ['error', 'message'],
+  properties: { error: { type: 'string' }, message: { type: 'string' } },
+} as const
+
+export const user = {
+  type: 'object',
+  required: ['id', 'email', 'role', 'createdAt'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    email: { type: 'string' },
+    role: { type: 'string', enum: ROLES },
+    createdAt: { type: 'string', format: 'date-time' },
+  },
+} as const
+
+export const userResponse = {
+  type: 'object',
+  required: ['user'],
+  additionalProperties: false,
+  properties: { user },
+} as const
+
+export const timestamp = { type: 'string', format: 'date-time' } as const
+
+/** A 204: no body. */
+export const noContent = { type: 'null', description: 'No content' } as const

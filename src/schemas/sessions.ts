@@ -1,0 +1,108 @@
+import type { FromSchema } from 'json-schema-to-ts'
+import { SESSION_CURSOR_PATTERN, SESSION_PAGE_MAX } from '../sessions/store.js'
+import { NO_CONTROL_CHARACTERS } from '../shared/email.js'
+import { timestamp, user } from './common.js'
+
+/** A client label a user recognises a session by ("ios", "web", "android 14"...). */
+const clientLabel = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9 ._()/-]{0,63}$' } as const
+
+/** Login accepts any strings: a malformed email or password simply does not match (401). */
+export const loginBody = {
+  type: 'object',
+  required: ['email', 'password'],
+  additionalProperties: false,
+  properties: {
+    email: { type: 'string', minLength: 1, maxLength: 254, pattern: NO_CONTROL_CHARACTERS },
+    password: { type: 'string', minLength: 1, maxLength: 1024 },
+    client: clientLabel,
+    // header: the token is in the answer (apps send it back in Authorization). cookie: it is set
+    // in an HttpOnly cookie for a web app instead, and the answer carries the CSRF token.
+    transport: { type: 'string', enum: ['header', 'cookie'] },
+  },
+} as const
+
+/** The optional X-Client header: the same label as the body's `client`. */
+export const loginHeaders = {
+  type: 'object',
+  properties: { 'x-client': clientLabel },
+} as const
+
+export const loginResponse = {
+  type: 'object',
+  required: ['user'],
+  additionalProperties: false,
+  properties: {
+    user,
+    token: { type: 'string', description: 'With the header transport: send it as Authorization: Token token=<token>' },
+    csrf_token: { type: 'string', description: 'With the cookie transport: send it as X-CSRF-Token on POST, PUT and DELETE' },
+  },
+} as const
+
+/** One session as its owner (or an admin) sees it. The id is not a credential: see README. */
+export const session = {
+  type: 'object',
+  required: ['id', 'current', 'client', 'user_agent', 'ip', 'created_at', 'last_seen_at', 'expires_at', 'max_expires_at'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string' },
+    current: { type: 'boolean' },
+    client: { type: 'string' },
+    user_agent: { type: 'string' },
+    ip: { type: 'string' },
+    created_at: timestamp,
+    last_seen_at: timestamp,
+    expires_at: timestamp,
+    max_expires_at: timestamp,
+  },
+} as const
+
+const nextCursor = {
+  type: ['string', 'null'],
+  description: 'null on the last page; otherwise pass it back as `cursor` for the next page',
+} as const
+
+export const sessionList = {
+  type: 'object',
+  required: ['sessions', 'next_cursor'],
+  additionalProperties: false,
+  properties: { sessions: { type: 'array', items: session, maxItems: SESSION_PAGE_MAX }, next_cursor: nextCursor },
+} as const
+
+export const adminSessionList = {
+  type: 'object',
+  required: ['user', 'sessions', 'next_cursor'],
+  additionalProperties: false,
+  properties: { user, sessions: { type: 'array', items: session, maxItems: SESSION_PAGE_MAX }, next_cursor: nextCursor },
+} as const
+
+/** `?limit=&cursor=` of a session listing. Query values are strings (no type coercion here). */
+export const sessionPageQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'string', pattern: '^([1-9]|[1-9][0-9]|100)$', description: `Sessions per page, 1 to ${SESSION_PAGE_MAX} (default ${SESSION_PAGE_MAX})` },
+    cursor: { type: 'string', pattern: SESSION_CURSOR_PATTERN, description: 'The `next_cursor` of the page before' },
+  },
+} as const
+
+export const revokedCount = {
+  type: 'object',
+  required: ['revoked'],
+  additionalProperties: false,
+  properties: { revoked: { type: 'integer', minimum: 0 } },
+} as const
+
+/** Any string is accepted and simply matches no session (404), as an unknown id would. */
+export const sessionIdParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', maxLength: 64 } },
+} as const
+
+export const revokeAllQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { all: { type: 'string', enum: ['true', 'false'] } },
+} as const
+
+export type SessionPageQuery = FromSchema<typeof sessionPageQuery>

@@ -1,0 +1,45 @@
+import type { FromSchema } from 'json-schema-to-ts'
+import { NO_CONTROL_CHARACTERS } from '../shared/email.js'
+import { USER_ID_PATTERN } from '../shared/user-id.js'
+import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from '../users/passwords.js'
+import { ROLES } from '../users/roles.js'
+
+const newPassword = { type: 'string', minLength: MIN_PASSWORD_LENGTH, maxLength: MAX_PASSWORD_BYTES } as const
+
+export const signUpBody = {
+  type: 'object',
+  required: ['email', 'password'],
+  additionalProperties: false,
+  properties: {
+    email: { type: 'string', format: 'email', maxLength: 254, pattern: NO_CONTROL_CHARACTERS },
+    // Length in characters here; the 72-byte bcrypt limit is checked on the UTF-8 bytes in the route.
+    password: newPassword,
+  },
+} as const
+
+/** Exactly as the API writes user ids: other spellings of a UUID are refused (400), see user-id.ts. */
+export const userIdParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: USER_ID_PATTERN, description: 'A user id as the API returns it: a UUID in lower case' } },
+} as const
+
+export const passwordChangeBody = {
+  type: 'object',
+  required: ['current_password', 'new_password'],
+  additionalProperties: false,
+  properties: {
+    current_password: { type: 'string', minLength: 1, maxLength: 1024 },
+    new_password: newPassword,
+  },
+} as const
+
+export const roleChangeBody = {
+  type: 'object',
+  required: ['role'],
+  additionalProperties: false,
+  properties: { role: { type: 'string', enum: ROLES } },
+} as const
+
+export type SignUpBody = FromSchema<typeof signUpBody>
+export type PasswordChangeBody = FromSchema<typeof passwordChangeBody>
