@@ -7,9 +7,10 @@ set -eu
 npm run --silent prisma:generate
 rm -rf dist.next
 tsc -p tsconfig.build.json --outDir dist.next
-mkdir -p dist.next/sessions/lua/includes
-cp src/sessions/lua/*.lua dist.next/sessions/lua/
-cp src/sessions/lua/includes/*.lua dist.next/sessions/lua/includes/
+# The session scripts are read beside their module (src/sessions/scripts/index.ts).
+mkdir -p dist.next/sessions/scripts/includes
+cp src/sessions/scripts/*.lua dist.next/sessions/scripts/
+cp src/sessions/scripts/includes/*.lua dist.next/sessions/scripts/includes/
 # The bcrypt worker is plain JavaScript (see src/users/bcrypt-worker.js).
 cp src/users/bcrypt-worker.js dist.next/users/
 chmod +x dist.next/cli/index.js

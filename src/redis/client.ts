@@ -2,7 +2,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { Log } from '../shared/log.js'
 import type { RedisTarget } from '../config/index.js'
 
-/** The session scripts called with their number of keys first (sessions/store.ts). */
+/** The session scripts called with their number of keys first (sessions/scripts/index.ts). */
 export const VARIABLE_KEY_SCRIPTS = ['createSession', 'endRevokedSessions', 'listSessions'] as const
 
 /** One server, a Sentinel-managed primary (both a `Redis`) or a Cluster: every caller takes either. */

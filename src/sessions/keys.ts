@@ -1,3 +1,6 @@
+/** The Redis layout version written to every session hash (`v`); see docs/session-contract.md. */
+export const SESSION_LAYOUT_VERSION = '3'
+
 /**
  * The Redis key names of layout 3 (docs/session-contract.md). Every key that belongs to one user
  * carries the user's id as a hash tag, `{<user_id>}`, so Redis Cluster puts a session, its owner
@@ -45,6 +48,7 @@ export function sessionKeys (prefix: string): SessionKeys {
  * release to its layout-3 keys (see migrate-session.lua).
  */
 export const legacyKeys = (prefix: string) => ({
+  session: (id: string) => `${prefix}sess:${id}`,
   owner: (id: string) => `${prefix}owner:${id}`,
   index: (userId: string) => `${prefix}user:${userId}:sessions`,
   /** Matches layout-2 session hashes, and layout-3 ones too (`sess:{...`): filter with isLegacySession. */

@@ -1,14 +1,8 @@
 import type { Log } from '../shared/log.js'
-import { Cluster, type Result } from 'ioredis'
+import { Cluster } from 'ioredis'
 import { type RedisClient, scanBatches } from '../redis/client.js'
-import { legacyKeys, sessionKeys } from './keys.js'
-import { lua, SESSION_LAYOUT_VERSION } from './store.js'
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    migrateSession(...keysAndArgs: string[]): Result<'moved' | 'dropped' | 'gone', Context>
-  }
-}
+import { legacyKeys } from './keys.js'
+import { sessionScripts } from './scripts/index.js'
 
 export interface MigrationReport {
   moved: number
@@ -28,9 +22,8 @@ export interface MigrationReport {
 export async function migrateLegacySessions (redis: RedisClient, keyPrefix: string): Promise<MigrationReport> {
   const report: MigrationReport = { moved: 0, dropped: 0, gone: 0 }
   if (redis instanceof Cluster) return report
-  redis.defineCommand('migrateSession', { numberOfKeys: 8, lua: lua('migrate-session') })
+  const scripts = sessionScripts(redis, keyPrefix)
   const legacy = legacyKeys(keyPrefix)
-  const keys = sessionKeys(keyPrefix)
   for await (const found of scanBatches(redis, legacy.sessionPattern)) {
     for (const key of found.filter(legacy.isLegacySession)) {
       const id = legacy.idOf(key)
@@ -39,12 +32,7 @@ export async function migrateLegacySessions (redis: RedisClient, keyPrefix: stri
         report.gone++
         continue
       }
-      const outcome = await redis.migrateSession(
-        key, legacy.owner(id), legacy.index(userId),
-        keys.session(userId, id), keys.owner(userId, id), keys.index(userId), keys.generation(userId), keys.cutoff(userId),
-        id, userId, SESSION_LAYOUT_VERSION
-      )
-      report[outcome]++
+      report[await scripts.migrateSession({ userId, id })]++
     }
   }
   return report

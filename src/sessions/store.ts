@@ -1,36 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { setTimeout as sleep } from 'node:timers/promises'
-import type { Result } from 'ioredis'
 import { orUnavailable } from '../shared/errors.js'
 import { forEachMaster, type RedisClient, scanBatches } from '../redis/client.js'
 import type { EventSink, RevokeReason, SessionEvent } from './events.js'
 import { sessionKeys } from './keys.js'
+import { sessionScripts } from './scripts/index.js'
 
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    // Scripts whose key count varies are called as (numberOfKeys, ...keys, ...args).
-    createSession(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<string[], Context>
-    touchSession(session: string, index: string, owner: string, cutoff: string, id: string, userId: string, ttlMs: number): Result<string[], Context>
-    peekSession(session: string, cutoff: string, userId: string, ttlMs: number): Result<string[] | null, Context>
-    upgradeSession(session: string, userId: string, role: string, email: string, userCreatedAt: number, layoutVersion: string): Result<number, Context>
-    revokeSession(session: string, index: string, owner: string, id: string, userId: string): Result<number, Context>
-    revokeAllSessions(cutoff: string, generation: string, index: string, keep: string, userId: string, keepId: string, ttlMs: number, generationMs: number, maxAgeMs: number): Result<string, Context>
-    endRevokedSessions(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<string[], Context>
-    sessionPage(index: string, limit: number, cursorScore: string, cursorId: string): Result<string[], Context>
-    listSessions(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<string[], Context>
-  }
-}
-
-/** The Redis layout version written to every session hash (`v`); see docs/session-contract.md. */
-export const SESSION_LAYOUT_VERSION = '3'
-
-/**
- * How many times a login over the cap is tried before giving up (see withIndexMembers): each
- * attempt after the second needs the sessions to evict to have changed within its round trip,
- * which a storm of logins of one account could do: 503.
- */
-const MEMBER_ATTEMPTS = 10
+export { SESSION_LAYOUT_VERSION } from './keys.js'
 
 /**
  * How long a user's generation outlives a revoke-all: far longer than any login takes (a login
@@ -194,17 +169,6 @@ export interface SessionStoreOptions {
   onSweepStopped?: (userId: string, deleted: number, err: unknown) => void
 }
 
-/**
- * A session script's source, from src/sessions/lua/ (copied beside the build), with each
- * `--- @include "<name>"` line replaced by lua/includes/<name>.lua: shared pieces, such as the
- * rule for whether a session is live, are written once (the form BullMQ's scripts use).
- */
-export function lua (name: string): string {
-  const source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8')
-  return source.replace(/^--- @include "([a-z-]+)"$/gm, (_line, include: string) =>
-    readFileSync(new URL(`./lua/includes/${include}.lua`, import.meta.url), 'utf8').trimEnd())
-}
-
 /** A session id: 128 random bits, base64url (22 characters). */
 export function newSessionId (): string {
   return randomBytes(16).toString('base64url')
@@ -212,18 +176,8 @@ export function newSessionId (): string {
 
 export function createSessionStore (redis: RedisClient, options: SessionStoreOptions): SessionStore {
   const { keyPrefix, ttlSeconds, maxAgeSeconds, maxPerUser, events, observe, waitReplicas, onSweepStopped } = options
-  // Loaded once and called by SHA (EVALSHA, falling back to EVAL after a Redis restart). Every
-  // script declares every key it touches, all in the user's hash slot (keys.ts): Cluster-safe.
-  redis.defineCommand('createSession', { lua: lua('create-session') })
-  redis.defineCommand('touchSession', { numberOfKeys: 4, lua: lua('touch-session') })
-  redis.defineCommand('peekSession', { numberOfKeys: 2, lua: lua('peek-session') })
-  redis.defineCommand('upgradeSession', { numberOfKeys: 1, lua: lua('upgrade-session') })
-  redis.defineCommand('revokeSession', { numberOfKeys: 3, lua: lua('revoke-session') })
-  redis.defineCommand('revokeAllSessions', { numberOfKeys: 4, lua: lua('revoke-all-sessions') })
-  redis.defineCommand('endRevokedSessions', { lua: lua('end-revoked-sessions') })
-  redis.defineCommand('sessionPage', { numberOfKeys: 1, lua: lua('session-page') })
-  redis.defineCommand('listSessions', { lua: lua('list-sessions') })
-
+  // Every change to a session is one atomic script (scripts/: each file says its race).
+  const scripts = sessionScripts(redis, keyPrefix)
   const keys = sessionKeys(keyPrefix)
   const ttlMs = () => ttlSeconds() * 1000
 
@@ -243,28 +197,9 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
     if (Number(acknowledged) < waitReplicas.count) waitReplicas.onShortfall(operation, Number(acknowledged))
   }
 
-  /**
-   * Calls create-session.lua, which may need the keys of the user's other sessions to evict one:
-   * Cluster requires a script to declare every key it touches, and only the index names them.
-   * The script answers 'members', with the index as it is now, when a session it must evict was
-   * not declared; it is then called again with those. Concurrent logins add the newest sessions
-   * and eviction takes the oldest, so a second call nearly always does; ids are never reused, so
-   * the ids seen are kept across attempts.
-   */
-  async function withIndexMembers (userId: string, call: (ids: string[]) => Promise<string[]>): Promise<string[]> {
-    const known = new Set<string>()
-    for (let attempt = 1; ; attempt++) {
-      const reply = await call([...known])
-      if (reply[0] !== 'members') return reply
-      if (attempt === MEMBER_ATTEMPTS) throw new Error(`the sessions of user ${userId} changed during each of ${MEMBER_ATTEMPTS} attempts`)
-      for (const id of reply.slice(1)) known.add(id)
-      if (attempt > 1) await sleep(Math.random() * 5 * attempt)
-    }
-  }
-
   /** Raises the user's cutoff (and generation): O(1), and from then on every older session is refused. */
   async function cutOff (userId: string, keep = ''): Promise<void> {
-    await redis.revokeAllSessions(keys.cutoff(userId), keys.generation(userId), keys.index(userId), keys.session(userId, keep), userId, keep, ttlMs(), GENERATION_TTL_MS, maxAgeSeconds * 1000)
+    await scripts.revokeAllSessions({ userId, keep, ttlMs: ttlMs(), generationTtlMs: GENERATION_TTL_MS, maxAgeMs: maxAgeSeconds * 1000 })
     // Always: the new cutoff is the revocation, and it must survive a failover.
     await replicated('revoke_all', userId)
   }
@@ -281,21 +216,19 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
    * and leaves the rest to expire on their own.
    */
   async function sweep (userId: string, reason: RevokeReason, budgetMs: number): Promise<{ ended: number; done: boolean }> {
-    const index = keys.index(userId)
     const started = Date.now()
     let ended = 0
     // One step ahead: the next page is read, and the last batch's events published, while a batch
     // is being ended (at most one of each, so nothing piles up in memory).
-    let page = redis.sessionPage(index, SWEEP_BATCH, '', '')
+    let page = scripts.sessionPage({ userId, limit: SWEEP_BATCH })
     let publishing: Promise<void> = Promise.resolve()
     try {
       for (;;) {
         const entries = await page
-        const ids = entries.filter((_, i) => i % 2 === 0)
-        const more = ids.length === SWEEP_BATCH
-        if (more) page = redis.sessionPage(index, SWEEP_BATCH, entries.at(-1)!, ids.at(-1)!)
-        if (ids.length > 0) {
-          const gone = await redis.endRevokedSessions(2 + 2 * ids.length, index, keys.cutoff(userId), ...ids.flatMap((id) => [keys.session(userId, id), keys.owner(userId, id)]), userId, ...ids)
+        const more = entries.length === SWEEP_BATCH
+        if (more) page = scripts.sessionPage({ userId, limit: SWEEP_BATCH, after: entries.at(-1)! })
+        if (entries.length > 0) {
+          const gone = await scripts.endRevokedSessions({ userId, ids: entries.map((entry) => entry.id) })
           ended += gone.length
           await publishing
           publishing = events(revoked(gone, userId, reason))
@@ -327,83 +260,49 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
 
   return {
     generation: (userId) => run('generation', async () => (await redis.get(keys.generation(userId))) ?? ''),
-    create: ({ userId, role, device, generation, email, userCreatedAt }) =>
+    create: (input) =>
       run('create', async () => {
+        const { userId } = input
         // A 128-bit id does not collide in practice; the script still refuses to overwrite one.
         for (;;) {
           const id = newSessionId()
-          const [status, createdAt, maxExpiresAt, ...evicted] = await withIndexMembers(userId, (ids) =>
-            redis.createSession(
-              5 + 2 * ids.length,
-              keys.session(userId, id), keys.index(userId), keys.generation(userId), keys.owner(userId, id), keys.cutoff(userId),
-              ...ids.flatMap((other) => [keys.session(userId, other), keys.owner(userId, other)]),
-              id, userId, role, ttlMs(), maxAgeSeconds * 1000, SESSION_LAYOUT_VERSION,
-              generation, maxPerUser, device.client, device.userAgent, device.ip, OWNER_GRACE_MS,
-              email, userCreatedAt, ...ids
-            ))
-          if (status === 'stale') return null
-          if (status === 'ok') {
+          const created = await scripts.createSession({ ...input, id, ttlMs: ttlMs(), maxAgeMs: maxAgeSeconds * 1000, maxPerUser, ownerGraceMs: OWNER_GRACE_MS })
+          if (created.status === 'stale') return null
+          if (created.status === 'ok') {
+            const { createdAt, maxExpiresAt, evicted } = created
             await events([{ type: 'created', sessionId: id, userId }, ...revoked(evicted, userId, 'cap')])
-            return { id, createdAt: Number(createdAt), maxExpiresAt: Number(maxExpiresAt), evicted }
+            return { id, createdAt, maxExpiresAt, evicted }
           }
         }
       }),
     touch: (id, userId) =>
       run('touch', async () => {
-        const [status, detail = '', email = '', userCreatedAt = ''] = await redis.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.cutoff(userId), id, userId, ttlMs())
-        if (status === 'ok') return { role: detail, email, userCreatedAt: Number(userCreatedAt) }
-        if (status === 'ended') await events([{ type: 'expired', sessionId: id, userId, reason: detail as 'idle' | 'max-age' }])
+        const touched = await scripts.touchSession({ userId, id, ttlMs: ttlMs() })
+        if (touched.status === 'ok') return touched.session
+        if (touched.status === 'ended') await events([{ type: 'expired', sessionId: id, userId, reason: touched.reason }])
         return null
       }),
-    peek: (id, userId) =>
-      run('peek', async () => {
-        const found = await redis.peekSession(keys.session(userId, id), keys.cutoff(userId), userId, ttlMs())
-        if (!found) return null
-        const [role = '', createdAt, lastSeenAt, expiresAt, maxExpiresAt, email = '', userCreatedAt = ''] = found
-        return {
-          role,
-          email,
-          userCreatedAt: Number(userCreatedAt),
-          createdAt: Number(createdAt),
-          lastSeenAt: Number(lastSeenAt),
-          expiresAt: Number(expiresAt),
-          maxExpiresAt: Number(maxExpiresAt),
-        }
-      }),
+    peek: (id, userId) => run('peek', () => scripts.peekSession({ userId, id, ttlMs: ttlMs() })),
     upgrade: (id, userId, user) =>
       run('upgrade', async () => {
-        await redis.upgradeSession(keys.session(userId, id), userId, user.role, user.email, user.userCreatedAt, SESSION_LAYOUT_VERSION)
+        await scripts.upgradeSession({ userId, id, user })
       }),
     list: (userId, { limit = SESSION_PAGE_MAX, after } = {}) =>
       run('list', async () => {
         const size = Math.max(1, Math.min(limit, SESSION_PAGE_MAX))
-        const [afterScore = '', afterId = ''] = after?.split('.') ?? []
+        const [score = '', afterId = ''] = after?.split('.') ?? []
         // Two bounded steps: the page's ids from the index, then their hashes (a Cluster script
         // must be given every key it reads, and only the index names them).
-        const entries = await redis.sessionPage(keys.index(userId), size, afterScore, afterId)
-        const ids = entries.filter((_, i) => i % 2 === 0)
-        const flat = ids.length === 0 ? [] : await redis.listSessions(2 + ids.length, keys.index(userId), keys.cutoff(userId), ...ids.map((id) => keys.session(userId, id)), userId, ttlMs(), ...entries)
-        const sessions: SessionInfo[] = []
-        for (let i = 0; i + 8 <= flat.length; i += 8) {
-          const field = (n: number) => flat[i + n] ?? ''
-          sessions.push({
-            id: field(0),
-            client: field(1),
-            userAgent: field(2),
-            ip: field(3),
-            createdAt: Number(field(4)),
-            lastSeenAt: Number(field(5)),
-            expiresAt: Number(field(6)),
-            maxExpiresAt: Number(field(7)),
-          })
-        }
+        const page = await scripts.sessionPage({ userId, limit: size, after: { score, id: afterId } })
+        const sessions = await scripts.listSessions({ userId, ttlMs: ttlMs(), page })
         // A full page may have more after it; the next one goes on from its last entry.
-        const next = ids.length === size ? `${entries.at(-1)}.${ids.at(-1)}` : null
+        const last = page.at(-1)
+        const next = page.length === size && last ? `${last.score}.${last.id}` : null
         return { sessions, next }
       }),
     revoke: (id, userId, reason) =>
       run('revoke', async () => {
-        const ended = (await redis.revokeSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), id, userId)) === 1
+        const ended = await scripts.revokeSession({ userId, id })
         if (ended) await replicated('revoke', userId)
         if (ended) await events(revoked([id], userId, reason))
         return ended

@@ -12,6 +12,7 @@
 -- Redis Cluster: every key is declared and carries the user's hash tag, so all are in one slot.
 -- Safe to run at any time and more than once: sessions created or kept since the cutoff are of
 -- its generation and stay; index entries whose session is gone are pruned.
+--- @include "clock"
 --- @include "session-state"
 
 local now = now_ms()

@@ -17,6 +17,7 @@
 -- is not live for another reason is left out and left alone: one idle past a shortened TTL or past
 -- its absolute end is ended at its next request (touch-session.lua), and a revoked one is deleted
 -- by its revoke-all's sweep, which finds it through this index.
+--- @include "clock"
 --- @include "session-state"
 
 local now = now_ms()

@@ -6,17 +6,22 @@
 -- KEYS[3]  the user's generation,  <prefix>user:{<user_id>}:generation
 -- KEYS[4]  the session owner,      <prefix>owner:{<user_id>}:<id>
 -- KEYS[5]  the user's cutoff,      <prefix>user:{<user_id>}:cutoff
--- KEYS[4+2n], KEYS[5+2n]  the hash and owner key of ARGV[14+n], for n = 1, 2...: the sessions
+-- KEYS[4+2n], KEYS[5+2n]  the hash and owner key of ARGV[1+n], for n = 1, 2...: the sessions
 --          already in the index, declared only when the cap must be enforced (see 'members')
--- ARGV[1]  session id              ARGV[7]  generation the login read before checking the password
--- ARGV[2]  user_id                 ARGV[8]  most sessions a user may have (0 = no limit)
--- ARGV[3]  role                    ARGV[9]  client
--- ARGV[4]  sliding TTL, ms         ARGV[10] user_agent
--- ARGV[5]  absolute lifetime, ms   ARGV[11] ip
--- ARGV[6]  layout version (`v`)    ARGV[12] how long the owner key outlives the session, ms
---                                  ARGV[13] the user's email
---                                  ARGV[14] when the user signed up, Unix ms
--- ARGV[14+n]  the id of the n-th declared session
+-- ARGV[1]  the login, one JSON object (cjson), so each value is named where it is used. Strings
+--          are stored as given; numbers are ms or counts:
+--            id               the session id
+--            user_id, role    the user's id and role, stored in the hash
+--            email            the user's email, stored in the hash
+--            user_created_at  when the user signed up, Unix ms as a string, stored in the hash
+--            client, user_agent, ip   the device, stored in the hash
+--            v                the layout version, stored in the hash
+--            generation       the generation the login read before checking the password
+--            ttl_ms           the sliding TTL
+--            max_age_ms       the absolute lifetime
+--            max_per_user     most sessions a user may have (0 = no limit)
+--            owner_grace_ms   how long the owner key outlives the session
+-- ARGV[1+n]  the id of the n-th declared session
 -- Returns  {'ok', created_at, max_expires_at, evicted id...} (Unix ms),
 --          {'taken'} if the id exists, {'stale'} if the user's sessions were revoked meanwhile,
 --          {'members', id...} if the cap must be enforced and a session to evict is not declared in
@@ -33,7 +38,10 @@
 -- * Concurrent logins over the cap: counting, evicting and adding are one step, so the cap holds
 --   (once a user is within it: see EVICT_MAX).
 -- * The index and the hash are written together: a revoke-all never misses a session.
---- @include "session-state"
+--- @include "clock"
+--- @include "user-index"
+
+local login = cjson.decode(ARGV[1])
 
 -- At most this many stale index entries are dropped, and this many sessions evicted, per login:
 -- the work of one call is bounded whatever the user's number of sessions. A cap lowered far below
@@ -44,7 +52,7 @@ local EVICT_MAX = 100
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {'taken'}
 end
-if (redis.call('GET', KEYS[3]) or '') ~= ARGV[7] then
+if (redis.call('GET', KEYS[3]) or '') ~= login.generation then
   return {'stale'}
 end
 
@@ -61,11 +69,11 @@ local function least_recently_used(count)
 end
 
 local evicted = {}
-local cap = tonumber(ARGV[8])
+local cap = login.max_per_user
 if cap > 0 and redis.call('ZCOUNT', KEYS[2], now_s, '+inf') >= cap then
   -- n for each declared session id: its keys are KEYS[4+2n] and KEYS[5+2n].
   local declared = {}
-  for i = 15, #ARGV do declared[ARGV[i]] = i - 14 end
+  for i = 2, #ARGV do declared[ARGV[i]] = i - 1 end
   -- Entries whose hash is gone (e.g. evicted by maxmemory) must not count against the cap. Only
   -- declared sessions can be checked; the others are newer than the caller's list, so alive.
   for id, n in pairs(declared) do
@@ -95,35 +103,33 @@ if cap > 0 and redis.call('ZCOUNT', KEYS[2], now_s, '+inf') >= cap then
 end
 
 -- max_expires_at is rounded down to a whole second so it equals the token's `exp` * 1000.
-local max_expires_at = math.floor((now + tonumber(ARGV[5])) / 1000) * 1000
-local expires_at = math.min(now + tonumber(ARGV[4]), max_expires_at)
+local max_expires_at = math.floor((now + login.max_age_ms) / 1000) * 1000
+local expires_at = math.min(now + login.ttl_ms, max_expires_at)
 
 -- %.0f: plain digits (a Lua number would otherwise be sent as 1.7e+12).
 local max_s = string.format('%.0f', max_expires_at)
 local expires_s = string.format('%.0f', expires_at)
 redis.call('HSET', KEYS[1],
-  'v', ARGV[6],
-  'user_id', ARGV[2],
-  'role', ARGV[3],
+  'v', login.v,
+  'user_id', login.user_id,
+  'role', login.role,
   'created_at', now_s,
   'last_seen_at', now_s,
   'max_expires_at', max_s,
-  'client', ARGV[9],
-  'user_agent', ARGV[10],
-  'ip', ARGV[11],
-  'email', ARGV[13],
-  'user_created_at', ARGV[14],
+  'client', login.client,
+  'user_agent', login.user_agent,
+  'ip', login.ip,
+  'email', login.email,
+  'user_created_at', login.user_created_at,
   -- The generation this session belongs to, the user's cutoff now: a later revoke-all raises the
   -- cutoff above it.
   'generation', redis.call('GET', KEYS[5]) or '0')
 redis.call('PEXPIREAT', KEYS[1], expires_s)
 -- Who owned the session, kept a little past its absolute end: when Redis expires the hash, this is
 -- how the expired event names the user (and GETDEL on it makes one instance publish it).
-redis.call('SET', KEYS[4], ARGV[2], 'PXAT', string.format('%.0f', max_expires_at + tonumber(ARGV[12])))
-redis.call('ZADD', KEYS[2], expires_s, ARGV[1])
--- The index lives exactly as long as its longest-lived session.
-local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[2], last[2])
+redis.call('SET', KEYS[4], login.user_id, 'PXAT', string.format('%.0f', max_expires_at + login.owner_grace_ms))
+redis.call('ZADD', KEYS[2], expires_s, login.id)
+expire_with_last_session(KEYS[2])
 
 local result = {'ok', now_s, max_s}
 for _, id in ipairs(evicted) do result[#result + 1] = id end

@@ -14,7 +14,8 @@
 -- nor repeated, even when the cursor's own entry has moved or gone meanwhile. The listing is a walk
 -- down the index as it changes, not a snapshot: a session used while it is being paged moves up and
 -- may be missed or shown twice.
---- @include "session-state"
+--- @include "clock"
+--- @include "user-index"
 
 local limit = tonumber(ARGV[1])
 local now = now_ms()

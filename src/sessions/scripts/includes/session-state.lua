@@ -4,12 +4,6 @@
 -- The hash fields the rule reads, in the order session_state expects them (HMGET them first).
 local STATE_FIELDS = {'user_id', 'max_expires_at', 'last_seen_at', 'created_at', 'generation'}
 
--- Redis' clock in Unix ms: one clock for every instance, frozen while a script runs.
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
 -- The user's revocation cutoff (<prefix>user:{<user_id>}:cutoff): sessions of a lower
 -- generation were ended by a revoke-all. 0 when there is none.
 local function cutoff_of(cutoff_key)
@@ -22,6 +16,11 @@ local function generation_of(f)
   return tonumber(f[5]) or (tonumber(f[4]) or 0) * 1000
 end
 
+-- Whether a revoke-all ended the session: its generation is below the user's cutoff.
+local function is_revoked(f, cutoff)
+  return cutoff > 0 and generation_of(f) < cutoff
+end
+
 -- nil when the session is live; otherwise why not:
 --   'gone'     no such session of this user (missing hash, another user's, or malformed)
 --   'revoked'  a revoke-all ended it (its keys are being deleted)
@@ -31,7 +30,7 @@ end
 local function session_state(f, user_id, now, ttl, cutoff)
   local max_expires_at = tonumber(f[2])
   if f[1] ~= user_id or not max_expires_at then return 'gone' end
-  if cutoff > 0 and generation_of(f) < cutoff then return 'revoked' end
+  if is_revoked(f, cutoff) then return 'revoked' end
   if max_expires_at <= now then return 'max-age' end
   if now - (tonumber(f[3]) or now) > ttl then return 'idle' end
   return nil
@@ -42,14 +41,4 @@ local function read_session(key, extra)
   local fields = {unpack(STATE_FIELDS)}
   for _, name in ipairs(extra) do fields[#fields + 1] = name end
   return redis.call('HMGET', key, unpack(fields))
-end
-
--- Drops index entries whose session ran out its TTL (the score is each session's expiry: they are
--- the lowest ranks), at most `most` of them: the work is bounded however many there are. Every
--- login adds one entry and drops up to `most`, so stale entries cannot pile up.
-local function prune_expired(index_key, now, most)
-  local stale = redis.call('ZCOUNT', index_key, '-inf', '(' .. string.format('%.0f', now))
-  if stale > 0 then
-    redis.call('ZREMRANGEBYRANK', index_key, 0, math.min(stale, most) - 1)
-  end
 end

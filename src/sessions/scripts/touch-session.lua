@@ -20,12 +20,11 @@
 -- entry) back to life: the connect-redis / express-session bug. Here the existence check and the
 -- writes are one atomic step, so a deleted session stays deleted; and a session a revoke-all has
 -- cut off is never extended again, so its keys only wait for the sweep (or their expiry).
+--- @include "clock"
 --- @include "session-state"
+--- @include "user-index"
 
 local f = read_session(KEYS[1], {'role', 'email', 'user_created_at'})
-if f[1] ~= ARGV[2] then
-  return {'gone'}
-end
 local now = now_ms()
 local ttl = tonumber(ARGV[3])
 local state = session_state(f, ARGV[2], now, ttl, cutoff_of(KEYS[4]))
@@ -46,6 +45,5 @@ local expires_s = string.format('%.0f', math.min(now + ttl, tonumber(f[2])))
 redis.call('HSET', KEYS[1], 'last_seen_at', string.format('%.0f', now))
 redis.call('PEXPIREAT', KEYS[1], expires_s)
 redis.call('ZADD', KEYS[2], expires_s, ARGV[1])
-local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[2], last[2])
+expire_with_last_session(KEYS[2])
 return {'ok', f[6] or '', f[7] or '', f[8] or ''}

@@ -8,12 +8,10 @@
 --          (times in Unix ms; '' for what an older session lacks, as in touch-session.lua), or
 --          false when there is no live session: the same rule as touch-session.lua
 --          (session-state.lua), and a key that is about to expire is not live either.
+--- @include "clock"
 --- @include "session-state"
 
 local f = read_session(KEYS[1], {'role', 'email', 'user_created_at'})
-if f[1] ~= ARGV[1] then
-  return false
-end
 local pttl = redis.call('PTTL', KEYS[1])
 local now = now_ms()
 local ttl = tonumber(ARGV[2])

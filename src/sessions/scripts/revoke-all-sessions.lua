@@ -26,17 +26,17 @@
 --   off, and a cut-off session is never extended again (touch-session.lua).
 -- * Keeping a session that was already ended: only a live one is kept, so a revoke-all can never
 --   bring back a session an earlier one ended.
+--- @include "clock"
 --- @include "session-state"
 
-local t = redis.call('TIME')
--- µs since the epoch (about 1.8e15) is exact in a Lua number (53 bits). Strictly increasing,
--- even for two revocations within one µs.
-local generation = math.max(tonumber(t[1]) * 1000000 + tonumber(t[2]), cutoff_of(KEYS[1]) + 1)
+local cutoff = cutoff_of(KEYS[1])
+-- Redis time in µs, strictly increasing, even for two revocations within one µs.
+local generation = math.max(now_us(), cutoff + 1)
 local generation_s = string.format('%.0f', generation)
 
 if ARGV[2] ~= '' then
   local now = math.floor(generation / 1000)
-  if not session_state(read_session(KEYS[4], {}), ARGV[1], now, tonumber(ARGV[3]), cutoff_of(KEYS[1])) then
+  if not session_state(read_session(KEYS[4], {}), ARGV[1], now, tonumber(ARGV[3]), cutoff) then
     redis.call('HSET', KEYS[4], 'generation', generation_s)
   end
 end

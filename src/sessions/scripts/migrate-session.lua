@@ -15,7 +15,12 @@
 -- ARGV[3]  the layout version to write
 -- Returns  'moved', 'dropped' (ended by a revoke-all that ran on layout 3 after it was created), or
 --          'gone' (expired, or not this user's, meanwhile).
-local f = redis.call('HMGET', KEYS[1], 'user_id', 'v', 'created_at')
+--- @include "clock"
+--- @include "session-state"
+--- @include "user-index"
+
+-- The liveness fields, then `v` (f[6]).
+local f = read_session(KEYS[1], {'v'})
 local pttl = redis.call('PTTL', KEYS[1])
 if f[1] ~= ARGV[2] or pttl <= 0 then
   return 'gone'
@@ -23,27 +28,23 @@ end
 redis.call('ZREM', KEYS[3], ARGV[1])
 -- The generation and the cutoff are a revoke-all's Redis time in microseconds: a session created
 -- before one must not outlive it, as it would not have on one layout. (The generation is kept a
--- day, the cutoff as long as a session can live.)
+-- day, the cutoff as long as a session can live.) A layout-2 hash has no `generation` field: it
+-- counts from its creation (generation_of).
 local generation = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
-local cutoff = tonumber(redis.call('GET', KEYS[8]) or '0') or 0
-local created_us = (tonumber(f[3]) or 0) * 1000
-if created_us <= generation or created_us < cutoff then
+if generation_of(f) <= generation or is_revoked(f, cutoff_of(KEYS[8])) then
   redis.call('DEL', KEYS[1], KEYS[2])
   return 'dropped'
 end
 
 -- RENAME keeps the TTL: the sliding window and the owner's grace period are unchanged.
 redis.call('RENAME', KEYS[1], KEYS[4])
-if f[2] ~= '1' then
+if f[6] ~= '1' then
   -- Layout 1 keeps its `v` until upgrade-session.lua completes it at its next request.
   redis.call('HSET', KEYS[4], 'v', ARGV[3])
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('RENAME', KEYS[2], KEYS[5])
 end
-local t = redis.call('TIME')
-local expires_at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + pttl
-redis.call('ZADD', KEYS[6], string.format('%.0f', expires_at), ARGV[1])
-local last = redis.call('ZRANGE', KEYS[6], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[6], last[2])
+redis.call('ZADD', KEYS[6], string.format('%.0f', now_ms() + pttl), ARGV[1])
+expire_with_last_session(KEYS[6])
 return 'moved'

@@ -1,0 +1,269 @@
+import { readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { RedisClient, VARIABLE_KEY_SCRIPTS } from '../../redis/client.js'
+import { legacyKeys, SESSION_LAYOUT_VERSION, sessionKeys } from '../keys.js'
+import type { LiveSession, NewSessionInput, SessionInfo, SessionStatus, SessionUser } from '../store.js'
+
+/**
+ * The session scripts, each an ioredis command loaded from the `.lua` file of that name here
+ * (copied beside the build). Each file's header says its KEYS, ARGV, reply and the race it closes;
+ * the wrappers below build the KEYS from the user's id and the session ids (keys.ts: all in the
+ * user's hash slot, so every script is Cluster-safe), encode the arguments and decode the reply.
+ */
+const FILES = {
+  createSession: 'create-session',
+  touchSession: 'touch-session',
+  peekSession: 'peek-session',
+  upgradeSession: 'upgrade-session',
+  revokeSession: 'revoke-session',
+  revokeAllSessions: 'revoke-all-sessions',
+  endRevokedSessions: 'end-revoked-sessions',
+  sessionPage: 'session-page',
+  listSessions: 'list-sessions',
+  migrateSession: 'migrate-session',
+} as const
+type ScriptName = keyof typeof FILES
+
+/**
+ * How many KEYS each script takes. The others declare as many as the call needs, and are called
+ * with that number first: redis/client.ts keeps exactly those out of auto-pipelining (a Cluster
+ * would group them by that number instead of a key), which this type holds it to.
+ */
+const NUMBER_OF_KEYS: Record<Exclude<ScriptName, typeof VARIABLE_KEY_SCRIPTS[number]>, number> = {
+  touchSession: 4,
+  peekSession: 2,
+  upgradeSession: 1,
+  revokeSession: 3,
+  revokeAllSessions: 4,
+  sessionPage: 1,
+  migrateSession: 8,
+}
+
+/**
+ * A script's source with each `--- @include "<name>"` line replaced by includes/<name>.lua: the
+ * pieces several scripts share (Redis' clock, the upkeep of a user's index, the rule for whether
+ * a session is live) are written once, as BullMQ's scripts do.
+ */
+function expand (file: string): string {
+  const read = (path: string) => readFileSync(new URL(path, import.meta.url), 'utf8')
+  return read(`./${file}.lua`).replace(/^--- @include "([a-z-]+)"$/gm, (_line, include: string) => read(`./includes/${include}.lua`).trimEnd())
+}
+
+/** Every script, read and expanded once. */
+const SOURCES = Object.fromEntries(Object.entries(FILES).map(([name, file]) => [name, expand(file)])) as Record<ScriptName, string>
+
+/** The clients the commands are defined on: each once, however many stores and migrations use it. */
+const defined = new WeakSet<RedisClient>()
+
+/** The defined commands, as ioredis adds them to the client (EVALSHA, falling back to EVAL after a Redis restart). */
+type Commands = Record<ScriptName, (...keysAndArgs: (string | number)[]) => Promise<unknown>>
+
+/**
+ * How many times a login over the cap is tried before giving up (see createSession): each
+ * attempt after the second needs the sessions to evict to have changed within its round trip,
+ * which a storm of logins of one account could do: 503.
+ */
+const MEMBER_ATTEMPTS = 10
+
+export interface CreateSessionInput extends NewSessionInput {
+  id: string
+  ttlMs: number
+  /** The absolute lifetime. */
+  maxAgeMs: number
+  /** 0: no limit. */
+  maxPerUser: number
+  /** How long the owner key outlives the session's absolute end. */
+  ownerGraceMs: number
+}
+
+export type CreateSessionResult =
+  | { status: 'ok'; createdAt: number; maxExpiresAt: number; evicted: string[] }
+  /** A session with this id exists: pick another. */
+  | { status: 'taken' }
+  /** The user's sessions were revoked after `generation` was read: check again. */
+  | { status: 'stale' }
+
+export type TouchResult =
+  | { status: 'ok'; session: LiveSession }
+  /** This call ended the session. */
+  | { status: 'ended'; reason: 'idle' | 'max-age' }
+  | { status: 'revoked' | 'gone' }
+
+/** An entry of a user's index: a session id and its score (its expiry, Unix ms, as Redis wrote it). */
+export interface IndexEntry {
+  id: string
+  score: string
+}
+
+export interface SessionScripts {
+  /** create-session.lua, declaring the user's other sessions when the cap needs them ('members'). */
+  createSession(input: CreateSessionInput): Promise<CreateSessionResult>
+  /** touch-session.lua: checks the session and slides its TTL. */
+  touchSession(input: { userId: string; id: string; ttlMs: number }): Promise<TouchResult>
+  /** peek-session.lua: the live session, not extended; null when it is not live. */
+  peekSession(input: { userId: string; id: string; ttlMs: number }): Promise<SessionStatus | null>
+  /** upgrade-session.lua: true when it completed the session. */
+  upgradeSession(input: { userId: string; id: string; user: SessionUser }): Promise<boolean>
+  /** revoke-session.lua: true when it ended the session. */
+  revokeSession(input: { userId: string; id: string }): Promise<boolean>
+  /** revoke-all-sessions.lua: raises the user's cutoff; returns the new generation. */
+  revokeAllSessions(input: { userId: string; keep?: string; ttlMs: number; generationTtlMs: number; maxAgeMs: number }): Promise<string>
+  /** end-revoked-sessions.lua: deletes those of `ids` a revoke-all ended; returns their ids. */
+  endRevokedSessions(input: { userId: string; ids: string[] }): Promise<string[]>
+  /** session-page.lua: at most `limit` entries of the index, most recently used first, after `after`. */
+  sessionPage(input: { userId: string; limit: number; after?: IndexEntry }): Promise<IndexEntry[]>
+  /** list-sessions.lua: the live sessions of a page, in its order. */
+  listSessions(input: { userId: string; ttlMs: number; page: IndexEntry[] }): Promise<SessionInfo[]>
+  /** migrate-session.lua: moves a layout-2 session to its layout-3 keys (single Redis or Sentinel only). */
+  migrateSession(input: { userId: string; id: string }): Promise<'moved' | 'dropped' | 'gone'>
+}
+
+/**
+ * create-session.lua's one argument. The strings are sent as the bytes ioredis would have sent
+ * for them: a lone surrogate becomes U+FFFD (as JSON, it would be an escape cjson refuses).
+ */
+function packLogin (input: CreateSessionInput): string {
+  const login = {
+    id: input.id,
+    user_id: input.userId,
+    role: input.role,
+    email: input.email,
+    user_created_at: String(input.userCreatedAt),
+    client: input.device.client,
+    user_agent: input.device.userAgent,
+    ip: input.device.ip,
+    v: SESSION_LAYOUT_VERSION,
+    generation: input.generation,
+    ttl_ms: input.ttlMs,
+    max_age_ms: input.maxAgeMs,
+    max_per_user: input.maxPerUser,
+    owner_grace_ms: input.ownerGraceMs,
+  }
+  return JSON.stringify(login, (_key, value: unknown) => typeof value === 'string' ? Buffer.from(value, 'utf8').toString('utf8') : value)
+}
+
+/** The session scripts on `redis` (one server, Sentinel or Cluster), for the keys under `keyPrefix`. */
+export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionScripts {
+  if (!defined.has(redis)) {
+    for (const name of Object.keys(FILES) as ScriptName[]) {
+      redis.defineCommand(name, { lua: SOURCES[name], numberOfKeys: (NUMBER_OF_KEYS as Partial<Record<ScriptName, number>>)[name] })
+    }
+    defined.add(redis)
+  }
+  const run = redis as unknown as Commands
+  const keys = sessionKeys(keyPrefix)
+  const legacy = legacyKeys(keyPrefix)
+
+  return {
+    async createSession (input) {
+      const { userId, id } = input
+      const login = packLogin(input)
+      // Evicting needs the keys of the user's other sessions (a Cluster script must declare every
+      // key it touches), which only the index names: the script answers 'members', with the index
+      // as it is now, when a session it must evict was not declared, and is called again with
+      // those. Concurrent logins add the newest sessions and eviction takes the oldest, so a second
+      // call nearly always does; ids are never reused, so the ids seen are kept across attempts.
+      const known = new Set<string>()
+      for (let attempt = 1; ; attempt++) {
+        const ids = [...known]
+        const [status, ...rest] = await run.createSession(
+          5 + 2 * ids.length,
+          keys.session(userId, id), keys.index(userId), keys.generation(userId), keys.owner(userId, id), keys.cutoff(userId),
+          ...ids.flatMap((other) => [keys.session(userId, other), keys.owner(userId, other)]),
+          login, ...ids
+        ) as string[]
+        if (status === 'ok') {
+          const [createdAt, maxExpiresAt, ...evicted] = rest
+          return { status, createdAt: Number(createdAt), maxExpiresAt: Number(maxExpiresAt), evicted }
+        }
+        if (status === 'taken' || status === 'stale') return { status }
+        // 'members': the user's least recently used sessions, to declare.
+        if (attempt === MEMBER_ATTEMPTS) throw new Error(`the sessions of user ${userId} changed during each of ${MEMBER_ATTEMPTS} attempts`)
+        for (const member of rest) known.add(member)
+        if (attempt > 1) await sleep(Math.random() * 5 * attempt)
+      }
+    },
+
+    async touchSession ({ userId, id, ttlMs }) {
+      const [status, detail = '', email = '', userCreatedAt = ''] = await run.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.cutoff(userId), id, userId, ttlMs) as string[]
+      if (status === 'ok') return { status, session: { role: detail, email, userCreatedAt: Number(userCreatedAt) } }
+      if (status === 'ended') return { status, reason: detail as 'idle' | 'max-age' }
+      return { status: status as 'revoked' | 'gone' }
+    },
+
+    async peekSession ({ userId, id, ttlMs }) {
+      const found = await run.peekSession(keys.session(userId, id), keys.cutoff(userId), userId, ttlMs) as string[] | null
+      if (!found) return null
+      const [role = '', createdAt, lastSeenAt, expiresAt, maxExpiresAt, email = '', userCreatedAt = ''] = found
+      return {
+        role,
+        email,
+        userCreatedAt: Number(userCreatedAt),
+        createdAt: Number(createdAt),
+        lastSeenAt: Number(lastSeenAt),
+        expiresAt: Number(expiresAt),
+        maxExpiresAt: Number(maxExpiresAt),
+      }
+    },
+
+    async upgradeSession ({ userId, id, user }) {
+      return await run.upgradeSession(keys.session(userId, id), userId, user.role, user.email, user.userCreatedAt, SESSION_LAYOUT_VERSION) === 1
+    },
+
+    async revokeSession ({ userId, id }) {
+      return await run.revokeSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), id, userId) === 1
+    },
+
+    async revokeAllSessions ({ userId, keep = '', ttlMs, generationTtlMs, maxAgeMs }) {
+      // The kept session's hash is declared even when there is none to keep: it is then never read.
+      return await run.revokeAllSessions(keys.cutoff(userId), keys.generation(userId), keys.index(userId), keys.session(userId, keep), userId, keep, ttlMs, generationTtlMs, maxAgeMs) as string
+    },
+
+    async endRevokedSessions ({ userId, ids }) {
+      return await run.endRevokedSessions(
+        2 + 2 * ids.length,
+        keys.index(userId), keys.cutoff(userId), ...ids.flatMap((id) => [keys.session(userId, id), keys.owner(userId, id)]),
+        userId, ...ids
+      ) as string[]
+    },
+
+    async sessionPage ({ userId, limit, after }) {
+      const flat = await run.sessionPage(keys.index(userId), limit, after?.score ?? '', after?.id ?? '') as string[]
+      const entries: IndexEntry[] = []
+      for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ id: flat[i]!, score: flat[i + 1]! })
+      return entries
+    },
+
+    async listSessions ({ userId, ttlMs, page }) {
+      if (page.length === 0) return []
+      const flat = await run.listSessions(
+        2 + page.length,
+        keys.index(userId), keys.cutoff(userId), ...page.map(({ id }) => keys.session(userId, id)),
+        userId, ttlMs, ...page.flatMap(({ id, score }) => [id, score])
+      ) as string[]
+      const sessions: SessionInfo[] = []
+      for (let i = 0; i + 8 <= flat.length; i += 8) {
+        const field = (n: number) => flat[i + n] ?? ''
+        sessions.push({
+          id: field(0),
+          client: field(1),
+          userAgent: field(2),
+          ip: field(3),
+          createdAt: Number(field(4)),
+          lastSeenAt: Number(field(5)),
+          expiresAt: Number(field(6)),
+          maxExpiresAt: Number(field(7)),
+        })
+      }
+      return sessions
+    },
+
+    async migrateSession ({ userId, id }) {
+      return await run.migrateSession(
+        legacy.session(id), legacy.owner(id), legacy.index(userId),
+        keys.session(userId, id), keys.owner(userId, id), keys.index(userId), keys.generation(userId), keys.cutoff(userId),
+        id, userId, SESSION_LAYOUT_VERSION
+      ) as 'moved' | 'dropped' | 'gone'
+    },
+  }
+}

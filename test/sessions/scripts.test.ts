@@ -1,0 +1,194 @@
+import { randomUUID } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
+import t, { type Test } from 'tap'
+import { closeRedis, connectRedis, createRedisClient } from '../../src/redis/client.js'
+import type { SessionEvent } from '../../src/sessions/events.js'
+import { sessionKeys } from '../../src/sessions/keys.js'
+import { createSessionStore, type Device, type SessionStore } from '../../src/sessions/store.js'
+import { deleteKeys, testConfig } from '../helpers.js'
+
+// The session scripts (src/sessions/scripts/) at the level of the store, against the real Redis
+// and without the HTTP layer: the one liveness rule (includes/session-state.lua) as touch, peek
+// and list each apply it, and the packed argument of create-session.lua.
+
+const TTL_SECONDS = 600
+const device: Device = { client: 'test', userAgent: 'scripts.test', ip: '127.0.0.1' }
+
+/** A store on a key prefix of its own (deleted at teardown), its client, and the events it published. */
+async function storeFor (t: Test) {
+  const config = testConfig()
+  const prefix = config.redisKeyPrefix
+  const redis = createRedisClient({ target: config.redis, commandTimeoutMs: 10_000, logger: { warn: () => {}, info: () => {} } })
+  await connectRedis(redis, 5000)
+  t.teardown(async () => {
+    await deleteKeys(redis, prefix)
+    await closeRedis(redis)
+  })
+  const events: SessionEvent[] = []
+  const store = createSessionStore(redis, {
+    keyPrefix: prefix,
+    ttlSeconds: () => TTL_SECONDS,
+    maxAgeSeconds: 3600,
+    maxPerUser: 0,
+    events: async (batch) => { events.push(...batch) },
+  })
+  /** Redis' clock, Unix ms: the one the scripts use. */
+  const now = async () => {
+    const [seconds, micros] = await redis.time()
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+  }
+  return { store, redis, keys: sessionKeys(prefix), events, now }
+}
+
+async function newSession (store: SessionStore, userId: string, input: Partial<{ role: string; email: string; userCreatedAt: number; device: Device }> = {}) {
+  const session = await store.create({
+    userId,
+    role: 'user',
+    email: `${userId}@scripts.test`,
+    userCreatedAt: 1_700_000_000_123,
+    device,
+    generation: await store.generation(userId),
+    ...input,
+  })
+  if (!session) throw new Error('the login was refused as stale')
+  return session
+}
+
+/** What each of the three readers says of a session: touch last, since it may end it. */
+async function seenBy (store: SessionStore, id: string, userId: string) {
+  const peeked = await store.peek(id, userId) !== null
+  const listed = (await store.list(userId)).sessions.some((s) => s.id === id)
+  const touched = await store.touch(id, userId) !== null
+  return { touched, peeked, listed }
+}
+const live = { touched: true, peeked: true, listed: true }
+const refused = { touched: false, peeked: false, listed: false }
+
+t.test('a new session is live to touch, peek and list alike', async (t) => {
+  const { store } = await storeFor(t)
+  const userId = randomUUID()
+  const { id } = await newSession(store, userId)
+  t.same(await seenBy(store, id, userId), live)
+})
+
+t.test("below the user's cutoff: refused by touch, peek and list alike, and never extended", async (t) => {
+  const { store, redis, keys, events } = await storeFor(t)
+  const userId = randomUUID()
+  const { id } = await newSession(store, userId)
+  await store.cutOff(userId)
+  const { id: fresh } = await newSession(store, userId)
+  const expiry = await redis.pexpiretime(keys.session(userId, id))
+
+  t.same(await seenBy(store, id, userId), refused)
+  t.equal(await redis.pexpiretime(keys.session(userId, id)), expiry, 'touch did not extend it')
+  t.equal(await redis.exists(keys.session(userId, id)), 1, 'its keys wait for the sweep')
+  t.same(events.filter((e) => e.type === 'expired'), [], 'and nothing says it expired')
+  t.same(await seenBy(store, fresh, userId), live, 'a session created after the cutoff is live')
+})
+
+t.test('past max_expires_at: refused by touch, peek and list alike; touch ends it', async (t) => {
+  const { store, redis, keys, events, now } = await storeFor(t)
+  const userId = randomUUID()
+  const { id } = await newSession(store, userId)
+  await redis.hset(keys.session(userId, id), 'max_expires_at', String(await now() - 1))
+
+  t.same(await seenBy(store, id, userId), refused)
+  t.equal(await redis.exists(keys.session(userId, id), keys.owner(userId, id)), 0, 'touch deleted hash and owner key')
+  t.same(await redis.zrange(keys.index(userId), '0', '-1'), [], 'and the index entry')
+  t.same(events.filter((e) => e.type === 'expired'), [{ type: 'expired', sessionId: id, userId, reason: 'max-age' }])
+})
+
+t.test('idle past the TTL in force: refused by touch, peek and list alike; touch ends it', async (t) => {
+  const { store, redis, keys, events, now } = await storeFor(t)
+  const userId = randomUUID()
+  const { id: idle } = await newSession(store, userId)
+  const { id: recent } = await newSession(store, userId)
+  await redis.hset(keys.session(userId, idle), 'last_seen_at', String(await now() - TTL_SECONDS * 1000 - 5000))
+  await redis.hset(keys.session(userId, recent), 'last_seen_at', String(await now() - TTL_SECONDS * 1000 + 5000))
+
+  t.same(await seenBy(store, idle, userId), refused)
+  t.equal(await redis.exists(keys.session(userId, idle)), 0, 'touch deleted it')
+  t.same(events.filter((e) => e.type === 'expired'), [{ type: 'expired', sessionId: idle, userId, reason: 'idle' }])
+  t.same(await seenBy(store, recent, userId), live, 'one used just within the TTL is live')
+})
+
+t.test('another user id: refused by touch, peek and list alike, and nothing is written', async (t) => {
+  const { store, redis, keys } = await storeFor(t)
+  const owner = randomUUID()
+  const other = randomUUID()
+  const { id } = await newSession(store, owner)
+  // The owner's hash copied under the other user's key and index, as if planted: its user_id
+  // still names the owner, so the rule refuses it.
+  const planted = keys.session(other, id)
+  const hash = await redis.hgetall(keys.session(owner, id))
+  await redis.hset(planted, hash)
+  await redis.pexpire(planted, 60_000)
+  await redis.zadd(keys.index(other), await redis.pexpiretime(planted), id)
+  const before = await redis.pexpiretime(planted)
+
+  t.same(await seenBy(store, id, other), refused)
+  t.same(await redis.hgetall(planted), hash, 'the planted hash is unchanged')
+  t.equal(await redis.pexpiretime(planted), before, 'and not extended')
+  t.same(await redis.zrange(keys.index(other), '0', '-1'), [], 'the listing pruned the index entry')
+  t.same(await seenBy(store, id, owner), live, "the owner's session is live")
+})
+
+t.test('the packed login argument of create-session.lua round-trips every documented field', async (t) => {
+  const { store, redis, keys } = await storeFor(t)
+  // The fields of a session hash, as docs/session-contract.md's table lists them.
+  const contract = readFileSync(new URL('../../docs/session-contract.md', import.meta.url), 'utf8')
+  const table = contract.slice(contract.indexOf('### `<prefix>sess:{<user_id>}:<jti>`'), contract.indexOf('### `<prefix>user:{<user_id>}:sessions`'))
+  const documented = [...table.matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]).sort()
+  t.equal(documented.length, 12, 'the table was found')
+
+  const userId = randomUUID()
+  const cases: Array<{ name: string; device: Device; userAgent?: string }> = [
+    { name: 'quotes, backslashes, control characters and non-ASCII text', device: { client: 'web (v2.1)/x_y-z', userAgent: 'Mozilla/5.0 "quoted" \\ back\tslash é ü ÿ 😀 {"json": [1]}', ip: '2001:db8::1' } },
+    { name: 'empty strings', device: { client: '', userAgent: '', ip: '' } },
+    // ioredis sends such a string's UTF-8 bytes, the lone surrogate as U+FFFD; so does the packing.
+    { name: 'a lone surrogate', device: { client: 'x', userAgent: 'lone \ud800 surrogate', ip: '::1' }, userAgent: 'lone \ufffd surrogate' },
+  ]
+  for (const { name, device, userAgent } of cases) {
+    const session = await newSession(store, userId, { role: 'admin', email: 'o\'brien+tag@example.com', userCreatedAt: 1_234_567_890_123, device })
+    const hash = await redis.hgetall(keys.session(userId, session.id))
+    t.same(Object.keys(hash).sort(), documented, `${name}: every documented field, and no other`)
+    t.same(hash, {
+      v: '3',
+      user_id: userId,
+      role: 'admin',
+      created_at: String(session.createdAt),
+      last_seen_at: String(session.createdAt),
+      max_expires_at: String(session.maxExpiresAt),
+      client: device.client,
+      user_agent: userAgent ?? device.userAgent,
+      ip: device.ip,
+      email: 'o\'brien+tag@example.com',
+      user_created_at: '1234567890123',
+      generation: '0',
+    }, `${name}: each value as given`)
+    t.equal(session.maxExpiresAt, Math.floor((session.createdAt + 3600 * 1000) / 1000) * 1000, 'the absolute end, in whole seconds')
+    t.equal(await redis.pexpiretime(keys.session(userId, session.id)), session.createdAt + TTL_SECONDS * 1000, 'the sliding TTL')
+    t.equal(await redis.get(keys.owner(userId, session.id)), userId, 'the owner key')
+    t.equal(await redis.pexpiretime(keys.owner(userId, session.id)), session.maxExpiresAt + 3600 * 1000, 'kept an hour past the absolute end')
+  }
+
+  await store.cutOff(userId)
+  const { id } = await newSession(store, userId)
+  t.equal(await redis.hget(keys.session(userId, id), 'generation'), await redis.get(keys.cutoff(userId)), 'a session created after a cutoff carries it')
+  t.equal(await store.create({ userId, role: 'user', email: 'x@scripts.test', userCreatedAt: 0, device, generation: '' }), null, 'a login that read the generation before the cutoff is refused')
+})
+
+t.test("Redis' clock and the index expiry are written once, in includes/", async (t) => {
+  const dir = new URL('../../src/sessions/scripts/', import.meta.url)
+  const scripts = readdirSync(dir).filter((file) => file.endsWith('.lua'))
+  t.ok(scripts.length >= 10)
+  for (const file of scripts) {
+    const source = readFileSync(new URL(file, dir), 'utf8')
+    t.notMatch(source, /'TIME'/, `${file}: the clock comes from includes/clock.lua`)
+    t.notMatch(source, /-1, -1, 'WITHSCORES'/, `${file}: the index expiry comes from includes/user-index.lua`)
+    t.notMatch(source, /\bcutoff\b\s*[<>]|[<>]\s*cutoff\b/, `${file}: the cutoff is compared by includes/session-state.lua`)
+    const header = source.slice(0, source.indexOf('--- @include') >= 0 ? source.indexOf('--- @include') : undefined)
+    t.match(header, /-- KEYS\[1\]/, `${file}: its header says its KEYS`)
+    t.match(header, /-- Returns/, `${file}: and what it returns`)
+  }
+})
