@@ -54,7 +54,7 @@ export const SETTINGS = {
     group: 'Server',
     default: 'false',
     values: trustProxy,
-    meaning: 'Whose `X-Forwarded-For` to believe for the recorded `ip`: `false`, `true` (anyone: only behind a proxy that overwrites the header), a number of hops, or comma-separated proxy addresses/CIDRs (e.g. `10.0.0.0/8`).',
+    meaning: 'Whose `X-Forwarded-For` to believe for the recorded `ip`: nobody, anyone (`true`: only behind a proxy that overwrites the header), that many hops, or the proxies at those addresses (e.g. `10.0.0.0/8`).',
     envComment: 'Whose X-Forwarded-For to believe: false, true, a hop count, or proxy addresses/CIDRs',
   },
   SHUTDOWN_DRAIN_SECONDS: {
