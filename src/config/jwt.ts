@@ -2,11 +2,12 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './config-error.js'
 import { resolveDevSecret } from './dev-secret.js'
+import { JWT_ALGORITHMS, SETTINGS } from './settings.js'
 
-export const JWT_ALGORITHMS = ['HS256', 'EdDSA', 'RS256'] as const
+export { JWT_ALGORITHMS }
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number]
 
-/** Every key Gatehouse signs or verifies tokens with (README, "Keys and rotation"). */
+/** Every key Gatehouse signs or verifies tokens with (docs/ops.md, "Rotating signing keys"). */
 export interface JwtConfig {
   algorithm: JwtAlgorithm
   /** HS256: JWT_SECRET. EdDSA / RS256: the private key, PEM (PKCS#8). */
@@ -23,8 +24,7 @@ const MIN_RSA_BITS = 2048
 type Env = Record<string, string | undefined>
 
 export function loadJwtConfig (env: Env, production: boolean, devSecretFile: string, warnings: string[]): JwtConfig {
-  const algorithm = (env.JWT_ALGORITHM || 'HS256') as JwtAlgorithm
-  if (!JWT_ALGORITHMS.includes(algorithm)) throw new ConfigError('JWT_ALGORITHM', `must be one of ${JWT_ALGORITHMS.join(', ')} (got "${algorithm}")`)
+  const algorithm = SETTINGS.JWT_ALGORITHM.values.parse('JWT_ALGORITHM', env.JWT_ALGORITHM || SETTINGS.JWT_ALGORITHM.default)
 
   const previousSecrets = (env.JWT_PREVIOUS_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean)
   previousSecrets.forEach((secret) => checkSecret('JWT_PREVIOUS_SECRETS', secret))

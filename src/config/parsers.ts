@@ -1,0 +1,134 @@
+import { isIP } from 'node:net'
+import { ConfigError } from './config-error.js'
+
+/** How one variable's text becomes a value: the check start-up runs, and what the docs say it takes. */
+export interface Parser<T> {
+  /** The value of `raw`, or a ConfigError naming `name`. */
+  parse: (name: string, raw: string) => T
+  /** What the variable takes, in Markdown (docs/configuration.md). */
+  accepts: string
+}
+
+export interface HostPort {
+  host: string
+  port: number
+}
+
+/** Taken as it is; `accepts` says what it should hold (checked elsewhere, if at all). */
+export const text = (accepts: string): Parser<string> => ({ accepts, parse: (_name, raw) => raw })
+
+export const wholeNumber = (min: number, max: number): Parser<number> => ({
+  accepts: `${min}–${max}`,
+  parse: (name, raw) => integer(name, raw, min, max),
+})
+
+export const oneOf = <T extends string>(values: readonly T[]): Parser<T> => ({
+  accepts: values.map((v) => `\`${v}\``).join(', '),
+  parse: (name, raw) => {
+    if (!values.includes(raw as T)) throw new ConfigError(name, `must be one of ${values.join(', ')} (got "${raw}")`)
+    return raw as T
+  },
+})
+
+export const flag: Parser<boolean> = {
+  accepts: '`true`, `false`',
+  parse: (name, raw) => oneOf(['true', 'false'] as const).parse(name, raw) === 'true',
+}
+
+export const url = (protocols: string[]): Parser<string> => ({
+  accepts: `a ${protocols.map((p) => `\`${p}//\``).join(' or ')} URL`,
+  parse: (name, raw) => {
+    let parsed: URL
+    try {
+      parsed = new URL(raw)
+    } catch {
+      throw new ConfigError(name, 'must be a URL')
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`)
+    }
+    return raw
+  },
+})
+
+export const matching = (pattern: RegExp, problem: string, accepts: string): Parser<string> => ({
+  accepts,
+  parse: (name, raw) => {
+    if (!pattern.test(raw)) throw new ConfigError(name, problem)
+    return raw
+  },
+})
+
+/** "10.0.0.1:7000,redis-b:7000" → [{host, port}...]. */
+export const hostPorts: Parser<HostPort[]> = {
+  accepts: 'comma-separated `host:port`',
+  parse: (name, raw) => raw.split(',').map((item) => item.trim()).filter(Boolean).map((item) => {
+    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(item)
+    const port = Number(match?.[2])
+    if (!match || port < 1 || port > 65535) throw new ConfigError(name, `must be a comma-separated list of host:port (got "${item}")`)
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port }
+  }),
+}
+
+/** [{host, port}...] → "10.0.0.1:7000,redis-b:7000", as REDIS_CLUSTER_NODES and REDIS_SENTINELS take them. */
+export const formatHostPorts = (nodes: HostPort[]) => nodes.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)).join(',')
+
+/** Comma-separated service credentials: long random strings, like the JWT secret. */
+export const credentials: Parser<string[]> = {
+  accepts: 'comma-separated, each at least 32 characters',
+  parse: (name, raw) => {
+    const list = raw.split(',').map((s) => s.trim()).filter(Boolean)
+    for (const token of list) {
+      if (token.length < 32) throw new ConfigError(name, 'each token must be at least 32 characters (e.g. openssl rand -base64 32)')
+    }
+    return list
+  },
+}
+
+export const origins: Parser<string[]> = {
+  accepts: 'comma-separated origins (`*` is refused)',
+  parse: (name, raw) => {
+    const list = raw.split(',').map((s) => s.trim()).filter(Boolean)
+    for (const origin of list) {
+      if (origin === '*') throw new ConfigError(name, 'must list origins explicitly ("*" is not allowed)')
+      let parsed: URL
+      try {
+        parsed = new URL(origin)
+      } catch {
+        throw new ConfigError(name, `has an entry that is not an origin: "${origin}"`)
+      }
+      if (parsed.origin !== origin) throw new ConfigError(name, `entries must be bare origins like https://app.example.com (got "${origin}")`)
+    }
+    return list
+  },
+}
+
+/** "false", "true", a number of proxy hops, or a comma-separated list of proxy addresses / CIDRs. */
+export const trustProxy: Parser<boolean | number | string[]> = {
+  accepts: '`false`, `true`, a hop count (1–100), or comma-separated addresses/CIDRs',
+  parse: (name, raw) => {
+    const value = raw.trim()
+    if (value === 'false') return false
+    if (value === 'true') return true
+    if (/^\d+$/.test(value)) return integer(name, value, 1, 100)
+    const list = value.split(',').map((s) => s.trim()).filter(Boolean)
+    if (list.length === 0) throw new ConfigError(name, `must be true, false, a number of hops, or proxy addresses/CIDRs (got "${raw}")`)
+    for (const entry of list) {
+      const [address = '', bits, ...rest] = entry.split('/')
+      const version = isIP(address)
+      const maxBits = version === 6 ? 128 : 32
+      const bitsOk = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= maxBits)
+      if (version === 0 || !bitsOk || rest.length > 0) {
+        throw new ConfigError(name, `must be true, false, a number of hops, or proxy addresses/CIDRs (got "${entry}")`)
+      }
+    }
+    return list
+  },
+}
+
+function integer (name: string, raw: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a whole number (got "${raw}")`)
+  const value = Number(raw.trim())
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max} (got ${value})`)
+  return value
+}

@@ -1,0 +1,384 @@
+import { availableParallelism } from 'node:os'
+import {
+  credentials, flag, hostPorts, matching, oneOf, origins, type Parser, text, trustProxy, url, wholeNumber,
+} from './parsers.js'
+
+/**
+ * Every environment variable Gatehouse reads, written once: its default, what it takes, what it
+ * means. loadConfig (index.ts) parses with it; `npm run docs:config` renders docs/configuration.md
+ * and .env.example from it (settings-docs.ts), and a test fails when they differ.
+ */
+export interface Setting<T> {
+  /** The heading it is listed under in docs/configuration.md and .env.example. */
+  group: string
+  /** Used when the variable is unset or empty; '' when there is none. */
+  default: string
+  /** The default as the docs show it, when it is worked out at start-up (left empty in .env.example). */
+  shownDefault?: string
+  values: Parser<T>
+  /** For docs/configuration.md, in Markdown; links are relative to docs/. */
+  meaning: string
+  /** Comment lines above it in .env.example. */
+  envComment?: string
+  /** Not written in .env.example (rarely set, or named in another entry's comment). */
+  omitFromEnvExample?: true
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export const JWT_ALGORITHMS = ['HS256', 'EdDSA', 'RS256'] as const
+
+const DAY = 24 * 3600
+
+export const SETTINGS = {
+  NODE_ENV: {
+    group: 'Server',
+    default: '',
+    shownDefault: '–',
+    values: { accepts: '`production`, or anything else', parse: (_name, raw) => raw === 'production' },
+    meaning: '`production` makes `JWT_SECRET` mandatory (with `HS256`) and `COOKIE_SECURE` true.',
+    omitFromEnvExample: true,
+  },
+  PORT: {
+    group: 'Server',
+    default: '3000',
+    values: wholeNumber(0, 65535),
+    meaning: 'HTTP port (0 picks a free one).',
+  },
+  HOST: {
+    group: 'Server',
+    default: '127.0.0.1',
+    values: text('an address or host name'),
+    meaning: 'Interface to listen on; `0.0.0.0` in a container.',
+  },
+  TRUST_PROXY: {
+    group: 'Server',
+    default: 'false',
+    values: trustProxy,
+    meaning: 'Whose `X-Forwarded-For` to believe for the recorded `ip`: nobody, anyone (`true`: only behind a proxy that overwrites the header), that many hops, or the proxies at those addresses (e.g. `10.0.0.0/8`).',
+    envComment: 'Whose X-Forwarded-For to believe: false, true, a hop count, or proxy addresses/CIDRs',
+  },
+  SHUTDOWN_DRAIN_SECONDS: {
+    group: 'Server',
+    default: '5',
+    values: wholeNumber(0, 300),
+    meaning: 'On SIGTERM, how long `/ready` answers 503 while the server still serves, before it stops accepting and finishes what is in flight.',
+    envComment: 'On SIGTERM: seconds /ready answers 503 while still serving, before the server stops accepting',
+  },
+  LOG_LEVEL: {
+    group: 'Server',
+    default: 'info',
+    values: oneOf(LOG_LEVELS),
+    meaning: 'JSON logs; tokens and passwords are never logged.',
+  },
+
+  DATABASE_URL: {
+    group: 'PostgreSQL',
+    default: 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse',
+    values: url(['postgres:', 'postgresql:']),
+    meaning: 'PostgreSQL; the database is created if missing.',
+  },
+  DATABASE_POOL_SIZE: {
+    group: 'PostgreSQL',
+    default: '10',
+    values: wholeNumber(1, 1000),
+    meaning: 'Most PostgreSQL connections per instance. N instances open up to N × this: keep it under `max_connections` (see [scaling.md](scaling.md#postgresql)).',
+    envComment: 'Most PostgreSQL connections per instance; instances x this must stay under max_connections',
+  },
+  DATABASE_TIMEOUT_MS: {
+    group: 'PostgreSQL',
+    default: '2000',
+    values: wholeNumber(100, 60_000),
+    meaning: 'Upper bound on connecting to PostgreSQL and on each query; past it the request gets 503.',
+    envComment: 'Upper bound on connecting to PostgreSQL and on each query (then 503)',
+  },
+
+  REDIS_URL: {
+    group: 'Redis',
+    default: 'redis://127.0.0.1:6379',
+    values: url(['redis:', 'rediss:']),
+    meaning: 'One Redis server (`rediss://` for TLS; credentials in the URL). Set at most one of `REDIS_URL`, `REDIS_CLUSTER_NODES`, `REDIS_SENTINELS`.',
+    envComment: [
+      'One Redis server (rediss:// for TLS). Instead of it (set only one; see docs/scaling.md):',
+      '  Redis Cluster:  REDIS_CLUSTER_NODES=10.0.0.1:7000,10.0.0.2:7000',
+      '  Sentinel:       REDIS_SENTINELS=10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379 and REDIS_SENTINEL_NAME=mymaster',
+      '  with, if needed, REDIS_USERNAME, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD',
+    ].join('\n'),
+  },
+  REDIS_CLUSTER_NODES: {
+    group: 'Redis',
+    default: '',
+    values: hostPorts,
+    meaning: 'Redis Cluster: some of its nodes (the rest are discovered). See [scaling.md](scaling.md).',
+    omitFromEnvExample: true,
+  },
+  REDIS_SENTINELS: {
+    group: 'Redis',
+    default: '',
+    values: hostPorts,
+    meaning: 'Redis Sentinel: the Sentinels, with `REDIS_SENTINEL_NAME`. The client follows failovers on its own.',
+    omitFromEnvExample: true,
+  },
+  REDIS_SENTINEL_NAME: {
+    group: 'Redis',
+    default: '',
+    values: matching(/^[A-Za-z0-9._-]{1,64}$/, 'must name the primary the Sentinels monitor (1-64 letters, digits, . _ -)', '1–64 letters, digits, `.` `_` `-`'),
+    meaning: 'With `REDIS_SENTINELS`: the name of the primary they monitor.',
+    omitFromEnvExample: true,
+  },
+  REDIS_USERNAME: {
+    group: 'Redis',
+    default: '',
+    values: text('an ACL user'),
+    meaning: 'ACL user for Cluster nodes or the Sentinel-managed primary (a single server takes it in `REDIS_URL`).',
+    omitFromEnvExample: true,
+  },
+  REDIS_PASSWORD: {
+    group: 'Redis',
+    default: '',
+    values: text('a password'),
+    meaning: 'Password for Cluster nodes or the Sentinel-managed primary (a single server takes it in `REDIS_URL`).',
+    omitFromEnvExample: true,
+  },
+  REDIS_SENTINEL_PASSWORD: {
+    group: 'Redis',
+    default: '',
+    values: text('a password'),
+    meaning: 'Password of the Sentinels themselves, if they have one.',
+    omitFromEnvExample: true,
+  },
+  REDIS_WAIT_REPLICAS: {
+    group: 'Redis',
+    default: '0',
+    values: wholeNumber(0, 10),
+    meaning: 'With replicas (Sentinel, Cluster): a logout or revoke-all is answered only once this many replicas confirm it (`WAIT`, up to half of `REDIS_COMMAND_TIMEOUT_MS`), so a failover cannot bring the session back. Too few in time: still done, logged and counted (`gatehouse_revocations_unreplicated_total`). 1 is right for one replica per primary.',
+    envComment: 'Replicas that must confirm a logout before it is answered (1 with replicas; see docs/scaling.md)',
+  },
+  REDIS_KEY_PREFIX: {
+    group: 'Redis',
+    default: 'gatehouse:',
+    values: matching(/^[A-Za-z0-9:_.\-{}]{1,64}$/, 'must be 1-64 characters of letters, digits and : _ . - { }', '1–64 letters, digits, `:` `_` `.` `-` `{` `}`'),
+    meaning: 'Prepended to every key (`<prefix>sess:{<user_id>}:<id>`), so deployments can share a Redis. No `{` or `}` with a Cluster: the keys carry their own hash tags.',
+  },
+  REDIS_COMMAND_TIMEOUT_MS: {
+    group: 'Redis',
+    default: '1000',
+    values: wholeNumber(50, 60_000),
+    meaning: 'A Redis command slower than this fails the request with 503 instead of hanging it.',
+  },
+
+  // jwt.ts reads and checks these together (a secret or its file, PEM blocks, key types).
+  JWT_SECRET: {
+    group: 'Signing keys',
+    default: '',
+    shownDefault: '–',
+    values: text('at least 32 bytes'),
+    meaning: 'HS256 key for tokens (`openssl rand -base64 48`). Required with `NODE_ENV=production` (unless `JWT_ALGORITHM` is asymmetric); otherwise, if unset, one is generated into the git-ignored `.gatehouse-dev-secret` (with a warning) so restarts keep sessions valid. Rotate it with `JWT_PREVIOUS_SECRETS`, never by just replacing it (that ends every session).',
+    envComment: [
+      'At least 32 bytes; required when NODE_ENV=production. Generate with: openssl rand -base64 48',
+      'Left empty outside production, a development secret is generated into .gatehouse-dev-secret.',
+      'Or JWT_SECRET_FILE=/run/secrets/jwt: a file holding it (a Docker or Kubernetes secret); not both.',
+    ].join('\n'),
+  },
+  JWT_SECRET_FILE: {
+    group: 'Signing keys',
+    default: '',
+    shownDefault: '–',
+    values: text('a file path'),
+    meaning: 'Instead of `JWT_SECRET`: a file holding it (a Docker or Kubernetes secret; a trailing newline is ignored). Set one or the other.',
+    omitFromEnvExample: true,
+  },
+  JWT_PREVIOUS_SECRETS: {
+    group: 'Signing keys',
+    default: '',
+    values: text('comma-separated, each at least 32 bytes'),
+    meaning: 'Old HS256 secrets: tokens they signed still verify; nothing new is signed with them.',
+    envComment: 'Old secrets that still verify during a rotation (comma-separated); see docs/ops.md',
+  },
+  JWT_ALGORITHM: {
+    group: 'Signing keys',
+    default: 'HS256',
+    values: oneOf(JWT_ALGORITHMS),
+    meaning: '`HS256` (shared secret), `EdDSA` (Ed25519) or `RS256` (RSA ≥ 2048 bits). With the last two, other services verify tokens with the public keys from `/.well-known/jwks.json` and hold no secret.',
+    envComment: [
+      'HS256 (default), EdDSA or RS256. The last two sign with JWT_PRIVATE_KEY (PEM) or JWT_PRIVATE_KEY_FILE',
+      'and publish their public keys at /.well-known/jwks.json.',
+    ].join('\n'),
+  },
+  JWT_PRIVATE_KEY: {
+    group: 'Signing keys',
+    default: '',
+    shownDefault: '–',
+    values: text('one PEM private key (PKCS#8)'),
+    meaning: 'With `EdDSA`/`RS256`, required: the signing key, an Ed25519 or RSA (at least 2048-bit) key as PEM; a literal `\\n` is read as a newline.',
+    omitFromEnvExample: true,
+  },
+  JWT_PRIVATE_KEY_FILE: {
+    group: 'Signing keys',
+    default: '',
+    shownDefault: '–',
+    values: text('a file path'),
+    meaning: 'Instead of `JWT_PRIVATE_KEY`: a file holding it. Set one or the other.',
+  },
+  JWT_PREVIOUS_PUBLIC_KEYS: {
+    group: 'Signing keys',
+    default: '',
+    values: text('PEM blocks, one after another'),
+    meaning: 'Old public keys, Ed25519 or RSA (a private key is reduced to its public half): their tokens still verify and they stay in the JWKS.',
+    omitFromEnvExample: true,
+  },
+  JWT_PREVIOUS_PUBLIC_KEYS_FILE: {
+    group: 'Signing keys',
+    default: '',
+    values: text('a file path'),
+    meaning: 'Instead of `JWT_PREVIOUS_PUBLIC_KEYS`: a file holding them. Set one or the other.',
+  },
+
+  SESSION_TTL_SECONDS: {
+    group: 'Sessions',
+    default: '1200',
+    values: wholeNumber(1, 365 * DAY),
+    meaning: 'Sliding window: a session unused this long ends. Each authenticated request restarts it. Only the **default**: ops can change the TTL in force while it runs (`gatehouse ttl set 15m`), and that wins (see [ops.md](ops.md#changing-the-session-ttl)).',
+    envComment: [
+      'The default sliding TTL. The TTL in force can be changed at run time (gatehouse ttl set 15m, or',
+      'PUT /admin/settings/session-ttl); it is kept in Redis and overrides this. See docs/ops.md.',
+    ].join('\n'),
+  },
+  SESSION_MAX_AGE_SECONDS: {
+    group: 'Sessions',
+    default: String(30 * DAY),
+    values: wholeNumber(1, 10 * 365 * DAY),
+    meaning: 'Absolute lifetime, however active; also the token\'s `exp`. Must be ≥ the TTL.',
+  },
+  SESSION_MAX_PER_USER: {
+    group: 'Sessions',
+    default: '100',
+    values: wholeNumber(0, 10_000),
+    meaning: 'Most live sessions per user; `0` for no limit. A login beyond it ends the user\'s least recently used session, in the same atomic step. Why 100: [ops.md](ops.md#limiting-sessions-per-user).',
+    envComment: 'Most live sessions per user; a login beyond it ends the least recently used (0: no limit)',
+  },
+  EVENTS_MAX_LENGTH: {
+    group: 'Sessions',
+    default: '100000',
+    values: wholeNumber(1000, 100_000_000),
+    meaning: 'Approximate cap on the `<prefix>events` stream (`XADD MAXLEN ~`).',
+    envComment: 'Approximate cap on the <prefix>events stream',
+  },
+  EXPIRED_EVENTS: {
+    group: 'Sessions',
+    default: 'configure',
+    values: oneOf(['configure', 'listen', 'off'] as const),
+    meaning: '`expired` events from Redis keyspace notifications: `configure` (listen, and add `Ex` to Redis\' `notify-keyspace-events` if missing), `listen` (ops set it, e.g. on managed Redis), `off`.',
+    envComment: 'expired events from Redis keyspace notifications: configure (turn them on if needed), listen, off',
+  },
+
+  BCRYPT_COST: {
+    group: 'Passwords and brute-force limits',
+    default: '12',
+    values: wholeNumber(10, 15),
+    meaning: 'bcrypt work factor for new password hashes. Hashes of a lower cost are re-made at this cost at the user\'s next successful login.',
+    envComment: 'bcrypt work factor (10-15); lower-cost hashes are re-made at this cost at the next login',
+  },
+  BCRYPT_THREADS: {
+    group: 'Passwords and brute-force limits',
+    default: String(availableParallelism()),
+    shownDefault: 'number of cores',
+    values: wholeNumber(1, 64),
+    meaning: 'Worker threads that run bcrypt, off the event loop.',
+    envComment: [
+      'bcrypt worker threads (default: one per core) and how many checks may wait for one before',
+      'logins get 503 at once (default: 16 per thread)',
+    ].join('\n'),
+  },
+  BCRYPT_MAX_QUEUE: {
+    group: 'Passwords and brute-force limits',
+    // Worked out in loadConfig from BCRYPT_THREADS.
+    default: '',
+    shownDefault: '16 × `BCRYPT_THREADS`',
+    values: wholeNumber(1, 100_000),
+    meaning: 'Password checks that may wait for a thread; beyond it logins and sign-ups get 503 with `Retry-After` at once.',
+  },
+  LOGIN_MAX_FAILURES_PER_ACCOUNT_NETWORK: {
+    group: 'Passwords and brute-force limits',
+    default: '10',
+    values: wholeNumber(1, 1_000_000),
+    meaning: 'Failed password checks per account (normalised email) from one client network (IPv4 /24, IPv6 /64) per window; then 429 from that network.',
+    envComment: [
+      'Brute-force limits, shared through Redis: failed password checks per account from one client',
+      'network (IPv4 /24, IPv6 /64), per account from all networks, and per client address in each',
+      'window, then 429; sign-up attempts per address per sign-up window',
+    ].join('\n'),
+  },
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: {
+    group: 'Passwords and brute-force limits',
+    default: '100',
+    values: wholeNumber(1, 1_000_000),
+    meaning: 'Failed password checks per account from all networks together per window; then 429 from every network the account has not logged in from lately.',
+  },
+  LOGIN_MAX_FAILURES_PER_IP: {
+    group: 'Passwords and brute-force limits',
+    default: '100',
+    values: wholeNumber(1, 1_000_000),
+    meaning: 'Failed password checks per client address (IPv6: per /64) per window; then 429.',
+  },
+  LOGIN_FAILURE_WINDOW_SECONDS: {
+    group: 'Passwords and brute-force limits',
+    default: '900',
+    values: wholeNumber(1, 7 * DAY),
+    meaning: 'The window of the three login limits.',
+  },
+  SIGNUP_MAX_PER_IP: {
+    group: 'Passwords and brute-force limits',
+    default: '20',
+    values: wholeNumber(1, 1_000_000),
+    meaning: 'Sign-up attempts per client address per `SIGNUP_WINDOW_SECONDS`.',
+  },
+  SIGNUP_WINDOW_SECONDS: {
+    group: 'Passwords and brute-force limits',
+    default: '3600',
+    values: wholeNumber(1, 7 * DAY),
+    meaning: 'The sign-up window.',
+  },
+
+  INTROSPECTION_TOKENS: {
+    group: 'Other services and browsers',
+    default: '',
+    shownDefault: 'empty (endpoint off)',
+    values: credentials,
+    meaning: 'Credentials other services send to `POST /introspect` as `Authorization: Bearer <credential>` (`openssl rand -base64 32`).',
+    envComment: [
+      'Service credentials for POST /introspect, comma-separated, each at least 32 characters',
+      '(openssl rand -base64 32). Empty: the endpoint is off.',
+    ].join('\n'),
+  },
+  CORS_ORIGINS: {
+    group: 'Other services and browsers',
+    default: '',
+    shownDefault: 'empty (CORS off)',
+    values: origins,
+    meaning: 'Browser origins allowed to call the API (with credentials), e.g. `https://app.example.com`; also the origins whose pages may use the session cookie.',
+    envComment: [
+      'Comma-separated browser origins allowed by CORS (with credentials), e.g. https://app.example.com',
+      '(empty: CORS off); also the origins whose pages may use the session cookie',
+    ].join('\n'),
+  },
+  SESSION_TRANSPORT: {
+    group: 'Other services and browsers',
+    default: 'header',
+    values: oneOf(['header', 'cookie'] as const),
+    meaning: 'What `POST /sessions` does when the body names no `transport`: `header` (the token in the answer) or `cookie` (needs `CORS_ORIGINS`).',
+    envComment: [
+      'What a login without "transport" gets: header (the token in the answer) or cookie (for web apps;',
+      'needs CORS_ORIGINS)',
+    ].join('\n'),
+  },
+  COOKIE_SECURE: {
+    group: 'Other services and browsers',
+    default: 'true',
+    values: flag,
+    meaning: '`Secure` cookies with `__Host-` names. `false` only for local development over plain http (refused with `NODE_ENV=production`).',
+    envComment: 'Secure __Host- cookies; false only for local development over plain http (refused in production)',
+  },
+} as const satisfies Record<string, Setting<unknown>>
+
+export type SettingName = keyof typeof SETTINGS
+export type SettingValue<K extends SettingName> = ReturnType<(typeof SETTINGS)[K]['values']['parse']>
