@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers.js'
+import { TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/config.js'
+import { TEST_DATABASE_URL } from './helpers/db.js'
 
 // The real server as a child process (`npm start`, or the built dist/server.js), for the tests
 // that need real HTTP, signals and exit codes.

@@ -1,5 +1,9 @@
 import t from 'tap'
-import { buildTestApp, PASSWORD, signUp, sleep, sql, TEST_DATABASE_URL, uniqueId } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { uniqueId } from '../helpers/config.js'
+import { sql, TEST_DATABASE_URL } from '../helpers/db.js'
+import { PASSWORD, signUp } from '../helpers/http.js'
+import { sleep } from '../helpers/wait.js'
 
 // What Postgres itself sees of one instance under load: pg_stat_activity, sampled from another
 // connection while logins and sign-ups run concurrently.

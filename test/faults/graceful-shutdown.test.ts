@@ -1,6 +1,9 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { deleteKeys, PASSWORD, sql, TEST_REDIS_URL, uniqueId } from '../helpers.js'
+import { TEST_REDIS_URL, uniqueId } from '../helpers/config.js'
+import { sql } from '../helpers/db.js'
+import { PASSWORD } from '../helpers/http.js'
+import { deleteKeys } from '../helpers/redis.js'
 import { exited, launch, listening } from '../server-process.js'
 
 // A deploy in the middle of traffic: the built server, real HTTP, real signals.

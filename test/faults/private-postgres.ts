@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { migrate } from '../../src/db/migrate.js'
-import { sleep } from '../helpers.js'
+import { sleep } from '../helpers/wait.js'
 import { freePort } from './local-servers.js'
 
 /** A PostgreSQL server of the test's own (Debian's binaries, a temporary data directory): the only kind a test may kill or freeze. */

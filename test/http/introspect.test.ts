@@ -1,6 +1,10 @@
 import { createSigner } from 'fast-jwt'
 import t from 'tap'
-import { buildTestApp, call, claimsOf, me, newAdmin, newSession, sessionKeyOf, sleep, TEST_JWT_SECRET } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { TEST_JWT_SECRET } from '../helpers/config.js'
+import { call, claimsOf, me, newAdmin, newSession } from '../helpers/http.js'
+import { sessionKeyOf } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 const SERVICE = 'service-credential-0123456789abcdef-0123456789'
 const OTHER_SERVICE = 'other-service-credential-abcdefghijklmnopqrstuv'

@@ -2,7 +2,10 @@ import { Cluster } from 'ioredis'
 import t from 'tap'
 import { masters } from '../../src/redis/client.js'
 import { countSessions } from '../../src/sessions/store.js'
-import { buildTestApp, call, claimsOf, keysOf, login, newSession, scanKeys, signUp, sleep, streamEvents } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { call, claimsOf, login, newSession, signUp } from '../helpers/http.js'
+import { keysOf, scanKeys, streamEvents } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 // What only a real Cluster shows: where keys land, and the per-server parts (SCAN, keyspace
 // notifications). `npm run test:cluster` runs this file, and the session suite, against three

@@ -1,6 +1,9 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { buildTestApp, call, captureLogs, login, me, newSession, PASSWORD, sessionKeyOf, sleep, type TestContext } from '../helpers.js'
+import { buildTestApp, captureLogs, type TestContext } from '../helpers/app.js'
+import { call, login, me, newSession, PASSWORD } from '../helpers/http.js'
+import { sessionKeyOf } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 import { PRIMARY_NAME, startSentinelSetup } from './sentinel.js'
 
 // Sentinel failover, for real: the primary is killed, the Sentinels promote the replica, and the

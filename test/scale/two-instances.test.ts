@@ -1,5 +1,8 @@
 import t from 'tap'
-import { buildTestApp, call, login, me, newAdmin, newSession, sessionKeyOf, sleep } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { call, login, me, newAdmin, newSession } from '../helpers/http.js'
+import { sessionKeyOf } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 // Two API instances on one Redis (or one Cluster, under npm run test:cluster) and one prefix, as
 // behind a load balancer: they share nothing but Redis and Postgres.

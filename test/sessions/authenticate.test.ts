@@ -2,7 +2,10 @@ import { generateKeyPairSync } from 'node:crypto'
 import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
 import { newSessionId } from '../../src/sessions/store.js'
-import { buildTestApp, claimsOf, me, newSession, sessionKeyOf, TEST_JWT_SECRET } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { TEST_JWT_SECRET } from '../helpers/config.js'
+import { claimsOf, me, newSession } from '../helpers/http.js'
+import { sessionKeyOf } from '../helpers/redis.js'
 
 const CHALLENGE = 'Token realm="Application"'
 /** Signs like Gatehouse does (HS256, the test secret): the token is genuine, only its claims vary. */

@@ -1,7 +1,11 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { startPrivateRedis } from '../faults/private-redis.js'
-import { buildTestApp, call, claimsOf, keysOf, login, newAdmin, newSession, PASSWORD, signUp, sleep, sql, streamEvents } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { sql } from '../helpers/db.js'
+import { call, claimsOf, login, newAdmin, newSession, PASSWORD, signUp } from '../helpers/http.js'
+import { keysOf, streamEvents } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 // Other services follow sessions through the `<prefix>events` stream (docs/session-contract.md, "Events").
 const jti = (token: string) => claimsOf(token).jti as string

@@ -1,5 +1,8 @@
 import t, { type Test } from 'tap'
-import { buildTestApp, call, captureLogs, claimsOf, login, me, newAdmin, newSession, sessionKeyOf, sleep, streamEvents, touchUntilTtlAtMost } from '../helpers.js'
+import { buildTestApp, captureLogs } from '../helpers/app.js'
+import { call, claimsOf, login, me, newAdmin, newSession } from '../helpers/http.js'
+import { sessionKeyOf, streamEvents, touchUntilTtlAtMost } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 // Two instances on one Redis and one prefix, as in production: they share nothing else.
 async function twoInstances (t: Test) {

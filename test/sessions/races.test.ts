@@ -1,5 +1,8 @@
 import t, { type Test } from 'tap'
-import { buildTestApp, call, claimsOf, indexed, keysOf, login, me, newSession, PASSWORD, sessionsInRedis, sleep, type TestContext } from '../helpers.js'
+import { buildTestApp, type TestContext } from '../helpers/app.js'
+import { call, claimsOf, login, me, newSession, PASSWORD } from '../helpers/http.js'
+import { indexed, keysOf, sessionsInRedis } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 // Each race runs for several rounds with requests started in staggered waves, so the operations
 // really interleave (app.inject runs them concurrently on one event loop, across real Redis and

@@ -1,5 +1,8 @@
 import t from 'tap'
-import { addSessions, buildTestApp, claimsOf, indexed, keysOf, login, me, newSession, PASSWORD, sessionKeyOf, signUp, sleep, storeOf } from '../helpers.js'
+import { addSessions, buildTestApp, storeOf } from '../helpers/app.js'
+import { claimsOf, login, me, newSession, PASSWORD, signUp } from '../helpers/http.js'
+import { indexed, keysOf, sessionKeyOf } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 t.test('SESSION_MAX_PER_USER: a login beyond the cap ends the least recently used session', async (t) => {
   const ctx = await buildTestApp(t, { SESSION_MAX_PER_USER: '2' })

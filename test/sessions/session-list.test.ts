@@ -1,6 +1,9 @@
 import { createSigner } from 'fast-jwt'
 import t from 'tap'
-import { buildTestApp, call, claimsOf, keysOf, login, me, newSession, PASSWORD, sleep } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { call, claimsOf, login, me, newSession, PASSWORD } from '../helpers/http.js'
+import { keysOf } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 t.test('GET /sessions', async (t) => {
   const ctx = await buildTestApp(t)

@@ -1,5 +1,8 @@
 import t from 'tap'
-import { addSessions, buildTestApp, call, claimsOf, keysOf, login, newAdmin, newSession, signUp, sleep, storeOf } from '../helpers.js'
+import { addSessions, buildTestApp, storeOf } from '../helpers/app.js'
+import { call, claimsOf, login, newAdmin, newSession, signUp } from '../helpers/http.js'
+import { keysOf } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 // GET /sessions and GET /admin/users/:id/sessions answer a page at a time (at most 100 sessions),
 // most recently used first, so a listing costs the same however many sessions a user has.

@@ -1,5 +1,8 @@
 import t from 'tap'
-import { buildTestApp, claimsOf, me, newSession, sessionKeyOf, sleep } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { claimsOf, me, newSession } from '../helpers/http.js'
+import { sessionKeyOf } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 t.test('the TTL slides with every authenticated request', async (t) => {
   const ctx = await buildTestApp(t, { SESSION_TTL_SECONDS: '2' })

@@ -3,7 +3,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import t from 'tap'
 import { createServices } from '../../src/app.js'
 import { createPasswordHasher } from '../../src/users/passwords.js'
-import { buildTestApp, PASSWORD, signUp, sql, testConfig } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { testConfig } from '../helpers/config.js'
+import { sql } from '../helpers/db.js'
+import { PASSWORD, signUp } from '../helpers/http.js'
 
 // bcrypt runs in worker threads with a bounded queue (src/users/passwords.ts).
 
