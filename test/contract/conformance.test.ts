@@ -65,7 +65,7 @@ t.test('the reader prints user_id and role of a live session created through the
     t.match(await kit(ctx, 'read', other), { code: 1, stderr: 'no live session' }, 'a logged-out session')
 
     const idle = await loginFromApp(ctx, email)
-    await sleep(1100)
+    await sleep(1100) // idle longer than the TTL about to be set
     await ctx.redis.hset(`${ctx.config.redisKeyPrefix}config`, 'session_ttl_seconds', '1')
     t.match(await kit(ctx, 'read', idle), { code: 1, stderr: 'no live session' }, 'idle past a shortened TTL, though its key still exists')
     t.equal(await ctx.redis.exists(sessionKeyOf(ctx, idle)), 1)

@@ -23,7 +23,7 @@ t.test('DATABASE_POOL_SIZE bounds the connections, and logins hold no transactio
     while (sampling) {
       samples.push(await sql<{ state: string; count: number }>(
         'SELECT coalesce(state, \'\') AS state, count(*)::int AS count FROM pg_stat_activity WHERE application_name = $1 GROUP BY state', [name]))
-      await sleep(5)
+      await sleep(5) // a sampling period, not a wait for a condition
     }
   })()
   const work = [

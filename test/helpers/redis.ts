@@ -5,7 +5,7 @@ import { masters, type RedisClient, scanBatches } from '../../src/redis/client.j
 import { sessionKeys } from '../../src/sessions/keys.js'
 import type { TestContext } from './app.js'
 import { claimsOf, me } from './http.js'
-import { sleep } from './wait.js'
+import { eventually } from './wait.js'
 
 // What a test reads in Redis, the way another service would: keys, TTLs, events.
 
@@ -76,12 +76,11 @@ export async function sessionsInRedis (ctx: TestContext, userId: string): Promis
 export async function touchUntilTtlAtMost (t: Test, ctx: TestContext, token: string, maxMs: number, since: number): Promise<number> {
   const key = sessionKeyOf(ctx, token)
   let pttl = Infinity
-  while (Date.now() - since < 1000) {
+  await eventually(since + 1000 - Date.now(), async () => {
     t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200)
     pttl = await ctx.redis.pttl(key)
-    if (pttl <= maxMs) break
-    await sleep(50)
-  }
+    return pttl <= maxMs
+  }, { intervalMs: 50 })
   return pttl
 }
 

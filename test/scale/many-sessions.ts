@@ -60,7 +60,7 @@ export async function manySessions (t: Test, env: Record<string, string> = {}): 
       const loop = (async () => {
         while (running) {
           statuses.push((await me(ctx.app, `Token token=${bystander.token}`)).statusCode)
-          await sleep(2)
+          await sleep(2) // a steady trickle of requests while the work runs
         }
       })()
       try {

@@ -4,9 +4,9 @@ import { call, claimsOf, login, me, newSession, PASSWORD } from '../helpers/http
 import { indexed, keysOf, sessionsInRedis } from '../helpers/redis.js'
 import { sleep } from '../helpers/wait.js'
 
-// Each race runs for several rounds with requests started in staggered waves, so the operations
-// really interleave (app.inject runs them concurrently on one event loop, across real Redis and
-// Postgres round trips). Every assertion is on what is left in Redis afterwards.
+// Each race runs for several rounds with requests started in staggered waves (the sleeps), so the
+// operations really interleave (app.inject runs them concurrently on one event loop, across real
+// Redis and Postgres round trips). Every assertion is on what is left in Redis afterwards.
 const ROUNDS = 6
 
 /** The index and the session hashes agree: nothing indexed is missing, nothing live is unindexed. */

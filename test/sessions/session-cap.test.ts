@@ -8,7 +8,7 @@ t.test('SESSION_MAX_PER_USER: a login beyond the cap ends the least recently use
   const ctx = await buildTestApp(t, { SESSION_MAX_PER_USER: '2' })
   const { email, token: first, user } = await newSession(ctx)
   const { token: second } = await login(ctx.app, email)
-  await sleep(5)
+  await sleep(5) // a later millisecond, so "more recently used" is told apart
   t.equal((await me(ctx.app, `Token token=${first}`)).statusCode, 200, 'first is now the more recently used')
 
   const { token: third } = await login(ctx.app, email)
