@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers.js'
+import { TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/config.js'
+import { TEST_DATABASE_URL } from './helpers/db.js'
+import { eventually } from './helpers/wait.js'
 
 // The real server as a child process (`npm start`, or the built dist/server.js), for the tests
 // that need real HTTP, signals and exit codes.
@@ -28,13 +30,10 @@ export function launch (command: string, args: string[], env: Record<string, str
 
 /** Resolves with the base URL once the server logs that it listens (bounded). */
 export async function listening (started: Started, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(started.output())
-    if (match) return match[1]!
-    if (started.proc.exitCode !== null) break
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+  const url = () => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(started.output())?.[1]
+  await eventually(timeoutMs, () => url() !== undefined || started.proc.exitCode !== null)
+  const found = url()
+  if (found) return found
   throw new Error(`server did not start:\n${started.output()}`)
 }
 

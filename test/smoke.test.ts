@@ -1,6 +1,8 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { deleteKeys, sql, TEST_REDIS_URL, uniqueId } from './helpers.js'
+import { TEST_REDIS_URL, uniqueId } from './helpers/config.js'
+import { sql } from './helpers/db.js'
+import { deleteKeys } from './helpers/redis.js'
 import { exited, launch, listening } from './server-process.js'
 
 // The real server, started as the README says, over real HTTP.

@@ -1,6 +1,9 @@
 import { createSigner } from 'fast-jwt'
 import t from 'tap'
-import { buildTestApp, keysOf, me, signUp, TEST_JWT_SECRET } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { TEST_JWT_SECRET } from '../helpers/config.js'
+import { me, signUp } from '../helpers/http.js'
+import { keysOf } from '../helpers/redis.js'
 import { cliEnv, gatehouse } from './run-cli.js'
 
 // `gatehouse sessions migrate`: what an operator runs to move (or check for) sessions a layout-2

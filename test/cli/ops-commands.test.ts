@@ -1,5 +1,7 @@
 import t from 'tap'
-import { buildTestApp, call, claimsOf, login, me, newSession, sessionKeyOf, streamEvents, touchUntilTtlAtMost } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { call, claimsOf, login, me, newSession } from '../helpers/http.js'
+import { sessionKeyOf, streamEvents, touchUntilTtlAtMost } from '../helpers/redis.js'
 import { cliEnv, gatehouse } from './run-cli.js'
 
 t.test('gatehouse ttl', async (t) => {

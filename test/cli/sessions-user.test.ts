@@ -1,5 +1,7 @@
 import t from 'tap'
-import { buildTestApp, me, newSession, sql } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { sql } from '../helpers/db.js'
+import { me, newSession } from '../helpers/http.js'
 import { cliEnv, gatehouse } from './run-cli.js'
 
 // Who `gatehouse sessions list|revoke --user` names: an email, or a user id in its one spelling;

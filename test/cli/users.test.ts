@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
 import t from 'tap'
-import { buildTestApp, login, me, newSession, sql } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { sql } from '../helpers/db.js'
+import { login, me, newSession } from '../helpers/http.js'
 import { cliEnv, gatehouse } from './run-cli.js'
 
 t.test('gatehouse users set-role', async (t) => {

@@ -6,8 +6,11 @@ import t from 'tap'
 import { sessionKeys } from '../../src/sessions/keys.js'
 import { SESSION_LAYOUT_VERSION } from '../../src/sessions/store.js'
 import { redisEnv } from '../cli/run-cli.js'
-import type { TestContext } from '../helpers.js'
-import { buildTestApp, call, claimsOf, keysOf, newAdmin, newSession, PASSWORD, sessionKeyOf, sleep, storeOf, TEST_JWT_SECRET } from '../helpers.js'
+import { buildTestApp, storeOf, type TestContext } from '../helpers/app.js'
+import { TEST_JWT_SECRET } from '../helpers/config.js'
+import { call, claimsOf, newAdmin, newSession, PASSWORD } from '../helpers/http.js'
+import { keysOf, sessionKeyOf } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 // The conformance kit under contract/, run as another team would run it: Python's standard
 // library and plain Redis commands, none of Gatehouse's code.
@@ -62,7 +65,7 @@ t.test('the reader prints user_id and role of a live session created through the
     t.match(await kit(ctx, 'read', other), { code: 1, stderr: 'no live session' }, 'a logged-out session')
 
     const idle = await loginFromApp(ctx, email)
-    await sleep(1100)
+    await sleep(1100) // idle longer than the TTL about to be set
     await ctx.redis.hset(`${ctx.config.redisKeyPrefix}config`, 'session_ttl_seconds', '1')
     t.match(await kit(ctx, 'read', idle), { code: 1, stderr: 'no live session' }, 'idle past a shortened TTL, though its key still exists')
     t.equal(await ctx.redis.exists(sessionKeyOf(ctx, idle)), 1)

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import t, { type Test } from 'tap'
 import { migrate } from '../../src/db/migrate.js'
-import { sql, TEST_DATABASE_URL, uniqueId } from '../helpers.js'
+import { uniqueId } from '../helpers/config.js'
+import { sql, TEST_DATABASE_URL } from '../helpers/db.js'
 
 /** A database of the test's own, dropped afterwards. */
 function scratchDatabase (t: Test): string {

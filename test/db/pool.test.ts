@@ -1,5 +1,9 @@
 import t from 'tap'
-import { buildTestApp, PASSWORD, signUp, sleep, sql, TEST_DATABASE_URL, uniqueId } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { uniqueId } from '../helpers/config.js'
+import { sql, TEST_DATABASE_URL } from '../helpers/db.js'
+import { PASSWORD, signUp } from '../helpers/http.js'
+import { sleep } from '../helpers/wait.js'
 
 // What Postgres itself sees of one instance under load: pg_stat_activity, sampled from another
 // connection while logins and sign-ups run concurrently.
@@ -19,7 +23,7 @@ t.test('DATABASE_POOL_SIZE bounds the connections, and logins hold no transactio
     while (sampling) {
       samples.push(await sql<{ state: string; count: number }>(
         'SELECT coalesce(state, \'\') AS state, count(*)::int AS count FROM pg_stat_activity WHERE application_name = $1 GROUP BY state', [name]))
-      await sleep(5)
+      await sleep(5) // a sampling period, not a wait for a condition
     }
   })()
   const work = [

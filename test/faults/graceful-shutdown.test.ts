@@ -1,6 +1,10 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { deleteKeys, PASSWORD, sql, TEST_REDIS_URL, uniqueId } from '../helpers.js'
+import { TEST_REDIS_URL, uniqueId } from '../helpers/config.js'
+import { sql } from '../helpers/db.js'
+import { PASSWORD } from '../helpers/http.js'
+import { deleteKeys } from '../helpers/redis.js'
+import { eventually, sleep } from '../helpers/wait.js'
 import { exited, launch, listening } from '../server-process.js'
 
 // A deploy in the middle of traffic: the built server, real HTTP, real signals.
@@ -22,12 +26,14 @@ t.test('SIGTERM: /ready turns 503, requests in flight finish, then a clean exit 
   t.equal((await post('/users', { email, password: PASSWORD })).status, 201)
 
   const inFlight = post('/sessions', { email, password: PASSWORD })
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  // A sleep: the login must have reached the server, which says nothing until it answers.
+  await sleep(200)
   const signalledAt = Date.now()
   process.kill(started.proc.pid!, 'SIGTERM')
-  await new Promise((resolve) => setTimeout(resolve, 300))
 
-  const ready = await fetch(`${base}/ready`)
+  // Well inside the drain period (2 s), for the checks below that it still serves.
+  let ready!: Response
+  await eventually(1500, async () => (ready = await fetch(`${base}/ready`)).status === 503)
   t.equal(ready.status, 503, '/ready says not to send more')
   t.equal(((await ready.json()) as { error: string }).error, 'not_ready')
   t.equal((await fetch(`${base}/health`)).status, 200, 'still serving while the load balancer catches up')

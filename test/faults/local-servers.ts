@@ -2,9 +2,10 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
+import { eventually } from '../helpers/wait.js'
 
 // Servers of a test's (or a benchmark's) own, on free loopback ports. Dependency-light on purpose:
-// the benchmarks (bench/) use it too, without the test helpers.
+// the benchmarks (bench/) use it too; of the test helpers it takes only wait.ts, which imports nothing.
 
 /** A port nothing listens on right now. */
 export async function freePort (): Promise<number> {
@@ -38,11 +39,9 @@ export async function spawnRedisServer (port: number, extraArgs: string[] = [], 
   const command = ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs]
   const [file, ...args] = niceness === undefined ? command : ['nice', '-n', String(niceness), ...command]
   const proc = spawn(file!, args, { stdio: 'ignore' })
-  for (let i = 0; i < 100; i++) {
-    if (await ping(`redis://127.0.0.1:${port}`)) return proc
-    if (proc.exitCode !== null) break
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  let answers = false
+  await eventually(5000, async () => (answers = await ping(`redis://127.0.0.1:${port}`)) || proc.exitCode !== null, { intervalMs: 50 })
+  if (answers) return proc
   proc.kill('SIGKILL')
   throw new Error(`a private redis-server on ${port} did not start (is redis-server installed?)`)
 }

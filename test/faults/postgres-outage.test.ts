@@ -1,6 +1,8 @@
 import t from 'tap'
-import { buildTestApp, call, me, newSession, PASSWORD } from '../helpers.js'
-import { eventually, expect503 } from './outage.js'
+import { buildTestApp } from '../helpers/app.js'
+import { call, me, newSession, PASSWORD } from '../helpers/http.js'
+import { eventually } from '../helpers/wait.js'
+import { expect503 } from './outage.js'
 import { startPrivatePostgres } from './private-postgres.js'
 
 // These tests crash and freeze a PostgreSQL server of their own, never the shared one.

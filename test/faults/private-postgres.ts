@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { migrate } from '../../src/db/migrate.js'
-import { sleep } from '../helpers.js'
+import { eventually, sleep } from '../helpers/wait.js'
 import { freePort } from './local-servers.js'
 
 /** A PostgreSQL server of the test's own (Debian's binaries, a temporary data directory): the only kind a test may kill or freeze. */
@@ -37,10 +37,7 @@ export async function startPrivatePostgres (t: Test): Promise<PrivatePostgres> {
 
   const start = async () => {
     proc = spawn(bin('postgres'), ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'], { ...owner, stdio: 'ignore' })
-    for (let i = 0; i < 200; i++) {
-      if (await accepts(url)) return
-      await sleep(50)
-    }
+    if (await eventually(10_000, () => accepts(url), { intervalMs: 50 })) return
     throw new Error(`private postgres on ${port} did not start`)
   }
   // Every backend is a child of the postmaster in a session of its own (PostgreSQL calls setsid),
@@ -62,7 +59,8 @@ export async function startPrivatePostgres (t: Test): Promise<PrivatePostgres> {
     signal('SIGCONT')
     signal('SIGKILL')
     await exited
-    // Backends that outlive their postmaster notice and exit; give the last ones a moment.
+    // Backends that outlive their postmaster notice and exit; give the last ones a moment (a sleep:
+    // they are no longer the postmaster's children, nothing here can ask for them).
     await sleep(200)
   }
   await start()

@@ -1,6 +1,8 @@
 import t from 'tap'
-import { buildTestApp, call, login, me, newSession, signUp } from '../helpers.js'
-import { eventually, expect503 } from './outage.js'
+import { buildTestApp } from '../helpers/app.js'
+import { call, login, me, newSession, signUp } from '../helpers/http.js'
+import { eventually } from '../helpers/wait.js'
+import { expect503 } from './outage.js'
 import { startPrivateRedis } from './private-redis.js'
 
 // These tests kill and pause a redis-server of their own, never the shared one.

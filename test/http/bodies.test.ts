@@ -1,7 +1,9 @@
 import type { InjectOptions } from 'fastify'
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
-import { buildTestApp, PASSWORD, testConfig, uniqueId } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { testConfig, uniqueId } from '../helpers/config.js'
+import { PASSWORD } from '../helpers/http.js'
 import { exited, launch, listening } from '../server-process.js'
 
 t.test('every malformed request gets a JSON 4xx', async (t) => {

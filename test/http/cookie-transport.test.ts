@@ -1,6 +1,8 @@
 import t from 'tap'
 import { csrfTokenFor } from '../../src/http/session-cookie.js'
-import { buildTestApp, claimsOf, PASSWORD, scanKeys, sessionExists, sessionKeyOf, signUp, type TestContext } from '../helpers.js'
+import { buildTestApp, type TestContext } from '../helpers/app.js'
+import { claimsOf, PASSWORD, signUp } from '../helpers/http.js'
+import { scanKeys, sessionExists, sessionKeyOf } from '../helpers/redis.js'
 
 // The optional cookie transport for a web app on the same site, and its CSRF defence.
 

@@ -2,7 +2,9 @@ import fc from 'fast-check'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { parseTokenHeader } from '../../src/http/auth-header.js'
-import { buildTestApp, claimsOf, newAdmin, newSession, PASSWORD, streamEvents } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { claimsOf, newAdmin, newSession, PASSWORD } from '../helpers/http.js'
+import { streamEvents } from '../helpers/redis.js'
 
 // Generated inputs by the thousand (fast-check): whatever arrives, the answer is a JSON 2xx/4xx,
 // never a 500, and never a session that was not earned with the right password.

@@ -1,6 +1,10 @@
 import { createSigner } from 'fast-jwt'
 import t from 'tap'
-import { buildTestApp, call, claimsOf, me, newAdmin, newSession, sessionKeyOf, sleep, TEST_JWT_SECRET } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { TEST_JWT_SECRET } from '../helpers/config.js'
+import { call, claimsOf, me, newAdmin, newSession } from '../helpers/http.js'
+import { sessionKeyOf } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 const SERVICE = 'service-credential-0123456789abcdef-0123456789'
 const OTHER_SERVICE = 'other-service-credential-abcdefghijklmnopqrstuv'
@@ -20,7 +24,7 @@ t.test('POST /introspect (RFC 7662)', async (t) => {
     const claims = claimsOf(token)
     const key = sessionKeyOf(ctx, token)
     const before = { hash: await ctx.redis.hgetall(key), expiry: await ctx.redis.pexpiretime(key) }
-    await sleep(20)
+    await sleep(20) // the clock moves on, so a touch would show
 
     const res = await introspect({ token })
     t.equal(res.statusCode, 200)
@@ -50,7 +54,7 @@ t.test('POST /introspect (RFC 7662)', async (t) => {
     const { token } = await newSession(ctx)
     const key = sessionKeyOf(ctx, token)
     const expiry = await ctx.redis.pexpiretime(key)
-    await sleep(20)
+    await sleep(20) // the clock moves on, so the slide shows
     const res = await introspect({ token, extend: true })
     t.equal(res.json().active, true)
     t.ok((await ctx.redis.pexpiretime(key)) > expiry, 'the expiry moved')
@@ -105,7 +109,7 @@ t.test('POST /introspect (RFC 7662)', async (t) => {
   t.test('a session idle for longer than a shortened TTL is inactive', async (t) => {
     const admin = await newAdmin(ctx)
     const { token } = await newSession(ctx)
-    await sleep(1200)
+    await sleep(1200) // idle longer than the TTL about to be set
     t.equal((await call(ctx.app, 'PUT', '/admin/settings/session-ttl', admin.token, { ttl_seconds: 1 })).statusCode, 200)
     t.same((await introspect({ token })).json(), { active: false })
     t.equal((await call(ctx.app, 'DELETE', '/admin/settings/session-ttl', admin.token)).statusCode, 200)
@@ -155,7 +159,7 @@ t.test('a session whose TTL ran out in Redis is inactive', async (t) => {
   const { token } = await newSession(ctx)
   const introspect = () => ctx.app.inject({ method: 'POST', url: '/introspect', headers: { authorization: `Bearer ${SERVICE}` }, payload: { token } })
   t.equal((await introspect()).json().active, true)
-  await sleep(1200)
+  await sleep(1200) // the TTL running out is the subject
   t.same((await introspect()).json(), { active: false })
 })
 

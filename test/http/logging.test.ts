@@ -1,5 +1,7 @@
 import t from 'tap'
-import { buildTestApp, call, captureLogs, newAdmin, PASSWORD, TEST_JWT_SECRET } from '../helpers.js'
+import { buildTestApp, captureLogs } from '../helpers/app.js'
+import { TEST_JWT_SECRET } from '../helpers/config.js'
+import { call, newAdmin, PASSWORD } from '../helpers/http.js'
 
 const SERVICE = 'logging-test-service-credential-0123456789abcdef'
 

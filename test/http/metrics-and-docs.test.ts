@@ -1,6 +1,7 @@
 import t from 'tap'
 import { startPrivateRedis } from '../faults/private-redis.js'
-import { buildTestApp, call, newSession } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { call, newSession } from '../helpers/http.js'
 
 /** One sample's value from Prometheus text, or undefined. */
 function sample (text: string, name: string, labels = ''): number | undefined {

@@ -1,6 +1,6 @@
 import { connect } from 'node:net'
 import t from 'tap'
-import { buildTestApp } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
 
 /** Sends raw bytes and returns the whole raw response (the server closes the connection). */
 function rawRequest (port: number, bytes: string): Promise<string> {

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
 import t from 'tap'
 import { addressKey, networkKey } from '../../src/throttle/client-address.js'
-import { buildTestApp, call, newSession, PASSWORD, signUp, type TestContext } from '../helpers.js'
+import { buildTestApp, type TestContext } from '../helpers/app.js'
+import { call, newSession, PASSWORD, signUp } from '../helpers/http.js'
 
 // The brute-force limits, with the defaults (LOGIN_MAX_FAILURES_PER_ACCOUNT_NETWORK=10,
 // LOGIN_MAX_FAILURES_PER_ACCOUNT=100, LOGIN_MAX_FAILURES_PER_IP=100, window 15 min,

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { cliEnv, gatehouse } from '../cli/run-cli.js'
-import { login, me, scanKeys, signUp, sql } from '../helpers.js'
+import { sql } from '../helpers/db.js'
+import { login, me, signUp } from '../helpers/http.js'
+import { scanKeys } from '../helpers/redis.js'
 import { expectBounded, MANY, manySessions } from './many-sessions.js'
 
 t.test(`the CLI on a user with ${MANY} sessions: sessions list, then users delete`, async (t) => {

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { call, claimsOf, keysOf, login, newAdmin, scanKeys, signUp } from '../helpers.js'
+import { call, claimsOf, login, newAdmin, signUp } from '../helpers/http.js'
+import { keysOf, scanKeys } from '../helpers/redis.js'
 import { expectBounded, MANY, manySessions } from './many-sessions.js'
 
 // 100,000 sessions of one user: listing them is a page at a time, and an admin's force-logout

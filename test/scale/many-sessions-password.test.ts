@@ -1,5 +1,6 @@
 import t from 'tap'
-import { call, login, me, PASSWORD, scanKeys, signUp } from '../helpers.js'
+import { call, login, me, PASSWORD, signUp } from '../helpers/http.js'
+import { scanKeys } from '../helpers/redis.js'
 import { expectBounded, MANY, manySessions } from './many-sessions.js'
 
 t.test(`a user with ${MANY} sessions changes their password`, async (t) => {

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { call, login, newAdmin, scanKeys } from '../helpers.js'
+import { call, login, newAdmin } from '../helpers/http.js'
+import { scanKeys } from '../helpers/redis.js'
 import { expectBounded, MANY, manySessions } from './many-sessions.js'
 
 t.test(`an admin with ${MANY} sessions is demoted`, async (t) => {

@@ -1,7 +1,9 @@
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { startPrivateRedis } from '../faults/private-redis.js'
-import { addSessions, buildTestApp, me, newSession, sleep, storeOf, type TestContext } from '../helpers.js'
+import { addSessions, buildTestApp, storeOf, type TestContext } from '../helpers/app.js'
+import { me, newSession } from '../helpers/http.js'
+import { sleep } from '../helpers/wait.js'
 
 // A user with 100,000 sessions, on a redis-server of the test's own so that its SLOWLOG holds only
 // what Gatehouse sent. Shared by the test/scale/many-sessions-*.test.ts files.
@@ -58,7 +60,7 @@ export async function manySessions (t: Test, env: Record<string, string> = {}): 
       const loop = (async () => {
         while (running) {
           statuses.push((await me(ctx.app, `Token token=${bystander.token}`)).statusCode)
-          await sleep(2)
+          await sleep(2) // a steady trickle of requests while the work runs
         }
       })()
       try {

@@ -2,7 +2,10 @@ import { Cluster } from 'ioredis'
 import t from 'tap'
 import { masters } from '../../src/redis/client.js'
 import { countSessions } from '../../src/sessions/store.js'
-import { buildTestApp, call, claimsOf, keysOf, login, newSession, scanKeys, signUp, sleep, streamEvents } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { call, claimsOf, login, newSession, signUp } from '../helpers/http.js'
+import { keysOf, scanKeys, streamEvents } from '../helpers/redis.js'
+import { eventually, sleep } from '../helpers/wait.js'
 
 // What only a real Cluster shows: where keys land, and the per-server parts (SCAN, keyspace
 // notifications). `npm run test:cluster` runs this file, and the session suite, against three
@@ -37,7 +40,14 @@ t.test('Redis expiring sessions on every primary publishes one expired event eac
   const env = { SESSION_TTL_SECONDS: '1', EXPIRED_EVENTS: 'configure' }
   const a = await buildTestApp(t, env)
   const b = await buildTestApp(t, { ...env, REDIS_KEY_PREFIX: a.config.redisKeyPrefix })
-  await sleep(500) // both have subscribed on every primary
+  // Both have subscribed on every primary, and each primary announces expiries.
+  const cluster = a.redis as Cluster
+  await cluster.ping()
+  await eventually(5000, async () => (await Promise.all(masters(cluster).map(async (node) => {
+    const [, listeners] = (await node.pubsub('NUMSUB', '__keyevent@0__:expired')) as [string, number]
+    const [, flags = ''] = (await node.config('GET', 'notify-keyspace-events')) as string[]
+    return listeners >= 2 && flags.includes('E') && flags.includes('x')
+  }))).every(Boolean))
   const sessions = []
   for (let i = 0; i < 9; i++) {
     const user = await signUp(a.app, a.email())
@@ -50,8 +60,8 @@ t.test('Redis expiring sessions on every primary publishes one expired event eac
   t.ok(nodesUsed.size >= 2, `the sessions live on ${nodesUsed.size} primaries`)
 
   const expired = async () => (await streamEvents(a)).filter((e) => e.type === 'expired')
-  for (let waited = 0; waited < 8000 && (await expired()).length < sessions.length; waited += 200) await sleep(200)
-  await sleep(300) // time for a duplicate, if there were one
+  await eventually(8000, async () => (await expired()).length >= sessions.length, { intervalMs: 200 })
+  await sleep(300) // time for a duplicate, if there were one: a sleep, since nothing should come
   const events = await expired()
   t.equal(events.length, sessions.length, 'one event per session, none twice')
   t.same(

@@ -1,6 +1,9 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { buildTestApp, call, captureLogs, login, me, newSession, PASSWORD, sessionKeyOf, sleep, type TestContext } from '../helpers.js'
+import { buildTestApp, captureLogs, type TestContext } from '../helpers/app.js'
+import { call, login, me, newSession, PASSWORD } from '../helpers/http.js'
+import { sessionKeyOf } from '../helpers/redis.js'
+import { eventually } from '../helpers/wait.js'
 import { PRIMARY_NAME, startSentinelSetup } from './sentinel.js'
 
 // Sentinel failover, for real: the primary is killed, the Sentinels promote the replica, and the
@@ -32,17 +35,15 @@ t.test('a Sentinel failover: 503 while there is no primary, never a wrong answer
   const count = (map: Map<number, number>, status: number) => map.set(status, (map.get(status) ?? 0) + 1)
   let recoveredAfterMs = 0
   // Requests all through the failover, until both answers are right again (bounded).
-  while (Date.now() - started < 30_000) {
+  await eventually(30_000, async () => {
     const [a, b] = await Promise.all([me(ctx.app, `Token token=${alive.token}`), me(ctx.app, `Token token=${loggedOut.token}`)])
     count(seen.alive, a.statusCode)
     count(seen.loggedOut, b.statusCode)
     if (a.statusCode === 503) t.match(a.json(), { error: 'service_unavailable' }, 'a 503 says so, and no more')
-    if (a.statusCode === 200 && b.statusCode === 401 && (await setup.primaryNow()) !== `127.0.0.1:${setup.primaryPort}`) {
-      recoveredAfterMs = Date.now() - started
-      break
-    }
-    await sleep(50)
-  }
+    if (a.statusCode !== 200 || b.statusCode !== 401 || (await setup.primaryNow()) === `127.0.0.1:${setup.primaryPort}`) return false
+    recoveredAfterMs = Date.now() - started
+    return true
+  }, { intervalMs: 50 })
   t.ok(recoveredAfterMs > 0, `the service answered again after the failover (${recoveredAfterMs} ms)`)
   t.equal(await setup.primaryNow(), `127.0.0.1:${setup.replicaPort}`, 'the replica is the primary now')
   t.same([...seen.alive.keys()].filter((s) => s !== 200 && s !== 503), [], `the live session got only 200 or 503 (${JSON.stringify([...seen.alive])})`)
@@ -51,11 +52,9 @@ t.test('a Sentinel failover: 503 while there is no primary, never a wrong answer
 
   // Everything works on the new primary: a new login, a logout. (The client may reconnect once
   // more as the Sentinels announce the switch: a login meanwhile is a 503, as a client retries.)
-  let attempt = await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email: alive.email, password: PASSWORD } })
-  for (let tries = 0; attempt.statusCode === 503 && tries < 50; tries++) {
-    await sleep(100)
-    attempt = await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email: alive.email, password: PASSWORD } })
-  }
+  const logIn = () => ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email: alive.email, password: PASSWORD } })
+  let attempt!: Awaited<ReturnType<typeof logIn>>
+  await eventually(5000, async () => (attempt = await logIn()).statusCode !== 503)
   t.equal(attempt.statusCode, 201, 'a login after the failover')
   const fresh = attempt.json() as { token: string }
   t.equal((await me(ctx.app, `Token token=${fresh.token}`)).statusCode, 200, 'its session works')

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { freePort, spawnRedisServer } from '../faults/local-servers.js'
-import { eventually } from '../faults/outage.js'
+import { eventually } from '../helpers/wait.js'
 
 export const PRIMARY_NAME = 'gatehouse-test'
 

@@ -2,7 +2,11 @@ import { generateKeyPairSync } from 'node:crypto'
 import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
 import { newSessionId } from '../../src/sessions/store.js'
-import { buildTestApp, claimsOf, me, newSession, sessionKeyOf, TEST_JWT_SECRET } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { TEST_JWT_SECRET } from '../helpers/config.js'
+import { claimsOf, me, newSession } from '../helpers/http.js'
+import { sessionKeyOf } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 const CHALLENGE = 'Token realm="Application"'
 /** Signs like Gatehouse does (HS256, the test secret): the token is genuine, only its claims vary. */
@@ -113,7 +117,7 @@ t.test('authentication on GET /me', async (t) => {
     const shortLived = signGenuine({ ...claims, exp })
     t.equal((await me(ctx.app, `Token token=${shortLived}`)).statusCode, 200, 'verified and cached while valid')
     t.equal((await me(ctx.app, `Token token=${shortLived}`)).statusCode, 200, 'and served from the cache')
-    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50))
+    await sleep(exp * 1000 - Date.now() + 50) // until its exp has passed: a sleep, time is the subject
     await expect401(t, `Token token=${shortLived}`, 'session_expired', 'past exp, even though it was cached')
     t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200, 'the session itself is untouched')
   })

@@ -1,7 +1,11 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { startPrivateRedis } from '../faults/private-redis.js'
-import { buildTestApp, call, claimsOf, keysOf, login, newAdmin, newSession, PASSWORD, signUp, sleep, sql, streamEvents } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { sql } from '../helpers/db.js'
+import { call, claimsOf, login, newAdmin, newSession, PASSWORD, signUp } from '../helpers/http.js'
+import { keysOf, streamEvents } from '../helpers/redis.js'
+import { eventually, sleep } from '../helpers/wait.js'
 
 // Other services follow sessions through the `<prefix>events` stream (docs/session-contract.md, "Events").
 const jti = (token: string) => claimsOf(token).jti as string
@@ -77,8 +81,8 @@ t.test('Redis expiring a session publishes one expired event, whichever instance
   const user = await signUp(a.app, a.email())
   const { token } = await login(b.app, user.email)
   const expired = async () => (await streamEvents(a)).filter((e) => e.type === 'expired')
-  for (let waited = 0; waited < 5000 && (await expired()).length === 0; waited += 100) await sleep(100)
-  await sleep(300) // time for a duplicate, if there were one
+  await eventually(5000, async () => (await expired()).length > 0)
+  await sleep(300) // time for a duplicate, if there were one: a sleep, since nothing should come
   t.same(await expired(), [{ v: '1', type: 'expired', session_id: jti(token), user_id: user.id, reason: 'ttl' }], 'exactly one, naming the user')
   t.equal(await admin.exists(keysOf(a).owner(user.id, jti(token))), 0, 'the owner key was consumed')
 })
@@ -102,10 +106,10 @@ t.test('started while Redis is down, and after Redis restarts empty, expired eve
 
   const notificationFlags = async () => {
     let flags = ''
-    for (let waited = 0; waited < 5000 && !flags.includes('x'); waited += 100) {
-      await sleep(100)
+    await eventually(5000, async () => {
       flags = ((await admin.config('GET', 'notify-keyspace-events').catch(() => ['', ''])) as string[])[1] ?? ''
-    }
+      return flags.includes('x')
+    })
     return flags
   }
   t.match(await notificationFlags(), /^(?=.*E)(?=.*x)/, 'turned on once Redis came')
@@ -115,12 +119,12 @@ t.test('started while Redis is down, and after Redis restarts empty, expired eve
 
   const user = await signUp(ctx.app, ctx.email())
   let token = ''
-  for (let waited = 0; waited < 5000 && !token; waited += 100) {
+  await eventually(5000, async () => {
     const res = await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email: user.email, password: PASSWORD } })
     if (res.statusCode === 201) token = res.json().token
-    else await sleep(100)
-  }
+    return token !== ''
+  })
   const expired = async () => (await streamEvents(ctx)).filter((e) => e.type === 'expired')
-  for (let waited = 0; waited < 5000 && (await expired()).length === 0; waited += 100) await sleep(100)
+  await eventually(5000, async () => (await expired()).length > 0)
   t.same((await expired()).map((e) => e.session_id), [jti(token)], 'the subscription was made once Redis answered')
 })

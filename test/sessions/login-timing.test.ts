@@ -1,5 +1,6 @@
 import t from 'tap'
-import { buildTestApp, signUp } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { signUp } from '../helpers/http.js'
 
 // A wrong password and an unknown email must take the same time, or login answers whether an
 // account exists. Measured side by side (alternating, so machine noise hits both alike) at a

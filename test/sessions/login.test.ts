@@ -1,5 +1,7 @@
 import t from 'tap'
-import { buildTestApp, claimsOf, login, me, PASSWORD, scanKeys, signUp } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { claimsOf, login, me, PASSWORD, signUp } from '../helpers/http.js'
+import { scanKeys } from '../helpers/redis.js'
 
 t.test('POST /sessions', async (t) => {
   const ctx = await buildTestApp(t)

@@ -1,5 +1,7 @@
 import t from 'tap'
-import { buildTestApp, me, newSession, sessionKeyOf } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { me, newSession } from '../helpers/http.js'
+import { sessionKeyOf } from '../helpers/redis.js'
 
 t.test('DELETE /sessions/current', async (t) => {
   const ctx = await buildTestApp(t)

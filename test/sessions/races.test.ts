@@ -1,9 +1,12 @@
 import t, { type Test } from 'tap'
-import { buildTestApp, call, claimsOf, indexed, keysOf, login, me, newSession, PASSWORD, sessionsInRedis, sleep, type TestContext } from '../helpers.js'
+import { buildTestApp, type TestContext } from '../helpers/app.js'
+import { call, claimsOf, login, me, newSession, PASSWORD } from '../helpers/http.js'
+import { indexed, keysOf, sessionsInRedis } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
-// Each race runs for several rounds with requests started in staggered waves, so the operations
-// really interleave (app.inject runs them concurrently on one event loop, across real Redis and
-// Postgres round trips). Every assertion is on what is left in Redis afterwards.
+// Each race runs for several rounds with requests started in staggered waves (the sleeps), so the
+// operations really interleave (app.inject runs them concurrently on one event loop, across real
+// Redis and Postgres round trips). Every assertion is on what is left in Redis afterwards.
 const ROUNDS = 6
 
 /** The index and the session hashes agree: nothing indexed is missing, nothing live is unindexed. */

@@ -3,7 +3,11 @@ import { createSigner } from 'fast-jwt'
 import type { RedisClient } from '../../src/redis/client.js'
 import { migrateLegacySessions } from '../../src/sessions/migrate-layout.js'
 import t from 'tap'
-import { buildTestApp, claimsOf, keysOf, login, me, newSession, scanKeys, sessionKeyOf, signUp, sql, TEST_JWT_SECRET } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { TEST_JWT_SECRET } from '../helpers/config.js'
+import { sql } from '../helpers/db.js'
+import { claimsOf, login, me, newSession, signUp } from '../helpers/http.js'
+import { keysOf, scanKeys, sessionKeyOf } from '../helpers/redis.js'
 
 // Pins docs/session-contract.md: other services read these keys with plain Redis commands.
 t.test('a session is one Redis hash plus an entry in its user index, exactly as documented', async (t) => {

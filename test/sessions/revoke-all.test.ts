@@ -1,5 +1,7 @@
 import t from 'tap'
-import { addSessions, buildTestApp, call, keysOf, login, me, newAdmin, newSession, scanKeys, signUp, storeOf, streamEvents } from '../helpers.js'
+import { addSessions, buildTestApp, storeOf } from '../helpers/app.js'
+import { call, login, me, newAdmin, newSession, signUp } from '../helpers/http.js'
+import { keysOf, scanKeys, streamEvents } from '../helpers/redis.js'
 
 // Revoke-all at the level of the store (src/sessions/store.ts): the cutoff that refuses every
 // session at once, and the sweep that deletes their keys a bounded batch at a time. Runs on the

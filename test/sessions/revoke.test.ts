@@ -1,5 +1,7 @@
 import t from 'tap'
-import { buildTestApp, call, claimsOf, indexed, login, me, newSession, sessionExists } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { call, claimsOf, login, me, newSession } from '../helpers/http.js'
+import { indexed, sessionExists } from '../helpers/redis.js'
 
 t.test('DELETE /sessions/:id ends one of the caller\'s own sessions', async (t) => {
   const ctx = await buildTestApp(t)

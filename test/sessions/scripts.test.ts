@@ -5,7 +5,8 @@ import { closeRedis, connectRedis, createRedisClient } from '../../src/redis/cli
 import type { SessionEvent } from '../../src/sessions/events.js'
 import { sessionKeys } from '../../src/sessions/keys.js'
 import { createSessionStore, type Device, type SessionStore } from '../../src/sessions/store.js'
-import { deleteKeys, testConfig } from '../helpers.js'
+import { testConfig } from '../helpers/config.js'
+import { deleteKeys } from '../helpers/redis.js'
 
 // The session scripts (src/sessions/scripts/) at the level of the store, against the real Redis
 // and without the HTTP layer: the one liveness rule (includes/session-state.lua) as touch, peek

@@ -1,11 +1,14 @@
 import t from 'tap'
-import { addSessions, buildTestApp, claimsOf, indexed, keysOf, login, me, newSession, PASSWORD, sessionKeyOf, signUp, sleep, storeOf } from '../helpers.js'
+import { addSessions, buildTestApp, storeOf } from '../helpers/app.js'
+import { claimsOf, login, me, newSession, PASSWORD, signUp } from '../helpers/http.js'
+import { indexed, keysOf, sessionKeyOf } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 t.test('SESSION_MAX_PER_USER: a login beyond the cap ends the least recently used session', async (t) => {
   const ctx = await buildTestApp(t, { SESSION_MAX_PER_USER: '2' })
   const { email, token: first, user } = await newSession(ctx)
   const { token: second } = await login(ctx.app, email)
-  await sleep(5)
+  await sleep(5) // a later millisecond, so "more recently used" is told apart
   t.equal((await me(ctx.app, `Token token=${first}`)).statusCode, 200, 'first is now the more recently used')
 
   const { token: third } = await login(ctx.app, email)

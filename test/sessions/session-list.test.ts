@@ -1,6 +1,9 @@
 import { createSigner } from 'fast-jwt'
 import t from 'tap'
-import { buildTestApp, call, claimsOf, keysOf, login, me, newSession, PASSWORD, sleep } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { call, claimsOf, login, me, newSession, PASSWORD } from '../helpers/http.js'
+import { keysOf } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 t.test('GET /sessions', async (t) => {
   const ctx = await buildTestApp(t)
@@ -14,7 +17,7 @@ t.test('GET /sessions', async (t) => {
   const second = phone.json().token as string
 
   t.test('lists the caller\'s live sessions with what identifies each, newest use first', async (t) => {
-    await sleep(5)
+    await sleep(5) // a later millisecond, so the order of use is told apart
     t.equal((await me(ctx.app, `Token token=${second}`)).statusCode, 200)
     const res = await call(ctx.app, 'GET', '/sessions', first)
     t.equal(res.statusCode, 200)
@@ -78,6 +81,7 @@ t.test('sessions that ran out their TTL drop out of the list and the index', asy
   const { email, token: idle } = await newSession(ctx)
   const { token: active } = await login(ctx.app, email)
   const index = keysOf(ctx).index(String(claimsOf(active).user_id))
+  // 1.5 s of use every 500 ms: one session kept alive, the other left idle past the 1 s TTL.
   for (let i = 0; i < 3; i++) {
     await sleep(500)
     t.equal((await me(ctx.app, `Token token=${active}`)).statusCode, 200)

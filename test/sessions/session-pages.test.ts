@@ -1,5 +1,8 @@
 import t from 'tap'
-import { addSessions, buildTestApp, call, claimsOf, keysOf, login, newAdmin, newSession, signUp, sleep, storeOf } from '../helpers.js'
+import { addSessions, buildTestApp, storeOf } from '../helpers/app.js'
+import { call, claimsOf, login, newAdmin, newSession, signUp } from '../helpers/http.js'
+import { keysOf } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 // GET /sessions and GET /admin/users/:id/sessions answer a page at a time (at most 100 sessions),
 // most recently used first, so a listing costs the same however many sessions a user has.
@@ -72,7 +75,7 @@ t.test('when the cursor\'s own session moves, the next page still starts right a
   await ctx.redis.zadd(index, 'XX', ...ids.flatMap((id) => [score!, id]))
   const list = (query: string) => call(ctx.app, 'GET', `/admin/users/${user.id}/sessions${query}`, admin.token)
   const first = (await list('?limit=2')).json()
-  await sleep(5)
+  await sleep(5) // a later millisecond, so the touch moves it off the shared score
   t.ok(await store.touch(first.sessions[1].id, user.id), 'the cursor\'s session is used: it moves to the top, off the shared score')
   const rest = (await allPages(list, 2, first.next_cursor)).flat().map((s) => s.id)
   t.same(rest.sort(), ids.filter((id) => !first.sessions.some((s: Listed) => s.id === id)).sort(), 'the four sessions after it, none skipped')

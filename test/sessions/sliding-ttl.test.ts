@@ -1,5 +1,8 @@
 import t from 'tap'
-import { buildTestApp, claimsOf, me, newSession, sessionKeyOf, sleep } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { claimsOf, me, newSession } from '../helpers/http.js'
+import { sessionKeyOf } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
 
 t.test('the TTL slides with every authenticated request', async (t) => {
   const ctx = await buildTestApp(t, { SESSION_TTL_SECONDS: '2' })
@@ -11,6 +14,7 @@ t.test('the TTL slides with every authenticated request', async (t) => {
   t.ok(initial > 1500 && initial <= 2000, `starts at the TTL (${initial} ms)`)
   const createdSeen = Number(await ctx.redis.hget(key, 'last_seen_at'))
 
+  // Sleeps in this file: the time passing is what the TTL is measured against.
   await sleep(1200)
   const beforeTouch = await ctx.redis.pttl(key)
   t.ok(beforeTouch > 0 && beforeTouch <= 800, `counts down while idle (${beforeTouch} ms)`)
@@ -41,7 +45,7 @@ t.test('the TTL never reaches past the absolute lifetime', async (t) => {
   const maxExpiresAt = Number(await ctx.redis.hget(key, 'max_expires_at'))
   t.equal(maxExpiresAt, (claims.exp as number) * 1000, 'max_expires_at is the token exp')
 
-  await sleep(1500)
+  await sleep(1500) // past the point where a full slide would cross max_expires_at
   t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200)
   const [seconds, micros] = await ctx.redis.time()
   const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
@@ -49,7 +53,7 @@ t.test('the TTL never reaches past the absolute lifetime', async (t) => {
   t.ok(pttl <= maxExpiresAt - redisNow + 5, `TTL ${pttl} ms is capped by the ${maxExpiresAt - redisNow} ms left`)
   t.ok(pttl < 3000, 'shorter than the sliding window')
 
-  await sleep(Math.max(0, maxExpiresAt - Date.now()) + 300)
+  await sleep(Math.max(0, maxExpiresAt - Date.now()) + 300) // until past exp
   const res = await me(ctx.app, `Token token=${token}`)
   t.equal(res.statusCode, 401, 'past exp, however active')
   t.equal(res.json().error, 'session_expired')

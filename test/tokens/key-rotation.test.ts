@@ -3,7 +3,9 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createSigner } from 'fast-jwt'
 import t from 'tap'
-import { buildTestApp, claimsOf, login, me, newSession, signUp, TEST_JWT_SECRET } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { TEST_JWT_SECRET } from '../helpers/config.js'
+import { claimsOf, login, me, newSession, signUp } from '../helpers/http.js'
 
 const NEW_SECRET = 'the-next-gatehouse-secret-0123456789abcdef'
 const headerOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8'))

@@ -1,5 +1,7 @@
 import t from 'tap'
-import { buildTestApp, call, claimsOf, indexed, login, me, newAdmin, newSession, sessionKeyOf } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { call, claimsOf, login, me, newAdmin, newSession } from '../helpers/http.js'
+import { indexed, sessionKeyOf } from '../helpers/redis.js'
 
 t.test('admin routes', async (t) => {
   const ctx = await buildTestApp(t)

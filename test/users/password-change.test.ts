@@ -1,5 +1,8 @@
 import t from 'tap'
-import { buildTestApp, call, claimsOf, indexed, login, me, newSession, PASSWORD, sql } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { sql } from '../helpers/db.js'
+import { call, claimsOf, login, me, newSession, PASSWORD } from '../helpers/http.js'
+import { indexed } from '../helpers/redis.js'
 
 const NEW_PASSWORD = 'a brand new passphrase'
 

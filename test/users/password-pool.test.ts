@@ -2,7 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import t from 'tap'
 import { createPasswordHasher } from '../../src/users/passwords.js'
-import { buildTestApp, PASSWORD, signUp, sql } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { sql } from '../helpers/db.js'
+import { PASSWORD, signUp } from '../helpers/http.js'
 
 // bcrypt runs in worker threads with a bounded queue (src/users/passwords.ts).
 

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { buildTestApp, PASSWORD } from '../helpers.js'
+import { buildTestApp } from '../helpers/app.js'
+import { PASSWORD } from '../helpers/http.js'
 
 t.test('POST /users', async (t) => {
   const ctx = await buildTestApp(t)

@@ -1,0 +1,51 @@
+import type { FastifyInstance } from 'fastify'
+import type { TestContext } from './app.js'
+import { sql } from './db.js'
+
+// Requests and sessions through the API, as a client makes them (app.inject).
+
+/** The password every test user signs up with, unless a test says otherwise. */
+export const PASSWORD = 'correct horse battery'
+
+export async function signUp (app: FastifyInstance, email: string, password = PASSWORD) {
+  const res = await app.inject({ method: 'POST', url: '/users', payload: { email, password } })
+  if (res.statusCode !== 201) throw new Error(`sign-up failed: ${res.statusCode} ${res.body}`)
+  return res.json().user as { id: string; email: string; createdAt: string }
+}
+
+export async function login (app: FastifyInstance, email: string, password = PASSWORD) {
+  const res = await app.inject({ method: 'POST', url: '/sessions', payload: { email, password } })
+  if (res.statusCode !== 201) throw new Error(`login failed: ${res.statusCode} ${res.body}`)
+  return res.json() as { user: { id: string; email: string }; token: string }
+}
+
+/** Signs up a fresh user and logs in. */
+export async function newSession (ctx: TestContext) {
+  const email = ctx.email()
+  const user = await signUp(ctx.app, email)
+  const { token } = await login(ctx.app, email)
+  return { user, token, email }
+}
+
+/** Makes a user admin directly in Postgres (the CLI and the API have their own tests), then logs in. */
+export async function newAdmin (ctx: TestContext) {
+  const email = ctx.email()
+  const user = await signUp(ctx.app, email)
+  await sql('UPDATE users SET role = \'admin\' WHERE id = $1', [user.id])
+  const { token } = await login(ctx.app, email)
+  return { user, token, email }
+}
+
+export function me (app: FastifyInstance, authorization?: string) {
+  return app.inject({ method: 'GET', url: '/me', headers: authorization === undefined ? {} : { authorization } })
+}
+
+/** An authenticated request with `Authorization: Token token=<token>`. */
+export function call (app: FastifyInstance, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, token: string, payload?: object) {
+  return app.inject({ method, url, headers: { authorization: `Token token=${token}` }, ...(payload === undefined ? {} : { payload }) })
+}
+
+/** The claims of a token, decoded without verification (as a test, or another service, would). */
+export function claimsOf (token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'))
+}
