@@ -15,7 +15,7 @@ export interface Metrics {
   throttled: Counter<'limit'>
   /** Revoke-alls whose key deletion stopped early (see sessions/store.ts `sweep`). */
   sweepsStopped: Counter
-  // The three below run on every authenticated request (about 3% of its CPU time, measured).
+  // The three below run on every authenticated request: keep them cheap (docs/performance.md).
   touched(result: 'ok' | 'gone'): void
   redisOperation(operation: string, seconds: number): void
   httpRequest(method: string, route: string, statusCode: number, seconds: number): void

@@ -47,7 +47,7 @@ Options:
   -h, --help   Show this help
 
 Exit codes: 0 done, 1 failed (e.g. no such user, Redis or Postgres unavailable), 2 bad usage.
-Configuration comes from the environment and .env, as for the server (see README).`
+Configuration comes from the environment and .env, as for the server (docs/configuration.md).`
 
 class UsageError extends Error {}
 

@@ -27,8 +27,8 @@ const PAGES: HelmetOptions = { contentSecurityPolicy: { directives: { upgradeIns
 /**
  * The headers helmet sets, worked out once. With these options they are the same for every answer
  * (no CSP nonces), so there is no need to run helmet per request, as @fastify/helmet does: it
- * rebuilds every middleware and re-parses the CSP on each one, which the profile showed as 4.5% of
- * a GET /me (docs/performance.md).
+ * rebuilds every middleware and re-parses the CSP on each one, a visible cost of every GET /me in
+ * the profile (docs/performance.md).
  */
 export function securityHeaders (options: HelmetOptions): Record<string, string> {
   const headers: Record<string, string> = {}

@@ -32,8 +32,8 @@ export function createRedisClient ({ target, commandTimeoutMs, logger }: RedisCl
     commandTimeout: commandTimeoutMs,
     // Commands issued in the same tick (concurrent requests' session checks) go out in one write,
     // and while one batch is in flight the next one gathers. Each command still has its own reply,
-    // error and timeout. write(2) was the largest single cost of GET /me; this gave about 1.2x its
-    // throughput in the bench (docs/performance.md). A Cluster batches per node.
+    // error and timeout. A write(2) per command was the largest cost of GET /me in the profile
+    // (docs/performance.md). A Cluster batches per node.
     enableAutoPipelining: true,
     // A Cluster groups auto-pipelined commands by the slot of their first argument, which for
     // these scripts is their key count, not a key (redis/ioredis#2109): the batch would mix slots

@@ -38,7 +38,7 @@ export const loginResponse = {
   },
 } as const
 
-/** One session as its owner (or an admin) sees it. The id is not a credential: see README. */
+/** One session as its owner (or an admin) sees it. The id is not a credential: see docs/api.md. */
 export const session = {
   type: 'object',
   required: ['id', 'current', 'client', 'user_agent', 'ip', 'created_at', 'last_seen_at', 'expires_at', 'max_expires_at'],

@@ -86,7 +86,7 @@ export interface SessionUser {
 
 /**
  * A live session's user. A session written by an older release lacks some of it ('' and 0): a
- * layout-1 one has no role, and none before the performance release has the email or sign-up time
+ * layout-1 one has no role, and older layout-3 ones lack the email and sign-up time
  * (see `upgrade`).
  */
 export type LiveSession = SessionUser

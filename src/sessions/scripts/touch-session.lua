@@ -9,8 +9,8 @@
 -- ARGV[3]  the sliding TTL in force, milliseconds (ops may change it while sessions live)
 -- Returns  {'ok', role, email, user_created_at}: the user the session belongs to, so that an
 --          authenticated request needs nothing else ('' for fields a session written by an older
---          release lacks: role before layout 2, email and user_created_at before the performance
---          release),
+--          release lacks: role before layout 2, email and user_created_at before sessions carried
+--          them),
 --          {'ended', 'idle' | 'max-age'} when this call ended the session,
 --          {'revoked'} when a revoke-all ended it (its keys are deleted by the revoke-all's sweep),
 --          {'gone'} when there is no such session.
