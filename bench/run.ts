@@ -75,6 +75,8 @@ async function main (): Promise<void> {
     await redis.hset(baselineKey, 'user_id', 'baseline')
 
     const apiServer = await startApi(REDIS_URL)
+    // Resident memory once listening, before any request: what an idle instance costs.
+    const rssAtStart = rssMb(apiServer)
     const baseline = await start('baseline', ['dist-bench/bench/baseline.js'], { REDIS_URL, BENCH_KEY: baselineKey }, '/me')
 
     // A user for GET /me, users for the storm, and a session that is logged out before the 401 runs.
@@ -152,7 +154,7 @@ async function main (): Promise<void> {
         stormLogins: runs.stormLogins,
         meAfterLogout: { ...gone, baselineRps: goneBase.rps, rpsRatio: ratio(gone.rps, goneBase.rps), p99Ratio: ratio(gone.p99, goneBase.p99) },
       },
-      memory: { rssMbAfterEachPass: rss.map((mb) => Math.round(mb * 10) / 10), growth: ratio(rss.at(-1)!, rss[0]!) },
+      memory: { rssMbAtStart: Math.round(rssAtStart * 10) / 10, rssMbAfterEachPass: rss.map((mb) => Math.round(mb * 10) / 10), growth: ratio(rss.at(-1)!, rss[0]!) },
       targets: {} as Record<string, { value: number; target: string; met: boolean }>,
       invalid: wrong,
       seconds: 0,
@@ -176,7 +178,7 @@ async function main (): Promise<void> {
     console.log(row(['3. POST /sessions alone: logins/s', aloneLogins.toFixed(2), '', '', `${t.loginShare.value} of limit`, '']))
     console.log(row(['4. GET /me after logout (401)', Math.round(gone.rps), ms(gone.p50), ms(gone.p99), results.scenarios.meAfterLogout.rpsRatio, results.scenarios.meAfterLogout.p99Ratio]))
     console.log()
-    console.log(`login limit: ${cores} cores / one compare = ${loginLimit.toFixed(2)} logins/s (median of the passes); API RSS after each pass: ${results.memory.rssMbAfterEachPass.join(', ')} MB`)
+    console.log(`login limit: ${cores} cores / one compare = ${loginLimit.toFixed(2)} logins/s (median of the passes); API RSS at start ${results.memory.rssMbAtStart} MB, after each pass: ${results.memory.rssMbAfterEachPass.join(', ')} MB`)
     for (const [name, target] of Object.entries(t)) console.log(`target ${name.padEnd(10)} ${String(target.value).padEnd(8)} ${target.target.padEnd(45)} ${mark(target.met)}`)
     if (wrong.length > 0) console.log(`\nINVALID RUN, unexpected answers:\n${wrong.join('\n')}`)
 
