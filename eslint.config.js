@@ -29,8 +29,9 @@ const FOLDERS = [...Object.keys(LAYERS), 'generated', 'app', 'server']
 
 function layerRules (layer, may) {
   const forbidden = FOLDERS.filter((folder) => folder !== layer && !may.includes(folder))
-  // A folder's files reach other layers through `../`; a top-level file (src/metrics.ts) through `./`.
-  const parent = ['metrics'].includes(layer) ? '\\.' : '\\.\\.'
+  // A folder's files reach other layers through `../` (`../../` from a subfolder such as
+  // sessions/scripts/); a top-level file (src/metrics.ts) through `./`.
+  const parent = ['metrics'].includes(layer) ? '\\.' : '(\\.\\./)*\\.\\.'
   return {
     files: [`src/${layer}/**/*.ts`, `src/${layer}.ts`],
     rules: {
@@ -64,11 +65,11 @@ export default [
       'no-restricted-imports': ['error', {
         patterns: [
           {
-            regex: `^\\.\\./(${FOLDERS.filter((folder) => !LAYERS.cli.includes(folder)).join('|')})(/|\\.js$)`,
+            regex: `^(\\.\\./)+(${FOLDERS.filter((folder) => !LAYERS.cli.includes(folder)).join('|')})(/|\\.js$)`,
             message: 'src/cli may import only ' + LAYERS.cli.join(', ') + ' (docs/architecture.md)',
           },
           {
-            regex: '^\\.\\./(plugins/|db/prisma\\.js$|users/repository\\.js$|core/)',
+            regex: '^(\\.\\./)+(plugins/|db/prisma\\.js$|users/repository\\.js$|core/)',
             allowTypeImports: true,
             message: 'the CLI loads these with import() when a command needs them (src/cli/resources.ts)',
           },

@@ -50,5 +50,3 @@ export function httpErrorOf (err: GatehouseError): HttpError {
   if (answer.status === 401 && !('www-authenticate' in headers)) Object.assign(headers, AUTH_CHALLENGE)
   return { status: answer.status, headers, body: { error: answer.error ?? err.code, message: err.message } }
 }
-
-export const statusOf = (err: GatehouseError): number => ANSWERS[err.code].status

@@ -28,10 +28,11 @@ end
 redis.call('ZREM', KEYS[3], ARGV[1])
 -- The generation and the cutoff are a revoke-all's Redis time in microseconds: a session created
 -- before one must not outlive it, as it would not have on one layout. (The generation is kept a
--- day, the cutoff as long as a session can live.) A layout-2 hash has no `generation` field: it
--- counts from its creation (generation_of).
+-- day, the cutoff as long as a session can live.) A layout-2 session is judged by its creation
+-- time alone: layout 2 never wrote a `generation` field, so any such field is not its own.
 local generation = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
-if generation_of(f) <= generation or is_revoked(f, cutoff_of(KEYS[8])) then
+local created_us = (tonumber(f[4]) or 0) * 1000
+if created_us <= generation or created_us < cutoff_of(KEYS[8]) then
   redis.call('DEL', KEYS[1], KEYS[2])
   return 'dropped'
 end
