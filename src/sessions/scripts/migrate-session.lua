@@ -32,7 +32,7 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 -- time alone: layout 2 never wrote a `generation` field, so any such field is not its own.
 local generation = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
 local created_us = (tonumber(f[4]) or 0) * 1000
-if created_us <= generation or created_us < cutoff_of(KEYS[8]) then
+if created_us <= generation or is_below_cutoff(created_us, cutoff_of(KEYS[8])) then
   redis.call('DEL', KEYS[1], KEYS[2])
   return 'dropped'
 end

@@ -16,9 +16,14 @@ local function generation_of(f)
   return tonumber(f[5]) or (tonumber(f[4]) or 0) * 1000
 end
 
--- Whether a revoke-all ended the session: its generation is below the user's cutoff.
+-- Whether a revoke-all ended a session of this generation: it is below the user's cutoff.
+local function is_below_cutoff(generation, cutoff)
+  return cutoff > 0 and generation < cutoff
+end
+
+-- Whether a revoke-all ended the session.
 local function is_revoked(f, cutoff)
-  return cutoff > 0 and generation_of(f) < cutoff
+  return is_below_cutoff(generation_of(f), cutoff)
 end
 
 -- nil when the session is live; otherwise why not:
