@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { renderConfigurationDoc, renderEnvExample } from '../../src/config/settings-docs.js'
 import { DEFAULTS, loadConfig } from '../../src/config/index.js'
+import { SETTINGS } from '../../src/config/settings.js'
 
 const read = (file: string) => readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8')
 
@@ -17,4 +18,27 @@ t.test('.env.example, copied as it is, loads as the defaults do', async (t) => {
   const secret = { JWT_SECRET: 'x'.repeat(32) }
   t.ok(Object.keys(fromExample).every((name) => name in DEFAULTS), 'it names only settings Gatehouse reads')
   t.same(loadConfig({ ...fromExample, ...secret }).config, loadConfig(secret).config)
+})
+
+t.test('defaults the prose of README and docs/ names agree with the table', async (t) => {
+  const files = ['README.md', ...['ops.md', 'scaling.md', 'security.md', 'api.md', 'session-contract.md', 'architecture.md', 'performance.md'].map((name) => `docs/${name}`)]
+  // "`SESSION_MAX_PER_USER` (default 100", "`REDIS_COMMAND_TIMEOUT_MS` (default 1 s", "(10 to 15, default 12"
+  const mention = /`([A-Z][A-Z0-9_]+)`[^`.;]{0,30}default ([0-9][0-9 ]*[0-9]|[0-9])( s\b| ms\b| per thread\b)?/g
+  let checked = 0
+  for (const file of files) {
+    for (const [, name, number, unit] of read(file).matchAll(mention)) {
+      const setting = (SETTINGS as Record<string, { default: string, shownDefault?: string }>)[name!]
+      if (!setting) continue
+      const said = Number(number!.replaceAll(' ', ''))
+      checked++
+      if (setting.shownDefault !== undefined) {
+        // Worked out at start-up ("16 × BCRYPT_THREADS"): the prose must quote the same figure.
+        t.ok(setting.shownDefault.includes(String(said)), `${file}: ${name} default ${said}${unit ?? ''} is what settings.ts shows (${setting.shownDefault})`)
+        continue
+      }
+      const inTable = Number(setting.default) / (unit === ' s' && name!.endsWith('_MS') ? 1000 : 1)
+      t.equal(said, inTable, `${file}: ${name} default ${said}${unit ?? ''} is settings.ts' ${setting.default}`)
+    }
+  }
+  t.ok(checked >= 8, `the prose names defaults (${checked} checked)`)
 })
