@@ -60,3 +60,33 @@ t.test('SIGINT: no drain period, still a clean exit 0', async (t) => {
   t.equal(await exited(started, 15_000), 0)
   t.ok(Date.now() - signalledAt < 10_000, 'did not wait out SHUTDOWN_DRAIN_SECONDS')
 })
+
+t.test('a keep-alive request still in flight when the close begins does not hold the server open', async (t) => {
+  // No drain period: the close begins while the login (a cost-14 compare, over a second) is in
+  // flight. Its connection is busy then, so it is not among the idle ones a close ends at once;
+  // fetch keeps it alive afterwards for as long as the server's Keep-Alive header allows (72 s).
+  const prefix = `gatehouse-test:${uniqueId()}:`
+  const started = launch('node', ['dist/server.js'], { REDIS_KEY_PREFIX: prefix, SHUTDOWN_DRAIN_SECONDS: '0', BCRYPT_COST: '14' })
+  const email = `${uniqueId()}@shutdown.test.gatehouse`
+  t.teardown(async () => {
+    if (started.proc.exitCode === null) process.kill(started.proc.pid!, 'SIGKILL')
+    await sql('DELETE FROM users WHERE email = $1', [email])
+    const redis = new Redis(TEST_REDIS_URL)
+    await deleteKeys(redis, prefix)
+    redis.disconnect()
+  })
+  const base = await listening(started, 30_000)
+  const post = (path: string, body: object) => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  t.equal((await post('/users', { email, password: PASSWORD })).status, 201)
+
+  const inFlight = post('/sessions', { email, password: PASSWORD })
+  // A sleep: the login must have reached the server, which says nothing until it answers.
+  await sleep(200)
+  process.kill(started.proc.pid!, 'SIGTERM')
+  const login = await inFlight
+  t.equal(login.status, 201, 'the login in flight completed')
+  const answeredAt = Date.now()
+  t.equal(await exited(started, 20_000), 0, 'exit code 0, not the 10 s grace running out')
+  t.ok(Date.now() - answeredAt < 5000, 'closed soon after its last answer')
+  t.match(started.output(), /closed: in-flight requests finished/)
+})
