@@ -129,6 +129,14 @@ async function register (app: FastifyInstance, config: Config, options: BuildApp
   })
   // Before the routes: it collects their schemas into the OpenAPI document served at /docs.
   await app.register(apiDocs)
+  // A close ends the idle keep-alive connections once, as it begins. One still busy then would stay
+  // open after its last answer for as long as the client keeps it (up to the 72 s Keep-Alive) and
+  // hold the close: end each as soon as it falls idle, until the server has closed.
+  app.addHook('preClose', async () => {
+    if (!app.server.listening) return
+    const idleSweep = setInterval(() => app.server.closeIdleConnections(), 100).unref()
+    app.server.once('close', () => clearInterval(idleSweep))
+  })
   const lifecycle: Lifecycle = { draining: false }
   app.decorate('beginDraining', () => {
     lifecycle.draining = true

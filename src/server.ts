@@ -28,11 +28,7 @@ async function main (): Promise<void> {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal, drainSeconds: signal === 'SIGTERM' ? config.shutdownDrainSeconds : 0 }, 'shutting down')
     if (signal === 'SIGTERM' && drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs))
-    // A close ends the idle keep-alive connections once, when it begins. One still busy then would
-    // stay open after its last answer for as long as the client likes (up to the 72 s Keep-Alive),
-    // and hold the close: end each as soon as it falls idle.
-    const idleSweep = setInterval(() => app.server.closeIdleConnections(), 100)
-    await app.close().finally(() => clearInterval(idleSweep))
+    await app.close()
     app.log.info('closed: in-flight requests finished, connections closed')
   })
   await app.listen({ port: config.port, host: config.host })
