@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { TEST_REDIS_URL, uniqueId } from '../helpers/config.js'
 import { sql } from '../helpers/db.js'
 import { PASSWORD } from '../helpers/http.js'
@@ -9,10 +9,14 @@ import { exited, launch, listening } from '../server-process.js'
 
 // A deploy in the middle of traffic: the built server, real HTTP, real signals.
 
-t.test('SIGTERM: /ready turns 503, requests in flight finish, then a clean exit 0', async (t) => {
+/**
+ * The built server with SHUTDOWN_DRAIN_SECONDS=`drainSeconds`, a user signed up, and that user's
+ * login in flight. Cost 14: a login's compare takes over a second here, long enough to be in
+ * flight at the signal that follows.
+ */
+async function loginInFlight (t: Test, drainSeconds: string) {
   const prefix = `gatehouse-test:${uniqueId()}:`
-  // Cost 14: a login's compare takes over a second here, long enough to be in flight at SIGTERM.
-  const started = launch('node', ['dist/server.js'], { REDIS_KEY_PREFIX: prefix, SHUTDOWN_DRAIN_SECONDS: '2', BCRYPT_COST: '14' })
+  const started = launch('node', ['dist/server.js'], { REDIS_KEY_PREFIX: prefix, SHUTDOWN_DRAIN_SECONDS: drainSeconds, BCRYPT_COST: '14' })
   const email = `${uniqueId()}@shutdown.test.gatehouse`
   t.teardown(async () => {
     if (started.proc.exitCode === null) process.kill(started.proc.pid!, 'SIGKILL')
@@ -28,6 +32,11 @@ t.test('SIGTERM: /ready turns 503, requests in flight finish, then a clean exit 
   const inFlight = post('/sessions', { email, password: PASSWORD })
   // A sleep: the login must have reached the server, which says nothing until it answers.
   await sleep(200)
+  return { started, base, inFlight }
+}
+
+t.test('SIGTERM: /ready turns 503, requests in flight finish, then a clean exit 0', async (t) => {
+  const { started, base, inFlight } = await loginInFlight(t, '2')
   const signalledAt = Date.now()
   process.kill(started.proc.pid!, 'SIGTERM')
 
@@ -65,23 +74,7 @@ t.test('a keep-alive request still in flight when the close begins does not hold
   // No drain period: the close begins while the login (a cost-14 compare, over a second) is in
   // flight. Its connection is busy then, so it is not among the idle ones a close ends at once;
   // fetch keeps it alive afterwards for as long as the server's Keep-Alive header allows (72 s).
-  const prefix = `gatehouse-test:${uniqueId()}:`
-  const started = launch('node', ['dist/server.js'], { REDIS_KEY_PREFIX: prefix, SHUTDOWN_DRAIN_SECONDS: '0', BCRYPT_COST: '14' })
-  const email = `${uniqueId()}@shutdown.test.gatehouse`
-  t.teardown(async () => {
-    if (started.proc.exitCode === null) process.kill(started.proc.pid!, 'SIGKILL')
-    await sql('DELETE FROM users WHERE email = $1', [email])
-    const redis = new Redis(TEST_REDIS_URL)
-    await deleteKeys(redis, prefix)
-    redis.disconnect()
-  })
-  const base = await listening(started, 30_000)
-  const post = (path: string, body: object) => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-  t.equal((await post('/users', { email, password: PASSWORD })).status, 201)
-
-  const inFlight = post('/sessions', { email, password: PASSWORD })
-  // A sleep: the login must have reached the server, which says nothing until it answers.
-  await sleep(200)
+  const { started, inFlight } = await loginInFlight(t, '0')
   process.kill(started.proc.pid!, 'SIGTERM')
   const login = await inFlight
   t.equal(login.status, 201, 'the login in flight completed')
