@@ -27,7 +27,14 @@ export interface Metrics {
  * Prometheus metrics (prom-client), in a registry of the app's own, so two apps in one process
  * (the tests) do not collide. Served at GET /metrics.
  */
-export function createMetrics (countSessions: () => Promise<number>, passwordsWaiting: () => number): Metrics {
+/** What the metrics read of the password pool (users/passwords.ts `stats()`). */
+interface PasswordPoolView {
+  waiting: number
+  threads: number
+  refused: { atEntry: number; deadline: number }
+}
+
+export function createMetrics (countSessions: () => Promise<number>, passwordPool: () => PasswordPoolView): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' })
   const registers = [registry]
@@ -70,7 +77,30 @@ export function createMetrics (countSessions: () => Promise<number>, passwordsWa
     help: 'bcrypt calls waiting for a worker thread (at BCRYPT_MAX_QUEUE, logins and sign-ups get 503)',
     registers,
     collect () {
-      this.set(passwordsWaiting())
+      this.set(passwordPool().waiting)
+    },
+  })
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'gatehouse_password_threads',
+    help: 'bcrypt worker threads alive (started for hashing, let go after 10 s without any)',
+    registers,
+    collect () {
+      this.set(passwordPool().threads)
+    },
+  })
+  // eslint-disable-next-line no-new
+  new Counter({
+    name: 'gatehouse_password_checks_refused_total',
+    help: 'Logins, sign-ups and password changes answered 503 by the password pool: at entry (queue full at BCRYPT_MAX_QUEUE, or not to be served within BCRYPT_DEADLINE_MS) or at the deadline',
+    labelNames: ['reason'],
+    registers,
+    collect () {
+      // The pool keeps the totals; the counter shows them.
+      const { atEntry, deadline } = passwordPool().refused
+      this.reset()
+      this.inc({ reason: 'at_entry' }, atEntry)
+      this.inc({ reason: 'deadline' }, deadline)
     },
   })
 

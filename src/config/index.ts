@@ -33,6 +33,8 @@ export interface Config {
   bcryptCost: number
   bcryptThreads: number
   bcryptMaxQueue: number
+  bcryptDeadlineMs: number
+  bcryptNice: number
   throttle: ThrottleConfig
   cookies: CookieConfig
   databaseTimeoutMs: number
@@ -158,6 +160,8 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
       bcryptCost: value('BCRYPT_COST'),
       bcryptThreads,
       bcryptMaxQueue,
+      bcryptDeadlineMs: value('BCRYPT_DEADLINE_MS'),
+      bcryptNice: value('BCRYPT_NICE'),
       throttle: {
         loginFailuresPerAccountNetwork: value('LOGIN_MAX_FAILURES_PER_ACCOUNT_NETWORK'),
         loginFailuresPerAccount: value('LOGIN_MAX_FAILURES_PER_ACCOUNT'),

@@ -297,6 +297,22 @@ export const SETTINGS = {
     values: wholeNumber(1, 100_000),
     meaning: 'Password checks that may wait for a thread; beyond it logins and sign-ups get 503 with `Retry-After` at once.',
   },
+  BCRYPT_DEADLINE_MS: {
+    group: 'Passwords and brute-force limits',
+    default: '5000',
+    values: wholeNumber(500, 60_000),
+    meaning: 'A password check (login, sign-up, password change) not finished this long after it was asked for is abandoned and answered 503 with `Retry-After`: under any load a login gets an answer within this time, never a client timeout.',
+    envComment: [
+      'A password check not finished in this many ms is answered 503 (never a client timeout); the',
+      'bcrypt threads\' nice value: their share of a core the event loop also wants (docs/performance.md)',
+    ].join('\n'),
+  },
+  BCRYPT_NICE: {
+    group: 'Passwords and brute-force limits',
+    default: '10',
+    values: wholeNumber(0, 19),
+    meaning: 'The bcrypt threads\' CPU priority (Linux nice value, per thread). When the event loop wants the same core, a thread at nice 10 gets about a tenth of it, at 0 half, at 19 almost nothing; when the core is free, all of it. docs/performance.md, "Logins under load".',
+  },
   LOGIN_MAX_FAILURES_PER_ACCOUNT_NETWORK: {
     group: 'Passwords and brute-force limits',
     default: '10',

@@ -11,5 +11,5 @@ declare module 'fastify' {
 
 export default fp(async (app) => {
   const { redis, passwords, config } = app
-  app.decorate('metrics', createMetrics(() => countSessions(redis, config.redisKeyPrefix), () => passwords.waiting()))
+  app.decorate('metrics', createMetrics(() => countSessions(redis, config.redisKeyPrefix), () => passwords.stats()))
 }, { name: 'metrics', dependencies: ['config', 'redis', 'passwords'] })

@@ -5,8 +5,10 @@ import { createPasswordHasher } from '../../src/users/passwords.js'
 import { buildTestApp } from '../helpers/app.js'
 import { sql } from '../helpers/db.js'
 import { PASSWORD, signUp } from '../helpers/http.js'
+import { indexed } from '../helpers/redis.js'
+import { eventually } from '../helpers/wait.js'
 
-// bcrypt runs in worker threads with a bounded queue (src/users/passwords.ts).
+// bcrypt runs in worker threads with a bounded queue and a deadline (src/users/passwords.ts).
 
 const costOf = async (email: string) => {
   const [row] = await sql<{ password_hash: string }>('SELECT password_hash FROM users WHERE email = $1', [email])
@@ -40,14 +42,78 @@ function niceByThread (): Map<number, number> {
   return threads
 }
 
-t.test('bcrypt threads run at the lowest CPU priority, and the event loop keeps its own', { skip: process.platform !== 'linux' && 'per-thread nice values are Linux only' }, async (t) => {
+t.test('bcrypt threads run at BCRYPT_NICE, and the event loop keeps its own priority', { skip: process.platform !== 'linux' && 'per-thread nice values are Linux only' }, async (t) => {
   const before = niceByThread()
-  const passwords = await createPasswordHasher({ cost: 4, threads: 2, maxQueue: 4 })
+  const passwords = await createPasswordHasher({ cost: 4, threads: 2, maxQueue: 4, deadlineMs: 5000, nice: 7 })
   t.teardown(() => passwords.close())
   await Promise.all([passwords.hash('one password'), passwords.hash('another one')])
   const added = [...niceByThread()].filter(([tid]) => !before.has(tid))
-  t.equal(added.filter(([, nice]) => nice === 19).length, 2, 'both new bcrypt threads at nice 19')
+  t.equal(added.filter(([, nice]) => nice === 7).length, 2, 'both new bcrypt threads at nice 7')
   t.equal(niceByThread().get(process.pid), before.get(process.pid), 'the main thread (the event loop) unchanged')
+})
+
+t.test('threads exist only while there is hashing to do', async (t) => {
+  const passwords = await createPasswordHasher({ cost: 4, threads: 2, maxQueue: 4, deadlineMs: 5000, nice: 10, idleMs: 200 })
+  t.teardown(() => passwords.close())
+  t.ok(await eventually(5000, () => passwords.stats().threads === 0), 'the start-up hash\'s thread is let go once idle')
+  await Promise.all([passwords.hash('one password'), passwords.hash('another one')])
+  t.ok(passwords.stats().threads >= 1, 'started again for work')
+  t.ok(await eventually(5000, () => passwords.stats().threads === 0), 'and let go again')
+  t.ok(await passwords.verify('one password', await passwords.hash('one password')), 'and started once more on demand')
+})
+
+// bcrypt of PASSWORD at cost 16: one compare holds a core for seconds (about 4.6 s on the
+// development machine), far past the deadlines below.
+const SLOW_HASH = '$2b$16$hwzgk4moE6l5AT52Sm/Ha.txDTUuFWEvwr2r2HOx7wK/D6LxP4U9C'
+
+t.test('past BCRYPT_DEADLINE_MS a check is abandoned: queued or running, its caller gets 503 and its thread is freed', async (t) => {
+  const passwords = await createPasswordHasher({ cost: 4, threads: 1, maxQueue: 4, deadlineMs: 1000, nice: 0 })
+  t.teardown(() => passwords.close())
+  const running = passwords.verify(PASSWORD, SLOW_HASH)
+  const queued = passwords.verify(PASSWORD, SLOW_HASH)
+  await t.rejects(running, { code: 'overloaded' }, 'the running check')
+  await t.rejects(queued, { code: 'overloaded' }, 'the one waiting behind it')
+  t.same(passwords.stats().refused, { atEntry: 0, deadline: 2 })
+  // Had the first compare gone on, this one would wait seconds for the only thread and miss its own deadline.
+  const quick = await passwords.hash('another password')
+  t.ok(await passwords.verify('another password', quick), 'the thread is free for the next check at once')
+})
+
+t.test('a check that would not be served before the deadline is refused at once', async (t) => {
+  const passwords = await createPasswordHasher({ cost: 4, threads: 1, maxQueue: 4, deadlineMs: 1000, nice: 0 })
+  t.teardown(() => passwords.close())
+  const first = passwords.verify(PASSWORD, SLOW_HASH)
+  await t.rejects(first, { code: 'overloaded' })
+  // The pool now knows a check takes at least the deadline: one more behind a running one cannot be served in time.
+  const running = passwords.verify(PASSWORD, SLOW_HASH)
+  await t.rejects(passwords.verify(PASSWORD, SLOW_HASH), { code: 'overloaded' }, 'refused without waiting')
+  t.equal(passwords.stats().refused.atEntry, 1, 'at entry')
+  await t.rejects(running, { code: 'overloaded' })
+  t.equal(passwords.stats().refused.deadline, 2, 'the running ones at the deadline')
+  // With the thread free again a check is always let in, and the estimate learns from it.
+  const quick = await passwords.hash('another password')
+  t.ok(await passwords.verify('another password', quick))
+})
+
+t.test('a login past the deadline is answered 503 with Retry-After, counts against no limit, and the next one is served', async (t) => {
+  const ctx = await buildTestApp(t, { BCRYPT_DEADLINE_MS: '1000', LOGIN_MAX_FAILURES_PER_ACCOUNT_NETWORK: '1' })
+  const email = ctx.email()
+  const user = await signUp(ctx.app, email)
+  const [row] = await sql<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [user.id])
+  await sql('UPDATE users SET password_hash = $1 WHERE id = $2', [SLOW_HASH, user.id])
+  const login = () => ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: PASSWORD } })
+  // One after the other: each consumes the one failure allowed while its check runs.
+  for (const res of [await login(), await login()]) {
+    t.equal(res.statusCode, 503)
+    t.equal(res.headers['retry-after'], '5')
+    t.same(res.json(), { error: 'service_unavailable', message: 'Too many sign-ins at once; try again shortly' })
+  }
+  t.same(await indexed(ctx, user.id), [], 'no session')
+  const metrics = await ctx.app.inject({ method: 'GET', url: '/metrics' })
+  t.match(metrics.body, /gatehouse_password_checks_refused_total\{reason="deadline"\} 2/)
+  await sql('UPDATE users SET password_hash = $1 WHERE id = $2', [row!.password_hash, user.id])
+  // A limit of one failure would have answered 429 had either 503 counted as one.
+  t.equal((await login()).statusCode, 201, 'served once the password can be checked in time')
 })
 
 t.test('a full queue is refused at once with 503 and Retry-After, not answered late', async (t) => {
