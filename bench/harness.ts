@@ -24,29 +24,44 @@ export const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://post
 export const PREFIX = `gatehouse-bench-${process.pid}:`
 export const EMAIL_DOMAIN = 'bench.gatehouse.invalid'
 export const PASSWORD = 'bench password, long enough'
-export const BCRYPT_COST = 12
 export const ME_CONNECTIONS = 50
 /** Settings of the API to try (BENCH_API_ENV="LOG_LEVEL=warn,..."); the results record them. */
 export const API_ENV = Object.fromEntries((process.env.BENCH_API_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=', 2) as [string, string]))
+/** The production cost, unless BENCH_API_ENV sets another: the bench's own hashes and its login limit follow the API's. */
+export const BCRYPT_COST = Number(API_ENV.BCRYPT_COST ?? 12)
 
 export const machine = () => ({ cores: availableParallelism(), cpu: cpus()[0]?.model.trim(), memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform })
 
 export interface Figures {
+  /** Answers received. */
+  requests: number
   rps: number
   p50: number
   p99: number
-  /** Answers by status code, and connection errors and timeouts. */
+  /** Answers by status code. */
   statuses: Record<string, number>
+  /** Requests that got no answer: connection errors and timeouts (autocannon counts a timeout as an error too). */
   errors: number
+  /** Of those, the ones that timed out. */
+  timeouts: number
 }
 
 export const figures = (result: Result): Figures => ({
+  requests: result.requests.total,
   rps: result.requests.total / result.duration,
   p50: result.latency.p50,
   p99: result.latency.p99,
   statuses: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => [code, count ?? 0])),
-  errors: result.errors + result.timeouts,
+  errors: result.errors,
+  timeouts: result.timeouts,
 })
+
+/** The p-th percentile (0 to 100, nearest rank) of some latencies; 0 when there are none. */
+export const percentile = (values: number[], p: number) => {
+  if (values.length === 0) return 0
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+}
 
 export const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b)
