@@ -18,8 +18,8 @@ import { createSessions, insertUsers } from './live-sessions.js'
  * own users in its own database) is stopped and removed at the end, also on Ctrl-C.
  *
  * GET /me looks like real traffic: BENCH_SESSIONS live sessions of BENCH_SESSION_USERS users, each
- * request carrying the next one's token, so neither the API's verified-token cache nor one Redis
- * key serves it all; the baseline gets the very same requests (it ignores the header).
+ * request carrying the next one's token, so that no single Redis key or cached token serves it
+ * all; the baseline gets the very same requests (it ignores the header).
  *
  * Env: BENCH_ROUND_SECONDS (5), BENCH_PASSES (2), BENCH_SESSIONS (10000), BENCH_SESSION_USERS (1000),
  * BENCH_REDIS_URL, BENCH_DATABASE_URL, BENCH_API_ROOT (another built checkout whose server to run),
