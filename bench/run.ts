@@ -187,10 +187,12 @@ async function mixed (server: Server, token: () => string, emails: string[], dur
   run.on('response', (_client, _status, _bytes, ms) => answered.latencies.push(ms))
 
   let nextUser = 0
+  let loginsRefused = 0
   const cycles: Promise<void>[] = []
   const cycle = async () => {
     const email = emails[nextUser++ % emails.length]
     const login = await timed(kind('POST /sessions'), validLogin, server, 'POST', '/sessions', undefined, { email, password: PASSWORD })
+    if (login?.status === 503 && login.retryAfter) loginsRefused++
     if (login?.status !== 201) return
     const newToken = (JSON.parse(login.text) as { token: string }).token
     await timed(kind('GET /me, new token'), statusIs(200), server, 'GET', '/me', newToken)
@@ -208,6 +210,8 @@ async function mixed (server: Server, token: () => string, emails: string[], dur
     /** Requests autocannon got no answer to (connection errors, timeouts). */
     noAnswer: result.errors,
     errors,
+    /** Logins answered 503 with Retry-After (valid; the cycle stops there). */
+    loginsRefused,
     kinds: Object.fromEntries(Object.entries(kinds).map(([name, k]) => [name, { count: k.latencies.length, p99: percentile(k.latencies, 99), unexpected: k.unexpected }])),
   }
 }
@@ -374,6 +378,7 @@ async function main (): Promise<void> {
       return [name, { count: sum(passes.map((k) => k.count)), p99: median(passes.map((k) => k.p99)), errors: sum(passes.map((k) => sum(Object.values(k.unexpected)))) }]
     }))
     const mixedErrors = sum(runs.mixed.map((m) => m.errors))
+    const mixedRefused = sum(runs.mixed.map((m) => m.loginsRefused))
 
     // Anything but the expected answer makes the run worthless: say so rather than report it.
     const wrong: string[] = []
@@ -434,7 +439,7 @@ async function main (): Promise<void> {
           timeouts: sum(runs.alone.map((l) => l.timeouts)),
           runs: runs.alone,
         },
-        mixed: { kinds: mixedKinds, errors: mixedErrors, passes: runs.mixed },
+        mixed: { kinds: mixedKinds, errors: mixedErrors, loginsRefused: mixedRefused, passes: runs.mixed },
         meAfterLogout: gone,
       },
       loginTimeouts,
@@ -472,7 +477,7 @@ async function main (): Promise<void> {
     console.log(row(['   calm: 1 conn, nothing else', (calm.created / calm.seconds).toFixed(2), (calm.refused / calm.seconds).toFixed(2), ms(calmP99), '1', calm.timeouts, calm.answeredAfter]))
     console.log(row(['3. the storm: 10 conns + GET /me', stormLogins.createdPerSecond.toFixed(2), stormLogins.refusedPerSecond.toFixed(2), ms(stormLogins.p99), stormLogins.p99VsCalm, stormLogins.timeouts, sum(runs.stormLogins.map((l) => l.answeredAfter))]))
     console.log(row(['4. alone: 10 conns', aloneLogins.toFixed(2), alone.refusedPerSecond.toFixed(2), ms(alone.p99), ratio(alone.p99, calmP99), alone.timeouts, sum(runs.alone.map((l) => l.answeredAfter)), loginShare]))
-    console.log(`\n5. mixed, ${ME_CONNECTIONS} conns (1 in ${MIXED_LIST_EVERY} GET /sessions) + a login, GET /me, logout every ${MIXED_LOGIN_EVERY_MS} ms: ${mixedErrors} errors`)
+    console.log(`\n5. mixed, ${ME_CONNECTIONS} conns (1 in ${MIXED_LIST_EVERY} GET /sessions) + a login, GET /me, logout every ${MIXED_LOGIN_EVERY_MS} ms: ${mixedErrors} errors, ${mixedRefused} logins answered 503 with Retry-After`)
     console.log(row(['   request', 'answers', 'p99 ms', 'errors']))
     for (const [name, k] of Object.entries(mixedKinds)) console.log(row([`   ${name}`, k.count, ms(k.p99), k.errors]))
     console.log()
