@@ -1,10 +1,10 @@
-import autocannon, { type Options, type Result } from 'autocannon'
-import { type ChildProcess, spawn } from 'node:child_process'
+import autocannon, { type Instance, type Options, type Result } from 'autocannon'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import pg from 'pg'
@@ -18,35 +18,55 @@ export { freePort }
  * (its key prefix, its users) is removed by `cleanUp`, also after a failure or Ctrl-C.
  */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url)) // from dist-bench/bench/
+/**
+ * The checkout whose dist/server.js is the API under test: this one, or BENCH_API_ROOT (another
+ * built checkout, with its own dist/ and node_modules, e.g. an older release to compare with).
+ */
+export const API_ROOT = process.env.BENCH_API_ROOT ? resolve(process.env.BENCH_API_ROOT) : ROOT
 export const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5)
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 export const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_bench'
 export const PREFIX = `gatehouse-bench-${process.pid}:`
 export const EMAIL_DOMAIN = 'bench.gatehouse.invalid'
 export const PASSWORD = 'bench password, long enough'
-export const BCRYPT_COST = 12
 export const ME_CONNECTIONS = 50
 /** Settings of the API to try (BENCH_API_ENV="LOG_LEVEL=warn,..."); the results record them. */
 export const API_ENV = Object.fromEntries((process.env.BENCH_API_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=', 2) as [string, string]))
+/** The production cost, unless BENCH_API_ENV sets another: the bench's own hashes and its login limit follow the API's. */
+export const BCRYPT_COST = Number(API_ENV.BCRYPT_COST ?? 12)
 
 export const machine = () => ({ cores: availableParallelism(), cpu: cpus()[0]?.model.trim(), memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform })
 
 export interface Figures {
+  /** Answers received. */
+  requests: number
   rps: number
   p50: number
   p99: number
-  /** Answers by status code, and connection errors and timeouts. */
+  /** Answers by status code. */
   statuses: Record<string, number>
+  /** Requests that got no answer: connection errors and timeouts (autocannon counts a timeout as an error too). */
   errors: number
+  /** Of those, the ones that timed out. */
+  timeouts: number
 }
 
 export const figures = (result: Result): Figures => ({
+  requests: result.requests.total,
   rps: result.requests.total / result.duration,
   p50: result.latency.p50,
   p99: result.latency.p99,
   statuses: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => [code, count ?? 0])),
-  errors: result.errors + result.timeouts,
+  errors: result.errors,
+  timeouts: result.timeouts,
 })
+
+/** The p-th percentile (0 to 100, nearest rank) of some latencies; 0 when there are none. */
+export const percentile = (values: number[], p: number) => {
+  if (values.length === 0) return 0
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+}
 
 export const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -73,12 +93,12 @@ export interface Server {
 
 export const started: Server[] = []
 
-export async function start (name: string, args: string[], env: Record<string, string>, ready: string): Promise<Server> {
+export async function start (name: string, args: string[], env: Record<string, string>, ready: string, cwd = ROOT): Promise<Server> {
   const port = await freePort()
   const log = join(tmpdir(), `gatehouse-bench-${process.pid}-${name}.log`)
   // Logs go to a file, as in production: piping them here would load the load generator.
   const out = openSync(log, 'w')
-  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', out, out] })
+  const proc = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', out, out] })
   const server = { name, url: `http://127.0.0.1:${port}`, proc, log }
   started.push(server)
   const deadline = Date.now() + 60_000
@@ -107,6 +127,17 @@ export function rssMb (server: Server): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024
 }
 
+/** getconf CLK_TCK: the unit of a process' CPU times in /proc (100 on Linux in practice). */
+const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
+
+/** CPU time the process has used so far, all its threads, user and system, in microseconds (/proc/<pid>/stat). */
+export function cpuMicros (server: Server): number {
+  const stat = readFileSync(`/proc/${server.proc.pid}/stat`, 'utf8')
+  // After "pid (comm) ", whose comm may hold spaces: state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND) * 1e6
+}
+
 export async function api (server: Server, method: string, path: string, body?: unknown, token?: string) {
   const res = await fetch(server.url + path, {
     method,
@@ -118,7 +149,9 @@ export async function api (server: Server, method: string, path: string, body?: 
   return text ? (JSON.parse(text) as Record<string, unknown>) : {}
 }
 
-export const load = (options: Options) => autocannon({ duration: ROUND_SECONDS, ...options }) as unknown as Promise<Result>
+/** A run of autocannon: awaited for its result, and an event emitter meanwhile ('response' for each answer). */
+export type Load = Instance & PromiseLike<Result>
+export const load = (options: Options) => autocannon({ duration: ROUND_SECONDS, ...options }) as unknown as Load
 
 export const getMe = (server: Server, token: string, duration = ROUND_SECONDS) =>
   load({ url: server.url + '/me', connections: ME_CONNECTIONS, duration, headers: { authorization: `Token token=${token}` } })
@@ -151,11 +184,13 @@ export const row = (cells: (string | number)[]) => cells.map((cell, i) => String
 /**
  * The API as production runs it: built, NODE_ENV=production, info logs (to a file), bcrypt at cost
  * 12, a fresh secret. EXPIRED_EVENTS=listen: expired events as usual, without changing the shared
- * Redis' configuration. BENCH_CPU_PROF=1 writes a --cpu-prof profile into bench/profiles/.
+ * Redis' configuration. BENCH_CPU_PROF=1 writes a --cpu-prof profile into bench/profiles/. The
+ * server is API_ROOT's dist/server.js, run in that checkout. `env` on the answer is what the API
+ * was given on top of this process' environment (to load the same Config in the bench).
  */
-export function startApi (redisUrl: string, env: Record<string, string> = {}): Promise<Server> {
+export async function startApi (redisUrl: string, env: Record<string, string> = {}): Promise<Server & { env: Record<string, string> }> {
   const profile = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench/profiles')}`] : []
-  return start('api', [...profile, 'dist/server.js'], {
+  const apiEnv = {
     NODE_ENV: 'production',
     JWT_SECRET: randomBytes(48).toString('base64'),
     DATABASE_URL,
@@ -167,7 +202,8 @@ export function startApi (redisUrl: string, env: Record<string, string> = {}): P
     SHUTDOWN_DRAIN_SECONDS: '0',
     ...env,
     ...API_ENV,
-  }, '/ready')
+  }
+  return Object.assign(await start('api', [...profile, 'dist/server.js'], apiEnv, '/ready', API_ROOT), { env: apiEnv })
 }
 
 /** A redis-server of the benchmark's own (so the shared one never holds its millions of keys); `stop` removes it whole. */
