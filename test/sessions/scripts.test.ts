@@ -4,6 +4,7 @@ import t, { type Test } from 'tap'
 import { closeRedis, connectRedis, createRedisClient } from '../../src/redis/client.js'
 import type { SessionEvent } from '../../src/sessions/events.js'
 import { sessionKeys } from '../../src/sessions/keys.js'
+import { TOUCH_WRITE_INTERVAL_MS } from '../../src/sessions/scripts/index.js'
 import { createSessionStore, type Device, type SessionStore } from '../../src/sessions/store.js'
 import { testConfig } from '../helpers/config.js'
 import { deleteKeys } from '../helpers/redis.js'
@@ -16,7 +17,7 @@ const TTL_SECONDS = 600
 const device: Device = { client: 'test', userAgent: 'scripts.test', ip: '127.0.0.1' }
 
 /** A store on a key prefix of its own (deleted at teardown), its client, and the events it published. */
-async function storeFor (t: Test) {
+async function storeFor (t: Test, { ttlSeconds = () => TTL_SECONDS }: { ttlSeconds?: () => number } = {}) {
   const config = testConfig()
   const prefix = config.redisKeyPrefix
   const redis = createRedisClient({ target: config.redis, commandTimeoutMs: 10_000, logger: { warn: () => {}, info: () => {} } })
@@ -28,7 +29,7 @@ async function storeFor (t: Test) {
   const events: SessionEvent[] = []
   const store = createSessionStore(redis, {
     keyPrefix: prefix,
-    ttlSeconds: () => TTL_SECONDS,
+    ttlSeconds,
     maxAgeSeconds: 3600,
     maxPerUser: 0,
     events: async (batch) => { events.push(...batch) },
@@ -192,4 +193,64 @@ t.test("Redis' clock and the index expiry are written once, in includes/", async
     t.match(header, /-- KEYS\[1\]/, `${file}: its header says its KEYS`)
     t.match(header, /-- Returns/, `${file}: and what it returns`)
   }
+})
+
+// touch-session.lua writes a session's use at most once per TOUCH_WRITE_INTERVAL_MS (a tenth of the
+// TTL if shorter). The tests move last_seen_at back rather than wait for the clock.
+
+/** What a touch may write: last_seen_at, the key's expiry and the index score. */
+async function written (redis: Awaited<ReturnType<typeof storeFor>>['redis'], keys: ReturnType<typeof sessionKeys>, userId: string, id: string) {
+  return {
+    lastSeenAt: Number(await redis.hget(keys.session(userId, id), 'last_seen_at')),
+    expiry: await redis.pexpiretime(keys.session(userId, id)),
+    score: Number(await redis.zscore(keys.index(userId), id)),
+  }
+}
+
+t.test('a touch within the write interval writes nothing; the first one after it slides the session', async (t) => {
+  const { store, redis, keys, now } = await storeFor(t)
+  const userId = randomUUID()
+  const { id } = await newSession(store, userId)
+  const before = await written(redis, keys, userId, id)
+  t.ok(await store.touch(id, userId), 'live')
+  t.same(await written(redis, keys, userId, id), before, 'just after the login: nothing written')
+
+  const earlier = await now() - TOUCH_WRITE_INTERVAL_MS - 1
+  await redis.hset(keys.session(userId, id), 'last_seen_at', String(earlier))
+  t.ok(await store.touch(id, userId))
+  const after = await written(redis, keys, userId, id)
+  const at = await now()
+  t.ok(after.lastSeenAt > earlier && after.lastSeenAt <= at, 'last_seen_at written')
+  t.ok(after.expiry >= at - 50 + TTL_SECONDS * 1000 && after.expiry <= at + TTL_SECONDS * 1000, 'the window slid')
+  t.equal(after.score, after.expiry, 'and the index score with it')
+})
+
+t.test('a TTL ops changed applies at the next touch, even within the write interval', async (t) => {
+  let ttl = TTL_SECONDS
+  const { store, redis, keys, now } = await storeFor(t, { ttlSeconds: () => ttl })
+  const userId = randomUUID()
+  const { id } = await newSession(store, userId)
+  for (const changed of [TTL_SECONDS / 2, TTL_SECONDS * 2]) {
+    ttl = changed
+    t.ok(await store.touch(id, userId))
+    const { expiry, score } = await written(redis, keys, userId, id)
+    const at = await now()
+    t.ok(expiry >= at - 50 + changed * 1000 && expiry <= at + changed * 1000, `the window is the new TTL, ${changed} s`)
+    t.equal(score, expiry)
+  }
+})
+
+t.test('with a TTL under ten seconds the write interval is a tenth of it', async (t) => {
+  const { store, redis, keys, now } = await storeFor(t, { ttlSeconds: () => 2 })
+  const userId = randomUUID()
+  const { id } = await newSession(store, userId)
+  t.ok(await store.touch(id, userId), 'live')
+  const recent = await now() - 100
+  await redis.hset(keys.session(userId, id), 'last_seen_at', String(recent))
+  t.ok(await store.touch(id, userId))
+  t.equal((await written(redis, keys, userId, id)).lastSeenAt, recent, '100 ms after a write (under 200 ms): nothing written')
+  const older = await now() - 250
+  await redis.hset(keys.session(userId, id), 'last_seen_at', String(older))
+  t.ok(await store.touch(id, userId))
+  t.ok((await written(redis, keys, userId, id)).lastSeenAt > older, '250 ms after: written')
 })

@@ -10,6 +10,12 @@ import type { LiveSession, NewSessionInput, SessionInfo, SessionStatus, SessionU
  * the wrappers below build the KEYS from the user's id and the session ids (keys.ts: all in the
  * user's hash slot, so every script is Cluster-safe), encode the arguments and decode the reply.
  */
+/**
+ * A session's last use is written at most this often (or every tenth of the TTL in force, if that
+ * is shorter): part of the contract (docs/session-contract.md, "last_seen_at"). touch-session.lua.
+ */
+export const TOUCH_WRITE_INTERVAL_MS = 1000
+
 const FILES = {
   createSession: 'create-session',
   touchSession: 'touch-session',
@@ -185,7 +191,7 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
     },
 
     async touchSession ({ userId, id, ttlMs }) {
-      const [status, detail = '', email = '', userCreatedAt = ''] = await run.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.cutoff(userId), id, userId, ttlMs) as string[]
+      const [status, detail = '', email = '', userCreatedAt = ''] = await run.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.cutoff(userId), id, userId, ttlMs, TOUCH_WRITE_INTERVAL_MS) as string[]
       if (status === 'ok') return { status, session: { role: detail, email, userCreatedAt: Number(userCreatedAt) } }
       if (status === 'ended') return { status, reason: detail as 'idle' | 'max-age' }
       return { status: status as 'revoked' | 'gone' }
