@@ -31,7 +31,8 @@ export const EMAIL_DOMAIN = 'bench.gatehouse.invalid'
 export const PASSWORD = 'bench password, long enough'
 export const ME_CONNECTIONS = 50
 /** Settings of the API to try (BENCH_API_ENV="LOG_LEVEL=warn,..."); the results record them. */
-export const API_ENV = Object.fromEntries((process.env.BENCH_API_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=', 2) as [string, string]))
+// Split at the first '=' only: a value may hold one (NODE_OPTIONS=--max-semi-space-size=8).
+export const API_ENV = Object.fromEntries((process.env.BENCH_API_ENV ?? '').split(',').filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]))
 /** The production cost, unless BENCH_API_ENV sets another: the bench's own hashes and its login limit follow the API's. */
 export const BCRYPT_COST = Number(API_ENV.BCRYPT_COST ?? 12)
 
