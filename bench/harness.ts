@@ -201,6 +201,8 @@ export async function startApi (redisUrl: string, env: Record<string, string> = 
     LOG_LEVEL: 'info',
     EXPIRED_EVENTS: 'listen',
     SHUTDOWN_DRAIN_SECONDS: '0',
+    // As `npm start` and the Docker image run it (docs/performance.md, "Memory").
+    MALLOC_ARENA_MAX: '2',
     ...env,
     ...API_ENV,
   }
