@@ -301,7 +301,7 @@ export const SETTINGS = {
     group: 'Passwords and brute-force limits',
     default: '5000',
     values: wholeNumber(500, 60_000),
-    meaning: 'A password check (login, sign-up, password change) not finished this long after it was asked for is abandoned and answered 503 with `Retry-After`: under any load a login gets an answer within this time, never a client timeout.',
+    meaning: 'A password check (login, sign-up, password change) not finished this long after it was asked for is abandoned and answered 503 with `Retry-After`: under any load the check ends within this time, never in a client timeout. Must be longer than one bcrypt hash at `BCRYPT_COST` on the machine (checked at start).',
     envComment: [
       'A password check not finished in this many ms is answered 503 (never a client timeout); the',
       'bcrypt threads\' nice value: their share of a core the event loop also wants (docs/performance.md)',

@@ -3,7 +3,7 @@
 // without a TypeScript loader in the worker. The synchronous calls are right here: a worker runs
 // one task at a time, and the async ones would only add yields that no one else is waiting for.
 import bcrypt from 'bcryptjs'
-import { setPriority } from 'node:os'
+import { getPriority, setPriority } from 'node:os'
 import { workerData } from 'node:worker_threads'
 
 // A lower CPU priority (BCRYPT_NICE) for this thread alone: when the event loop, which serves
@@ -33,4 +33,9 @@ export function hash ({ password, cost }) {
 export function compare ({ password, hash }) {
   const started = performance.now()
   return [bcrypt.compareSync(password, hash), performance.now() - started]
+}
+
+/** This thread's nice value, as set above (null off Linux, where it is not per thread). */
+export function priority () {
+  return [process.platform === 'linux' ? getPriority() : null, 0]
 }

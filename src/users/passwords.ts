@@ -2,6 +2,7 @@ import bcrypt from 'bcryptjs'
 import { randomBytes } from 'node:crypto'
 import { Piscina } from 'piscina'
 import { errors } from '../shared/errors.js'
+import { type Log, silentLog } from '../shared/log.js'
 
 export interface PasswordHasher {
   hash(password: string): Promise<string>
@@ -17,6 +18,8 @@ export interface PasswordHasher {
   stats(): PasswordPoolStats
   /** How long the dummy hash took at start-up, at the configured cost, on this machine (ms). */
   startupHashMs: number
+  /** The nice value the threads actually run at (null where it cannot be read). */
+  threadNice: number | null
   /** Stops the worker threads. */
   close(): Promise<void>
 }
@@ -38,13 +41,15 @@ export interface PasswordHasherOptions {
   maxQueue: number
   /**
    * A call not finished this long after it was made is abandoned (taken out of the queue, or its
-   * thread stopped) and refused with 503: under any load a login is answered within this time.
+   * thread stopped) and refused with 503: under any load a password check ends within this time.
    */
   deadlineMs: number
   /** The threads' nice value (Linux): their share of a core the event loop also wants. */
   nice: number
   /** How long a thread may sit idle before it is let go (default IDLE_THREAD_MS). */
   idleMs?: number
+  /** Where a failure of the pool itself is logged. */
+  log?: Log
 }
 
 /** Threads are started for hashing and let go after this long without any: an idle server holds none. */
@@ -66,67 +71,119 @@ export function checkPasswordBytes (field: string, password: string): void {
  * the event loop that would stall every other request, so hashing and comparing run in a small
  * pool of worker threads (piscina) with a bounded queue.
  */
-export async function createPasswordHasher ({ cost, threads, maxQueue, deadlineMs, nice, idleMs = IDLE_THREAD_MS }: PasswordHasherOptions): Promise<PasswordHasher> {
+export async function createPasswordHasher ({ cost, threads, maxQueue, deadlineMs, nice, idleMs = IDLE_THREAD_MS, log = silentLog }: PasswordHasherOptions): Promise<PasswordHasher> {
   const pool = new Piscina({
     filename: new URL('./bcrypt-worker.js', import.meta.url).href,
-    // Each thread is a V8 isolate of some 15 MB: started when there is hashing to do, let go when
+    // Each thread is a V8 isolate of 15 to 20 MB: started when there is hashing to do, let go when
     // there has been none for a while. Starting one costs a few milliseconds, next to 250 ms of bcrypt.
     minThreads: 0,
     maxThreads: threads,
-    maxQueue,
     idleTimeout: idleMs,
     // The worker is plain JavaScript: it needs none of the parent's loaders or flags (under the
     // test runner, a TypeScript loader that takes a second to start in every thread).
     execArgv: [],
     workerData: { nice },
   })
+  // A thread that fails to start would otherwise be an unhandled 'error' event: the process would exit.
+  pool.on('error', (err) => log.warn({ err }, 'a bcrypt worker thread failed'))
+
+  // The queue is kept here, not in piscina: piscina does not serve calls that carry an abort signal
+  // in order of arrival, and after it stops a thread at a deadline it starts no other until the
+  // next call comes. Here calls wait first in, first out, and each is handed to piscina only when a
+  // thread is free for it.
+  interface Call {
+    name: 'hash' | 'compare' | 'priority'
+    task: object
+    state: 'waiting' | 'running' | 'done'
+    startedAt: number
+    abort: AbortController
+    resolve(value: unknown): void
+    reject(err: unknown): void
+  }
+  const waiting: Call[] = []
+  let running = 0
   const refused = { atEntry: 0, deadline: 0 }
   // Admission control: how long one call takes on a thread now (a moving average: under load the
-  // threads get less of the CPU and calls take longer), and how many calls are in the pool.
+  // threads get less of the CPU and calls take longer).
   let serviceMs = 0
-  let inFlight = 0
-  /** Whether a new call would likely finish within the deadline, waiting its turn behind `inFlight`. */
-  const admissible = (ms: number) => inFlight < threads || Math.ceil((inFlight + 1) / threads) * serviceMs <= ms
-  const run = async <T>(name: 'hash' | 'compare', task: object, ms = deadlineMs): Promise<T> => {
-    // A full queue, or one that would not be served in time, answers now: a login that would wait
-    // longer than that is better retried. (With a thread free, a call is always let in: it is
-    // also how the estimate learns that the load has passed.)
-    if (pool.queueSize >= maxQueue || !admissible(ms)) {
+
+  const dispatch = () => {
+    while (running < threads && waiting.length > 0) {
+      const call = waiting.shift()!
+      call.state = 'running'
+      call.startedAt = performance.now()
+      running++
+      pool.run(call.task, { name: call.name, signal: call.abort.signal }).then(
+        ([result, tookMs]: [unknown, number]) => {
+          serviceMs = serviceMs === 0 ? tookMs : 0.7 * serviceMs + 0.3 * tookMs
+          finish(call, () => call.resolve(result))
+        },
+        (err: unknown) => {
+          // A failure of the pool itself (a thread that died): logged, and the caller gets 503.
+          if (call.state === 'running') log.warn({ err }, 'a bcrypt call failed')
+          finish(call, () => call.reject(errors.overloaded()))
+        }
+      )
+    }
+  }
+  const finish = (call: Call, answer: () => void) => {
+    if (call.state !== 'running') return // answered already, at its deadline
+    call.state = 'done'
+    running--
+    answer()
+    dispatch()
+  }
+
+  const run = <T>(name: 'hash' | 'compare' | 'priority', task: object, ms = deadlineMs): Promise<T> => {
+    // A full queue, or one whose turn would come after the deadline, answers now: a login that
+    // would wait longer than that is better retried. (With a thread free, a call is always let in:
+    // it is also how the estimate learns that the load has passed.)
+    const turns = Math.ceil((running + waiting.length + 1) / threads)
+    if (waiting.length >= maxQueue || (running >= threads && turns * serviceMs > ms)) {
       refused.atEntry++
-      throw errors.overloaded()
+      return Promise.reject(errors.overloaded())
     }
-    // Past the deadline the caller is answered 503 rather than late (or never: a client gives up
-    // after some seconds), and the work stops: a check no one waits for takes no more CPU (piscina
-    // takes a waiting call out of the queue, and stops the thread of a running one).
-    const deadline = new AbortController()
-    const timer = setTimeout(() => deadline.abort(), ms)
-    const turns = Math.ceil((inFlight + 1) / threads)
-    inFlight++
-    try {
-      const [result, tookMs] = await pool.run(task, { name, signal: deadline.signal }) as [T, number]
-      serviceMs = serviceMs === 0 ? tookMs : 0.7 * serviceMs + 0.3 * tookMs
-      return result
-    } catch (err) {
-      if (!deadline.signal.aborted) throw err
-      refused.deadline++
-      // `turns` calls (this one's and those ahead of it) took longer than the deadline: each took
-      // at least deadline / turns, and the estimate must not stay below that.
-      serviceMs = Math.max(serviceMs, ms / turns)
-      throw errors.overloaded()
-    } finally {
-      inFlight--
-      clearTimeout(timer)
-    }
+    return new Promise<T>((resolve, reject) => {
+      const call: Call = { name, task, state: 'waiting', startedAt: 0, abort: new AbortController(), resolve: resolve as (value: unknown) => void, reject }
+      // Past the deadline the caller is answered 503 rather than late (or never: a client gives
+      // up after some seconds), and the work stops: a call still waiting leaves the queue, a
+      // running one has its thread stopped (piscina), so no CPU goes to an answer no one waits for,
+      // and its place goes to the next call at once.
+      const timer = setTimeout(() => {
+        if (call.state === 'waiting') waiting.splice(waiting.indexOf(call), 1)
+        if (call.state === 'running') {
+          running--
+          // It ran this long without finishing: the estimate must not stay below that.
+          serviceMs = Math.max(serviceMs, performance.now() - call.startedAt)
+        }
+        call.state = 'done'
+        call.abort.abort()
+        refused.deadline++
+        reject(errors.overloaded())
+        dispatch()
+      }, ms)
+      const settled = (answer: (value: never) => void) => (value: never) => {
+        clearTimeout(timer)
+        answer(value)
+      }
+      call.resolve = settled(call.resolve)
+      call.reject = settled(call.reject)
+      waiting.push(call)
+      dispatch()
+    })
   }
   const hash = (password: string) => run<string>('hash', { password, cost })
   // The dummy hash has no deadline: at start-up nothing else is waiting, and a slow machine at a
-  // high cost must still start (the plugin warns when the deadline leaves no room for a check).
+  // high cost must still start (the plugin refuses a deadline shorter than one hash).
   const started = performance.now()
   const dummyHash = await run<string>('hash', { password: randomBytes(16).toString('hex'), cost }, 2 ** 31 - 1).catch(async (err) => {
     await pool.destroy()
     throw err
   })
   const startupHashMs = performance.now() - started
+  // The threads' actual priority: setting it may be refused (a lower nice than the process's own,
+  // without the privilege to lower it), and the plugin says so.
+  const threadNice = await run<number | null>('priority', {}, 2 ** 31 - 1)
 
   return {
     hash,
@@ -136,8 +193,9 @@ export async function createPasswordHasher ({ cost, threads, maxQueue, deadlineM
       return ok && usable
     },
     needsRehash: (stored) => bcrypt.getRounds(stored) < cost,
-    stats: () => ({ waiting: pool.queueSize, threads: pool.threads.length, refused: { ...refused } }),
+    stats: () => ({ waiting: waiting.length, threads: pool.threads.length, refused: { ...refused } }),
     startupHashMs,
+    threadNice,
     close: () => pool.destroy(),
   }
 }

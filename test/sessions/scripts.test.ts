@@ -217,40 +217,47 @@ t.test('a touch within the write interval writes nothing; the first one after it
 
   const earlier = await now() - TOUCH_WRITE_INTERVAL_MS - 1
   await redis.hset(keys.session(userId, id), 'last_seen_at', String(earlier))
+  const from = await now()
   t.ok(await store.touch(id, userId))
   const after = await written(redis, keys, userId, id)
-  const at = await now()
-  t.ok(after.lastSeenAt > earlier && after.lastSeenAt <= at, 'last_seen_at written')
-  t.ok(after.expiry >= at - 50 + TTL_SECONDS * 1000 && after.expiry <= at + TTL_SECONDS * 1000, 'the window slid')
+  const to = await now()
+  t.ok(after.lastSeenAt >= from && after.lastSeenAt <= to, 'last_seen_at written')
+  t.equal(after.expiry, after.lastSeenAt + TTL_SECONDS * 1000, 'the window slid')
   t.equal(after.score, after.expiry, 'and the index score with it')
 })
 
 t.test('a TTL ops changed applies at the next touch, even within the write interval', async (t) => {
   let ttl = TTL_SECONDS
-  const { store, redis, keys, now } = await storeFor(t, { ttlSeconds: () => ttl })
+  const { store, redis, keys } = await storeFor(t, { ttlSeconds: () => ttl })
   const userId = randomUUID()
   const { id } = await newSession(store, userId)
-  for (const changed of [TTL_SECONDS / 2, TTL_SECONDS * 2]) {
+  // Lowered, by a lot and by less than the interval (the key would outlive the new window), then raised.
+  for (const changed of [TTL_SECONDS / 2, TTL_SECONDS / 2 - 0.5, TTL_SECONDS * 2]) {
     ttl = changed
     t.ok(await store.touch(id, userId))
-    const { expiry, score } = await written(redis, keys, userId, id)
-    const at = await now()
-    t.ok(expiry >= at - 50 + changed * 1000 && expiry <= at + changed * 1000, `the window is the new TTL, ${changed} s`)
+    const { lastSeenAt, expiry, score } = await written(redis, keys, userId, id)
+    t.equal(expiry, lastSeenAt + changed * 1000, `the window is the new TTL, ${changed} s`)
     t.equal(score, expiry)
   }
 })
 
 t.test('with a TTL under ten seconds the write interval is a tenth of it', async (t) => {
-  const { store, redis, keys, now } = await storeFor(t, { ttlSeconds: () => 2 })
+  const ttlMs = 9000
+  const { store, redis, keys, now } = await storeFor(t, { ttlSeconds: () => ttlMs / 1000 })
   const userId = randomUUID()
   const { id } = await newSession(store, userId)
-  t.ok(await store.touch(id, userId), 'live')
-  const recent = await now() - 100
-  await redis.hset(keys.session(userId, id), 'last_seen_at', String(recent))
+  const key = keys.session(userId, id)
+  /** As if the last write had been `ago` ms ago: last_seen_at and the key's expiry both moved back. */
+  const lastWrite = async (ago: number) => {
+    const at = await now() - ago
+    await redis.hset(key, 'last_seen_at', String(at))
+    await redis.pexpireat(key, at + ttlMs)
+    return at
+  }
+  const recent = await lastWrite(100)
   t.ok(await store.touch(id, userId))
-  t.equal((await written(redis, keys, userId, id)).lastSeenAt, recent, '100 ms after a write (under 200 ms): nothing written')
-  const older = await now() - 250
-  await redis.hset(keys.session(userId, id), 'last_seen_at', String(older))
+  t.equal((await written(redis, keys, userId, id)).lastSeenAt, recent, 'well within 900 ms of a write: nothing written')
+  const older = await lastWrite(950)
   t.ok(await store.touch(id, userId))
-  t.ok((await written(redis, keys, userId, id)).lastSeenAt > older, '250 ms after: written')
+  t.ok((await written(redis, keys, userId, id)).lastSeenAt > older, 'past 900 ms (a tenth of 9 s, under the 1 s interval): written')
 })

@@ -1,12 +1,14 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import t from 'tap'
+import { buildApp } from '../../src/app.js'
 import { createPasswordHasher } from '../../src/users/passwords.js'
+import { testConfig } from '../helpers/config.js'
 import { buildTestApp } from '../helpers/app.js'
 import { sql } from '../helpers/db.js'
 import { PASSWORD, signUp } from '../helpers/http.js'
 import { indexed } from '../helpers/redis.js'
-import { eventually } from '../helpers/wait.js'
+import { eventually, sleep } from '../helpers/wait.js'
 
 // bcrypt runs in worker threads with a bounded queue and a deadline (src/users/passwords.ts).
 
@@ -77,6 +79,23 @@ t.test('past BCRYPT_DEADLINE_MS a check is abandoned: queued or running, its cal
   // Had the first compare gone on, this one would wait seconds for the only thread and miss its own deadline.
   const quick = await passwords.hash('another password')
   t.ok(await passwords.verify('another password', quick), 'the thread is free for the next check at once')
+})
+
+t.test('after a thread is stopped at the deadline, the calls waiting behind it are served, first come first served', async (t) => {
+  const passwords = await createPasswordHasher({ cost: 4, threads: 1, maxQueue: 8, deadlineMs: 1500, nice: 0 })
+  t.teardown(() => passwords.close())
+  const quick = await passwords.hash('a password')
+  const slow = passwords.verify(PASSWORD, SLOW_HASH)
+  // Half-way through the slow one's deadline, so that theirs run on after it is stopped.
+  await sleep(750)
+  const order: number[] = []
+  const behind = [0, 1, 2, 3].map((i) => passwords.verify('a password', quick).then((ok) => {
+    order.push(i)
+    return ok
+  }))
+  await t.rejects(slow, { code: 'overloaded' }, 'the slow one is stopped at its deadline')
+  t.same(await Promise.all(behind), [true, true, true, true], 'the ones waiting behind it get a new thread and are answered')
+  t.same(order, [0, 1, 2, 3], 'in the order they came')
 })
 
 t.test('a check that would not be served before the deadline is refused at once', async (t) => {
@@ -162,4 +181,12 @@ t.test('the upgrade never overwrites a hash that changed meanwhile', async (t) =
   t.equal(await services.users.replacePasswordHash(user.id, '$2b$04$not.the.stored.hash', 'replacement'), false, 'a stale expected hash changes nothing')
   t.same(await sql('SELECT password_hash FROM users WHERE id = $1', [user.id]), [row])
   t.equal(await services.users.replacePasswordHash(user.id, row!.password_hash, row!.password_hash), true, 'the current one is replaced')
+})
+
+t.test('a deadline shorter than one hash on this machine stops the start with one clear error', async (t) => {
+  // Cost 14 takes about a second here: every login would be stopped at a 500 ms deadline.
+  await t.rejects(buildApp(testConfig({ BCRYPT_COST: '14', BCRYPT_DEADLINE_MS: '500' }), { logger: false }), {
+    name: 'ConfigError',
+    message: /^Invalid configuration: BCRYPT_DEADLINE_MS \(500 ms\) is shorter than one bcrypt hash at BCRYPT_COST 14/,
+  })
 })

@@ -45,16 +45,21 @@ end
 -- within a second of the last write, whose window would end within a second of where the key's
 -- expiry already is, leaves the session as it is, read-only. A burst of requests on one session
 -- then costs Redis four reads each rather than eight commands, and the window ends at most a
--- second before exact sliding would end it. The expiry is compared (PTTL) so that a TTL that ops
--- changed since the last write takes effect at once, either way. Nothing else changes: the checks
+-- second before exact sliding would end it, never after. The expiry is compared (PTTL) so that a
+-- TTL that ops changed since the last write takes effect at once, either way. Nothing else changes: the checks
 -- above ran, and a session that ended is never written either way. (A last_seen_at ahead of this
 -- clock, after a failover to a server whose clock is behind, is not trusted to skip anything.)
 local expires = math.min(now + ttl, tonumber(f[2]))
 local interval = math.min(tonumber(ARGV[4]), ttl / 10)
 local since_write = now - (tonumber(f[3]) or 0)
-if since_write >= 0 and since_write < interval
-  and math.abs(now + redis.call('PTTL', KEYS[1]) - expires) < interval then
-  return {'ok', f[6] or '', f[7] or '', f[8] or ''}
+if since_write >= 0 and since_write < interval then
+  -- How far short of the window the key's expiry falls: skipped only when it is short by less than
+  -- the interval. A key that would outlive the window (ops lowered the TTL), or has no expiry
+  -- (PTTL -1), is written.
+  local short_by = expires - (now + redis.call('PTTL', KEYS[1]))
+  if short_by >= 0 and short_by < interval then
+    return {'ok', f[6] or '', f[7] or '', f[8] or ''}
+  end
 end
 
 -- The window never reaches past max_expires_at, and is set outright (not GT) so a lowered TTL
