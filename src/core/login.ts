@@ -51,6 +51,8 @@ export function createLogin ({ users, passwords, throttles, sessions, tokens, ob
   }
 
   async function attempt (email: string, password: string, device: Device): Promise<LoginResult> {
+    // A password check the pool would refuse now is refused before the reads below (see refuseIfBusy).
+    passwords.refuseIfBusy()
     for (let round = 0; round < MAX_ATTEMPTS; round++) {
       const found = await users.findByEmail(email)
       // The user's generation is read BEFORE the row the password is checked against: a password

@@ -14,6 +14,12 @@ export interface PasswordHasher {
   verify(password: string, hash: string | null): Promise<boolean>
   /** A hash made at a lower cost than the one configured: re-hash it when the password is next known. */
   needsRehash(hash: string): boolean
+  /**
+   * Throws `overloaded` (503) if a check asked for now would be refused: a login asks before its
+   * database and Redis reads, which would be wasted, and under a storm of retries are what costs
+   * every other request. Depends on the load only, never on the account.
+   */
+  refuseIfBusy(): void
   /** How busy the pool is, for the metrics. */
   stats(): PasswordPoolStats
   /** How long the dummy hash took at start-up, at the configured cost, on this machine (ms). */
@@ -27,6 +33,8 @@ export interface PasswordHasher {
 export interface PasswordPoolStats {
   /** Calls waiting for a thread. */
   waiting: number
+  /** Calls running on a thread. */
+  running: number
   /** Worker threads alive now (they come and go with the work). */
   threads: number
   /** Calls refused since start: at entry (the queue was full, or would not be served in time), or at the deadline. */
@@ -134,14 +142,22 @@ export async function createPasswordHasher ({ cost, threads, maxQueue, deadlineM
     dispatch()
   }
 
+  // A full queue, or one whose turn would come after the deadline, answers now: a login that
+  // would wait longer than that is better retried. (With a thread free, a call is always let in:
+  // it is also how the estimate learns that the load has passed.)
+  const admits = (ms: number) =>
+    waiting.length < maxQueue && (running < threads || Math.ceil((running + waiting.length + 1) / threads) * serviceMs <= ms)
+  const refuseIfBusy = (ms = deadlineMs) => {
+    if (admits(ms)) return
+    refused.atEntry++
+    throw errors.overloaded()
+  }
+
   const run = <T>(name: 'hash' | 'compare' | 'priority', task: object, ms = deadlineMs): Promise<T> => {
-    // A full queue, or one whose turn would come after the deadline, answers now: a login that
-    // would wait longer than that is better retried. (With a thread free, a call is always let in:
-    // it is also how the estimate learns that the load has passed.)
-    const turns = Math.ceil((running + waiting.length + 1) / threads)
-    if (waiting.length >= maxQueue || (running >= threads && turns * serviceMs > ms)) {
-      refused.atEntry++
-      return Promise.reject(errors.overloaded())
+    try {
+      refuseIfBusy(ms)
+    } catch (err) {
+      return Promise.reject(err)
     }
     return new Promise<T>((resolve, reject) => {
       const call: Call = { name, task, state: 'waiting', startedAt: 0, abort: new AbortController(), resolve: resolve as (value: unknown) => void, reject }
@@ -193,7 +209,8 @@ export async function createPasswordHasher ({ cost, threads, maxQueue, deadlineM
       return ok && usable
     },
     needsRehash: (stored) => bcrypt.getRounds(stored) < cost,
-    stats: () => ({ waiting: waiting.length, threads: pool.threads.length, refused: { ...refused } }),
+    refuseIfBusy: () => refuseIfBusy(),
+    stats: () => ({ waiting: waiting.length, running, threads: pool.threads.length, refused: { ...refused } }),
     startupHashMs,
     threadNice,
     close: () => pool.destroy(),

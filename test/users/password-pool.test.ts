@@ -183,6 +183,24 @@ t.test('the upgrade never overwrites a hash that changed meanwhile', async (t) =
   t.equal(await services.users.replacePasswordHash(user.id, row!.password_hash, row!.password_hash), true, 'the current one is replaced')
 })
 
+t.test('a login the pool would refuse is refused before it reads anything', async (t) => {
+  const ctx = await buildTestApp(t, { BCRYPT_THREADS: '1', BCRYPT_DEADLINE_MS: '1000' })
+  const email = ctx.email()
+  const user = await signUp(ctx.app, email)
+  await sql('UPDATE users SET password_hash = $1 WHERE id = $2', [SLOW_HASH, user.id])
+  const login = (address: string) => ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email: address, password: PASSWORD } })
+  // The first check is stopped at the deadline: the pool learns that a check takes at least 1 s.
+  t.equal((await login(email)).statusCode, 503)
+  const slow = login(email)
+  t.ok(await eventually(5000, () => ctx.app.passwords.stats().running === 1, { intervalMs: 10 }), 'a second check runs')
+  // One more could only start after it: past the deadline. Refused at once, an unknown email alike.
+  const refused = await login(ctx.email())
+  t.equal(refused.statusCode, 503)
+  t.equal(refused.headers['retry-after'], '5')
+  t.equal(ctx.app.passwords.stats().refused.atEntry, 1, 'at entry')
+  t.equal((await slow).statusCode, 503)
+})
+
 t.test('a deadline shorter than one hash on this machine stops the start with one clear error', async (t) => {
   // Cost 14 takes about a second here: every login would be stopped at a 500 ms deadline.
   await t.rejects(buildApp(testConfig({ BCRYPT_COST: '14', BCRYPT_DEADLINE_MS: '500' }), { logger: false }), {
