@@ -60,6 +60,9 @@ export interface PasswordHasherOptions {
   log?: Log
 }
 
+/** The start-up calls' deadline: a hash at the highest cost on a slow machine, but not forever. */
+const STARTUP_DEADLINE_MS = 60_000
+
 /** Threads are started for hashing and let go after this long without any: an idle server holds none. */
 export const IDLE_THREAD_MS = 10_000
 
@@ -123,7 +126,7 @@ export async function createPasswordHasher ({ cost, threads, maxQueue, deadlineM
       running++
       pool.run(call.task, { name: call.name, signal: call.abort.signal }).then(
         ([result, tookMs]: [unknown, number]) => {
-          serviceMs = serviceMs === 0 ? tookMs : 0.7 * serviceMs + 0.3 * tookMs
+          if (call.name !== 'priority') serviceMs = serviceMs === 0 ? tookMs : 0.7 * serviceMs + 0.3 * tookMs
           finish(call, () => call.resolve(result))
         },
         (err: unknown) => {
@@ -189,17 +192,24 @@ export async function createPasswordHasher ({ cost, threads, maxQueue, deadlineM
     })
   }
   const hash = (password: string) => run<string>('hash', { password, cost })
-  // The dummy hash has no deadline: at start-up nothing else is waiting, and a slow machine at a
-  // high cost must still start (the plugin refuses a deadline shorter than one hash).
+  // The start-up calls get a deadline of their own, far longer than a login's: at start-up nothing
+  // else is waiting, and a slow machine at a high cost must still start (the plugin refuses a
+  // BCRYPT_DEADLINE_MS shorter than one hash). But a thread that cannot start at all (its module
+  // fails to load, a thread limit) must stop the start, not hang it.
   const started = performance.now()
-  const dummyHash = await run<string>('hash', { password: randomBytes(16).toString('hex'), cost }, 2 ** 31 - 1).catch(async (err) => {
+  let dummyHash: string
+  let startupHashMs: number
+  let threadNice: number | null
+  try {
+    dummyHash = await run<string>('hash', { password: randomBytes(16).toString('hex'), cost }, STARTUP_DEADLINE_MS)
+    startupHashMs = performance.now() - started
+    // The threads' actual priority: setting it may be refused (a lower nice than the process's
+    // own, without the privilege to lower it), and the plugin says so.
+    threadNice = await run<number | null>('priority', {}, STARTUP_DEADLINE_MS)
+  } catch (err) {
     await pool.destroy()
-    throw err
-  })
-  const startupHashMs = performance.now() - started
-  // The threads' actual priority: setting it may be refused (a lower nice than the process's own,
-  // without the privilege to lower it), and the plugin says so.
-  const threadNice = await run<number | null>('priority', {}, 2 ** 31 - 1)
+    throw new Error(`the bcrypt worker threads did not answer within ${STARTUP_DEADLINE_MS / 1000} s of starting (a warning above may say why)`, { cause: err })
+  }
 
   return {
     hash,

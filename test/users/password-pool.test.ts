@@ -7,7 +7,7 @@ import { testConfig } from '../helpers/config.js'
 import { buildTestApp } from '../helpers/app.js'
 import { sql } from '../helpers/db.js'
 import { PASSWORD, signUp } from '../helpers/http.js'
-import { indexed } from '../helpers/redis.js'
+import { indexed, scanKeys } from '../helpers/redis.js'
 import { eventually, sleep } from '../helpers/wait.js'
 
 // bcrypt runs in worker threads with a bounded queue and a deadline (src/users/passwords.ts).
@@ -193,11 +193,16 @@ t.test('a login the pool would refuse is refused before it reads anything', asyn
   t.equal((await login(email)).statusCode, 503)
   const slow = login(email)
   t.ok(await eventually(5000, () => ctx.app.passwords.stats().running === 1, { intervalMs: 10 }), 'a second check runs')
-  // One more could only start after it: past the deadline. Refused at once, an unknown email alike.
+  // One more could only start after it: past the deadline. Refused at once, an unknown email alike,
+  // and before the brute-force limits are even consulted: they would count it (then refund it) in
+  // keys of their own for this new email.
+  const throttleKeys = async () => (await scanKeys(ctx.redis, ctx.config.redisKeyPrefix)).filter((key) => key.includes('throttle')).sort()
+  const before = await throttleKeys()
   const refused = await login(ctx.email())
   t.equal(refused.statusCode, 503)
   t.equal(refused.headers['retry-after'], '5')
   t.equal(ctx.app.passwords.stats().refused.atEntry, 1, 'at entry')
+  t.same(await throttleKeys(), before, 'no limit was consulted: nothing was read')
   t.equal((await slow).statusCode, 503)
 })
 
