@@ -23,6 +23,8 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url)) // from dis
  * built checkout, with its own dist/ and node_modules, e.g. an older release to compare with).
  */
 export const API_ROOT = process.env.BENCH_API_ROOT ? resolve(process.env.BENCH_API_ROOT) : ROOT
+/** One of this checkout's built modules (dist/ is not part of the benchmarks' types), loaded as the server loads it. */
+export const importBuilt = (path: string) => import(new URL(`../../dist/${path}`, import.meta.url).href) // from dist-bench/bench/
 export const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5)
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 export const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_bench'

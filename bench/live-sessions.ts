@@ -1,7 +1,7 @@
 import bcrypt from 'bcryptjs'
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
-import { BCRYPT_COST, DATABASE_URL, PASSWORD } from './harness.js'
+import { BCRYPT_COST, DATABASE_URL, importBuilt, PASSWORD } from './harness.js'
 
 /**
  * Users and live sessions for `npm run bench`, made in seconds: the users straight into Postgres
@@ -10,9 +10,6 @@ import { BCRYPT_COST, DATABASE_URL, PASSWORD } from './harness.js'
  * so the Redis layout stays the API's own. Everything here is removed by the harness' `cleanUp`
  * (the users by their email domain, the sessions by the key prefix).
  */
-
-// The built modules, loaded as the CLI loads them (dist/ is not part of this program's types).
-const load = (path: string) => import(new URL(`../../dist/${path}`, import.meta.url).href) // from dist-bench/bench/
 
 export interface BenchUser {
   id: string
@@ -61,7 +58,7 @@ interface Store {
  */
 export async function createSessions (env: Record<string, string>, users: BenchUser[], count: number): Promise<string[]> {
   const [{ loadConfig }, { openResources }, { createTokenService }] = await Promise.all([
-    load('config/index.js'), load('cli/resources.js'), load('tokens/tokens.js'),
+    importBuilt('config/index.js'), importBuilt('cli/resources.js'), importBuilt('tokens/tokens.js'),
   ])
   const { config } = loadConfig({ ...process.env, ...env })
   // More than the cap per user and the store would end the user's first sessions to make room.

@@ -1,7 +1,4 @@
-import { DATABASE_URL, PASSWORD } from './harness.js'
-
-// The built server's modules, loaded as the server loads them (dist/ is not part of this program's types).
-const load = (path: string) => import(new URL(`../../dist/${path}`, import.meta.url).href) // from dist-bench/bench/
+import { DATABASE_URL, importBuilt, PASSWORD } from './harness.js'
 
 /**
  * `npm run bench:memory`: where the API's resident memory goes before it serves anything. Loads
@@ -9,7 +6,7 @@ const load = (path: string) => import(new URL(`../../dist/${path}`, import.meta.
  * so the memory target can be argued with numbers (docs/performance.md). Run with --expose-gc.
  */
 // The benchmark database, created and migrated if need be (pg is loaded by Prisma's adapter anyway).
-const { migrate } = await load('db/migrate.js')
+const { migrate } = await importBuilt('db/migrate.js')
 await migrate(DATABASE_URL)
 
 const rssMb = () => Math.round(process.memoryUsage().rss / 2 ** 20)
@@ -25,14 +22,14 @@ const step = async (name: string, work: () => Promise<unknown>) => {
 
 console.log(`${'node, with pg (migrations checked)'.padEnd(52)} ${String(last).padStart(4)} MB`)
 await step('fastify, ioredis, pino (imported)', () => Promise.all([import('fastify'), import('ioredis'), import('pino')]))
-const { createDatabase } = await load('db/prisma.js')
+const { createDatabase } = await importBuilt('db/prisma.js')
 let db: { user: { findFirst(query: object): Promise<unknown> }; $disconnect(): Promise<void> } | undefined
 await step('Prisma client, after 200 queries (query compiler)', async () => {
   const client: NonNullable<typeof db> = createDatabase(DATABASE_URL, 2000, 10)
   db = client
   for (let i = 0; i < 200; i++) await client.user.findFirst({ where: { email: `nobody-${i}@example.invalid` } })
 })
-const { createPasswordHasher } = await load('users/passwords.js')
+const { createPasswordHasher } = await importBuilt('users/passwords.js')
 let passwords: { hash(password: string): Promise<string>; stats(): { threads: number }; close(): Promise<void> } | undefined
 await step('bcrypt pool, 2 threads, after 8 hashes', async () => {
   // Let go after 1 s idle here (10 s in the server), so the next step need not wait long.
@@ -43,6 +40,6 @@ await step('bcrypt pool, 2 threads, after 8 hashes', async () => {
 await step('bcrypt threads let go once idle', async () => {
   while (passwords!.stats().threads > 0) await new Promise((resolve) => setTimeout(resolve, 100))
 })
-await step('the rest of the app (routes, swagger, prom-client...)', () => load('app.js'))
+await step('the rest of the app (routes, swagger, prom-client...)', () => importBuilt('app.js'))
 await passwords?.close()
 await db?.$disconnect()
