@@ -3,17 +3,19 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config/index.js'
 import { withDotEnv } from './config/dotenv.js'
 import { checkDependencies, DependencyError } from './db/preflight.js'
+import { EmbeddedDatabaseError } from './db/embedded.js'
 import { migrate, MigrationError } from './db/migrate.js'
 
 /**
  * `npm start`: read the configuration (environment over .env over defaults), make sure Redis and
- * Postgres answer, apply pending migrations, then listen. Any start-up problem is one clear line
+ * PostgreSQL answer (or open the embedded database), apply pending migrations, then listen. Any start-up problem is one clear line
  * on stderr and a non-zero exit, never a hang.
  */
 async function main (): Promise<void> {
   const { config, warnings } = loadConfig(withDotEnv(process.env))
   await checkDependencies(config)
-  await migrate(config.databaseUrl, { log: (message) => console.log(`gatehouse: ${message}`) })
+  // The embedded database is migrated as it opens, inside buildApp (plugins/database.ts).
+  if (config.database.mode === 'postgres') await migrate(config.database.url, { log: (message) => console.log(`gatehouse: ${message}`) })
 
   const app = await buildApp(config, { migrateLegacySessions: true })
   for (const warning of warnings) app.log.warn(warning)
@@ -35,7 +37,7 @@ async function main (): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof DependencyError || err instanceof MigrationError) console.error(`gatehouse: ${err.message}`)
+  if (err instanceof ConfigError || err instanceof DependencyError || err instanceof MigrationError || err instanceof EmbeddedDatabaseError) console.error(`gatehouse: ${err.message}`)
   else console.error('gatehouse: failed to start:', err)
   process.exit(1)
 })

@@ -45,8 +45,13 @@ export function openResources (config: Config): Resources {
     return openSessionStore(await redis(), await sessionTtl(), config, silentLog)
   })
   const users = once(async () => {
-    const [{ createDatabase }, { createUserRepository }] = await Promise.all([import('../db/prisma.js'), import('../users/repository.js')])
-    const db = createDatabase(config.databaseUrl, config.databaseTimeoutMs, config.databasePoolSize)
+    const [{ openDatabase }, { createDatabase }, { createUserRepository }] = await Promise.all([
+      import('../db/open-database.js'), import('../db/prisma.js'), import('../users/repository.js'),
+    ])
+    // The embedded database: through the running server's socket, or opened here while no server runs.
+    const opened = await openDatabase(config.database, { role: 'cli', poolSize: config.databasePoolSize, log: (message) => console.error(`gatehouse: ${message}`) })
+    closers.push(() => opened.close())
+    const db = createDatabase(opened.url, config.databaseTimeoutMs, config.databasePoolSize)
     closers.push(() => db.$disconnect())
     return createUserRepository(db)
   })

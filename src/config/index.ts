@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import { ConfigError } from './config-error.js'
 import { type JwtConfig, loadJwtConfig } from './jwt.js'
 import { formatHostPorts, type HostPort } from './parsers.js'
@@ -15,7 +16,8 @@ export interface Config {
   production: boolean
   port: number
   host: string
-  databaseUrl: string
+  /** DATABASE_URL, or (unset, outside production) the embedded database in EMBEDDED_DATABASE_DIR. */
+  database: DatabaseTarget
   databasePoolSize: number
   /** REDIS_URL, or REDIS_CLUSTER_NODES, or REDIS_SENTINELS with REDIS_SENTINEL_NAME; REDIS_USERNAME and the passwords. */
   redis: RedisTarget
@@ -45,6 +47,11 @@ export interface Config {
   logLevel: (typeof LOG_LEVELS)[number]
   corsOrigins: string[]
 }
+
+export type DatabaseTarget =
+  | { mode: 'postgres'; url: string }
+  /** `dir` is absolute: the CLI and the server must name the same folder. */
+  | { mode: 'embedded'; dir: string }
 
 /** Credentials for Cluster nodes or a Sentinel-managed primary (a single server has them in REDIS_URL). */
 export interface RedisAuth {
@@ -127,6 +134,8 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
     throw new ConfigError('REDIS_KEY_PREFIX', 'must not contain { or } with REDIS_CLUSTER_NODES: the keys carry their own hash tags')
   }
 
+  const database = databaseTarget(production, value('DATABASE_URL'), value('EMBEDDED_DATABASE_DIR'), env, warnings)
+
   const cookieSecure = value('COOKIE_SECURE')
   // Browsers see https at the proxy even where TLS ends before Gatehouse: a production cookie is always Secure.
   if (production && !cookieSecure) throw new ConfigError('COOKIE_SECURE', 'must be true with NODE_ENV=production')
@@ -146,7 +155,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
       production,
       port: value('PORT'),
       host: value('HOST'),
-      databaseUrl: value('DATABASE_URL'),
+      database,
       databasePoolSize: value('DATABASE_POOL_SIZE'),
       redis,
       redisKeyPrefix,
@@ -187,6 +196,21 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
 }
 
 /** Exactly one of REDIS_URL (the default), REDIS_CLUSTER_NODES, REDIS_SENTINELS + REDIS_SENTINEL_NAME. */
+/**
+ * DATABASE_URL, or outside production the embedded database. In production a missing URL stops
+ * the start: the embedded database is one process's folder, which several instances cannot share.
+ */
+function databaseTarget (production: boolean, url: string | null, embeddedDir: string, env: Env, warnings: string[]): DatabaseTarget {
+  if (url !== null) {
+    if (env.EMBEDDED_DATABASE_DIR) warnings.push('EMBEDDED_DATABASE_DIR is ignored: DATABASE_URL is set')
+    return { mode: 'postgres', url }
+  }
+  if (production) {
+    throw new ConfigError('DATABASE_URL', "is required with NODE_ENV=production (the embedded database is one process's folder, not a store instances can share)")
+  }
+  return { mode: 'embedded', dir: resolve(embeddedDir) }
+}
+
 function redisTarget (
   env: Env,
   read: (name: SettingName) => string,

@@ -51,6 +51,12 @@ export const url = (protocols: string[]): Parser<string> => ({
   },
 })
 
+/** Empty (the default) is null: the setting is off. */
+export const optional = <T>(inner: Parser<T>): Parser<T | null> => ({
+  accepts: `${inner.accepts}, or empty`,
+  parse: (name, raw) => (raw === '' ? null : inner.parse(name, raw)),
+})
+
 export const matching = (pattern: RegExp, problem: string, accepts: string): Parser<string> => ({
   accepts,
   parse: (name, raw) => {

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import {
-  credentials, flag, hostPorts, matching, oneOf, origins, type Parser, text, trustProxy, url, wholeNumber,
+  credentials, flag, hostPorts, matching, oneOf, optional, origins, type Parser, text, trustProxy, url, wholeNumber,
 } from './parsers.js'
 
 /**
@@ -73,9 +73,21 @@ export const SETTINGS = {
 
   DATABASE_URL: {
     group: 'PostgreSQL',
-    default: 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse',
-    values: url(['postgres:', 'postgresql:']),
-    meaning: 'PostgreSQL; the database is created if missing.',
+    default: '',
+    shownDefault: '– (embedded)',
+    values: optional(url(['postgres:', 'postgresql:'])),
+    meaning: 'PostgreSQL, e.g. `postgresql://postgres:postgres@127.0.0.1:5432/gatehouse`; the database is created if missing. Unset: an embedded PostgreSQL (PGlite) in `EMBEDDED_DATABASE_DIR`, for development only; required with `NODE_ENV=production`. See [ops.md](ops.md#which-database).',
+    envComment: [
+      'PostgreSQL, e.g. postgresql://postgres:postgres@127.0.0.1:5432/gatehouse (created if missing).',
+      'Empty: an embedded PostgreSQL in EMBEDDED_DATABASE_DIR, for development; required in production.',
+    ].join('\n'),
+  },
+  EMBEDDED_DATABASE_DIR: {
+    group: 'PostgreSQL',
+    default: '.gatehouse/db',
+    values: text('a folder'),
+    meaning: 'Without `DATABASE_URL` (and not in production): the folder of the embedded database, relative to the working directory. One process owns it at a time; `gatehouse` commands reach it through the running server. See [ops.md](ops.md#which-database).',
+    omitFromEnvExample: true,
   },
   DATABASE_POOL_SIZE: {
     group: 'PostgreSQL',

@@ -25,8 +25,10 @@ export async function migrate (databaseUrl: string, { migrationsDir = MIGRATIONS
   await ensureDatabase(databaseUrl, log)
   const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 })
   await client.connect()
+  let locked = false
   try {
     await client.query('SELECT pg_advisory_lock($1)', [PRISMA_MIGRATE_LOCK])
+    locked = true
     await client.query(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
     "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
     "checksum"              VARCHAR(64) NOT NULL,
@@ -73,6 +75,9 @@ export async function migrate (databaseUrl: string, { migrationsDir = MIGRATIONS
     }
     return done
   } finally {
+    // Ending the connection would release it too, but not on the embedded database, whose one
+    // session every client shares (db/embedded.ts).
+    if (locked) await client.query('SELECT pg_advisory_unlock($1)', [PRISMA_MIGRATE_LOCK]).catch(() => {})
     await client.end()
   }
 }

@@ -1,5 +1,6 @@
 import { type Config, formatHostPorts, type RedisTarget } from '../config/index.js'
 import { closeRedis, connectRedis, createRedisClient } from '../redis/client.js'
+import { redactUrl as redact } from '../shared/redact-url.js'
 
 export class DependencyError extends Error {
   override name = 'DependencyError'
@@ -7,9 +8,14 @@ export class DependencyError extends Error {
 
 const TIMEOUT_MS = 3000
 
-/** Fails fast, naming what is missing and how to start it, instead of retrying forever. */
+/**
+ * Fails fast, naming what is missing and how to start it, instead of retrying forever. The
+ * embedded database is not checked here: opening it says what is wrong (db/embedded.ts).
+ */
 export async function checkDependencies (config: Config, needs: { postgres: boolean } = { postgres: true }): Promise<void> {
-  const problems = (await Promise.all([checkRedis(config.redis), needs.postgres ? checkPostgres(config.databaseUrl) : null])).filter(Boolean)
+  const { database } = config
+  const postgres = needs.postgres && database.mode === 'postgres' ? checkPostgres(database.url) : null
+  const problems = (await Promise.all([checkRedis(config.redis), postgres])).filter(Boolean)
   if (problems.length > 0) throw new DependencyError(problems.join('; '))
 }
 
@@ -50,17 +56,10 @@ async function checkPostgres (url: string): Promise<string | null> {
   } catch (err) {
     // A missing database is fine: the migrations create it.
     if ((err as { code?: string }).code === '3D000') return null
-    return `cannot reach PostgreSQL at ${redact(url)} (${describe(err)}); start it (e.g. \`docker compose up -d postgres\`) or set DATABASE_URL`
+    return `cannot reach PostgreSQL at ${redact(url)} (${describe(err)}); start it (e.g. \`docker compose up -d postgres\`) or fix DATABASE_URL (unset, development uses an embedded database)`
   } finally {
     await client.end().catch(() => {})
   }
-}
-
-/** The URL without its password, fit for an error message. */
-function redact (url: string): string {
-  const parsed = new URL(url)
-  if (parsed.password) parsed.password = '***'
-  return parsed.toString()
 }
 
 function describe (err: unknown): string {

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { openDatabase } from '../db/open-database.js'
 import { createDatabase, type Database, warmUp } from '../db/prisma.js'
 import { createUserRepository, type UserRepository } from '../users/repository.js'
 
@@ -6,15 +7,21 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Prisma over the pg driver (only /ready uses it directly). */
     db: Database
-    /** Users in Postgres. */
+    /** Users in PostgreSQL. */
     users: UserRepository
   }
 }
 
 export default fp(async (app) => {
-  const { databaseUrl, databaseTimeoutMs, databasePoolSize } = app.config
-  const db = createDatabase(databaseUrl, databaseTimeoutMs, databasePoolSize)
-  app.addHook('onClose', () => db.$disconnect())
+  const { database, databaseTimeoutMs, databasePoolSize } = app.config
+  // DATABASE_URL, or the embedded database, which this server then owns and serves (db/embedded.ts).
+  const opened = await openDatabase(database, { role: 'server', poolSize: databasePoolSize, log: (message) => app.log.info(message) })
+  const db = createDatabase(opened.url, databaseTimeoutMs, databasePoolSize)
+  app.addHook('onClose', async () => {
+    await db.$disconnect()
+    await opened.close()
+  })
+  app.log.info({ database: database.mode }, `users in ${opened.where}`)
   // The first /ready and the first login should not pay for Prisma's cold start.
   await warmUp(db, databaseTimeoutMs)
   app.decorate('db', db)

@@ -16,7 +16,7 @@ export function gatehouse (args: string[], env: Record<string, string>, cwd: str
 /** The environment that points the CLI at a test app's Postgres, Redis and prefix. */
 export function cliEnv (config: Config): Record<string, string> {
   return {
-    DATABASE_URL: config.databaseUrl,
+    ...(config.database.mode === 'postgres' ? { DATABASE_URL: config.database.url } : { EMBEDDED_DATABASE_DIR: config.database.dir }),
     ...redisEnv(config),
     REDIS_KEY_PREFIX: config.redisKeyPrefix,
     JWT_SECRET: config.jwt.signingKey,

@@ -1,7 +1,7 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import t from 'tap'
 import { ConfigError, formatHostPorts, loadConfig } from '../../src/config/index.js'
 import { withDotEnv } from '../../src/config/dotenv.js'
@@ -32,6 +32,11 @@ t.test('Redis Cluster or Sentinel instead of REDIS_URL, with credentials', async
   t.same(loadConfig({ JWT_SECRET: SECRET, REDIS_URL: 'rediss://u:p@redis.example:6380' }).config.redis, { mode: 'single', url: 'rediss://u:p@redis.example:6380' })
   t.equal(loadConfig({ JWT_SECRET: SECRET, REDIS_KEY_PREFIX: 'app{1}:' }).config.redisKeyPrefix, 'app{1}:', 'braces stay allowed off a Cluster')
   t.equal(loadConfig({ JWT_SECRET: SECRET, DATABASE_POOL_SIZE: '25' }).config.databasePoolSize, 25)
+  const pgUrl = 'postgresql://gh:pw@db.example:5432/gatehouse'
+  t.same(loadConfig({ JWT_SECRET: SECRET, DATABASE_URL: pgUrl }).config.database, { mode: 'postgres', url: pgUrl })
+  t.same(loadConfig({ JWT_SECRET: SECRET, NODE_ENV: 'production', DATABASE_URL: pgUrl }).config.database, { mode: 'postgres', url: pgUrl }, 'production takes a URL')
+  t.same(loadConfig({ JWT_SECRET: SECRET, EMBEDDED_DATABASE_DIR: 'var/db' }).config.database, { mode: 'embedded', dir: resolve('var/db') }, 'a relative folder is made absolute once, at start-up')
+  t.match(loadConfig({ JWT_SECRET: SECRET, DATABASE_URL: pgUrl, EMBEDDED_DATABASE_DIR: 'var/db' }).warnings, [/EMBEDDED_DATABASE_DIR is ignored: DATABASE_URL is set/])
   const cluster = loadConfig({ JWT_SECRET: SECRET, REDIS_CLUSTER_NODES: '10.0.0.1:7000,[::1]:7002' }).config.redis
   t.equal(cluster.mode === 'cluster' && formatHostPorts(cluster.nodes), '10.0.0.1:7000,[::1]:7002', 'written back as it is read')
 })
@@ -42,7 +47,7 @@ t.test('defaults give a working local setup', async (t) => {
     production: false,
     port: 3000,
     host: '127.0.0.1',
-    databaseUrl: 'postgresql://postgres:postgres@127.0.0.1:5432/gatehouse',
+    database: { mode: 'embedded', dir: resolve('.gatehouse/db') },
     redis: { mode: 'single', url: 'redis://127.0.0.1:6379' },
     redisKeyPrefix: 'gatehouse:',
     databasePoolSize: 10,
@@ -97,6 +102,8 @@ t.test('a bad value is one clear error naming the variable', async (t) => {
     [{ SHUTDOWN_DRAIN_SECONDS: '1000' }, 'SHUTDOWN_DRAIN_SECONDS', /between 0 and 300/],
     [{ DATABASE_URL: 'mysql://x@y/z' }, 'DATABASE_URL', /postgres/],
     [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL', /must be a URL/],
+    [{ NODE_ENV: 'production' }, 'DATABASE_URL', /is required with NODE_ENV=production \(the embedded database is one process's folder/],
+    [{ NODE_ENV: 'production', EMBEDDED_DATABASE_DIR: '/var/lib/gatehouse' }, 'DATABASE_URL', /is required with NODE_ENV=production/],
     [{ REDIS_URL: 'http://localhost' }, 'REDIS_URL', /redis:\/\//],
     [{ REDIS_KEY_PREFIX: 'has space' }, 'REDIS_KEY_PREFIX', /letters, digits/],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /one of/],

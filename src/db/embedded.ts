@@ -1,0 +1,157 @@
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { acquireFolderLock, type LockHolder } from './folder-lock.js'
+import { migrate, MigrationError } from './migrate.js'
+
+/**
+ * The embedded database: PostgreSQL itself, compiled to WebAssembly (PGlite), in a folder, for
+ * development without a PostgreSQL server. It is served over PostgreSQL's wire protocol on a Unix
+ * socket in that folder (pglite-socket), so everything else is unchanged: the pg driver, Prisma's
+ * pg adapter, the migration runner, and every query Gatehouse builds. The socket is also how a
+ * `gatehouse` command reaches the database while the server owns it (docs/ops.md).
+ *
+ * The folder: `pgdata/` (PostgreSQL's data directory), `lock.json` (its owner, see folder-lock.ts)
+ * and the socket `.s.PGSQL.5432`.
+ */
+export interface EmbeddedDatabase {
+  /** A postgresql:// URL for the pg driver: the socket's folder as `host`. */
+  url: string
+  /** Who serves it: this process, or the Gatehouse server that owns the folder. */
+  servedBy: 'this process' | { pid: number }
+  close(): Promise<void>
+}
+
+export class EmbeddedDatabaseError extends Error {
+  override name = 'EmbeddedDatabaseError'
+}
+
+export interface EmbeddedOptions {
+  /** A server serves the database to `gatehouse` commands; a command owns it only while it runs. */
+  role: 'server' | 'cli'
+  /** Connections the socket accepts: the owner's pool, and room for commands beside it. */
+  maxConnections: number
+  log: (message: string) => void
+}
+
+const SOCKET_FILE = '.s.PGSQL.5432'
+/** sun_path holds 108 bytes on Linux, 104 on macOS, with the terminating NUL. */
+const SOCKET_PATH_MAX = 100
+/** How long to wait for a `gatehouse` command that holds the folder to finish. */
+const COMMAND_WAIT_MS = 15_000
+
+export async function openEmbeddedDatabase (dir: string, { role, maxConnections, log }: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+  } catch (err) {
+    throw new EmbeddedDatabaseError(`cannot create the embedded database's folder ${dir} (${(err as NodeJS.ErrnoException).code ?? err}); set EMBEDDED_DATABASE_DIR to a writable folder, or DATABASE_URL`)
+  }
+  const socketDir = Buffer.byteLength(join(dir, SOCKET_FILE)) <= SOCKET_PATH_MAX ? dir : null
+  const waitUntil = Date.now() + COMMAND_WAIT_MS
+  for (;;) {
+    // A path too long for a socket: one in a private temporary folder, named in lock.json.
+    const ownSocketDir = socketDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-db-'))
+    const lock = await acquireFolderLock(dir, { role, socketDir: ownSocketDir }, answers)
+    if (lock.owned) {
+      try {
+        return await serve(dir, ownSocketDir, { maxConnections, log }, () => {
+          lock.release()
+          if (socketDir === null) rmSync(ownSocketDir, { recursive: true, force: true })
+        })
+      } catch (err) {
+        lock.release()
+        throw err
+      }
+    }
+    if (socketDir === null) rmSync(ownSocketDir, { recursive: true, force: true })
+    const { holder } = lock
+    if (holder.role === 'server') {
+      if (role === 'server') {
+        throw new EmbeddedDatabaseError(`the embedded database in ${dir} is in use by another Gatehouse server (pid ${holder.pid}); stop that one, or give this one its own EMBEDDED_DATABASE_DIR or a DATABASE_URL`)
+      }
+      if (!(await answers(holder))) {
+        throw new EmbeddedDatabaseError(`the Gatehouse server (pid ${holder.pid}) that owns the embedded database in ${dir} is not serving it yet (still starting?); try again in a moment`)
+      }
+      return { url: socketUrl(holder.socketDir), servedBy: { pid: holder.pid }, close: async () => {} }
+    }
+    // A command holds it for the second or two it runs: wait for it, within reason.
+    if (Date.now() > waitUntil) {
+      throw new EmbeddedDatabaseError(`the embedded database in ${dir} is in use by a gatehouse command (pid ${holder.pid}) for more than ${COMMAND_WAIT_MS / 1000} s; try again when it has finished`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
+/** Opens PGlite on the folder (creating it on first use), migrates it, and serves it on the socket. */
+async function serve (dir: string, socketDir: string, { maxConnections, log }: Omit<EmbeddedOptions, 'role'>, release: () => void): Promise<EmbeddedDatabase> {
+  // Loaded here: a server on a real PostgreSQL never loads the WebAssembly build (some 30 MB).
+  const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite-socket')])
+  const dataDir = join(dir, 'pgdata')
+  for (const leftover of readdirSync(dir).filter((name) => name.startsWith('pgdata.creating-'))) {
+    rmSync(join(dir, leftover), { recursive: true, force: true })
+  }
+  if (!existsSync(dataDir)) {
+    // initdb into a side folder, renamed into place once whole: a first start that is interrupted
+    // leaves nothing that looks like a database.
+    log(`creating the embedded database in ${dataDir} (first start: some seconds)`)
+    const creating = `${dataDir}.creating-${process.pid}`
+    const fresh = await PGlite.create(creating)
+    await fresh.close()
+    renameSync(creating, dataDir)
+  }
+  let db: InstanceType<typeof PGlite>
+  try {
+    db = await PGlite.create(dataDir)
+  } catch (err) {
+    throw new EmbeddedDatabaseError(`cannot open the embedded database in ${dataDir}: ${(err as Error).message}`)
+  }
+  const socketPath = join(socketDir, SOCKET_FILE)
+  rmSync(socketPath, { force: true }) // left by an owner that did not close (we hold the lock)
+  const server = new PGLiteSocketServer({ db, path: socketPath, maxConnections })
+  try {
+    await server.start()
+    chmodSync(socketPath, 0o600) // only this user may connect (no password: trust, as PGlite has)
+    const url = socketUrl(socketDir)
+    await migrate(url, { log })
+    let closed: Promise<void> | undefined
+    return {
+      url,
+      servedBy: 'this process',
+      close: () => (closed ??= (async () => {
+        await server.stop()
+        await db.close()
+        rmSync(socketPath, { force: true })
+        release()
+      })()),
+    }
+  } catch (err) {
+    await server.stop().catch(() => {})
+    await db.close().catch(() => {})
+    if (err instanceof MigrationError) throw err
+    throw new EmbeddedDatabaseError(`cannot serve the embedded database in ${dir}: ${(err as Error).message}`)
+  }
+}
+
+/**
+ * PGlite has one user and one database, both `postgres`; `host` is the socket's folder. Every part
+ * is spelled out (the port names the socket file), so PGPORT, PGSSLMODE and the like in the
+ * environment, meant for some other PostgreSQL, cannot redirect it.
+ */
+function socketUrl (socketDir: string): string {
+  return `postgresql://postgres@localhost:5432/postgres?host=${encodeURIComponent(socketDir)}&sslmode=disable`
+}
+
+/** Whether a holder's socket accepts a connection: it is serving. */
+function answers (holder: LockHolder): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(join(holder.socketDir, SOCKET_FILE))
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.once('connect', () => done(true))
+    socket.once('error', () => done(false))
+  })
+}
