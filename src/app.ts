@@ -37,6 +37,8 @@ export interface BuildAppOptions {
   logger?: false | { level?: string; stream?: NodeJS.WritableStream }
 }
 
+const EMBEDDED_PLUGIN_TIMEOUT_MS = 180_000
+
 /** A caller's X-Request-Id is kept (to follow a request across services) only if it looks like one. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -69,6 +71,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     bodyLimit: BODY_LIMIT_BYTES,
+    // Fastify gives each plugin 10 s to start; the embedded database's first start (initdb) takes
+    // about 8 s on a quiet machine of two cores and more on a busy one.
+    ...(config.database.mode === 'embedded' ? { pluginTimeout: EMBEDDED_PLUGIN_TIMEOUT_MS } : {}),
     // request.ip (recorded with each session) comes from X-Forwarded-For only through these proxies.
     // (A number of hops is supported by Fastify but missing from its types, hence the function.)
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,

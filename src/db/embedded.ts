@@ -41,11 +41,24 @@ const SOCKET_PATH_MAX = 100
 /** How long to wait for a `gatehouse` command that holds the folder to finish. */
 const COMMAND_WAIT_MS = 15_000
 
-export async function openEmbeddedDatabase (dir: string, { role, maxConnections, log }: EmbeddedOptions): Promise<EmbeddedDatabase> {
+export async function openEmbeddedDatabase (dir: string, options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  try {
+    return await open(dir, options)
+  } catch (err) {
+    // Whatever the file system or PGlite says, one line that names the folder.
+    if (err instanceof EmbeddedDatabaseError || err instanceof MigrationError) throw err
+    throw new EmbeddedDatabaseError(`cannot open the embedded database in ${dir}: ${(err as Error).message}`)
+  }
+}
+
+async function open (dir: string, { role, maxConnections, log }: EmbeddedOptions): Promise<EmbeddedDatabase> {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
+    // PGlite writes its files world-readable (and some writable): the folder is what keeps other
+    // users out, as PostgreSQL insists on for its data directory.
+    chmodSync(dir, 0o700)
   } catch (err) {
-    throw new EmbeddedDatabaseError(`cannot create the embedded database's folder ${dir} (${(err as NodeJS.ErrnoException).code ?? err}); set EMBEDDED_DATABASE_DIR to a writable folder, or DATABASE_URL`)
+    throw new EmbeddedDatabaseError(`cannot create the embedded database's folder ${dir} (${(err as NodeJS.ErrnoException).code ?? err}); set EMBEDDED_DATABASE_DIR to a writable folder of yours, or DATABASE_URL`)
   }
   const socketDir = Buffer.byteLength(join(dir, SOCKET_FILE)) <= SOCKET_PATH_MAX ? dir : null
   const waitUntil = Date.now() + COMMAND_WAIT_MS
@@ -55,12 +68,18 @@ export async function openEmbeddedDatabase (dir: string, { role, maxConnections,
     const lock = await acquireFolderLock(dir, { role, socketDir: ownSocketDir }, answers)
     if (lock.owned) {
       try {
+        // A command never creates the database: in another working directory, a relative
+        // EMBEDDED_DATABASE_DIR names another folder, and a new empty database would hide that.
+        if (role === 'cli' && !existsSync(join(dir, 'pgdata'))) {
+          throw new EmbeddedDatabaseError(`there is no embedded database in ${dir} yet: the server creates it on its first start (npm start). Run gatehouse from the folder the server runs in, or set EMBEDDED_DATABASE_DIR to its absolute path`)
+        }
         return await serve(dir, ownSocketDir, { maxConnections, log }, () => {
           lock.release()
           if (socketDir === null) rmSync(ownSocketDir, { recursive: true, force: true })
         })
       } catch (err) {
         lock.release()
+        if (socketDir === null) rmSync(ownSocketDir, { recursive: true, force: true })
         throw err
       }
     }

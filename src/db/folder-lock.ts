@@ -34,6 +34,9 @@ const BOOT_TOLERANCE_MS = 60_000
 /** Bounds the retries when the lock changes hands under us. */
 const ATTEMPTS = 50
 
+/** The locks this process holds (a second open in the same process is refused, not taken over). */
+const heldHere = new Set<string>()
+
 export const bootedAt = () => Date.now() - uptime() * 1000
 
 /**
@@ -48,11 +51,20 @@ export async function acquireFolderLock (
   const path = join(dir, LOCK_FILE)
   const mine = JSON.stringify({ pid: process.pid, ...me, bootedAt: bootedAt(), startedAt: new Date().toISOString() } satisfies LockHolder)
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    if (createExclusive(path, mine)) return { owned: true, release: () => releaseIfMine(path, mine) }
+    if (createExclusive(path, mine)) {
+      heldHere.add(path)
+      return {
+        owned: true,
+        release: () => {
+          heldHere.delete(path)
+          releaseIfMine(path, mine)
+        },
+      }
+    }
     const raw = readOrNull(path)
     if (raw === null) continue // released between our two steps: try again
     const holder = parseHolder(raw)
-    if (holder !== null && (await isAlive(holder, stillServing))) return { owned: false, holder }
+    if (holder !== null && (await isAlive(path, holder, stillServing))) return { owned: false, holder }
     if (holder === null && ageMs(path) < EMPTY_LOCK_STALE_MS) {
       await pause(50)
       continue
@@ -78,12 +90,17 @@ function createExclusive (path: string, content: string): boolean {
   return true
 }
 
-async function isAlive (holder: LockHolder, stillServing: (holder: LockHolder) => Promise<boolean>): Promise<boolean> {
+async function isAlive (path: string, holder: LockHolder, stillServing: (holder: LockHolder) => Promise<boolean>): Promise<boolean> {
+  // Our own pid (a container's process is pid 1 at every start) or our parent's (npm): a lock
+  // from an earlier process that had the same pid, unless this process took it.
+  if (holder.pid === process.pid) return heldHere.has(path)
+  if (holder.pid === process.ppid) return stillServing(holder)
   try {
     process.kill(holder.pid, 0)
   } catch (err) {
-    // EPERM: it exists, under another user.
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false
+    // ESRCH: no such process here; but one in another pid namespace (a container sharing the
+    // folder) would look the same, and it may be serving. EPERM: it exists, under another user.
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return stillServing(holder)
   }
   if (Math.abs(holder.bootedAt - bootedAt()) < BOOT_TOLERANCE_MS) return true
   return stillServing(holder)

@@ -24,6 +24,9 @@ export class MigrationError extends Error {
 export async function migrate (databaseUrl: string, { migrationsDir = MIGRATIONS_DIR, log = () => {} }: MigrateOptions = {}): Promise<string[]> {
   await ensureDatabase(databaseUrl, log)
   const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 })
+  // A connection lost mid-way fails the query in flight, which says so; unheard, the client's
+  // 'error' event would crash the process with a stack trace instead.
+  client.on('error', () => {})
   await client.connect()
   let locked = false
   try {
@@ -45,7 +48,7 @@ export async function migrate (databaseUrl: string, { migrationsDir = MIGRATIONS
     const failed = rows.find((row) => row.finished_at === null)
     if (failed) {
       throw new MigrationError(
-        `migration ${failed.migration_name} failed earlier; fix the database, then mark it with \`prisma migrate resolve\` (see docs/ops.md)`
+        `migration ${failed.migration_name} failed earlier; fix the cause, then delete its row from _prisma_migrations to retry it (docs/ops.md, "Migrations")`
       )
     }
     const applied = new Map(rows.map((row) => [row.migration_name, row.checksum]))
@@ -60,16 +63,21 @@ export async function migrate (databaseUrl: string, { migrationsDir = MIGRATIONS
         continue
       }
       const id = randomUUID()
-      await client.query('INSERT INTO "_prisma_migrations" (id, checksum, migration_name) VALUES ($1, $2, $3)', [id, checksum, name])
+      // One transaction per migration, its bookkeeping row included: PostgreSQL DDL is
+      // transactional, so a failure, or the process killed half-way, leaves neither a half-applied
+      // migration nor a row claiming one (which would block every later start).
       try {
-        // One transaction per migration: Postgres DDL is transactional, so a failure leaves nothing half-applied.
-        await client.query(`BEGIN;\n${sql.toString('utf8')}\nCOMMIT;`)
+        await client.query('BEGIN')
+        await client.query('INSERT INTO "_prisma_migrations" (id, checksum, migration_name) VALUES ($1, $2, $3)', [id, checksum, name])
+        await client.query(sql.toString('utf8'))
+        await client.query('UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1', [id])
+        await client.query('COMMIT')
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {})
-        await client.query('UPDATE "_prisma_migrations" SET logs = $2 WHERE id = $1', [id, String(err)])
+        // Recorded as Prisma records a failure (no finished_at, the error in logs): later runs stop.
+        await client.query('INSERT INTO "_prisma_migrations" (id, checksum, migration_name, logs) VALUES ($1, $2, $3, $4)', [id, checksum, name, String(err)])
         throw new MigrationError(`migration ${name} failed: ${(err as Error).message}`)
       }
-      await client.query('UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1', [id])
       log(`applied migration ${name}`)
       done.push(name)
     }

@@ -97,7 +97,7 @@ t.test('a bad value is one clear error naming the variable', async (t) => {
     [{ SESSION_TRANSPORT: 'both' }, 'SESSION_TRANSPORT', /one of header, cookie/],
     [{ SESSION_TRANSPORT: 'cookie' }, 'SESSION_TRANSPORT', /needs CORS_ORIGINS/],
     [{ COOKIE_SECURE: 'no' }, 'COOKIE_SECURE', /one of true, false/],
-    [{ NODE_ENV: 'production', COOKIE_SECURE: 'false' }, 'COOKIE_SECURE', /must be true with NODE_ENV=production/],
+    [{ NODE_ENV: 'production', DATABASE_URL: 'postgresql://db.example/gh', COOKIE_SECURE: 'false' }, 'COOKIE_SECURE', /must be true with NODE_ENV=production/],
     [{ DATABASE_TIMEOUT_MS: '10' }, 'DATABASE_TIMEOUT_MS', /between 100 and/],
     [{ SHUTDOWN_DRAIN_SECONDS: '1000' }, 'SHUTDOWN_DRAIN_SECONDS', /between 0 and 300/],
     [{ DATABASE_URL: 'mysql://x@y/z' }, 'DATABASE_URL', /postgres/],
@@ -161,7 +161,7 @@ t.test('JWT_SECRET is required in production', async (t) => {
 
 t.test('JWT_SECRET_FILE: the secret from a file (a Docker or Kubernetes secret), as every replica reads it', async (t) => {
   const dir = t.testdir({ secret: `${SECRET}\n`, short: 'too short\n', empty: '' })
-  t.equal(loadConfig({ NODE_ENV: 'production', JWT_SECRET_FILE: join(dir, 'secret') }).config.jwt.signingKey, SECRET, 'the trailing newline is not part of it')
+  t.equal(loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://db.example/gh', JWT_SECRET_FILE: join(dir, 'secret') }).config.jwt.signingKey, SECRET, 'the trailing newline is not part of it')
   t.throws(() => loadConfig({ JWT_SECRET_FILE: join(dir, 'short') }), { name: 'ConfigError', variable: 'JWT_SECRET', message: /at least 32 bytes/ })
   t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET_FILE: join(dir, 'empty') }), { name: 'ConfigError', variable: 'JWT_SECRET', message: /is required/ })
   t.throws(() => loadConfig({ JWT_SECRET_FILE: join(dir, 'missing') }), { name: 'ConfigError', variable: 'JWT_SECRET_FILE', message: /cannot be read \(ENOENT\)/ })
@@ -194,7 +194,7 @@ t.test('environment variables win over .env', async (t) => {
 })
 
 t.test('asymmetric keys: no JWT_SECRET needed, previous keys kept as public keys', async (t) => {
-  const { config, warnings } = loadConfig({ NODE_ENV: 'production', JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: ED25519_PRIVATE, JWT_PREVIOUS_PUBLIC_KEYS: ED25519_PRIVATE })
+  const { config, warnings } = loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://db.example/gh', JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: ED25519_PRIVATE, JWT_PREVIOUS_PUBLIC_KEYS: ED25519_PRIVATE })
   t.same(warnings, [], 'no development secret is generated')
   t.equal(config.jwt.algorithm, 'EdDSA')
   t.same(config.jwt.previousPublicKeys, [ED25519_PUBLIC], 'a private key given as a previous key is reduced to its public half')

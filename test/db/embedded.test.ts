@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -86,6 +86,14 @@ t.test('one process owns a folder: a second server is refused, a command goes th
   t.same(await sql('SELECT email FROM users', [], owner.url), [{ email: 'cmd@example.com' }], 'what the command wrote, the owner reads')
   t.ok(existsSync(join(dir, 'lock.json')), "a command's close leaves the owner's lock alone")
 
+  // A pid this process cannot see (another pid namespace: a container sharing the folder) whose
+  // socket answers is alive, not stale.
+  const ownerLock = readFileSync(join(dir, 'lock.json'), 'utf8')
+  const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString()
+  writeFileSync(join(dir, 'lock.json'), JSON.stringify({ ...JSON.parse(ownerLock), pid: Number(gone) }))
+  await t.rejects(openEmbeddedDatabase(dir, quiet), { name: 'EmbeddedDatabaseError', message: /in use by another Gatehouse server/ })
+  writeFileSync(join(dir, 'lock.json'), ownerLock)
+
   const racing = await Promise.allSettled([openEmbeddedDatabase(folderWithDatabase('race'), quiet), openEmbeddedDatabase(join(root, 'race'), quiet)])
   t.same(racing.map((r) => r.status).sort(), ['fulfilled', 'rejected'], 'two servers opening one folder at once: exactly one gets it')
   for (const r of racing) if (r.status === 'fulfilled') await r.value.close()
@@ -105,6 +113,10 @@ t.test('a lock left by a process that is gone, or by an earlier boot, is taken o
   const rebooted = await openEmbeddedDatabase(dir, quiet)
   t.not(JSON.parse(readFileSync(join(dir, 'lock.json'), 'utf8')).bootedAt, 0, 'the earlier boot')
   await rebooted.close()
+
+  // Our own pid from an earlier life (a container's server is pid 1 at every start): not ours now.
+  writeFileSync(join(dir, 'lock.json'), JSON.stringify({ pid: process.pid, role: 'server', socketDir: dir, bootedAt: bootedAt(), startedAt: 'then' }))
+  await (await openEmbeddedDatabase(dir, quiet)).close()
 
   // An unreadable lock is waited for briefly (it may be being written), then taken over.
   writeFileSync(join(dir, 'lock.json'), '{"pid": 1, "ro')
@@ -128,7 +140,10 @@ t.test('a command holding the folder is waited for; a server that is still start
   t.ok(Date.now() - started >= 500, 'opened once the command let go')
   await db.close()
 
-  writeFileSync(join(dir, 'lock.json'), JSON.stringify({ ...commandLock, role: 'server' }))
+  // A live server (another process) that has taken the lock but is not serving yet.
+  const starting = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'])
+  t.teardown(() => starting.kill())
+  writeFileSync(join(dir, 'lock.json'), JSON.stringify({ ...commandLock, pid: starting.pid, role: 'server' }))
   await t.rejects(openEmbeddedDatabase(dir, { ...quiet, role: 'cli' }), { name: 'EmbeddedDatabaseError', message: /owns the embedded database in .* is not serving it yet \(still starting\?\); try again in a moment/ })
   rmSync(join(dir, 'lock.json'))
 })
@@ -167,8 +182,28 @@ t.test("PG* variables meant for another PostgreSQL do not redirect the embedded 
   t.same(await sql('SELECT current_user AS who, current_database() AS db', [], db.url), [{ who: 'postgres', db: 'postgres' }])
 })
 
-t.test('a folder that cannot be created is one clear error', async (t) => {
+t.test('what cannot be used is one clear error, and a command never creates a database', async (t) => {
   const file = join(root, 'a-file')
   writeFileSync(file, '')
   await t.rejects(openEmbeddedDatabase(join(file, 'db'), quiet), { name: 'EmbeddedDatabaseError', message: /cannot create the embedded database's folder .*a-file\/db \(ENOTDIR\); set EMBEDDED_DATABASE_DIR/ })
+
+  const odd = join(root, 'lock-is-a-folder')
+  mkdirSync(join(odd, 'lock.json'), { recursive: true })
+  const err = await openEmbeddedDatabase(odd, quiet).catch((e: Error) => e)
+  t.match(err, { name: 'EmbeddedDatabaseError', message: /^cannot open the embedded database in .*lock-is-a-folder: EISDIR/ })
+  t.notMatch((err as Error).message, /\n/, 'one line')
+
+  const elsewhere = join(root, 'never-started')
+  await t.rejects(openEmbeddedDatabase(elsewhere, { ...quiet, role: 'cli' }), { name: 'EmbeddedDatabaseError', message: /there is no embedded database in .*never-started yet: the server creates it on its first start/ })
+  t.notOk(existsSync(join(elsewhere, 'pgdata')), 'nothing created')
+  t.notOk(existsSync(join(elsewhere, 'lock.json')), 'nor left locked')
+})
+
+t.test('the folder is closed to other users, even one that existed before', async (t) => {
+  const dir = folderWithDatabase('open-to-all')
+  chmodSync(dir, 0o755)
+  const db = await opened(t, dir)
+  t.equal(statSync(dir).mode & 0o777, 0o700)
+  t.equal(statSync(join(dir, '.s.PGSQL.5432')).mode & 0o777, 0o600, 'and so is the socket')
+  await db.close()
 })

@@ -5,6 +5,7 @@ import t, { type Test } from 'tap'
 import { migrate } from '../../src/db/migrate.js'
 import { uniqueId } from '../helpers/config.js'
 import { sql, TEST_DATABASE_URL } from '../helpers/db.js'
+import { eventually } from '../helpers/wait.js'
 
 /** A database of the test's own, dropped afterwards. */
 function scratchDatabase (t: Test): string {
@@ -56,4 +57,18 @@ t.test('a failing migration leaves nothing half-applied and blocks later runs', 
   t.match(failed?.logs, /no_such_function/, 'the error is recorded, as Prisma does')
 
   await t.rejects(migrate(url, { migrationsDir }), { name: 'MigrationError', message: /failed earlier/ })
+})
+
+t.test('a migration cut off half-way (its connection killed) leaves no trace, and the next run applies it whole', async (t) => {
+  const url = scratchDatabase(t)
+  const marker = `gh_cut_${uniqueId()}`
+  const dir = t.testdir({ '20260101000000_slow': { 'migration.sql': `CREATE TABLE "a" ("id" INTEGER);\nSELECT pg_sleep(30) AS ${marker};` } })
+  const running = migrate(url, { migrationsDir: pathToFileURL(`${dir}/`) })
+  running.catch(() => {})
+  t.ok(await eventually(10_000, async () => (await sql('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()', [`%${marker}%`])).length > 0), 'killed mid-migration')
+  await t.rejects(running)
+  t.same(await sql('SELECT migration_name FROM "_prisma_migrations"', [], url), [], 'no row claims it, applied or failed')
+  t.same(await sql("SELECT table_name FROM information_schema.tables WHERE table_name = 'a'", [], url), [], 'and nothing of it is applied')
+  const fixed = t.testdir({ '20260101000000_slow': { 'migration.sql': 'CREATE TABLE "a" ("id" INTEGER);' } })
+  t.same(await migrate(url, { migrationsDir: pathToFileURL(`${fixed}/`) }), ['20260101000000_slow'], 'so the next start is not blocked')
 })
