@@ -13,6 +13,8 @@ cp src/sessions/scripts/*.lua dist.next/sessions/scripts/
 cp src/sessions/scripts/includes/*.lua dist.next/sessions/scripts/includes/
 # The bcrypt worker is plain JavaScript (see src/users/bcrypt-worker.js).
 cp src/users/bcrypt-worker.js dist.next/users/
+# So is the embedded database's initdb, forked by src/db/embedded.ts.
+cp src/db/pglite-initdb.js dist.next/db/
 chmod +x dist.next/cli/index.js
 rm -rf dist.old
 if [ -d dist ]; then mv dist dist.old; fi

@@ -1,7 +1,10 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync } from 'node:fs'
+import { fork } from 'node:child_process'
+import { once } from 'node:events'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { acquireFolderLock, type LockHolder } from './folder-lock.js'
 import { migrate, MigrationError } from './migrate.js'
 
@@ -51,9 +54,12 @@ export async function openEmbeddedDatabase (dir: string, options: EmbeddedOption
   }
 }
 
-async function open (dir: string, { role, maxConnections, log }: EmbeddedOptions): Promise<EmbeddedDatabase> {
+async function open (given: string, { role, maxConnections, log }: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  let dir = given
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
+    // One folder, one name: through a symlink it is still the same lock.
+    dir = realpathSync(dir)
     // PGlite writes its files world-readable (and some writable): the folder is what keeps other
     // users out, as PostgreSQL insists on for its data directory.
     chmodSync(dir, 0o700)
@@ -87,6 +93,7 @@ async function open (dir: string, { role, maxConnections, log }: EmbeddedOptions
     const { holder } = lock
     if (holder.role === 'server') {
       if (role === 'server') {
+        if (holder.pid === process.pid) throw new EmbeddedDatabaseError(`the embedded database in ${dir} is already open in this process`)
         throw new EmbeddedDatabaseError(`the embedded database in ${dir} is in use by another Gatehouse server (pid ${holder.pid}); stop that one, or give this one its own EMBEDDED_DATABASE_DIR or a DATABASE_URL`)
       }
       if (!(await answers(holder))) {
@@ -115,8 +122,7 @@ async function serve (dir: string, socketDir: string, { maxConnections, log }: O
     // leaves nothing that looks like a database.
     log(`creating the embedded database in ${dataDir} (first start: some seconds)`)
     const creating = `${dataDir}.creating-${process.pid}`
-    const fresh = await PGlite.create(creating)
-    await fresh.close()
+    await initdbInChildProcess(creating)
     renameSync(creating, dataDir)
   }
   let db: InstanceType<typeof PGlite>
@@ -149,6 +155,18 @@ async function serve (dir: string, socketDir: string, { maxConnections, log }: O
     await db.close().catch(() => {})
     if (err instanceof MigrationError) throw err
     throw new EmbeddedDatabaseError(`cannot serve the embedded database in ${dir}: ${(err as Error).message}`)
+  }
+}
+
+/** Runs PGlite's first start in a process of its own (see pglite-initdb.js), whose memory goes with it. */
+async function initdbInChildProcess (folder: string): Promise<void> {
+  const child = fork(fileURLToPath(new URL('./pglite-initdb.js', import.meta.url)), [folder], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] })
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)))
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null]
+  if (code !== 0) {
+    const reason = stderr.trim().split('\n').filter(Boolean).at(-1) ?? `exit ${code ?? signal}`
+    throw new EmbeddedDatabaseError(`cannot create the embedded database in ${folder}: ${reason}`)
   }
 }
 

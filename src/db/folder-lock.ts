@@ -92,8 +92,9 @@ function createExclusive (path: string, content: string): boolean {
 
 async function isAlive (path: string, holder: LockHolder, stillServing: (holder: LockHolder) => Promise<boolean>): Promise<boolean> {
   // Our own pid (a container's process is pid 1 at every start) or our parent's (npm): a lock
-  // from an earlier process that had the same pid, unless this process took it.
-  if (holder.pid === process.pid) return heldHere.has(path)
+  // from an earlier process that had the same pid, unless this process took it, or its socket
+  // answers (pid 1 in another container sharing the folder).
+  if (holder.pid === process.pid) return heldHere.has(path) || stillServing(holder)
   if (holder.pid === process.ppid) return stillServing(holder)
   try {
     process.kill(holder.pid, 0)

@@ -69,13 +69,20 @@ export async function migrate (databaseUrl: string, { migrationsDir = MIGRATIONS
       try {
         await client.query('BEGIN')
         await client.query('INSERT INTO "_prisma_migrations" (id, checksum, migration_name) VALUES ($1, $2, $3)', [id, checksum, name])
+        const before = await transactionId(client)
         await client.query(sql.toString('utf8'))
+        // A file with its own COMMIT would have committed the row, unfinished, and ended ours.
+        if ((await transactionId(client)) !== before) throw new Error('it must not contain BEGIN, COMMIT or ROLLBACK: each migration runs in a transaction of its own')
         await client.query('UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1', [id])
         await client.query('COMMIT')
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {})
         // Recorded as Prisma records a failure (no finished_at, the error in logs): later runs stop.
-        await client.query('INSERT INTO "_prisma_migrations" (id, checksum, migration_name, logs) VALUES ($1, $2, $3, $4)', [id, checksum, name, String(err)])
+        // With the connection gone, this fails too: then nothing is recorded, and the error said is the first one.
+        await client.query(
+          'INSERT INTO "_prisma_migrations" (id, checksum, migration_name, logs) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET logs = EXCLUDED.logs, finished_at = NULL',
+          [id, checksum, name, String(err)]
+        ).catch(() => {})
         throw new MigrationError(`migration ${name} failed: ${(err as Error).message}`)
       }
       log(`applied migration ${name}`)
@@ -88,6 +95,11 @@ export async function migrate (databaseUrl: string, { migrationsDir = MIGRATIONS
     if (locked) await client.query('SELECT pg_advisory_unlock($1)', [PRISMA_MIGRATE_LOCK]).catch(() => {})
     await client.end()
   }
+}
+
+async function transactionId (client: pg.Client): Promise<string | null> {
+  const { rows } = await client.query<{ id: string | null }>('SELECT txid_current_if_assigned()::text AS id')
+  return rows[0]?.id ?? null
 }
 
 function migrationNames (dir: URL): string[] {

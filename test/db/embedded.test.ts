@@ -1,10 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, symlinkSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { EmbeddedDatabaseError, openEmbeddedDatabase } from '../../src/db/embedded.js'
 import { bootedAt } from '../../src/db/folder-lock.js'
+import { eventually } from '../helpers/wait.js'
 import { sql, TEST_DATABASE_URL } from '../helpers/db.js'
 
 // The embedded database (PGlite on a Unix socket) in-process: its migrations against the real
@@ -77,7 +78,10 @@ t.test('one process owns a folder: a second server is refused, a command goes th
   const lock = JSON.parse(readFileSync(join(dir, 'lock.json'), 'utf8'))
   t.match(lock, { pid: process.pid, role: 'server', socketDir: dir })
 
-  await t.rejects(openEmbeddedDatabase(dir, quiet), new EmbeddedDatabaseError(`the embedded database in ${dir} is in use by another Gatehouse server (pid ${process.pid}); stop that one, or give this one its own EMBEDDED_DATABASE_DIR or a DATABASE_URL`))
+  await t.rejects(openEmbeddedDatabase(dir, quiet), new EmbeddedDatabaseError(`the embedded database in ${dir} is already open in this process`))
+  const link = join(root, 'owned-link')
+  symlinkSync(dir, link)
+  await t.rejects(openEmbeddedDatabase(link, quiet), { message: /already open in this process/ }, 'also through a symlink')
   const command = await openEmbeddedDatabase(dir, { ...quiet, role: 'cli' })
   t.same(command.servedBy, { pid: process.pid })
   t.equal(command.url, owner.url, "the command uses the owner's socket")
@@ -206,4 +210,24 @@ t.test('the folder is closed to other users, even one that existed before', asyn
   t.equal(statSync(dir).mode & 0o777, 0o700)
   t.equal(statSync(join(dir, '.s.PGSQL.5432')).mode & 0o777, 0o600, 'and so is the socket')
   await db.close()
+})
+
+t.test('a lock naming our own pid is not ours while its socket answers (pid 1 in two containers)', async (t) => {
+  const dir = folderWithDatabase('same-pid')
+  // Another process owns and serves the folder, as the server in another container would.
+  const embedded = new URL('../../dist/db/embedded.js', import.meta.url).href
+  const owner = spawn(process.execPath, ['--input-type=module', '-e', `
+    const { openEmbeddedDatabase } = await import(${JSON.stringify(embedded)})
+    await openEmbeddedDatabase(${JSON.stringify(dir)}, { role: 'server', maxConnections: 4, log: () => {} })
+    console.log('serving')
+    setInterval(() => {}, 1000)`], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => owner.kill('SIGKILL'))
+  let out = ''
+  owner.stdout!.on('data', (chunk) => (out += chunk))
+  t.ok(await eventually(60_000, () => out.includes('serving')), 'the other process serves it')
+  // Its lock, as a process in another pid namespace, which has our pid there, would have written it.
+  const lock = JSON.parse(readFileSync(join(dir, 'lock.json'), 'utf8'))
+  writeFileSync(join(dir, 'lock.json'), JSON.stringify({ ...lock, pid: process.pid }))
+  await t.rejects(openEmbeddedDatabase(dir, quiet), { name: 'EmbeddedDatabaseError' }, 'refused, not taken over')
+  t.equal(JSON.parse(readFileSync(join(dir, 'lock.json'), 'utf8')).startedAt, lock.startedAt, 'the lock is untouched')
 })

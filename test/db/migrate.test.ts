@@ -66,9 +66,22 @@ t.test('a migration cut off half-way (its connection killed) leaves no trace, an
   const running = migrate(url, { migrationsDir: pathToFileURL(`${dir}/`) })
   running.catch(() => {})
   t.ok(await eventually(10_000, async () => (await sql('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()', [`%${marker}%`])).length > 0), 'killed mid-migration')
-  await t.rejects(running)
+  await t.rejects(running, { name: 'MigrationError', message: /20260101000000_slow failed: terminating connection/ }, 'the first error is the one said')
   t.same(await sql('SELECT migration_name FROM "_prisma_migrations"', [], url), [], 'no row claims it, applied or failed')
   t.same(await sql("SELECT table_name FROM information_schema.tables WHERE table_name = 'a'", [], url), [], 'and nothing of it is applied')
   const fixed = t.testdir({ '20260101000000_slow': { 'migration.sql': 'CREATE TABLE "a" ("id" INTEGER);' } })
   t.same(await migrate(url, { migrationsDir: pathToFileURL(`${fixed}/`) }), ['20260101000000_slow'], 'so the next start is not blocked')
+})
+
+t.test('a migration with its own COMMIT is refused, with the reason recorded', async (t) => {
+  const url = scratchDatabase(t)
+  const dir = t.testdir({ '20260101000000_own_tx': { 'migration.sql': 'BEGIN;\nCREATE TABLE "c" ("id" INTEGER);\nCOMMIT;\nSELECT 1/0;' } })
+  await t.rejects(migrate(url, { migrationsDir: pathToFileURL(`${dir}/`) }), { name: 'MigrationError', message: /20260101000000_own_tx failed: division by zero/ })
+  const [row] = await sql<{ logs: string | null; finished_at: Date | null }>('SELECT logs, finished_at FROM "_prisma_migrations"', [], url)
+  t.match(row, { finished_at: null, logs: /division by zero/ }, 'the real error is in logs')
+
+  const quiet = t.testdir({ '20260101000000_own_tx': { 'migration.sql': 'BEGIN;\nCREATE TABLE "d" ("id" INTEGER);\nCOMMIT;' } })
+  const other = scratchDatabase(t)
+  await t.rejects(migrate(other, { migrationsDir: pathToFileURL(`${quiet}/`) }), { name: 'MigrationError', message: /must not contain BEGIN, COMMIT or ROLLBACK/ })
+  t.match(await sql('SELECT logs, finished_at FROM "_prisma_migrations"', [], other), [{ finished_at: null, logs: /must not contain BEGIN/ }], 'recorded as failed: it blocks later runs until someone looks')
 })
