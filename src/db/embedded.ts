@@ -72,24 +72,27 @@ async function open (given: string, { role, maxConnections, log }: EmbeddedOptio
     // A path too long for a socket: one in a private temporary folder, named in lock.json.
     const ownSocketDir = socketDir ?? mkdtempSync(join(tmpdir(), 'gatehouse-db-'))
     const lock = await acquireFolderLock(dir, { role, socketDir: ownSocketDir }, answers)
+    const removeOwnSocketDir = () => {
+      if (socketDir === null) rmSync(ownSocketDir, { recursive: true, force: true })
+    }
     if (lock.owned) {
+      const letGo = () => {
+        lock.release()
+        removeOwnSocketDir()
+      }
       try {
         // A command never creates the database: in another working directory, a relative
         // EMBEDDED_DATABASE_DIR names another folder, and a new empty database would hide that.
         if (role === 'cli' && !existsSync(join(dir, 'pgdata'))) {
           throw new EmbeddedDatabaseError(`there is no embedded database in ${dir} yet: the server creates it on its first start (npm start). Run gatehouse from the folder the server runs in, or set EMBEDDED_DATABASE_DIR to its absolute path`)
         }
-        return await serve(dir, ownSocketDir, { maxConnections, log }, () => {
-          lock.release()
-          if (socketDir === null) rmSync(ownSocketDir, { recursive: true, force: true })
-        })
+        return await serve(dir, ownSocketDir, { maxConnections, log }, letGo)
       } catch (err) {
-        lock.release()
-        if (socketDir === null) rmSync(ownSocketDir, { recursive: true, force: true })
+        letGo()
         throw err
       }
     }
-    if (socketDir === null) rmSync(ownSocketDir, { recursive: true, force: true })
+    removeOwnSocketDir()
     const { holder } = lock
     if (holder.role === 'server') {
       if (role === 'server') {
@@ -125,12 +128,7 @@ async function serve (dir: string, socketDir: string, { maxConnections, log }: O
     await initdbInChildProcess(creating)
     renameSync(creating, dataDir)
   }
-  let db: InstanceType<typeof PGlite>
-  try {
-    db = await PGlite.create(dataDir)
-  } catch (err) {
-    throw new EmbeddedDatabaseError(`cannot open the embedded database in ${dataDir}: ${(err as Error).message}`)
-  }
+  const db = await PGlite.create(dataDir)
   const socketPath = join(socketDir, SOCKET_FILE)
   rmSync(socketPath, { force: true }) // left by an owner that did not close (we hold the lock)
   const server = new PGLiteSocketServer({ db, path: socketPath, maxConnections })
@@ -151,10 +149,10 @@ async function serve (dir: string, socketDir: string, { maxConnections, log }: O
       })()),
     }
   } catch (err) {
+    // openEmbeddedDatabase turns what is not already one line into one.
     await server.stop().catch(() => {})
     await db.close().catch(() => {})
-    if (err instanceof MigrationError) throw err
-    throw new EmbeddedDatabaseError(`cannot serve the embedded database in ${dir}: ${(err as Error).message}`)
+    throw err
   }
 }
 

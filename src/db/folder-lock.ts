@@ -40,8 +40,9 @@ const heldHere = new Set<string>()
 export const bootedAt = () => Date.now() - uptime() * 1000
 
 /**
- * Takes the folder's lock, or says who holds it. `stillServing` answers whether a holder from
- * another boot is in fact alive (its socket answers): then its pid is reused, not stale.
+ * Takes the folder's lock, or says who holds it. `stillServing` answers whether a holder whose pid
+ * says nothing here (gone, ours, our parent's, from another boot) is in fact alive: its socket
+ * answers, so it runs where we cannot see its pid, and is not stale.
  */
 export async function acquireFolderLock (
   dir: string,
