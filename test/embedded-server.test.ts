@@ -5,7 +5,7 @@ import t from 'tap'
 import { gatehouse } from './cli/run-cli.js'
 import { TEST_JWT_SECRET, TEST_REDIS_URL, uniqueId } from './helpers/config.js'
 import { deleteKeys } from './helpers/redis.js'
-import { exited, launch, listening, type Started } from './server-process.js'
+import { exited, launch, listening, request, type Started } from './server-process.js'
 
 // A newcomer's machine: Node and Redis, no PostgreSQL. The built server with no DATABASE_URL and
 // every PG* variable pointing at a port where nothing listens, over real HTTP. (test/smoke.test.ts
@@ -37,15 +37,7 @@ t.test('no DATABASE_URL, no PostgreSQL: the README flow on the embedded database
   t.match(first.output(), new RegExp(`users in the embedded PostgreSQL \\(PGlite\\) in ${dir}`), 'and the start-up line says which database, and where')
   t.notMatch(first.output(), /cannot reach PostgreSQL/)
 
-  const call = async (method: string, path: string, init: { body?: object; token?: string } = {}) => {
-    const res = await fetch(base + path, {
-      method,
-      headers: { ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.token ? { authorization: `Token token=${init.token}` } : {}) },
-      body: init.body ? JSON.stringify(init.body) : undefined,
-    })
-    const text = await res.text()
-    return { status: res.status, body: text ? JSON.parse(text) : null }
-  }
+  const call = (method: string, path: string, init?: { body?: object; token?: string }) => request(base, method, path, init)
   const email = `${uniqueId()}@embedded.test.gatehouse`
   const password = 'correct horse battery'
   const logIn = async () => {

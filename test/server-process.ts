@@ -45,3 +45,17 @@ export async function exited (started: Started, timeoutMs: number): Promise<numb
   clearTimeout(timer)
   return code
 }
+
+/** One request to a launched server over real HTTP: JSON in and out, the token as the mobile app sends it. */
+export async function request (base: string, method: string, path: string, init: { body?: object; token?: string } = {}) {
+  const res = await fetch(base + path, {
+    method,
+    headers: {
+      ...(init.body ? { 'content-type': 'application/json' } : {}),
+      ...(init.token ? { authorization: `Token token=${init.token}` } : {}),
+    },
+    body: init.body ? JSON.stringify(init.body) : undefined,
+  })
+  const text = await res.text()
+  return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers }
+}

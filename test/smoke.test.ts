@@ -3,7 +3,7 @@ import t from 'tap'
 import { TEST_REDIS_URL, uniqueId } from './helpers/config.js'
 import { sql } from './helpers/db.js'
 import { deleteKeys } from './helpers/redis.js'
-import { exited, launch, listening } from './server-process.js'
+import { exited, launch, listening, request } from './server-process.js'
 
 // The real server, started as the README says, over real HTTP.
 
@@ -14,18 +14,7 @@ t.test('npm start serves the documented flow over HTTP', async (t) => {
     if (started.proc.exitCode === null) process.kill(-started.proc.pid!, 'SIGKILL')
   })
   const base = await listening(started, 90_000)
-  const call = async (method: string, path: string, init: { body?: object; token?: string } = {}) => {
-    const res = await fetch(base + path, {
-      method,
-      headers: {
-        ...(init.body ? { 'content-type': 'application/json' } : {}),
-        ...(init.token ? { authorization: `Token token=${init.token}` } : {}),
-      },
-      body: init.body ? JSON.stringify(init.body) : undefined,
-    })
-    const text = await res.text()
-    return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers }
-  }
+  const call = (method: string, path: string, init?: { body?: object; token?: string }) => request(base, method, path, init)
 
   t.same((await call('GET', '/health')).body, { status: 'ok' })
   t.equal((await call('GET', '/ready')).status, 200)

@@ -29,6 +29,9 @@ function folderWithDatabase (name: string): string {
   return dir
 }
 
+/** The pid of a process that has exited. */
+const deadPid = () => Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString())
+
 async function opened (t: Test, dir: string, options: Partial<typeof quiet> = {}) {
   const db = await openEmbeddedDatabase(dir, { ...quiet, ...options })
   t.teardown(() => db.close())
@@ -93,8 +96,8 @@ t.test('one process owns a folder: a second server is refused, a command goes th
   // A pid this process cannot see (another pid namespace: a container sharing the folder) whose
   // socket answers is alive, not stale.
   const ownerLock = readFileSync(join(dir, 'lock.json'), 'utf8')
-  const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString()
-  writeFileSync(join(dir, 'lock.json'), JSON.stringify({ ...JSON.parse(ownerLock), pid: Number(gone) }))
+  const gone = deadPid()
+  writeFileSync(join(dir, 'lock.json'), JSON.stringify({ ...JSON.parse(ownerLock), pid: gone }))
   await t.rejects(openEmbeddedDatabase(dir, quiet), { name: 'EmbeddedDatabaseError', message: /in use by another Gatehouse server/ })
   writeFileSync(join(dir, 'lock.json'), ownerLock)
 
@@ -105,8 +108,8 @@ t.test('one process owns a folder: a second server is refused, a command goes th
 
 t.test('a lock left by a process that is gone, or by an earlier boot, is taken over', async (t) => {
   const dir = folderWithDatabase('stale')
-  const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString()
-  writeFileSync(join(dir, 'lock.json'), JSON.stringify({ pid: Number(gone), role: 'server', socketDir: dir, bootedAt: bootedAt(), startedAt: 'then' }))
+  const gone = deadPid()
+  writeFileSync(join(dir, 'lock.json'), JSON.stringify({ pid: gone, role: 'server', socketDir: dir, bootedAt: bootedAt(), startedAt: 'then' }))
   writeFileSync(join(dir, '.s.PGSQL.5432'), '') // the socket file a killed server leaves
   const db = await openEmbeddedDatabase(dir, quiet)
   t.equal(JSON.parse(readFileSync(join(dir, 'lock.json'), 'utf8')).pid, process.pid, 'the dead pid')
