@@ -1,6 +1,8 @@
 FROM node:22-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The session reader library is an npm workspace that Gatehouse imports: npm ci needs its manifest.
+COPY packages/session-reader/package.json packages/session-reader/
 RUN npm ci --no-audit --no-fund
 COPY . .
 # The owner of /app may write .gatehouse-dev-secret when no JWT_SECRET is given.

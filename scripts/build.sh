@@ -4,6 +4,21 @@
 # runs it while other tests start dist/server.js and dist/cli, which must never find dist/ missing
 # or half-written.
 set -eu
+
+# swap_in <dir>: <dir>.next replaces <dir> (readers see the old tree or the new one, never a gap).
+swap_in() {
+  rm -rf "$1.old"
+  if [ -d "$1" ]; then mv "$1" "$1.old"; fi
+  mv "$1.next" "$1"
+  rm -rf "$1.old"
+}
+
+# The session reader library (an npm workspace), which Gatehouse imports too: built first.
+reader=packages/session-reader
+rm -rf "$reader/dist.next"
+tsc -p "$reader/tsconfig.json" --outDir "$reader/dist.next"
+swap_in "$reader/dist"
+
 npm run --silent prisma:generate
 rm -rf dist.next
 tsc -p tsconfig.build.json --outDir dist.next
@@ -16,7 +31,4 @@ cp src/users/bcrypt-worker.js dist.next/users/
 # So is the embedded database's initdb, forked by src/db/embedded.ts.
 cp src/db/pglite-initdb.js dist.next/db/
 chmod +x dist.next/cli/index.js
-rm -rf dist.old
-if [ -d dist ]; then mv dist dist.old; fi
-mv dist.next dist
-rm -rf dist.old
+swap_in dist

@@ -85,6 +85,8 @@ export interface CookieConfig {
   defaultTransport: 'header' | 'cookie'
   /** COOKIE_SECURE */
   secure: boolean
+  /** COOKIE_DOMAIN: null for host-only cookies. */
+  domain: string | null
 }
 
 export type Env = Record<string, string | undefined>
@@ -182,6 +184,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
       cookies: {
         defaultTransport,
         secure: cookieSecure,
+        domain: value('COOKIE_DOMAIN'),
       },
       databaseTimeoutMs: value('DATABASE_TIMEOUT_MS'),
       shutdownDrainSeconds: value('SHUTDOWN_DRAIN_SECONDS'),

@@ -16,6 +16,10 @@ export interface JwtConfig {
   previousSecrets: string[]
   /** Old public keys (PEM, SPKI): tokens they signed still verify, and they stay in the JWKS. */
   previousPublicKeys: string[]
+  /** JWT_ISSUER: every token's `iss`, and the only one accepted. */
+  issuer: string
+  /** JWT_AUD_HEADER, lower-cased as Node gives headers: names the audience a token is bound to. */
+  audienceHeader: string
 }
 
 const MIN_SECRET_BYTES = 32
@@ -24,7 +28,9 @@ const MIN_RSA_BITS = 2048
 type Env = Record<string, string | undefined>
 
 export function loadJwtConfig (env: Env, production: boolean, devSecretFile: string, warnings: string[]): JwtConfig {
-  const algorithm = SETTINGS.JWT_ALGORITHM.values.parse('JWT_ALGORITHM', env.JWT_ALGORITHM || SETTINGS.JWT_ALGORITHM.default)
+  const setting = <K extends 'JWT_ALGORITHM' | 'JWT_ISSUER' | 'JWT_AUD_HEADER'>(name: K) => SETTINGS[name].values.parse(name, env[name] || SETTINGS[name].default) as ReturnType<(typeof SETTINGS)[K]['values']['parse']>
+  const algorithm = setting('JWT_ALGORITHM')
+  const claims = { issuer: setting('JWT_ISSUER'), audienceHeader: setting('JWT_AUD_HEADER').toLowerCase() }
 
   const previousSecrets = (env.JWT_PREVIOUS_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean)
   previousSecrets.forEach((secret) => checkSecret('JWT_PREVIOUS_SECRETS', secret))
@@ -41,7 +47,7 @@ export function loadJwtConfig (env: Env, production: boolean, devSecretFile: str
       )
     }
     checkSecret('JWT_SECRET', secret)
-    return { algorithm, signingKey: secret, previousSecrets, previousPublicKeys }
+    return { algorithm, signingKey: secret, previousSecrets, previousPublicKeys, ...claims }
   }
 
   if (env.JWT_SECRET) {
@@ -59,7 +65,7 @@ export function loadJwtConfig (env: Env, production: boolean, devSecretFile: str
   if (algorithmOf(key) !== algorithm) {
     throw new ConfigError('JWT_PRIVATE_KEY', `must be ${algorithm === 'EdDSA' ? 'an Ed25519' : `an RSA (at least ${MIN_RSA_BITS}-bit)`} key for JWT_ALGORITHM=${algorithm}`)
   }
-  return { algorithm, signingKey: key.export({ format: 'pem', type: 'pkcs8' }).toString(), previousSecrets, previousPublicKeys }
+  return { algorithm, signingKey: key.export({ format: 'pem', type: 'pkcs8' }).toString(), previousSecrets, previousPublicKeys, ...claims }
 }
 
 /**

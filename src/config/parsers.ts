@@ -65,6 +65,22 @@ export const matching = (pattern: RegExp, problem: string, accepts: string): Par
   },
 })
 
+/**
+ * A registrable domain for cookies, lower-cased and without the leading dot browsers ignore:
+ * `example.com`, `.Example.com` → `example.com`. A single label (`com`, `localhost`) or an IP
+ * address is refused: a browser would not scope a cookie to it, or would scope it too widely.
+ */
+export const cookieDomain: Parser<string> = {
+  accepts: 'a domain name such as `example.com`',
+  parse: (name, raw) => {
+    const domain = raw.trim().toLowerCase().replace(/^\./, '')
+    if (!/^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/.test(domain) || domain.length > 253) {
+      throw new ConfigError(name, `must be a domain name with at least two labels, such as example.com (got "${raw}")`)
+    }
+    return domain
+  },
+}
+
 /** "10.0.0.1:7000,redis-b:7000" → [{host, port}...]. */
 export const hostPorts: Parser<HostPort[]> = {
   accepts: 'comma-separated `host:port`',

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import {
-  credentials, flag, hostPorts, matching, oneOf, optional, origins, type Parser, text, trustProxy, url, wholeNumber,
+  cookieDomain, credentials, flag, hostPorts, matching, oneOf, optional, origins, type Parser, text, trustProxy, url, wholeNumber,
 } from './parsers.js'
 
 /**
@@ -244,6 +244,20 @@ export const SETTINGS = {
     values: text('a file path'),
     meaning: 'Instead of `JWT_PREVIOUS_PUBLIC_KEYS`: a file holding them. Set one or the other.',
   },
+  JWT_ISSUER: {
+    group: 'Signing keys',
+    default: 'gatehouse',
+    values: matching(/^[\x21-\x7e]{1,256}$/, 'must be 1-256 printable ASCII characters without spaces', '1–256 printable ASCII characters, e.g. `https://auth.example.com`'),
+    meaning: 'The `iss` claim of every token, and the only issuer accepted (tokens from before tokens named one are accepted until their `exp`). Other services check it too ([session-contract.md](session-contract.md#token)). Changing it ends every session: set it once, before going live.',
+    envComment: 'The iss claim of every token; other services check it. Changing it ends every session.',
+  },
+  JWT_AUD_HEADER: {
+    group: 'Signing keys',
+    default: 'JWT-Aud',
+    values: matching(/^[A-Za-z][A-Za-z0-9-]{0,63}$/, 'must be a header name: letters, digits and -, at most 64', 'a header name'),
+    meaning: 'A client that sends this header at login (`JWT-Aud: ios-app`) gets a token bound to that audience (`aud`); every request with the token must then send the same header, at Gatehouse and at services using the session reader. Without it at login, tokens are unbound. The name is devise-jwt\'s `JWT_AUD` as HTTP carries it (underscores are dropped by many proxies).',
+    omitFromEnvExample: true,
+  },
 
   SESSION_TTL_SECONDS: {
     group: 'Sessions',
@@ -397,6 +411,17 @@ export const SETTINGS = {
     envComment: [
       'What a login without "transport" gets: header (the token in the answer) or cookie (for web apps;',
       'needs CORS_ORIGINS)',
+    ].join('\n'),
+  },
+  COOKIE_DOMAIN: {
+    group: 'Other services and browsers',
+    default: '',
+    shownDefault: 'empty (host-only cookies)',
+    values: optional(cookieDomain),
+    meaning: 'Scope the session cookies to this domain and its subdomains (`example.com`: sent to `app.example.com`, `chat.example.com`...), named `__Secure-gatehouse_session`/`__Secure-gatehouse_csrf`. Empty: host-only `__Host-` cookies, which no sibling subdomain can plant or read. Read [security.md](security.md#cookies-shared-across-subdomains) first.',
+    envComment: [
+      'Share the session cookie with sibling subdomains (example.com); empty keeps host-only __Host- cookies.',
+      'See docs/security.md, "Cookies shared across subdomains", before setting it.',
     ].join('\n'),
   },
   COOKIE_SECURE: {

@@ -39,9 +39,13 @@ export function createLogin ({ users, passwords, throttles, sessions, tokens, ob
    * Throws `invalid_credentials` for any wrong email or password, all alike, and
    * `too_many_attempts` once the account's or the address's failures are used up.
    */
-  return async function login (email: string, password: string, device: Device): Promise<LoginResult> {
+  /**
+   * `audience`: the client the token is to be bound to (`aud`), when it asked for that at login;
+   * every request with the token must then name it (JWT_AUD_HEADER).
+   */
+  return async function login (email: string, password: string, device: Device, audience: string | null = null): Promise<LoginResult> {
     try {
-      const result = await attempt(email, password, device)
+      const result = await attempt(email, password, device, audience)
       observe('ok')
       return result
     } catch (err) {
@@ -50,7 +54,7 @@ export function createLogin ({ users, passwords, throttles, sessions, tokens, ob
     }
   }
 
-  async function attempt (email: string, password: string, device: Device): Promise<LoginResult> {
+  async function attempt (email: string, password: string, device: Device, audience: string | null): Promise<LoginResult> {
     // A password check the pool would refuse now is refused before the reads below (see refuseIfBusy).
     passwords.refuseIfBusy()
     for (let round = 0; round < MAX_ATTEMPTS; round++) {
@@ -76,6 +80,7 @@ export function createLogin ({ users, passwords, throttles, sessions, tokens, ob
         created_at: session.createdAt,
         iat: Math.floor(session.createdAt / 1000),
         exp: session.maxExpiresAt / 1000,
+        ...(audience !== null && { aud: audience }),
       })
       return { user: publicUser(user), token, evicted: session.evicted, maxAgeSeconds: Math.floor((session.maxExpiresAt - session.createdAt) / 1000) }
     }

@@ -1,9 +1,9 @@
+import { AUTH_CHALLENGE, RETRY_AFTER_SECONDS } from '@gatehouse/session-reader/answers'
 import type { ErrorCode, GatehouseError } from '../shared/errors.js'
 
-/** RFC 9110 §15.5.2: a 401 MUST carry a challenge; this is the scheme the API reads tokens with. */
-export const AUTH_CHALLENGE = { 'www-authenticate': 'Token realm="Application"' }
-/** Seconds a client should wait before retrying when a dependency is down. */
-export const RETRY_AFTER_SECONDS = 5
+// The challenge and Retry-After come from the session reader library, whose middleware answers
+// other services' callers exactly as Gatehouse does.
+export { RETRY_AFTER_SECONDS }
 
 interface HttpAnswer {
   status: number
@@ -47,6 +47,6 @@ export function httpErrorOf (err: GatehouseError): HttpError {
   const answer = ANSWERS[err.code]
   const headers = answer.headers?.(err) ?? {}
   // Every 401 carries a challenge; an error that names none gets the API's.
-  if (answer.status === 401 && !('www-authenticate' in headers)) Object.assign(headers, AUTH_CHALLENGE)
+  if (answer.status === 401 && !('www-authenticate' in headers)) headers['www-authenticate'] = AUTH_CHALLENGE
   return { status: answer.status, headers, body: { error: answer.error ?? err.code, message: err.message } }
 }

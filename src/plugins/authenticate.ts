@@ -1,6 +1,7 @@
+import { MAX_TOKEN_LENGTH, parseTokenHeader } from '@gatehouse/session-reader/credentials'
+import { audienceMatches } from '@gatehouse/session-reader/token'
 import type { onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { MAX_TOKEN_LENGTH, parseTokenHeader } from '../http/auth-header.js'
 import { createSessionCookies, type SessionCookies } from '../http/session-cookie.js'
 import { errors, isUnauthenticated } from '../shared/errors.js'
 
@@ -43,6 +44,7 @@ declare module 'fastify' {
 export default fp(async (app) => {
   const { tokens, sessions, accounts, metrics, config } = app
   const cookies = createSessionCookies(config.cookies, config.corsOrigins)
+  const { audienceHeader } = config.jwt
   app.decorate('sessionCookies', cookies)
   app.decorateRequest('auth', null)
   app.decorate('authenticate', async function authenticate (request, reply) {
@@ -53,8 +55,11 @@ export default fp(async (app) => {
     if (token === undefined) throw errors.missingToken()
     const transport = header === null ? 'cookie' : 'header'
     try {
-      if (token.length > MAX_TOKEN_LENGTH) throw errors.invalidToken()
+      // null: two different session cookies of one name (one planted by a sibling subdomain): never guess.
+      if (token === null || token.length > MAX_TOKEN_LENGTH) throw errors.invalidToken()
       const claims = tokens.verify(token)
+      // A token bound to a client at login is good only with that client's name beside it.
+      if (!audienceMatches(claims, request.headers[audienceHeader] as string | undefined)) throw errors.invalidToken()
       if (transport === 'cookie') cookies.checkCsrf(request, token)
       const live = await sessions.touch(claims.jti, claims.user_id)
       metrics.touched(live ? 'ok' : 'gone')

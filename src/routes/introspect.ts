@@ -65,6 +65,8 @@ export const introspectionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app)
       user_id: claims.user_id,
       role,
       jti: claims.jti,
+      ...(claims.iss !== undefined && { iss: claims.iss }),
+      ...(claims.aud !== undefined && { aud: claims.aud }),
       token_type: 'access_token' as const,
       iat: claims.iat,
       exp: claims.exp,

@@ -1,4 +1,4 @@
-import { MAX_TOKEN_LENGTH } from '../http/auth-header.js'
+import { MAX_TOKEN_LENGTH } from '@gatehouse/session-reader/credentials'
 import { ROLES } from '../users/roles.js'
 
 /** RFC 7662 §2.1; `extend` is Gatehouse's: slide the session's TTL as a request of its own would. */
@@ -25,6 +25,8 @@ export const introspectionResponse = {
     user_id: { type: 'string' },
     role: { type: 'string', enum: ROLES },
     jti: { type: 'string', description: 'The session id' },
+    iss: { type: 'string', description: 'JWT_ISSUER (absent for a token issued before tokens named their issuer)' },
+    aud: { type: 'string', description: 'The client the token is bound to, if it is: the caller must check its request names it (JWT_AUD_HEADER)' },
     token_type: { type: 'string', enum: ['access_token'] },
     iat: { type: 'integer' },
     exp: { type: 'integer', description: 'Unix seconds: the absolute end of the session' },

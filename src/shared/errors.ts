@@ -1,3 +1,5 @@
+import { AUTH_MESSAGES, csrfMessage, unavailableMessage } from '@gatehouse/session-reader/answers'
+
 /**
  * The failures Gatehouse's core can report, as stable codes with a message for humans. Nothing
  * here speaks HTTP: src/http/error-map.ts turns each code into a status and headers, and the CLI
@@ -59,16 +61,17 @@ export const isUnauthenticated = (err: unknown): err is GatehouseError =>
 
 export const errors = {
   // Authentication failures say only "missing", "invalid" or "expired": never which check failed.
-  missingToken: () => new GatehouseError('missing_token', 'Authentication required: send Authorization: Token token=<token>'),
-  invalidToken: () => new GatehouseError('invalid_token', 'The token is invalid'),
-  expiredSession: () => new GatehouseError('session_expired', 'The session has expired or was ended; log in again'),
+  // Worded in the session reader library, whose middleware gives other services' callers the same.
+  missingToken: () => new GatehouseError('missing_token', AUTH_MESSAGES.missing_token),
+  invalidToken: () => new GatehouseError('invalid_token', AUTH_MESSAGES.invalid_token),
+  expiredSession: () => new GatehouseError('session_expired', AUTH_MESSAGES.session_expired),
   invalidCredentials: () => new GatehouseError('invalid_credentials', 'Email or password is incorrect'),
   invalidClient: () => new GatehouseError('invalid_client', 'Introspection needs a service credential: Authorization: Bearer <INTROSPECTION_TOKENS entry>'),
   emailTaken: () => new GatehouseError('email_taken', 'An account with this email already exists'),
   /** An authenticated caller re-entering their password got it wrong (the session itself is fine). */
   wrongPassword: () => new GatehouseError('invalid_password', 'The current password is incorrect'),
   forbidden: () => new GatehouseError('forbidden', 'This needs the admin role'),
-  csrfRejected: (why: string) => new GatehouseError('csrf_rejected', `Cross-site request refused: ${why}`),
+  csrfRejected: (why: string) => new GatehouseError('csrf_rejected', csrfMessage(why)),
   /** Also the answer for another user's session: whether it exists is not the caller's business. */
   sessionNotFound: () => new GatehouseError('session_not_found', 'You have no session with this id'),
   userNotFound: () => new GatehouseError('user_not_found', 'No user with this id'),
@@ -83,7 +86,7 @@ export const errors = {
     new GatehouseError('too_many_attempts', `Too many attempts; try again in ${seconds} s`, { retryAfterSeconds: seconds }),
   /** Redis or Postgres did not answer in time: fail closed, the caller may retry. */
   unavailable: (dependency: Dependency) =>
-    new GatehouseError('unavailable', `The service is temporarily unavailable (${dependency}); try again shortly`, { dependency }),
+    new GatehouseError('unavailable', unavailableMessage(dependency), { dependency }),
 }
 
 /** Runs `work`; any failure of the dependency becomes `unavailable` (GatehouseErrors pass through unchanged). */

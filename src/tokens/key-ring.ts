@@ -1,4 +1,5 @@
-import { createHash, createHmac, createPublicKey, type JsonWebKey } from 'node:crypto'
+import { createHash, createPublicKey, type JsonWebKey } from 'node:crypto'
+import { secretKid } from '@gatehouse/session-reader/token'
 import { algorithmOf, type JwtAlgorithm, type JwtConfig } from '../config/jwt.js'
 
 /** One key tokens may be verified with. */
@@ -18,13 +19,8 @@ export interface KeyRing {
   jwks: { keys: JsonWebKey[] }
 }
 
-/**
- * The kid of an HS256 secret: an HMAC of a fixed label under the secret, so it names the secret
- * without revealing anything about it.
- */
-function secretKid (secret: string): string {
-  return createHmac('sha256', secret).update('gatehouse key id').digest('base64url').slice(0, 16)
-}
+// The kid of an HS256 secret (secretKid) is defined in the session reader library, which picks
+// the secret by it in other services.
 
 /** The kid of a public key: its RFC 7638 JWK thumbprint, which any verifier can recompute. */
 function thumbprint (jwk: JsonWebKey): string {

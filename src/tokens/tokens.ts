@@ -1,25 +1,17 @@
 import type { JsonWebKey } from 'node:crypto'
+import { SESSION_ID_PATTERN, type SessionClaims, sessionClaimsOf, TOKEN_TYPE, unverifiedHeader } from '@gatehouse/session-reader/token'
 import { createSigner, createVerifier, TokenError } from 'fast-jwt'
 import type { JwtConfig } from '../config/jwt.js'
 import { errors, isUnauthenticated } from '../shared/errors.js'
-import { isUserId } from '../shared/user-id.js'
 import { createKeyRing } from './key-ring.js'
 
-/** The claims of a Gatehouse token (docs/session-contract.md, "Token"). */
-export interface SessionClaims {
-  /** The session id: the Redis key is `<prefix>sess:<jti>`. */
-  jti: string
-  user_id: string
-  /** Unix milliseconds when the session was created (Redis clock). */
-  created_at: number
-  /** Unix seconds. */
-  iat: number
-  /** Unix seconds: the session's absolute end (SESSION_MAX_AGE_SECONDS after creation). */
-  exp: number
-}
+// What a token is beyond its signature (typ, iss, the claims' shapes) is defined once, in the
+// session reader library, so that other services accept exactly the tokens Gatehouse accepts.
+export { SESSION_ID_PATTERN, type SessionClaims }
 
 export interface TokenService {
-  sign(claims: SessionClaims): string
+  /** Signs the claims, naming JWT_ISSUER as `iss` and typed gatehouse-session+jwt. */
+  sign(claims: Omit<SessionClaims, 'iss'>): string
   /** The claims of a genuine, unexpired token; throws `invalid_token` or `session_expired` otherwise. */
   verify(token: string): SessionClaims
   /** The same check without throwing: the claims, or null for any token that is not genuine and current. */
@@ -28,10 +20,7 @@ export interface TokenService {
   jwks: { keys: JsonWebKey[] }
 }
 
-/** 128 random bits, base64url: the only shape of session id Gatehouse ever issues. */
-export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/
-
-type Verify = (token: string) => unknown
+type Verify = (token: string) => { header: unknown, payload: unknown }
 
 /** How many verified tokens each instance remembers (about 0.5 KB each). */
 const VERIFIED_CACHE_SIZE = 10_000
@@ -40,7 +29,7 @@ export function createTokenService (config: JwtConfig): TokenService {
   const ring = createKeyRing(config)
   // Built once: fast-jwt prepares each key here, not per request. iat and exp come from the
   // session (Redis clock); fast-jwt keeps the ones in the payload.
-  const signer = createSigner({ key: ring.signing.key, algorithm: ring.signing.algorithm, kid: ring.signing.kid })
+  const signer = createSigner({ key: ring.signing.key, algorithm: ring.signing.algorithm, kid: ring.signing.kid, header: { alg: ring.signing.algorithm, typ: TOKEN_TYPE }, iss: config.issuer })
 
   // One verifier per key, each pinned to that key's algorithm: a token signed any other way
   // (alg "none", HS512, RS256 with a public key used as an HMAC secret...) is rejected before
@@ -48,17 +37,20 @@ export function createTokenService (config: JwtConfig): TokenService {
   const byKid = new Map<string, Verify>()
   const legacy: Verify[] = []
   for (const key of ring.verification) {
-    const verify = createVerifier({
+    const verify: Verify = createVerifier({
       key: key.key,
       algorithms: [key.algorithm],
       requiredClaims: ['jti', 'user_id', 'created_at', 'iat', 'exp'],
+      complete: true,
     })
     byKid.set(key.kid, verify)
     if (key.algorithm === 'HS256') legacy.push(verify)
   }
 
-  function verifyWithRing (token: string): unknown {
-    const kid = headerKid(token)
+  function verifyWithRing (token: string): { header: unknown, payload: unknown } {
+    const header = unverifiedHeader(token)
+    if (header === null) throw errors.invalidToken()
+    const kid = header.kid
     if (kid === undefined) {
       // Tokens issued before tokens carried a kid: HS256, signed by the current or a previous secret.
       for (const verify of legacy) {
@@ -109,43 +101,15 @@ export function createTokenService (config: JwtConfig): TokenService {
   }
 
   function verifyFresh (token: string): SessionClaims {
-    let payload: unknown
+    let verified: { header: unknown, payload: unknown }
     try {
-      payload = verifyWithRing(token)
+      verified = verifyWithRing(token)
     } catch (err) {
       if (err instanceof TokenError && err.code === TokenError.codes.expired) throw errors.expiredSession()
       throw errors.invalidToken()
     }
-    if (!isSessionClaims(payload)) throw errors.invalidToken()
-    return Object.freeze(payload)
+    const claims = sessionClaimsOf(verified.header, verified.payload, config.issuer)
+    if (!claims) throw errors.invalidToken()
+    return Object.freeze(claims)
   }
-}
-
-/** The header's kid (undefined when absent); anything unreadable is an invalid token. */
-function headerKid (token: string): unknown {
-  const end = token.indexOf('.')
-  if (end <= 0) throw errors.invalidToken()
-  let header: unknown
-  try {
-    header = JSON.parse(Buffer.from(token.slice(0, end), 'base64url').toString('utf8'))
-  } catch {
-    throw errors.invalidToken()
-  }
-  if (typeof header !== 'object' || header === null) throw errors.invalidToken()
-  return (header as { kid?: unknown }).kid
-}
-
-function isSessionClaims (payload: unknown): payload is SessionClaims {
-  if (typeof payload !== 'object' || payload === null) return false
-  const claims = payload as Record<string, unknown>
-  return (
-    typeof claims.jti === 'string' &&
-    SESSION_ID_PATTERN.test(claims.jti) &&
-    // Only Gatehouse signs tokens, always with the id PostgreSQL returned; a token that spells it
-    // any other way would name other Redis keys (user-id.ts), so it is refused outright.
-    isUserId(claims.user_id) &&
-    Number.isSafeInteger(claims.created_at) &&
-    Number.isSafeInteger(claims.iat) &&
-    Number.isSafeInteger(claims.exp)
-  )
 }

@@ -56,7 +56,7 @@ t.test('defaults give a working local setup', async (t) => {
     bcryptCost: 12,
     bcryptMaxQueue: 16 * config.bcryptThreads,
     throttle: { loginFailuresPerAccountNetwork: 10, loginFailuresPerAccount: 100, loginFailuresPerIp: 100, loginWindowSeconds: 900, signupsPerIp: 20, signupWindowSeconds: 3600 },
-    cookies: { defaultTransport: 'header', secure: true },
+    cookies: { defaultTransport: 'header', secure: true, domain: null },
     databaseTimeoutMs: 2000,
     shutdownDrainSeconds: 5,
     logLevel: 'info',
@@ -66,8 +66,9 @@ t.test('defaults give a working local setup', async (t) => {
     eventsMaxLength: 100_000,
     expiredEvents: 'configure',
     introspectionTokens: [],
-    jwt: { algorithm: 'HS256', signingKey: SECRET, previousSecrets: [], previousPublicKeys: [] },
+    jwt: { algorithm: 'HS256', signingKey: SECRET, previousSecrets: [], previousPublicKeys: [], issuer: 'gatehouse', audienceHeader: 'jwt-aud' },
   })
+  t.equal(loadConfig({ JWT_SECRET: SECRET, COOKIE_DOMAIN: '.Example.COM' }).config.cookies.domain, 'example.com', 'COOKIE_DOMAIN: lower case, without the leading dot')
   t.equal(config.bcryptThreads, availableParallelism(), 'one bcrypt thread per core')
 })
 
@@ -143,6 +144,15 @@ t.test('a bad value is one clear error naming the variable', async (t) => {
     [{ REDIS_PASSWORD: 'secret' }, 'REDIS_PASSWORD', /only used with REDIS_CLUSTER_NODES or REDIS_SENTINELS/],
     [{ REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINEL_NAME', /only used with/],
     [{ REDIS_CLUSTER_NODES: '10.0.0.1:7000', REDIS_KEY_PREFIX: 'app{1}:' }, 'REDIS_KEY_PREFIX', /must not contain \{ or \} with REDIS_CLUSTER_NODES/],
+    [{ COOKIE_DOMAIN: 'localhost' }, 'COOKIE_DOMAIN', /at least two labels/],
+    [{ COOKIE_DOMAIN: 'com' }, 'COOKIE_DOMAIN', /at least two labels/],
+    [{ COOKIE_DOMAIN: '10.0.0.1' }, 'COOKIE_DOMAIN', /domain name/],
+    [{ COOKIE_DOMAIN: 'https://example.com' }, 'COOKIE_DOMAIN', /domain name/],
+    [{ COOKIE_DOMAIN: 'exa mple.com' }, 'COOKIE_DOMAIN', /domain name/],
+    [{ COOKIE_DOMAIN: 'exämple.com' }, 'COOKIE_DOMAIN', /domain name/],
+    [{ JWT_ISSUER: 'has space' }, 'JWT_ISSUER', /printable ASCII/],
+    [{ JWT_ISSUER: 'x'.repeat(257) }, 'JWT_ISSUER', /1-256/],
+    [{ JWT_AUD_HEADER: 'JWT_AUD' }, 'JWT_AUD_HEADER', /header name/],
   ]
   for (const [env, variable, problem] of cases) {
     t.throws(() => loadConfig({ JWT_SECRET: SECRET, ...env }), { name: 'ConfigError', variable, message: problem }, variable)

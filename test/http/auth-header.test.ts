@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseTokenHeader } from '../../src/http/auth-header.js'
+import { parseTokenHeader } from '@gatehouse/session-reader/credentials'
 
 t.test('reads every form Rails authenticate_with_http_token accepts', async (t) => {
   const accepted: Array<[string, string]> = [

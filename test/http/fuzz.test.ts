@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
-import { parseTokenHeader } from '../../src/http/auth-header.js'
+import { parseTokenHeader } from '@gatehouse/session-reader/credentials'
 import { buildTestApp } from '../helpers/app.js'
 import { claimsOf, newAdmin, newSession, PASSWORD } from '../helpers/http.js'
 import { streamEvents } from '../helpers/redis.js'

@@ -1,0 +1,85 @@
+import { type Answer, csrfRejected, unauthorized, unavailable } from './answers.js'
+import { AMBIGUOUS, cookieNames, csrfRejection, MAX_TOKEN_LENGTH, parseTokenHeader, tokenFromCookies } from './credentials.js'
+import { ReaderUnavailableError } from './errors.js'
+import type { LiveSession, NotLiveReason, SessionReader } from './reader.js'
+
+export interface AuthenticateOptions {
+  reader: SessionReader
+  /**
+   * Also accept the web app's session cookie (`__Host-`/`__Secure-gatehouse_session`). A request
+   * that changes state with it must then pass the same CSRF check as at Gatehouse: come from one
+   * of `allowedOrigins` and carry `X-CSRF-Token`. Off by default: a service that takes cookies
+   * without that check would be open to cross-site request forgery.
+   */
+  cookie?: {
+    allowedOrigins: readonly string[]
+    /** Read the plain-http development name `gatehouse_session` instead (COOKIE_SECURE=false). Never in production. */
+    insecure?: boolean
+  }
+  /** The header a client names its audience in: Gatehouse's JWT_AUD_HEADER (default `JWT-Aud`). */
+  audienceHeader?: string
+  /** Slide the session on every authenticated request, through Gatehouse's POST /introspect (needs the reader's `introspection`). */
+  extend?: boolean
+  /** Told about faults worth a log line: a dependency down, a layout this library does not know. */
+  onFault?: (err: Error) => void
+}
+
+export type AuthOutcome = { ok: true, session: LiveSession } | { ok: false, answer: Answer }
+
+interface RequestLike {
+  method: string
+  headers: Record<string, string | string[] | undefined>
+}
+
+/** Not live for the caller's own reasons (401), as Gatehouse words them; null for the service's fault. */
+function failureOf (reason: NotLiveReason) {
+  if (reason === 'unknown_version') return null
+  return reason === 'invalid_token' || reason === 'wrong_audience' ? 'invalid_token' : 'session_expired'
+}
+
+/**
+ * The gate, without any web framework: from a request's method and headers to the live session or
+ * the exact answer Gatehouse would give (401 with its challenge and body, 403 for CSRF, 503 when a
+ * dependency is down). The Fastify plugin and the Express middleware are thin wrappers of it.
+ */
+export function authenticateRequest (options: AuthenticateOptions): (request: RequestLike) => Promise<AuthOutcome> {
+  const { reader, extend = false, onFault = () => {} } = options
+  const audienceHeader = (options.audienceHeader ?? 'JWT-Aud').toLowerCase()
+  const cookie = options.cookie
+  const names = cookie ? cookieNames({ secure: !cookie.insecure, domain: 'any' }).session : []
+  const allowedOrigins = new Set(cookie?.allowedOrigins ?? [])
+  if (cookie && allowedOrigins.size === 0) throw new TypeError('cookie.allowedOrigins: name the web app origins whose pages may use the session cookie')
+
+  const fail = (answer: Answer): AuthOutcome => ({ ok: false, answer })
+  const down = (err: ReaderUnavailableError): AuthOutcome => {
+    onFault(err)
+    return fail(unavailable(err.dependency))
+  }
+
+  return async function authenticate (request) {
+    const header = parseTokenHeader(single(request.headers.authorization))
+    const token = header ?? (cookie ? tokenFromCookies(single(request.headers.cookie), names) : undefined)
+    if (token === undefined) return fail(unauthorized('missing_token'))
+    if (token === AMBIGUOUS || token.length > MAX_TOKEN_LENGTH) return fail(unauthorized('invalid_token'))
+    try {
+      const result = await reader.read(token, { audience: single(request.headers[audienceHeader]) ?? null })
+      if (!result.live) {
+        const failure = failureOf(result.reason)
+        if (failure !== null) return fail(unauthorized(failure))
+        onFault(new Error('a session hash has a layout version this reader does not know: upgrade @gatehouse/session-reader'))
+        return fail(unavailable('session layout'))
+      }
+      if (header === null) {
+        const why = csrfRejection(request, token, allowedOrigins)
+        if (why !== null) return fail(csrfRejected(why))
+      }
+      if (extend && !(await reader.extend(token))) return fail(unauthorized('session_expired'))
+      return { ok: true, session: result.session }
+    } catch (err) {
+      if (err instanceof ReaderUnavailableError) return down(err)
+      throw err
+    }
+  }
+}
+
+const single = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value)

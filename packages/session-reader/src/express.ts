@@ -1,0 +1,35 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { type AuthenticateOptions, authenticateRequest } from './authenticate.js'
+import type { LiveSession } from './reader.js'
+
+export type GatehouseExpressOptions = AuthenticateOptions
+
+/** The request as the middleware leaves it: `req.gatehouse` is the live session. */
+export type GatehouseRequest = IncomingMessage & { gatehouse?: LiveSession }
+
+/**
+ * Connect/Express middleware (Express 4 and 5): the caller's live session on `req.gatehouse`, or
+ * the answer Gatehouse would give (401/403/503), written here and the chain stopped.
+ *
+ *   app.use('/api', gatehouseSessions({ reader }))
+ *   app.get('/api/me', (req, res) => res.json(req.gatehouse))
+ */
+export function gatehouseSessions (options: GatehouseExpressOptions) {
+  const authenticate = authenticateRequest({ onFault: (err) => console.warn(err.message), ...options })
+  return function gatehouseMiddleware (req: GatehouseRequest, res: ServerResponse, next: (err?: unknown) => void): void {
+    // Express 4 ignores a returned promise: every outcome, failures included, is settled here.
+    authenticate({ method: req.method ?? 'GET', headers: req.headers }).then((outcome) => {
+      if (outcome.ok) {
+        req.gatehouse = outcome.session
+        res.setHeader('cache-control', 'no-store')
+        return next()
+      }
+      const { status, headers, body } = outcome.answer
+      const text = JSON.stringify(body)
+      res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
+      res.end(text)
+    }, next)
+  }
+}
+
+export default gatehouseSessions

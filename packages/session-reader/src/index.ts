@@ -1,0 +1,7 @@
+export { createSessionReader, sessionState } from './reader.js'
+export type { LiveSession, NotLiveReason, ReaderRedis, ReadOptions, ReadResult, SessionReader, SessionReaderOptions } from './reader.js'
+export type { VerificationKeys } from './keys.js'
+export { ReaderUnavailableError } from './errors.js'
+export { TOKEN_TYPE, DEFAULT_ISSUER, type SessionClaims } from './token.js'
+export { cookieNames, csrfTokenFor, parseTokenHeader, CSRF_HEADER } from './credentials.js'
+export { authenticateRequest, type AuthenticateOptions, type AuthOutcome } from './authenticate.js'

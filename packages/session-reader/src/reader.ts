@@ -1,0 +1,236 @@
+import { createHash } from 'node:crypto'
+import { MAX_TOKEN_LENGTH } from './credentials.js'
+import { ReaderUnavailableError } from './errors.js'
+import { createKeySet, type VerificationKeys } from './keys.js'
+import { audienceMatches, DEFAULT_ISSUER, type SessionClaims, sessionClaimsOf } from './token.js'
+
+/**
+ * The Redis client to read with: an ioredis `Redis` (single or Sentinel) or `Cluster`, or anything
+ * with the same `call`. Build it without ioredis' `keyPrefix` option: the key names are built here.
+ */
+export interface ReaderRedis {
+  call(command: string, ...args: (string | number)[]): Promise<unknown>
+  options?: { keyPrefix?: string }
+}
+
+export interface SessionReaderOptions {
+  redis: ReaderRedis
+  /** REDIS_KEY_PREFIX of the deployment (default `gatehouse:`). */
+  keyPrefix?: string
+  /** JWT_ISSUER of the deployment (default `gatehouse`). */
+  issuer?: string
+  keys: VerificationKeys
+  /** SESSION_TTL_SECONDS of the deployment: the TTL in force when `<prefix>config` sets none (default 1200). */
+  defaultTtlSeconds?: number
+  /** SESSION_MAX_AGE_SECONDS of the deployment: a TTL in `<prefix>config` above it is ignored, as Gatehouse ignores it (default 30 days). */
+  maxAgeSeconds?: number
+  /** A Redis read slower than this throws ReaderUnavailableError (default 1000 ms). */
+  timeoutMs?: number
+  /** Gatehouse's POST /introspect and a credential from its INTROSPECTION_TOKENS: needed only for `extend`. */
+  introspection?: { url: string, credential: string, timeoutMs?: number }
+}
+
+/** Why a token does not stand for a live session. */
+export type NotLiveReason =
+  /** Not a genuine token of this deployment (forged, malformed, wrong algorithm, key, issuer or type). */
+  | 'invalid_token'
+  /** The token is bound to a client (`aud`) and the request named another one, or none. */
+  | 'wrong_audience'
+  /** No such session: logged out, revoked, expired, or lost with Redis. */
+  | 'no_session'
+  /** A revoke-all (logout everywhere, password or role change, an admin) ended it. */
+  | 'revoked'
+  /** Unused for longer than the TTL in force. */
+  | 'idle'
+  /** Past its absolute end (the token's `exp`). */
+  | 'max_age'
+  /** The session hash has a layout version this library does not know: upgrade it. */
+  | 'unknown_version'
+
+export interface LiveSession {
+  userId: string
+  sessionId: string
+  /** `user` or `admin`, current by construction (a role change ends the user's sessions); null on a layout-1 hash. */
+  role: string | null
+  /** The hash's layout version `v`. */
+  layout: number
+  /** Unix ms, from the session hash (Redis clock). */
+  createdAt: number
+  lastSeenAt: number
+  /** When the session ends if it is not used again. */
+  expiresAt: number
+  /** The absolute end. */
+  maxExpiresAt: number
+  /** The client label, User-Agent and address of the login. Untrusted text: escape it before display. */
+  client: string
+  userAgent: string
+  ip: string
+  /** Absent on sessions older than the performance release until their next request. */
+  email: string | null
+  userCreatedAt: number | null
+  /** The client the token is bound to (`aud`), if any. */
+  audience: string | null
+  /** The verified claims. */
+  claims: SessionClaims
+}
+
+export type ReadResult = { live: true, session: LiveSession } | { live: false, reason: NotLiveReason }
+
+export interface ReadOptions {
+  /** The audience the request names (the `JWT-Aud` header): needed when the token is bound to one. */
+  audience?: string | null
+}
+
+export interface SessionReader {
+  /** Whether the token stands for a live session, by the contract's rules. Throws ReaderUnavailableError when Redis (or the JWKS) does not answer. */
+  read(token: string, options?: ReadOptions): Promise<ReadResult>
+  /** Slides the session through Gatehouse's POST /introspect with extend (the only write, and Gatehouse makes it). True if it is live. */
+  extend(token: string): Promise<boolean>
+}
+
+/** Layout versions read: 3, and 1 (a session moved from an old release, completed at its next request). */
+const LAYOUT_VERSIONS = new Set(['1', '3'])
+
+/**
+ * One read-only round trip: the hash, the user's cutoff, Redis' clock and the key's TTL. Run with
+ * EVALSHA_RO/EVAL_RO, so Redis itself refuses it any write; both keys share the user's hash slot.
+ */
+const READ_SCRIPT = `local t = redis.call('TIME')
+return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[2]) or '', t[1], t[2], redis.call('PTTL', KEYS[1])}`
+const READ_SCRIPT_SHA = createHash('sha1').update(READ_SCRIPT).digest('hex')
+
+/** How long the TTL in force is cached: the contract allows a second or two. */
+const TTL_CACHE_MS = 1000
+
+const integer = (value: string | undefined): number | null => (value !== undefined && /^\d{1,16}$/.test(value) ? Number(value) : null)
+
+export function createSessionReader (options: SessionReaderOptions): SessionReader {
+  const { redis, keys } = options
+  const prefix = options.keyPrefix ?? 'gatehouse:'
+  const issuer = options.issuer ?? DEFAULT_ISSUER
+  const defaultTtlSeconds = options.defaultTtlSeconds ?? 1200
+  const maxAgeSeconds = options.maxAgeSeconds ?? 30 * 24 * 3600
+  const timeoutMs = options.timeoutMs ?? 1000
+  if (typeof redis?.call !== 'function') throw new TypeError('redis: an ioredis client (Redis or Cluster) is required')
+  // ioredis would prepend its own prefix to every key named here: the names would be wrong.
+  if (redis.options?.keyPrefix) throw new TypeError('redis: build the client without keyPrefix; pass the prefix as keyPrefix here')
+  const keySet = createKeySet(keys)
+
+  function bounded<T> (work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+    })
+    return Promise.race([work, timeout])
+      .catch((err: unknown) => { throw err instanceof ReaderUnavailableError ? err : new ReaderUnavailableError('redis', err) })
+      .finally(() => clearTimeout(timer))
+  }
+
+  async function readKeys (userId: string, jti: string): Promise<unknown> {
+    const args = [2, `${prefix}sess:{${userId}}:${jti}`, `${prefix}user:{${userId}}:cutoff`]
+    try {
+      return await redis.call('EVALSHA_RO', READ_SCRIPT_SHA, ...args)
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
+      return await redis.call('EVAL_RO', READ_SCRIPT, ...args)
+    }
+  }
+
+  let ttl: { ms: number, at: number } | null = null
+  let ttlInFlight: Promise<number> | null = null
+  /** `<prefix>config`'s session_ttl_seconds when it is a valid TTL, else the deployment's default; ms. */
+  function ttlInForceMs (): Promise<number> {
+    if (ttl && Date.now() - ttl.at < TTL_CACHE_MS) return Promise.resolve(ttl.ms)
+    ttlInFlight ??= (async () => {
+      const raw = await redis.call('HGET', `${prefix}config`, 'session_ttl_seconds')
+      const seconds = typeof raw === 'string' && /^\d{1,9}$/.test(raw) ? Number(raw) : NaN
+      const ms = (seconds >= 1 && seconds <= maxAgeSeconds ? seconds : defaultTtlSeconds) * 1000
+      ttl = { ms, at: Date.now() }
+      return ms
+    })().finally(() => { ttlInFlight = null })
+    return ttlInFlight
+  }
+
+  async function read (token: string, readOptions: ReadOptions = {}): Promise<ReadResult> {
+    if (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN_LENGTH) return notLive('invalid_token')
+    const verified = await keySet.verify(token)
+    if (!verified.ok) return notLive(verified.reason === 'expired' ? 'max_age' : 'invalid_token')
+    const claims = sessionClaimsOf(verified.header, verified.payload, issuer)
+    if (!claims) return notLive('invalid_token')
+    if (!audienceMatches(claims, readOptions.audience)) return notLive('wrong_audience')
+
+    const [reply, ttlMs] = await bounded(Promise.all([readKeys(claims.user_id, claims.jti), ttlInForceMs()]))
+    const [flat, cutoffText, seconds, micros, pttl] = reply as [string[], string, string, string, number]
+    const hash: Record<string, string> = {}
+    for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+    const state = sessionState(hash, claims.user_id, integer(cutoffText) ?? 0, now, pttl, ttlMs)
+    if (state !== null) return notLive(state)
+
+    const lastSeenAt = integer(hash.last_seen_at) ?? now
+    return {
+      live: true,
+      session: {
+        userId: claims.user_id,
+        sessionId: claims.jti,
+        role: hash.v === '1' ? null : hash.role ?? null,
+        layout: Number(hash.v),
+        createdAt: integer(hash.created_at) ?? claims.created_at,
+        lastSeenAt,
+        expiresAt: Math.min(now + pttl, lastSeenAt + ttlMs),
+        maxExpiresAt: integer(hash.max_expires_at)!,
+        client: hash.client ?? '',
+        userAgent: hash.user_agent ?? '',
+        ip: hash.ip ?? '',
+        email: hash.email || null,
+        userCreatedAt: integer(hash.user_created_at),
+        audience: claims.aud ?? null,
+        claims,
+      },
+    }
+  }
+
+  async function extend (token: string): Promise<boolean> {
+    const target = options.introspection
+    if (!target) throw new TypeError('extend needs the introspection option (Gatehouse POST /introspect and a credential)')
+    let response: Response
+    let body: unknown
+    try {
+      response = await fetch(target.url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${target.credential}`, 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ token, extend: true }),
+        signal: AbortSignal.timeout(target.timeoutMs ?? 2000),
+        redirect: 'error',
+      })
+      body = await response.json()
+    } catch (err) {
+      throw new ReaderUnavailableError('gatehouse', err)
+    }
+    if (response.status !== 200) throw new ReaderUnavailableError('gatehouse', new Error(`POST /introspect answered ${response.status}`))
+    return (body as { active?: unknown }).active === true
+  }
+
+  return { read, extend }
+}
+
+const notLive = (reason: NotLiveReason): ReadResult => ({ live: false, reason })
+
+/**
+ * The contract's rule (docs/session-contract.md, "Reading a session from another service"),
+ * in the order Gatehouse applies it (src/sessions/scripts/includes/session-state.lua): null
+ * when the session is live, else why not.
+ */
+export function sessionState (hash: Record<string, string>, userId: string, cutoff: number, now: number, pttl: number, ttlMs: number): NotLiveReason | null {
+  if (Object.keys(hash).length === 0) return 'no_session'
+  if (!LAYOUT_VERSIONS.has(hash.v ?? '')) return 'unknown_version'
+  const maxExpiresAt = integer(hash.max_expires_at)
+  // A key without a TTL was recreated by a stray write after it ended: not a session.
+  if (hash.user_id !== userId || maxExpiresAt === null || pttl <= 0) return 'no_session'
+  // A hash from before the field existed belongs to the generation of its creation (ms → µs).
+  const generation = integer(hash.generation) ?? (integer(hash.created_at) ?? 0) * 1000
+  if (cutoff > 0 && generation < cutoff) return 'revoked'
+  if (maxExpiresAt <= now) return 'max_age'
+  if (now - (integer(hash.last_seen_at) ?? now) > ttlMs) return 'idle'
+  return null
+}
