@@ -5,18 +5,24 @@ Python 3.8+ standard library only, and none of Gatehouse's code: it follows
 docs/session-contract.md and nothing else, so it is both a reader you can copy and
 a check that the contract and the service agree.
 
-    gatehouse_session.py read  <token>   prints user_id and role of the token's live session
-    gatehouse_session.py check <token>   checks every documented key and field of that session
+    gatehouse_session.py read  <token> [audience]   prints user_id and role of the token's live session
+    gatehouse_session.py check <token>              checks every documented key and field of that session
 
-The token may also come on stdin ("-"). Environment:
+The token may also come on stdin ("-"). `audience` is what the request names in JWT-Aud, for a
+token bound to a client at login. Environment:
     REDIS_URL            redis://[:password@]host:port[/db] or rediss://... (default redis://127.0.0.1:6379)
     REDIS_KEY_PREFIX     default "gatehouse:"
     JWT_SECRET           the HS256 secret (this reader verifies HS256 only; for EdDSA/RS256 use a
                          JOSE library and the service's /.well-known/jwks.json)
+    JWT_PREVIOUS_SECRETS older HS256 secrets, comma-separated, during a rotation
+    JWT_ISSUER           the deployment's issuer, the token's iss (default "gatehouse")
     SESSION_TTL_SECONDS  the deployment's default TTL, used when <prefix>config sets none (default 1200)
+    SESSION_MAX_AGE_SECONDS  the deployment's absolute lifetime; a TTL in <prefix>config above it
+                         is ignored, as Gatehouse ignores it (default 2592000)
 
-Exit codes: 0 live session (read) / layout as documented (check); 1 no live session or a
-contract violation; 2 bad usage or configuration.
+Exit codes: 0 live session (read) / layout as documented (check); 1 no live session (read prints
+"not live: <reason>" on stderr, the reasons of docs/session-contract.md) or a contract violation;
+2 bad usage or configuration.
 """
 
 import base64
@@ -33,6 +39,17 @@ from urllib.parse import unquote, urlparse
 
 LAYOUT_VERSIONS = {"1", "3"}  # "1": moved from an old release, completed (role...) at its next request
 EVENT_FORMAT_VERSIONS = {"1"}
+TOKEN_TYPE = "gatehouse-session+jwt"
+LEGACY_TOKEN_TYPE = "JWT"  # tokens from before tokens were typed: no iss, no aud; accepted until exp
+REQUIRED_CLAIMS = ("jti", "user_id", "created_at", "iat", "exp")
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+USER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+AUDIENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
+DIGITS = re.compile(r"\d{1,16}")
+
+
+class NotLive(Exception):
+    """The token stands for no live session; args[0] is the reason (docs/session-contract.md)."""
 
 
 class Redis:
@@ -87,27 +104,61 @@ def b64url(part):
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-def verify_hs256(token, secret):
-    """The token's claims if it is a genuine, unexpired HS256 token; None otherwise."""
+def secret_kid(secret):
+    """The kid Gatehouse gives an HS256 secret: an HMAC of a fixed label, 16 characters."""
+    digest = hmac.new(secret.encode(), b"gatehouse key id", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")[:16]
+
+
+def is_integer(value):
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 2**53 - 1
+
+
+def verify_hs256(token, secrets, issuer, audience=None):
+    """The claims of a genuine, current Gatehouse token of this issuer; raises NotLive otherwise.
+
+    secrets: JWT_SECRET first, then JWT_PREVIOUS_SECRETS. The key is picked by kid; a token
+    without one (layout 1) is tried against each secret.
+    """
     parts = token.split(".")
-    if len(parts) != 3:
-        return None
+    if len(parts) != 3 or len(token) > 4096:
+        raise NotLive("invalid_token")
     try:
         header = json.loads(b64url(parts[0]))
         claims = json.loads(b64url(parts[1]))
         signature = b64url(parts[2])
     except ValueError:
-        return None
+        raise NotLive("invalid_token")
     # Pinned: never let the token choose the algorithm ("none", or a public key used as a secret).
     if not isinstance(header, dict) or header.get("alg") != "HS256":
-        return None
-    expected = hmac.new(secret.encode(), f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
-    if not hmac.compare_digest(expected, signature):
-        return None
-    if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
-        return None
-    if not isinstance(claims.get("jti"), str) or not isinstance(claims.get("user_id"), str):
-        return None
+        raise NotLive("invalid_token")
+    kid = header.get("kid")
+    candidates = [s for s in secrets if kid is None or secret_kid(s) == kid]
+    signed = f"{parts[0]}.{parts[1]}".encode()
+    if not any(hmac.compare_digest(hmac.new(s.encode(), signed, hashlib.sha256).digest(), signature) for s in candidates):
+        raise NotLive("invalid_token")
+    if not isinstance(claims, dict) or any(name not in claims for name in REQUIRED_CLAIMS):
+        raise NotLive("invalid_token")
+    if isinstance(claims["exp"], (int, float)) and not isinstance(claims["exp"], bool) and claims["exp"] < time.time():
+        raise NotLive("max_age")  # exp is the session's absolute end
+    # Explicitly typed and naming this issuer, or a token from before typing (no iss, no aud).
+    if header.get("typ") == TOKEN_TYPE:
+        if claims.get("iss") != issuer:
+            raise NotLive("invalid_token")
+        if "aud" in claims and not (isinstance(claims["aud"], str) and AUDIENCE.fullmatch(claims["aud"])):
+            raise NotLive("invalid_token")
+    elif header.get("typ") != LEGACY_TOKEN_TYPE or "iss" in claims or "aud" in claims:
+        raise NotLive("invalid_token")
+    if not (isinstance(claims["jti"], str) and SESSION_ID.fullmatch(claims["jti"])):
+        raise NotLive("invalid_token")
+    # Only the lower-case spelling: another one would name other Redis keys.
+    if not (isinstance(claims["user_id"], str) and USER_ID.fullmatch(claims["user_id"])):
+        raise NotLive("invalid_token")
+    if not all(is_integer(claims[name]) for name in ("created_at", "iat", "exp")):
+        raise NotLive("invalid_token")
+    # A token bound to a client at login is good only with that client's name beside it.
+    if "aud" in claims and claims["aud"] != audience:
+        raise NotLive("wrong_audience")
     return claims
 
 
@@ -116,47 +167,56 @@ def redis_now_ms(redis):
     return int(seconds) * 1000 + int(micros) // 1000
 
 
+def integer(value):
+    """A field written as an integer, or None (missing or malformed)."""
+    return int(value) if value is not None and DIGITS.fullmatch(value) else None
+
+
 def ttl_in_force_ms(redis, prefix):
-    """<prefix>config's session_ttl_seconds when it holds a valid value, else the deployment's default."""
+    """<prefix>config's session_ttl_seconds when it holds a valid TTL, else the deployment's default."""
     value = redis.call("HGET", f"{prefix}config", "session_ttl_seconds")
     default = int(os.environ.get("SESSION_TTL_SECONDS", "1200"))
-    return (int(value) if value and value.isdigit() and int(value) > 0 else default) * 1000
+    max_age = int(os.environ.get("SESSION_MAX_AGE_SECONDS", str(30 * 24 * 3600)))
+    valid = value is not None and re.fullmatch(r"\d{1,9}", value) and 1 <= int(value) <= max_age
+    return (int(value) if valid else default) * 1000
 
 
 def session_generation(session):
     """The session's generation; one written before the field existed counts from its creation (us)."""
-    value = session.get("generation")
-    return int(value) if value is not None else int(session["created_at"]) * 1000
+    generation = integer(session.get("generation"))
+    return generation if generation is not None else (integer(session.get("created_at")) or 0) * 1000
 
 
 def live_session(redis, prefix, claims):
-    """The session hash if the session is live by the contract's rules, else None."""
+    """The session hash if the session is live by the contract's rules; raises NotLive otherwise."""
     # Layout 3: the user's id is the key's hash tag (Redis Cluster keeps a user's keys in one slot).
     user_id, jti = claims["user_id"], claims["jti"]
-    session = redis.hash(f"{prefix}sess:{{{user_id}}}:{jti}")
+    key = f"{prefix}sess:{{{user_id}}}:{jti}"
+    session = redis.hash(key)
     if not session:
-        return None  # missing key: logged out, revoked, expired, or lost with Redis
+        raise NotLive("no_session")  # missing key: logged out, revoked, expired, or lost with Redis
     if session.get("v") not in LAYOUT_VERSIONS:
-        raise SystemExit(f"unknown layout version v={session.get('v')!r}: upgrade this reader")
-    if session.get("user_id") != user_id:
-        return None
-    cutoff = redis.call("GET", f"{prefix}user:{{{user_id}}}:cutoff")
-    if cutoff is not None and session_generation(session) < int(cutoff):
-        return None  # a revoke-all ended it; Gatehouse is deleting its keys
+        raise NotLive("unknown_version")  # the layout changed: fail closed and upgrade this reader
+    # A key without a TTL was recreated by a stray write after the session ended: not a session.
+    max_expires_at = integer(session.get("max_expires_at"))
+    if session.get("user_id") != user_id or max_expires_at is None or redis.call("PTTL", key) <= 0:
+        raise NotLive("no_session")
+    cutoff = integer(redis.call("GET", f"{prefix}user:{{{user_id}}}:cutoff")) or 0
+    if cutoff > 0 and session_generation(session) < cutoff:
+        raise NotLive("revoked")  # a revoke-all ended it; Gatehouse is deleting its keys
     now = redis_now_ms(redis)
-    if int(session["max_expires_at"]) <= now:
-        return None
-    if now - int(session["last_seen_at"]) > ttl_in_force_ms(redis, prefix):
-        return None  # idle longer than a TTL ops shortened; Gatehouse ends it at its next request
+    if max_expires_at <= now:
+        raise NotLive("max_age")
+    last_seen_at = integer(session.get("last_seen_at"))
+    if now - (last_seen_at if last_seen_at is not None else now) > ttl_in_force_ms(redis, prefix):
+        raise NotLive("idle")  # idle longer than a TTL ops shortened; Gatehouse ends it at its next request
     return session
 
 
 def read(redis, prefix, claims):
     session = live_session(redis, prefix, claims)
-    if session is None:
-        print("no live session", file=sys.stderr)
-        return 1
-    print(f"user_id={session['user_id']} role={session.get('role', '')}")
+    role = session.get("role", "") if session.get("v") != "1" else ""
+    print(f"user_id={session['user_id']} role={role}")
     return 0
 
 
@@ -230,21 +290,23 @@ def check(redis, prefix, claims):
 
 
 def main(argv):
-    if len(argv) != 2 or argv[0] not in ("read", "check"):
+    if not (argv[:1] == ["read"] and len(argv) in (2, 3) or argv[:1] == ["check"] and len(argv) == 2):
         print(__doc__, file=sys.stderr)
         return 2
     secret = os.environ.get("JWT_SECRET")
     if not secret:
         print("JWT_SECRET is required to verify the token", file=sys.stderr)
         return 2
+    secrets = [secret] + [s.strip() for s in os.environ.get("JWT_PREVIOUS_SECRETS", "").split(",") if s.strip()]
     token = sys.stdin.read().strip() if argv[1] == "-" else argv[1]
-    claims = verify_hs256(token, secret)
-    if claims is None:
-        print("invalid token", file=sys.stderr)
+    try:
+        claims = verify_hs256(token, secrets, os.environ.get("JWT_ISSUER", "gatehouse"), argv[2] if len(argv) == 3 else None)
+        redis = Redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
+        prefix = os.environ.get("REDIS_KEY_PREFIX", "gatehouse:")
+        return (read if argv[0] == "read" else check)(redis, prefix, claims)
+    except NotLive as not_live:
+        print(f"not live: {not_live.args[0]}", file=sys.stderr)
         return 1
-    redis = Redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
-    prefix = os.environ.get("REDIS_KEY_PREFIX", "gatehouse:")
-    return (read if argv[0] == "read" else check)(redis, prefix, claims)
 
 
 if __name__ == "__main__":

@@ -55,19 +55,19 @@ t.test('the reader prints user_id and role of a live session created through the
 
   t.test('and refuses what the contract says to refuse', async (t) => {
     const forged = createSigner({ key: 'some-other-secret-some-other-secret-0000', algorithm: 'HS256' })(claimsOf(token))
-    t.match(await kit(ctx, 'read', forged), { code: 1, stderr: 'invalid token' })
+    t.match(await kit(ctx, 'read', forged), { code: 1, stderr: 'not live: invalid_token' })
     const [, payload] = token.split('.')
     const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`
-    t.match(await kit(ctx, 'read', none), { code: 1, stderr: 'invalid token' })
+    t.match(await kit(ctx, 'read', none), { code: 1, stderr: 'not live: invalid_token' })
 
     const other = await loginFromApp(ctx, email)
     t.equal((await call(ctx.app, 'DELETE', '/sessions/current', other)).statusCode, 204)
-    t.match(await kit(ctx, 'read', other), { code: 1, stderr: 'no live session' }, 'a logged-out session')
+    t.match(await kit(ctx, 'read', other), { code: 1, stderr: 'not live: no_session' }, 'a logged-out session')
 
     const idle = await loginFromApp(ctx, email)
     await sleep(1100) // idle longer than the TTL about to be set
     await ctx.redis.hset(`${ctx.config.redisKeyPrefix}config`, 'session_ttl_seconds', '1')
-    t.match(await kit(ctx, 'read', idle), { code: 1, stderr: 'no live session' }, 'idle past a shortened TTL, though its key still exists')
+    t.match(await kit(ctx, 'read', idle), { code: 1, stderr: 'not live: idle' }, 'idle past a shortened TTL, though its key still exists')
     t.equal(await ctx.redis.exists(sessionKeyOf(ctx, idle)), 1)
     await ctx.redis.hdel(`${ctx.config.redisKeyPrefix}config`, 'session_ttl_seconds')
 
@@ -76,7 +76,7 @@ t.test('the reader prints user_id and role of a live session created through the
     const cutOff = await loginFromApp(ctx, email)
     await (await storeOf(t, ctx)).cutOff(user.id)
     t.equal(await ctx.redis.exists(sessionKeyOf(ctx, cutOff)), 1, 'its key still exists')
-    t.match(await kit(ctx, 'read', cutOff), { code: 1, stderr: 'no live session' }, 'a session a revoke-all cut off')
+    t.match(await kit(ctx, 'read', cutOff), { code: 1, stderr: 'not live: revoked' }, 'a session a revoke-all cut off')
   })
 })
 

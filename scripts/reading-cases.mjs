@@ -1,0 +1,130 @@
+// Writes contract/fixtures/reading-cases.json: the cases every reader of Gatehouse sessions must
+// decide alike (docs/session-contract.md, "Reading a session from another service"). Both the
+// Python kit and @gatehouse/session-reader are run over them by test/contract/reading-cases.test.ts,
+// which also checks this file is what this script writes (node scripts/reading-cases.mjs).
+// Deterministic: fixed secrets, ids and claims; session times are relative to Redis' clock when
+// the case is loaded (`${now-60000}`: 60 s ago, in ms; `${now_us+...}` in µs, for cutoffs).
+/* eslint-disable no-template-curly-in-string -- ${now...} are placeholders in the JSON, filled when a case is loaded */
+import { createHmac } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
+import { secretKid, TOKEN_TYPE } from '@gatehouse/session-reader/token'
+
+const SECRET = 'reading-cases-fixture-secret-0123456789abcdef' // a test key, never a deployment's
+const PREVIOUS = 'reading-cases-previous-secret-0123456789abcdef'
+const UNKNOWN = 'reading-cases-some-other-secret-0123456789ab'
+const ISSUER = 'gatehouse'
+const EXP = 4102444800 // 2100-01-01: the absolute end the token claims; the hash's max_expires_at decides
+const CREATED = 1795445440745
+
+const b64 = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
+function jwt (header, claims, { secret = SECRET, alg = 'sha256' } = {}) {
+  const signed = `${b64(header)}.${b64(claims)}`
+  return `${signed}.${createHmac(alg, secret).update(signed).digest('base64url')}`
+}
+
+let n = 0
+/** A session of its own for each case: a user id and session id no other case uses. */
+function ids () {
+  n++
+  const hex = n.toString(16).padStart(12, '0')
+  return { user_id: `45e96239-43d9-4590-b3fd-${hex}`, jti: `case${String(n).padStart(4, '0')}-AAAAAAAAAAAAA`.slice(0, 22) }
+}
+const claimsOf = ({ user_id, jti }, extra = {}) => ({ jti, user_id, created_at: CREATED, iat: Math.floor(CREATED / 1000), exp: EXP, iss: ISSUER, ...extra })
+const header = (secret = SECRET, extra = {}) => ({ alg: 'HS256', typ: TOKEN_TYPE, kid: secretKid(secret), ...extra })
+const liveHash = ({ user_id }, extra = {}) => ({
+  v: '3',
+  user_id,
+  role: 'user',
+  created_at: '${now-60000}',
+  last_seen_at: '${now-1000}',
+  max_expires_at: '${now+86400000}',
+  client: 'ios',
+  user_agent: 'Gatehouse/1.0',
+  ip: '127.0.0.1',
+  email: 'ada@example.com',
+  user_created_at: '${now-120000}',
+  generation: '0',
+  ...extra,
+})
+
+const cases = []
+/** A case: its token, the Redis state it is read against, and what every reader must answer. */
+function add (name, expect, build) {
+  const id = ids()
+  const { token, session = liveHash(id), ttlMs = 1200_000, cutoff = null, config = null, audience = null } = build(id)
+  cases.push({ name, expect, token, audience, user_id: id.user_id, jti: id.jti, session, session_ttl_ms: ttlMs, cutoff, config_ttl_seconds: config })
+}
+const token = (id, extra, opts) => jwt(header(opts?.secret), claimsOf(id, extra), opts)
+
+// Tokens
+add('a live session', 'live', (id) => ({ token: token(id) }))
+add('a token from before tokens were typed (typ JWT, no iss)', 'live', (id) => {
+  const { iss, ...claims } = claimsOf(id)
+  return { token: jwt({ alg: 'HS256', typ: 'JWT', kid: secretKid(SECRET) }, claims) }
+})
+add('a layout-1 token: no kid, typ JWT, no iss', 'live', (id) => {
+  const { iss, ...claims } = claimsOf(id)
+  return { token: jwt({ alg: 'HS256', typ: 'JWT' }, claims) }
+})
+add('signed by a previous secret (JWT_PREVIOUS_SECRETS, a rotation)', 'live', (id) => ({ token: jwt(header(PREVIOUS), claimsOf(id), { secret: PREVIOUS }) }))
+add('signed by a secret the deployment does not have', 'invalid_token', (id) => ({ token: jwt(header(UNKNOWN), claimsOf(id), { secret: UNKNOWN }) }))
+add('the kid of one secret, signed by another', 'invalid_token', (id) => ({ token: jwt(header(SECRET), claimsOf(id), { secret: PREVIOUS }) }))
+add('alg none', 'invalid_token', (id) => ({ token: `${b64({ alg: 'none', typ: TOKEN_TYPE })}.${b64(claimsOf(id))}.` }))
+add('HS512 with the right secret', 'invalid_token', (id) => ({ token: jwt(header(SECRET, { alg: 'HS512' }), claimsOf(id), { alg: 'sha512' }) }))
+add('another issuer', 'invalid_token', (id) => ({ token: token(id, { iss: 'https://evil.example' }) }))
+add('typed, without an issuer', 'invalid_token', (id) => {
+  const { iss, ...claims } = claimsOf(id)
+  return { token: jwt(header(), claims) }
+})
+add('another type (at+jwt)', 'invalid_token', (id) => ({ token: jwt(header(SECRET, { typ: 'at+jwt' }), claimsOf(id)) }))
+add('typ JWT naming an issuer (neither typed nor from before typing)', 'invalid_token', (id) => ({ token: jwt(header(SECRET, { typ: 'JWT' }), claimsOf(id)) }))
+add('no typ', 'invalid_token', (id) => ({ token: jwt({ alg: 'HS256', kid: secretKid(SECRET) }, claimsOf(id)) }))
+add('past its exp', 'max_age', (id) => ({ token: token(id, { exp: 1700000000 }) }))
+add('user_id in upper case (another spelling names other keys)', 'invalid_token', (id) => ({ token: token(id, { user_id: id.user_id.toUpperCase() }) }))
+add('a jti that is not 22 base64url characters', 'invalid_token', (id) => ({ token: token(id, { jti: `${id.jti}=` }) }))
+add('created_at missing', 'invalid_token', (id) => {
+  const { created_at, ...claims } = claimsOf(id)
+  return { token: jwt(header(), claims) }
+})
+add('created_at as a string', 'invalid_token', (id) => ({ token: token(id, { created_at: String(CREATED) }) }))
+add('a payload changed after signing', 'invalid_token', (id) => {
+  const [h, , s] = token(id).split('.')
+  return { token: `${h}.${b64(claimsOf(id, { user_id: '45e96239-43d9-4590-b3fd-ffffffffffff' }))}.${s}` }
+})
+add('not a JWT at all', 'invalid_token', () => ({ token: 'not-a-token' }))
+add('bound to an audience, and the request names it', 'live', (id) => ({ token: token(id, { aud: 'ios-app' }), audience: 'ios-app' }))
+add('bound to an audience, and the request names none', 'wrong_audience', (id) => ({ token: token(id, { aud: 'ios-app' }) }))
+add('bound to an audience, and the request names another', 'wrong_audience', (id) => ({ token: token(id, { aud: 'ios-app' }), audience: 'web' }))
+add('an audience that is a list', 'invalid_token', (id) => ({ token: token(id, { aud: ['ios-app'] }), audience: 'ios-app' }))
+add('unbound, and the request names an audience anyway', 'live', (id) => ({ token: token(id), audience: 'ios-app' }))
+
+// The session in Redis
+add('no session key (logged out, revoked, expired)', 'no_session', (id) => ({ token: token(id), session: null }))
+add('an unknown layout version', 'unknown_version', (id) => ({ token: token(id), session: liveHash(id, { v: '4' }) }))
+add('layout 1 (moved from an old release; no role yet)', 'live', (id) => ({ token: token(id), session: liveHash(id, { v: '1' }) }))
+add("another user's id in the hash", 'no_session', (id) => ({ token: token(id), session: liveHash(id, { user_id: '45e96239-43d9-4590-b3fd-eeeeeeeeeeee' }) }))
+add('a hash without a TTL (recreated by a stray write)', 'no_session', (id) => ({ token: token(id), ttlMs: null }))
+add('max_expires_at not a number', 'no_session', (id) => ({ token: token(id), session: liveHash(id, { max_expires_at: 'soon' }) }))
+add("below the user's cutoff (a revoke-all)", 'revoked', (id) => ({ token: token(id), cutoff: '${now_us-1000}' }))
+add('no generation field, created before the cutoff', 'revoked', (id) => {
+  const { generation, ...session } = liveHash(id)
+  return { token: token(id), session, cutoff: '${now_us-1000}' }
+})
+add('a generation at the cutoff (the session a revoke-all kept)', 'live', (id) => ({ token: token(id), session: liveHash(id, { generation: '1700000000000000' }), cutoff: '1700000000000000' }))
+add('past max_expires_at', 'max_age', (id) => ({ token: token(id), session: liveHash(id, { max_expires_at: '${now-1}' }) }))
+add('idle longer than a TTL ops shortened', 'idle', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-120000}' }), config: '60' }))
+add('idle for less than the TTL in force', 'live', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-30000}' }), config: '60' }))
+add('idle longer than the default TTL, with no TTL set by ops', 'idle', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-1300000}' }) }))
+add('a TTL in config that is not valid is ignored (the default applies)', 'live', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-120000}' }), config: '15m' }))
+add('a TTL in config above SESSION_MAX_AGE_SECONDS is ignored', 'idle', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-1300000}' }), config: '99999999' }))
+
+const file = {
+  _comment: 'Cases every reader of Gatehouse sessions must decide alike; written by scripts/reading-cases.mjs. Load each into Redis under your own prefix (the session hash at <prefix>sess:{<user_id>}:<jti> with PEXPIRE session_ttl_ms, or no TTL when null; <prefix>user:{<user_id>}:cutoff; <prefix>config session_ttl_seconds), replacing ${now±ms} with Redis TIME in ms and ${now_us±µs} in µs, then read the token (naming audience, if any) with the settings below. expect: live, or the reason it is not.',
+  settings: { JWT_SECRET: SECRET, JWT_PREVIOUS_SECRETS: PREVIOUS, JWT_ISSUER: ISSUER, SESSION_TTL_SECONDS: 1200, SESSION_MAX_AGE_SECONDS: 2592000 },
+  cases,
+}
+// Another path as the first argument: the test writes a copy to compare with the committed file.
+const out = process.argv[2] ? pathToFileURL(process.argv[2]) : new URL('../contract/fixtures/reading-cases.json', import.meta.url)
+writeFileSync(out, JSON.stringify(file, null, 2) + '\n')
+console.log(`${out.pathname}: ${cases.length} cases`)

@@ -1,0 +1,125 @@
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createSessionReader } from '@gatehouse/session-reader'
+import t from 'tap'
+import { redisEnv } from '../cli/run-cli.js'
+import { buildTestApp, type TestContext } from '../helpers/app.js'
+
+// The conformance cases (contract/fixtures/reading-cases.json): the Python kit, the Node library
+// and Gatehouse itself must decide every one of them alike, and as the case says.
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const FILE = JSON.parse(readFileSync(join(ROOT, 'contract/fixtures/reading-cases.json'), 'utf8'))
+const { settings } = FILE
+interface Case {
+  name: string
+  expect: string
+  token: string
+  audience: string | null
+  user_id: string
+  jti: string
+  session: Record<string, string> | null
+  session_ttl_ms: number | null
+  cutoff: string | null
+  config_ttl_seconds: string | null
+}
+const CASES: Case[] = FILE.cases
+
+/** `${now-60000}` → Redis' time in ms, minus 60 s; `${now_us+5}` in µs. */
+function resolve (value: string, nowMs: number): string {
+  return value.replace(/\$\{now(_us)?([+-]\d+)?\}/g, (_, us: string | undefined, offset: string | undefined) =>
+    String((us ? nowMs * 1000 : nowMs) + Number(offset ?? 0)))
+}
+
+/** Writes a case's Redis state under `prefix`, as the fixture's comment tells any team to. */
+async function load (ctx: TestContext, prefix: string, c: Case): Promise<void> {
+  const [seconds, micros] = (await ctx.redis.time()) as [number | string, number | string]
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+  if (c.session) {
+    const key = `${prefix}sess:{${c.user_id}}:${c.jti}`
+    await ctx.redis.hset(key, Object.fromEntries(Object.entries(c.session).map(([field, value]) => [field, resolve(value, now)])))
+    if (c.session_ttl_ms !== null) await ctx.redis.pexpire(key, c.session_ttl_ms)
+  }
+  if (c.cutoff !== null) await ctx.redis.set(`${prefix}user:{${c.user_id}}:cutoff`, resolve(c.cutoff, now))
+  if (c.config_ttl_seconds !== null) await ctx.redis.hset(`${prefix}config`, 'session_ttl_seconds', c.config_ttl_seconds)
+}
+
+function python (ctx: TestContext, prefix: string, c: Case): Promise<string> {
+  const env = {
+    PATH: process.env.PATH ?? '',
+    ...redisEnv(ctx.config),
+    REDIS_KEY_PREFIX: prefix,
+    JWT_SECRET: settings.JWT_SECRET,
+    JWT_PREVIOUS_SECRETS: settings.JWT_PREVIOUS_SECRETS,
+    JWT_ISSUER: settings.JWT_ISSUER,
+    SESSION_TTL_SECONDS: String(settings.SESSION_TTL_SECONDS),
+    SESSION_MAX_AGE_SECONDS: String(settings.SESSION_MAX_AGE_SECONDS),
+  }
+  const args = [join(ROOT, 'contract/gatehouse_session.py'), 'read', c.token, ...(c.audience === null ? [] : [c.audience])]
+  return new Promise((resolve) => {
+    execFile('python3', args, { env, timeout: 20_000 }, (err, stdout, stderr) => {
+      if (!err) return resolve('live')
+      const reason = /^not live: (\w+)$/m.exec(stderr)
+      resolve(reason ? reason[1]! : `failed: ${stderr.trim() || stdout.trim()}`)
+    })
+  })
+}
+
+t.test('the Python kit and the Node library decide every conformance case as it says', async (t) => {
+  const ctx = await buildTestApp(t)
+  // Each case under a prefix of its own: cases set different TTLs in <prefix>config.
+  const prefixOf = (i: number) => `${ctx.config.redisKeyPrefix}c${i}:`
+  for (const [i, c] of CASES.entries()) await load(ctx, prefixOf(i), c)
+
+  const readers = CASES.map((_, i) => createSessionReader({
+    redis: ctx.redis,
+    keyPrefix: prefixOf(i),
+    issuer: settings.JWT_ISSUER,
+    keys: { algorithm: 'HS256', secrets: [settings.JWT_SECRET, settings.JWT_PREVIOUS_SECRETS] },
+    defaultTtlSeconds: settings.SESSION_TTL_SECONDS,
+    maxAgeSeconds: settings.SESSION_MAX_AGE_SECONDS,
+  }))
+  const fromPython: string[] = []
+  for (let i = 0; i < CASES.length; i += 4) {
+    fromPython.push(...await Promise.all(CASES.slice(i, i + 4).map((c, j) => python(ctx, prefixOf(i + j), c))))
+  }
+  for (const [i, c] of CASES.entries()) {
+    const result = await readers[i]!.read(c.token, { audience: c.audience })
+    const fromNode = result.live ? 'live' : result.reason
+    t.equal(fromNode, c.expect, `library: ${c.name}`)
+    t.equal(fromPython[i], c.expect, `Python kit: ${c.name}`)
+  }
+  t.ok(CASES.filter((c) => c.expect === 'live').length >= 5 && CASES.filter((c) => c.expect !== 'live').length >= 20, 'both kinds of case are there')
+})
+
+t.test('Gatehouse itself agrees: POST /introspect answers active exactly for the live cases', async (t) => {
+  const credential = 'reading-cases-introspection-credential-000000'
+  const ctx = await buildTestApp(t, {
+    JWT_SECRET: settings.JWT_SECRET,
+    JWT_PREVIOUS_SECRETS: settings.JWT_PREVIOUS_SECRETS,
+    JWT_ISSUER: settings.JWT_ISSUER,
+    SESSION_TTL_SECONDS: String(settings.SESSION_TTL_SECONDS),
+    SESSION_MAX_AGE_SECONDS: String(settings.SESSION_MAX_AGE_SECONDS),
+    INTROSPECTION_TOKENS: credential,
+  })
+  // Under Gatehouse's own prefix, so only the cases with the default TTL in force. Not the two
+  // Gatehouse answers differently by design: it writes v and completes layout-1 sessions itself.
+  const cases = CASES.filter((c) => c.config_ttl_seconds === null && c.expect !== 'unknown_version' && c.session?.v !== '1')
+  for (const c of cases) await load(ctx, ctx.config.redisKeyPrefix, c)
+  for (const c of cases) {
+    const res = await ctx.app.inject({ method: 'POST', url: '/introspect', headers: { authorization: `Bearer ${credential}` }, payload: { token: c.token } })
+    // Introspection reports the token's audience (aud) for the caller to compare; it names no request.
+    t.equal(res.json().active, c.expect === 'live' || c.expect === 'wrong_audience', `Gatehouse: ${c.name}`)
+  }
+})
+
+t.test('the cases file is what scripts/reading-cases.mjs writes', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'reading-cases-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const copy = join(dir, 'cases.json')
+  await new Promise<void>((resolve, reject) => execFile('node', [join(ROOT, 'scripts/reading-cases.mjs'), copy], (err) => (err ? reject(err) : resolve())))
+  t.equal(await readFile(copy, 'utf8'), readFileSync(join(ROOT, 'contract/fixtures/reading-cases.json'), 'utf8'))
+})
