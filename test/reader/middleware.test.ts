@@ -1,0 +1,176 @@
+import type { AddressInfo } from 'node:net'
+import { createSessionReader, csrfTokenFor, type SessionReaderOptions } from '@gatehouse/session-reader'
+import { gatehouseSessions as expressSessions, type GatehouseRequest } from '@gatehouse/session-reader/express'
+import { gatehouseSessions as fastifySessions } from '@gatehouse/session-reader/fastify'
+import express from 'express'
+import Fastify from 'fastify'
+import t, { type Test } from 'tap'
+import { startPrivateRedis } from '../faults/private-redis.js'
+import { buildTestApp, type TestContext } from '../helpers/app.js'
+import { TEST_JWT_SECRET } from '../helpers/config.js'
+import { call, newSession, PASSWORD } from '../helpers/http.js'
+import { adminClient, sessionKeyOf } from '../helpers/redis.js'
+import { sleep } from '../helpers/wait.js'
+
+// The Fastify plugin and the Express middleware, each in a little service of its own behind real
+// HTTP, next to a live Gatehouse: the same sessions, and the same answers as Gatehouse gives.
+
+interface Answer { status: number, headers: Headers, body: Record<string, unknown> }
+type Service = (path: string, init?: RequestInit) => Promise<Answer>
+
+const ORIGIN = 'https://app.example.com'
+
+function readerOptions (ctx: TestContext, extra: Partial<SessionReaderOptions> = {}): SessionReaderOptions {
+  return { redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { algorithm: 'HS256', secrets: [TEST_JWT_SECRET] }, ...extra }
+}
+
+async function serve (t: Test, server: { address(): AddressInfo | string | null, close(cb?: () => void): unknown }): Promise<Service> {
+  t.teardown(() => new Promise<void>((resolve) => { server.close(() => resolve()) }))
+  const { port } = server.address() as AddressInfo
+  return async (path, init) => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, init)
+    return { status: res.status, headers: res.headers, body: await res.json() as Record<string, unknown> }
+  }
+}
+
+/** A chat service on Fastify: GET and POST /chat behind gatehouseAuthenticate. */
+async function fastifyService (t: Test, options: Parameters<typeof fastifySessions>[1]): Promise<Service> {
+  const app = Fastify()
+  await app.register(fastifySessions, options)
+  app.get('/chat', { onRequest: app.gatehouseAuthenticate }, async (request) => ({ user: request.gatehouse!.userId, role: request.gatehouse!.role }))
+  app.post('/chat', { onRequest: app.gatehouseAuthenticate }, async (request) => ({ posted: request.gatehouse!.userId }))
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return serve(t, app.server)
+}
+
+/** The same service on Express. */
+async function expressService (t: Test, options: Parameters<typeof expressSessions>[0]): Promise<Service> {
+  const app = express()
+  app.use('/chat', expressSessions(options))
+  app.get('/chat', (req, res) => { res.json({ user: (req as GatehouseRequest).gatehouse!.userId, role: (req as GatehouseRequest).gatehouse!.role }) })
+  app.post('/chat', (req, res) => { res.json({ posted: (req as GatehouseRequest).gatehouse!.userId }) })
+  const server = app.listen(0, '127.0.0.1')
+  await new Promise((resolve) => server.once('listening', resolve))
+  return serve(t, server)
+}
+
+const frameworks = { fastify: fastifyService, express: expressService }
+
+for (const [name, build] of Object.entries(frameworks)) {
+  t.test(`${name}: the session on the request, and Gatehouse's own 401s`, async (t) => {
+    const ctx = await buildTestApp(t)
+    const service = await build(t, { reader: createSessionReader(readerOptions(ctx)) })
+    const { user, token } = await newSession(ctx)
+
+    for (const authorization of [`Token token=${token}`, `Token token="${token}", device="ios"`, `Bearer ${token}`]) {
+      const ok = await service('/chat', { headers: { authorization } })
+      t.same([ok.status, ok.body], [200, { user: user.id, role: 'user' }], authorization.slice(0, 12))
+      t.equal(ok.headers.get('cache-control'), 'no-store')
+    }
+
+    /** The service's answer and Gatehouse's (GET /me) to the same credentials are the same. */
+    const sameAsGatehouse = async (what: string, headers: Record<string, string>, error: string) => {
+      const fromService = await service('/chat', { headers })
+      const fromGatehouse = await ctx.app.inject({ method: 'GET', url: '/me', headers })
+      t.equal(fromService.status, 401, what)
+      t.equal(fromService.body.error, error, what)
+      t.same(fromService.body, fromGatehouse.json(), `${what}: the body Gatehouse gives`)
+      t.equal(fromService.headers.get('www-authenticate'), fromGatehouse.headers['www-authenticate'], `${what}: the challenge Gatehouse gives`)
+    }
+    await sameAsGatehouse('no token', {}, 'missing_token')
+    await sameAsGatehouse('a Basic header', { authorization: 'Basic dXNlcjpwYXNz' }, 'missing_token')
+    await sameAsGatehouse('garbage', { authorization: 'Token token=garbage' }, 'invalid_token')
+    await sameAsGatehouse('a 5 KB token', { authorization: `Token token=${'a'.repeat(5000)}` }, 'invalid_token')
+    await sameAsGatehouse('a forged signature', { authorization: `Token token=${token.slice(0, -4)}AAAA` }, 'invalid_token')
+    t.equal((await call(ctx.app, 'DELETE', '/sessions/current', token)).statusCode, 204)
+    await sameAsGatehouse('after logout', { authorization: `Token token=${token}` }, 'session_expired')
+  })
+
+  t.test(`${name}: the web app's cookie, with the CSRF check of Gatehouse`, async (t) => {
+    const ctx = await buildTestApp(t, { CORS_ORIGINS: ORIGIN, COOKIE_DOMAIN: 'example.com' })
+    const email = ctx.email()
+    await ctx.app.inject({ method: 'POST', url: '/users', payload: { email, password: PASSWORD } })
+    const login = await ctx.app.inject({ method: 'POST', url: '/sessions', headers: { origin: ORIGIN }, payload: { email, password: PASSWORD, transport: 'cookie' } })
+    const cookie = login.cookies.find((c) => c.name === '__Secure-gatehouse_session')!
+    t.equal(cookie.domain, 'example.com', 'scoped to the domain, so chat.example.com receives it')
+    const token = cookie.value
+    const jar = `__Secure-gatehouse_session=${token}; theme=dark`
+
+    const withoutCookies = await build(t, { reader: createSessionReader(readerOptions(ctx)) })
+    t.equal((await withoutCookies('/chat', { headers: { cookie: jar } })).body.error, 'missing_token', 'cookies are read only when asked for')
+
+    const service = await build(t, { reader: createSessionReader(readerOptions(ctx)), cookie: { allowedOrigins: [ORIGIN] } })
+    t.equal((await service('/chat', { headers: { cookie: jar } })).status, 200, 'GET with the cookie')
+    t.equal((await service('/chat', { headers: { cookie: `__Host-gatehouse_session=${token}` } })).status, 200, 'the host-only name too')
+    const post = (headers: Record<string, string>) => service('/chat', { method: 'POST', headers: { cookie: jar, ...headers } })
+    t.match(await post({ origin: ORIGIN }), { status: 403, body: { error: 'csrf_rejected', message: /no x-csrf-token header/ } })
+    t.match(await post({ origin: ORIGIN, 'x-csrf-token': csrfTokenFor('another') }), { status: 403, body: { error: 'csrf_rejected' } })
+    t.match(await post({ origin: 'https://evil.example', 'x-csrf-token': csrfTokenFor(token) }), { status: 403, body: { message: /evil.example is not in the allowed origins/ } })
+    t.match(await post({ origin: ORIGIN, 'sec-fetch-site': 'cross-site', 'x-csrf-token': csrfTokenFor(token) }), { status: 403 })
+    t.match(await post({ origin: ORIGIN, 'x-csrf-token': csrfTokenFor(token) }), { status: 200, body: { posted: String(login.json().user.id) } })
+    t.match(await post({ origin: ORIGIN, authorization: `Token token=${token}` }), { status: 200 }, 'the header needs no CSRF proof')
+
+    // A second session cookie of the same name (planted by a sibling subdomain): refused, never guessed.
+    const other = await ctx.app.inject({ method: 'POST', url: '/sessions', headers: { origin: ORIGIN }, payload: { email, password: PASSWORD, transport: 'cookie' } })
+    const planted = other.cookies.find((c) => c.name === '__Secure-gatehouse_session')!.value
+    const twice = `__Secure-gatehouse_session=${planted}; __Secure-gatehouse_session=${token}`
+    t.equal((await service('/chat', { headers: { cookie: twice } })).body.error, 'invalid_token')
+    t.equal((await ctx.app.inject({ method: 'GET', url: '/me', headers: { cookie: twice } })).json().error, 'invalid_token', 'Gatehouse refuses it too')
+  })
+
+  t.test(`${name}: a token bound to an audience needs the JWT-Aud header`, async (t) => {
+    const ctx = await buildTestApp(t)
+    const service = await build(t, { reader: createSessionReader(readerOptions(ctx)) })
+    const { email } = await newSession(ctx)
+    const res = await ctx.app.inject({ method: 'POST', url: '/sessions', headers: { 'jwt-aud': 'ios-app' }, payload: { email, password: PASSWORD } })
+    const authorization = `Token token=${res.json().token}`
+    t.equal((await service('/chat', { headers: { authorization, 'jwt-aud': 'ios-app' } })).status, 200)
+    t.match(await service('/chat', { headers: { authorization } }), { status: 401, body: { error: 'invalid_token' } })
+    t.match(await service('/chat', { headers: { authorization, 'jwt-aud': 'web' } }), { status: 401, body: { error: 'invalid_token' } })
+  })
+
+  t.test(`${name}: Redis down or frozen is 503 with Retry-After, as at Gatehouse, never a pass`, async (t) => {
+    const redis = await startPrivateRedis(t)
+    const ctx = await buildTestApp(t, { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '300' })
+    const client = adminClient(ctx.config)
+    t.teardown(() => client.disconnect())
+    const service = await build(t, { reader: createSessionReader({ ...readerOptions(ctx), redis: client, timeoutMs: 300 }) })
+    const { token } = await newSession(ctx)
+    const headers = { authorization: `Token token=${token}` }
+    t.equal((await service('/chat', { headers })).status, 200)
+
+    redis.freeze()
+    const frozen = await service('/chat', { headers })
+    t.match(frozen, { status: 503, body: { error: 'service_unavailable', message: /\(redis\)/ } })
+    t.equal(frozen.headers.get('retry-after'), '5')
+    const fromGatehouse = await ctx.app.inject({ method: 'GET', url: '/me', headers })
+    t.same(frozen.body, fromGatehouse.json(), 'the body Gatehouse gives')
+    redis.thaw()
+    await redis.kill()
+    t.match(await service('/chat', { headers }), { status: 503 }, 'killed')
+    await redis.start() // back (empty), so that the app closes as usual
+  })
+
+  t.test(`${name}: extend slides the session through Gatehouse's POST /introspect`, async (t) => {
+    const credential = 'middleware-test-introspection-credential-0000'
+    const ctx = await buildTestApp(t, { INTROSPECTION_TOKENS: credential })
+    await ctx.app.listen({ port: 0, host: '127.0.0.1' })
+    const url = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}/introspect`
+    const reader = createSessionReader(readerOptions(ctx, { introspection: { url, credential } }))
+    const service = await build(t, { reader, extend: true })
+    const plain = await build(t, { reader })
+    const { token } = await newSession(ctx)
+    const key = sessionKeyOf(ctx, token)
+    const headers = { authorization: `Token token=${token}` }
+
+    const seen = await ctx.redis.hget(key, 'last_seen_at')
+    await sleep(1100) // Gatehouse writes last_seen_at at most once a second
+    t.equal((await plain('/chat', { headers })).status, 200)
+    t.equal(await ctx.redis.hget(key, 'last_seen_at'), seen, 'without extend, nothing is written')
+    t.equal((await service('/chat', { headers })).status, 200)
+    t.ok(Number(await ctx.redis.hget(key, 'last_seen_at')) > Number(seen), 'with extend, Gatehouse slid it')
+
+    const wrong = await build(t, { reader: createSessionReader(readerOptions(ctx, { introspection: { url, credential: 'not-the-credential-00000000000000000' } })), extend: true })
+    t.match(await wrong('/chat', { headers }), { status: 503, body: { message: /gatehouse/ } }, 'a refused credential is a fault of the service, not the user')
+  })
+}
