@@ -139,7 +139,11 @@ t.test('a lock left by a process that is gone, or by an earlier boot, is taken o
 
 t.test('a command holding the folder is waited for; a server that is still starting is reported', async (t) => {
   const dir = folderWithDatabase('waiting')
-  const commandLock = { pid: process.pid, role: 'cli', socketDir: dir, bootedAt: bootedAt(), startedAt: 'now' }
+  // A live process of this boot, not ours: our own pid in a lock we did not take counts as a
+  // previous process's (pid 1 in a container) unless its socket answers.
+  const command = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'])
+  t.teardown(() => command.kill())
+  const commandLock = { pid: command.pid, role: 'cli', socketDir: dir, bootedAt: bootedAt(), startedAt: 'now' }
   writeFileSync(join(dir, 'lock.json'), JSON.stringify(commandLock))
   setTimeout(() => rmSync(join(dir, 'lock.json')), 600)
   const started = Date.now()
