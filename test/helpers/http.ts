@@ -1,5 +1,8 @@
+import { TOKEN_TYPE } from '@gatehouse/session-reader/token'
+import { createSigner } from 'fast-jwt'
 import type { FastifyInstance } from 'fastify'
 import type { TestContext } from './app.js'
+import { TEST_JWT_SECRET } from './config.js'
 import { sql } from './db.js'
 
 // Requests and sessions through the API, as a client makes them (app.inject).
@@ -44,6 +47,13 @@ export function me (app: FastifyInstance, authorization?: string) {
 export function call (app: FastifyInstance, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, token: string, payload?: object) {
   return app.inject({ method, url, headers: { authorization: `Token token=${token}` }, ...(payload === undefined ? {} : { payload }) })
 }
+
+/**
+ * Signs claims as Gatehouse does (HS256, typed gatehouse-session+jwt; the test secret unless
+ * `key` says otherwise), for tests where the token is genuine and only its claims vary.
+ */
+export const signAsGatehouse = (claims: Record<string, unknown>, key = TEST_JWT_SECRET): string =>
+  createSigner({ key, algorithm: 'HS256', header: { alg: 'HS256', typ: TOKEN_TYPE } })(claims)
 
 /** The claims of a token, decoded without verification (as a test, or another service, would). */
 export function claimsOf (token: string): Record<string, unknown> {

@@ -1,8 +1,6 @@
-import { createSigner } from 'fast-jwt'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { TEST_JWT_SECRET } from '../helpers/config.js'
-import { call, claimsOf, me, newAdmin, newSession } from '../helpers/http.js'
+import { call, claimsOf, me, newAdmin, newSession, signAsGatehouse } from '../helpers/http.js'
 import { sessionKeyOf } from '../helpers/redis.js'
 import { sleep } from '../helpers/wait.js'
 import { TOUCH_WRITE_INTERVAL_MS } from '../../src/sessions/scripts/index.js'
@@ -37,6 +35,7 @@ t.test('POST /introspect (RFC 7662)', async (t) => {
       user_id: user.id,
       role: 'user',
       jti: claims.jti,
+      iss: 'gatehouse',
       token_type: 'access_token',
       iat: claims.iat,
       exp: claims.exp,
@@ -83,11 +82,11 @@ t.test('POST /introspect (RFC 7662)', async (t) => {
 
     const live = await newSession(ctx)
     const claims = claimsOf(live.token)
-    const forged = createSigner({ key: 'not-the-secret-not-the-secret-not-the-secret', algorithm: 'HS256' })(claims)
-    const otherUser = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })({ ...claims, user_id: revoked.user.id })
+    const forged = signAsGatehouse(claims, 'not-the-secret-not-the-secret-not-the-secret')
+    const otherUser = signAsGatehouse({ ...claims, user_id: revoked.user.id })
     const [header, payload] = live.token.split('.')
     const algNone = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${payload}.`
-    const pastExp = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })({ ...claims, exp: Math.floor(Date.now() / 1000) - 10 })
+    const pastExp = signAsGatehouse({ ...claims, exp: Math.floor(Date.now() / 1000) - 10 })
 
     for (const [name, token] of [
       ['revoked', revoked.token],

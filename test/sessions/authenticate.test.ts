@@ -1,16 +1,17 @@
 import { generateKeyPairSync } from 'node:crypto'
+import { TOKEN_TYPE } from '@gatehouse/session-reader/token'
 import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
 import { newSessionId } from '../../src/sessions/store.js'
 import { buildTestApp } from '../helpers/app.js'
 import { TEST_JWT_SECRET } from '../helpers/config.js'
-import { claimsOf, me, newSession } from '../helpers/http.js'
+import { claimsOf, me, newSession, signAsGatehouse } from '../helpers/http.js'
 import { sessionKeyOf } from '../helpers/redis.js'
 import { sleep } from '../helpers/wait.js'
 
 const CHALLENGE = 'Token realm="Application"'
-/** Signs like Gatehouse does (HS256, the test secret): the token is genuine, only its claims vary. */
-const signGenuine = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })
+/** Signs like Gatehouse does (HS256, typed, the test secret): the token is genuine, only its claims vary. */
+const signGenuine = (claims: Record<string, unknown>) => signAsGatehouse(claims)
 
 t.test('authentication on GET /me', async (t) => {
   const ctx = await buildTestApp(t)
@@ -75,28 +76,29 @@ t.test('authentication on GET /me', async (t) => {
   t.test('tokens signed any other way: 401 invalid_token', async (t) => {
     const payload = { ...claims }
     const encode = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url')
-    const alg = (algorithm: 'HS256' | 'HS384' | 'HS512', key = TEST_JWT_SECRET) => createSigner({ key, algorithm })(payload)
+    // Typed as Gatehouse types its tokens, so that only the signing differs.
+    const alg = (algorithm: 'HS256' | 'HS384' | 'HS512', key = TEST_JWT_SECRET) => createSigner({ key, algorithm, header: { alg: algorithm, typ: TOKEN_TYPE } })(payload)
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
     const cases: Array<[string, string]> = [
-      ['alg none, no signature', `${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.`],
-      ['alg none, old signature', `${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.${token.split('.')[2]}`],
+      ['alg none, no signature', `${encode({ alg: 'none', typ: TOKEN_TYPE })}.${encode(payload)}.`],
+      ['alg none, old signature', `${encode({ alg: 'none', typ: TOKEN_TYPE })}.${encode(payload)}.${token.split('.')[2]}`],
       ['HS384 with the right secret', alg('HS384')],
       ['HS512 with the right secret', alg('HS512')],
       ['HS256 with a wrong secret', alg('HS256', 'another-secret-of-at-least-32-bytes!!')],
-      ['RS256', createSigner({ key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), algorithm: 'RS256' })(payload)],
+      ['RS256', createSigner({ key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), algorithm: 'RS256', header: { alg: 'RS256', typ: TOKEN_TYPE } })(payload)],
     ]
     for (const [name, forgedToken] of cases) await expect401(t, `Token token=${forgedToken}`, 'invalid_token', name)
   })
 
   t.test('a genuine token whose claims are malformed: 401 invalid_token', async (t) => {
-    const { user_id, created_at, exp, jti } = claims
-    const cases: Array<[string, object]> = [
-      ['no jti', { user_id, created_at, exp }],
-      ['no user_id', { jti, created_at, exp }],
-      ['no created_at', { jti, user_id, exp }],
-      ['no exp', { jti, user_id, created_at }],
-      ['jti not a session id', { jti: 'short', user_id, created_at, exp }],
-      ['created_at a string', { jti, user_id, created_at: String(created_at), exp }],
+    const { user_id, created_at, exp, jti, iss } = claims
+    const cases: Array<[string, Record<string, unknown>]> = [
+      ['no jti', { user_id, created_at, exp, iss }],
+      ['no user_id', { jti, created_at, exp, iss }],
+      ['no created_at', { jti, user_id, exp, iss }],
+      ['no exp', { jti, user_id, created_at, iss }],
+      ['jti not a session id', { jti: 'short', user_id, created_at, exp, iss }],
+      ['created_at a string', { jti, user_id, created_at: String(created_at), exp, iss }],
     ]
     for (const [name, payload] of cases) await expect401(t, `Token token=${signGenuine(payload)}`, 'invalid_token', name)
   })

@@ -19,16 +19,17 @@ t.test('POST /sessions', async (t) => {
     t.equal((await me(ctx.app, `Token token=${body.token}`)).statusCode, 200)
   })
 
-  t.test('the token carries user_id, created_at, jti, iat and exp', async (t) => {
+  t.test('the token carries user_id, created_at, jti, iat, exp and iss', async (t) => {
     const { token } = await login(ctx.app, email)
     const claims = claimsOf(token)
-    t.same(Object.keys(claims).sort(), ['created_at', 'exp', 'iat', 'jti', 'user_id'])
+    t.same(Object.keys(claims).sort(), ['created_at', 'exp', 'iat', 'iss', 'jti', 'user_id'])
+    t.equal(claims.iss, 'gatehouse')
     t.equal(claims.user_id, user.id)
     t.match(claims.jti, /^[A-Za-z0-9_-]{22}$/, '128 random bits, base64url')
     t.equal(claims.iat, Math.floor((claims.created_at as number) / 1000))
     t.equal(claims.exp, Math.floor(((claims.created_at as number) + ctx.config.sessionMaxAgeSeconds * 1000) / 1000))
     t.ok(Math.abs((claims.created_at as number) - Date.now()) < 60_000, 'created_at is Unix milliseconds')
-    t.match(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()), { alg: 'HS256', typ: 'JWT', kid: /^[A-Za-z0-9_-]{16}$/ })
+    t.match(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()), { alg: 'HS256', typ: 'gatehouse-session+jwt', kid: /^[A-Za-z0-9_-]{16}$/ })
   })
 
   t.test('each login is a new session', async (t) => {

@@ -1,7 +1,6 @@
-import { createSigner } from 'fast-jwt'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { call, claimsOf, login, me, newSession, PASSWORD } from '../helpers/http.js'
+import { call, claimsOf, login, me, newSession, PASSWORD, signAsGatehouse } from '../helpers/http.js'
 import { keysOf } from '../helpers/redis.js'
 import { sleep } from '../helpers/wait.js'
 import { TOUCH_WRITE_INTERVAL_MS } from '../../src/sessions/scripts/index.js'
@@ -69,7 +68,7 @@ t.test('GET /sessions', async (t) => {
   t.test('a listed id is not a credential', async (t) => {
     const id = claimsOf(second).jti as string
     t.equal((await me(ctx.app, `Token token=${id}`)).statusCode, 401, 'the id as a token')
-    const forged = createSigner({ key: 'an attacker secret of at least 32 bytes!!', algorithm: 'HS256' })({ ...claimsOf(second) })
+    const forged = signAsGatehouse({ ...claimsOf(second) }, 'an attacker secret of at least 32 bytes!!')
     t.equal((await me(ctx.app, `Token token=${forged}`)).statusCode, 401, 'a token forged around the id')
   })
 
