@@ -22,7 +22,8 @@ token bound to a client at login. Environment:
 
 Exit codes: 0 live session (read) / layout as documented (check); 1 no live session (read prints
 "not live: <reason>" on stderr, the reasons of docs/session-contract.md) or a contract violation;
-2 bad usage or configuration.
+2 bad usage or configuration; 3 Redis could not be read ("unavailable: ..."): whether the session
+is live is unknown, which is not the same as "not live" (answer 503, not 401).
 """
 
 import base64
@@ -100,7 +101,13 @@ class Redis:
         return dict(zip(flat[::2], flat[1::2]))
 
 
+B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def b64url(part):
+    """base64url without padding (RFC 7515), strictly: Python's decoder would skip '=', '+' or '!'."""
+    if not B64URL.fullmatch(part):
+        raise ValueError("not base64url")
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
@@ -307,6 +314,9 @@ def main(argv):
     except NotLive as not_live:
         print(f"not live: {not_live.args[0]}", file=sys.stderr)
         return 1
+    except (OSError, RuntimeError) as err:  # connection refused or reset, a time-out, a Redis error reply
+        print(f"unavailable: {err}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -93,6 +93,19 @@ add('a payload changed after signing', 'invalid_token', (id) => {
   return { token: `${h}.${b64(claimsOf(id, { user_id: '45e96239-43d9-4590-b3fd-ffffffffffff' }))}.${s}` }
 })
 add('not a JWT at all', 'invalid_token', () => ({ token: 'not-a-token' }))
+add('a genuine token with = padding added to its signature', 'invalid_token', (id) => ({ token: `${token(id)}=` }))
+add('a genuine token with characters outside base64url inserted', 'invalid_token', (id) => {
+  const [h, p, sig] = token(id).split('.')
+  return { token: `${h}.${p}.${sig.slice(0, 10)}!*~${sig.slice(10)}` }
+})
+add("a genuine signature re-spelled in base64's + and / alphabet", 'invalid_token', (id) => {
+  // Find a token whose signature has - or _ in it, and spell those the standard way.
+  for (let i = 0; ; i++) {
+    const t = token(id, { created_at: CREATED + i })
+    const [h, p, sig] = t.split('.')
+    if (/[-_]/.test(sig)) return { token: `${h}.${p}.${sig.replaceAll('-', '+').replaceAll('_', '/')}` }
+  }
+})
 add('bound to an audience, and the request names it', 'live', (id) => ({ token: token(id, { aud: 'ios-app' }), audience: 'ios-app' }))
 add('bound to an audience, and the request names none', 'wrong_audience', (id) => ({ token: token(id, { aud: 'ios-app' }) }))
 add('bound to an audience, and the request names another', 'wrong_audience', (id) => ({ token: token(id, { aud: 'ios-app' }), audience: 'web' }))

@@ -31,12 +31,19 @@ export function createSessionCookies ({ secure, domain }: CookieConfig, allowedO
   // Host-only `__Host-` names by default: only a Secure cookie set by this host for Path=/ without
   // Domain may have one, so a sibling subdomain cannot plant one (cookie tossing). With
   // COOKIE_DOMAIN, `__Secure-` names scoped to that domain, so sibling subdomains receive them.
-  const names = cookieNames({ secure, domain })
+  const names = cookieNames({ secure, shared: domain !== null })
   const sessionName = names.session.at(-1)!
   const base = { path: '/', secure, sameSite: 'lax', ...(domain && { domain }) } as const
   const allowed = new Set(allowedOrigins)
-  // A host-only cookie from before COOKIE_DOMAIN was set is still read: cleared with the others.
+  // A host-only pair from before COOKIE_DOMAIN was set: its session cookie is still read; both are
+  // cleared at the next login or logout.
   const leftovers = names.session.filter((name) => name !== sessionName)
+  const clearLeftovers = (reply: FastifyReply) => {
+    for (const name of leftovers) {
+      reply.clearCookie(name, { path: '/', secure, sameSite: 'lax', httpOnly: true })
+      reply.clearCookie(name.replace('_session', '_csrf'), { path: '/', secure, sameSite: 'lax', httpOnly: false })
+    }
+  }
 
   function checkOrigin (request: FastifyRequest): void {
     const why = originRejection(request.headers, allowed, 'CORS_ORIGINS')
@@ -53,16 +60,13 @@ export function createSessionCookies ({ secure, domain }: CookieConfig, allowedO
       reply.setCookie(sessionName, token, { ...base, httpOnly: true, maxAge: maxAgeSeconds })
       // Readable by our pages' scripts (on every subdomain, with COOKIE_DOMAIN), which send it back in X-CSRF-Token.
       reply.setCookie(names.csrf, csrf, { ...base, httpOnly: false, maxAge: maxAgeSeconds })
-      for (const name of leftovers) reply.clearCookie(name, { path: '/', secure, sameSite: 'lax', httpOnly: true })
+      clearLeftovers(reply)
       return csrf
     },
     clear (reply) {
       reply.clearCookie(sessionName, { ...base, httpOnly: true })
       reply.clearCookie(names.csrf, { ...base, httpOnly: false })
-      for (const name of leftovers) {
-        reply.clearCookie(name, { path: '/', secure, sameSite: 'lax', httpOnly: true })
-        reply.clearCookie(name.replace('_session', '_csrf'), { path: '/', secure, sameSite: 'lax', httpOnly: false })
-      }
+      clearLeftovers(reply)
     },
     checkOrigin,
     checkCsrf (request, token) {

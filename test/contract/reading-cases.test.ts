@@ -78,7 +78,7 @@ t.test('the Python kit and the Node library decide every conformance case as it 
     redis: ctx.redis,
     keyPrefix: prefixOf(i),
     issuer: settings.JWT_ISSUER,
-    keys: { algorithm: 'HS256', secrets: [settings.JWT_SECRET, settings.JWT_PREVIOUS_SECRETS] },
+    keys: { secrets: [settings.JWT_SECRET, settings.JWT_PREVIOUS_SECRETS] },
     defaultTtlSeconds: settings.SESSION_TTL_SECONDS,
     maxAgeSeconds: settings.SESSION_MAX_AGE_SECONDS,
   }))
@@ -95,7 +95,7 @@ t.test('the Python kit and the Node library decide every conformance case as it 
   t.ok(CASES.filter((c) => c.expect === 'live').length >= 5 && CASES.filter((c) => c.expect !== 'live').length >= 20, 'both kinds of case are there')
 })
 
-t.test('Gatehouse itself agrees: POST /introspect answers active exactly for the live cases', async (t) => {
+t.test('Gatehouse itself agrees: POST /introspect and GET /me accept exactly the live cases', async (t) => {
   const credential = 'reading-cases-introspection-credential-000000'
   const ctx = await buildTestApp(t, {
     JWT_SECRET: settings.JWT_SECRET,
@@ -112,7 +112,13 @@ t.test('Gatehouse itself agrees: POST /introspect answers active exactly for the
   for (const c of cases) {
     const res = await ctx.app.inject({ method: 'POST', url: '/introspect', headers: { authorization: `Bearer ${credential}` }, payload: { token: c.token } })
     // Introspection reports the token's audience (aud) for the caller to compare; it names no request.
-    t.equal(res.json().active, c.expect === 'live' || c.expect === 'wrong_audience', `Gatehouse: ${c.name}`)
+    t.equal(res.json().active, c.expect === 'live' || c.expect === 'wrong_audience', `Gatehouse's introspection: ${c.name}`)
+  }
+  // And an authenticated request (touch-session.lua, which also slides and ends sessions), last.
+  for (const c of cases) {
+    const headers = { authorization: `Token token=${c.token}`, ...(c.audience !== null && { 'jwt-aud': c.audience }) }
+    const res = await ctx.app.inject({ method: 'GET', url: '/me', headers })
+    t.equal(res.statusCode, c.expect === 'live' ? 200 : 401, `Gatehouse's GET /me: ${c.name}`)
   }
 })
 

@@ -52,9 +52,11 @@ t.test('switching COOKIE_DOMAIN on logs no one out: the __Host- cookie is still 
   t.equal((await shared.app.inject({ method: 'GET', url: '/me', headers: { cookie } })).statusCode, 200)
 
   const again = await cookieLogin(shared, cookie)
-  const cleared = again.cookies.find((c) => c.name === '__Host-gatehouse_session')
-  t.match(cleared, { value: '', path: '/' }, 'a new login clears the host-only leftover')
-  t.notOk(cleared!.domain, 'without a Domain, as it was set')
+  for (const name of ['__Host-gatehouse_session', '__Host-gatehouse_csrf']) {
+    const cleared = again.cookies.find((c) => c.name === name)
+    t.match(cleared, { value: '', path: '/' }, `a new login clears the host-only leftover ${name}`)
+    t.notOk(cleared!.domain, 'without a Domain, as it was set')
+  }
 
   const logout = await shared.app.inject({ method: 'DELETE', url: '/sessions/current', headers: { cookie, origin: APP, 'x-csrf-token': csrfTokenFor(token) } })
   t.equal(logout.statusCode, 204)

@@ -1,7 +1,9 @@
 import { createHmac, generateKeyPairSync, type JsonWebKey } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createSessionReader, ReaderUnavailableError } from '@gatehouse/session-reader'
+import { createSessionReader, ReaderUnavailableError, TOKEN_TYPE } from '@gatehouse/session-reader'
+import { secretKid } from '@gatehouse/session-reader/token'
+import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
 import { buildTestApp, type TestContext } from '../helpers/app.js'
 import { claimsOf, login, newSession } from '../helpers/http.js'
@@ -29,7 +31,7 @@ t.test('EdDSA: verified with the JWKS; after a key rotation, an unknown kid refe
   const first = generateKeyPairSync('ed25519')
   const before = await buildTestApp(t, { JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: pem(first.privateKey, 'pkcs8') })
   const url = await listening(t, before)
-  const reader = createSessionReader({ redis: before.redis, keyPrefix: before.config.redisKeyPrefix, keys: { algorithm: 'EdDSA', jwksUrl: url, minRefetchIntervalMs: 0 } })
+  const reader = createSessionReader({ redis: before.redis, keyPrefix: before.config.redisKeyPrefix, keys: { jwksUrl: url, minRefetchIntervalMs: 0 } })
   const { user, email } = await newSession(before)
   const { token: oldToken } = await login(before.app, email)
   t.match(await reader.read(oldToken), { live: true, session: { userId: user.id } })
@@ -54,7 +56,7 @@ t.test('what a JWKS verifier must refuse', async (t) => {
   const keys = generateKeyPairSync('ed25519')
   const ctx = await buildTestApp(t, { JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: pem(keys.privateKey, 'pkcs8') })
   const url = await listening(t, ctx)
-  const reader = createSessionReader({ redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { algorithm: 'EdDSA', jwksUrl: url } })
+  const reader = createSessionReader({ redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { jwksUrl: url } })
   const { token } = await newSession(ctx)
   t.match(await reader.read(token), { live: true })
   const [header, payload] = token.split('.') as [string, string]
@@ -73,52 +75,82 @@ t.test('what a JWKS verifier must refuse', async (t) => {
   t.equal(claimsOf(token).iss, 'gatehouse')
 })
 
+/** A genuine-looking session token signed by `privateKey` under `kid` (no session behind it). */
+function signed (privateKey: import('node:crypto').KeyObject, kid: string, alg: 'EdDSA' | 'RS256' = 'EdDSA'): string {
+  return createSigner({ key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), algorithm: alg, kid, header: { alg, typ: TOKEN_TYPE }, iss: 'gatehouse' })({
+    jti: 'AAAAAAAAAAAAAAAAAAAAAA', user_id: '45e96239-43d9-4590-b3fd-1600c516e4d8', created_at: Date.now(), iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3600,
+  })
+}
+
 t.test('random kids cannot flood Gatehouse: one refetch per interval at most', async (t) => {
   const keys = generateKeyPairSync('ed25519')
   const jwk = { ...keys.publicKey.export({ format: 'jwk' }), kid: 'the-one-key', alg: 'EdDSA', use: 'sig' }
   const server = await jwksServer(t, (res) => res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' }).end(JSON.stringify({ keys: [jwk] })))
   const ctx = await buildTestApp(t)
-  const reader = createSessionReader({ redis: ctx.redis, keys: { algorithm: 'EdDSA', jwksUrl: server.url, minRefetchIntervalMs: 60_000 } })
+  const reader = createSessionReader({ redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { jwksUrl: server.url, minRefetchIntervalMs: 60_000 } })
   const forged = (kid: string) => `${Buffer.from(JSON.stringify({ alg: 'EdDSA', kid })).toString('base64url')}.e30.AAAA`
   const results = await Promise.all(Array.from({ length: 200 }, (_, i) => reader.read(forged(`random-${i}`))))
   t.ok(results.every((r) => !r.live && r.reason === 'invalid_token'))
-  t.equal(server.hits(), 1, '200 unknown kids at once: one fetch, shared')
+  t.equal(server.hits(), 1, '200 unknown kids at once, before any key was known: one fetch, shared')
+  t.same(await reader.read(signed(keys.privateKey, 'the-one-key')), { live: false, reason: 'no_session' }, 'the known key verifies (no session behind it)')
+  for (let i = 0; i < 200; i++) await reader.read(forged(`later-${i}`))
+  t.equal(server.hits(), 1, 'and 200 more, one after another, with the keys cached: no refetch within the interval')
 })
 
-t.test('the JWKS unreachable, broken or huge: unavailable (503), never a pass; fetched keys carry on for a while', async (t) => {
+t.test('the JWKS unreachable, broken, stalled or huge: unavailable (503), never a pass; fetched keys carry on for a while', async (t) => {
   const keys = generateKeyPairSync('ed25519')
   const jwk: JsonWebKey = { ...keys.publicKey.export({ format: 'jwk' }), alg: 'EdDSA', use: 'sig' }
-  let mode: 'ok' | 'down' | 'huge' | 'rsa-only' = 'ok'
+  let mode: 'ok' | 'down' | 'huge' | 'null' | 'stalled' = 'ok'
   const server = await jwksServer(t, (res) => {
     if (mode === 'down') return res.writeHead(500).end('{}')
     if (mode === 'huge') return res.writeHead(200).end(JSON.stringify({ keys: [], padding: 'x'.repeat(200_000) }))
-    const rsa = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), kid: 'rsa', alg: 'RS256' }
-    res.writeHead(200, { 'cache-control': 'max-age=0' }).end(JSON.stringify({ keys: mode === 'rsa-only' ? [rsa] : [{ ...jwk, kid: 'k1' }, rsa] }))
+    if (mode === 'null') return res.writeHead(200).end('null')
+    if (mode === 'stalled') return res.writeHead(200).write('{"keys": [') // and nothing more
+    res.writeHead(200, { 'cache-control': 'max-age=0' }).end(JSON.stringify({ keys: [{ ...jwk, kid: 'k1' }] }))
   })
   const ctx = await buildTestApp(t)
-  const token = `${Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: 'k1' })).toString('base64url')}.e30.AAAA`
-  const options = { redis: ctx.redis, keys: { algorithm: 'EdDSA' as const, jwksUrl: server.url, minRefetchIntervalMs: 0, maxStaleMs: 60_000 } }
+  const token = signed(keys.privateKey, 'k1')
+  const options = { redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { jwksUrl: server.url, minRefetchIntervalMs: 0, maxStaleMs: 60_000, fetchTimeoutMs: 300 } }
 
   const reader = createSessionReader(options)
-  t.same(await reader.read(token), { live: false, reason: 'invalid_token' }, 'k1 is known: the signature decides')
-  mode = 'down'
-  t.same(await reader.read(token), { live: false, reason: 'invalid_token' }, 'refresh failed: the keys fetched before are used for a while')
-  mode = 'huge'
-  t.same(await reader.read(token), { live: false, reason: 'invalid_token' })
-
-  for (const broken of ['down', 'huge', 'rsa-only'] as const) {
+  t.same(await reader.read(token), { live: false, reason: 'no_session' }, 'k1 verifies: the Redis step says there is no session')
+  for (const broken of ['down', 'huge', 'null', 'stalled'] as const) {
     mode = broken
-    const fresh = createSessionReader(options)
-    if (broken === 'rsa-only') {
-      t.same(await fresh.read(token), { live: false, reason: 'invalid_token' }, 'an RS256 key is never used for EdDSA')
-    } else {
-      await t.rejects(fresh.read(token), ReaderUnavailableError, `${broken}: no keys yet, unavailable`)
-    }
+    t.same(await reader.read(token), { live: false, reason: 'no_session' }, `${broken}: the refresh failed; the keys fetched before are used for a while`)
+    await t.rejects(createSessionReader(options).read(token), ReaderUnavailableError, `${broken}: a reader with no keys yet is unavailable`)
   }
-  mode = 'down'
-  const stale = createSessionReader({ ...options, keys: { ...options.keys, maxStaleMs: 0 } })
   mode = 'ok'
-  await stale.read(token)
+  const strict = createSessionReader({ ...options, keys: { ...options.keys, maxStaleMs: 0 } })
+  t.same(await strict.read(token), { live: false, reason: 'no_session' })
   mode = 'down'
-  await t.rejects(stale.read(token), ReaderUnavailableError, 'past maxStaleMs, nothing is verified')
+  await t.rejects(strict.read(token), ReaderUnavailableError, 'past maxStaleMs, nothing is verified')
+})
+
+t.test('only public signing keys are used, each with its own algorithm; a move from HS256 or RS256 to EdDSA keeps working', async (t) => {
+  const ed = generateKeyPairSync('ed25519')
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const weak = generateKeyPairSync('rsa', { modulusLength: 1024 })
+  const publicJwk = (pair: { publicKey: import('node:crypto').KeyObject }, kid: string) => ({ ...pair.publicKey.export({ format: 'jwk' }), kid })
+  const server = await jwksServer(t, (res) => res.writeHead(200).end(JSON.stringify({
+    keys: [
+      publicJwk(ed, 'ed'),
+      { ...publicJwk(rsa, 'rsa'), alg: 'RS256' },
+      { ...ed.privateKey.export({ format: 'jwk' }), kid: 'private' }, // a JWKS must never publish private parts
+      publicJwk(weak, 'weak'),
+      { ...publicJwk(ed, 'enc'), use: 'enc' },
+      { ...publicJwk(rsa, 'mislabelled'), alg: 'EdDSA' },
+    ],
+  })))
+  const ctx = await buildTestApp(t)
+  const secret = 'the-old-hs256-secret-0123456789abcdef-000'
+  const reader = createSessionReader({ redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { secrets: [secret], jwksUrl: server.url } })
+  t.same(await reader.read(signed(ed.privateKey, 'ed')), { live: false, reason: 'no_session' }, 'EdDSA verifies')
+  t.same(await reader.read(signed(rsa.privateKey, 'rsa', 'RS256')), { live: false, reason: 'no_session' }, 'RS256 verifies')
+  const hs = createSigner({ key: secret, algorithm: 'HS256', kid: secretKid(secret), header: { alg: 'HS256', typ: TOKEN_TYPE }, iss: 'gatehouse' })({ jti: 'AAAAAAAAAAAAAAAAAAAAAA', user_id: '45e96239-43d9-4590-b3fd-1600c516e4d8', created_at: Date.now(), iat: 1, exp: Math.floor(Date.now() / 1000) + 60 })
+  t.same(await reader.read(hs), { live: false, reason: 'no_session' }, 'an old HS256 secret verifies beside the JWKS')
+  t.same(await reader.read(signed(ed.privateKey, 'private')), { live: false, reason: 'invalid_token' }, 'a JWK with private parts is skipped')
+  t.same(await reader.read(signed(weak.privateKey, 'weak', 'RS256')), { live: false, reason: 'invalid_token' }, 'RSA under 2048 bits is skipped')
+  t.same(await reader.read(signed(ed.privateKey, 'enc')), { live: false, reason: 'invalid_token' }, 'an encryption key is skipped')
+  t.same(await reader.read(signed(rsa.privateKey, 'mislabelled', 'RS256')), { live: false, reason: 'invalid_token' }, 'a key whose alg does not fit its type is skipped')
+  t.same(await reader.read(signed(ed.privateKey, 'rsa')), { live: false, reason: 'invalid_token' }, "an EdDSA token under an RSA key's kid")
 })

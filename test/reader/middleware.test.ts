@@ -21,7 +21,7 @@ type Service = (path: string, init?: RequestInit) => Promise<Answer>
 const ORIGIN = 'https://app.example.com'
 
 function readerOptions (ctx: TestContext, extra: Partial<SessionReaderOptions> = {}): SessionReaderOptions {
-  return { redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { algorithm: 'HS256', secrets: [TEST_JWT_SECRET] }, ...extra }
+  return { redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { secrets: [TEST_JWT_SECRET] }, ...extra }
 }
 
 async function serve (t: Test, server: { address(): AddressInfo | string | null, close(cb?: () => void): unknown }): Promise<Service> {
@@ -99,7 +99,11 @@ for (const [name, build] of Object.entries(frameworks)) {
     const withoutCookies = await build(t, { reader: createSessionReader(readerOptions(ctx)) })
     t.equal((await withoutCookies('/chat', { headers: { cookie: jar } })).body.error, 'missing_token', 'cookies are read only when asked for')
 
-    const service = await build(t, { reader: createSessionReader(readerOptions(ctx)), cookie: { allowedOrigins: [ORIGIN] } })
+    const hostOnly = await build(t, { reader: createSessionReader(readerOptions(ctx)), cookie: { allowedOrigins: [ORIGIN] } })
+    t.equal((await hostOnly('/chat', { headers: { cookie: jar } })).body.error, 'missing_token', 'without shared, a __Secure- cookie (which any sibling could plant) is not read')
+    t.equal((await hostOnly('/chat', { headers: { cookie: `__Host-gatehouse_session=${token}` } })).status, 200, 'the __Host- one is')
+
+    const service = await build(t, { reader: createSessionReader(readerOptions(ctx)), cookie: { allowedOrigins: [ORIGIN], shared: true } })
     t.equal((await service('/chat', { headers: { cookie: jar } })).status, 200, 'GET with the cookie')
     t.equal((await service('/chat', { headers: { cookie: `__Host-gatehouse_session=${token}` } })).status, 200, 'the host-only name too')
     const post = (headers: Record<string, string>) => service('/chat', { method: 'POST', headers: { cookie: jar, ...headers } })
@@ -109,6 +113,12 @@ for (const [name, build] of Object.entries(frameworks)) {
     t.match(await post({ origin: ORIGIN, 'sec-fetch-site': 'cross-site', 'x-csrf-token': csrfTokenFor(token) }), { status: 403 })
     t.match(await post({ origin: ORIGIN, 'x-csrf-token': csrfTokenFor(token) }), { status: 200, body: { posted: String(login.json().user.id) } })
     t.match(await post({ origin: ORIGIN, authorization: `Token token=${token}` }), { status: 200 }, 'the header needs no CSRF proof')
+    // In Gatehouse's order: a cookie request from a foreign origin is refused before its session is looked at.
+    t.equal((await call(ctx.app, 'DELETE', '/sessions/current', token)).statusCode, 204)
+    const foreign = { cookie: jar, origin: 'https://evil.example' }
+    t.match(await service('/chat', { method: 'POST', headers: foreign }), { status: 403, body: { error: 'csrf_rejected' } })
+    t.equal((await ctx.app.inject({ method: 'DELETE', url: '/sessions', headers: { ...foreign, cookie: `__Secure-gatehouse_session=${token}` } })).statusCode, 403, 'as Gatehouse does')
+    t.match(await service('/chat', { headers: { cookie: jar } }), { status: 401, body: { error: 'session_expired' } }, 'a GET learns it is over')
 
     // A second session cookie of the same name (planted by a sibling subdomain): refused, never guessed.
     const other = await ctx.app.inject({ method: 'POST', url: '/sessions', headers: { origin: ORIGIN }, payload: { email, password: PASSWORD, transport: 'cookie' } })
@@ -174,3 +184,28 @@ for (const [name, build] of Object.entries(frameworks)) {
     t.match(await wrong('/chat', { headers }), { status: 503, body: { message: /gatehouse/ } }, 'a refused credential is a fault of the service, not the user')
   })
 }
+
+t.test('express: an answer sent by another middleware while Redis was slow does not crash the process', async (t) => {
+  const redis = await startPrivateRedis(t)
+  const ctx = await buildTestApp(t, { REDIS_URL: redis.url })
+  const client = adminClient(ctx.config)
+  t.teardown(() => client.disconnect())
+  const { token } = await newSession(ctx)
+  const app = express()
+  // A request time-out middleware, as many services have: it answers first.
+  app.use((_req, res, next) => {
+    setTimeout(() => { if (!res.headersSent) res.status(503).json({ error: 'timeout' }) }, 50)
+    next()
+  })
+  app.use(expressSessions({ reader: createSessionReader({ ...readerOptions(ctx), redis: client, timeoutMs: 300 }) }))
+  app.get('/chat', (_req, res) => { res.json({ ok: true }) })
+  const server = app.listen(0, '127.0.0.1')
+  await new Promise((resolve) => server.once('listening', resolve))
+  const service = await serve(t, server)
+
+  redis.freeze()
+  t.match(await service('/chat', { headers: { authorization: `Token token=${token}` } }), { status: 503, body: { error: 'timeout' } })
+  await sleep(400) // the reader's own answer comes after the time-out's: it must be dropped, not thrown
+  redis.thaw()
+  t.match(await service('/chat', { headers: { authorization: `Token token=${token}` } }), { status: 200 }, 'still serving')
+})

@@ -35,7 +35,7 @@ t.test('a reader logged in as a read-only ACL user does its whole job; MONITOR s
   feed.on('monitor', (_time: string, args: string[], source: string) => { if (source.includes(String(client.stream.localPort))) seen.push(args.join(' ')) })
   await sleep(100)
 
-  const reader = createSessionReader({ redis: client, keyPrefix: prefix, keys: { algorithm: 'HS256', secrets: [TEST_JWT_SECRET] } })
+  const reader = createSessionReader({ redis: client, keyPrefix: prefix, keys: { secrets: [TEST_JWT_SECRET] } })
   const { token } = await newSession(ctx)
   const owner = await newAdmin(ctx)
   t.match(await reader.read(token), { live: true }, 'live')

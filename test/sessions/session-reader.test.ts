@@ -13,7 +13,7 @@ function readerFor (ctx: TestContext, options: Partial<SessionReaderOptions> = {
   return createSessionReader({
     redis: ctx.redis,
     keyPrefix: ctx.config.redisKeyPrefix,
-    keys: { algorithm: 'HS256', secrets: [TEST_JWT_SECRET] },
+    keys: { secrets: [TEST_JWT_SECRET] },
     defaultTtlSeconds: ctx.config.sessionTtlSeconds,
     ...options,
   })
@@ -105,10 +105,10 @@ t.test('a rotated secret: tokens of the old one still verify with JWT_PREVIOUS_S
   const after = await buildTestApp(t, { JWT_SECRET: newSecret, JWT_PREVIOUS_SECRETS: TEST_JWT_SECRET, REDIS_KEY_PREFIX: before.config.redisKeyPrefix })
   const newToken = await loginAs(after, email)
 
-  const rotated = readerFor(after, { keys: { algorithm: 'HS256', secrets: [newSecret, TEST_JWT_SECRET] } })
+  const rotated = readerFor(after, { keys: { secrets: [newSecret, TEST_JWT_SECRET] } })
   t.match(await rotated.read(oldToken), { live: true })
   t.match(await rotated.read(newToken), { live: true })
-  const newOnly = readerFor(after, { keys: { algorithm: 'HS256', secrets: [newSecret] } })
+  const newOnly = readerFor(after, { keys: { secrets: [newSecret] } })
   t.same(await newOnly.read(oldToken), { live: false, reason: 'invalid_token' }, 'once the old secret is dropped')
   t.match(await newOnly.read(newToken), { live: true })
 })

@@ -13,6 +13,12 @@ export interface AuthenticateOptions {
    */
   cookie?: {
     allowedOrigins: readonly string[]
+    /**
+     * Gatehouse sets COOKIE_DOMAIN: also read `__Secure-gatehouse_session`, the cookie scoped to the
+     * domain (a service on a sibling subdomain receives only that one). Off: only the host-only
+     * `__Host-` cookie, which no sibling subdomain can plant.
+     */
+    shared?: boolean
     /** Read the plain-http development name `gatehouse_session` instead (COOKIE_SECURE=false). Never in production. */
     insecure?: boolean
   }
@@ -46,7 +52,7 @@ export function authenticateRequest (options: AuthenticateOptions): (request: Re
   const { reader, extend = false, onFault = () => {} } = options
   const audienceHeader = (options.audienceHeader ?? 'JWT-Aud').toLowerCase()
   const cookie = options.cookie
-  const names = cookie ? cookieNames({ secure: !cookie.insecure, domain: 'any' }).session : []
+  const names = cookie ? cookieNames({ secure: !cookie.insecure, shared: cookie.shared === true }).session : []
   const allowedOrigins = new Set(cookie?.allowedOrigins ?? [])
   if (cookie && allowedOrigins.size === 0) throw new TypeError('cookie.allowedOrigins: name the web app origins whose pages may use the session cookie')
 
@@ -62,16 +68,19 @@ export function authenticateRequest (options: AuthenticateOptions): (request: Re
     if (token === undefined) return fail(unauthorized('missing_token'))
     if (token === AMBIGUOUS || token.length > MAX_TOKEN_LENGTH) return fail(unauthorized('invalid_token'))
     try {
-      const result = await reader.read(token, { audience: single(request.headers[audienceHeader]) ?? null })
+      // In Gatehouse's order: the token, then (for a cookie) the CSRF check, then the session.
+      const verified = await reader.verify(token, { audience: single(request.headers[audienceHeader]) ?? null })
+      if (!verified.ok) return fail(unauthorized(failureOf(verified.reason)!))
+      if (header === null) {
+        const why = csrfRejection(request, token, allowedOrigins)
+        if (why !== null) return fail(csrfRejected(why))
+      }
+      const result = await reader.session(verified.claims)
       if (!result.live) {
         const failure = failureOf(result.reason)
         if (failure !== null) return fail(unauthorized(failure))
         onFault(new Error('a session hash has a layout version this reader does not know: upgrade @gatehouse/session-reader'))
         return fail(unavailable('session layout'))
-      }
-      if (header === null) {
-        const why = csrfRejection(request, token, allowedOrigins)
-        if (why !== null) return fail(csrfRejected(why))
       }
       if (extend && !(await reader.extend(token))) return fail(unauthorized('session_expired'))
       return { ok: true, session: result.session }

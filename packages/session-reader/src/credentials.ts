@@ -54,13 +54,14 @@ export interface CookieNames {
 
 /**
  * - `__Host-` (the default): only this host can set it, so a sibling subdomain cannot plant one.
- * - `__Secure-` with a Domain (COOKIE_DOMAIN): sent to every subdomain; a `__Host-` cookie left
- *   from before the switch is still read (it is the stricter kind), so nobody is logged out.
+ * - `__Secure-` with a Domain (`shared`: Gatehouse's COOKIE_DOMAIN is set): sent to every
+ *   subdomain; a `__Host-` cookie left from before the switch is still read (it is the stricter
+ *   kind), so nobody is logged out. Never read otherwise: any sibling could plant one.
  * - No prefix: plain-http development only (COOKIE_SECURE=false).
  */
-export function cookieNames ({ secure, domain }: { secure: boolean, domain?: string | null }): CookieNames {
+export function cookieNames ({ secure, shared }: { secure: boolean, shared: boolean }): CookieNames {
   if (!secure) return { session: ['gatehouse_session'], csrf: 'gatehouse_csrf' }
-  if (domain) return { session: ['__Host-gatehouse_session', '__Secure-gatehouse_session'], csrf: '__Secure-gatehouse_csrf' }
+  if (shared) return { session: ['__Host-gatehouse_session', '__Secure-gatehouse_session'], csrf: '__Secure-gatehouse_csrf' }
   return { session: ['__Host-gatehouse_session'], csrf: '__Host-gatehouse_csrf' }
 }
 

@@ -17,18 +17,25 @@ export type GatehouseRequest = IncomingMessage & { gatehouse?: LiveSession }
 export function gatehouseSessions (options: GatehouseExpressOptions) {
   const authenticate = authenticateRequest({ onFault: (err) => console.warn(err.message), ...options })
   return function gatehouseMiddleware (req: GatehouseRequest, res: ServerResponse, next: (err?: unknown) => void): void {
-    // Express 4 ignores a returned promise: every outcome, failures included, is settled here.
+    // Express 4 ignores a returned promise: every outcome, failures included, is settled here,
+    // and nothing thrown after it can escape as an unhandled rejection (which ends the process).
+    let passedOn = false
     authenticate({ method: req.method ?? 'GET', headers: req.headers }).then((outcome) => {
+      // Another middleware (a timeout, say) may have answered while Redis was being read.
+      if (res.headersSent) return
       if (outcome.ok) {
         req.gatehouse = outcome.session
         res.setHeader('cache-control', 'no-store')
+        passedOn = true
         return next()
       }
       const { status, headers, body } = outcome.answer
       const text = JSON.stringify(body)
       res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
       res.end(text)
-    }, next)
+    }).catch((err: unknown) => {
+      if (!passedOn && !res.headersSent) next(err)
+    })
   }
 }
 

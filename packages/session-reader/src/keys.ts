@@ -1,26 +1,26 @@
-import { createPublicKey, type KeyObject } from 'node:crypto'
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { type Algorithm, createVerifier, TokenError } from 'fast-jwt'
-import { secretKid, unverifiedHeader } from './token.js'
+import { boundedText } from './bounded-body.js'
 import { ReaderUnavailableError } from './errors.js'
+import { secretKid, unverifiedHeader } from './token.js'
 
-/** The keys tokens are verified with: the deployment's HS256 secrets, or its JWKS. */
-export type VerificationKeys =
-  | {
-    algorithm: 'HS256'
-    /** JWT_SECRET first, then JWT_PREVIOUS_SECRETS: tokens any of them signed verify. */
-    secrets: readonly string[]
-  }
-  | {
-    algorithm: 'EdDSA' | 'RS256'
-    /** Gatehouse's `/.well-known/jwks.json`. */
-    jwksUrl: string
-    /** An unknown `kid` refetches the JWKS, at most this often (default 30 s): random kids cannot flood Gatehouse. */
-    minRefetchIntervalMs?: number
-    /** How long fetched keys stay usable when Gatehouse cannot be reached to refresh them (default 1 h). */
-    maxStaleMs?: number
-    /** Time limit of one fetch (default 5 s). */
-    fetchTimeoutMs?: number
-  }
+/**
+ * The keys tokens are verified with, as Gatehouse's key ring holds them: its HS256 secrets, its
+ * JWKS (EdDSA and RS256 public keys), or both while a deployment moves from one to the other.
+ * Each key is verified with its own algorithm only, whatever the token's header says.
+ */
+export interface VerificationKeys {
+  /** HS256: JWT_SECRET first, then JWT_PREVIOUS_SECRETS. Each at least 32 bytes. */
+  secrets?: readonly string[]
+  /** EdDSA/RS256: Gatehouse's `/.well-known/jwks.json`. */
+  jwksUrl?: string
+  /** An unknown `kid` refetches the JWKS, at most this often (default 30 s): forged kids cannot flood Gatehouse. */
+  minRefetchIntervalMs?: number
+  /** How long fetched keys stay usable when Gatehouse cannot be reached to refresh them (default 1 h). */
+  maxStaleMs?: number
+  /** Time limit of one fetch, body included (default 5 s). */
+  fetchTimeoutMs?: number
+}
 
 /** What verifying a token's signature gave. */
 export type Verified =
@@ -28,15 +28,16 @@ export type Verified =
   | { ok: false, reason: 'invalid_token' | 'expired' }
 
 export interface KeySet {
+  /** Throws ReaderUnavailableError when the JWKS is needed and cannot be had. */
   verify(token: string): Promise<Verified>
 }
 
 type Verify = (token: string) => { header: unknown, payload: unknown }
 
 /** One fast-jwt verifier per key, pinned to that key's algorithm: alg "none", HS512 or a public key used as an HMAC secret never pass. */
-function verifierFor (key: string | KeyObject, algorithm: Algorithm): Verify {
+function verifierFor (key: string, algorithm: Algorithm): Verify {
   return createVerifier({
-    key: typeof key === 'string' ? key : key.export({ format: 'pem', type: 'spki' }).toString(),
+    key,
     algorithms: [algorithm],
     requiredClaims: ['jti', 'user_id', 'created_at', 'iat', 'exp'],
     complete: true,
@@ -52,33 +53,33 @@ function run (verify: Verify, token: string): Verified {
   }
 }
 
-export function createKeySet (keys: VerificationKeys): KeySet {
-  if (keys.algorithm === 'HS256') return hs256(keys.secrets)
-  if (keys.algorithm === 'EdDSA' || keys.algorithm === 'RS256') return jwks(keys)
-  throw new TypeError(`unsupported algorithm ${String((keys as { algorithm: unknown }).algorithm)}`)
-}
+const INVALID: Verified = { ok: false, reason: 'invalid_token' }
 
-function hs256 (secrets: readonly string[]): KeySet {
-  if (secrets.length === 0 || secrets.some((secret) => typeof secret !== 'string' || Buffer.byteLength(secret) < 32)) {
-    throw new TypeError('keys.secrets: give JWT_SECRET (and JWT_PREVIOUS_SECRETS), each at least 32 bytes')
+export function createKeySet (keys: VerificationKeys): KeySet {
+  const secrets = keys.secrets ?? []
+  if (secrets.length === 0 && keys.jwksUrl === undefined) throw new TypeError('keys: give secrets (HS256), a jwksUrl (EdDSA/RS256), or both')
+  if (secrets.some((secret) => typeof secret !== 'string' || Buffer.byteLength(secret) < 32)) {
+    throw new TypeError('keys.secrets: JWT_SECRET and JWT_PREVIOUS_SECRETS are each at least 32 bytes')
   }
-  const byKid = new Map(secrets.map((secret) => [secretKid(secret), verifierFor(secret, 'HS256')]))
-  const all = [...byKid.values()]
+  const bySecretKid = new Map(secrets.map((secret) => [secretKid(secret), verifierFor(secret, 'HS256')]))
+  const jwks = keys.jwksUrl === undefined ? null : jwksKeys(keys.jwksUrl, keys)
+
   return {
     async verify (token) {
       const header = unverifiedHeader(token)
-      if (header === null) return { ok: false, reason: 'invalid_token' }
+      if (header === null) return INVALID
       if (header.kid === undefined) {
-        // Tokens from before tokens carried a kid: try each secret.
-        let last: Verified = { ok: false, reason: 'invalid_token' }
-        for (const verify of all) {
+        // Tokens from before tokens carried a kid (layout 1): HS256, tried against each secret.
+        let last = INVALID
+        for (const verify of bySecretKid.values()) {
           last = run(verify, token)
           if (last.ok || last.reason === 'expired') return last
         }
         return last
       }
-      const verify = typeof header.kid === 'string' ? byKid.get(header.kid) : undefined
-      return verify ? run(verify, token) : { ok: false, reason: 'invalid_token' }
+      if (typeof header.kid !== 'string') return INVALID
+      const verify = bySecretKid.get(header.kid) ?? (jwks && (await jwks.find(header.kid)))
+      return verify ? run(verify, token) : INVALID
     },
   }
 }
@@ -88,9 +89,10 @@ const MAX_JWKS_BYTES = 64 * 1024
 const MAX_KEYS = 50
 const MAX_CACHE_MS = 3600_000
 const DEFAULT_CACHE_MS = 300_000
+/** Members only a private or symmetric JWK has: a JWKS that publishes one is misconfigured. */
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
 
-function jwks (options: Extract<VerificationKeys, { jwksUrl: string }>): KeySet {
-  const { algorithm, jwksUrl } = options
+function jwksKeys (jwksUrl: string, options: VerificationKeys) {
   const url = new URL(jwksUrl) // throws at construction on a malformed URL
   const minRefetchMs = options.minRefetchIntervalMs ?? 30_000
   const maxStaleMs = options.maxStaleMs ?? 3600_000
@@ -108,43 +110,38 @@ function jwks (options: Extract<VerificationKeys, { jwksUrl: string }>): KeySet 
   }
 
   async function load (): Promise<void> {
-    const attemptedAt = Date.now()
-    let response: Response
+    fetchedAt = Date.now() // a failed attempt also counts against the refetch interval
+    let keys: unknown
+    let cacheControl: string | null
     try {
-      response = await fetch(url, { signal: AbortSignal.timeout(fetchTimeoutMs), headers: { accept: 'application/json' }, redirect: 'error' })
-    } catch (err) {
-      fetchedAt = attemptedAt // a failed attempt also counts against the refetch interval
-      throw new ReaderUnavailableError('jwks', err)
-    }
-    fetchedAt = attemptedAt
-    const text = await boundedText(response)
-    if (!response.ok || text === null) throw new ReaderUnavailableError('jwks', new Error(`GET ${url.href}: ${response.status}${text === null ? ', answer too large' : ''}`))
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(text)
+      // One deadline for the whole exchange: the body too, not only the headers.
+      const response = await fetch(url, { signal: AbortSignal.timeout(fetchTimeoutMs), headers: { accept: 'application/json' }, redirect: 'error' })
+      if (!response.ok) throw new Error(`GET ${url.href} answered ${response.status}`)
+      const body: unknown = JSON.parse(await boundedText(response, MAX_JWKS_BYTES))
+      keys = typeof body === 'object' && body !== null ? (body as { keys?: unknown }).keys : undefined
+      if (!Array.isArray(keys)) throw new Error('the JWKS has no keys array')
+      cacheControl = response.headers.get('cache-control')
     } catch (err) {
       throw new ReaderUnavailableError('jwks', err)
     }
-    const keys = (parsed as { keys?: unknown }).keys
-    if (!Array.isArray(keys)) throw new ReaderUnavailableError('jwks', new Error('the JWKS has no keys array'))
     const next = new Map<string, Verify>()
     for (const jwk of keys.slice(0, MAX_KEYS)) {
-      const entry = usableKey(jwk, algorithm)
-      if (entry) next.set(entry.kid, verifierFor(entry.key, algorithm))
+      const entry = usableKey(jwk)
+      if (entry) next.set(entry.kid, verifierFor(entry.key.export({ format: 'pem', type: 'spki' }).toString(), entry.algorithm))
     }
     byKid = next
-    freshUntil = attemptedAt + cacheMs(response.headers.get('cache-control'))
+    freshUntil = fetchedAt + cacheMs(cacheControl)
   }
 
   return {
-    async verify (token) {
-      const header = unverifiedHeader(token)
-      if (header === null || typeof header.kid !== 'string') return { ok: false, reason: 'invalid_token' }
+    /** The verifier of a kid, or null if the JWKS does not have it. */
+    async find (kid: string): Promise<Verify | null> {
       if (Date.now() >= freshUntil) {
         let refreshed = false
         let failure: unknown = null
-        // Refetched when the cache runs out, but never more often than minRefetchMs, failures included.
-        if (Date.now() - fetchedAt >= minRefetchMs) {
+        // Refetched when the cache runs out, but never more often than minRefetchMs, failures included
+        // (a fetch already under way is waited for).
+        if (inFlight !== null || Date.now() - fetchedAt >= minRefetchMs) {
           try {
             await refresh()
             refreshed = true
@@ -158,46 +155,33 @@ function jwks (options: Extract<VerificationKeys, { jwksUrl: string }>): KeySet 
           throw failure ?? new ReaderUnavailableError('jwks', new Error('no current keys: the last fetch failed'))
         }
       }
-      let verify = byKid.get(header.kid)
       // An unknown kid: the keys may have been rotated. Refetch, but not more often than allowed.
-      if (!verify && Date.now() - fetchedAt >= minRefetchMs) {
-        await refresh()
-        verify = byKid.get(header.kid)
-      }
-      return verify ? run(verify, token) : { ok: false, reason: 'invalid_token' }
+      if (!byKid.has(kid) && (inFlight !== null || Date.now() - fetchedAt >= minRefetchMs)) await refresh()
+      return byKid.get(kid) ?? null
     },
   }
 }
 
-/** The key of one JWK if it is a signing key of the pinned algorithm; null otherwise (skipped). */
-function usableKey (jwk: unknown, algorithm: 'EdDSA' | 'RS256'): { kid: string, key: KeyObject } | null {
+/**
+ * One JWK's public key and the one algorithm it verifies, if it is a signing key Gatehouse would
+ * publish: Ed25519 (EdDSA) or RSA of at least 2048 bits (RS256), public parts only. Null otherwise (skipped).
+ */
+function usableKey (jwk: unknown): { kid: string, key: KeyObject, algorithm: 'EdDSA' | 'RS256' } | null {
   if (typeof jwk !== 'object' || jwk === null) return null
-  const { kid, kty, crv, alg, use } = jwk as Record<string, unknown>
-  if (typeof kid !== 'string' || kid === '') return null
-  if (alg !== undefined && alg !== algorithm) return null
+  const fields = jwk as Record<string, unknown>
+  const { kid, kty, crv, alg, use } = fields
+  if (typeof kid !== 'string' || kid === '' || kid.length > 256) return null
   if (use !== undefined && use !== 'sig') return null
-  if (algorithm === 'EdDSA' ? kty !== 'OKP' || crv !== 'Ed25519' : kty !== 'RSA') return null
+  if (PRIVATE_MEMBERS.some((member) => member in fields)) return null
+  const algorithm = kty === 'OKP' && crv === 'Ed25519' ? 'EdDSA' : kty === 'RSA' ? 'RS256' : null
+  if (algorithm === null || (alg !== undefined && alg !== algorithm)) return null
   try {
-    const key = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' })
-    if (key.type !== 'public') return null // a JWK with private parts is not what a JWKS publishes
+    const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' })
     if (algorithm === 'RS256' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) return null
-    return { kid, key }
+    return { kid, key, algorithm }
   } catch {
     return null
   }
-}
-
-/** The answer's body, or null past MAX_JWKS_BYTES. */
-async function boundedText (response: Response): Promise<string | null> {
-  if (!response.body) return ''
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-    size += chunk.byteLength
-    if (size > MAX_JWKS_BYTES) return null
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks).toString('utf8')
 }
 
 /** Cache-Control max-age, at most an hour; 5 minutes when absent. (Refetches are bounded by minRefetchIntervalMs.) */

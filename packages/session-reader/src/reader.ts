@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { boundedText } from './bounded-body.js'
 import { MAX_TOKEN_LENGTH } from './credentials.js'
 import { ReaderUnavailableError } from './errors.js'
 import { createKeySet, type VerificationKeys } from './keys.js'
@@ -76,14 +77,21 @@ export interface LiveSession {
 
 export type ReadResult = { live: true, session: LiveSession } | { live: false, reason: NotLiveReason }
 
+/** The token step alone: the claims of a genuine token for this request, or why not. */
+export type TokenResult = { ok: true, claims: SessionClaims } | { ok: false, reason: 'invalid_token' | 'wrong_audience' | 'max_age' }
+
 export interface ReadOptions {
   /** The audience the request names (the `JWT-Aud` header): needed when the token is bound to one. */
   audience?: string | null
 }
 
 export interface SessionReader {
-  /** Whether the token stands for a live session, by the contract's rules. Throws ReaderUnavailableError when Redis (or the JWKS) does not answer. */
+  /** Whether the token stands for a live session, by the contract's rules: `verify`, then `session`. Throws ReaderUnavailableError when Redis (or the JWKS) does not answer. */
   read(token: string, options?: ReadOptions): Promise<ReadResult>
+  /** The token step: signature, key, `exp`, type, issuer, claim shapes, audience. Needs Redis never; the JWKS perhaps. */
+  verify(token: string, options?: ReadOptions): Promise<TokenResult>
+  /** The Redis step, for claims `verify` accepted. */
+  session(claims: SessionClaims): Promise<ReadResult>
   /** Slides the session through Gatehouse's POST /introspect with extend (the only write, and Gatehouse makes it). True if it is live. */
   extend(token: string): Promise<boolean>
 }
@@ -131,6 +139,9 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
     try {
       return await redis.call('EVALSHA_RO', READ_SCRIPT_SHA, ...args)
     } catch (err) {
+      if (err instanceof Error && /unknown command/i.test(err.message)) {
+        throw new Error('this Redis has no EVALSHA_RO: the session reader, like Gatehouse, needs Redis 7 or newer', { cause: err })
+      }
       if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
       return await redis.call('EVAL_RO', READ_SCRIPT, ...args)
     }
@@ -138,27 +149,42 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
 
   let ttl: { ms: number, at: number } | null = null
   let ttlInFlight: Promise<number> | null = null
-  /** `<prefix>config`'s session_ttl_seconds when it is a valid TTL, else the deployment's default; ms. */
+  /**
+   * `<prefix>config`'s session_ttl_seconds when it is a valid TTL, else the deployment's default; ms.
+   * Never fails: if `<prefix>config` cannot be read (on a Cluster it lives on another node than the
+   * session), the last value read is kept, as Gatehouse keeps it, or else the default.
+   */
   function ttlInForceMs (): Promise<number> {
     if (ttl && Date.now() - ttl.at < TTL_CACHE_MS) return Promise.resolve(ttl.ms)
     ttlInFlight ??= (async () => {
-      const raw = await redis.call('HGET', `${prefix}config`, 'session_ttl_seconds')
-      const seconds = typeof raw === 'string' && /^\d{1,9}$/.test(raw) ? Number(raw) : NaN
-      const ms = (seconds >= 1 && seconds <= maxAgeSeconds ? seconds : defaultTtlSeconds) * 1000
-      ttl = { ms, at: Date.now() }
-      return ms
+      try {
+        const raw = await redis.call('HGET', `${prefix}config`, 'session_ttl_seconds')
+        const seconds = typeof raw === 'string' && /^\d{1,9}$/.test(raw) ? Number(raw) : NaN
+        ttl = { ms: (seconds >= 1 && seconds <= maxAgeSeconds ? seconds : defaultTtlSeconds) * 1000, at: Date.now() }
+      } catch {
+        ttl = { ms: ttl?.ms ?? defaultTtlSeconds * 1000, at: Date.now() }
+      }
+      return ttl.ms
     })().finally(() => { ttlInFlight = null })
     return ttlInFlight
   }
 
-  async function read (token: string, readOptions: ReadOptions = {}): Promise<ReadResult> {
-    if (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN_LENGTH) return notLive('invalid_token')
+  async function verify (token: string, readOptions: ReadOptions = {}): Promise<TokenResult> {
+    if (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'invalid_token' }
     const verified = await keySet.verify(token)
-    if (!verified.ok) return notLive(verified.reason === 'expired' ? 'max_age' : 'invalid_token')
+    if (!verified.ok) return { ok: false, reason: verified.reason === 'expired' ? 'max_age' : 'invalid_token' }
     const claims = sessionClaimsOf(verified.header, verified.payload, issuer)
-    if (!claims) return notLive('invalid_token')
-    if (!audienceMatches(claims, readOptions.audience)) return notLive('wrong_audience')
+    if (!claims) return { ok: false, reason: 'invalid_token' }
+    if (!audienceMatches(claims, readOptions.audience)) return { ok: false, reason: 'wrong_audience' }
+    return { ok: true, claims }
+  }
 
+  async function read (token: string, readOptions: ReadOptions = {}): Promise<ReadResult> {
+    const verified = await verify(token, readOptions)
+    return verified.ok ? session(verified.claims) : notLive(verified.reason)
+  }
+
+  async function session (claims: SessionClaims): Promise<ReadResult> {
     const [reply, ttlMs] = await bounded(Promise.all([readKeys(claims.user_id, claims.jti), ttlInForceMs()]))
     const [flat, cutoffText, seconds, micros, pttl] = reply as [string[], string, string, string, number]
     const hash: Record<string, string> = {}
@@ -193,25 +219,25 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
   async function extend (token: string): Promise<boolean> {
     const target = options.introspection
     if (!target) throw new TypeError('extend needs the introspection option (Gatehouse POST /introspect and a credential)')
-    let response: Response
     let body: unknown
     try {
-      response = await fetch(target.url, {
+      const response = await fetch(target.url, {
         method: 'POST',
         headers: { authorization: `Bearer ${target.credential}`, 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify({ token, extend: true }),
         signal: AbortSignal.timeout(target.timeoutMs ?? 2000),
         redirect: 'error',
       })
-      body = await response.json()
+      // A 401 here is the service's credential, not the user: a fault, never "not live".
+      if (response.status !== 200) throw new Error(`POST ${target.url} answered ${response.status}`)
+      body = JSON.parse(await boundedText(response, 16 * 1024))
     } catch (err) {
       throw new ReaderUnavailableError('gatehouse', err)
     }
-    if (response.status !== 200) throw new ReaderUnavailableError('gatehouse', new Error(`POST /introspect answered ${response.status}`))
-    return (body as { active?: unknown }).active === true
+    return typeof body === 'object' && body !== null && (body as { active?: unknown }).active === true
   }
 
-  return { read, extend }
+  return { read, verify, session, extend }
 }
 
 const notLive = (reason: NotLiveReason): ReadResult => ({ live: false, reason })

@@ -29,7 +29,12 @@
 local f = read_session(KEYS[1], {'role', 'email', 'user_created_at'})
 local now = now_ms()
 local ttl = tonumber(ARGV[3])
+local pttl = redis.call('PTTL', KEYS[1])
 local state = session_state(f, ARGV[2], now, ttl, cutoff_of(KEYS[4]))
+-- A hash without an expiry (PTTL -1) was never written so by Gatehouse: a stray write recreated it
+-- after its session ended. It is not a session, and it is never extended (the contract's readers,
+-- and peek-session.lua, say the same).
+if pttl == -1 then state = 'gone' end
 if state == 'gone' or state == 'revoked' then
   return {state}
 end
@@ -54,9 +59,8 @@ local interval = math.min(tonumber(ARGV[4]), ttl / 10)
 local since_write = now - (tonumber(f[3]) or 0)
 if since_write >= 0 and since_write < interval then
   -- How far short of the window the key's expiry falls: skipped only when it is short by less than
-  -- the interval. A key that would outlive the window (ops lowered the TTL), or has no expiry
-  -- (PTTL -1), is written.
-  local short_by = expires - (now + redis.call('PTTL', KEYS[1]))
+  -- the interval. A key that would outlive the window (ops lowered the TTL) is written.
+  local short_by = expires - (now + pttl)
   if short_by >= 0 and short_by < interval then
     return {'ok', f[6] or '', f[7] or '', f[8] or ''}
   end
