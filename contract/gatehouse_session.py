@@ -16,6 +16,7 @@ token bound to a client at login. Environment:
                          JOSE library and the service's /.well-known/jwks.json)
     JWT_PREVIOUS_SECRETS older HS256 secrets, comma-separated, during a rotation
     JWT_ISSUER           the deployment's issuer, the token's iss (default "gatehouse")
+    JWT_ACCEPT_UNTYPED   "false" once untyped tokens from before (typ JWT, no iss) are refused (default "true")
     SESSION_TTL_SECONDS  the deployment's default TTL, used when <prefix>config sets none (default 1200)
     SESSION_MAX_AGE_SECONDS  the deployment's absolute lifetime; a TTL in <prefix>config above it
                          is ignored, as Gatehouse ignores it (default 2592000)
@@ -121,7 +122,7 @@ def is_integer(value):
     return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 2**53 - 1
 
 
-def verify_hs256(token, secrets, issuer, audience=None):
+def verify_hs256(token, secrets, issuer, audience=None, accept_untyped=True):
     """The claims of a genuine, current Gatehouse token of this issuer; raises NotLive otherwise.
 
     secrets: JWT_SECRET first, then JWT_PREVIOUS_SECRETS. The key is picked by kid; a token
@@ -154,7 +155,7 @@ def verify_hs256(token, secrets, issuer, audience=None):
             raise NotLive("invalid_token")
         if "aud" in claims and not (isinstance(claims["aud"], str) and AUDIENCE.fullmatch(claims["aud"])):
             raise NotLive("invalid_token")
-    elif header.get("typ") != LEGACY_TOKEN_TYPE or "iss" in claims or "aud" in claims:
+    elif not accept_untyped or header.get("typ") != LEGACY_TOKEN_TYPE or "iss" in claims or "aud" in claims:
         raise NotLive("invalid_token")
     if not (isinstance(claims["jti"], str) and SESSION_ID.fullmatch(claims["jti"])):
         raise NotLive("invalid_token")
@@ -307,7 +308,8 @@ def main(argv):
     secrets = [secret] + [s.strip() for s in os.environ.get("JWT_PREVIOUS_SECRETS", "").split(",") if s.strip()]
     token = sys.stdin.read().strip() if argv[1] == "-" else argv[1]
     try:
-        claims = verify_hs256(token, secrets, os.environ.get("JWT_ISSUER", "gatehouse"), argv[2] if len(argv) == 3 else None)
+        accept_untyped = os.environ.get("JWT_ACCEPT_UNTYPED", "true") != "false"
+        claims = verify_hs256(token, secrets, os.environ.get("JWT_ISSUER", "gatehouse"), argv[2] if len(argv) == 3 else None, accept_untyped)
         redis = Redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
         prefix = os.environ.get("REDIS_KEY_PREFIX", "gatehouse:")
         return (read if argv[0] == "read" else check)(redis, prefix, claims)

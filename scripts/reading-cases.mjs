@@ -134,7 +134,7 @@ add('a TTL in config above SESSION_MAX_AGE_SECONDS is ignored', 'idle', (id) => 
 
 const file = {
   _comment: 'Cases every reader of Gatehouse sessions must decide alike; written by scripts/reading-cases.mjs. Load each into Redis under your own prefix (the session hash at <prefix>sess:{<user_id>}:<jti> with PEXPIRE session_ttl_ms, or no TTL when null; <prefix>user:{<user_id>}:cutoff; <prefix>config session_ttl_seconds), replacing ${now±ms} with Redis TIME in ms and ${now_us±µs} in µs, then read the token (naming audience, if any) with the settings below. expect: live, or the reason it is not.',
-  settings: { JWT_SECRET: SECRET, JWT_PREVIOUS_SECRETS: PREVIOUS, JWT_ISSUER: ISSUER, SESSION_TTL_SECONDS: 1200, SESSION_MAX_AGE_SECONDS: 2592000 },
+  settings: { JWT_SECRET: SECRET, JWT_PREVIOUS_SECRETS: PREVIOUS, JWT_ISSUER: ISSUER, JWT_ACCEPT_UNTYPED: true, SESSION_TTL_SECONDS: 1200, SESSION_MAX_AGE_SECONDS: 2592000 },
   cases,
 }
 // Another path as the first argument: the test writes a copy to compare with the committed file.

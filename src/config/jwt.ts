@@ -18,6 +18,8 @@ export interface JwtConfig {
   previousPublicKeys: string[]
   /** JWT_ISSUER: every token's `iss`, and the only one accepted. */
   issuer: string
+  /** JWT_ACCEPT_UNTYPED: tokens from before tokens were typed still pass, until their exp. */
+  acceptUntyped: boolean
   /** JWT_AUD_HEADER, lower-cased as Node gives headers: names the audience a token is bound to. */
   audienceHeader: string
 }
@@ -28,9 +30,9 @@ const MIN_RSA_BITS = 2048
 type Env = Record<string, string | undefined>
 
 export function loadJwtConfig (env: Env, production: boolean, devSecretFile: string, warnings: string[]): JwtConfig {
-  const setting = <K extends 'JWT_ALGORITHM' | 'JWT_ISSUER' | 'JWT_AUD_HEADER'>(name: K) => SETTINGS[name].values.parse(name, env[name] || SETTINGS[name].default) as ReturnType<(typeof SETTINGS)[K]['values']['parse']>
+  const setting = <K extends 'JWT_ALGORITHM' | 'JWT_ISSUER' | 'JWT_AUD_HEADER' | 'JWT_ACCEPT_UNTYPED'>(name: K) => SETTINGS[name].values.parse(name, env[name] || SETTINGS[name].default) as ReturnType<(typeof SETTINGS)[K]['values']['parse']>
   const algorithm = setting('JWT_ALGORITHM')
-  const claims = { issuer: setting('JWT_ISSUER'), audienceHeader: setting('JWT_AUD_HEADER').toLowerCase() }
+  const claims = { issuer: setting('JWT_ISSUER'), audienceHeader: setting('JWT_AUD_HEADER').toLowerCase(), acceptUntyped: setting('JWT_ACCEPT_UNTYPED') }
 
   const previousSecrets = (env.JWT_PREVIOUS_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean)
   previousSecrets.forEach((secret) => checkSecret('JWT_PREVIOUS_SECRETS', secret))

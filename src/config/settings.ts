@@ -251,6 +251,13 @@ export const SETTINGS = {
     meaning: 'The `iss` claim of every token, and the only issuer accepted (tokens from before tokens named one are accepted until their `exp`). Other services check it too ([session-contract.md](session-contract.md#token)). Changing it ends every session: set it once, before going live.',
     envComment: 'The iss claim of every token; other services check it. Changing it ends every session.',
   },
+  JWT_ACCEPT_UNTYPED: {
+    group: 'Signing keys',
+    default: 'true',
+    values: flag,
+    meaning: 'Accept tokens issued before tokens were typed and named their issuer (`typ` `JWT`, no `iss`), until their `exp`, so that the upgrade logged no one out. Set `false` once `SESSION_MAX_AGE_SECONDS` has passed since the upgrade (every such token has expired by then): then only typed tokens of `JWT_ISSUER` pass. Give services the same (the library\'s `acceptUntyped`).',
+    omitFromEnvExample: true,
+  },
   JWT_AUD_HEADER: {
     group: 'Signing keys',
     default: 'JWT-Aud',
@@ -418,7 +425,7 @@ export const SETTINGS = {
     default: '',
     shownDefault: 'empty (host-only cookies)',
     values: optional(cookieDomain),
-    meaning: 'Scope the session cookies to this domain and its subdomains (`example.com`: sent to `app.example.com`, `chat.example.com`...), named `__Secure-gatehouse_session`/`__Secure-gatehouse_csrf`. Empty: host-only `__Host-` cookies, which no sibling subdomain can plant or read. Read [security.md](security.md#cookies-shared-across-subdomains) first.',
+    meaning: 'Scope the session cookies to this domain and its subdomains (`example.com`: sent to `app.example.com`, `chat.example.com`...; a domain you control, never a public suffix such as `co.uk` or `github.io`, for which browsers drop the cookies), named `__Secure-gatehouse_session`/`__Secure-gatehouse_csrf`. Empty: host-only `__Host-` cookies, which no sibling subdomain can plant or read. Read [security.md](security.md#cookies-shared-across-subdomains) first.',
     envComment: [
       'Share the session cookie with sibling subdomains (example.com); empty keeps host-only __Host- cookies.',
       'See docs/security.md, "Cookies shared across subdomains", before setting it.',

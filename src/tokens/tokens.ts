@@ -108,7 +108,7 @@ export function createTokenService (config: JwtConfig): TokenService {
       if (err instanceof TokenError && err.code === TokenError.codes.expired) throw errors.expiredSession()
       throw errors.invalidToken()
     }
-    const claims = sessionClaimsOf(verified.header, verified.payload, config.issuer)
+    const claims = sessionClaimsOf(verified.header, verified.payload, config)
     if (!claims) throw errors.invalidToken()
     return Object.freeze(claims)
   }

@@ -66,7 +66,7 @@ t.test('defaults give a working local setup', async (t) => {
     eventsMaxLength: 100_000,
     expiredEvents: 'configure',
     introspectionTokens: [],
-    jwt: { algorithm: 'HS256', signingKey: SECRET, previousSecrets: [], previousPublicKeys: [], issuer: 'gatehouse', audienceHeader: 'jwt-aud' },
+    jwt: { algorithm: 'HS256', signingKey: SECRET, previousSecrets: [], previousPublicKeys: [], issuer: 'gatehouse', audienceHeader: 'jwt-aud', acceptUntyped: true },
   })
   t.equal(loadConfig({ JWT_SECRET: SECRET, COOKIE_DOMAIN: '.Example.COM' }).config.cookies.domain, 'example.com', 'COOKIE_DOMAIN: lower case, without the leading dot')
   t.equal(config.bcryptThreads, availableParallelism(), 'one bcrypt thread per core')
@@ -153,6 +153,7 @@ t.test('a bad value is one clear error naming the variable', async (t) => {
     [{ JWT_ISSUER: 'has space' }, 'JWT_ISSUER', /printable ASCII/],
     [{ JWT_ISSUER: 'x'.repeat(257) }, 'JWT_ISSUER', /1-256/],
     [{ JWT_AUD_HEADER: 'JWT_AUD' }, 'JWT_AUD_HEADER', /header name/],
+    [{ JWT_ACCEPT_UNTYPED: 'no' }, 'JWT_ACCEPT_UNTYPED', /one of true, false/],
   ]
   for (const [env, variable, problem] of cases) {
     t.throws(() => loadConfig({ JWT_SECRET: SECRET, ...env }), { name: 'ConfigError', variable, message: problem }, variable)

@@ -47,7 +47,7 @@ async function load (ctx: TestContext, prefix: string, c: Case): Promise<void> {
   if (c.config_ttl_seconds !== null) await ctx.redis.hset(`${prefix}config`, 'session_ttl_seconds', c.config_ttl_seconds)
 }
 
-function python (ctx: TestContext, prefix: string, c: Case): Promise<string> {
+function python (ctx: TestContext, prefix: string, c: Case, acceptUntyped = settings.JWT_ACCEPT_UNTYPED): Promise<string> {
   const env = {
     PATH: process.env.PATH ?? '',
     ...redisEnv(ctx.config),
@@ -55,6 +55,7 @@ function python (ctx: TestContext, prefix: string, c: Case): Promise<string> {
     JWT_SECRET: settings.JWT_SECRET,
     JWT_PREVIOUS_SECRETS: settings.JWT_PREVIOUS_SECRETS,
     JWT_ISSUER: settings.JWT_ISSUER,
+    JWT_ACCEPT_UNTYPED: String(acceptUntyped),
     SESSION_TTL_SECONDS: String(settings.SESSION_TTL_SECONDS),
     SESSION_MAX_AGE_SECONDS: String(settings.SESSION_MAX_AGE_SECONDS),
   }
@@ -78,6 +79,7 @@ t.test('the Python kit and the Node library decide every conformance case as it 
     redis: ctx.redis,
     keyPrefix: prefixOf(i),
     issuer: settings.JWT_ISSUER,
+    acceptUntyped: settings.JWT_ACCEPT_UNTYPED,
     keys: { secrets: [settings.JWT_SECRET, settings.JWT_PREVIOUS_SECRETS] },
     defaultTtlSeconds: settings.SESSION_TTL_SECONDS,
     maxAgeSeconds: settings.SESSION_MAX_AGE_SECONDS,
@@ -101,6 +103,7 @@ t.test('Gatehouse itself agrees: POST /introspect and GET /me accept exactly the
     JWT_SECRET: settings.JWT_SECRET,
     JWT_PREVIOUS_SECRETS: settings.JWT_PREVIOUS_SECRETS,
     JWT_ISSUER: settings.JWT_ISSUER,
+    JWT_ACCEPT_UNTYPED: String(settings.JWT_ACCEPT_UNTYPED),
     SESSION_TTL_SECONDS: String(settings.SESSION_TTL_SECONDS),
     SESSION_MAX_AGE_SECONDS: String(settings.SESSION_MAX_AGE_SECONDS),
     INTROSPECTION_TOKENS: credential,
@@ -119,6 +122,29 @@ t.test('Gatehouse itself agrees: POST /introspect and GET /me accept exactly the
     const headers = { authorization: `Token token=${c.token}`, ...(c.audience !== null && { 'jwt-aud': c.audience }) }
     const res = await ctx.app.inject({ method: 'GET', url: '/me', headers })
     t.equal(res.statusCode, c.expect === 'live' ? 200 : 401, `Gatehouse's GET /me: ${c.name}`)
+  }
+})
+
+t.test('with JWT_ACCEPT_UNTYPED=false the untyped tokens from before are refused by all three, and nothing else changes', async (t) => {
+  const credential = 'reading-cases-introspection-credential-000000'
+  const ctx = await buildTestApp(t, {
+    JWT_SECRET: settings.JWT_SECRET,
+    JWT_PREVIOUS_SECRETS: settings.JWT_PREVIOUS_SECRETS,
+    JWT_ACCEPT_UNTYPED: 'false',
+    INTROSPECTION_TOKENS: credential,
+  })
+  const untyped = (c: Case) => JSON.parse(Buffer.from(c.token.split('.')[0]!, 'base64url').toString('utf8')).typ === 'JWT'
+  const cases = CASES.filter((c) => c.expect === 'live' && c.config_ttl_seconds === null && c.session?.v === '3')
+  t.ok(cases.filter(untyped).length >= 2, 'untyped live cases are there')
+  for (const c of cases) await load(ctx, ctx.config.redisKeyPrefix, c)
+  const reader = createSessionReader({ redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, acceptUntyped: false, keys: { secrets: [settings.JWT_SECRET, settings.JWT_PREVIOUS_SECRETS] } })
+  for (const c of cases) {
+    const expected = untyped(c) ? 'invalid_token' : 'live'
+    const fromNode = await reader.read(c.token, { audience: c.audience })
+    t.equal(fromNode.live ? 'live' : fromNode.reason, expected, `library: ${c.name}`)
+    t.equal(await python(ctx, ctx.config.redisKeyPrefix, c, false), expected, `Python kit: ${c.name}`)
+    const res = await ctx.app.inject({ method: 'POST', url: '/introspect', headers: { authorization: `Bearer ${credential}` }, payload: { token: c.token } })
+    t.equal(res.json().active, expected === 'live', `Gatehouse: ${c.name}`)
   }
 })
 

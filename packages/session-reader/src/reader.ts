@@ -20,6 +20,8 @@ export interface SessionReaderOptions {
   keyPrefix?: string
   /** JWT_ISSUER of the deployment (default `gatehouse`). */
   issuer?: string
+  /** JWT_ACCEPT_UNTYPED of the deployment (default true): tokens from before tokens were typed pass until their exp. */
+  acceptUntyped?: boolean
   keys: VerificationKeys
   /** SESSION_TTL_SECONDS of the deployment: the TTL in force when `<prefix>config` sets none (default 1200). */
   defaultTtlSeconds?: number
@@ -115,7 +117,7 @@ const integer = (value: string | undefined): number | null => (value !== undefin
 export function createSessionReader (options: SessionReaderOptions): SessionReader {
   const { redis, keys } = options
   const prefix = options.keyPrefix ?? 'gatehouse:'
-  const issuer = options.issuer ?? DEFAULT_ISSUER
+  const rules = { issuer: options.issuer ?? DEFAULT_ISSUER, acceptUntyped: options.acceptUntyped ?? true }
   const defaultTtlSeconds = options.defaultTtlSeconds ?? 1200
   const maxAgeSeconds = options.maxAgeSeconds ?? 30 * 24 * 3600
   const timeoutMs = options.timeoutMs ?? 1000
@@ -173,7 +175,7 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
     if (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'invalid_token' }
     const verified = await keySet.verify(token)
     if (!verified.ok) return { ok: false, reason: verified.reason === 'expired' ? 'max_age' : 'invalid_token' }
-    const claims = sessionClaimsOf(verified.header, verified.payload, issuer)
+    const claims = sessionClaimsOf(verified.header, verified.payload, rules)
     if (!claims) return { ok: false, reason: 'invalid_token' }
     if (!audienceMatches(claims, readOptions.audience)) return { ok: false, reason: 'wrong_audience' }
     return { ok: true, claims }

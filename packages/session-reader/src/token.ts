@@ -47,18 +47,25 @@ export interface SessionClaims {
   aud?: string
 }
 
+/** Who may pass beyond the signature: this issuer, and whether untyped tokens from before still may. */
+export interface TokenRules {
+  issuer: string
+  /** JWT_ACCEPT_UNTYPED: tokens issued before tokens were typed (until their exp). */
+  acceptUntyped: boolean
+}
+
 /**
  * The claims of a token whose signature has been verified, if it is a Gatehouse session token of
  * this issuer; null otherwise. Either it is typed (`typ` gatehouse-session+jwt) and names this
- * issuer, or it is a token from before typing (`typ` JWT, no `iss`, no `aud`), accepted until its
- * `exp` like the kid-less tokens of layout 1. Anything in between is refused.
+ * issuer, or (while `acceptUntyped`) it is a token from before typing (`typ` JWT, no `iss`, no
+ * `aud`), accepted until its `exp` like the kid-less tokens of layout 1. Anything in between is refused.
  */
-export function sessionClaimsOf (header: unknown, payload: unknown, issuer: string): SessionClaims | null {
+export function sessionClaimsOf (header: unknown, payload: unknown, { issuer, acceptUntyped }: TokenRules): SessionClaims | null {
   if (!isObject(header) || !isObject(payload)) return null
   if (header.typ === TOKEN_TYPE) {
     if (payload.iss !== issuer) return null
     if (payload.aud !== undefined && !(typeof payload.aud === 'string' && AUDIENCE_PATTERN.test(payload.aud))) return null
-  } else if (header.typ !== LEGACY_TOKEN_TYPE || payload.iss !== undefined || payload.aud !== undefined) {
+  } else if (!acceptUntyped || header.typ !== LEGACY_TOKEN_TYPE || payload.iss !== undefined || payload.aud !== undefined) {
     return null
   }
   const ok =
