@@ -47,7 +47,7 @@ REQUIRED_CLAIMS = ("jti", "user_id", "created_at", "iat", "exp")
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 USER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 AUDIENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
-DIGITS = re.compile(r"\d{1,16}")
+DIGITS = re.compile(r"[0-9]{1,16}")  # ASCII only: \d would take other scripts' digits
 
 
 class NotLive(Exception):
@@ -119,6 +119,9 @@ def secret_kid(secret):
 
 
 def is_integer(value):
+    """A safe integer as JavaScript sees one: JSON's 1.0 is the number 1."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 2**53 - 1
 
 
@@ -132,13 +135,21 @@ def verify_hs256(token, secrets, issuer, audience=None, accept_untyped=True):
     if len(parts) != 3 or len(token) > 4096:
         raise NotLive("invalid_token")
     try:
-        header = json.loads(b64url(parts[0]))
-        claims = json.loads(b64url(parts[1]))
+        # Strict UTF-8 text, as JavaScript's JSON.parse sees it (json.loads of bytes would guess UTF-16).
+        header = json.loads(b64url(parts[0]).decode("utf-8"))
+        claims = json.loads(b64url(parts[1]).decode("utf-8"))
         signature = b64url(parts[2])
-    except ValueError:
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError (a BOM included) are ValueErrors
         raise NotLive("invalid_token")
     # Pinned: never let the token choose the algorithm ("none", or a public key used as a secret).
     if not isinstance(header, dict) or header.get("alg") != "HS256":
+        raise NotLive("invalid_token")
+    # No critical extensions are understood, so none may be required (RFC 7515 4.1.11).
+    if "crit" in header:
+        raise NotLive("invalid_token")
+    # A kid picks the secret; a token without one (layout 1) is tried against each. A kid that is
+    # there but not a string (null included) names no key.
+    if "kid" in header and not isinstance(header["kid"], str):
         raise NotLive("invalid_token")
     kid = header.get("kid")
     candidates = [s for s in secrets if kid is None or secret_kid(s) == kid]
@@ -147,7 +158,14 @@ def verify_hs256(token, secrets, issuer, audience=None, accept_untyped=True):
         raise NotLive("invalid_token")
     if not isinstance(claims, dict) or any(name not in claims for name in REQUIRED_CLAIMS):
         raise NotLive("invalid_token")
-    if isinstance(claims["exp"], (int, float)) and not isinstance(claims["exp"], bool) and claims["exp"] < time.time():
+    now = time.time()
+    # Time claims must be numbers (JSON has one number type: 1.0 is 1); nbf, if there, must have passed.
+    for name in ("exp", "nbf"):
+        if name in claims and (not isinstance(claims[name], (int, float)) or isinstance(claims[name], bool)):
+            raise NotLive("invalid_token")
+    if "nbf" in claims and claims["nbf"] > now:
+        raise NotLive("invalid_token")
+    if claims["exp"] < now:
         raise NotLive("max_age")  # exp is the session's absolute end
     # Explicitly typed and naming this issuer, or a token from before typing (no iss, no aud).
     if header.get("typ") == TOKEN_TYPE:
@@ -185,7 +203,7 @@ def ttl_in_force_ms(redis, prefix):
     value = redis.call("HGET", f"{prefix}config", "session_ttl_seconds")
     default = int(os.environ.get("SESSION_TTL_SECONDS", "1200"))
     max_age = int(os.environ.get("SESSION_MAX_AGE_SECONDS", str(30 * 24 * 3600)))
-    valid = value is not None and re.fullmatch(r"\d{1,9}", value) and 1 <= int(value) <= max_age
+    valid = value is not None and re.fullmatch(r"[0-9]{1,9}", value) and 1 <= int(value) <= max_age
     return (int(value) if valid else default) * 1000
 
 
@@ -209,14 +227,17 @@ def live_session(redis, prefix, claims):
     max_expires_at = integer(session.get("max_expires_at"))
     if session.get("user_id") != user_id or max_expires_at is None or redis.call("PTTL", key) <= 0:
         raise NotLive("no_session")
-    cutoff = integer(redis.call("GET", f"{prefix}user:{{{user_id}}}:cutoff")) or 0
-    if cutoff > 0 and session_generation(session) < cutoff:
+    cutoff_text = redis.call("GET", f"{prefix}user:{{{user_id}}}:cutoff")
+    # None: no revoke-all yet. One that is not an integer (written by hand) ends every session.
+    cutoff = 0 if cutoff_text is None else integer(cutoff_text)
+    if cutoff is None or (cutoff > 0 and session_generation(session) < cutoff):
         raise NotLive("revoked")  # a revoke-all ended it; Gatehouse is deleting its keys
     now = redis_now_ms(redis)
     if max_expires_at <= now:
         raise NotLive("max_age")
+    # Gatehouse always writes last_seen_at; one that is missing or not an integer is taken as idle.
     last_seen_at = integer(session.get("last_seen_at"))
-    if now - (last_seen_at if last_seen_at is not None else now) > ttl_in_force_ms(redis, prefix):
+    if last_seen_at is None or now - last_seen_at > ttl_in_force_ms(redis, prefix):
         raise NotLive("idle")  # idle longer than a TTL ops shortened; Gatehouse ends it at its next request
     return session
 
@@ -308,7 +329,11 @@ def main(argv):
     secrets = [secret] + [s.strip() for s in os.environ.get("JWT_PREVIOUS_SECRETS", "").split(",") if s.strip()]
     token = sys.stdin.read().strip() if argv[1] == "-" else argv[1]
     try:
-        accept_untyped = os.environ.get("JWT_ACCEPT_UNTYPED", "true") != "false"
+        accept_untyped = os.environ.get("JWT_ACCEPT_UNTYPED", "true")
+        if accept_untyped not in ("true", "false"):
+            print("JWT_ACCEPT_UNTYPED must be true or false, as Gatehouse's", file=sys.stderr)
+            return 2
+        accept_untyped = accept_untyped == "true"
         claims = verify_hs256(token, secrets, os.environ.get("JWT_ISSUER", "gatehouse"), argv[2] if len(argv) == 3 else None, accept_untyped)
         redis = Redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
         prefix = os.environ.get("REDIS_KEY_PREFIX", "gatehouse:")

@@ -93,6 +93,13 @@ add('a payload changed after signing', 'invalid_token', (id) => {
   return { token: `${h}.${b64(claimsOf(id, { user_id: '45e96239-43d9-4590-b3fd-ffffffffffff' }))}.${s}` }
 })
 add('not a JWT at all', 'invalid_token', () => ({ token: 'not-a-token' }))
+add('exp written as a whole number with a fraction (4102444800.0: the same JSON number)', 'live', (id) => ({
+  token: jwt(header(), JSON.stringify(claimsOf(id)).replace(`"exp":${EXP}`, `"exp":${EXP}.0`)),
+}))
+add('nbf in the future', 'invalid_token', (id) => ({ token: token(id, { nbf: EXP - 1 }) }))
+add('kid null', 'invalid_token', (id) => ({ token: jwt(header(SECRET, { kid: null }), claimsOf(id)) }))
+add('a crit header naming an extension', 'invalid_token', (id) => ({ token: jwt(header(SECRET, { crit: ['gatehouse-x'], 'gatehouse-x': 1 }), claimsOf(id)) }))
+add('a payload that starts with a byte-order mark', 'invalid_token', (id) => ({ token: jwt(header(), `\ufeff${JSON.stringify(claimsOf(id))}`) }))
 add('a genuine token with = padding added to its signature', 'invalid_token', (id) => ({ token: `${token(id)}=` }))
 add('a genuine token with characters outside base64url inserted', 'invalid_token', (id) => {
   const [h, p, sig] = token(id).split('.')

@@ -1,5 +1,5 @@
 import { csrfTokenFor } from '@gatehouse/session-reader/credentials'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildTestApp, type TestContext } from '../helpers/app.js'
 import { PASSWORD, signUp } from '../helpers/http.js'
 
@@ -10,7 +10,7 @@ const APP = 'https://app.example.com'
 const CHAT = 'https://chat.example.com'
 const SHARED = { CORS_ORIGINS: `${APP},${CHAT}`, COOKIE_DOMAIN: 'example.com' }
 
-async function cookieLogin (ctx: TestContext, cookie?: string) {
+async function cookieLogin (t: Test, ctx: TestContext, cookie?: string) {
   const email = ctx.email()
   await signUp(ctx.app, email)
   const res = await ctx.app.inject({ method: 'POST', url: '/sessions', headers: { origin: APP, ...(cookie && { cookie }) }, payload: { email, password: PASSWORD, transport: 'cookie' } })
@@ -20,7 +20,7 @@ async function cookieLogin (ctx: TestContext, cookie?: string) {
 
 t.test('with COOKIE_DOMAIN the cookies are __Secure-, scoped to the domain; the CSRF cookie is readable there', async (t) => {
   const ctx = await buildTestApp(t, SHARED)
-  const res = await cookieLogin(ctx)
+  const res = await cookieLogin(t, ctx)
   const session = res.cookies.find((c) => c.name === '__Secure-gatehouse_session')
   const csrf = res.cookies.find((c) => c.name === '__Secure-gatehouse_csrf')
   t.match(session, { domain: 'example.com', path: '/', secure: true, httpOnly: true, sameSite: 'Lax' })
@@ -32,7 +32,7 @@ t.test('with COOKIE_DOMAIN the cookies are __Secure-, scoped to the domain; the 
 
 t.test('the CSRF check works across the subdomains, and still refuses everything else', async (t) => {
   const ctx = await buildTestApp(t, SHARED)
-  const res = await cookieLogin(ctx)
+  const res = await cookieLogin(t, ctx)
   const token = res.cookies.find((c) => c.name === '__Secure-gatehouse_session')!.value
   const cookie = `__Secure-gatehouse_session=${token}`
   const revokeOthers = (headers: Record<string, string>) => ctx.app.inject({ method: 'DELETE', url: '/sessions', headers: { cookie, ...headers } })
@@ -45,13 +45,13 @@ t.test('the CSRF check works across the subdomains, and still refuses everything
 
 t.test('switching COOKIE_DOMAIN on logs no one out: the __Host- cookie is still read, then replaced', async (t) => {
   const hostOnly = await buildTestApp(t, { CORS_ORIGINS: APP })
-  const before = await cookieLogin(hostOnly)
+  const before = await cookieLogin(t, hostOnly)
   const token = before.cookies.find((c) => c.name === '__Host-gatehouse_session')!.value
   const shared = await buildTestApp(t, { ...SHARED, REDIS_KEY_PREFIX: hostOnly.config.redisKeyPrefix })
   const cookie = `__Host-gatehouse_session=${token}`
   t.equal((await shared.app.inject({ method: 'GET', url: '/me', headers: { cookie } })).statusCode, 200)
 
-  const again = await cookieLogin(shared, cookie)
+  const again = await cookieLogin(t, shared, cookie)
   for (const name of ['__Host-gatehouse_session', '__Host-gatehouse_csrf']) {
     const cleared = again.cookies.find((c) => c.name === name)
     t.match(cleared, { value: '', path: '/' }, `a new login clears the host-only leftover ${name}`)
@@ -66,7 +66,7 @@ t.test('switching COOKIE_DOMAIN on logs no one out: the __Host- cookie is still 
 
 t.test('without COOKIE_DOMAIN a __Secure- cookie (planted by a sibling subdomain) is not read', async (t) => {
   const shared = await buildTestApp(t, SHARED)
-  const res = await cookieLogin(shared)
+  const res = await cookieLogin(t, shared)
   const token = res.cookies.find((c) => c.name === '__Secure-gatehouse_session')!.value
   const hostOnly = await buildTestApp(t, { CORS_ORIGINS: APP, REDIS_KEY_PREFIX: shared.config.redisKeyPrefix })
   t.equal((await hostOnly.app.inject({ method: 'GET', url: '/me', headers: { cookie: `__Secure-gatehouse_session=${token}` } })).json().error, 'missing_token')

@@ -79,9 +79,12 @@ export function tokenFromCookies (header: string | undefined, names: readonly st
   for (const pair of header.split(';')) {
     const eq = pair.indexOf('=')
     if (eq < 0) continue
-    const name = pair.slice(0, eq).trim()
+    // Only spaces and tabs are trimmed (RFC 6265 5.2): String#trim would also strip U+00A0, so a
+    // planted "\u00a0__Host-gatehouse_session", which no browser treats as prefixed, would pass
+    // for the real __Host- cookie.
+    const name = trimOws(pair.slice(0, eq))
     if (!names.includes(name)) continue
-    const value = pair.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1')
+    const value = trimOws(pair.slice(eq + 1)).replace(/^"(.*)"$/, '$1')
     const seen = found.get(name)
     found.set(name, seen === undefined || seen === value ? value : AMBIGUOUS)
   }
@@ -90,6 +93,15 @@ export function tokenFromCookies (header: string | undefined, names: readonly st
     if (value !== undefined && value !== '') return value
   }
   return undefined
+}
+
+/** Strips spaces and tabs at both ends (a loop: a regex for the end would be quadratic on a long run of spaces). */
+function trimOws (text: string): string {
+  let start = 0
+  let end = text.length
+  while (start < end && (text[start] === ' ' || text[start] === '\t')) start++
+  while (end > start && (text[end - 1] === ' ' || text[end - 1] === '\t')) end--
+  return text.slice(start, end)
 }
 
 export const CSRF_HEADER = 'x-csrf-token'

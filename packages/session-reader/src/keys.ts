@@ -14,7 +14,7 @@ export interface VerificationKeys {
   secrets?: readonly string[]
   /** EdDSA/RS256: Gatehouse's `/.well-known/jwks.json`. */
   jwksUrl?: string
-  /** An unknown `kid` refetches the JWKS, at most this often (default 30 s): forged kids cannot flood Gatehouse. */
+  /** An unknown `kid` refetches the JWKS, at most this often (default 5 s): forged kids cannot flood Gatehouse. */
   minRefetchIntervalMs?: number
   /** How long fetched keys stay usable when Gatehouse cannot be reached to refresh them (default 1 h). */
   maxStaleMs?: number
@@ -94,7 +94,7 @@ const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
 
 function jwksKeys (jwksUrl: string, options: VerificationKeys) {
   const url = new URL(jwksUrl) // throws at construction on a malformed URL
-  const minRefetchMs = options.minRefetchIntervalMs ?? 30_000
+  const minRefetchMs = options.minRefetchIntervalMs ?? 5000
   const maxStaleMs = options.maxStaleMs ?? 3600_000
   const fetchTimeoutMs = options.fetchTimeoutMs ?? 5000
 
@@ -134,29 +134,28 @@ function jwksKeys (jwksUrl: string, options: VerificationKeys) {
   }
 
   return {
-    /** The verifier of a kid, or null if the JWKS does not have it. */
+    /** The verifier of a kid, or null if the JWKS does not have it. Never waits for more than one fetch. */
     async find (kid: string): Promise<Verify | null> {
-      if (Date.now() >= freshUntil) {
-        let refreshed = false
-        let failure: unknown = null
-        // Refetched when the cache runs out, but never more often than minRefetchMs, failures included
-        // (a fetch already under way is waited for).
-        if (inFlight !== null || Date.now() - fetchedAt >= minRefetchMs) {
-          try {
-            await refresh()
-            refreshed = true
-          } catch (err) {
-            failure = err
-          }
-        }
-        // Keys fetched earlier stay usable for a while: Gatehouse being briefly unreachable should
-        // not sign everyone out. Past that, or with no keys at all, nothing is verified.
-        if (!refreshed && (byKid.size === 0 || Date.now() - freshUntil >= maxStaleMs)) {
-          throw failure ?? new ReaderUnavailableError('jwks', new Error('no current keys: the last fetch failed'))
+      // Keys fetched earlier stay usable for a while after their max-age: Gatehouse being briefly
+      // unreachable should not sign everyone out. Past that, or with no keys at all, nothing verifies.
+      const usable = () => byKid.size > 0 && Date.now() - freshUntil < maxStaleMs
+      let waited = false
+      // Refetched when the cache runs out, but never more often than minRefetchMs, failures included.
+      if (Date.now() >= freshUntil && (inFlight !== null || Date.now() - fetchedAt >= minRefetchMs)) {
+        const pending = refresh()
+        if (usable()) {
+          pending.catch(() => {}) // served from the keys at hand meanwhile; a failure is retried later
+        } else {
+          await pending // throws ReaderUnavailableError if it fails: there is nothing to fall back on
+          waited = true
         }
       }
-      // An unknown kid: the keys may have been rotated. Refetch, but not more often than allowed.
-      if (!byKid.has(kid) && (inFlight !== null || Date.now() - fetchedAt >= minRefetchMs)) await refresh()
+      if (!waited && Date.now() >= freshUntil && !usable()) {
+        throw new ReaderUnavailableError('jwks', new Error('no current keys: the last fetch failed'))
+      }
+      // An unknown kid: the keys may have been rotated. Refetch (or wait for the fetch under way),
+      // but not more often than allowed, and not twice for one token.
+      if (!byKid.has(kid) && !waited && (inFlight !== null || Date.now() - fetchedAt >= minRefetchMs)) await refresh()
       return byKid.get(kid) ?? null
     },
   }

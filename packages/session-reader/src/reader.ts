@@ -112,7 +112,8 @@ const READ_SCRIPT_SHA = createHash('sha1').update(READ_SCRIPT).digest('hex')
 /** How long the TTL in force is cached: the contract allows a second or two. */
 const TTL_CACHE_MS = 1000
 
-const integer = (value: string | undefined): number | null => (value !== undefined && /^\d{1,16}$/.test(value) ? Number(value) : null)
+/** A field Gatehouse writes as a plain integer; null when absent or written any other way. */
+const integer = (value: string | undefined): number | null => (value !== undefined && /^[0-9]{1,16}$/.test(value) ? Number(value) : null)
 
 export function createSessionReader (options: SessionReaderOptions): SessionReader {
   const { redis, keys } = options
@@ -152,23 +153,31 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
   let ttl: { ms: number, at: number } | null = null
   let ttlInFlight: Promise<number> | null = null
   /**
-   * `<prefix>config`'s session_ttl_seconds when it is a valid TTL, else the deployment's default; ms.
-   * Never fails: if `<prefix>config` cannot be read (on a Cluster it lives on another node than the
-   * session), the last value read is kept, as Gatehouse keeps it, or else the default.
+   * The TTL in force, ms: `<prefix>config`'s session_ttl_seconds when it is a valid TTL, else the
+   * deployment's default. Read at most once a second; a read waits for it only the first time.
+   * After that the value at hand is used while a newer one is fetched, so a `<prefix>config` that
+   * does not answer (on a Cluster it lives on another node than the sessions) holds up no read:
+   * the last value read is kept, as Gatehouse keeps it, or else the default.
    */
-  function ttlInForceMs (): Promise<number> {
-    if (ttl && Date.now() - ttl.at < TTL_CACHE_MS) return Promise.resolve(ttl.ms)
+  function ttlInForceMs (): number | Promise<number> {
+    if (ttl && Date.now() - ttl.at < TTL_CACHE_MS) return ttl.ms
     ttlInFlight ??= (async () => {
+      let timer: NodeJS.Timeout | undefined
       try {
-        const raw = await redis.call('HGET', `${prefix}config`, 'session_ttl_seconds')
-        const seconds = typeof raw === 'string' && /^\d{1,9}$/.test(raw) ? Number(raw) : NaN
+        const raw = await Promise.race([
+          redis.call('HGET', `${prefix}config`, 'session_ttl_seconds'),
+          new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error('no answer')), timeoutMs) }),
+        ])
+        const seconds = typeof raw === 'string' && /^[0-9]{1,9}$/.test(raw) ? Number(raw) : NaN
         ttl = { ms: (seconds >= 1 && seconds <= maxAgeSeconds ? seconds : defaultTtlSeconds) * 1000, at: Date.now() }
       } catch {
         ttl = { ms: ttl?.ms ?? defaultTtlSeconds * 1000, at: Date.now() }
+      } finally {
+        clearTimeout(timer)
       }
       return ttl.ms
     })().finally(() => { ttlInFlight = null })
-    return ttlInFlight
+    return ttl ? ttl.ms : ttlInFlight
   }
 
   async function verify (token: string, readOptions: ReadOptions = {}): Promise<TokenResult> {
@@ -192,10 +201,10 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
     const hash: Record<string, string> = {}
     for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!
     const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
-    const state = sessionState(hash, claims.user_id, integer(cutoffText) ?? 0, now, pttl, ttlMs)
+    const state = sessionState(hash, claims.user_id, cutoffOf(cutoffText), now, pttl, ttlMs)
     if (state !== null) return notLive(state)
 
-    const lastSeenAt = integer(hash.last_seen_at) ?? now
+    const lastSeenAt = integer(hash.last_seen_at)!
     return {
       live: true,
       session: {
@@ -244,6 +253,9 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
 
 const notLive = (reason: NotLiveReason): ReadResult => ({ live: false, reason })
 
+/** The user's cutoff: 0 when there is none; one that is not an integer (written by hand) ends every session. */
+const cutoffOf = (text: string): number => (text === '' ? 0 : integer(text) ?? Infinity)
+
 /**
  * The contract's rule (docs/session-contract.md, "Reading a session from another service"),
  * in the order Gatehouse applies it (src/sessions/scripts/includes/session-state.lua): null
@@ -259,6 +271,8 @@ export function sessionState (hash: Record<string, string>, userId: string, cuto
   const generation = integer(hash.generation) ?? (integer(hash.created_at) ?? 0) * 1000
   if (cutoff > 0 && generation < cutoff) return 'revoked'
   if (maxExpiresAt <= now) return 'max_age'
-  if (now - (integer(hash.last_seen_at) ?? now) > ttlMs) return 'idle'
+  // Gatehouse always writes last_seen_at; one that is missing or not an integer is taken as idle (fail closed).
+  const lastSeenAt = integer(hash.last_seen_at)
+  if (lastSeenAt === null || now - lastSeenAt > ttlMs) return 'idle'
   return null
 }
