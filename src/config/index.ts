@@ -124,7 +124,13 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
     throw new ConfigError('SESSION_TTL_SECONDS', `(${sessionTtlSeconds}) must not exceed SESSION_MAX_AGE_SECONDS (${sessionMaxAgeSeconds})`)
   }
 
-  const jwt = loadJwtConfig(env, production, options.devSecretFile ?? '.gatehouse-dev-secret', warnings)
+  const jwt: JwtConfig = {
+    ...loadJwtConfig(env, production, options.devSecretFile ?? '.gatehouse-dev-secret', warnings),
+    issuer: value('JWT_ISSUER'),
+    acceptUntyped: value('JWT_ACCEPT_UNTYPED'),
+    // Lower-cased, as Node gives header names.
+    audienceHeader: value('JWT_AUD_HEADER').toLowerCase(),
+  }
 
   const logLevel = value('LOG_LEVEL')
 

@@ -7,7 +7,7 @@ import { JWT_ALGORITHMS, SETTINGS } from './settings.js'
 export { JWT_ALGORITHMS }
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number]
 
-/** Every key Gatehouse signs or verifies tokens with (docs/ops.md, "Rotating signing keys"). */
+/** Every key Gatehouse signs or verifies tokens with (docs/ops.md, "Rotating signing keys"), and what a token must say. */
 export interface JwtConfig {
   algorithm: JwtAlgorithm
   /** HS256: JWT_SECRET. EdDSA / RS256: the private key, PEM (PKCS#8). */
@@ -29,10 +29,11 @@ const MIN_RSA_BITS = 2048
 
 type Env = Record<string, string | undefined>
 
-export function loadJwtConfig (env: Env, production: boolean, devSecretFile: string, warnings: string[]): JwtConfig {
-  const setting = <K extends 'JWT_ALGORITHM' | 'JWT_ISSUER' | 'JWT_AUD_HEADER' | 'JWT_ACCEPT_UNTYPED'>(name: K) => SETTINGS[name].values.parse(name, env[name] || SETTINGS[name].default) as ReturnType<(typeof SETTINGS)[K]['values']['parse']>
-  const algorithm = setting('JWT_ALGORITHM')
-  const claims = { issuer: setting('JWT_ISSUER'), audienceHeader: setting('JWT_AUD_HEADER').toLowerCase(), acceptUntyped: setting('JWT_ACCEPT_UNTYPED') }
+/** The keys; the claim settings (JWT_ISSUER...) are plain settings, read by loadConfig. */
+export type JwtKeys = Omit<JwtConfig, 'issuer' | 'acceptUntyped' | 'audienceHeader'>
+
+export function loadJwtConfig (env: Env, production: boolean, devSecretFile: string, warnings: string[]): JwtKeys {
+  const algorithm = SETTINGS.JWT_ALGORITHM.values.parse('JWT_ALGORITHM', env.JWT_ALGORITHM || SETTINGS.JWT_ALGORITHM.default)
 
   const previousSecrets = (env.JWT_PREVIOUS_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean)
   previousSecrets.forEach((secret) => checkSecret('JWT_PREVIOUS_SECRETS', secret))
@@ -49,7 +50,7 @@ export function loadJwtConfig (env: Env, production: boolean, devSecretFile: str
       )
     }
     checkSecret('JWT_SECRET', secret)
-    return { algorithm, signingKey: secret, previousSecrets, previousPublicKeys, ...claims }
+    return { algorithm, signingKey: secret, previousSecrets, previousPublicKeys }
   }
 
   if (env.JWT_SECRET) {
@@ -67,7 +68,7 @@ export function loadJwtConfig (env: Env, production: boolean, devSecretFile: str
   if (algorithmOf(key) !== algorithm) {
     throw new ConfigError('JWT_PRIVATE_KEY', `must be ${algorithm === 'EdDSA' ? 'an Ed25519' : `an RSA (at least ${MIN_RSA_BITS}-bit)`} key for JWT_ALGORITHM=${algorithm}`)
   }
-  return { algorithm, signingKey: key.export({ format: 'pem', type: 'pkcs8' }).toString(), previousSecrets, previousPublicKeys, ...claims }
+  return { algorithm, signingKey: key.export({ format: 'pem', type: 'pkcs8' }).toString(), previousSecrets, previousPublicKeys }
 }
 
 /**

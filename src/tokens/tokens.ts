@@ -1,5 +1,5 @@
 import type { JsonWebKey } from 'node:crypto'
-import { SESSION_ID_PATTERN, type SessionClaims, sessionClaimsOf, TOKEN_TYPE, unverifiedHeader } from '@gatehouse/session-reader/token'
+import { REQUIRED_CLAIMS, SESSION_ID_PATTERN, type SessionClaims, sessionClaimsOf, TOKEN_TYPE, unverifiedHeader } from '@gatehouse/session-reader/token'
 import { createSigner, createVerifier, TokenError } from 'fast-jwt'
 import type { JwtConfig } from '../config/jwt.js'
 import { errors, isUnauthenticated } from '../shared/errors.js'
@@ -40,7 +40,7 @@ export function createTokenService (config: JwtConfig): TokenService {
     const verify: Verify = createVerifier({
       key: key.key,
       algorithms: [key.algorithm],
-      requiredClaims: ['jti', 'user_id', 'created_at', 'iat', 'exp'],
+      requiredClaims: REQUIRED_CLAIMS,
       complete: true,
     })
     byKid.set(key.kid, verify)

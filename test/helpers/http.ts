@@ -55,6 +55,9 @@ export function call (app: FastifyInstance, method: 'GET' | 'POST' | 'PUT' | 'DE
 export const signAsGatehouse = (claims: Record<string, unknown>, key = TEST_JWT_SECRET): string =>
   createSigner({ key, algorithm: 'HS256', header: { alg: 'HS256', typ: TOKEN_TYPE } })(claims)
 
+/** The header of a token, decoded without verification (as parsed JSON: tests pass its members on to signers). */
+export const headerOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8'))
+
 /** The claims of a token, decoded without verification (as a test, or another service, would). */
 export function claimsOf (token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'))

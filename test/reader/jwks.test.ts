@@ -1,30 +1,20 @@
 import { createHmac, generateKeyPairSync, type JsonWebKey } from 'node:crypto'
-import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createSessionReader, ReaderUnavailableError, TOKEN_TYPE } from '@gatehouse/session-reader'
 import { secretKid } from '@gatehouse/session-reader/token'
 import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
 import { buildTestApp, type TestContext } from '../helpers/app.js'
-import { claimsOf, login, newSession } from '../helpers/http.js'
+import { claimsOf, headerOf, login, newSession } from '../helpers/http.js'
+import { jwksServer, signedUnder } from './jwks-server.js'
 
 // EdDSA/RS256 deployments: the library verifies with Gatehouse's /.well-known/jwks.json alone.
 
 const pem = (key: { export(o: object): string | Buffer }, type: 'pkcs8' | 'spki') => key.export({ format: 'pem', type }).toString()
-const headerOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8'))
 
 async function listening (t: Test, ctx: TestContext): Promise<string> {
   await ctx.app.listen({ port: 0, host: '127.0.0.1' })
   return `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}/.well-known/jwks.json`
-}
-
-/** A JWKS server of the test's own, counting its requests; `answer` decides each one. */
-async function jwksServer (t: Test, answer: (res: import('node:http').ServerResponse) => void): Promise<{ url: string, hits: () => number }> {
-  let hits = 0
-  const server: Server = createServer((_req, res) => { hits++; answer(res) })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`, hits: () => hits }
 }
 
 t.test('EdDSA: verified with the JWKS; after a key rotation, an unknown kid refetches it', async (t) => {
@@ -75,13 +65,6 @@ t.test('what a JWKS verifier must refuse', async (t) => {
   t.equal(claimsOf(token).iss, 'gatehouse')
 })
 
-/** A genuine-looking session token signed by `privateKey` under `kid` (no session behind it). */
-function signed (privateKey: import('node:crypto').KeyObject, kid: string, alg: 'EdDSA' | 'RS256' = 'EdDSA'): string {
-  return createSigner({ key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), algorithm: alg, kid, header: { alg, typ: TOKEN_TYPE }, iss: 'gatehouse' })({
-    jti: 'AAAAAAAAAAAAAAAAAAAAAA', user_id: '45e96239-43d9-4590-b3fd-1600c516e4d8', created_at: Date.now(), iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3600,
-  })
-}
-
 t.test('random kids cannot flood Gatehouse: one refetch per interval at most', async (t) => {
   const keys = generateKeyPairSync('ed25519')
   const jwk = { ...keys.publicKey.export({ format: 'jwk' }), kid: 'the-one-key', alg: 'EdDSA', use: 'sig' }
@@ -92,7 +75,7 @@ t.test('random kids cannot flood Gatehouse: one refetch per interval at most', a
   const results = await Promise.all(Array.from({ length: 200 }, (_, i) => reader.read(forged(`random-${i}`))))
   t.ok(results.every((r) => !r.live && r.reason === 'invalid_token'))
   t.equal(server.hits(), 1, '200 unknown kids at once, before any key was known: one fetch, shared')
-  t.same(await reader.read(signed(keys.privateKey, 'the-one-key')), { live: false, reason: 'no_session' }, 'the known key verifies (no session behind it)')
+  t.same(await reader.read(signedUnder(keys.privateKey, 'the-one-key')), { live: false, reason: 'no_session' }, 'the known key verifies (no session behind it)')
   for (let i = 0; i < 200; i++) await reader.read(forged(`later-${i}`))
   t.equal(server.hits(), 1, 'and 200 more, one after another, with the keys cached: no refetch within the interval')
 })
@@ -109,7 +92,7 @@ t.test('the JWKS unreachable, broken, stalled or huge: unavailable (503), never 
     res.writeHead(200, { 'cache-control': 'max-age=0' }).end(JSON.stringify({ keys: [{ ...jwk, kid: 'k1' }] }))
   })
   const ctx = await buildTestApp(t)
-  const token = signed(keys.privateKey, 'k1')
+  const token = signedUnder(keys.privateKey, 'k1')
   const options = { redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { jwksUrl: server.url, minRefetchIntervalMs: 0, maxStaleMs: 60_000, fetchTimeoutMs: 300 } }
 
   const reader = createSessionReader(options)
@@ -144,13 +127,13 @@ t.test('only public signing keys are used, each with its own algorithm; a move f
   const ctx = await buildTestApp(t)
   const secret = 'the-old-hs256-secret-0123456789abcdef-000'
   const reader = createSessionReader({ redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { secrets: [secret], jwksUrl: server.url } })
-  t.same(await reader.read(signed(ed.privateKey, 'ed')), { live: false, reason: 'no_session' }, 'EdDSA verifies')
-  t.same(await reader.read(signed(rsa.privateKey, 'rsa', 'RS256')), { live: false, reason: 'no_session' }, 'RS256 verifies')
+  t.same(await reader.read(signedUnder(ed.privateKey, 'ed')), { live: false, reason: 'no_session' }, 'EdDSA verifies')
+  t.same(await reader.read(signedUnder(rsa.privateKey, 'rsa', 'RS256')), { live: false, reason: 'no_session' }, 'RS256 verifies')
   const hs = createSigner({ key: secret, algorithm: 'HS256', kid: secretKid(secret), header: { alg: 'HS256', typ: TOKEN_TYPE }, iss: 'gatehouse' })({ jti: 'AAAAAAAAAAAAAAAAAAAAAA', user_id: '45e96239-43d9-4590-b3fd-1600c516e4d8', created_at: Date.now(), iat: 1, exp: Math.floor(Date.now() / 1000) + 60 })
   t.same(await reader.read(hs), { live: false, reason: 'no_session' }, 'an old HS256 secret verifies beside the JWKS')
-  t.same(await reader.read(signed(ed.privateKey, 'private')), { live: false, reason: 'invalid_token' }, 'a JWK with private parts is skipped')
-  t.same(await reader.read(signed(weak.privateKey, 'weak', 'RS256')), { live: false, reason: 'invalid_token' }, 'RSA under 2048 bits is skipped')
-  t.same(await reader.read(signed(ed.privateKey, 'enc')), { live: false, reason: 'invalid_token' }, 'an encryption key is skipped')
-  t.same(await reader.read(signed(rsa.privateKey, 'mislabelled', 'RS256')), { live: false, reason: 'invalid_token' }, 'a key whose alg does not fit its type is skipped')
-  t.same(await reader.read(signed(ed.privateKey, 'rsa')), { live: false, reason: 'invalid_token' }, "an EdDSA token under an RSA key's kid")
+  t.same(await reader.read(signedUnder(ed.privateKey, 'private')), { live: false, reason: 'invalid_token' }, 'a JWK with private parts is skipped')
+  t.same(await reader.read(signedUnder(weak.privateKey, 'weak', 'RS256')), { live: false, reason: 'invalid_token' }, 'RSA under 2048 bits is skipped')
+  t.same(await reader.read(signedUnder(ed.privateKey, 'enc')), { live: false, reason: 'invalid_token' }, 'an encryption key is skipped')
+  t.same(await reader.read(signedUnder(rsa.privateKey, 'mislabelled', 'RS256')), { live: false, reason: 'invalid_token' }, 'a key whose alg does not fit its type is skipped')
+  t.same(await reader.read(signedUnder(ed.privateKey, 'rsa')), { live: false, reason: 'invalid_token' }, "an EdDSA token under an RSA key's kid")
 })

@@ -1,13 +1,11 @@
 import { generateKeyPairSync } from 'node:crypto'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { createSessionReader, type ReaderRedis, TOKEN_TYPE } from '@gatehouse/session-reader'
-import { createSigner } from 'fast-jwt'
+import { createSessionReader, type ReaderRedis } from '@gatehouse/session-reader'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { TEST_JWT_SECRET } from '../helpers/config.js'
 import { newSession } from '../helpers/http.js'
 import { sleep } from '../helpers/wait.js'
+import { jwksServer, signedUnder } from './jwks-server.js'
 
 // What the library must not wait for: a <prefix>config that stops answering (on a Cluster it lives
 // on another node than the session), and a JWKS refresh that hangs while the keys at hand still do.
@@ -34,18 +32,13 @@ t.test('a JWKS refresh that hangs does not hold up tokens whose key is at hand',
   const keys = generateKeyPairSync('ed25519')
   const jwk = { ...keys.publicKey.export({ format: 'jwk' }), kid: 'k1' }
   let stalled = false
-  const server = createServer((_req, res) => {
+  const server = await jwksServer(t, (res) => {
     if (stalled) return res.writeHead(200).write('{"keys": [')
     res.writeHead(200, { 'cache-control': 'max-age=0' }).end(JSON.stringify({ keys: [jwk] }))
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
   const ctx = await buildTestApp(t)
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`
-  const reader = createSessionReader({ redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { jwksUrl: url, minRefetchIntervalMs: 0, fetchTimeoutMs: 30_000 } })
-  const token = createSigner({ key: keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), algorithm: 'EdDSA', kid: 'k1', header: { alg: 'EdDSA', typ: TOKEN_TYPE }, iss: 'gatehouse' })({
-    jti: 'AAAAAAAAAAAAAAAAAAAAAA', user_id: '45e96239-43d9-4590-b3fd-1600c516e4d8', created_at: Date.now(), iat: 1, exp: Math.floor(Date.now() / 1000) + 60,
-  })
+  const reader = createSessionReader({ redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { jwksUrl: server.url, minRefetchIntervalMs: 0, fetchTimeoutMs: 30_000 } })
+  const token = signedUnder(keys.privateKey, 'k1')
   t.same(await reader.read(token), { live: false, reason: 'no_session' }, 'verified (no session behind it)')
   stalled = true // max-age=0: every read from now on wants a refresh, and each refresh hangs for 30 s
   for (let i = 0; i < 3; i++) t.ok(await within(5000, reader.read(token)), `read ${i} is served from the keys at hand`)

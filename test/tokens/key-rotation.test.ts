@@ -5,10 +5,9 @@ import { createSigner } from 'fast-jwt'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { TEST_JWT_SECRET } from '../helpers/config.js'
-import { claimsOf, login, me, newSession, signUp } from '../helpers/http.js'
+import { claimsOf, headerOf, login, me, newSession, signUp } from '../helpers/http.js'
 
 const NEW_SECRET = 'the-next-gatehouse-secret-0123456789abcdef'
-const headerOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8'))
 const pem = (key: { export(o: object): string | Buffer }, type: 'pkcs8' | 'spki') => key.export({ format: 'pem', type }).toString()
 
 /** RFC 7638, computed here independently of src/tokens. */

@@ -3,12 +3,10 @@ import { createSigner } from 'fast-jwt'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { TEST_JWT_SECRET } from '../helpers/config.js'
-import { claimsOf, me, newSession, PASSWORD } from '../helpers/http.js'
+import { claimsOf, headerOf, me, newSession, PASSWORD } from '../helpers/http.js'
 
 // What Gatehouse checks beyond the signature (RFC 8725 §3.9-3.11): the token's type, its issuer,
 // and the audience a client bound it to at login.
-
-const headerOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8'))
 
 /** The same claims signed with the deployment's own key, under another header or with changed claims. */
 function resign (token: string, header: Record<string, unknown>, change: (claims: Record<string, unknown>) => Record<string, unknown>) {

@@ -1,8 +1,8 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { type Algorithm, createVerifier, TokenError } from 'fast-jwt'
-import { boundedText } from './bounded-body.js'
+import { fetchJson } from './fetch-json.js'
 import { ReaderUnavailableError } from './errors.js'
-import { secretKid, unverifiedHeader } from './token.js'
+import { REQUIRED_CLAIMS, secretKid, unverifiedHeader } from './token.js'
 
 /**
  * The keys tokens are verified with, as Gatehouse's key ring holds them: its HS256 secrets, its
@@ -39,7 +39,7 @@ function verifierFor (key: string, algorithm: Algorithm): Verify {
   return createVerifier({
     key,
     algorithms: [algorithm],
-    requiredClaims: ['jti', 'user_id', 'created_at', 'iat', 'exp'],
+    requiredClaims: REQUIRED_CLAIMS,
     complete: true,
   }) as Verify
 }
@@ -114,13 +114,14 @@ function jwksKeys (jwksUrl: string, options: VerificationKeys) {
     let keys: unknown
     let cacheControl: string | null
     try {
-      // One deadline for the whole exchange: the body too, not only the headers.
-      const response = await fetch(url, { signal: AbortSignal.timeout(fetchTimeoutMs), headers: { accept: 'application/json' }, redirect: 'error' })
-      if (!response.ok) throw new Error(`GET ${url.href} answered ${response.status}`)
-      const body: unknown = JSON.parse(await boundedText(response, MAX_JWKS_BYTES))
+      const { body, headers } = await fetchJson(url, { headers: { accept: 'application/json' } }, {
+        timeoutMs: fetchTimeoutMs,
+        maxBytes: MAX_JWKS_BYTES,
+        accept: (status) => status >= 200 && status < 300,
+      })
       keys = typeof body === 'object' && body !== null ? (body as { keys?: unknown }).keys : undefined
       if (!Array.isArray(keys)) throw new Error('the JWKS has no keys array')
-      cacheControl = response.headers.get('cache-control')
+      cacheControl = headers.get('cache-control')
     } catch (err) {
       throw new ReaderUnavailableError('jwks', err)
     }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { boundedText } from './bounded-body.js'
+import { fetchJson } from './fetch-json.js'
 import { MAX_TOKEN_LENGTH } from './credentials.js'
 import { ReaderUnavailableError } from './errors.js'
 import { createKeySet, type VerificationKeys } from './keys.js'
@@ -127,14 +127,10 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
   if (redis.options?.keyPrefix) throw new TypeError('redis: build the client without keyPrefix; pass the prefix as keyPrefix here')
   const keySet = createKeySet(keys)
 
+  /** Redis work within timeoutMs; any failure is ReaderUnavailableError. */
   function bounded<T> (work: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
-    })
-    return Promise.race([work, timeout])
+    return withinTimeout(work, timeoutMs)
       .catch((err: unknown) => { throw err instanceof ReaderUnavailableError ? err : new ReaderUnavailableError('redis', err) })
-      .finally(() => clearTimeout(timer))
   }
 
   async function readKeys (userId: string, jti: string): Promise<unknown> {
@@ -162,18 +158,12 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
   function ttlInForceMs (): number | Promise<number> {
     if (ttl && Date.now() - ttl.at < TTL_CACHE_MS) return ttl.ms
     ttlInFlight ??= (async () => {
-      let timer: NodeJS.Timeout | undefined
       try {
-        const raw = await Promise.race([
-          redis.call('HGET', `${prefix}config`, 'session_ttl_seconds'),
-          new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error('no answer')), timeoutMs) }),
-        ])
+        const raw = await withinTimeout(redis.call('HGET', `${prefix}config`, 'session_ttl_seconds'), timeoutMs)
         const seconds = typeof raw === 'string' && /^[0-9]{1,9}$/.test(raw) ? Number(raw) : NaN
         ttl = { ms: (seconds >= 1 && seconds <= maxAgeSeconds ? seconds : defaultTtlSeconds) * 1000, at: Date.now() }
       } catch {
         ttl = { ms: ttl?.ms ?? defaultTtlSeconds * 1000, at: Date.now() }
-      } finally {
-        clearTimeout(timer)
       }
       return ttl.ms
     })().finally(() => { ttlInFlight = null })
@@ -232,16 +222,16 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
     if (!target) throw new TypeError('extend needs the introspection option (Gatehouse POST /introspect and a credential)')
     let body: unknown
     try {
-      const response = await fetch(target.url, {
+      body = (await fetchJson(target.url, {
         method: 'POST',
         headers: { authorization: `Bearer ${target.credential}`, 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify({ token, extend: true }),
-        signal: AbortSignal.timeout(target.timeoutMs ?? 2000),
-        redirect: 'error',
-      })
-      // A 401 here is the service's credential, not the user: a fault, never "not live".
-      if (response.status !== 200) throw new Error(`POST ${target.url} answered ${response.status}`)
-      body = JSON.parse(await boundedText(response, 16 * 1024))
+      }, {
+        timeoutMs: target.timeoutMs ?? 2000,
+        maxBytes: 16 * 1024,
+        // A 401 here is the service's credential, not the user: a fault, never "not live".
+        accept: (status) => status === 200,
+      })).body
     } catch (err) {
       throw new ReaderUnavailableError('gatehouse', err)
     }
@@ -252,6 +242,15 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
 }
 
 const notLive = (reason: NotLiveReason): ReadResult => ({ live: false, reason })
+
+/** `work`, or a rejection once `ms` have passed without an answer. */
+function withinTimeout<T> (work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+  })
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
+}
 
 /** The user's cutoff: 0 when there is none; one that is not an integer (written by hand) ends every session. */
 const cutoffOf = (text: string): number => (text === '' ? 0 : integer(text) ?? Infinity)

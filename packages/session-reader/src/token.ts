@@ -30,6 +30,9 @@ export const isUserId = (value: unknown): value is string => typeof value === 's
  */
 export const AUDIENCE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/
 
+/** The claims every Gatehouse token carries (a verifier's requiredClaims). */
+export const REQUIRED_CLAIMS = ['jti', 'user_id', 'created_at', 'iat', 'exp']
+
 /** The claims of a Gatehouse token. */
 export interface SessionClaims {
   /** The session id. */
