@@ -17,11 +17,13 @@ const LAYERS = {
   // The use cases, above the domain.
   core: ['shared', 'sessions', 'users', 'tokens', 'throttle'],
   metrics: ['shared', 'sessions'],
+  // Per-minute counts for the console's charts, kept in Redis.
+  activity: ['shared', 'config', 'redis'],
   // The HTTP edge.
   http: ['shared', 'config'],
   schemas: ['shared', 'http', 'sessions', 'users'],
-  plugins: ['shared', 'config', 'redis', 'db', 'sessions', 'users', 'tokens', 'throttle', 'core', 'metrics', 'http'],
-  routes: ['shared', 'config', 'sessions', 'users', 'tokens', 'core', 'http', 'schemas', 'plugins'],
+  plugins: ['shared', 'config', 'redis', 'db', 'sessions', 'users', 'tokens', 'throttle', 'core', 'metrics', 'activity', 'http'],
+  routes: ['shared', 'config', 'sessions', 'users', 'tokens', 'core', 'activity', 'http', 'schemas', 'plugins'],
   // The command line: domain, core and the plugins' builders, loaded lazily (see below).
   cli: ['shared', 'config', 'db', 'redis', 'sessions', 'users', 'core', 'plugins', 'throttle'],
 }

@@ -9,6 +9,7 @@ import { clientErrorHandler, installErrorHandlers } from './http/error-handler.j
 import { registerSecurityHeaders } from './http/security-headers.js'
 import { CSRF_HEADER } from './http/session-cookie.js'
 import accounts from './plugins/accounts.js'
+import activity from './plugins/activity.js'
 import authenticate from './plugins/authenticate.js'
 import configPlugin from './plugins/config.js'
 import database from './plugins/database.js'
@@ -104,6 +105,7 @@ async function register (app: FastifyInstance, config: Config, options: BuildApp
   await app.register(passwords)
   await app.register(sessionTtl)
   await app.register(metrics)
+  await app.register(activity)
   await app.register(sessions, { migrateLegacySessions: options.migrateLegacySessions })
   await app.register(tokens)
   await app.register(throttles)

@@ -21,6 +21,8 @@ export interface Metrics {
   httpRequest(method: string, route: string, statusCode: number, seconds: number): void
   /** Counts revocations and expiries by reason. */
   events: EventSink
+  /** Session hashes in Redis: the gauge's count, a SCAN reused for up to 15 s (the console's chart samples it too); rejects when the SCAN failed. */
+  liveSessions(): Promise<number>
 }
 
 /**
@@ -43,22 +45,28 @@ export function createMetrics (countSessions: () => Promise<number>, passwordPoo
   const expirations = new Counter({ name: 'gatehouse_session_expirations_total', help: 'Sessions that ran out, by reason', labelNames: ['reason'], registers })
   const created = new Counter({ name: 'gatehouse_sessions_created_total', help: 'Sessions created (successful logins)', registers })
 
-  let counted: { value: number; at: number } | null = null
+  // `failed`: the last SCAN failed, and `value` is the one before it.
+  let counted: { value: number; at: number; failed: boolean } | null = null
   // The count in progress: scrapes that find the last one stale all wait for this one SCAN of
   // the keyspace, rather than each starting its own.
   let counting: Promise<void> | null = null
   const recount = () =>
     countSessions()
       .then((value) => {
-        counted = { value, at: Date.now() }
+        counted = { value, at: Date.now(), failed: false }
       })
-      // Redis down: the gauge keeps its last value rather than failing the whole scrape.
       .catch(() => {
-        counted = { value: counted?.value ?? 0, at: Date.now() }
+        counted = { value: counted?.value ?? 0, at: Date.now(), failed: true }
       })
       .finally(() => {
         counting = null
       })
+  /** Rejects when the count failed: a chart must show a gap, not an old number as today's. */
+  const liveSessions = async () => {
+    if (!counted || Date.now() - counted.at > SESSION_COUNT_MAX_AGE_MS) await (counting ??= recount())
+    if (counted?.failed) throw new Error('the live sessions could not be counted')
+    return counted?.value ?? 0
+  }
   // Registered by construction: prom-client reads the gauge at each scrape through `registers`.
   // eslint-disable-next-line no-new
   new Gauge({
@@ -66,8 +74,8 @@ export function createMetrics (countSessions: () => Promise<number>, passwordPoo
     help: `Session hashes in Redis (counted with SCAN, at most every ${SESSION_COUNT_MAX_AGE_MS / 1000} s)`,
     registers,
     async collect () {
-      if (!counted || Date.now() - counted.at > SESSION_COUNT_MAX_AGE_MS) await (counting ??= recount())
-      this.set(counted?.value ?? 0)
+      // Redis down: the gauge keeps its last value rather than failing the whole scrape.
+      this.set(await liveSessions().catch(() => counted?.value ?? 0))
     },
   })
 
@@ -122,6 +130,7 @@ export function createMetrics (countSessions: () => Promise<number>, passwordPoo
 
   return {
     registry,
+    liveSessions,
     logins: new Counter({ name: 'gatehouse_logins_total', help: 'Login attempts by result: ok, failed (wrong credentials), throttled (429), error', labelNames: ['result'], registers }),
     introspections: new Counter({ name: 'gatehouse_introspections_total', help: 'POST /introspect answers: active or inactive', labelNames: ['result'], registers }),
     throttled: new Counter({ name: 'gatehouse_throttled_total', help: 'Requests refused (429) by a brute-force limit', labelNames: ['limit'], registers }),

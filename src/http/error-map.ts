@@ -33,6 +33,7 @@ const ANSWERS: Record<ErrorCode, HttpAnswer> = {
   bad_request: { status: 400 },
   busy: { status: 503, error: 'service_unavailable', headers: retryLater },
   overloaded: { status: 503, error: 'service_unavailable', headers: retryLater },
+  too_many_streams: { status: 503, error: 'service_unavailable', headers: retryLater },
   too_many_attempts: { status: 429, error: 'too_many_requests', headers: (err) => ({ 'retry-after': String(err.detail.retryAfterSeconds ?? RETRY_AFTER_SECONDS) }) },
   unavailable: { status: 503, error: 'service_unavailable', headers: retryLater },
 }

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import { requireAuth } from '../plugins/authenticate.js'
 import { errors } from '../shared/errors.js'
-import { errorBody, userResponse } from '../schemas/common.js'
+import { errorBody, noContent, user as userSchema, userResponse } from '../schemas/common.js'
 import { adminSessionList, revokedCount, sessionPageQuery } from '../schemas/sessions.js'
-import { roleChangeBody, userIdParams } from '../schemas/users.js'
+import { roleChangeBody, userIdParams, userSearchQuery, userSessionParams } from '../schemas/users.js'
 import { publicUser } from '../users/repository.js'
 import { pageOf, sessionPageView } from './sessions.js'
 
@@ -14,6 +14,17 @@ import { pageOf, sessionPageView } from './sessions.js'
  */
 export const adminRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { users, sessions, accounts } = app
+
+  // Exact match only (emails are stored lower-cased and trimmed, so any case finds the user): a
+  // prefix search would let one request walk the user table.
+  app.get(
+    '/admin/users',
+    { schema: { querystring: userSearchQuery, response: { 200: userList, '4xx': errorBody } } },
+    async (request) => {
+      const user = await users.findByEmail(request.query.email)
+      return { users: user ? [publicUser(user)] : [] }
+    }
+  )
 
   app.get(
     '/admin/users/:id/sessions',
@@ -39,6 +50,17 @@ export const adminRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
     }
   )
 
+  app.delete(
+    '/admin/users/:id/sessions/:session_id',
+    { schema: { params: userSessionParams, response: { 204: noContent, '4xx': errorBody } } },
+    async (request, reply) => {
+      const { id: userId, session_id: sessionId } = request.params
+      if (!(await sessions.revoke(sessionId, userId, 'admin'))) throw errors.userSessionNotFound()
+      request.log.info({ adminId: requireAuth(request).userId, userId, sessionId }, 'admin ended a session of a user')
+      return reply.code(204).send(null)
+    }
+  )
+
   app.put(
     '/admin/users/:id/role',
     { schema: { params: userIdParams, body: roleChangeBody, response: { 200: userResponse, '4xx': errorBody } } },
@@ -53,3 +75,10 @@ export const adminRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
     }
   )
 }
+
+const userList = {
+  type: 'object',
+  required: ['users'],
+  additionalProperties: false,
+  properties: { users: { type: 'array', items: userSchema } },
+} as const

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { adminOnly } from '../plugins/authenticate.js'
+import { activityRoutes } from './activity.js'
 import { adminRoutes } from './admin.js'
 import { healthRoutes, type Lifecycle } from './health.js'
 import { introspectionRoutes } from './introspect.js'
@@ -37,6 +38,7 @@ export const routes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, 
       admin.addHook('onRequest', adminOnly)
       await admin.register(adminRoutes)
       await admin.register(settingsRoutes)
+      await admin.register(activityRoutes)
     })
   })
 }

@@ -1,5 +1,6 @@
 import type { FromSchema } from 'json-schema-to-ts'
 import { NO_CONTROL_CHARACTERS } from '../shared/email.js'
+import { SESSION_ID_PATTERN } from '@gatehouse/session-reader/token'
 import { USER_ID_PATTERN } from '../shared/user-id.js'
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from '../users/passwords.js'
 import { ROLES } from '../users/roles.js'
@@ -22,6 +23,24 @@ export const userIdParams = {
   type: 'object',
   required: ['id'],
   properties: { id: { type: 'string', pattern: USER_ID_PATTERN, description: 'A user id as the API returns it: a UUID in lower case' } },
+} as const
+
+/** An admin's lookup: the email as the user typed it at sign-up, in any case (compared as stored, lower case). */
+export const userSearchQuery = {
+  type: 'object',
+  required: ['email'],
+  additionalProperties: false,
+  properties: { email: { type: 'string', minLength: 1, maxLength: 254, pattern: NO_CONTROL_CHARACTERS } },
+} as const
+
+/** One of a user's sessions, named by an admin: the user id as in userIdParams, the session id as Gatehouse makes them. */
+export const userSessionParams = {
+  type: 'object',
+  required: ['id', 'session_id'],
+  properties: {
+    id: userIdParams.properties.id,
+    session_id: { type: 'string', pattern: SESSION_ID_PATTERN.source, description: 'A session id as the API lists it (the token\'s jti)' },
+  },
 } as const
 
 export const passwordChangeBody = {

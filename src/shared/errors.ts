@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'bad_request'
   | 'busy'
   | 'overloaded'
+  | 'too_many_streams'
   | 'too_many_attempts'
   | 'unavailable'
 
@@ -74,6 +75,7 @@ export const errors = {
   csrfRejected: (why: string) => new GatehouseError('csrf_rejected', csrfMessage(why)),
   /** Also the answer for another user's session: whether it exists is not the caller's business. */
   sessionNotFound: () => new GatehouseError('session_not_found', 'You have no session with this id'),
+  userSessionNotFound: () => new GatehouseError('session_not_found', 'This user has no live session with this id'),
   userNotFound: () => new GatehouseError('user_not_found', 'No user with this id'),
   conflict: (message: string) => new GatehouseError('conflict', message),
   badRequest: (message: string) => new GatehouseError('bad_request', message),
@@ -81,6 +83,8 @@ export const errors = {
   busy: () => new GatehouseError('busy', 'The account is being changed; try again shortly'),
   /** More password checks waiting than BCRYPT_MAX_QUEUE: shed load now rather than answer late. */
   overloaded: () => new GatehouseError('overloaded', 'Too many sign-ins at once; try again shortly'),
+  /** As many event streams are open on this instance as it serves (routes/activity.ts). */
+  tooManyStreams: (max: number) => new GatehouseError('too_many_streams', `This instance already serves ${max} event streams; try again shortly`),
   /** A brute-force limit (login failures, sign-ups) is used up; `seconds` until it resets. */
   tooManyAttempts: (seconds: number) =>
     new GatehouseError('too_many_attempts', `Too many attempts; try again in ${seconds} s`, { retryAfterSeconds: seconds }),
