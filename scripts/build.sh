@@ -32,3 +32,6 @@ cp src/users/bcrypt-worker.js dist.next/users/
 cp src/db/pglite-initdb.js dist.next/db/
 chmod +x dist.next/cli/index.js
 swap_in dist
+
+# The ops console's page, script and style (console/src), served from console/dist by src/routes/console.ts.
+node scripts/build-console.mjs

@@ -20,6 +20,7 @@ import sessionTtl from './plugins/session-ttl.js'
 import sessions from './plugins/sessions.js'
 import throttles from './plugins/throttles.js'
 import tokens from './plugins/tokens.js'
+import { CONSOLE_PREFIX } from './routes/console.js'
 import { apiDocs, DOCS_PREFIX } from './routes/docs.js'
 import type { Lifecycle } from './routes/health.js'
 import { routes } from './routes/index.js'
@@ -123,7 +124,7 @@ async function register (app: FastifyInstance, config: Config, options: BuildApp
     done()
   })
 
-  registerSecurityHeaders(app, DOCS_PREFIX)
+  registerSecurityHeaders(app, { docs: DOCS_PREFIX, console: CONSOLE_PREFIX })
   await app.register(cookie)
   await app.register(cors, {
     // Off unless CORS_ORIGINS lists origins; never a wildcard (config refuses "*"), so credentials

@@ -46,6 +46,8 @@ export interface Config {
   introspectionTokens: string[]
   logLevel: (typeof LOG_LEVELS)[number]
   corsOrigins: string[]
+  /** CONSOLE_ENABLED: the ops console at /console. */
+  consoleEnabled: boolean
 }
 
 export type DatabaseTarget =
@@ -199,6 +201,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
       introspectionTokens: value('INTROSPECTION_TOKENS'),
       logLevel,
       corsOrigins,
+      consoleEnabled: value('CONSOLE_ENABLED'),
     },
     warnings,
   }

@@ -438,6 +438,13 @@ export const SETTINGS = {
     meaning: '`Secure` cookies with `__Host-` names. `false` only for local development over plain http (refused with `NODE_ENV=production`).',
     envComment: 'Secure __Host- cookies; false only for local development over plain http (refused in production)',
   },
+  CONSOLE_ENABLED: {
+    group: 'Other services and browsers',
+    default: 'true',
+    values: flag,
+    meaning: 'Serve the ops console at `/console` (admins only; [console.md](console.md)). `false`: `/console` is a 404; the admin API it uses stays.',
+    envComment: 'The ops console at /console (admins only); false: not served (the admin API stays)',
+  },
 } as const satisfies Record<string, Setting<unknown>>
 
 export type SettingName = keyof typeof SETTINGS

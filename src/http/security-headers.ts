@@ -25,6 +25,28 @@ const API: HelmetOptions = {
 const PAGES: HelmetOptions = { contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }
 
 /**
+ * The ops console (/console): our own script and style files and nothing else. No inline script or
+ * style, no eval, no other origin; it talks to this origin only and cannot be framed. Style set
+ * from script through the CSSOM (the charts' sizes) is not inline style and stays allowed.
+ */
+const CONSOLE: HelmetOptions = {
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'none'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'"],
+      imgSrc: ["'self'"],
+      connectSrc: ["'self'"],
+      baseUri: ["'none'"],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
+    },
+  },
+  xFrameOptions: { action: 'deny' },
+}
+
+/**
  * The headers helmet sets, worked out once. With these options they are the same for every answer
  * (no CSP nonces), so there is no need to run helmet per request, as @fastify/helmet does: it
  * rebuilds every middleware and re-parses the CSP on each one, a visible cost of every GET /me in
@@ -42,12 +64,14 @@ export function securityHeaders (options: HelmetOptions): Record<string, string>
   return headers
 }
 
-/** Sets the security headers on every answer, errors and 404s included: the page set under /docs. */
-export function registerSecurityHeaders (app: FastifyInstance, docsPrefix: string): void {
+/** Sets the security headers on every answer, errors and 404s included: the page sets under /docs and /console. */
+export function registerSecurityHeaders (app: FastifyInstance, prefixes: { docs: string, console: string }): void {
   const api = securityHeaders(API)
-  const pages = securityHeaders(PAGES)
+  const docs = securityHeaders(PAGES)
+  const console = securityHeaders(CONSOLE)
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(request.routeOptions.url?.startsWith(docsPrefix) ? pages : api)
+    const url = request.routeOptions.url
+    reply.headers(url === undefined ? api : url.startsWith(prefixes.docs) ? docs : url.startsWith(prefixes.console) ? console : api)
     done()
   })
 }

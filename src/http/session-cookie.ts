@@ -27,7 +27,13 @@ export { CSRF_HEADER, csrfTokenFor } from '@gatehouse/session-reader/credentials
 
 const rejected = errors.csrfRejected
 
-export function createSessionCookies ({ secure, domain }: CookieConfig, allowedOrigins: string[]): SessionCookies {
+/**
+ * `trustOwnOrigin`: pages of this very origin (the ops console, served by Gatehouse itself) may use
+ * the cookie too, without being listed in CORS_ORIGINS. The origin is the request's own scheme and
+ * Host (X-Forwarded-* through TRUST_PROXY): a page of another site cannot make a browser send
+ * our Host with its Origin.
+ */
+export function createSessionCookies ({ secure, domain }: CookieConfig, allowedOrigins: string[], trustOwnOrigin = false): SessionCookies {
   // Host-only `__Host-` names by default: only a Secure cookie set by this host for Path=/ without
   // Domain may have one, so a sibling subdomain cannot plant one (cookie tossing). With
   // COOKIE_DOMAIN, `__Secure-` names scoped to that domain, so sibling subdomains receive them.
@@ -45,8 +51,14 @@ export function createSessionCookies ({ secure, domain }: CookieConfig, allowedO
     }
   }
 
+  /** The origins whose pages may use the cookie for this request (only cookie requests ask). */
+  const allowedFor = (request: FastifyRequest): ReadonlySet<string> => {
+    const own = trustOwnOrigin ? ownOrigin(request) : null
+    return own === null || allowed.has(own) ? allowed : new Set([...allowed, own])
+  }
+
   function checkOrigin (request: FastifyRequest): void {
-    const why = originRejection(request.headers, allowed, 'CORS_ORIGINS')
+    const why = originRejection(request.headers, allowedFor(request), 'CORS_ORIGINS')
     if (why !== null) throw rejected(why)
   }
 
@@ -70,8 +82,22 @@ export function createSessionCookies ({ secure, domain }: CookieConfig, allowedO
     },
     checkOrigin,
     checkCsrf (request, token) {
-      const why = csrfRejection(request, token, allowed, 'CORS_ORIGINS')
+      const why = csrfRejection(request, token, allowedFor(request), 'CORS_ORIGINS')
       if (why !== null) throw rejected(why)
     },
+  }
+}
+
+/**
+ * This request's own origin, as a browser writes it in Origin: lower case, no default port
+ * (`Host: Example.com:443` over https is `https://example.com`). Null for a Host no URL can have.
+ */
+function ownOrigin (request: FastifyRequest): string | null {
+  if (!request.host) return null
+  try {
+    const origin = new URL(`${request.protocol}://${request.host}`).origin
+    return origin === 'null' ? null : origin
+  } catch {
+    return null
   }
 }

@@ -43,7 +43,7 @@ declare module 'fastify' {
  */
 export default fp(async (app) => {
   const { tokens, sessions, accounts, metrics, config } = app
-  const cookies = createSessionCookies(config.cookies, config.corsOrigins)
+  const cookies = createSessionCookies(config.cookies, config.corsOrigins, config.consoleEnabled)
   const { audienceHeader } = config.jwt
   app.decorate('sessionCookies', cookies)
   app.decorateRequest('auth', null)

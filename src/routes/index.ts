@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { adminOnly } from '../plugins/authenticate.js'
 import { activityRoutes } from './activity.js'
 import { adminRoutes } from './admin.js'
+import { consoleRoutes } from './console.js'
 import { healthRoutes, type Lifecycle } from './health.js'
 import { introspectionRoutes } from './introspect.js'
 import { jwksRoutes } from './jwks.js'
@@ -24,6 +25,7 @@ export const routes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, 
   await app.register(jwksRoutes)
   await app.register(introspectionRoutes)
   await app.register(metricsRoutes)
+  if (app.config.consoleEnabled) await app.register(consoleRoutes)
 
   await app.register(async (authenticated) => {
     authenticated.addHook('onRequest', authenticated.authenticate)

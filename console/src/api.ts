@@ -1,0 +1,63 @@
+/**
+ * The admin API, called as any client would: the session travels in the HttpOnly cookie (this
+ * script never sees the token), and every request that changes something carries the CSRF token
+ * from the readable cookie Gatehouse set beside it. URLs are relative to the page, so the console
+ * works under whatever path a proxy serves it from.
+ */
+export class ApiError extends Error {
+  constructor (readonly status: number, readonly code: string, message: string, readonly retryAfter: number | null = null) {
+    super(message)
+  }
+}
+
+/** The names Gatehouse gives the CSRF cookie (by COOKIE_SECURE and COOKIE_DOMAIN), in the order it reads the session cookies. */
+const CSRF_COOKIES = ['__Host-gatehouse_csrf', '__Secure-gatehouse_csrf', 'gatehouse_csrf']
+
+function csrfToken (): string {
+  const cookies = new Map(document.cookie.split(';').map((pair) => {
+    const at = pair.indexOf('=')
+    return [pair.slice(0, at).trim(), pair.slice(at + 1).trim()] as const
+  }))
+  for (const name of CSRF_COOKIES) {
+    const value = cookies.get(name)
+    if (value) return value
+  }
+  return ''
+}
+
+let onSignedOut: () => void = () => {}
+/** Called when any request finds the console's session gone (a 401): main.ts shows the sign-in form. */
+export function whenSignedOut (handler: () => void): void {
+  onSignedOut = handler
+}
+
+export const url = (path: string) => new URL(path, document.baseURI).toString()
+
+export async function api<T = unknown> (method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' }
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  if (method !== 'GET') headers['x-csrf-token'] = csrfToken()
+  let response: Response
+  try {
+    response = await fetch(url(path), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin', cache: 'no-store' })
+  } catch {
+    throw new ApiError(0, 'network', 'Gatehouse did not answer (network error); try again')
+  }
+  if (response.status === 204) return null as T
+  const data = await response.json().catch(() => null) as { error?: string, message?: string } | null
+  // A refused login is a 401 too; any other means this session has ended.
+  if (response.status === 401 && path !== 'sessions') onSignedOut()
+  if (!response.ok) {
+    const retryAfter = Number(response.headers.get('retry-after')) || null
+    throw new ApiError(response.status, data?.error ?? 'http_error', data?.message ?? `Gatehouse answered ${response.status}`, retryAfter)
+  }
+  return data as T
+}
+
+// The shapes the console reads (docs/api.md).
+export interface User { id: string, email: string, role: 'user' | 'admin', createdAt: string }
+export interface Session { id: string, current: boolean, client: string, user_agent: string, ip: string, created_at: string, last_seen_at: string, expires_at: string, max_expires_at: string }
+export interface SessionPage { user: User, sessions: Session[], next_cursor: string | null }
+export interface TtlState { ttl_seconds: number, source: 'default' | 'override', default_ttl_seconds: number, max_ttl_seconds: number, set_by: string | null, set_at: string | null }
+export interface ActivityHour { minutes: number[], live_sessions: Array<number | null>, logins: number[], failed_logins: number[], throttled: number[] }
+export interface FeedEvent { id: string, at: string, type: string, session_id: string, user_id: string, reason: string }

@@ -1,0 +1,105 @@
+import 'uplot/dist/uPlot.min.css'
+import './style.css'
+import { activityPanel } from './activity.js'
+import { api, ApiError, type User, whenSignedOut } from './api.js'
+import { byId, dismissConfirmation, h, notify } from './dom.js'
+import { ttlPanel } from './ttl.js'
+import { usersPanel } from './users.js'
+
+/**
+ * The ops console: sign in (the cookie transport), then, for admins, the TTL, users and their
+ * sessions, and live activity. Everything it shows comes from the admin API, which checks every
+ * request itself: hiding a button here protects nothing, refusing it there does.
+ */
+const view = byId('view')
+let stopView: () => void = () => {}
+
+function render (...children: HTMLElement[]): void {
+  dismissConfirmation()
+  stopView()
+  stopView = () => {}
+  view.replaceChildren(...children)
+}
+
+function signedInAs (user: User | null): void {
+  byId('who').hidden = user === null
+  byId('who-email').textContent = user ? `${user.email} (${user.role})` : ''
+}
+
+function showSignIn (message?: string): void {
+  signedInAs(null)
+  const email = h('input', { type: 'email', name: 'email', required: true, autocomplete: 'username', 'aria-label': 'Email' })
+  const password = h('input', { type: 'password', name: 'password', required: true, autocomplete: 'current-password', 'aria-label': 'Password' })
+  const error = h('p', { class: 'error', role: 'alert', hidden: message === undefined }, message ?? '')
+  const form = h('form', {
+    class: 'sign-in',
+    on: {
+      submit: async (event) => {
+        event.preventDefault()
+        try {
+          const { user } = await api<{ user: User }>('POST', 'sessions', { email: email.value, password: password.value, transport: 'cookie', client: 'console' })
+          byId('notice').hidden = true
+          show(user)
+        } catch (err) {
+          const e = err as ApiError
+          error.textContent = e.status === 429 ? `Too many attempts; try again in ${e.retryAfter ?? 'a few'} s.` : e.message
+          error.hidden = false
+          password.value = ''
+        }
+      },
+    },
+  },
+  h('h2', {}, 'Sign in'),
+  h('p', { class: 'muted' }, 'For Gatehouse administrators.'),
+  h('label', {}, 'Email', email),
+  h('label', {}, 'Password', password),
+  error,
+  h('button', { type: 'submit' }, 'Sign in'))
+  render(form)
+  email.focus()
+}
+
+function showAdminsOnly (user: User): void {
+  render(h('section', { class: 'refused', 'data-test': 'admins-only' },
+    h('h2', {}, 'Admins only'),
+    h('p', {}, `You are signed in as ${user.email}, who is not an administrator. The console is for Gatehouse administrators only; ask one if you need access.`)))
+}
+
+function show (user: User): void {
+  signedInAs(user)
+  if (user.role !== 'admin') return showAdminsOnly(user)
+  const users = usersPanel(user)
+  const activity = activityPanel((id) => {
+    void users.open(id)
+    users.element.scrollIntoView({ behavior: 'smooth' })
+  })
+  render(ttlPanel(), users.element, activity.element)
+  stopView = activity.stop
+}
+
+async function signOut (): Promise<void> {
+  try {
+    await api('DELETE', 'sessions/current')
+  } catch (err) {
+    // Already signed out (401) is what was wanted; anything else is worth saying.
+    if ((err as ApiError).status !== 401) return notify(`Could not sign out: ${(err as ApiError).message}`, 'error')
+  }
+  byId('notice').hidden = true
+  showSignIn()
+}
+
+async function start (): Promise<void> {
+  try {
+    show((await api<{ user: User }>('GET', 'me')).user)
+  } catch (err) {
+    const e = err as ApiError
+    // No session yet: the sign-in form, without a message.
+    if (e.status === 401) return showSignIn()
+    render(h('section', { class: 'refused' }, h('h2', {}, 'Gatehouse is not answering'), h('p', {}, e.message),
+      h('button', { type: 'button', on: { click: () => { void start() } } }, 'Try again')))
+  }
+}
+
+whenSignedOut(() => showSignIn('Your session has ended; sign in again.'))
+byId('sign-out').addEventListener('click', () => { void signOut() })
+void start()

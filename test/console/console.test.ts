@@ -1,0 +1,218 @@
+import { mkdirSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import type { Page } from 'playwright-core'
+import t from 'tap'
+import { createActivity } from '../../src/activity/activity.js'
+import { buildTestApp, type TestContext } from '../helpers/app.js'
+import { sql } from '../helpers/db.js'
+import { call, login, me, newAdmin, PASSWORD, signUp } from '../helpers/http.js'
+import { launchBrowser, pageProblems, waitForCount } from './browser.js'
+
+// The ops console in a real browser (headless Chromium, driven by playwright-core), against the
+// real service on a real port, Redis and PostgreSQL. The screenshots in docs/console.md are taken
+// here, so they show the console as it is.
+
+const SCREENSHOTS = new URL('../../docs/console/', import.meta.url)
+mkdirSync(SCREENSHOTS, { recursive: true })
+/**
+ * The 59 minutes before this one, filled by the real recorder (src/activity) on a clock moved back,
+ * so the charts in the docs' screenshots have an hour to show. The current minute is left to
+ * what the test itself does, which is what it checks.
+ */
+async function anHourOfTraffic (ctx: TestContext): Promise<void> {
+  const start = Date.now() - 59 * 60_000
+  let clock = start
+  let live = 0
+  const recorder = createActivity(ctx.redis, { keyPrefix: ctx.config.redisKeyPrefix, countSessions: async () => live, log: { warn: () => {} }, now: () => clock, flushIntervalMs: 3_600_000 })
+  for (let minute = 0; minute < 59; minute++) {
+    clock = start + minute * 60_000
+    const logins = Math.round(14 + 9 * Math.sin(minute / 7) + (minute % 5))
+    const failed = Math.round(2 + 2 * Math.sin(minute / 3)) + (minute >= 38 && minute <= 42 ? 25 : 0)
+    const throttled = minute >= 39 && minute <= 42 ? 12 + minute - 39 : 0
+    // A busy half hour that has died down to the test's own few sessions.
+    live = 4 + Math.round(60 * Math.sin(Math.PI * minute / 58) ** 2)
+    for (let i = 0; i < logins; i++) recorder.count('logins')
+    for (let i = 0; i < failed; i++) recorder.count('failed_logins')
+    for (let i = 0; i < throttled; i++) recorder.count('throttled')
+    await recorder.lastHour()
+  }
+  await recorder.close()
+}
+
+const screenshot = (page: Page, name: string) => page.screenshot({ path: new URL(`${name}.png`, SCREENSHOTS).pathname, fullPage: true })
+
+t.test('an admin runs the console: TTL, users and sessions, live events; a non-admin is refused', async (t) => {
+  // The production cookies (__Host-, Secure): Chromium takes Secure cookies from http://127.0.0.1.
+  const ctx = await buildTestApp(t)
+  const { app } = ctx
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  const admin = await newAdmin(ctx)
+  const userEmail = ctx.email()
+  const user = await signUp(app, userEmail)
+  const phone = await app.inject({ method: 'POST', url: '/sessions', headers: { 'user-agent': 'GatehouseApp/3.1 (iPhone)' }, payload: { email: userEmail, password: PASSWORD, client: 'ios' } })
+  const laptop = await app.inject({ method: 'POST', url: '/sessions', headers: { 'user-agent': 'Mozilla/5.0 (Macintosh)' }, payload: { email: userEmail, password: PASSWORD, client: 'web' } })
+  const phoneToken: string = phone.json().token
+  const laptopToken: string = laptop.json().token
+
+  await anHourOfTraffic(ctx)
+
+  const browser = await launchBrowser(t)
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage()
+  const problems = pageProblems(page)
+  const notice = page.locator('#notice')
+  const confirm = async (label: string) => {
+    await page.locator('#confirm-button', { hasText: label }).click()
+  }
+
+  await t.test('signing in', async (t) => {
+    await page.goto(`${base}/console`)
+    await page.getByLabel('Email').waitFor()
+    await screenshot(page, 'sign-in')
+    // A wrong password: the API's generic answer, and no session.
+    await page.getByLabel('Email').fill(admin.email)
+    await page.getByLabel('Password').fill('not the password')
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByText('Email or password is incorrect').waitFor()
+    await page.getByLabel('Password').fill(PASSWORD)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByRole('heading', { name: 'Session TTL' }).waitFor()
+    t.match(await page.locator('#who-email').textContent(), `${admin.email} (admin)`)
+    const cookies = await page.context().cookies()
+    const session = cookies.find((c) => c.name === '__Host-gatehouse_session')
+    t.ok(session?.httpOnly, 'the session cookie is HttpOnly')
+    t.notOk(await page.evaluate(() => (globalThis as unknown as { document: { cookie: string } }).document.cookie.includes('gatehouse_session')), 'page scripts cannot read the token')
+  })
+
+  await t.test('the TTL: shown, changed, refused when out of range, reset; the API applies it', async (t) => {
+    const value = page.locator('[data-test="ttl-value"]')
+    const showing = (text: string) => value.filter({ hasText: text }).waitFor()
+    await showing('20 min (1200 s)')
+    t.match(await page.locator('[data-test="ttl-source"]').textContent(), /default/)
+
+    await page.getByLabel('New TTL in seconds').fill('600')
+    await page.getByRole('button', { name: 'Set TTL' }).click()
+    t.match(await page.locator('#confirm-message').textContent(), /600 s.*Sessions idle for longer than that end/, 'a shorter TTL says what it does before it is set')
+    await confirm('Set TTL')
+    await showing('10 min (600 s)')
+    t.match(await page.locator('[data-test="ttl-source"]').textContent(), `Set by admin ${admin.email}`)
+    const applied = (await call(app, 'GET', '/admin/settings/session-ttl', admin.token)).json()
+    t.match(applied, { ttl_seconds: 600, source: 'override', set_by: `admin ${admin.email} (${admin.user.id})` }, 'the same change, with its set_by, as PUT /admin/settings/session-ttl makes')
+    t.equal((await me(app, `Token token=${phoneToken}`)).statusCode, 200)
+    t.ok(await ctx.redis.pttl(`${ctx.config.redisKeyPrefix}sess:{${user.id}}:${JSON.parse(Buffer.from(phoneToken.split('.')[1]!, 'base64url').toString()).jti}`) <= 600_000, 'the next request extends a session by the new TTL')
+
+    await page.getByLabel('New TTL in seconds').fill('999999999')
+    await page.getByRole('button', { name: 'Set TTL' }).click()
+    await confirm('Set TTL')
+    await notice.filter({ hasText: 'The TTL was not changed' }).waitFor()
+    t.match(await notice.textContent(), /SESSION_MAX_AGE_SECONDS|at most/, 'the API\'s own reason is shown')
+    t.equal(await value.textContent(), '10 min (600 s)', 'and nothing changed')
+
+    await page.getByRole('button', { name: 'Reset to default' }).click()
+    await confirm('Reset TTL')
+    await showing('20 min (1200 s)')
+    t.match((await call(app, 'GET', '/admin/settings/session-ttl', admin.token)).json(), { ttl_seconds: 1200, source: 'default' })
+  })
+
+  await t.test('a user found by email; one session ended, then the rest; the role changed', async (t) => {
+    await page.getByLabel('Email or user id').fill(userEmail.toUpperCase())
+    await page.getByRole('button', { name: 'Find' }).click()
+    await page.getByRole('heading', { name: userEmail }).waitFor()
+    const rows = page.locator('tr[data-session]')
+    t.equal(await rows.count(), 2, 'both live sessions are listed')
+    t.match(await page.locator('#users table').textContent(), /ios.*GatehouseApp\/3\.1 \(iPhone\)/s)
+    await screenshot(page, 'user')
+
+    const phoneRow = page.locator('tr', { hasText: 'GatehouseApp/3.1' })
+    await phoneRow.getByRole('button', { name: 'End' }).click()
+    t.match(await page.locator('#confirm-message').textContent(), `End this session of ${userEmail}: ios`)
+    await confirm('End session')
+    await notice.filter({ hasText: 'Ended the session ios' }).waitFor()
+    await waitForCount(rows, (n) => n === 1)
+    t.equal((await me(app, `Token token=${phoneToken}`)).statusCode, 401, 'the ended session\'s token is refused')
+    t.equal((await me(app, `Token token=${laptopToken}`)).statusCode, 200, 'the other one still works')
+
+    // Cancel does nothing: no request at all.
+    const sent: string[] = []
+    const record = (request: { method(): string, url(): string }) => { if (request.method() !== 'GET') sent.push(`${request.method()} ${request.url()}`) }
+    page.on('request', record)
+    await page.getByRole('button', { name: 'End all sessions' }).click()
+    await page.locator('#confirm').getByRole('button', { name: 'Cancel' }).click()
+    await page.locator('#confirm').waitFor({ state: 'hidden' })
+    await page.getByLabel('Email or user id').fill(userEmail)
+    await page.getByRole('button', { name: 'Find' }).click()
+    await page.getByRole('heading', { name: userEmail }).waitFor()
+    page.off('request', record)
+    t.same(sent, [], 'a cancelled action sends nothing')
+    t.equal((await me(app, `Token token=${laptopToken}`)).statusCode, 200)
+
+    await page.getByRole('button', { name: 'End all sessions' }).click()
+    await confirm('End all sessions')
+    await notice.filter({ hasText: `Ended 1 session of ${userEmail}` }).waitFor()
+    t.equal((await me(app, `Token token=${laptopToken}`)).statusCode, 401)
+    await page.locator('[data-test="no-sessions"]').waitFor()
+
+    await page.getByLabel('Role').selectOption('admin')
+    await page.getByRole('button', { name: 'Change role' }).click()
+    await confirm('Change role')
+    await notice.filter({ hasText: `${userEmail} is now an admin` }).waitFor()
+    t.same(await sql('SELECT role FROM users WHERE id = $1', [user.id]), [{ role: 'admin' }])
+    await page.getByLabel('Role').selectOption('user')
+    await page.getByRole('button', { name: 'Change role' }).click()
+    await confirm('Change role')
+    await notice.filter({ hasText: `${userEmail} is now a user` }).waitFor()
+    t.same(await sql('SELECT role FROM users WHERE id = $1', [user.id]), [{ role: 'user' }])
+  })
+
+  await t.test('session events appear as they happen; the charts are drawn', async (t) => {
+    const events = page.locator('[data-test="events"] li')
+    await page.locator('[data-test="events-status"]', { hasText: 'Live' }).waitFor()
+    t.ok(await events.filter({ hasText: 'admin' }).count() >= 1, 'the admin\'s revocations from before are in the backlog')
+    const before = await events.count()
+    await login(app, userEmail)
+    await waitForCount(events, (n) => n > before)
+    t.equal(await events.first().getAttribute('data-type'), 'created')
+    t.match(await events.first().textContent(), new RegExp(`signed in.*${user.id}`, 's'), 'a login, live, with its user')
+    t.equal(await page.locator('.charts canvas').count(), 3, 'three charts')
+    await screenshot(page, 'console')
+
+    // A user id in the list opens that user.
+    await events.first().getByRole('button', { name: user.id }).click()
+    await page.getByRole('heading', { name: userEmail }).waitFor()
+  })
+
+  await t.test('what the page sends without the CSRF token is refused', async (t) => {
+    const answer = await page.evaluate(async () => {
+      const response = await fetch('admin/settings/session-ttl', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"ttl_seconds":60}' })
+      return { status: response.status, body: await response.json() }
+    })
+    t.match(answer, { status: 403, body: { error: 'csrf_rejected' } })
+    t.match((await call(app, 'GET', '/admin/settings/session-ttl', admin.token)).json(), { ttl_seconds: 1200 })
+  })
+
+  await t.test('signing out ends the console\'s session', async (t) => {
+    const cookie = (await page.context().cookies()).find((c) => c.name === '__Host-gatehouse_session')!.value
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor()
+    t.equal((await me(app, `Token token=${cookie}`)).statusCode, 401)
+  })
+
+  await t.test('a non-admin who signs in sees "admins only" and nothing else', async (t) => {
+    const other = await (await browser.newContext({ viewport: { width: 1280, height: 600 } })).newPage()
+    const otherProblems = pageProblems(other)
+    await other.goto(`${base}/console`)
+    await other.getByLabel('Email').fill(userEmail)
+    await other.getByLabel('Password').fill(PASSWORD)
+    await other.getByRole('button', { name: 'Sign in' }).click()
+    await other.getByRole('heading', { name: 'Admins only' }).waitFor()
+    t.equal(await other.getByRole('heading', { name: 'Session TTL' }).count(), 0)
+    t.equal(await other.locator('#users, #activity').count(), 0)
+    await screenshot(other, 'admins-only')
+    // The page hides nothing the API would give: it refuses.
+    const status = await other.evaluate(async () => (await fetch('admin/settings/session-ttl')).status)
+    t.equal(status, 403)
+    t.same(otherProblems, [])
+  })
+
+  t.same(problems, [], 'no page error and nothing blocked by the CSP')
+})
