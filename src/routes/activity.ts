@@ -135,6 +135,9 @@ export const activityRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
         }
       }
       const poll = async () => {
+        // A pipelined request's response can be queued behind another when its client goes:
+        // no 'close' reaches it, so each poll looks.
+        if (gone()) return end(true)
         try {
           const events = await feed.after(cursor, POLL_BATCH)
           if (ended) return

@@ -72,7 +72,8 @@ export function parseTtl (raw: string, maxSeconds: number): number {
 
 /** Throws TtlValueError unless 1 <= seconds <= maxSeconds. */
 export function checkTtl (seconds: number, maxSeconds: number): void {
-  if (!Number.isSafeInteger(seconds) || seconds < 1) throw new TtlValueError(`the TTL must be at least 1 second (got ${seconds})`)
+  if (!Number.isInteger(seconds)) throw new TtlValueError(`the TTL must be a whole number of seconds (got ${seconds})`)
+  if (seconds < 1) throw new TtlValueError(`the TTL must be at least 1 second (got ${seconds})`)
   if (seconds > maxSeconds) {
     throw new TtlValueError(`the TTL must not exceed the absolute session lifetime, SESSION_MAX_AGE_SECONDS (${formatTtl(maxSeconds)}; got ${formatTtl(seconds)})`)
   }
