@@ -9,6 +9,13 @@ const RECONNECT_MS = 5_000
 
 const EVENT_TEXT = new Map([['created', 'signed in'], ['revoked', 'ended'], ['expired', 'expired']])
 
+/**
+ * After this long without a key press or click, the console stops asking for anything: an
+ * unattended console must not keep its session alive (every API call extends it, as any client's
+ * does), so the session runs out after its TTL like any other.
+ */
+export const IDLE_MS = 10 * 60_000
+
 /** Live session events and charts of the last hour. `openUser` shows a user in the users panel. */
 export function activityPanel (openUser: (id: string) => void): { element: HTMLElement, stop(): void } {
   const list = h('ol', { class: 'events', 'data-test': 'events', 'aria-live': 'off' })
@@ -16,7 +23,13 @@ export function activityPanel (openUser: (id: string) => void): { element: HTMLE
   const charts = h('div', { class: 'charts' })
   let source: EventSource | null = null
   let retry: ReturnType<typeof setTimeout> | undefined
+  // Bumped by every disconnect: a retry that was under way when it happened does nothing.
+  let generation = 0
   let stopped = false
+  let lastInput = Date.now()
+
+  /** Someone is looking: the tab is visible and was used lately. */
+  const present = () => !stopped && document.visibilityState === 'visible' && Date.now() - lastInput < IDLE_MS
 
   function eventRow (event: FeedEvent): HTMLElement {
     const time = new Date(event.at).toLocaleTimeString()
@@ -33,53 +46,79 @@ export function activityPanel (openUser: (id: string) => void): { element: HTMLE
    * reconnects, after a dropped stream, resume after the last event instead.)
    */
   function connect (): void {
-    if (stopped || document.visibilityState !== 'visible') return
+    disconnect()
+    if (!present()) return
+    const mine = generation
     list.replaceChildren()
-    source = new EventSource(url('admin/events'), { withCredentials: true })
-    source.addEventListener('open', () => { status.textContent = 'Live: new events appear at the top.' })
-    source.addEventListener('session', (message) => {
+    const stream = new EventSource(url('admin/events'), { withCredentials: true })
+    source = stream
+    stream.addEventListener('open', () => { status.textContent = 'Live: new events appear at the top.' })
+    stream.addEventListener('session', (message) => {
       list.prepend(eventRow(JSON.parse((message as MessageEvent<string>).data) as FeedEvent))
       while (list.childElementCount > MAX_ROWS) list.lastElementChild?.remove()
     })
     // After a long gap the server starts over from its latest events instead of replaying them all.
-    source.addEventListener('restart', () => list.replaceChildren())
-    source.addEventListener('signed-out', () => {
+    stream.addEventListener('restart', () => list.replaceChildren())
+    stream.addEventListener('signed-out', () => {
       disconnect()
-      // Any request now answers 401, which takes the console back to the sign-in form.
-      void api('GET', 'me').catch(() => {})
+      // A 401 takes the console back to the sign-in form (api.ts); anything else, try again later.
+      retryLater(mine + 1)
     })
-    source.addEventListener('error', () => {
+    stream.addEventListener('error', () => {
       // EventSource retries by itself after a dropped stream; after a refused one (401, 503) it gives up.
-      if (source?.readyState !== EventSource.CLOSED) {
+      if (stream.readyState !== EventSource.CLOSED) {
         status.textContent = 'Reconnecting…'
         return
       }
-      status.textContent = `Disconnected; retrying in ${RECONNECT_MS / 1000} s.`
-      retry = setTimeout(() => {
-        // A 401 here signs the console out (api.ts); anything else, try the stream again.
-        api('GET', 'me').then(connect, (err: ApiError) => { if (err.status !== 401) connect() })
-      }, RECONNECT_MS)
+      disconnect()
+      retryLater(mine + 1)
     })
   }
 
+  /** Asks whether the session is still good (a 401 signs the console out), then reconnects. */
+  function retryLater (expected: number): void {
+    status.textContent = `Disconnected; retrying in ${RECONNECT_MS / 1000} s.`
+    retry = setTimeout(() => {
+      if (generation !== expected || !present()) return
+      api('GET', 'me').then(
+        () => { if (generation === expected) connect() },
+        (err: ApiError) => { if (generation === expected && err.status !== 401) retryLater(expected) })
+    }, RECONNECT_MS)
+  }
+
   function disconnect (): void {
+    generation++
     source?.close()
     source = null
     clearTimeout(retry)
   }
 
-  // A hidden tab holds no stream: it would keep a connection (browsers allow six per host) and,
-  // through its retries, the session alive. Back in view, the stream and charts are fetched anew.
-  const onVisibility = () => {
-    if (document.visibilityState !== 'visible') {
-      disconnect()
-      status.textContent = 'Paused while this tab is hidden.'
-      return
-    }
+  function pause (why: string): void {
+    disconnect()
+    status.textContent = why
+  }
+
+  // A hidden tab holds no stream: it would keep a connection (browsers allow six per host). Back in
+  // view, or used again after a while, the stream and the charts are fetched anew.
+  const resume = () => {
+    if (!present()) return
     if (source === null) connect()
     void drawCharts()
   }
+  const onVisibility = () => {
+    if (document.visibilityState === 'visible') resume()
+    else pause('Paused while this tab is hidden.')
+  }
+  const onInput = () => {
+    const wasIdle = Date.now() - lastInput >= IDLE_MS
+    lastInput = Date.now()
+    if (wasIdle) resume()
+  }
+  const idleCheck = setInterval(() => {
+    if (!stopped && source !== null && !present()) pause('Paused: nobody has used the console for 10 minutes. Click or press a key to resume.')
+  }, 30_000)
   document.addEventListener('visibilitychange', onVisibility)
+  for (const type of ['pointerdown', 'keydown'] as const) document.addEventListener(type, onInput, { capture: true })
 
   const plots: UPlot[] = []
   async function drawCharts (): Promise<void> {
@@ -122,14 +161,16 @@ export function activityPanel (openUser: (id: string) => void): { element: HTMLE
 
   connect()
   void drawCharts()
-  const refresh = setInterval(() => { if (document.visibilityState === 'visible') void drawCharts() }, CHART_REFRESH_MS)
+  const refresh = setInterval(() => { if (present()) void drawCharts() }, CHART_REFRESH_MS)
   return {
     element,
     stop () {
       stopped = true
       disconnect()
       document.removeEventListener('visibilitychange', onVisibility)
+      for (const type of ['pointerdown', 'keydown'] as const) document.removeEventListener(type, onInput, { capture: true })
       clearInterval(refresh)
+      clearInterval(idleCheck)
       for (const plot of plots) plot.destroy()
     },
   }

@@ -25,6 +25,9 @@ function csrfToken (): string {
   return ''
 }
 
+/** Thrown after a 401 has taken the console back to the sign-in form: callers have nothing left to report. */
+export class SignedOutError extends ApiError {}
+
 let onSignedOut: () => void = () => {}
 /** Called when any request finds the console's session gone (a 401): main.ts shows the sign-in form. */
 export function whenSignedOut (handler: () => void): void {
@@ -45,11 +48,15 @@ export async function api<T = unknown> (method: 'GET' | 'POST' | 'PUT' | 'DELETE
   }
   if (response.status === 204) return null as T
   const data = await response.json().catch(() => null) as { error?: string, message?: string } | null
-  // A refused login is a 401 too; any other means this session has ended.
-  if (response.status === 401 && path !== 'sessions') onSignedOut()
   if (!response.ok) {
     const retryAfter = Number(response.headers.get('retry-after')) || null
-    throw new ApiError(response.status, data?.error ?? 'http_error', data?.message ?? `Gatehouse answered ${response.status}`, retryAfter)
+    const args = [response.status, data?.error ?? 'http_error', data?.message ?? `Gatehouse answered ${response.status}`, retryAfter] as const
+    // A refused login is a 401 too; any other means this session has ended.
+    if (response.status === 401 && path !== 'sessions') {
+      onSignedOut()
+      throw new SignedOutError(...args)
+    }
+    throw new ApiError(...args)
   }
   return data as T
 }

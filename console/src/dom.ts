@@ -45,6 +45,8 @@ export function formatDuration (seconds: number): string {
 /** Says what an action did (or why it failed), where a screen reader announces it too. */
 export function notify (message: string, kind: 'done' | 'error' = 'done'): void {
   const notice = byId('notice')
+  // The sign-in form has taken over: what the page was doing no longer matters.
+  if (kind === 'error' && signedOut) return
   notice.textContent = message
   notice.className = kind
   notice.hidden = false
@@ -60,6 +62,13 @@ export function confirmAction (message: string, confirmLabel: string): Promise<b
   dialog.returnValue = ''
   dialog.showModal()
   return new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'), { once: true }))
+}
+
+let signedOut = false
+/** Whether the console is signed out (main.ts sets it): errors of requests made before are not shown. */
+export function setSignedOut (value: boolean): void {
+  signedOut = value
+  if (value) byId('notice').hidden = true
 }
 
 /** Closes the confirmation if one is open (the view is changing under it), as a "no". */

@@ -2,7 +2,7 @@ import 'uplot/dist/uPlot.min.css'
 import './style.css'
 import { activityPanel } from './activity.js'
 import { api, ApiError, type User, whenSignedOut } from './api.js'
-import { byId, dismissConfirmation, h, notify } from './dom.js'
+import { byId, dismissConfirmation, h, notify, setSignedOut } from './dom.js'
 import { ttlPanel } from './ttl.js'
 import { usersPanel } from './users.js'
 
@@ -27,6 +27,7 @@ function signedInAs (user: User | null): void {
 }
 
 function showSignIn (message?: string): void {
+  setSignedOut(true)
   signedInAs(null)
   const email = h('input', { type: 'email', name: 'email', required: true, autocomplete: 'username', 'aria-label': 'Email' })
   const password = h('input', { type: 'password', name: 'password', required: true, autocomplete: 'current-password', 'aria-label': 'Password' })
@@ -66,6 +67,7 @@ function showAdminsOnly (user: User): void {
 }
 
 function show (user: User): void {
+  setSignedOut(false)
   signedInAs(user)
   if (user.role !== 'admin') return showAdminsOnly(user)
   const users = usersPanel(user)

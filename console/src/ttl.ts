@@ -1,5 +1,5 @@
 import { api, ApiError, type TtlState } from './api.js'
-import { confirmAction, formatDuration, formatTime, h, notify } from './dom.js'
+import { byId, confirmAction, formatDuration, formatTime, h, notify } from './dom.js'
 
 const PATH = 'admin/settings/session-ttl'
 
@@ -45,7 +45,9 @@ export function ttlPanel (): HTMLElement {
       submit: (event) => {
         event.preventDefault()
         const seconds = Number(input.value)
-        if (!Number.isInteger(seconds) || seconds < 1) return notify('Enter a whole number of seconds, at least 1.', 'error')
+        // Only what is not a number of seconds at all; the range is the API's to check (and say).
+        if (!Number.isSafeInteger(seconds) || seconds < 1) return notify('Enter a whole number of seconds, at least 1.', 'error')
+        byId('notice').hidden = true
         void change(seconds)
       },
     },

@@ -1,4 +1,4 @@
-import { api, ApiError, type Session, type SessionPage, type User } from './api.js'
+import { api, ApiError, type Session, type SessionPage, SignedOutError, type User } from './api.js'
 import { confirmAction, formatTime, h, notify } from './dom.js'
 
 /** A user id as the API writes it (anything else is looked up as an email). */
@@ -15,14 +15,19 @@ export function usersPanel (me: User): UsersPanel {
   const search = h('input', { type: 'search', name: 'query', required: true, placeholder: 'ada@example.com or a user id', 'aria-label': 'Email or user id', autocomplete: 'off' })
   const result = h('div', { 'data-test': 'user-result' })
 
+  // Only the latest lookup may show its result: an earlier, slower one must not overwrite it.
+  let lookups = 0
   async function open (query: string): Promise<void> {
     search.value = query
     const text = query.trim()
     if (text === '') return
+    const lookup = ++lookups
+    const byId = USER_ID.test(text.toLowerCase())
     try {
-      const page = USER_ID.test(text.toLowerCase())
+      const page = byId
         ? await sessionsOf(text.toLowerCase())
         : await api<{ users: User[] }>('GET', `admin/users?email=${encodeURIComponent(text)}`).then((found) => found.users[0] ? sessionsOf(found.users[0].id) : null)
+      if (lookup !== lookups) return
       if (page === null) {
         result.replaceChildren(h('p', { class: 'muted' }, `No user with the email ${text}.`))
         return
@@ -30,7 +35,9 @@ export function usersPanel (me: User): UsersPanel {
       show(page)
     } catch (err) {
       const e = err as ApiError
-      if (e.code === 'user_not_found') result.replaceChildren(h('p', { class: 'muted' }, `No user with the id ${text}.`))
+      if (lookup !== lookups || e instanceof SignedOutError) return
+      // By email, user_not_found means the user was deleted between the two requests.
+      if (e.code === 'user_not_found') result.replaceChildren(h('p', { class: 'muted' }, byId ? `No user with the id ${text}.` : `No user with the email ${text}.`))
       else notify(`Could not look the user up: ${e.message}`, 'error')
     }
   }
@@ -99,7 +106,8 @@ export function usersPanel (me: User): UsersPanel {
   function sessionRow (user: User, session: Session): HTMLElement {
     const end = async () => {
       const what = `${session.client || 'unnamed client'} (${session.user_agent || 'no user agent'}, ${session.ip})`
-      if (!(await confirmAction(`End this session of ${user.email}: ${what}? Its token stops working at once.`, 'End session'))) return
+      const own = session.current ? ' It is the session of this console: you will be signed out.' : ''
+      if (!(await confirmAction(`End this session of ${user.email}: ${what}? Its token stops working at once.${own}`, 'End session'))) return
       try {
         await api('DELETE', `admin/users/${user.id}/sessions/${encodeURIComponent(session.id)}`)
         notify(`Ended the session ${what} of ${user.email}.`)
@@ -125,6 +133,7 @@ export function usersPanel (me: User): UsersPanel {
     try {
       const { revoked } = await api<{ revoked: number }>('DELETE', `admin/users/${user.id}/sessions`)
       notify(`Ended ${revoked} session${revoked === 1 ? '' : 's'} of ${user.email}.`)
+      // Your own: this console's session went too, and the next request finds it gone.
       await open(user.id)
     } catch (err) {
       notify(`The sessions were not ended: ${(err as ApiError).message}`, 'error')

@@ -5,7 +5,7 @@ import t from 'tap'
 import { createActivity } from '../../src/activity/activity.js'
 import { buildTestApp, type TestContext } from '../helpers/app.js'
 import { sql } from '../helpers/db.js'
-import { call, login, me, newAdmin, PASSWORD, signUp } from '../helpers/http.js'
+import { call, claimsOf, login, me, newAdmin, PASSWORD, signUp } from '../helpers/http.js'
 import { launchBrowser, pageProblems, waitForCount } from './browser.js'
 
 // The ops console in a real browser (headless Chromium, driven by playwright-core), against the
@@ -190,11 +190,50 @@ t.test('an admin runs the console: TTL, users and sessions, live events; a non-a
     t.match((await call(app, 'GET', '/admin/settings/session-ttl', admin.token)).json(), { ttl_seconds: 1200 })
   })
 
+  await t.test('a hidden tab holds no event stream; back in view, it catches up', async (t) => {
+    const status = page.locator('[data-test="events-status"]')
+    const setVisibility = (state: 'hidden' | 'visible') => page.evaluate((state) => {
+      const doc = (globalThis as unknown as { document: { dispatchEvent(e: unknown): void } }).document
+      Object.defineProperty(doc, 'visibilityState', { configurable: true, get: () => state })
+      doc.dispatchEvent(new (globalThis as unknown as { Event: new (type: string) => unknown }).Event('visibilitychange'))
+    }, state)
+    const streams: string[] = []
+    const record = (request: { url(): string }) => { if (request.url().endsWith('/admin/events')) streams.push(request.url()) }
+    page.on('request', record)
+    await setVisibility('hidden')
+    await status.filter({ hasText: 'Paused while this tab is hidden' }).waitFor()
+    const rows = page.locator('[data-test="events"] li')
+    const shown = await rows.count()
+    const { token: meanwhile } = await login(app, userEmail)
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    t.equal(await rows.count(), shown, 'nothing arrives while hidden')
+    t.same(streams, [], 'no stream while hidden')
+    await setVisibility('visible')
+    await status.filter({ hasText: 'Live' }).waitFor()
+    page.off('request', record)
+    t.equal(streams.length, 1, 'one new stream once visible again')
+    const newest = String(claimsOf(meanwhile).jti).slice(0, 12)
+    await rows.filter({ hasText: newest }).waitFor()
+    t.pass('it opens with the latest events, the login made meanwhile among them')
+  })
+
   await t.test('signing out ends the console\'s session', async (t) => {
     const cookie = (await page.context().cookies()).find((c) => c.name === '__Host-gatehouse_session')!.value
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.getByRole('heading', { name: 'Sign in' }).waitFor()
     t.equal((await me(app, `Token token=${cookie}`)).statusCode, 401)
+  })
+
+  await t.test('a session ended elsewhere takes the console back to the sign-in form', async (t) => {
+    await page.getByLabel('Email').fill(admin.email)
+    await page.getByLabel('Password').fill(PASSWORD)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.locator('[data-test="events-status"]', { hasText: 'Live' }).waitFor()
+    const cookie = (await page.context().cookies()).find((c) => c.name === '__Host-gatehouse_session')!.value
+    // Another admin ends it (or a password change, a demotion...): the page sees it go by in the events.
+    t.equal((await call(app, 'DELETE', `/admin/users/${admin.user.id}/sessions/${claimsOf(cookie).jti}`, admin.token)).statusCode, 204)
+    await page.getByText('Your session has ended; sign in again.').waitFor({ timeout: 15_000 })
+    t.equal(await page.locator('#notice:visible').count(), 0, 'no stale error from the page it left')
   })
 
   await t.test('a non-admin who signs in sees "admins only" and nothing else', async (t) => {
