@@ -58,7 +58,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
           // header (Authorization, Cookie) can be. (pino's redact would clone every line to blank
           // paths that are never there.)
           serializers: {
-            req: (request: FastifyRequest) => ({ method: request.method, url: request.url, host: request.host, remoteAddress: request.ip }),
+            req: (request: FastifyRequest) => ({ method: request.method, url: withoutEmail(request.url), host: request.host, remoteAddress: request.ip }),
           },
           // Written asynchronously: under load, lines that arrive while a write is in flight go out
           // together in the next one, instead of one blocking write(2) per line (docs/performance.md).
@@ -153,3 +153,6 @@ async function register (app: FastifyInstance, config: Config, options: BuildApp
 }
 
 const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops
+
+/** An admin's lookup by email (GET /admin/users?email=) is logged without the address: logs are not the place for it. */
+const withoutEmail = (url: string) => url.includes('email=') ? url.replace(/([?&]email=)[^&]*/g, '$1[redacted]') : url
