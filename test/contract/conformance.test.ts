@@ -10,7 +10,7 @@ import { buildTestApp, storeOf, type TestContext } from '../helpers/app.js'
 import { TEST_JWT_SECRET } from '../helpers/config.js'
 import { call, claimsOf, newAdmin, newSession, PASSWORD } from '../helpers/http.js'
 import { keysOf, sessionKeyOf } from '../helpers/redis.js'
-import { sleep } from '../helpers/wait.js'
+import { eventually, sleep } from '../helpers/wait.js'
 
 // The conformance kit under contract/, run as another team would run it: Python's standard
 // library and plain Redis commands, none of Gatehouse's code.
@@ -70,6 +70,8 @@ t.test('the reader prints user_id and role of a live session created through the
     t.match(await kit(ctx, 'read', idle), { code: 1, stderr: 'not live: idle' }, 'idle past a shortened TTL, though its key still exists')
     t.equal(await ctx.redis.exists(sessionKeyOf(ctx, idle)), 1)
     await ctx.redis.hdel(`${ctx.config.redisKeyPrefix}config`, 'session_ttl_seconds')
+    // The app follows the setting within a second; until it has, a login would get the 1 s TTL.
+    t.ok(await eventually(5000, () => ctx.app.sessionTtl.seconds() === ctx.config.sessionTtlSeconds), 'the app is back on the default TTL')
 
     // A revoke-all refuses sessions at once and deletes their keys after (in batches): between
     // the two, the user's cutoff is what tells a reader.
