@@ -1,11 +1,12 @@
-import type { AddressInfo } from 'node:net'
+import { once } from 'node:events'
+import { type AddressInfo, connect } from 'node:net'
 import { request } from 'node:http'
 import t, { type Test } from 'tap'
 import { EVENT_BACKLOG, MAX_EVENT_STREAMS } from '../../src/routes/activity.js'
 import { startPrivateRedis } from '../faults/private-redis.js'
 import { buildTestApp, type TestContext } from '../helpers/app.js'
 import { newAdmin } from '../helpers/http.js'
-import { eventually } from '../helpers/wait.js'
+import { eventually, sleep } from '../helpers/wait.js'
 import { openEventStream } from './event-stream.js'
 
 // The event stream when Redis is slow, frozen or gone, and when clients come and go in bursts: on a
@@ -98,4 +99,22 @@ t.test('a resume from far back sends at most EVENT_BACKLOG events, after a resta
   await new Promise((resolve) => setTimeout(resolve, 1500))
   t.equal(stream.messages[0]?.event, 'restart', 'the client is told to start its list afresh')
   t.equal(stream.messages.filter((m) => m.event === 'session').length, EVENT_BACKLOG, 'only the latest, not the whole stream')
+})
+
+t.test('pipelined requests on connections that then close leave no slot taken', async (t) => {
+  const { base, auth } = await served(t)
+  const { port } = new URL(base)
+  const request = `GET /admin/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: ${auth.authorization}\r\n\r\n`
+  for (let i = 0; i < 3; i++) {
+    const socket = connect(Number(port), '127.0.0.1')
+    await once(socket, 'connect')
+    // Three at once: the second and third answers wait behind the first, which never ends.
+    socket.write(request.repeat(3))
+    await sleep(300)
+    socket.destroy()
+  }
+  // Each leftover finds its client gone at its next poll, a second later.
+  await sleep(2500)
+  const statuses = await Promise.all(Array.from({ length: MAX_EVENT_STREAMS }, () => statusOf(`${base}/admin/events`, auth)))
+  t.same(statuses.filter((s) => s !== 200), [], 'every slot is free again')
 })
