@@ -1,4 +1,5 @@
 import type { RedisClient } from '../redis/client.js'
+import { eventStreamKey } from './events.js'
 
 /** A stream entry's id, `<ms>-<seq>`: what a client sends back (Last-Event-ID) to resume. */
 export const EVENT_ID_PATTERN = /^\d{1,15}-\d{1,15}$/
@@ -27,7 +28,7 @@ export interface EventFeed {
 const MAX_FIELD_LENGTH = 200
 
 export function createEventFeed (redis: RedisClient, keyPrefix: string): EventFeed {
-  const key = `${keyPrefix}events`
+  const key = eventStreamKey(keyPrefix)
   return {
     async latest (count) {
       return (await redis.xrevrange(key, '+', '-', 'COUNT', count)).reverse().map(feedEvent)

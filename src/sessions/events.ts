@@ -4,6 +4,9 @@ import type { RedisClient } from '../redis/client.js'
 /** The version of the event entry format (the `v` field); see docs/session-contract.md, "Events". */
 export const EVENT_FORMAT_VERSION = '1'
 
+/** The stream's key: written here, read by the console's live view (event-feed.ts) and other services. */
+export const eventStreamKey = (keyPrefix: string) => `${keyPrefix}events`
+
 /** Why a session was ended on purpose. */
 export type RevokeReason = 'logout' | 'revoke-all' | 'password-change' | 'admin' | 'cap' | 'role-change' | 'account-deleted'
 /**
@@ -37,7 +40,7 @@ export interface EventStreamOptions {
  * did not happen.
  */
 export function createEventStream (redis: RedisClient, { keyPrefix, maxLength, log, onFailure }: EventStreamOptions): EventSink {
-  const key = `${keyPrefix}events`
+  const key = eventStreamKey(keyPrefix)
   return async (events) => {
     if (events.length === 0) return
     const pipeline = redis.pipeline()
