@@ -12,11 +12,6 @@ export default fp(async (app) => {
   const { redis, config, metrics, log } = app
   const activity = createActivity(redis, { keyPrefix: config.redisKeyPrefix, countSessions: metrics.liveSessions, log })
   app.decorate('activity', activity)
-  // Every 429, whichever limit answered it (logins, sign-ups, introspection).
-  app.addHook('onResponse', (_request, reply, done) => {
-    if (reply.statusCode === 429) activity.count('throttled')
-    done()
-  })
   // Before the Redis client closes (it is registered earlier, so it closes later).
   app.addHook('onClose', () => activity.close())
 }, { name: 'activity', dependencies: ['config', 'redis', 'metrics'] })

@@ -15,6 +15,10 @@ export function openThrottles (redis: RedisClient, config: Config, onLimited?: (
 }
 
 export default fp(async (app) => {
-  const { metrics } = app
-  app.decorate('throttles', openThrottles(app.redis, app.config, (limit) => metrics.throttled.inc({ limit })))
-}, { name: 'throttles', dependencies: ['config', 'redis', 'metrics'] })
+  const { metrics, activity } = app
+  // Every refusal is one 429 (the only place a 429 is made): counted for Prometheus and the console's chart.
+  app.decorate('throttles', openThrottles(app.redis, app.config, (limit) => {
+    metrics.throttled.inc({ limit })
+    activity.count('throttled')
+  }))
+}, { name: 'throttles', dependencies: ['config', 'redis', 'metrics', 'activity'] })
