@@ -62,9 +62,11 @@ export function createActivity (redis: RedisClient, options: ActivityOptions): A
   let pending = new Map<number, Map<ActivityCount, number>>()
   let closed = false
   let warned = false
-  // The first minute this instance may count sessions in: the next whole one, so an app that
-  // lives a few seconds (a CLI, a test) never scans the keyspace.
-  let lastSampled = minuteOf(now())
+  // The timer counts sessions from the next whole minute on, so an app that lives a few seconds
+  // (a CLI, a test) never scans the keyspace; a console asking (lastHour) may have it counted sooner.
+  const startMinute = minuteOf(now())
+  // The last minute whose claim this instance has had answered (see `sample`).
+  let lastSampled: number | null = null
 
   async function flush (): Promise<void> {
     const current = minuteOf(now())
@@ -106,16 +108,18 @@ export function createActivity (redis: RedisClient, options: ActivityOptions): A
 
   /** Once a minute, fleet-wide: the first instance to claim the minute counts the live sessions. */
   async function sample (minute: number): Promise<void> {
-    lastSampled = minute
     try {
-      const [[, claimed] = []] = (await redis.pipeline().hsetnx(key(minute), 'counted_by', instance).expire(key(minute), KEEP_SECONDS).exec()) ?? []
+      const [[err, claimed] = []] = (await redis.pipeline().hsetnx(key(minute), 'counted_by', instance).expire(key(minute), KEEP_SECONDS).exec()) ?? []
+      if (err) throw err
+      // The claim has its answer: the minute is settled for this instance, whoever won it.
+      lastSampled = minute
       if (claimed !== 1) return
       await redis.hset(key(minute), 'live_sessions', await countSessions())
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'could not count the live sessions for the console\'s chart')
     }
   }
-  const sampleIfDue = () => minuteOf(now()) === lastSampled ? undefined : sample(minuteOf(now()))
+  const sampleIfDue = (minute: number) => minute === lastSampled ? undefined : sample(minute)
 
   function add (minute: number, name: ActivityCount, n: number): void {
     let counts = pending.get(minute)
@@ -125,7 +129,8 @@ export function createActivity (redis: RedisClient, options: ActivityOptions): A
 
   let running: Promise<void> | null = null
   const tick = () => {
-    running ??= Promise.all([flush(), sampleIfDue()]).then(() => {}).finally(() => { running = null })
+    const minute = minuteOf(now())
+    running ??= Promise.all([flush(), minute === startMinute ? undefined : sampleIfDue(minute)]).then(() => {}).finally(() => { running = null })
     return running
   }
   const timer = setInterval(() => { void tick() }, options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS).unref()
@@ -138,7 +143,7 @@ export function createActivity (redis: RedisClient, options: ActivityOptions): A
       const last = minuteOf(now())
       // What this instance has not written yet is shown too, so an admin sees their own last login;
       // and the current minute's count of live sessions, unless some instance has made it already.
-      await Promise.all([flush(), sample(last)])
+      await Promise.all([flush(), sampleIfDue(last)])
       const minutes = Array.from({ length: ACTIVITY_MINUTES }, (_, i) => last - ACTIVITY_MINUTES + 1 + i)
       const pipeline = redis.pipeline()
       for (const minute of minutes) pipeline.hmget(key(minute), 'live_sessions', ...ACTIVITY_COUNTS)
