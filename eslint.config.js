@@ -21,7 +21,7 @@ const LAYERS = {
   activity: ['shared', 'config', 'redis'],
   // The HTTP edge.
   http: ['shared', 'config'],
-  schemas: ['shared', 'http', 'sessions', 'users'],
+  schemas: ['shared', 'http', 'sessions', 'users', 'activity'],
   plugins: ['shared', 'config', 'redis', 'db', 'sessions', 'users', 'tokens', 'throttle', 'core', 'metrics', 'activity', 'http'],
   routes: ['shared', 'config', 'sessions', 'users', 'tokens', 'core', 'activity', 'http', 'schemas', 'plugins'],
   // The command line: domain, core and the plugins' builders, loaded lazily (see below).

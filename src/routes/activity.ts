@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import { PassThrough } from 'node:stream'
-import { ACTIVITY_MINUTES } from '../activity/activity.js'
 import { requireAuth } from '../plugins/authenticate.js'
+import { activityHour, eventHeaders } from '../schemas/activity.js'
 import { errorBody } from '../schemas/common.js'
-import { createEventFeed, EVENT_ID_PATTERN, type FeedEvent } from '../sessions/event-feed.js'
+import { createEventFeed, type FeedEvent } from '../sessions/event-feed.js'
 import { errors, orUnavailable } from '../shared/errors.js'
 
 /** Events sent when a stream opens: the latest ones, or those after Last-Event-ID (a reconnect). */
@@ -17,27 +17,6 @@ const POLL_BATCH = 100
 const RECHECK_INTERVAL_MS = 15_000
 /** A client that does not read: its stream is ended once this much waits to be sent. */
 const MAX_UNSENT_BYTES = 256 * 1024
-
-const series = (items: object) => ({ type: 'array', items, minItems: ACTIVITY_MINUTES, maxItems: ACTIVITY_MINUTES }) as const
-const count = { type: 'integer', minimum: 0 } as const
-const activityHour = {
-  type: 'object',
-  required: ['minutes', 'live_sessions', 'logins', 'failed_logins', 'throttled'],
-  additionalProperties: false,
-  description: 'The last hour, a minute at a time (oldest first, the last is the current minute), across every instance',
-  properties: {
-    minutes: { ...series(count), description: 'Start of each minute, Unix seconds' },
-    live_sessions: { ...series({ type: ['integer', 'null'], minimum: 0 }), description: 'Session hashes counted in that minute (null: not counted)' },
-    logins: { ...series(count), description: 'Successful logins' },
-    failed_logins: { ...series(count), description: 'Logins refused for a wrong email or password' },
-    throttled: { ...series(count), description: '429 answers (every brute-force limit)' },
-  },
-} as const
-
-const eventHeaders = {
-  type: 'object',
-  properties: { 'last-event-id': { type: 'string', pattern: EVENT_ID_PATTERN.source, description: 'Resume after this event (sent by EventSource when it reconnects)' } },
-} as const
 
 /**
  * Admin-only (routes/index.ts): what the ops console draws. Charts of the last hour, and session

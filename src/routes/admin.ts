@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import { requireAuth } from '../plugins/authenticate.js'
 import { errors } from '../shared/errors.js'
-import { errorBody, noContent, user as userSchema, userResponse } from '../schemas/common.js'
+import { errorBody, noContent, userResponse } from '../schemas/common.js'
 import { adminSessionList, revokedCount, sessionPageQuery } from '../schemas/sessions.js'
-import { roleChangeBody, userIdParams, userSearchQuery, userSessionParams } from '../schemas/users.js'
+import { roleChangeBody, userIdParams, userList, userSearchQuery, userSessionParams } from '../schemas/users.js'
 import { publicUser } from '../users/repository.js'
 import { pageOf, sessionPageView } from './sessions.js'
 
@@ -75,10 +75,3 @@ export const adminRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
     }
   )
 }
-
-const userList = {
-  type: 'object',
-  required: ['users'],
-  additionalProperties: false,
-  properties: { users: { type: 'array', items: userSchema } },
-} as const

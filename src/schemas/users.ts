@@ -1,9 +1,10 @@
+import { SESSION_ID_PATTERN } from '@gatehouse/session-reader/token'
 import type { FromSchema } from 'json-schema-to-ts'
 import { NO_CONTROL_CHARACTERS } from '../shared/email.js'
-import { SESSION_ID_PATTERN } from '@gatehouse/session-reader/token'
 import { USER_ID_PATTERN } from '../shared/user-id.js'
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from '../users/passwords.js'
 import { ROLES } from '../users/roles.js'
+import { user } from './common.js'
 
 const newPassword = { type: 'string', minLength: MIN_PASSWORD_LENGTH, maxLength: MAX_PASSWORD_BYTES } as const
 
@@ -31,6 +32,14 @@ export const userSearchQuery = {
   required: ['email'],
   additionalProperties: false,
   properties: { email: { type: 'string', minLength: 1, maxLength: 254, pattern: NO_CONTROL_CHARACTERS } },
+} as const
+
+/** The users an admin's lookup found: none or one (an email names one user). */
+export const userList = {
+  type: 'object',
+  required: ['users'],
+  additionalProperties: false,
+  properties: { users: { type: 'array', items: user } },
 } as const
 
 /** One of a user's sessions, named by an admin: the user id as in userIdParams, the session id as Gatehouse makes them. */
