@@ -61,6 +61,15 @@ t.test('DELETE /admin/users/:id/sessions/:session_id ends exactly that session o
     t.equal(res.statusCode, 400, `session id ${JSON.stringify(bad)}: not a session id Gatehouse makes`)
   }
 
+  const huge = await ctx.app.inject({
+    method: 'DELETE',
+    url: `/admin/users/${user.id}/sessions/${jti(token)}`,
+    headers: { authorization: `Token token=${admin.token}`, 'content-type': 'application/json' },
+    payload: JSON.stringify({ pad: 'x'.repeat(5 * 1024 * 1024) }),
+  })
+  t.equal(huge.statusCode, 413, 'a 5 MB body is refused before anything is done')
+  t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200, 'and the session lives on')
+
   const res = await end(user.id, jti(token))
   t.equal(res.statusCode, 204)
   t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 401, 'the ended session\'s token is refused at once')
