@@ -5,7 +5,7 @@
 // Deterministic: fixed secrets, ids and claims; session times are relative to Redis' clock when
 // the case is loaded (`${now-60000}`: 60 s ago, in ms; `${now_us+...}` in µs, for cutoffs).
 /* eslint-disable no-template-curly-in-string -- ${now...} are placeholders in the JSON, filled when a case is loaded */
-import { createHmac } from 'node:crypto'
+import { createHash, createHmac, createPrivateKey, createPublicKey, sign as edSign } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { secretKid, TOKEN_TYPE } from '@gatehouse/session-reader/token'
@@ -17,11 +17,30 @@ const ISSUER = 'gatehouse'
 const EXP = 4102444800 // 2100-01-01: the absolute end the token claims; the hash's max_expires_at decides
 const CREATED = 1795445440745
 
+// The deployment's Ed25519 key (EdDSA, the default), from a fixed seed. A test key, never a deployment's.
+const ED_PRIVATE = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), createHash('sha256').update('reading-cases ed25519 key').digest()]), format: 'der', type: 'pkcs8' })
+const ED_OTHER = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), createHash('sha256').update('reading-cases some other key').digest()]), format: 'der', type: 'pkcs8' })
+const publicJwk = (key) => {
+  const { crv, kty, x } = createPublicKey(key).export({ format: 'jwk' })
+  // The kid Gatehouse gives a public key: its RFC 7638 thumbprint.
+  const kid = createHash('sha256').update(JSON.stringify({ crv, kty, x })).digest('base64url')
+  return { kty, crv, x, kid, alg: 'EdDSA', use: 'sig' }
+}
+const ED_JWK = publicJwk(ED_PRIVATE)
+const ED_PUBLIC_PEM = createPublicKey(ED_PRIVATE).export({ format: 'pem', type: 'spki' })
+
 const b64 = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 function jwt (header, claims, { secret = SECRET, alg = 'sha256' } = {}) {
   const signed = `${b64(header)}.${b64(claims)}`
   return `${signed}.${createHmac(alg, secret).update(signed).digest('base64url')}`
 }
+
+/** A token signed with Ed25519 (EdDSA), by the deployment's key unless `key` says otherwise. */
+function edJwt (header, claims, key = ED_PRIVATE) {
+  const signed = `${b64(header)}.${b64(claims)}`
+  return `${signed}.${edSign(null, Buffer.from(signed), key).toString('base64url')}`
+}
+const edHeader = (extra = {}) => ({ alg: 'EdDSA', typ: TOKEN_TYPE, kid: ED_JWK.kid, ...extra })
 
 let n = 0
 /** A session of its own for each case: a user id and session id no other case uses. */
@@ -52,21 +71,52 @@ const cases = []
 /** A case: its token, the Redis state it is read against, and what every reader must answer. */
 function add (name, expect, build) {
   const id = ids()
-  const { token, session = liveHash(id), ttlMs = 1200_000, cutoff = null, config = null, audience = null } = build(id)
-  cases.push({ name, expect, token, audience, user_id: id.user_id, jti: id.jti, session, session_ttl_ms: ttlMs, cutoff, config_ttl_seconds: config })
+  const { token, session = liveHash(id), ttlMs = 1200_000, cutoff = null, config = null, audience = null, sharedSecrets = true } = build(id)
+  cases.push({ name, expect, token, audience, shared_secrets: sharedSecrets, user_id: id.user_id, jti: id.jti, session, session_ttl_ms: ttlMs, cutoff, config })
 }
 const token = (id, extra, opts) => jwt(header(opts?.secret), claimsOf(id, extra), opts)
 
 // Tokens
 add('a live session', 'live', (id) => ({ token: token(id) }))
-add('a token from before tokens were typed (typ JWT, no iss)', 'live', (id) => {
+// Untyped tokens pass only while the window Gatehouse recorded at its upgrade is open
+// (<prefix>config untyped_tokens_until, Unix ms): it closes by itself.
+const UNTYPED_OPEN = { untyped_tokens_until: '${now+86400000}' }
+const untypedToken = (id) => {
   const { iss, ...claims } = claimsOf(id)
-  return { token: jwt({ alg: 'HS256', typ: 'JWT', kid: secretKid(SECRET) }, claims) }
-})
-add('a layout-1 token: no kid, typ JWT, no iss', 'live', (id) => {
+  return jwt({ alg: 'HS256', typ: 'JWT', kid: secretKid(SECRET) }, claims)
+}
+add('a token from before tokens were typed (typ JWT, no iss), within the untyped window', 'live', (id) => ({ token: untypedToken(id), config: UNTYPED_OPEN }))
+add('a layout-1 token: no kid, typ JWT, no iss, within the untyped window', 'live', (id) => {
   const { iss, ...claims } = claimsOf(id)
-  return { token: jwt({ alg: 'HS256', typ: 'JWT' }, claims) }
+  return { token: jwt({ alg: 'HS256', typ: 'JWT' }, claims), config: UNTYPED_OPEN }
 })
+add('an untyped token once the untyped window has closed', 'invalid_token', (id) => ({ token: untypedToken(id), config: { untyped_tokens_until: '${now-1}' } }))
+add('an untyped token with no untyped window recorded (fail closed)', 'invalid_token', (id) => ({ token: untypedToken(id) }))
+add('an untyped token with an untyped window that is not a number', 'invalid_token', (id) => ({ token: untypedToken(id), config: { untyped_tokens_until: 'forever' } }))
+
+// EdDSA, the default: services verify with the public keys (the JWKS) and hold nothing that signs.
+add('EdDSA, signed by the deployment\'s key, read with the public keys only', 'live', (id) => ({ token: edJwt(edHeader(), claimsOf(id)), sharedSecrets: false }))
+add('EdDSA, bound to an audience the request names', 'live', (id) => ({ token: edJwt(edHeader(), claimsOf(id, { aud: 'ios-app' })), audience: 'ios-app', sharedSecrets: false }))
+add('EdDSA, signed by another key under the deployment\'s kid', 'invalid_token', (id) => ({ token: edJwt(edHeader(), claimsOf(id), ED_OTHER), sharedSecrets: false }))
+add('EdDSA with an unknown kid', 'invalid_token', (id) => ({ token: edJwt(edHeader({ kid: publicJwk(ED_OTHER).kid }), claimsOf(id), ED_OTHER), sharedSecrets: false }))
+add('EdDSA with no kid', 'invalid_token', (id) => {
+  const { kid, ...h } = edHeader()
+  return { token: edJwt(h, claimsOf(id)), sharedSecrets: false }
+})
+add('EdDSA, past its exp', 'max_age', (id) => ({ token: edJwt(edHeader(), claimsOf(id, { exp: 1700000000 })), sharedSecrets: false }))
+add('EdDSA, another issuer', 'invalid_token', (id) => ({ token: edJwt(edHeader(), claimsOf(id, { iss: 'https://evil.example' })), sharedSecrets: false }))
+add('EdDSA, untyped (typ JWT, no iss; from before typing), within the untyped window', 'live', (id) => {
+  const { iss, ...claims } = claimsOf(id)
+  return { token: edJwt(edHeader({ typ: 'JWT' }), claims), config: UNTYPED_OPEN, sharedSecrets: false }
+})
+add('HS256 by the shared secret, read by a service given only the public keys (the secret refused)', 'invalid_token', (id) => ({ token: token(id), sharedSecrets: false }))
+add('HS256 keyed with the public key\'s PEM, under the EdDSA kid (algorithm confusion)', 'invalid_token', (id) => ({
+  token: jwt({ alg: 'HS256', typ: TOKEN_TYPE, kid: ED_JWK.kid }, claimsOf(id), { secret: ED_PUBLIC_PEM }),
+}))
+add('HS256 keyed with the public key\'s raw x, under the EdDSA kid (algorithm confusion)', 'invalid_token', (id) => ({
+  token: jwt({ alg: 'HS256', typ: TOKEN_TYPE, kid: ED_JWK.kid }, claimsOf(id), { secret: Buffer.from(ED_JWK.x, 'base64url') }),
+}))
+add('EdDSA header on an HMAC signature by the shared secret', 'invalid_token', (id) => ({ token: jwt(edHeader(), claimsOf(id)) }))
 add('signed by a previous secret (JWT_PREVIOUS_SECRETS, a rotation)', 'live', (id) => ({ token: jwt(header(PREVIOUS), claimsOf(id), { secret: PREVIOUS }) }))
 add('signed by a secret the deployment does not have', 'invalid_token', (id) => ({ token: jwt(header(UNKNOWN), claimsOf(id), { secret: UNKNOWN }) }))
 add('the kid of one secret, signed by another', 'invalid_token', (id) => ({ token: jwt(header(SECRET), claimsOf(id), { secret: PREVIOUS }) }))
@@ -133,15 +183,16 @@ add('no generation field, created before the cutoff', 'revoked', (id) => {
 })
 add('a generation at the cutoff (the session a revoke-all kept)', 'live', (id) => ({ token: token(id), session: liveHash(id, { generation: '1700000000000000' }), cutoff: '1700000000000000' }))
 add('past max_expires_at', 'max_age', (id) => ({ token: token(id), session: liveHash(id, { max_expires_at: '${now-1}' }) }))
-add('idle longer than a TTL ops shortened', 'idle', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-120000}' }), config: '60' }))
-add('idle for less than the TTL in force', 'live', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-30000}' }), config: '60' }))
+add('idle longer than a TTL ops shortened', 'idle', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-120000}' }), config: { session_ttl_seconds: '60' } }))
+add('idle for less than the TTL in force', 'live', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-30000}' }), config: { session_ttl_seconds: '60' } }))
+add('idle longer than a TTL of 3 s ops just set', 'idle', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-4000}' }), config: { session_ttl_seconds: '3' } }))
 add('idle longer than the default TTL, with no TTL set by ops', 'idle', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-1300000}' }) }))
-add('a TTL in config that is not valid is ignored (the default applies)', 'live', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-120000}' }), config: '15m' }))
-add('a TTL in config above SESSION_MAX_AGE_SECONDS is ignored', 'idle', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-1300000}' }), config: '99999999' }))
+add('a TTL in config that is not valid is ignored (the default applies)', 'live', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-120000}' }), config: { session_ttl_seconds: '15m' } }))
+add('a TTL in config above SESSION_MAX_AGE_SECONDS is ignored', 'idle', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-1300000}' }), config: { session_ttl_seconds: '99999999' } }))
 
 const file = {
-  _comment: 'Cases every reader of Gatehouse sessions must decide alike; written by scripts/reading-cases.mjs. Load each into Redis under your own prefix (the session hash at <prefix>sess:{<user_id>}:<jti> with PEXPIRE session_ttl_ms, or no TTL when null; <prefix>user:{<user_id>}:cutoff; <prefix>config session_ttl_seconds), replacing ${now±ms} with Redis TIME in ms and ${now_us±µs} in µs, then read the token (naming audience, if any) with the settings below. expect: live, or the reason it is not.',
-  settings: { JWT_SECRET: SECRET, JWT_PREVIOUS_SECRETS: PREVIOUS, JWT_ISSUER: ISSUER, JWT_ACCEPT_UNTYPED: true, SESSION_TTL_SECONDS: 1200, SESSION_MAX_AGE_SECONDS: 2592000 },
+  _comment: 'Cases every reader of Gatehouse sessions must decide alike; written by scripts/reading-cases.mjs. Load each into Redis under a prefix of its own (the session hash at <prefix>sess:{<user_id>}:<jti> with PEXPIRE session_ttl_ms, or no TTL when null; <prefix>user:{<user_id>}:cutoff; each field of config into the <prefix>config hash), replacing ${now±ms} with Redis TIME in ms and ${now_us±µs} in µs, then read the token (naming audience, if any) with the settings below: always with the public keys of JWT_JWKS, and with the HS256 secrets (JWT_SECRET, JWT_PREVIOUS_SECRETS) only when shared_secrets is true. expect: live, or the reason it is not. JWT_PRIVATE_KEY is the private half of JWT_JWKS, for a Gatehouse that signs like the deployment; it is a test key, like the secrets.',
+  settings: { JWT_JWKS: { keys: [ED_JWK] }, JWT_PRIVATE_KEY: ED_PRIVATE.export({ format: 'pem', type: 'pkcs8' }), JWT_SECRET: SECRET, JWT_PREVIOUS_SECRETS: PREVIOUS, JWT_ISSUER: ISSUER, JWT_ACCEPT_UNTYPED: true, SESSION_TTL_SECONDS: 1200, SESSION_MAX_AGE_SECONDS: 2592000 },
   cases,
 }
 // Another path as the first argument: the test writes a copy to compare with the committed file.
