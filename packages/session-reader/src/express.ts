@@ -4,15 +4,38 @@ import type { LiveSession } from './reader.js'
 
 export type GatehouseExpressOptions = AuthenticateOptions
 
+// `req.gatehouse` on Express' Request type. Through the global namespace @types/express merges
+// into its Request, so that this file needs no import of express: a service on plain Connect or
+// node:http, without @types/express, compiles as well.
+declare global {
+  namespace Express {
+    interface Request {
+      /** The caller's live Gatehouse session, set by `gatehouseSessions`; absent on routes it does not guard. */
+      gatehouse?: LiveSession
+    }
+  }
+}
+
 /** The request as the middleware leaves it: `req.gatehouse` is the live session. */
 export type GatehouseRequest = IncomingMessage & { gatehouse?: LiveSession }
+
+/**
+ * The live session of a request that passed `gatehouseSessions`, typed as present. Throws (a 500,
+ * never a pass) on a route the middleware does not guard: a mistake in the service's routing.
+ *
+ *   app.get('/api/me', (req, res) => { res.json({ user: sessionOf(req).userId }) })
+ */
+export function sessionOf (req: { gatehouse?: LiveSession | null }): LiveSession {
+  if (!req.gatehouse) throw new Error('no Gatehouse session on this request: mount gatehouseSessions() before this route')
+  return req.gatehouse
+}
 
 /**
  * Connect/Express middleware (Express 4 and 5): the caller's live session on `req.gatehouse`, or
  * the answer Gatehouse would give (401/403/503), written here and the chain stopped.
  *
  *   app.use('/api', gatehouseSessions({ reader }))
- *   app.get('/api/me', (req, res) => res.json(req.gatehouse))
+ *   app.get('/api/me', (req, res) => { res.json(sessionOf(req)) })
  */
 export function gatehouseSessions (options: GatehouseExpressOptions) {
   const authenticate = authenticateRequest({ onFault: (err) => console.warn(err.message), ...options })

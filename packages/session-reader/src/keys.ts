@@ -1,19 +1,31 @@
-import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { type Algorithm, createVerifier, TokenError } from 'fast-jwt'
 import { fetchJson } from './fetch-json.js'
+import { MAX_TOKEN_LENGTH } from './credentials.js'
 import { ReaderUnavailableError } from './errors.js'
-import { REQUIRED_CLAIMS, secretKid, unverifiedHeader } from './token.js'
+import { REQUIRED_CLAIMS, secretKid } from './token.js'
 
 /**
- * The keys tokens are verified with, as Gatehouse's key ring holds them: its HS256 secrets, its
- * JWKS (EdDSA and RS256 public keys), or both while a deployment moves from one to the other.
- * Each key is verified with its own algorithm only, whatever the token's header says.
+ * The keys tokens are verified with: Gatehouse's public keys (its JWKS, or given here), and only
+ * if asked for by name, its HS256 secrets. Each key verifies with its own algorithm only, whatever
+ * the token's header says, and is picked by the token's `kid`.
  */
 export interface VerificationKeys {
-  /** HS256: JWT_SECRET first, then JWT_PREVIOUS_SECRETS. Each at least 32 bytes. */
-  secrets?: readonly string[]
-  /** EdDSA/RS256: Gatehouse's `/.well-known/jwks.json`. */
+  /** EdDSA/RS256: Gatehouse's `/.well-known/jwks.json`. https: only (http: to a loopback host outside production). */
   jwksUrl?: string
+  /**
+   * EdDSA/RS256 public keys given here instead of (or beside) the JWKS: PEM (SPKI) or public JWKs,
+   * Ed25519 or RSA of at least 2048 bits. Each one's kid is its RFC 7638 thumbprint, as Gatehouse names it.
+   */
+  publicKeys?: readonly (string | JsonWebKey)[]
+  /**
+   * HS256: JWT_SECRET first, then JWT_PREVIOUS_SECRETS, each at least 32 bytes. Unsafe: whoever
+   * holds one can sign a token for any live session, an admin's included. Only where Gatehouse
+   * signs with HS256 and this service is trusted as much as Gatehouse itself.
+   */
+  unsafeSharedSecrets?: readonly string[]
+  /** Refused: see `unsafeSharedSecrets`. */
+  secrets?: never
   /** An unknown `kid` refetches the JWKS, at most this often (default 5 s): forged kids cannot flood Gatehouse. */
   minRefetchIntervalMs?: number
   /** How long fetched keys stay usable when Gatehouse cannot be reached to refresh them (default 1 h). */
@@ -55,21 +67,39 @@ function run (verify: Verify, token: string): Verified {
 
 const INVALID: Verified = { ok: false, reason: 'invalid_token' }
 
+const MIN_SECRET_BYTES = 32
+const MIN_RSA_BITS = 2048
+
 export function createKeySet (keys: VerificationKeys): KeySet {
-  const secrets = keys.secrets ?? []
-  if (secrets.length === 0 && keys.jwksUrl === undefined) throw new TypeError('keys: give secrets (HS256), a jwksUrl (EdDSA/RS256), or both')
-  if (secrets.some((secret) => typeof secret !== 'string' || Buffer.byteLength(secret) < 32)) {
-    throw new TypeError('keys.secrets: JWT_SECRET and JWT_PREVIOUS_SECRETS are each at least 32 bytes')
+  if (typeof keys !== 'object' || keys === null) throw new TypeError('keys: give jwksUrl (Gatehouse\'s /.well-known/jwks.json) or publicKeys')
+  if ((keys as { secrets?: unknown }).secrets !== undefined) {
+    throw new TypeError(
+      'keys.secrets is refused: whoever holds Gatehouse\'s HS256 secret can sign a token for any live session, an admin\'s included. ' +
+      'Give keys.jwksUrl (Gatehouse\'s /.well-known/jwks.json) or keys.publicKeys, with Gatehouse signing with EdDSA or RS256; ' +
+      'only where Gatehouse signs with HS256 and this service is trusted as much as Gatehouse, keys.unsafeSharedSecrets.'
+    )
+  }
+  const secrets = listOf(keys.unsafeSharedSecrets, 'unsafeSharedSecrets')
+  const publicKeys = listOf(keys.publicKeys, 'publicKeys')
+  if (secrets.length === 0 && publicKeys.length === 0 && keys.jwksUrl === undefined) {
+    throw new TypeError('keys: give jwksUrl (Gatehouse\'s /.well-known/jwks.json) or publicKeys; unsafeSharedSecrets only for an HS256 deployment')
+  }
+  if (secrets.some((secret) => typeof secret !== 'string' || Buffer.byteLength(secret) < MIN_SECRET_BYTES)) {
+    throw new TypeError(`keys.unsafeSharedSecrets: JWT_SECRET and JWT_PREVIOUS_SECRETS are each at least ${MIN_SECRET_BYTES} bytes`)
   }
   const bySecretKid = new Map(secrets.map((secret) => [secretKid(secret), verifierFor(secret, 'HS256')]))
-  const jwks = keys.jwksUrl === undefined ? null : jwksKeys(keys.jwksUrl, keys)
+  const byPublicKid = new Map(publicKeys.map((entry, i) => {
+    const { kid, key, algorithm } = givenPublicKey(entry, i)
+    return [kid, verifierFor(key.export({ format: 'pem', type: 'spki' }).toString(), algorithm)]
+  }))
+  const jwks = keys.jwksUrl === undefined ? null : jwksKeys(checkedJwksUrl(keys.jwksUrl), keys)
 
   return {
     async verify (token) {
-      const header = unverifiedHeader(token)
+      const header = wellFormedHeader(token)
       if (header === null) return INVALID
       if (header.kid === undefined) {
-        // Tokens from before tokens carried a kid (layout 1): HS256, tried against each secret.
+        // Tokens from before tokens carried a kid (layout 1): HS256, tried against each secret only.
         let last = INVALID
         for (const verify of bySecretKid.values()) {
           last = run(verify, token)
@@ -78,9 +108,118 @@ export function createKeySet (keys: VerificationKeys): KeySet {
         return last
       }
       if (typeof header.kid !== 'string') return INVALID
-      const verify = bySecretKid.get(header.kid) ?? (jwks && (await jwks.find(header.kid)))
+      // By kid alone, never by alg: each verifier accepts only its own key's algorithm.
+      const verify = bySecretKid.get(header.kid) ?? byPublicKid.get(header.kid) ?? (jwks && (await jwks.find(header.kid)))
       return verify ? run(verify, token) : INVALID
     },
+  }
+}
+
+function listOf<T> (value: readonly T[] | undefined, name: string): readonly T[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) throw new TypeError(`keys.${name}: an array`)
+  return value
+}
+
+const STRICT_BASE64URL = /^[A-Za-z0-9_-]+$/
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/**
+ * The header of a compact JWS that is well formed by the contract's rule (three strict base64url
+ * parts, header and payload JSON objects in strict UTF-8, no BOM, no `crit`); null otherwise. Not
+ * verified: only used to pick the key. fast-jwt alone would take padding, `+`/`/` and a BOM.
+ */
+function wellFormedHeader (token: string): Record<string, unknown> | null {
+  if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) return null
+  const parts = token.split('.')
+  if (parts.length !== 3 || !parts.every((part) => STRICT_BASE64URL.test(part) && part.length % 4 !== 1)) return null
+  const [header, payload] = parts.slice(0, 2).map(jsonObject)
+  if (!header || !payload) return null
+  if ('crit' in header) return null // no extension is understood, so none may be required
+  return header
+}
+
+function jsonObject (part: string): Record<string, unknown> | null {
+  try {
+    const text = utf8.decode(Buffer.from(part, 'base64url'))
+    if (text.startsWith('\uFEFF')) return null
+    const value: unknown = JSON.parse(text)
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : null
+  } catch {
+    return null
+  }
+}
+
+/** 127.0.0.0/8, [::1], localhost: as the WHATWG URL parser spells them (it normalises 127.1 and the like). */
+const isLoopback = (hostname: string) => hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+
+/** The JWKS decides which tokens verify: it must come over TLS, or from this machine while developing. */
+function checkedJwksUrl (value: unknown): URL {
+  let url: URL
+  try {
+    url = new URL(String(value))
+  } catch {
+    throw new TypeError('keys.jwksUrl: not a URL')
+  }
+  if (typeof value === 'string' && url.protocol === 'https:') return url
+  const where = `${url.protocol}${url.host ? `//${url.host}` : ''}`
+  if (url.protocol === 'http:' && isLoopback(url.hostname)) {
+    if (process.env.NODE_ENV !== 'production') return url
+    throw new TypeError(`keys.jwksUrl: ${where} is refused with NODE_ENV=production: fetch the JWKS over https:`)
+  }
+  throw new TypeError(`keys.jwksUrl: ${where} is refused: an https: URL (http: only to 127.0.0.1, [::1] or localhost, outside production)`)
+}
+
+/** The kid of a public key: its RFC 7638 thumbprint, computed as Gatehouse computes it (src/tokens/key-ring.ts). */
+function thumbprint (jwk: JsonWebKey): string {
+  const members = jwk.kty === 'RSA' ? { e: jwk.e, kty: jwk.kty, n: jwk.n } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x }
+  return createHash('sha256').update(JSON.stringify(members)).digest('base64url')
+}
+
+/** One entry of `publicKeys`, or a TypeError saying what is wrong with it: a reader holds public keys only. */
+function givenPublicKey (entry: string | JsonWebKey, i: number): { kid: string, key: KeyObject, algorithm: 'EdDSA' | 'RS256' } {
+  const name = `keys.publicKeys[${i}]`
+  const privateRefused = `${name} is a private key: a reader must hold public keys only (give the public half: openssl pkey -pubout)`
+  let key: KeyObject
+  if (typeof entry === 'string') {
+    if (/PRIVATE KEY-----/.test(entry) || isPrivatePem(entry)) throw new TypeError(privateRefused)
+    if ((entry.match(/-----BEGIN /g) ?? []).length !== 1 || !/-----BEGIN (RSA )?PUBLIC KEY-----/.test(entry)) {
+      throw new TypeError(`${name}: one PEM public key (-----BEGIN PUBLIC KEY-----), or a public JWK`)
+    }
+    try {
+      key = createPublicKey({ key: entry, format: 'pem' })
+    } catch {
+      throw new TypeError(`${name}: not a readable PEM public key`)
+    }
+  } else if (typeof entry === 'object' && entry !== null) {
+    if (PRIVATE_MEMBERS.some((member) => member in entry)) throw new TypeError(privateRefused)
+    if (entry.use !== undefined && entry.use !== 'sig') throw new TypeError(`${name}: not a signing key (use ${String(entry.use)})`)
+    try {
+      key = createPublicKey({ key: entry, format: 'jwk' })
+    } catch {
+      throw new TypeError(`${name}: not a readable public JWK`)
+    }
+  } else {
+    throw new TypeError(`${name}: a PEM string or a public JWK`)
+  }
+  const algorithm = key.asymmetricKeyType === 'ed25519'
+    ? 'EdDSA'
+    : key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= MIN_RSA_BITS ? 'RS256' : null
+  if (algorithm === null) throw new TypeError(`${name}: Ed25519 (EdDSA) or RSA of at least ${MIN_RSA_BITS} bits (RS256) only`)
+  const kid = thumbprint(key.export({ format: 'jwk' }))
+  if (typeof entry === 'object') {
+    if (entry.alg !== undefined && entry.alg !== algorithm) throw new TypeError(`${name}: alg ${String(entry.alg)} does not fit an ${algorithm} key`)
+    if (entry.kid !== undefined && entry.kid !== kid) throw new TypeError(`${name}: kid ${String(entry.kid)} is not the key's RFC 7638 thumbprint (${kid}), which Gatehouse names it by`)
+  }
+  return { kid, key, algorithm }
+}
+
+function isPrivatePem (pem: string): boolean {
+  try {
+    createPrivateKey({ key: pem, format: 'pem' })
+    return true
+  } catch {
+    return false
   }
 }
 
@@ -92,8 +231,7 @@ const DEFAULT_CACHE_MS = 300_000
 /** Members only a private or symmetric JWK has: a JWKS that publishes one is misconfigured. */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
 
-function jwksKeys (jwksUrl: string, options: VerificationKeys) {
-  const url = new URL(jwksUrl) // throws at construction on a malformed URL
+function jwksKeys (url: URL, options: VerificationKeys) {
   const minRefetchMs = options.minRefetchIntervalMs ?? 5000
   const maxStaleMs = options.maxStaleMs ?? 3600_000
   const fetchTimeoutMs = options.fetchTimeoutMs ?? 5000
