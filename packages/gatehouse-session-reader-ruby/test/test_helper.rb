@@ -89,3 +89,91 @@ module GatehouseApi
     json(response)['token']
   end
 end
+
+# Tokens and sessions made here, for tests where only the keys or the claims vary.
+module Mint
+  module_function
+
+  def b64(bytes)
+    Gatehouse::SessionReader::Token.base64url_encode(bytes)
+  end
+
+  # A compact JWS over `header` and `payload`: an HMAC with `secret`, else a signature by `key`.
+  def token(header, payload, key: nil, secret: nil)
+    input = "#{b64(JSON.generate(header))}.#{b64(JSON.generate(payload))}"
+    signature = if secret then OpenSSL::HMAC.digest('SHA256', secret, input)
+                elsif key.oid == 'ED25519' then key.sign(nil, input)
+                else key.sign('SHA256', input)
+                end
+    "#{input}.#{b64(signature)}"
+  end
+
+  def user_id
+    SecureRandom.uuid
+  end
+
+  def jti
+    b64(SecureRandom.random_bytes(16))
+  end
+
+  def claims(user_id, jti, **extra)
+    now = Time.now.to_i
+    { jti: jti, user_id: user_id, created_at: now * 1000, iat: now, exp: now + 3600, iss: 'gatehouse' }.merge(extra)
+  end
+
+  def header(kid, alg)
+    { alg: alg, typ: 'gatehouse-session+jwt', kid: kid }
+  end
+
+  # A layout-3 session hash as Gatehouse writes it, last seen now.
+  def session(prefix, user_id, jti, ttl_ms: 1_200_000)
+    now = TestEnv.redis_now_ms
+    key = "#{prefix}sess:{#{user_id}}:#{jti}"
+    TestEnv.redis.mapped_hmset(key, 'v' => '3', 'user_id' => user_id, 'role' => 'user', 'created_at' => now.to_s,
+                                    'last_seen_at' => now.to_s, 'max_expires_at' => (now + 3_600_000).to_s, 'client' => 'test',
+                                    'user_agent' => 'minitest', 'ip' => '127.0.0.1', 'email' => 'x@example.com',
+                                    'user_created_at' => now.to_s, 'generation' => (now * 1000).to_s)
+    TestEnv.redis.pexpire(key, ttl_ms)
+  end
+
+  def ed25519_jwk(key, kid = nil)
+    x = b64(key.public_to_der[-32..])
+    members = { 'crv' => 'Ed25519', 'kty' => 'OKP', 'x' => x }
+    members.merge('kid' => kid || Gatehouse::SessionReader::Keys.thumbprint(members), 'alg' => 'EdDSA', 'use' => 'sig')
+  end
+
+  def rsa_jwk(key, kid = nil)
+    members = { 'e' => b64(key.e.to_s(2)), 'kty' => 'RSA', 'n' => b64(key.n.to_s(2)) }
+    members.merge('kid' => kid || Gatehouse::SessionReader::Keys.thumbprint(members), 'alg' => 'RS256', 'use' => 'sig')
+  end
+end
+
+# A Rack app behind a real WEBrick server on a port of its own, until `stop`.
+class RackServer
+  require 'rack'
+  require 'webrick'
+
+  attr_reader :port
+
+  def initialize(app)
+    @server = WEBrick::HTTPServer.new(BindAddress: '127.0.0.1', Port: 0, Logger: WEBrick::Log.new(File::NULL), AccessLog: [])
+    @server.mount('/', Rack::Handler::WEBrick, app)
+    @port = @server.listeners.first.addr[1]
+    @thread = Thread.new { @server.start }
+  end
+
+  def url(path = '/')
+    "http://127.0.0.1:#{@port}#{path}"
+  end
+
+  def request(method, path, headers = {})
+    uri = URI(url(path))
+    request = Net::HTTP.const_get(method.capitalize).new(uri, headers)
+    Net::HTTP.start(uri.hostname, uri.port, nil, open_timeout: 5, read_timeout: 20) { |http| http.request(request) }
+  end
+
+  def stop
+    @server.shutdown
+    @thread.join(5)
+  end
+end
