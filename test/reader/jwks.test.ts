@@ -126,7 +126,7 @@ t.test('only public signing keys are used, each with its own algorithm; a move f
   })))
   const ctx = await buildTestApp(t)
   const secret = 'the-old-hs256-secret-0123456789abcdef-000'
-  const reader = createSessionReader({ redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { secrets: [secret], jwksUrl: server.url } })
+  const reader = createSessionReader({ redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { unsafeSharedSecrets: [secret], jwksUrl: server.url } })
   t.same(await reader.read(signedUnder(ed.privateKey, 'ed')), { live: false, reason: 'no_session' }, 'EdDSA verifies')
   t.same(await reader.read(signedUnder(rsa.privateKey, 'rsa', 'RS256')), { live: false, reason: 'no_session' }, 'RS256 verifies')
   const hs = createSigner({ key: secret, algorithm: 'HS256', kid: secretKid(secret), header: { alg: 'HS256', typ: TOKEN_TYPE }, iss: 'gatehouse' })({ jti: 'AAAAAAAAAAAAAAAAAAAAAA', user_id: '45e96239-43d9-4590-b3fd-1600c516e4d8', created_at: Date.now(), iat: 1, exp: Math.floor(Date.now() / 1000) + 60 })

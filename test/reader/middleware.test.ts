@@ -1,13 +1,13 @@
+import { generateKeyPairSync } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { createSessionReader, csrfTokenFor, type SessionReaderOptions } from '@gatehouse/session-reader'
-import { gatehouseSessions as expressSessions, type GatehouseRequest } from '@gatehouse/session-reader/express'
-import { gatehouseSessions as fastifySessions } from '@gatehouse/session-reader/fastify'
+import { gatehouseSessions as expressSessions, sessionOf as expressSession } from '@gatehouse/session-reader/express'
+import { gatehouseSessions as fastifySessions, sessionOf as fastifySession } from '@gatehouse/session-reader/fastify'
 import express from 'express'
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import { startPrivateRedis } from '../faults/private-redis.js'
 import { buildTestApp, type TestContext } from '../helpers/app.js'
-import { TEST_JWT_SECRET } from '../helpers/config.js'
 import { call, newSession, PASSWORD } from '../helpers/http.js'
 import { adminClient, sessionKeyOf } from '../helpers/redis.js'
 import { sleep } from '../helpers/wait.js'
@@ -20,8 +20,13 @@ type Service = (path: string, init?: RequestInit) => Promise<Answer>
 
 const ORIGIN = 'https://app.example.com'
 
+// Gatehouse signs with EdDSA; the services hold its public key only.
+const signing = generateKeyPairSync('ed25519')
+const EDDSA = { JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: signing.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() }
+const PUBLIC_KEY = signing.publicKey.export({ format: 'pem', type: 'spki' }).toString()
+
 function readerOptions (ctx: TestContext, extra: Partial<SessionReaderOptions> = {}): SessionReaderOptions {
-  return { redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { secrets: [TEST_JWT_SECRET] }, ...extra }
+  return { redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { publicKeys: [PUBLIC_KEY] }, ...extra }
 }
 
 async function serve (t: Test, server: { address(): AddressInfo | string | null, close(cb?: () => void): unknown }): Promise<Service> {
@@ -37,8 +42,10 @@ async function serve (t: Test, server: { address(): AddressInfo | string | null,
 async function fastifyService (t: Test, options: Parameters<typeof fastifySessions>[1]): Promise<Service> {
   const app = Fastify()
   await app.register(fastifySessions, options)
-  app.get('/chat', { onRequest: app.gatehouseAuthenticate }, async (request) => ({ user: request.gatehouse!.userId, role: request.gatehouse!.role }))
-  app.post('/chat', { onRequest: app.gatehouseAuthenticate }, async (request) => ({ posted: request.gatehouse!.userId }))
+  app.get('/chat', { onRequest: app.gatehouseAuthenticate }, async (request) => ({ user: fastifySession(request).userId, role: request.gatehouse?.role }))
+  app.post('/chat', { onRequest: app.gatehouseAuthenticate }, async (request) => ({ posted: fastifySession(request).userId }))
+  // Not guarded (a routing mistake): sessionOf must not pass it.
+  app.get('/open', async (request) => ({ user: fastifySession(request).userId }))
   await app.listen({ port: 0, host: '127.0.0.1' })
   return serve(t, app.server)
 }
@@ -47,8 +54,10 @@ async function fastifyService (t: Test, options: Parameters<typeof fastifySessio
 async function expressService (t: Test, options: Parameters<typeof expressSessions>[0]): Promise<Service> {
   const app = express()
   app.use('/chat', expressSessions(options))
-  app.get('/chat', (req, res) => { res.json({ user: (req as GatehouseRequest).gatehouse!.userId, role: (req as GatehouseRequest).gatehouse!.role }) })
-  app.post('/chat', (req, res) => { res.json({ posted: (req as GatehouseRequest).gatehouse!.userId }) })
+  app.get('/chat', (req, res) => { res.json({ user: expressSession(req).userId, role: req.gatehouse?.role }) })
+  app.post('/chat', (req, res) => { res.json({ posted: expressSession(req).userId }) })
+  app.get('/open', (req, res) => { res.json({ user: expressSession(req).userId }) })
+  app.use(((_err, _req, res, _next) => { res.status(500).json({ error: 'internal' }) }) as express.ErrorRequestHandler)
   const server = app.listen(0, '127.0.0.1')
   await new Promise((resolve) => server.once('listening', resolve))
   return serve(t, server)
@@ -58,7 +67,7 @@ const frameworks = { fastify: fastifyService, express: expressService }
 
 for (const [name, build] of Object.entries(frameworks)) {
   t.test(`${name}: the session on the request, and Gatehouse's own 401s`, async (t) => {
-    const ctx = await buildTestApp(t)
+    const ctx = await buildTestApp(t, EDDSA)
     const service = await build(t, { reader: createSessionReader(readerOptions(ctx)) })
     const { user, token } = await newSession(ctx)
 
@@ -77,6 +86,8 @@ for (const [name, build] of Object.entries(frameworks)) {
       t.same(fromService.body, fromGatehouse.json(), `${what}: the body Gatehouse gives`)
       t.equal(fromService.headers.get('www-authenticate'), fromGatehouse.headers['www-authenticate'], `${what}: the challenge Gatehouse gives`)
     }
+    const open = await service('/open', { headers: { authorization: `Token token=${token}` } })
+    t.equal(open.status, 500, 'sessionOf on a route nothing guards: a 500, never a pass')
     await sameAsGatehouse('no token', {}, 'missing_token')
     await sameAsGatehouse('a Basic header', { authorization: 'Basic dXNlcjpwYXNz' }, 'missing_token')
     await sameAsGatehouse('garbage', { authorization: 'Token token=garbage' }, 'invalid_token')
@@ -87,7 +98,7 @@ for (const [name, build] of Object.entries(frameworks)) {
   })
 
   t.test(`${name}: the web app's cookie, with the CSRF check of Gatehouse`, async (t) => {
-    const ctx = await buildTestApp(t, { CORS_ORIGINS: ORIGIN, COOKIE_DOMAIN: 'example.com' })
+    const ctx = await buildTestApp(t, { ...EDDSA, CORS_ORIGINS: ORIGIN, COOKIE_DOMAIN: 'example.com' })
     const email = ctx.email()
     await ctx.app.inject({ method: 'POST', url: '/users', payload: { email, password: PASSWORD } })
     const login = await ctx.app.inject({ method: 'POST', url: '/sessions', headers: { origin: ORIGIN }, payload: { email, password: PASSWORD, transport: 'cookie' } })
@@ -129,7 +140,7 @@ for (const [name, build] of Object.entries(frameworks)) {
   })
 
   t.test(`${name}: a token bound to an audience needs the JWT-Aud header`, async (t) => {
-    const ctx = await buildTestApp(t)
+    const ctx = await buildTestApp(t, EDDSA)
     const service = await build(t, { reader: createSessionReader(readerOptions(ctx)) })
     const { email } = await newSession(ctx)
     const res = await ctx.app.inject({ method: 'POST', url: '/sessions', headers: { 'jwt-aud': 'ios-app' }, payload: { email, password: PASSWORD } })
@@ -141,7 +152,7 @@ for (const [name, build] of Object.entries(frameworks)) {
 
   t.test(`${name}: Redis down or frozen is 503 with Retry-After, as at Gatehouse, never a pass`, async (t) => {
     const redis = await startPrivateRedis(t)
-    const ctx = await buildTestApp(t, { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '300' })
+    const ctx = await buildTestApp(t, { ...EDDSA, REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '300' })
     const client = adminClient(ctx.config)
     t.teardown(() => client.disconnect())
     const service = await build(t, { reader: createSessionReader({ ...readerOptions(ctx), redis: client, timeoutMs: 300 }) })
@@ -163,7 +174,7 @@ for (const [name, build] of Object.entries(frameworks)) {
 
   t.test(`${name}: extend slides the session through Gatehouse's POST /introspect`, async (t) => {
     const credential = 'middleware-test-introspection-credential-0000'
-    const ctx = await buildTestApp(t, { INTROSPECTION_TOKENS: credential })
+    const ctx = await buildTestApp(t, { ...EDDSA, INTROSPECTION_TOKENS: credential })
     await ctx.app.listen({ port: 0, host: '127.0.0.1' })
     const url = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}/introspect`
     const reader = createSessionReader(readerOptions(ctx, { introspection: { url, credential } }))
@@ -187,7 +198,7 @@ for (const [name, build] of Object.entries(frameworks)) {
 
 t.test('express: an answer sent by another middleware while Redis was slow does not crash the process', async (t) => {
   const redis = await startPrivateRedis(t)
-  const ctx = await buildTestApp(t, { REDIS_URL: redis.url })
+  const ctx = await buildTestApp(t, { ...EDDSA, REDIS_URL: redis.url })
   const client = adminClient(ctx.config)
   t.teardown(() => client.disconnect())
   const { token } = await newSession(ctx)

@@ -2,7 +2,6 @@ import { generateKeyPairSync } from 'node:crypto'
 import { createSessionReader, type ReaderRedis } from '@gatehouse/session-reader'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { TEST_JWT_SECRET } from '../helpers/config.js'
 import { newSession } from '../helpers/http.js'
 import { sleep } from '../helpers/wait.js'
 import { jwksServer, signedUnder } from './jwks-server.js'
@@ -14,17 +13,19 @@ import { jwksServer, signedUnder } from './jwks-server.js'
 const within = async <T>(ms: number, work: Promise<T>) => Promise.race([work.then(() => true, () => true), sleep(ms).then(() => false)])
 
 t.test('a <prefix>config read that never answers holds up no read after the first', async (t) => {
-  const ctx = await buildTestApp(t)
+  const signing = generateKeyPairSync('ed25519')
+  const ctx = await buildTestApp(t, { JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: signing.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() })
+  const keys = { publicKeys: [signing.publicKey.export({ format: 'pem', type: 'spki' }).toString()] }
   const { token } = await newSession(ctx)
   let hang = false
   // The real Redis, with one command made to hang: the fault a silent Cluster node gives.
   const redis: ReaderRedis = { call: (command, ...args) => (hang && command === 'HGET' ? new Promise(() => {}) : ctx.redis.call(command, ...args)) }
-  const reader = createSessionReader({ redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { secrets: [TEST_JWT_SECRET] }, timeoutMs: 500 })
+  const reader = createSessionReader({ redis, keyPrefix: ctx.config.redisKeyPrefix, keys, timeoutMs: 500 })
   t.match(await reader.read(token), { live: true })
   hang = true
   await sleep(1100) // the TTL read a second ago is due again
   for (let i = 0; i < 5; i++) t.match(await reader.read(token), { live: true }, `read ${i}: the TTL at hand is used meanwhile`)
-  const first = createSessionReader({ redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { secrets: [TEST_JWT_SECRET] }, timeoutMs: 500 })
+  const first = createSessionReader({ redis, keyPrefix: ctx.config.redisKeyPrefix, keys, timeoutMs: 500 })
   t.match(await first.read(token), { live: true }, 'a first read waits at most timeoutMs, then takes the default TTL')
 })
 

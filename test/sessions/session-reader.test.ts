@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto'
 import { createSessionReader, type SessionReader, type SessionReaderOptions } from '@gatehouse/session-reader'
 import t from 'tap'
 import { buildTestApp, type TestContext } from '../helpers/app.js'
@@ -9,11 +10,16 @@ import { sleep } from '../helpers/wait.js'
 // @gatehouse/session-reader against a live Gatehouse: sessions made and ended through the API,
 // read as another service reads them (on a Redis Cluster too, under npm run test:cluster).
 
+// Gatehouse signs with EdDSA and the reader holds its public key, except where a test is about HS256.
+const signing = generateKeyPairSync('ed25519')
+const EDDSA = { JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: signing.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() }
+const PUBLIC_KEY = signing.publicKey.export({ format: 'pem', type: 'spki' }).toString()
+
 function readerFor (ctx: TestContext, options: Partial<SessionReaderOptions> = {}): SessionReader {
   return createSessionReader({
     redis: ctx.redis,
     keyPrefix: ctx.config.redisKeyPrefix,
-    keys: { secrets: [TEST_JWT_SECRET] },
+    keys: { publicKeys: [PUBLIC_KEY] },
     defaultTtlSeconds: ctx.config.sessionTtlSeconds,
     ...options,
   })
@@ -26,7 +32,7 @@ async function loginAs (ctx: TestContext, email: string, headers: Record<string,
 }
 
 t.test('a session made through the API reads as live, with its user, role and device; logged out, it is no_session', async (t) => {
-  const ctx = await buildTestApp(t)
+  const ctx = await buildTestApp(t, EDDSA)
   const reader = readerFor(ctx)
   const { user, email } = await newSession(ctx)
   const token = await loginAs(ctx, email)
@@ -59,7 +65,7 @@ t.test('a session made through the API reads as live, with its user, role and de
 })
 
 t.test('reading never extends: the TTL and last_seen_at are as Gatehouse left them', async (t) => {
-  const ctx = await buildTestApp(t)
+  const ctx = await buildTestApp(t, EDDSA)
   const reader = readerFor(ctx)
   const { token } = await newSession(ctx)
   const key = sessionKeyOf(ctx, token)
@@ -71,7 +77,7 @@ t.test('reading never extends: the TTL and last_seen_at are as Gatehouse left th
 })
 
 t.test('ops shorten the TTL: a session idle longer than the new one is idle at once, though its key lives on', async (t) => {
-  const ctx = await buildTestApp(t)
+  const ctx = await buildTestApp(t, EDDSA)
   const { token } = await newSession(ctx)
   const admin = await newAdmin(ctx)
   await sleep(1500) // the session is idle for longer than the TTL about to be set
@@ -82,7 +88,7 @@ t.test('ops shorten the TTL: a session idle longer than the new one is idle at o
 })
 
 t.test('a revoke-all: revoked at once (the cutoff), then gone with its key', async (t) => {
-  const ctx = await buildTestApp(t)
+  const ctx = await buildTestApp(t, EDDSA)
   const reader = readerFor(ctx)
   const { token, email } = await newSession(ctx)
   const other = await loginAs(ctx, email)
@@ -97,24 +103,24 @@ t.test('a revoke-all: revoked at once (the cutoff), then gone with its key', asy
   t.same(await reader.read(third), { live: false, reason: 'revoked' })
 })
 
-t.test('a rotated secret: tokens of the old one still verify with JWT_PREVIOUS_SECRETS, and not without', async (t) => {
-  const before = await buildTestApp(t)
+t.test('HS256, a rotated secret: tokens of the old one still verify with JWT_PREVIOUS_SECRETS, and not without', async (t) => {
+  const before = await buildTestApp(t, { JWT_ALGORITHM: 'HS256', JWT_SECRET: TEST_JWT_SECRET })
   const { email } = await newSession(before)
   const oldToken = await loginAs(before, email)
   const newSecret = 'gatehouse-rotated-secret-0123456789abcdef012345'
-  const after = await buildTestApp(t, { JWT_SECRET: newSecret, JWT_PREVIOUS_SECRETS: TEST_JWT_SECRET, REDIS_KEY_PREFIX: before.config.redisKeyPrefix })
+  const after = await buildTestApp(t, { JWT_ALGORITHM: 'HS256', JWT_SECRET: newSecret, JWT_PREVIOUS_SECRETS: TEST_JWT_SECRET, REDIS_KEY_PREFIX: before.config.redisKeyPrefix })
   const newToken = await loginAs(after, email)
 
-  const rotated = readerFor(after, { keys: { secrets: [newSecret, TEST_JWT_SECRET] } })
+  const rotated = readerFor(after, { keys: { unsafeSharedSecrets: [newSecret, TEST_JWT_SECRET] } })
   t.match(await rotated.read(oldToken), { live: true })
   t.match(await rotated.read(newToken), { live: true })
-  const newOnly = readerFor(after, { keys: { secrets: [newSecret] } })
+  const newOnly = readerFor(after, { keys: { unsafeSharedSecrets: [newSecret] } })
   t.same(await newOnly.read(oldToken), { live: false, reason: 'invalid_token' }, 'once the old secret is dropped')
   t.match(await newOnly.read(newToken), { live: true })
 })
 
 t.test('a token bound to an audience at login reads only with that audience', async (t) => {
-  const ctx = await buildTestApp(t)
+  const ctx = await buildTestApp(t, EDDSA)
   const reader = readerFor(ctx)
   const { email } = await newSession(ctx)
   const token = await loginAs(ctx, email, { 'jwt-aud': 'ios-app' })
@@ -125,7 +131,7 @@ t.test('a token bound to an audience at login reads only with that audience', as
 })
 
 t.test('another issuer: refused by the reader, as by Gatehouse', async (t) => {
-  const ctx = await buildTestApp(t, { JWT_ISSUER: 'https://auth.example.com' })
+  const ctx = await buildTestApp(t, { ...EDDSA, JWT_ISSUER: 'https://auth.example.com' })
   const { email } = await newSession(ctx)
   const token = await loginAs(ctx, email)
   t.equal(claimsOf(token).iss, 'https://auth.example.com')
