@@ -12,31 +12,48 @@ The token may also come on stdin ("-"). `audience` is what the request names in 
 token bound to a client at login. Environment:
     REDIS_URL            redis://[:password@]host:port[/db] or rediss://... (default redis://127.0.0.1:6379)
     REDIS_KEY_PREFIX     default "gatehouse:"
-    JWT_SECRET           the HS256 secret (this reader verifies HS256 only; for EdDSA/RS256 use a
-                         JOSE library and the service's /.well-known/jwks.json)
-    JWT_PREVIOUS_SECRETS older HS256 secrets, comma-separated, during a rotation
+    JWT_JWKS             the deployment's public keys: the JSON text of a JWK Set (RFC 7517), as
+                         Gatehouse serves it at /.well-known/jwks.json. An Ed25519 key verifies EdDSA
+                         tokens, an RSA key of 2048 bits or more RS256 tokens, each picked by the
+                         token's kid. JWKs with private members (d, p, q, dp, dq, qi, oth, k) or a use
+                         other than "sig" are skipped.
+    JWT_JWKS_URL         or where to fetch that JWK Set, once per run: https:, or http: to a loopback
+                         host (127.0.0.0/8, ::1, localhost) unless GATEHOUSE_ENV or NODE_ENV is
+                         "production"; 5 s and 64 KB at most, no redirects. One of the two, not both.
+    JWT_UNSAFE_SHARED_SECRETS  "true" to also accept HS256 tokens by JWT_SECRET/JWT_PREVIOUS_SECRETS.
+                         Unsafe: whoever holds a shared secret can sign a token for any session, so
+                         every service given it can act as any user. Only for a deployment that
+                         still signs with a secret; JWT_SECRET without it is refused (exit 2).
+    JWT_SECRET           the HS256 secret (with JWT_UNSAFE_SHARED_SECRETS=true only)
+    JWT_PREVIOUS_SECRETS older HS256 secrets, comma-separated, during a rotation (likewise)
     JWT_ISSUER           the deployment's issuer, the token's iss (default "gatehouse")
-    JWT_ACCEPT_UNTYPED   "false" once untyped tokens from before (typ JWT, no iss) are refused (default "true")
+    JWT_ACCEPT_UNTYPED   "false" once untyped tokens from before (typ JWT, no iss) are refused (default
+                         "true"; even then only until <prefix>config's untyped_tokens_until, Unix ms)
     SESSION_TTL_SECONDS  the deployment's default TTL, used when <prefix>config sets none (default 1200)
     SESSION_MAX_AGE_SECONDS  the deployment's absolute lifetime; a TTL in <prefix>config above it
                          is ignored, as Gatehouse ignores it (default 2592000)
+At least one of JWT_JWKS, JWT_JWKS_URL or the unsafe shared secrets is required.
 
 Exit codes: 0 live session (read) / layout as documented (check); 1 no live session (read prints
 "not live: <reason>" on stderr, the reasons of docs/session-contract.md) or a contract violation;
-2 bad usage or configuration; 3 Redis could not be read ("unavailable: ..."): whether the session
-is live is unknown, which is not the same as "not live" (answer 503, not 401).
+2 bad usage or configuration; 3 Redis or JWT_JWKS_URL could not be read ("unavailable: ..."):
+whether the session is live is unknown, which is not the same as "not live" (answer 503, not 401).
 """
 
 import base64
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import os
 import re
 import socket
 import ssl
 import sys
+import threading
 import time
+import urllib.request
 from urllib.parse import unquote, urlparse
 
 LAYOUT_VERSIONS = {"1", "3"}  # "1": moved from an old release, completed (role...) at its next request
@@ -54,13 +71,21 @@ class NotLive(Exception):
     """The token stands for no live session; args[0] is the reason (docs/session-contract.md)."""
 
 
+class ConfigError(Exception):
+    """Bad usage or configuration (exit 2)."""
+
+
+class Unavailable(Exception):
+    """Redis or the JWKS could not be read (exit 3): liveness unknown."""
+
+
 class Redis:
     """Just enough of RESP2 for reading: one connection, commands in, replies out."""
 
     def __init__(self, url):
         u = urlparse(url)
         if u.scheme not in ("redis", "rediss"):
-            raise SystemExit(f"REDIS_URL must start with redis:// or rediss:// (got {url!r})")
+            raise ConfigError(f"REDIS_URL must start with redis:// or rediss:// (got {url!r})")
         sock = socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379), timeout=5)
         if u.scheme == "rediss":
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=u.hostname)
@@ -79,8 +104,31 @@ class Redis:
         self.file.flush()
         return self._reply()
 
+    def pipeline(self, *commands):
+        """Several commands in one round trip; their replies in order (the first error reply raised)."""
+        out = []
+        for args in commands:
+            out.append(f"*{len(args)}\r\n".encode())
+            for arg in args:
+                data = str(arg).encode()
+                out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        self.file.write(b"".join(out))
+        self.file.flush()
+        replies = []
+        for _ in commands:
+            try:
+                replies.append(self._reply())
+            except RuntimeError as err:  # read every reply before raising: the connection stays in step
+                replies.append(err)
+        for reply in replies:
+            if isinstance(reply, RuntimeError):
+                raise reply
+        return replies
+
     def _reply(self):
         line = self.file.readline()
+        if not line.endswith(b"\r\n"):
+            raise RuntimeError("Redis closed the connection")
         kind, rest = line[:1], line[1:-2]
         if kind == b"+":
             return rest.decode()
@@ -92,7 +140,7 @@ class Redis:
             if rest == b"-1":
                 return None
             data = self.file.read(int(rest) + 2)[:-2]
-            return data.decode()
+            return data.decode("utf-8", "surrogateescape")  # stray bytes just match nothing
         if kind == b"*":
             return None if rest == b"-1" else [self._reply() for _ in range(int(rest))]
         raise RuntimeError(f"unexpected reply from Redis: {line!r}")
@@ -125,11 +173,196 @@ def is_integer(value):
     return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 2**53 - 1
 
 
-def verify_hs256(token, secrets, issuer, audience=None, accept_untyped=True):
-    """The claims of a genuine, current Gatehouse token of this issuer; raises NotLive otherwise.
+# Ed25519 verification (RFC 8032 5.1.7), after the reference code of its section 6, in extended
+# coordinates. Verification only: no secret is handled, so constant time does not matter here.
+ED_P = 2**255 - 19
+ED_L = 2**252 + 27742317777372353535851937790883648493
+ED_D = -121665 * pow(121666, ED_P - 2, ED_P) % ED_P
+ED_SQRT_M1 = pow(2, (ED_P - 1) // 4, ED_P)
 
-    secrets: JWT_SECRET first, then JWT_PREVIOUS_SECRETS. The key is picked by kid; a token
-    without one (layout 1) is tried against each secret.
+
+def _ed_add(a, b):
+    x1, y1, z1, t1 = a
+    x2, y2, z2, t2 = b
+    e, f = (y1 - x1) * (y2 - x2) % ED_P, (y1 + x1) * (y2 + x2) % ED_P
+    c, d = 2 * t1 * t2 * ED_D % ED_P, 2 * z1 * z2 % ED_P
+    e, f, g, h = f - e, d - c, d + c, f + e
+    return (e * f % ED_P, g * h % ED_P, f * g % ED_P, e * h % ED_P)
+
+
+def _ed_mul(scalar, point):
+    result = (0, 1, 1, 0)
+    while scalar:
+        if scalar & 1:
+            result = _ed_add(result, point)
+        point = _ed_add(point, point)
+        scalar >>= 1
+    return result
+
+
+def _ed_equal(a, b):
+    return (a[0] * b[2] - b[0] * a[2]) % ED_P == 0 and (a[1] * b[2] - b[1] * a[2]) % ED_P == 0
+
+
+def _ed_decode(data):
+    """The point of a 32-byte encoding, or None if it is not one (y >= p, or no such x)."""
+    if len(data) != 32:
+        return None
+    y = int.from_bytes(data, "little")
+    sign, y = y >> 255, y & ((1 << 255) - 1)
+    if y >= ED_P:
+        return None
+    x2 = (y * y - 1) * pow(ED_D * y * y + 1, ED_P - 2, ED_P) % ED_P
+    if x2 == 0:
+        if sign:
+            return None
+        x = 0
+    else:
+        x = pow(x2, (ED_P + 3) // 8, ED_P)
+        if (x * x - x2) % ED_P:
+            x = x * ED_SQRT_M1 % ED_P
+        if (x * x - x2) % ED_P:
+            return None
+        if x & 1 != sign:
+            x = ED_P - x
+    return (x, y, 1, x * y % ED_P)
+
+
+_ED_BY = 4 * pow(5, ED_P - 2, ED_P) % ED_P
+ED_BASE = _ed_decode(_ED_BY.to_bytes(32, "little"))
+
+
+def ed25519_verify(public, message, signature):
+    if len(signature) != 64:
+        return False
+    a, r = _ed_decode(public), _ed_decode(signature[:32])
+    s = int.from_bytes(signature[32:], "little")
+    if a is None or r is None or s >= ED_L:  # S >= L: the same signature spelled another way (malleable)
+        return False
+    k = int.from_bytes(hashlib.sha512(signature[:32] + public + message).digest(), "little") % ED_L
+    return _ed_equal(_ed_mul(s, ED_BASE), _ed_add(r, _ed_mul(k, a)))
+
+
+SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+
+
+def rs256_verify(n, e, message, signature):
+    """RSASSA-PKCS1-v1_5 with SHA-256 (RFC 8017 8.2.2): the whole encoded block compared, never parsed."""
+    size = (n.bit_length() + 7) // 8
+    if len(signature) != size:
+        return False
+    s = int.from_bytes(signature, "big")
+    if s >= n:
+        return False
+    encoded = pow(s, e, n).to_bytes(size, "big")
+    expected = b"\x00\x01" + b"\xff" * (size - 3 - len(SHA256_DIGEST_INFO) - 32) + b"\x00" + SHA256_DIGEST_INFO + hashlib.sha256(message).digest()
+    return hmac.compare_digest(encoded, expected)
+
+
+# Members only a private or symmetric JWK has: a JWKS that publishes one is misconfigured.
+PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+MAX_JWKS_BYTES = 64 * 1024
+MAX_KEYS = 50
+
+
+def usable_key(jwk):
+    """(kid, alg, verify) of a public signing key Gatehouse would publish, or None (skipped)."""
+    if not isinstance(jwk, dict):
+        return None
+    kid = jwk.get("kid")
+    if not isinstance(kid, str) or not 0 < len(kid) <= 256:
+        return None
+    if jwk.get("use", "sig") != "sig" or any(member in jwk for member in PRIVATE_MEMBERS):
+        return None
+    try:
+        if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and jwk.get("alg", "EdDSA") == "EdDSA":
+            x = b64url(jwk["x"])
+            if _ed_decode(x) is None:
+                return None
+            return kid, "EdDSA", lambda message, signature: ed25519_verify(x, message, signature)
+        if jwk.get("kty") == "RSA" and jwk.get("alg", "RS256") == "RS256":
+            n, e = int.from_bytes(b64url(jwk["n"]), "big"), int.from_bytes(b64url(jwk["e"]), "big")
+            if n.bit_length() < 2048 or e < 3 or e % 2 == 0:
+                return None
+            return kid, "RS256", lambda message, signature: rs256_verify(n, e, message, signature)
+    except (KeyError, TypeError, ValueError):  # a member missing, not a string, or not base64url
+        return None
+    return None
+
+
+def public_keys(jwks):
+    """{kid: (alg, verify)} of a JWK Set's usable keys; ValueError if it is not a JWK Set."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list):
+        raise ValueError("it is not a JWK Set (a JSON object with a \"keys\" array)")
+    found = {}
+    for jwk in keys[:MAX_KEYS]:
+        entry = usable_key(jwk)
+        if entry:
+            found[entry[0]] = entry[1:]
+    return found
+
+
+def is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args):
+        return None  # the 3xx is then an HTTPError: a redirect could lead anywhere
+
+
+def fetch_jwks(url):
+    """The JWK Set at JWT_JWKS_URL. ConfigError for a URL that may not be used, Unavailable if it cannot be read."""
+    production = "production" in (os.environ.get("GATEHOUSE_ENV"), os.environ.get("NODE_ENV"))
+    try:
+        parsed = urlparse(url)
+        host = parsed.hostname
+        parsed.port  # raises on a malformed port
+    except ValueError:
+        host = None
+    if not host or not (parsed.scheme == "https" or parsed.scheme == "http" and is_loopback(host) and not production):
+        raise ConfigError(
+            f"JWT_JWKS_URL must be an https: URL (or http: to 127.0.0.0/8, ::1 or localhost when neither "
+            f"GATEHOUSE_ENV nor NODE_ENV is production); refused: {url!r}"
+        )
+    outcome = []
+
+    def fetch():
+        try:
+            opener = urllib.request.build_opener(_NoRedirect)
+            request = urllib.request.Request(url, headers={"Accept": "application/json"})
+            with opener.open(request, timeout=5) as response:
+                body = response.read(MAX_JWKS_BYTES + 1)
+            if len(body) > MAX_JWKS_BYTES:
+                raise ValueError(f"the answer is larger than {MAX_JWKS_BYTES} bytes")
+            outcome.append(public_keys(json.loads(body.decode("utf-8"))))
+        except (OSError, http.client.HTTPException, ValueError) as err:  # URLError/HTTPError are OSErrors
+            outcome.append(Unavailable(f"the JWKS at {url} could not be read: {err}"))
+
+    # One deadline for the whole exchange: a socket time-out alone restarts with every byte received.
+    worker = threading.Thread(target=fetch, daemon=True)
+    worker.start()
+    worker.join(5)
+    if not outcome:
+        raise Unavailable(f"the JWKS at {url} could not be read within 5 s")
+    if isinstance(outcome[0], Unavailable):
+        raise outcome[0]
+    return outcome[0]
+
+
+def verify_token(token, keys, issuer, audience=None, accept_untyped=True):
+    """(claims, untyped) of a genuine, current Gatehouse token of this issuer; raises NotLive otherwise.
+
+    keys: {"public": {kid: (alg, verify)}, "secrets": [HS256 secrets, JWT_SECRET first]}. The key is
+    picked by kid, never by alg, and each key verifies one algorithm only; a token without a kid
+    (layout 1) is tried against each secret. `untyped`: a token from before typing, good only
+    within the untyped window (checked with Redis, see live_session).
     """
     parts = token.split(".")
     if len(parts) != 3 or len(token) > 4096:
@@ -141,20 +374,26 @@ def verify_hs256(token, secrets, issuer, audience=None, accept_untyped=True):
         signature = b64url(parts[2])
     except ValueError:  # UnicodeDecodeError and JSONDecodeError (a BOM included) are ValueErrors
         raise NotLive("invalid_token")
-    # Pinned: never let the token choose the algorithm ("none", or a public key used as a secret).
-    if not isinstance(header, dict) or header.get("alg") != "HS256":
+    if not isinstance(header, dict):
         raise NotLive("invalid_token")
     # No critical extensions are understood, so none may be required (RFC 7515 4.1.11).
     if "crit" in header:
         raise NotLive("invalid_token")
-    # A kid picks the secret; a token without one (layout 1) is tried against each. A kid that is
-    # there but not a string (null included) names no key.
+    # A kid that is there but not a string (null included) names no key.
     if "kid" in header and not isinstance(header["kid"], str):
         raise NotLive("invalid_token")
-    kid = header.get("kid")
-    candidates = [s for s in secrets if kid is None or secret_kid(s) == kid]
+    kid, alg = header.get("kid"), header.get("alg")
     signed = f"{parts[0]}.{parts[1]}".encode()
-    if not any(hmac.compare_digest(hmac.new(s.encode(), signed, hashlib.sha256).digest(), signature) for s in candidates):
+    # Pinned per key: never let the token choose the algorithm ("none", or a public key used as a secret).
+    if kid is not None and kid in keys["public"]:
+        key_alg, verify = keys["public"][kid]
+        genuine = alg == key_alg and verify(signed, signature)
+    else:
+        secrets = [s for s in keys["secrets"] if kid is None or secret_kid(s) == kid]
+        genuine = alg == "HS256" and any(
+            hmac.compare_digest(hmac.new(s.encode(), signed, hashlib.sha256).digest(), signature) for s in secrets
+        )
+    if not genuine:
         raise NotLive("invalid_token")
     if not isinstance(claims, dict) or any(name not in claims for name in REQUIRED_CLAIMS):
         raise NotLive("invalid_token")
@@ -168,7 +407,8 @@ def verify_hs256(token, secrets, issuer, audience=None, accept_untyped=True):
     if claims["exp"] < now:
         raise NotLive("max_age")  # exp is the session's absolute end
     # Explicitly typed and naming this issuer, or a token from before typing (no iss, no aud).
-    if header.get("typ") == TOKEN_TYPE:
+    untyped = header.get("typ") != TOKEN_TYPE
+    if not untyped:
         if claims.get("iss") != issuer:
             raise NotLive("invalid_token")
         if "aud" in claims and not (isinstance(claims["aud"], str) and AUDIENCE.fullmatch(claims["aud"])):
@@ -185,7 +425,7 @@ def verify_hs256(token, secrets, issuer, audience=None, accept_untyped=True):
     # A token bound to a client at login is good only with that client's name beside it.
     if "aud" in claims and claims["aud"] != audience:
         raise NotLive("wrong_audience")
-    return claims
+    return claims, untyped
 
 
 def redis_now_ms(redis):
@@ -198,13 +438,10 @@ def integer(value):
     return int(value) if value is not None and DIGITS.fullmatch(value) else None
 
 
-def ttl_in_force_ms(redis, prefix):
+def ttl_in_force_ms(value, settings):
     """<prefix>config's session_ttl_seconds when it holds a valid TTL, else the deployment's default."""
-    value = redis.call("HGET", f"{prefix}config", "session_ttl_seconds")
-    default = int(os.environ.get("SESSION_TTL_SECONDS", "1200"))
-    max_age = int(os.environ.get("SESSION_MAX_AGE_SECONDS", str(30 * 24 * 3600)))
-    valid = value is not None and re.fullmatch(r"[0-9]{1,9}", value) and 1 <= int(value) <= max_age
-    return (int(value) if valid else default) * 1000
+    valid = value is not None and re.fullmatch(r"[0-9]{1,9}", value) and 1 <= int(value) <= settings["max_age"]
+    return (int(value) if valid else settings["default_ttl"]) * 1000
 
 
 def session_generation(session):
@@ -213,43 +450,55 @@ def session_generation(session):
     return generation if generation is not None else (integer(session.get("created_at")) or 0) * 1000
 
 
-def live_session(redis, prefix, claims):
+def live_session(redis, prefix, claims, untyped, settings):
     """The session hash if the session is live by the contract's rules; raises NotLive otherwise."""
     # Layout 3: the user's id is the key's hash tag (Redis Cluster keeps a user's keys in one slot).
     user_id, jti = claims["user_id"], claims["jti"]
     key = f"{prefix}sess:{{{user_id}}}:{jti}"
-    session = redis.hash(key)
+    # Everything read fresh on every read, config included: ops change the TTL while services run.
+    flat, pttl, cutoff_text, (seconds, micros), (ttl_text, untyped_until) = redis.pipeline(
+        ("HGETALL", key),
+        ("PTTL", key),
+        ("GET", f"{prefix}user:{{{user_id}}}:cutoff"),
+        ("TIME",),
+        ("HMGET", f"{prefix}config", "session_ttl_seconds", "untyped_tokens_until"),
+    )
+    session = dict(zip(flat[::2], flat[1::2]))
+    now = int(seconds) * 1000 + int(micros) // 1000
+    # Gatehouse records the window once, at the first start of this release; none recorded fails closed.
+    if untyped:
+        until = integer(untyped_until)
+        if until is None or now >= until:
+            raise NotLive("invalid_token")
     if not session:
         raise NotLive("no_session")  # missing key: logged out, revoked, expired, or lost with Redis
     if session.get("v") not in LAYOUT_VERSIONS:
         raise NotLive("unknown_version")  # the layout changed: fail closed and upgrade this reader
     # A key without a TTL was recreated by a stray write after the session ended: not a session.
     max_expires_at = integer(session.get("max_expires_at"))
-    if session.get("user_id") != user_id or max_expires_at is None or redis.call("PTTL", key) <= 0:
+    if session.get("user_id") != user_id or max_expires_at is None or pttl <= 0:
         raise NotLive("no_session")
-    cutoff_text = redis.call("GET", f"{prefix}user:{{{user_id}}}:cutoff")
     # None: no revoke-all yet. One that is not an integer (written by hand) ends every session.
     cutoff = 0 if cutoff_text is None else integer(cutoff_text)
     if cutoff is None or (cutoff > 0 and session_generation(session) < cutoff):
         raise NotLive("revoked")  # a revoke-all ended it; Gatehouse is deleting its keys
-    now = redis_now_ms(redis)
     if max_expires_at <= now:
         raise NotLive("max_age")
     # Gatehouse always writes last_seen_at; one that is missing or not an integer is taken as idle.
     last_seen_at = integer(session.get("last_seen_at"))
-    if last_seen_at is None or now - last_seen_at > ttl_in_force_ms(redis, prefix):
+    if last_seen_at is None or now - last_seen_at > ttl_in_force_ms(ttl_text, settings):
         raise NotLive("idle")  # idle longer than a TTL ops shortened; Gatehouse ends it at its next request
     return session
 
 
-def read(redis, prefix, claims):
-    session = live_session(redis, prefix, claims)
+def read(redis, prefix, claims, untyped, settings):
+    session = live_session(redis, prefix, claims, untyped, settings)
     role = session.get("role", "") if session.get("v") != "1" else ""
     print(f"user_id={session['user_id']} role={role}")
     return 0
 
 
-def check(redis, prefix, claims):
+def check(redis, prefix, claims, untyped, settings):
     """Every statement of docs/session-contract.md about one live session, checked with plain commands."""
     failures = []
 
@@ -260,7 +509,7 @@ def check(redis, prefix, claims):
 
     jti, user_id = claims["jti"], claims["user_id"]
     key, index, owner = f"{prefix}sess:{{{user_id}}}:{jti}", f"{prefix}user:{{{user_id}}}:sessions", f"{prefix}owner:{{{user_id}}}:{jti}"
-    ms = re.compile(r"^\d{13}$")
+    ms = re.compile(r"[0-9]{13}")  # not \d: it takes other scripts' digits
 
     expect(re.fullmatch(r"[A-Za-z0-9_-]{22}", jti) is not None, "jti is 22 base64url characters")
     expect(redis.call("TYPE", key) == "hash", f"{key} is a hash")
@@ -269,18 +518,18 @@ def check(redis, prefix, claims):
     documented = {"v", "user_id", "role", "created_at", "last_seen_at", "max_expires_at", "client", "user_agent", "ip", "email", "user_created_at", "generation"}
     expect(set(session) == documented, f"fields are exactly {sorted(documented)} (got {sorted(session)})")
     expect(re.fullmatch(r"[^@\s]+@[^@\s]+", session.get("email", "")) is not None, "email is an address")
-    expect(ms.match(session.get("user_created_at", "")) is not None, "user_created_at is integer Unix ms")
+    expect(ms.fullmatch(session.get("user_created_at", "")) is not None, "user_created_at is integer Unix ms")
     expect(session.get("user_created_at", "") <= session.get("created_at", ""), "and no later than the session's created_at")
     expect(session.get("user_id") == user_id, "user_id equals the token's user_id")
     generation = session.get("generation", "")
-    expect(re.fullmatch(r"0|[1-9]\d{0,15}", generation) is not None, "generation is an integer (0, or Unix us)")
+    expect(re.fullmatch(r"0|[1-9][0-9]{0,15}", generation) is not None, "generation is an integer (0, or Unix us)")
     cutoff = redis.call("GET", f"{prefix}user:{{{user_id}}}:cutoff")
-    expect(cutoff is None or re.fullmatch(r"[1-9]\d{0,15}", cutoff) is not None, "the user's cutoff is absent or Unix us")
-    if cutoff is not None and generation.isdigit() and cutoff.isdigit():
+    expect(cutoff is None or re.fullmatch(r"[1-9][0-9]{0,15}", cutoff) is not None, "the user's cutoff is absent or Unix us")
+    if cutoff is not None and DIGITS.fullmatch(generation) and DIGITS.fullmatch(cutoff):
         expect(int(generation) >= int(cutoff), "the session's generation is not below the user's cutoff (it was not revoked)")
     expect(session.get("role") in ("user", "admin"), "role is user or admin")
     for field in ("created_at", "last_seen_at", "max_expires_at"):
-        expect(ms.match(session.get(field, "")) is not None, f"{field} is integer Unix ms")
+        expect(ms.fullmatch(session.get(field, "")) is not None, f"{field} is integer Unix ms")
     expect(session.get("created_at") == str(claims.get("created_at")), "created_at equals the token's created_at")
     expect(session.get("max_expires_at") == str(claims["exp"] * 1000), "max_expires_at equals the token's exp * 1000")
     expect(re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9 ._()/-]{0,63})?", session.get("client", "")) is not None, "client is empty or a label")
@@ -289,8 +538,12 @@ def check(redis, prefix, claims):
     expiry = redis.call("PEXPIRETIME", key)
     now = redis_now_ms(redis)
     expect(expiry > now, "the key has a TTL in the future")
-    expect(expiry <= int(session.get("max_expires_at", 0)), "it never reaches past max_expires_at")
-    expect(expiry - int(session.get("last_seen_at", 0)) <= ttl_in_force_ms(redis, prefix), "it is at most last_seen_at + the TTL in force")
+    max_expires_at = integer(session.get("max_expires_at")) or 0
+    expect(expiry <= max_expires_at, "it never reaches past max_expires_at")
+    config = redis.hash(f"{prefix}config")
+    ttl = config.get("session_ttl_seconds")
+    last_seen_at = integer(session.get("last_seen_at")) or 0
+    expect(expiry - last_seen_at <= ttl_in_force_ms(ttl, settings), "it is at most last_seen_at + the TTL in force")
 
     expect(redis.call("TYPE", index) == "zset", f"{index} is a sorted set")
     score = redis.call("ZSCORE", index, jti)
@@ -298,11 +551,15 @@ def check(redis, prefix, claims):
     expect(redis.call("PEXPIRETIME", index) >= expiry, "the index lives as long as its longest session")
 
     expect(redis.call("GET", owner) == user_id, f"{owner} names the user")
-    expect(redis.call("PEXPIRETIME", owner) > int(session.get("max_expires_at", 0)), "and outlives the session's absolute end")
+    expect(redis.call("PEXPIRETIME", owner) > max_expires_at, "and outlives the session's absolute end")
 
-    config = redis.hash(f"{prefix}config")
-    ttl = config.get("session_ttl_seconds")
-    expect(ttl is None or (ttl.isdigit() and int(ttl) > 0), "config session_ttl_seconds is absent or a positive integer")
+    # What a reader takes as a TTL; anything else it ignores, but Gatehouse never writes it.
+    expect(ttl is None or (re.fullmatch(r"[0-9]{1,9}", ttl) is not None and 1 <= int(ttl) <= settings["max_age"]),
+           "config session_ttl_seconds is absent or whole seconds from 1 to SESSION_MAX_AGE_SECONDS")
+    until = config.get("untyped_tokens_until")
+    expect(until is None or ms.fullmatch(until) is not None, "config untyped_tokens_until is absent or integer Unix ms")
+    if untyped:
+        expect(until is not None and ms.fullmatch(until) is not None and now < int(until), "the token is untyped, and the untyped window is open")
 
     events = f"{prefix}events"
     expect(redis.call("TYPE", events) == "stream", f"{events} is a stream")
@@ -318,30 +575,77 @@ def check(redis, prefix, claims):
     return 1 if failures else 0
 
 
+def env_seconds(name, default):
+    value = os.environ.get(name, default)
+    if not re.fullmatch(r"[0-9]{1,10}", value) or int(value) < 1:
+        raise ConfigError(f"{name} must be a whole number of seconds, at least 1 (got {value!r})")
+    return int(value)
+
+
+def load_settings():
+    """Everything the environment configures, checked; ConfigError (exit 2) or Unavailable (exit 3)."""
+    unsafe = os.environ.get("JWT_UNSAFE_SHARED_SECRETS", "false")
+    if unsafe not in ("true", "false"):
+        raise ConfigError(f"JWT_UNSAFE_SHARED_SECRETS must be true or false (got {unsafe!r})")
+    secret = os.environ.get("JWT_SECRET", "")
+    previous = [s.strip() for s in os.environ.get("JWT_PREVIOUS_SECRETS", "").split(",") if s.strip()]
+    secrets = []
+    if unsafe == "true":
+        if not secret:
+            raise ConfigError("JWT_UNSAFE_SHARED_SECRETS=true needs JWT_SECRET, the HS256 secret")
+        secrets = [secret] + previous
+    elif secret or previous:
+        raise ConfigError(
+            "JWT_SECRET is refused: whoever holds a shared HS256 secret can sign a token for any session; "
+            "verify with the public keys (JWT_JWKS or JWT_JWKS_URL), or set JWT_UNSAFE_SHARED_SECRETS=true to use it anyway"
+        )
+    jwks_text, jwks_url = os.environ.get("JWT_JWKS"), os.environ.get("JWT_JWKS_URL")
+    if jwks_text and jwks_url:
+        raise ConfigError("set one of JWT_JWKS and JWT_JWKS_URL, not both")
+    public = {}
+    if jwks_text:
+        try:
+            public = public_keys(json.loads(jwks_text))
+        except ValueError as err:
+            raise ConfigError(f"JWT_JWKS must be the JSON text of a JWK Set: {err}")
+    elif jwks_url:
+        public = fetch_jwks(jwks_url)
+    if not (jwks_text or jwks_url or secrets):
+        raise ConfigError("no keys to verify tokens with: set JWT_JWKS or JWT_JWKS_URL (the deployment's public keys)")
+    accept_untyped = os.environ.get("JWT_ACCEPT_UNTYPED", "true")
+    if accept_untyped not in ("true", "false"):
+        raise ConfigError("JWT_ACCEPT_UNTYPED must be true or false, as Gatehouse's")
+    issuer = os.environ.get("JWT_ISSUER", "gatehouse")
+    if not issuer:
+        raise ConfigError("JWT_ISSUER must not be empty")
+    return {
+        "keys": {"public": public, "secrets": secrets},
+        "issuer": issuer,
+        "accept_untyped": accept_untyped == "true",
+        "default_ttl": env_seconds("SESSION_TTL_SECONDS", "1200"),
+        "max_age": env_seconds("SESSION_MAX_AGE_SECONDS", str(30 * 24 * 3600)),
+    }
+
+
 def main(argv):
     if not (argv[:1] == ["read"] and len(argv) in (2, 3) or argv[:1] == ["check"] and len(argv) == 2):
         print(__doc__, file=sys.stderr)
         return 2
-    secret = os.environ.get("JWT_SECRET")
-    if not secret:
-        print("JWT_SECRET is required to verify the token", file=sys.stderr)
-        return 2
-    secrets = [secret] + [s.strip() for s in os.environ.get("JWT_PREVIOUS_SECRETS", "").split(",") if s.strip()]
-    token = sys.stdin.read().strip() if argv[1] == "-" else argv[1]
     try:
-        accept_untyped = os.environ.get("JWT_ACCEPT_UNTYPED", "true")
-        if accept_untyped not in ("true", "false"):
-            print("JWT_ACCEPT_UNTYPED must be true or false, as Gatehouse's", file=sys.stderr)
-            return 2
-        accept_untyped = accept_untyped == "true"
-        claims = verify_hs256(token, secrets, os.environ.get("JWT_ISSUER", "gatehouse"), argv[2] if len(argv) == 3 else None, accept_untyped)
+        settings = load_settings()
+        token = sys.stdin.read().strip() if argv[1] == "-" else argv[1]
+        audience = argv[2] if len(argv) == 3 else None
+        claims, untyped = verify_token(token, settings["keys"], settings["issuer"], audience, settings["accept_untyped"])
         redis = Redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
         prefix = os.environ.get("REDIS_KEY_PREFIX", "gatehouse:")
-        return (read if argv[0] == "read" else check)(redis, prefix, claims)
+        return (read if argv[0] == "read" else check)(redis, prefix, claims, untyped, settings)
     except NotLive as not_live:
         print(f"not live: {not_live.args[0]}", file=sys.stderr)
         return 1
-    except (OSError, RuntimeError) as err:  # connection refused or reset, a time-out, a Redis error reply
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    except (Unavailable, OSError, RuntimeError) as err:  # refused, reset, timed out; a Redis error reply
         print(f"unavailable: {err}", file=sys.stderr)
         return 3
 
