@@ -60,7 +60,7 @@ t.test('the gem\'s minitest suite passes, against the reading cases and a real G
   t.ok(summary, 'minitest printed its summary', { output })
   const [runs, assertions, failures, errors, skips] = (summary?.slice(1) ?? []).map(Number)
   t.ok(runs! >= MIN_RUNS, `${runs} runs (at least ${MIN_RUNS})`)
-  t.ok(assertions! >= 5 * MIN_RUNS, `${assertions} assertions`)
+  t.ok(assertions! >= 4 * MIN_RUNS, `${assertions} assertions`)
   t.same({ failures, errors, skips }, { failures: 0, errors: 0, skips: 0 }, 'no failure, error or skip', { output })
   // The tests that need the live Gatehouse did run (a skip is counted above; these names must appear).
   for (const name of ['test_a_revoke_all_ends_the_other_sessions', 'test_a_ttl_ops_shorten_refuses_an_idle_session_at_once',
