@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { gatehouse } from './cli/run-cli.js'
-import { TEST_JWT_SECRET, TEST_REDIS_URL, uniqueId } from './helpers/config.js'
+import { TEST_JWT_PRIVATE_KEY, TEST_REDIS_URL, uniqueId } from './helpers/config.js'
 import { deleteKeys } from './helpers/redis.js'
 import { exited, launch, listening, request, type Started } from './server-process.js'
 
@@ -29,7 +29,7 @@ t.test('no DATABASE_URL, no PostgreSQL: the README flow on the embedded database
     await deleteKeys(redis, prefix)
     redis.disconnect()
   })
-  const cli = (...args: string[]) => gatehouse(args, { EMBEDDED_DATABASE_DIR: dir, REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix, JWT_SECRET: TEST_JWT_SECRET, PGPORT: '1' }, t.testdirName)
+  const cli = (...args: string[]) => gatehouse(args, { EMBEDDED_DATABASE_DIR: dir, REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix, JWT_PRIVATE_KEY: TEST_JWT_PRIVATE_KEY, PGPORT: '1' }, t.testdirName)
 
   const first = start()
   let base = await listening(first, 120_000)

@@ -63,7 +63,8 @@ t.test('start-up problems are one clear line and a non-zero exit, never a hang',
     ['Sentinels unreachable', { REDIS_URL: '', REDIS_SENTINELS: '127.0.0.1:1', REDIS_SENTINEL_NAME: 'gh' }, /cannot reach Redis at primary "gh" of sentinels 127\.0\.0\.1:1 .*or set REDIS_SENTINELS/],
     ['Postgres unreachable', { DATABASE_URL: 'postgresql://postgres:secret@127.0.0.1:1/gatehouse' }, /cannot reach PostgreSQL at postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/gatehouse.*docker compose up -d postgres/],
     ['bad setting', { SESSION_TTL_SECONDS: 'soon' }, /Invalid configuration: SESSION_TTL_SECONDS must be a whole number/],
-    ['production without a secret', { NODE_ENV: 'production', JWT_SECRET: '' }, /Invalid configuration: JWT_SECRET is required when NODE_ENV=production/],
+    ['production without a signing key', { NODE_ENV: 'production', JWT_PRIVATE_KEY: '' }, /Invalid configuration: JWT_PRIVATE_KEY is required when NODE_ENV=production: set it, or JWT_PRIVATE_KEY_FILE, to an Ed25519 key: openssl genpkey -algorithm ed25519\n/],
+    ['production on HS256 without a secret', { NODE_ENV: 'production', JWT_ALGORITHM: 'HS256', JWT_PRIVATE_KEY: '' }, /Invalid configuration: JWT_SECRET is required with JWT_ALGORITHM=HS256 and NODE_ENV=production/],
   ]
   for (const [name, env, message] of cases) {
     const started = launch('node', ['dist/server.js'], env)

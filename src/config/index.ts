@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import { ConfigError } from './config-error.js'
-import { type JwtConfig, loadJwtConfig } from './jwt.js'
+import { DEV_KEY_FILES, type DevKeyFiles, type JwtConfig, loadJwtConfig } from './jwt.js'
 import { formatHostPorts, type HostPort } from './parsers.js'
 import { LOG_LEVELS, SETTINGS, type SettingName, type SettingValue } from './settings.js'
 
@@ -105,8 +105,8 @@ export interface LoadedConfig {
 }
 
 export interface LoadConfigOptions {
-  /** Where a development JWT secret is kept between restarts. */
-  devSecretFile?: string
+  /** Where development signing keys are kept between restarts (default DEV_KEY_FILES). */
+  devKeyFiles?: Partial<DevKeyFiles>
 }
 
 /** Reads and validates the configuration; throws ConfigError naming the first bad variable. */
@@ -127,7 +127,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
   }
 
   const jwt: JwtConfig = {
-    ...loadJwtConfig(env, production, options.devSecretFile ?? '.gatehouse-dev-secret', warnings),
+    ...loadJwtConfig(env, production, { ...DEV_KEY_FILES, ...options.devKeyFiles }, warnings),
     issuer: value('JWT_ISSUER'),
     acceptUntyped: value('JWT_ACCEPT_UNTYPED'),
     // Lower-cased, as Node gives header names.

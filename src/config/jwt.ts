@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './config-error.js'
-import { resolveDevSecret } from './dev-secret.js'
+import { existingDevSecret, resolveDevPrivateKey, resolveDevSecret } from './dev-secret.js'
 import { JWT_ALGORITHMS, SETTINGS } from './settings.js'
 
 export { JWT_ALGORITHMS }
@@ -32,19 +32,31 @@ type Env = Record<string, string | undefined>
 /** The keys; the claim settings (JWT_ISSUER...) are plain settings, read by loadConfig. */
 export type JwtKeys = Omit<JwtConfig, 'issuer' | 'acceptUntyped' | 'audienceHeader'>
 
-export function loadJwtConfig (env: Env, production: boolean, devSecretFile: string, warnings: string[]): JwtKeys {
+/** Where development keys are kept between restarts (git-ignored). */
+export interface DevKeyFiles {
+  /** The Ed25519 private key generated when EdDSA (the default) has no JWT_PRIVATE_KEY. */
+  privateKey: string
+  /** The HS256 secret generated when JWT_ALGORITHM=HS256 has no JWT_SECRET (and by releases before EdDSA was the default). */
+  secret: string
+}
+
+export const DEV_KEY_FILES: DevKeyFiles = { privateKey: '.gatehouse/jwt-ed25519.pem', secret: '.gatehouse-dev-secret' }
+
+const UPGRADE_STEPS = 'docs/ops.md, "Moving from HS256 to EdDSA"'
+
+export function loadJwtConfig (env: Env, production: boolean, devFiles: DevKeyFiles, warnings: string[]): JwtKeys {
   const algorithm = SETTINGS.JWT_ALGORITHM.values.parse('JWT_ALGORITHM', env.JWT_ALGORITHM || SETTINGS.JWT_ALGORITHM.default)
 
-  const previousSecrets = (env.JWT_PREVIOUS_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  const previousSecrets = listOf(env, 'JWT_PREVIOUS_SECRETS')
   previousSecrets.forEach((secret) => checkSecret('JWT_PREVIOUS_SECRETS', secret))
   const previousPublicKeys = pemBlocks(env, 'JWT_PREVIOUS_PUBLIC_KEYS').map((pem) => publicKeyPem('JWT_PREVIOUS_PUBLIC_KEYS', pem))
 
   if (algorithm === 'HS256') {
     let secret = secretOf(env)
     if (!secret) {
-      if (production) throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production (or set JWT_SECRET_FILE)')
-      const dev = resolveDevSecret(devSecretFile)
-      secret = dev.secret
+      if (production) throw new ConfigError('JWT_SECRET', 'is required with JWT_ALGORITHM=HS256 and NODE_ENV=production (or set JWT_SECRET_FILE)')
+      const dev = resolveDevSecret(devFiles.secret)
+      secret = dev.value
       warnings.push(
         `JWT_SECRET is not set: ${dev.created ? 'generated a development secret and saved it' : 'using the development secret saved'} in ${dev.file} (never use this in production)`
       )
@@ -53,15 +65,39 @@ export function loadJwtConfig (env: Env, production: boolean, devSecretFile: str
     return { algorithm, signingKey: secret, previousSecrets, previousPublicKeys }
   }
 
-  if (env.JWT_SECRET) {
-    warnings.push(`JWT_SECRET is not used with JWT_ALGORITHM=${algorithm}; tokens it signed stop verifying unless it is also in JWT_PREVIOUS_SECRETS`)
+  // A deployment moving from HS256 keeps its secret as a key that only verifies: the tokens it
+  // signed stay valid until their exp, and nothing new is signed with it.
+  const formerSecret = secretOf(env)
+  if (formerSecret) {
+    checkSecret('JWT_SECRET', formerSecret)
+    previousSecrets.unshift(formerSecret)
+    warnings.push(
+      `JWT_SECRET only verifies the HS256 tokens it signed now that JWT_ALGORITHM=${algorithm} signs: move it to JWT_PREVIOUS_SECRETS, and remove it once SESSION_MAX_AGE_SECONDS has passed (until then whoever holds it can still sign tokens; ${UPGRADE_STEPS})`
+    )
   }
+
   const [pem, ...extra] = pemBlocks(env, 'JWT_PRIVATE_KEY')
-  if (!pem) throw new ConfigError('JWT_PRIVATE_KEY', `is required when JWT_ALGORITHM=${algorithm} (or set JWT_PRIVATE_KEY_FILE)`)
   if (extra.length > 0) throw new ConfigError('JWT_PRIVATE_KEY', 'must hold exactly one key')
+  let privatePem = pem
+  if (!privatePem) {
+    if (production || algorithm !== 'EdDSA') {
+      const generate = algorithm === 'EdDSA' ? 'an Ed25519 key: openssl genpkey -algorithm ed25519' : 'an RSA key of at least 2048 bits: openssl genpkey -algorithm rsa -pkeyopt rsa_keygen_bits:3072'
+      const why = algorithm === 'EdDSA' && production ? 'is required when NODE_ENV=production' : `is required when JWT_ALGORITHM=${algorithm}`
+      const upgrade = formerSecret ? ` (JWT_SECRET then keeps verifying the tokens it signed; or set JWT_ALGORITHM=HS256 to keep signing with it; ${UPGRADE_STEPS})` : ''
+      throw new ConfigError('JWT_PRIVATE_KEY', `${why}: set it, or JWT_PRIVATE_KEY_FILE, to ${generate}${upgrade}`)
+    }
+    const dev = resolveDevPrivateKey(devFiles.privateKey)
+    privatePem = dev.value
+    warnings.push(
+      `JWT_PRIVATE_KEY is not set: ${dev.created ? 'generated a development Ed25519 key and saved it' : 'using the development Ed25519 key saved'} in ${dev.file} (never use this in production)`
+    )
+    // A laptop upgraded from the HS256 default keeps its sessions: the old development secret verifies.
+    const oldDevSecret = formerSecret ? null : existingDevSecret(devFiles.secret)
+    if (oldDevSecret && !previousSecrets.includes(oldDevSecret.value)) previousSecrets.push(oldDevSecret.value)
+  }
   let key: KeyObject
   try {
-    key = createPrivateKey(pem)
+    key = createPrivateKey(privatePem)
   } catch {
     throw new ConfigError('JWT_PRIVATE_KEY', 'is not a PEM private key')
   }
@@ -69,6 +105,21 @@ export function loadJwtConfig (env: Env, production: boolean, devSecretFile: str
     throw new ConfigError('JWT_PRIVATE_KEY', `must be ${algorithm === 'EdDSA' ? 'an Ed25519' : `an RSA (at least ${MIN_RSA_BITS}-bit)`} key for JWT_ALGORITHM=${algorithm}`)
   }
   return { algorithm, signingKey: key.export({ format: 'pem', type: 'pkcs8' }).toString(), previousSecrets, previousPublicKeys }
+}
+
+/** NAME as a comma-separated list, or the lines of the file NAME_FILE (one or the other). */
+function listOf (env: Env, name: string): string[] {
+  const file = env[`${name}_FILE`]
+  if (file && env[name]) throw new ConfigError(name, `and ${name}_FILE are both set; use one`)
+  let text = env[name] ?? ''
+  if (file) {
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (err) {
+      throw new ConfigError(`${name}_FILE`, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+  }
+  return text.split(/[,\r\n]/).map((s) => s.trim()).filter(Boolean)
 }
 
 /**

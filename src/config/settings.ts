@@ -184,11 +184,10 @@ export const SETTINGS = {
     default: '',
     shownDefault: '–',
     values: text('at least 32 bytes'),
-    meaning: 'HS256 key for tokens (`openssl rand -base64 48`). Required with `NODE_ENV=production` (unless `JWT_ALGORITHM` is asymmetric); otherwise, if unset, one is generated into the git-ignored `.gatehouse-dev-secret` (with a warning) so restarts keep sessions valid. Rotate it with `JWT_PREVIOUS_SECRETS`, never by just replacing it (that ends every session).',
+    meaning: 'With `JWT_ALGORITHM=HS256`: the shared secret tokens are signed with (`openssl rand -base64 48`); required then with `NODE_ENV=production`, and otherwise generated into the git-ignored `.gatehouse-dev-secret` when unset. With `EdDSA` or `RS256` (a deployment moving from HS256) it only verifies the tokens it signed, until their `exp`, with a warning: move it to `JWT_PREVIOUS_SECRETS` ([ops.md](ops.md#moving-from-hs256-to-eddsa)). Whoever holds it can sign a token for any session: never give it to another service. Rotate it with `JWT_PREVIOUS_SECRETS`, never by just replacing it (that ends every session).',
     envComment: [
-      'At least 32 bytes; required when NODE_ENV=production. Generate with: openssl rand -base64 48',
-      'Left empty outside production, a development secret is generated into .gatehouse-dev-secret.',
-      'Or JWT_SECRET_FILE=/run/secrets/jwt: a file holding it (a Docker or Kubernetes secret); not both.',
+      'Only with JWT_ALGORITHM=HS256 (at least 32 bytes; openssl rand -base64 48). Whoever holds it can',
+      'sign tokens: never give it to another service. Or JWT_SECRET_FILE=/run/secrets/jwt; not both.',
     ].join('\n'),
   },
   JWT_SECRET_FILE: {
@@ -204,16 +203,24 @@ export const SETTINGS = {
     default: '',
     values: text('comma-separated, each at least 32 bytes'),
     meaning: 'Old HS256 secrets: tokens they signed still verify; nothing new is signed with them.',
-    envComment: 'Old secrets that still verify during a rotation (comma-separated); see docs/ops.md',
+    envComment: 'Old secrets that still verify during a rotation or the move to EdDSA (comma-separated); see docs/ops.md',
+  },
+  JWT_PREVIOUS_SECRETS_FILE: {
+    group: 'Signing keys',
+    default: '',
+    shownDefault: '–',
+    values: text('a file path'),
+    meaning: 'Instead of `JWT_PREVIOUS_SECRETS`: a file holding them, one per line (or comma-separated). Set one or the other.',
+    omitFromEnvExample: true,
   },
   JWT_ALGORITHM: {
     group: 'Signing keys',
-    default: 'HS256',
+    default: 'EdDSA',
     values: oneOf(JWT_ALGORITHMS),
-    meaning: '`HS256` (shared secret), `EdDSA` (Ed25519) or `RS256` (RSA ≥ 2048 bits). With the last two, other services verify tokens with the public keys from `/.well-known/jwks.json` and hold no secret.',
+    meaning: '`EdDSA` (Ed25519, the default) or `RS256` (RSA ≥ 2048 bits) sign with `JWT_PRIVATE_KEY`, and other services verify tokens with the public keys from `/.well-known/jwks.json`, holding nothing that signs. `HS256` signs with the shared `JWT_SECRET`: only for a deployment with no other service reading its sessions, since whoever can verify an HS256 token can also sign one.',
     envComment: [
-      'HS256 (default), EdDSA or RS256. The last two sign with JWT_PRIVATE_KEY (PEM) or JWT_PRIVATE_KEY_FILE',
-      'and publish their public keys at /.well-known/jwks.json.',
+      'EdDSA (default) or RS256 sign with JWT_PRIVATE_KEY_FILE (or JWT_PRIVATE_KEY) and publish the public key',
+      'at /.well-known/jwks.json. HS256 signs with JWT_SECRET: only with no other service reading sessions.',
     ].join('\n'),
   },
   JWT_PRIVATE_KEY: {
@@ -221,7 +228,7 @@ export const SETTINGS = {
     default: '',
     shownDefault: '–',
     values: text('one PEM private key (PKCS#8)'),
-    meaning: 'With `EdDSA`/`RS256`, required: the signing key, an Ed25519 or RSA (at least 2048-bit) key as PEM; a literal `\\n` is read as a newline.',
+    meaning: 'The signing key of `EdDSA` (the default) or `RS256`: an Ed25519 (`openssl genpkey -algorithm ed25519`) or RSA (at least 2048-bit) private key as PEM; a literal `\\n` is read as a newline. Required with `NODE_ENV=production`; outside production, an Ed25519 key is generated once into the git-ignored `.gatehouse/jwt-ed25519.pem` when unset (with a warning), so restarts keep sessions valid.',
     omitFromEnvExample: true,
   },
   JWT_PRIVATE_KEY_FILE: {
@@ -229,7 +236,8 @@ export const SETTINGS = {
     default: '',
     shownDefault: '–',
     values: text('a file path'),
-    meaning: 'Instead of `JWT_PRIVATE_KEY`: a file holding it. Set one or the other.',
+    meaning: 'Instead of `JWT_PRIVATE_KEY`: a file holding it (a Docker or Kubernetes secret). Set one or the other.',
+    envComment: 'Required when NODE_ENV=production (openssl genpkey -algorithm ed25519 > jwt.pem). Left empty outside\nproduction, a development key is generated into .gatehouse/jwt-ed25519.pem.',
   },
   JWT_PREVIOUS_PUBLIC_KEYS: {
     group: 'Signing keys',
@@ -255,7 +263,7 @@ export const SETTINGS = {
     group: 'Signing keys',
     default: 'true',
     values: flag,
-    meaning: 'Accept tokens issued before tokens were typed and named their issuer (`typ` `JWT`, no `iss`), until their `exp`, so that the upgrade logged no one out. Set `false` once `SESSION_MAX_AGE_SECONDS` has passed since the upgrade (every such token has expired by then): then only typed tokens of `JWT_ISSUER` pass. Give services the same (the library\'s `acceptUntyped`).',
+    meaning: 'Accept tokens issued before tokens were typed and named their issuer (`typ` `JWT`, no `iss`), so that the upgrade logged no one out, but only within a window that closes by itself: the first start of this release records `untyped_tokens_until` (that start + `SESSION_MAX_AGE_SECONDS`) in `<prefix>config`, and Gatehouse and every reader refuse such tokens after it. `false` closes the window at once, for Gatehouse and, through that field, every reader.',
     omitFromEnvExample: true,
   },
   JWT_AUD_HEADER: {

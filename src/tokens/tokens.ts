@@ -25,7 +25,15 @@ type Verify = (token: string) => { header: unknown, payload: unknown }
 /** How many verified tokens each instance remembers (about 0.5 KB each). */
 const VERIFIED_CACHE_SIZE = 10_000
 
-export function createTokenService (config: JwtConfig): TokenService {
+export interface TokenServiceOptions {
+  /**
+   * Whether tokens from before tokens were typed may pass now: JWT_ACCEPT_UNTYPED and the window
+   * recorded in Redis (sessions/untyped-window.ts). Closed when not given.
+   */
+  untypedOpen?: () => boolean
+}
+
+export function createTokenService (config: JwtConfig, { untypedOpen = () => false }: TokenServiceOptions = {}): TokenService {
   const ring = createKeyRing(config)
   // Built once: fast-jwt prepares each key here, not per request. iat and exp come from the
   // session (Redis clock); fast-jwt keeps the ones in the payload.
@@ -75,6 +83,7 @@ export function createTokenService (config: JwtConfig): TokenService {
   function verify (token: string): SessionClaims {
     const cached = verified.get(token)
     if (cached !== undefined) {
+      if (cached.iss === undefined && !untypedOpen()) throw errors.invalidToken() // the untyped window closed since
       if (cached.exp * 1000 > Date.now()) return cached
       verified.delete(token)
       throw errors.expiredSession()
@@ -108,7 +117,7 @@ export function createTokenService (config: JwtConfig): TokenService {
       if (err instanceof TokenError && err.code === TokenError.codes.expired) throw errors.expiredSession()
       throw errors.invalidToken()
     }
-    const claims = sessionClaimsOf(verified.header, verified.payload, config)
+    const claims = sessionClaimsOf(verified.header, verified.payload, { issuer: config.issuer, acceptUntyped: untypedOpen() })
     if (!claims) throw errors.invalidToken()
     return Object.freeze(claims)
   }

@@ -9,7 +9,8 @@ import { cliEnv, gatehouse } from './run-cli.js'
 // `gatehouse sessions migrate`: what an operator runs to move (or check for) sessions a layout-2
 // release wrote. The server does the same at start-up; redis-layout.test.ts covers the moves.
 t.test('gatehouse sessions migrate moves layout-2 sessions, says how many, and finds none the second time', { skip: Boolean(process.env.TEST_REDIS_CLUSTER_NODES) && 'no older layout ran on a Cluster' }, async (t) => {
-  const ctx = await buildTestApp(t)
+  // That release signed with HS256; upgraded, the deployment keeps the secret to verify.
+  const ctx = await buildTestApp(t, { JWT_PREVIOUS_SECRETS: TEST_JWT_SECRET })
   const cwd = t.testdir({})
   const env = cliEnv(ctx.config)
   const user = await signUp(ctx.app, ctx.email())

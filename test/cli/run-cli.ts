@@ -19,7 +19,7 @@ export function cliEnv (config: Config): Record<string, string> {
     ...(config.database.mode === 'postgres' ? { DATABASE_URL: config.database.url } : { EMBEDDED_DATABASE_DIR: config.database.dir }),
     ...redisEnv(config),
     REDIS_KEY_PREFIX: config.redisKeyPrefix,
-    JWT_SECRET: config.jwt.signingKey,
+    ...(config.jwt.algorithm === 'HS256' ? { JWT_ALGORITHM: 'HS256', JWT_SECRET: config.jwt.signingKey } : { JWT_ALGORITHM: config.jwt.algorithm, JWT_PRIVATE_KEY: config.jwt.signingKey }),
     BCRYPT_COST: '10',
     SESSION_TTL_SECONDS: String(config.sessionTtlSeconds),
     SESSION_MAX_AGE_SECONDS: String(config.sessionMaxAgeSeconds),

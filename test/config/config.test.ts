@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -16,12 +16,12 @@ const RSA_1024_PRIVATE = pem(rsa1024.privateKey, 'pkcs8')
 const RSA_1024_PUBLIC = pem(rsa1024.publicKey, 'spki')
 
 t.test('Redis Cluster or Sentinel instead of REDIS_URL, with credentials', async (t) => {
-  t.same(loadConfig({ JWT_SECRET: SECRET, REDIS_CLUSTER_NODES: ' 10.0.0.1:7000, redis-b.internal:7001,[::1]:7002 ', REDIS_PASSWORD: 'pw' }).config.redis, {
+  t.same(loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, REDIS_CLUSTER_NODES: ' 10.0.0.1:7000, redis-b.internal:7001,[::1]:7002 ', REDIS_PASSWORD: 'pw' }).config.redis, {
     mode: 'cluster',
     nodes: [{ host: '10.0.0.1', port: 7000 }, { host: 'redis-b.internal', port: 7001 }, { host: '::1', port: 7002 }],
     password: 'pw',
   })
-  t.same(loadConfig({ JWT_SECRET: SECRET, REDIS_SENTINELS: 's1:26379,s2:26379', REDIS_SENTINEL_NAME: 'mymaster', REDIS_USERNAME: 'gh', REDIS_PASSWORD: 'pw', REDIS_SENTINEL_PASSWORD: 'spw' }).config.redis, {
+  t.same(loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, REDIS_SENTINELS: 's1:26379,s2:26379', REDIS_SENTINEL_NAME: 'mymaster', REDIS_USERNAME: 'gh', REDIS_PASSWORD: 'pw', REDIS_SENTINEL_PASSWORD: 'spw' }).config.redis, {
     mode: 'sentinel',
     sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }],
     name: 'mymaster',
@@ -29,20 +29,20 @@ t.test('Redis Cluster or Sentinel instead of REDIS_URL, with credentials', async
     password: 'pw',
     sentinelPassword: 'spw',
   })
-  t.same(loadConfig({ JWT_SECRET: SECRET, REDIS_URL: 'rediss://u:p@redis.example:6380' }).config.redis, { mode: 'single', url: 'rediss://u:p@redis.example:6380' })
-  t.equal(loadConfig({ JWT_SECRET: SECRET, REDIS_KEY_PREFIX: 'app{1}:' }).config.redisKeyPrefix, 'app{1}:', 'braces stay allowed off a Cluster')
-  t.equal(loadConfig({ JWT_SECRET: SECRET, DATABASE_POOL_SIZE: '25' }).config.databasePoolSize, 25)
+  t.same(loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, REDIS_URL: 'rediss://u:p@redis.example:6380' }).config.redis, { mode: 'single', url: 'rediss://u:p@redis.example:6380' })
+  t.equal(loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, REDIS_KEY_PREFIX: 'app{1}:' }).config.redisKeyPrefix, 'app{1}:', 'braces stay allowed off a Cluster')
+  t.equal(loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, DATABASE_POOL_SIZE: '25' }).config.databasePoolSize, 25)
   const pgUrl = 'postgresql://gh:pw@db.example:5432/gatehouse'
-  t.same(loadConfig({ JWT_SECRET: SECRET, DATABASE_URL: pgUrl }).config.database, { mode: 'postgres', url: pgUrl })
-  t.same(loadConfig({ JWT_SECRET: SECRET, NODE_ENV: 'production', DATABASE_URL: pgUrl }).config.database, { mode: 'postgres', url: pgUrl }, 'production takes a URL')
-  t.same(loadConfig({ JWT_SECRET: SECRET, EMBEDDED_DATABASE_DIR: 'var/db' }).config.database, { mode: 'embedded', dir: resolve('var/db') }, 'a relative folder is made absolute once, at start-up')
-  t.match(loadConfig({ JWT_SECRET: SECRET, DATABASE_URL: pgUrl, EMBEDDED_DATABASE_DIR: 'var/db' }).warnings, [/EMBEDDED_DATABASE_DIR is ignored: DATABASE_URL is set/])
-  const cluster = loadConfig({ JWT_SECRET: SECRET, REDIS_CLUSTER_NODES: '10.0.0.1:7000,[::1]:7002' }).config.redis
+  t.same(loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, DATABASE_URL: pgUrl }).config.database, { mode: 'postgres', url: pgUrl })
+  t.same(loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, NODE_ENV: 'production', DATABASE_URL: pgUrl }).config.database, { mode: 'postgres', url: pgUrl }, 'production takes a URL')
+  t.same(loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, EMBEDDED_DATABASE_DIR: 'var/db' }).config.database, { mode: 'embedded', dir: resolve('var/db') }, 'a relative folder is made absolute once, at start-up')
+  t.match(loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, DATABASE_URL: pgUrl, EMBEDDED_DATABASE_DIR: 'var/db' }).warnings, [/EMBEDDED_DATABASE_DIR is ignored: DATABASE_URL is set/])
+  const cluster = loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, REDIS_CLUSTER_NODES: '10.0.0.1:7000,[::1]:7002' }).config.redis
   t.equal(cluster.mode === 'cluster' && formatHostPorts(cluster.nodes), '10.0.0.1:7000,[::1]:7002', 'written back as it is read')
 })
 
 t.test('defaults give a working local setup', async (t) => {
-  const { config } = loadConfig({ JWT_SECRET: SECRET })
+  const { config } = loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE })
   t.match(config, {
     production: false,
     port: 3000,
@@ -66,9 +66,9 @@ t.test('defaults give a working local setup', async (t) => {
     eventsMaxLength: 100_000,
     expiredEvents: 'configure',
     introspectionTokens: [],
-    jwt: { algorithm: 'HS256', signingKey: SECRET, previousSecrets: [], previousPublicKeys: [], issuer: 'gatehouse', audienceHeader: 'jwt-aud', acceptUntyped: true },
+    jwt: { algorithm: 'EdDSA', signingKey: ED25519_PRIVATE, previousSecrets: [], previousPublicKeys: [], issuer: 'gatehouse', audienceHeader: 'jwt-aud', acceptUntyped: true },
   })
-  t.equal(loadConfig({ JWT_SECRET: SECRET, COOKIE_DOMAIN: '.Example.COM' }).config.cookies.domain, 'example.com', 'COOKIE_DOMAIN: lower case, without the leading dot')
+  t.equal(loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, COOKIE_DOMAIN: '.Example.COM' }).config.cookies.domain, 'example.com', 'COOKIE_DOMAIN: lower case, without the leading dot')
   t.equal(config.bcryptThreads, availableParallelism(), 'one bcrypt thread per core')
 })
 
@@ -118,14 +118,16 @@ t.test('a bad value is one clear error naming the variable', async (t) => {
     [{ JWT_ALGORITHM: 'HS512' }, 'JWT_ALGORITHM', /one of HS256, EdDSA, RS256/],
     [{ JWT_ALGORITHM: 'none' }, 'JWT_ALGORITHM', /one of/],
     [{ JWT_PREVIOUS_SECRETS: `${'y'.repeat(32)},short` }, 'JWT_PREVIOUS_SECRETS', /at least 32 bytes \(got 5\)/],
-    [{ JWT_ALGORITHM: 'EdDSA' }, 'JWT_PRIVATE_KEY', /is required when JWT_ALGORITHM=EdDSA/],
+    [{ JWT_ALGORITHM: 'RS256', JWT_PRIVATE_KEY: '' }, 'JWT_PRIVATE_KEY', /is required when JWT_ALGORITHM=RS256: set it, or JWT_PRIVATE_KEY_FILE, to an RSA key/],
+    [{ JWT_ALGORITHM: 'HS256', JWT_SECRET: 'short' }, 'JWT_SECRET', /at least 32 bytes \(got 5\)/],
+    [{ JWT_PREVIOUS_SECRETS: 'a'.repeat(32), JWT_PREVIOUS_SECRETS_FILE: '/x' }, 'JWT_PREVIOUS_SECRETS', /both set/],
     [{ JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: 'not a pem' }, 'JWT_PRIVATE_KEY', /holds no PEM block/],
     [{ JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: ED25519_PUBLIC }, 'JWT_PRIVATE_KEY', /not a PEM private key/],
     [{ JWT_ALGORITHM: 'RS256', JWT_PRIVATE_KEY: ED25519_PRIVATE }, 'JWT_PRIVATE_KEY', /must be an RSA \(at least 2048-bit\) key/],
     [{ JWT_ALGORITHM: 'RS256', JWT_PRIVATE_KEY: RSA_1024_PRIVATE }, 'JWT_PRIVATE_KEY', /at least 2048-bit/],
     [{ JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: ED25519_PRIVATE + ED25519_PRIVATE }, 'JWT_PRIVATE_KEY', /exactly one key/],
     [{ JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: ED25519_PRIVATE, JWT_PRIVATE_KEY_FILE: '/x' }, 'JWT_PRIVATE_KEY', /both set/],
-    [{ JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY_FILE: '/nonexistent/key.pem' }, 'JWT_PRIVATE_KEY_FILE', /cannot be read \(ENOENT\)/],
+    [{ JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: '', JWT_PRIVATE_KEY_FILE: '/nonexistent/key.pem' }, 'JWT_PRIVATE_KEY_FILE', /cannot be read \(ENOENT\)/],
     [{ JWT_PREVIOUS_PUBLIC_KEYS: RSA_1024_PUBLIC }, 'JWT_PREVIOUS_PUBLIC_KEYS', /Ed25519 or RSA of at least 2048 bits/],
     [{ JWT_PREVIOUS_PUBLIC_KEYS: '-----BEGIN PUBLIC KEY-----\ngarbage\n-----END PUBLIC KEY-----' }, 'JWT_PREVIOUS_PUBLIC_KEYS', /not a PEM key/],
     [{ INTROSPECTION_TOKENS: `${'z'.repeat(40)},short` }, 'INTROSPECTION_TOKENS', /at least 32 characters/],
@@ -156,9 +158,9 @@ t.test('a bad value is one clear error naming the variable', async (t) => {
     [{ JWT_ACCEPT_UNTYPED: 'no' }, 'JWT_ACCEPT_UNTYPED', /one of true, false/],
   ]
   for (const [env, variable, problem] of cases) {
-    t.throws(() => loadConfig({ JWT_SECRET: SECRET, ...env }), { name: 'ConfigError', variable, message: problem }, variable)
+    t.throws(() => loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, ...env }), { name: 'ConfigError', variable, message: problem }, variable)
     try {
-      loadConfig({ JWT_SECRET: SECRET, ...env })
+      loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, ...env })
     } catch (err) {
       t.match((err as Error).message, new RegExp(`^Invalid configuration: ${variable} `))
       t.notMatch((err as Error).message, /\n/, 'one line')
@@ -166,36 +168,76 @@ t.test('a bad value is one clear error naming the variable', async (t) => {
   }
 })
 
-t.test('JWT_SECRET is required in production', async (t) => {
-  t.throws(() => loadConfig({ NODE_ENV: 'production' }), new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production (or set JWT_SECRET_FILE)'))
+t.test('production signs with EdDSA by default and requires its private key, in one line', async (t) => {
+  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db.example/gh' }
+  t.throws(() => loadConfig(production), new ConfigError('JWT_PRIVATE_KEY', 'is required when NODE_ENV=production: set it, or JWT_PRIVATE_KEY_FILE, to an Ed25519 key: openssl genpkey -algorithm ed25519'))
+  // A deployment that signed with HS256 is told how to move without logging anyone out.
+  t.throws(() => loadConfig({ ...production, JWT_SECRET: SECRET }), { variable: 'JWT_PRIVATE_KEY', message: /is required when NODE_ENV=production: .* \(JWT_SECRET then keeps verifying the tokens it signed; or set JWT_ALGORITHM=HS256 to keep signing with it; docs\/ops.md, "Moving from HS256 to EdDSA"\)$/ })
+  t.throws(() => loadConfig({ ...production, JWT_ALGORITHM: 'HS256' }), new ConfigError('JWT_SECRET', 'is required with JWT_ALGORITHM=HS256 and NODE_ENV=production (or set JWT_SECRET_FILE)'))
+  const { config, warnings } = loadConfig({ ...production, JWT_PRIVATE_KEY: ED25519_PRIVATE })
+  t.equal(config.jwt.algorithm, 'EdDSA', 'a fresh production deployment with default settings signs with EdDSA')
+  t.same(config.jwt.previousSecrets, [], 'and holds no shared secret')
+  t.same(warnings, [])
+})
+
+t.test('moving from HS256: JWT_SECRET keeps verifying the tokens it signed, and signs nothing', async (t) => {
+  const dir = t.testdir({ previous: `${'p'.repeat(32)}\n${'q'.repeat(32)}\n` })
+  const { config, warnings } = loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://db.example/gh', JWT_SECRET: SECRET, JWT_PRIVATE_KEY: ED25519_PRIVATE, JWT_PREVIOUS_SECRETS: 'o'.repeat(32) })
+  t.equal(config.jwt.algorithm, 'EdDSA')
+  t.equal(config.jwt.signingKey, ED25519_PRIVATE)
+  t.same(config.jwt.previousSecrets, [SECRET, 'o'.repeat(32)], 'the former secret verifies, first')
+  t.match(warnings, [/JWT_SECRET only verifies the HS256 tokens it signed now that JWT_ALGORITHM=EdDSA signs: move it to JWT_PREVIOUS_SECRETS, and remove it once SESSION_MAX_AGE_SECONDS has passed/])
+  t.same(loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, JWT_PREVIOUS_SECRETS_FILE: join(dir, 'previous') }).config.jwt.previousSecrets, ['p'.repeat(32), 'q'.repeat(32)], 'JWT_PREVIOUS_SECRETS_FILE: one per line')
 })
 
 t.test('JWT_SECRET_FILE: the secret from a file (a Docker or Kubernetes secret), as every replica reads it', async (t) => {
   const dir = t.testdir({ secret: `${SECRET}\n`, short: 'too short\n', empty: '' })
-  t.equal(loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://db.example/gh', JWT_SECRET_FILE: join(dir, 'secret') }).config.jwt.signingKey, SECRET, 'the trailing newline is not part of it')
-  t.throws(() => loadConfig({ JWT_SECRET_FILE: join(dir, 'short') }), { name: 'ConfigError', variable: 'JWT_SECRET', message: /at least 32 bytes/ })
-  t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET_FILE: join(dir, 'empty') }), { name: 'ConfigError', variable: 'JWT_SECRET', message: /is required/ })
-  t.throws(() => loadConfig({ JWT_SECRET_FILE: join(dir, 'missing') }), { name: 'ConfigError', variable: 'JWT_SECRET_FILE', message: /cannot be read \(ENOENT\)/ })
-  t.throws(() => loadConfig({ JWT_SECRET: SECRET, JWT_SECRET_FILE: join(dir, 'secret') }), { name: 'ConfigError', variable: 'JWT_SECRET', message: /both set/ })
+  const hs = { JWT_ALGORITHM: 'HS256' }
+  t.equal(loadConfig({ ...hs, NODE_ENV: 'production', DATABASE_URL: 'postgresql://db.example/gh', JWT_SECRET_FILE: join(dir, 'secret') }).config.jwt.signingKey, SECRET, 'the trailing newline is not part of it')
+  t.throws(() => loadConfig({ ...hs, JWT_SECRET_FILE: join(dir, 'short') }), { name: 'ConfigError', variable: 'JWT_SECRET', message: /at least 32 bytes/ })
+  t.throws(() => loadConfig({ ...hs, NODE_ENV: 'production', JWT_SECRET_FILE: join(dir, 'empty') }), { name: 'ConfigError', variable: 'JWT_SECRET', message: /is required/ })
+  t.throws(() => loadConfig({ ...hs, JWT_SECRET_FILE: join(dir, 'missing') }), { name: 'ConfigError', variable: 'JWT_SECRET_FILE', message: /cannot be read \(ENOENT\)/ })
+  t.same(loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, JWT_SECRET_FILE: join(dir, 'secret') }).config.jwt.previousSecrets, [SECRET], 'with EdDSA, the file only verifies')
+  t.throws(() => loadConfig({ ...hs, JWT_SECRET: SECRET, JWT_SECRET_FILE: join(dir, 'secret') }), { name: 'ConfigError', variable: 'JWT_SECRET', message: /both set/ })
 })
 
-t.test('outside production a missing secret is generated once and reused', async (t) => {
+t.test('outside production a missing Ed25519 key is generated once, kept private, and reused', async (t) => {
   const dir = t.testdir({})
-  const file = join(dir, 'secret')
-  const first = loadConfig({}, { devSecretFile: file })
+  const devKeyFiles = { privateKey: join(dir, '.gatehouse', 'jwt-ed25519.pem'), secret: join(dir, 'secret') }
+  const first = loadConfig({}, { devKeyFiles })
+  t.equal(first.config.jwt.algorithm, 'EdDSA')
+  t.match(first.warnings[0], /JWT_PRIVATE_KEY is not set: generated a development Ed25519 key and saved it in .*jwt-ed25519.pem \(never use this in production\)/)
+  t.equal(createPrivateKey(readFileSync(devKeyFiles.privateKey, 'utf8')).asymmetricKeyType, 'ed25519')
+  t.equal(statSync(devKeyFiles.privateKey).mode & 0o777, 0o600, 'readable by its owner only')
+  t.equal(statSync(join(dir, '.gatehouse')).mode & 0o777, 0o700, 'in a folder of its owner only')
+  t.same(first.config.jwt.previousSecrets, [], 'no shared secret anywhere')
+
+  const second = loadConfig({}, { devKeyFiles })
+  t.equal(second.config.jwt.signingKey, first.config.jwt.signingKey, 'a restart keeps sessions valid')
+  t.match(second.warnings[0], /using the development Ed25519 key saved/)
+
+  // A laptop that ran the HS256 default before keeps its sessions: the old development secret verifies.
+  writeFileSync(devKeyFiles.secret, `${SECRET}\n`)
+  t.same(loadConfig({}, { devKeyFiles }).config.jwt.previousSecrets, [SECRET])
+})
+
+t.test('with JWT_ALGORITHM=HS256 a missing secret is generated once and reused, outside production', async (t) => {
+  const dir = t.testdir({})
+  const devKeyFiles = { privateKey: join(dir, 'key.pem'), secret: join(dir, 'secret') }
+  const first = loadConfig({ JWT_ALGORITHM: 'HS256' }, { devKeyFiles })
   t.match(first.warnings[0], /generated a development secret/)
   t.ok(Buffer.byteLength(first.config.jwt.signingKey) >= 32)
-  t.equal(readFileSync(file, 'utf8').trim(), first.config.jwt.signingKey)
-  t.equal(statSync(file).mode & 0o777, 0o600, 'readable by its owner only')
+  t.equal(readFileSync(devKeyFiles.secret, 'utf8').trim(), first.config.jwt.signingKey)
+  t.equal(statSync(devKeyFiles.secret).mode & 0o777, 0o600, 'readable by its owner only')
 
-  const second = loadConfig({}, { devSecretFile: file })
+  const second = loadConfig({ JWT_ALGORITHM: 'HS256' }, { devKeyFiles })
   t.equal(second.config.jwt.signingKey, first.config.jwt.signingKey, 'a restart keeps sessions valid')
   t.match(second.warnings[0], /using the development secret/)
 })
 
 t.test('environment variables win over .env', async (t) => {
   const dir = t.testdir({ '.env': 'PORT=4000\nLOG_LEVEL=debug\n# a comment\nJWT_SECRET="from-the-file-0123456789abcdef0123"\n' })
-  const env = withDotEnv({ PORT: '5000' }, join(dir, '.env'))
+  const env = withDotEnv({ PORT: '5000', JWT_ALGORITHM: 'HS256' }, join(dir, '.env'))
   const { config } = loadConfig(env)
   t.equal(config.port, 5000)
   t.equal(config.logLevel, 'debug')
@@ -211,11 +253,11 @@ t.test('asymmetric keys: no JWT_SECRET needed, previous keys kept as public keys
   t.same(config.jwt.previousPublicKeys, [ED25519_PUBLIC], 'a private key given as a previous key is reduced to its public half')
 
   const switched = loadConfig({ JWT_SECRET: SECRET, JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: ED25519_PRIVATE })
-  t.match(switched.warnings, [/JWT_SECRET is not used with JWT_ALGORITHM=EdDSA; .* unless it is also in JWT_PREVIOUS_SECRETS/], 'switching algorithms warns about the old tokens')
+  t.match(switched.warnings, [/JWT_SECRET only verifies the HS256 tokens it signed/], 'switching algorithms warns about the old tokens')
 })
 
 t.test('TRUST_PROXY forms', async (t) => {
-  const trust = (value: string) => loadConfig({ JWT_SECRET: SECRET, TRUST_PROXY: value }).config.trustProxy
+  const trust = (value: string) => loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, TRUST_PROXY: value }).config.trustProxy
   t.equal(trust('true'), true)
   t.equal(trust('2'), 2)
   t.same(trust('10.0.0.1, 192.168.0.0/16,::1'), ['10.0.0.1', '192.168.0.0/16', '::1'])
@@ -223,5 +265,5 @@ t.test('TRUST_PROXY forms', async (t) => {
 
 t.test('INTROSPECTION_TOKENS is a comma-separated list', async (t) => {
   const [a, b] = ['a'.repeat(32), 'b'.repeat(48)]
-  t.same(loadConfig({ JWT_SECRET: SECRET, INTROSPECTION_TOKENS: ` ${a} , ${b},` }).config.introspectionTokens, [a, b])
+  t.same(loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, INTROSPECTION_TOKENS: ` ${a} , ${b},` }).config.introspectionTokens, [a, b])
 })

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto'
 import { type Config, type Env, loadConfig } from '../../src/config/index.js'
 import { TEST_DATABASE_URL } from './db.js'
 
-// What the tests run against: the test database and Redis, a signing secret, and fresh names so
+// What the tests run against: the test database and Redis, a signing key, and fresh names so
 // that tests never share data (a key prefix per test app, an email domain, a database name).
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -12,6 +12,15 @@ export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6
  */
 export const TEST_REDIS_CLUSTER_NODES = process.env.TEST_REDIS_CLUSTER_NODES ?? ''
 export const TEST_JWT_SECRET = 'gatehouse-test-secret-0123456789abcdef0123456789'
+/** The tests' Ed25519 signing key (EdDSA, the default), from a fixed seed: a test key, never a deployment's. */
+const testKey = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), createHash('sha256').update('gatehouse test key').digest()]), format: 'der', type: 'pkcs8' })
+export const TEST_JWT_PRIVATE_KEY = testKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+export const TEST_JWT_PUBLIC_KEY = createPublicKey(testKey).export({ format: 'pem', type: 'spki' }).toString()
+/** Its kid: the RFC 7638 thumbprint, as Gatehouse computes it. */
+export const TEST_JWT_KID = (() => {
+  const { crv, kty, x } = createPublicKey(testKey).export({ format: 'jwk' })
+  return createHash('sha256').update(JSON.stringify({ crv, kty, x })).digest('base64url')
+})()
 /** Cheap hashes for the tests (see testConfig). */
 export const TEST_BCRYPT_COST = 4
 
@@ -32,7 +41,8 @@ export function testConfig (env: Env = {}): Config {
     DATABASE_URL: TEST_DATABASE_URL,
     ...(ownRedis ? {} : TEST_REDIS_CLUSTER_NODES ? { REDIS_CLUSTER_NODES: TEST_REDIS_CLUSTER_NODES } : { REDIS_URL: TEST_REDIS_URL }),
     REDIS_KEY_PREFIX: `gatehouse-test:${uniqueId()}:`,
-    JWT_SECRET: TEST_JWT_SECRET,
+    // EdDSA, the default, with the test key; a test that sets JWT_ALGORITHM=HS256 gets the test secret.
+    ...(env.JWT_ALGORITHM === 'HS256' ? { JWT_SECRET: TEST_JWT_SECRET } : env.JWT_ALGORITHM ? {} : { JWT_PRIVATE_KEY: TEST_JWT_PRIVATE_KEY }),
     LOG_LEVEL: 'silent',
     // Expired events need keyspace notifications, which are the shared Redis' own setting: only
     // test/sessions/events.test.ts turns them on, on a Redis of its own.

@@ -2,7 +2,7 @@ import { TOKEN_TYPE } from '@gatehouse/session-reader/token'
 import { createSigner } from 'fast-jwt'
 import type { FastifyInstance } from 'fastify'
 import type { TestContext } from './app.js'
-import { TEST_JWT_SECRET } from './config.js'
+import { TEST_JWT_KID, TEST_JWT_PRIVATE_KEY } from './config.js'
 import { sql } from './db.js'
 
 // Requests and sessions through the API, as a client makes them (app.inject).
@@ -49,11 +49,13 @@ export function call (app: FastifyInstance, method: 'GET' | 'POST' | 'PUT' | 'DE
 }
 
 /**
- * Signs claims as Gatehouse does (HS256, typed gatehouse-session+jwt; the test secret unless
- * `key` says otherwise), for tests where the token is genuine and only its claims vary.
+ * Signs claims as Gatehouse does (EdDSA with the test key and its kid, typed gatehouse-session+jwt),
+ * for tests where the token is genuine and only its claims vary; with `secret`, HS256 under that
+ * secret instead (a forgery, unless the test app signs with HS256 and that secret).
  */
-export const signAsGatehouse = (claims: Record<string, unknown>, key = TEST_JWT_SECRET): string =>
-  createSigner({ key, algorithm: 'HS256', header: { alg: 'HS256', typ: TOKEN_TYPE } })(claims)
+const signGenuine = createSigner({ key: TEST_JWT_PRIVATE_KEY, algorithm: 'EdDSA', kid: TEST_JWT_KID, header: { alg: 'EdDSA', typ: TOKEN_TYPE } })
+export const signAsGatehouse = (claims: Record<string, unknown>, secret?: string): string =>
+  secret === undefined ? signGenuine(claims) : createSigner({ key: secret, algorithm: 'HS256', header: { alg: 'HS256', typ: TOKEN_TYPE } })(claims)
 
 /** The header of a token, decoded without verification (as parsed JSON: tests pass its members on to signers). */
 export const headerOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8'))

@@ -27,6 +27,7 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   const index = `${prefix}user:{${user.id}}:sessions`
   const owner = `${prefix}owner:{${user.id}}:${claims.jti}`
   const events = `${prefix}events`
+  const config = `${prefix}config`
   // Gatehouse's own brute-force counts (not part of the contract): this address's sign-ups, and
   // the login failures of this address and of the account, of which the success took its own
   // attempt back. The count of the account on this network is gone.
@@ -34,7 +35,11 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   const throttles = [`${prefix}throttle:signup_ip:127.0.0.1`, `${prefix}throttle:login_ip:127.0.0.1`, `${prefix}throttle:login_account:${accountId}`]
   const knownNetworks = `${prefix}throttle:known_networks:${accountId}`
 
-  t.same((await scanKeys(ctx.redis, prefix)).sort(), [key, index, owner, events, knownNetworks, ...throttles].sort(), 'the session, its index entry, its owner and the event stream')
+  t.same((await scanKeys(ctx.redis, prefix)).sort(), [key, index, owner, events, config, knownNetworks, ...throttles].sort(), 'the session, its index entry, its owner, the event stream and the shared config')
+  // The first start of this release recorded when untyped tokens stop passing: a start + SESSION_MAX_AGE_SECONDS.
+  const untypedUntil = Number(await ctx.redis.hget(config, 'untyped_tokens_until'))
+  t.ok(Math.abs(untypedUntil - (Date.now() + ctx.config.sessionMaxAgeSeconds * 1000)) < 60_000, 'config holds untyped_tokens_until, about a maximum age from now')
+  t.same(Object.keys(await ctx.redis.hgetall(config)), ['untyped_tokens_until'], 'and nothing else until ops set a TTL')
   t.same(await Promise.all(throttles.map((k) => ctx.redis.get(k))), ['1', '0', '0'], 'one sign-up; no login failure')
   t.same(Object.keys(await ctx.redis.hgetall(knownNetworks)), ['127.0.0.0/24'], 'and the network the account logged in from')
   t.equal(await ctx.redis.type(key), 'hash')
@@ -89,7 +94,7 @@ t.test('a revoke-all leaves the user\'s cutoff and generation, which expire on t
   t.equal(res.statusCode, 200)
   const { cutoff, generation } = { cutoff: keysOf(ctx).cutoff(user.id), generation: keysOf(ctx).generation(user.id) }
   const left = (await scanKeys(ctx.redis, ctx.config.redisKeyPrefix)).filter((key) => !key.includes(':throttle:'))
-  t.same(left.sort(), [cutoff, generation, `${ctx.config.redisKeyPrefix}events`].sort(), 'session, owner and index are gone')
+  t.same(left.sort(), [cutoff, generation, `${ctx.config.redisKeyPrefix}events`, `${ctx.config.redisKeyPrefix}config`].sort(), 'session, owner and index are gone')
   t.match(await ctx.redis.get(cutoff), /^\d{16}$/, 'Redis time in microseconds')
   t.equal(await ctx.redis.get(generation), await ctx.redis.get(cutoff), 'the same value in both')
   const day = 24 * 3600 * 1000
@@ -102,9 +107,11 @@ t.test('a revoke-all leaves the user\'s cutoff and generation, which expire on t
 // to move there (and the old names would not share a slot).
 const onCluster = Boolean(process.env.TEST_REDIS_CLUSTER_NODES) && 'no older layout ever ran on a Cluster'
 const legacySigner = createSigner({ key: TEST_JWT_SECRET, algorithm: 'HS256' })
+// Those releases signed with HS256: upgraded, the deployment signs with EdDSA and keeps the secret to verify.
+const UPGRADED = { JWT_PREVIOUS_SECRETS: TEST_JWT_SECRET }
 
 t.test('a layout-2 session is moved to its layout-3 keys, with its TTL, owner and index entry, and keeps working', { skip: onCluster }, async (t) => {
-  const ctx = await buildTestApp(t)
+  const ctx = await buildTestApp(t, UPGRADED)
   const email = ctx.email()
   const user = await signUp(ctx.app, email)
   const prefix = ctx.config.redisKeyPrefix
@@ -150,7 +157,7 @@ t.test('a layout-2 session is moved to its layout-3 keys, with its TTL, owner an
 })
 
 t.test('a layout-2 session older than a revoke-all made since the upgrade is dropped, not moved', { skip: onCluster }, async (t) => {
-  const ctx = await buildTestApp(t)
+  const ctx = await buildTestApp(t, UPGRADED)
   const { user, token: current } = await newSession(ctx)
   const id = 'legacyLayout2Sessio002'
   const now = Date.now()
@@ -165,7 +172,7 @@ t.test('a layout-2 session older than a revoke-all made since the upgrade is dro
 })
 
 t.test('a layout-1 session (written before roles and devices) is moved, then completed at its first request', { skip: onCluster }, async (t) => {
-  const ctx = await buildTestApp(t)
+  const ctx = await buildTestApp(t, UPGRADED)
   const email = ctx.email()
   const user = await signUp(ctx.app, email)
   // Written exactly as the first release did: v1 fields, and a token without kid.

@@ -26,10 +26,12 @@ function verifyWithJwks (token: string, jwks: { keys: JsonWebKey[] }): boolean {
   return verify(alg === 'EdDSA' ? null : 'sha256', Buffer.from(`${header}.${payload}`), key, Buffer.from(signature, 'base64url'))
 }
 
+const HS256 = { JWT_ALGORITHM: 'HS256' }
+
 t.test('HS256 secret rotation logs no one out', async (t) => {
-  const before = await buildTestApp(t)
+  const before = await buildTestApp(t, HS256)
   const { token: oldToken, email } = await newSession(before)
-  const shared = { REDIS_KEY_PREFIX: before.config.redisKeyPrefix }
+  const shared = { ...HS256, REDIS_KEY_PREFIX: before.config.redisKeyPrefix }
   const after = await buildTestApp(t, { ...shared, JWT_SECRET: NEW_SECRET, JWT_PREVIOUS_SECRETS: TEST_JWT_SECRET })
 
   t.equal((await me(after.app, `Token token=${oldToken}`)).statusCode, 200, 'a token signed with the previous secret still verifies')
@@ -43,9 +45,9 @@ t.test('HS256 secret rotation logs no one out', async (t) => {
 })
 
 t.test('the kid is checked, never trusted', async (t) => {
-  const ctx = await buildTestApp(t, { JWT_PREVIOUS_SECRETS: NEW_SECRET })
+  const ctx = await buildTestApp(t, { ...HS256, JWT_PREVIOUS_SECRETS: NEW_SECRET })
   const { token, email } = await newSession(ctx)
-  const next = await buildTestApp(t, { REDIS_KEY_PREFIX: ctx.config.redisKeyPrefix, JWT_SECRET: NEW_SECRET })
+  const next = await buildTestApp(t, { ...HS256, REDIS_KEY_PREFIX: ctx.config.redisKeyPrefix, JWT_SECRET: NEW_SECRET })
   const otherKid = headerOf((await login(next.app, email)).token).kid
   const claims = claimsOf(token)
   const cases: Array<[string, string]> = [
@@ -122,8 +124,28 @@ t.test('RS256 from a key file', async (t) => {
   t.ok(verifyWithJwks(token, jwks))
 })
 
+t.test('moving from HS256 to EdDSA (the default) logs no one out, and the secret signs nothing new', async (t) => {
+  const before = await buildTestApp(t, HS256)
+  const { token: oldToken, email } = await newSession(before)
+  const key = generateKeyPairSync('ed25519')
+  // The upgrade as docs/ops.md has it: a private key added, the secret kept only to verify.
+  const after = await buildTestApp(t, { REDIS_KEY_PREFIX: before.config.redisKeyPrefix, JWT_PRIVATE_KEY: pem(key.privateKey, 'pkcs8'), JWT_PREVIOUS_SECRETS: TEST_JWT_SECRET })
+  t.equal(after.config.jwt.algorithm, 'EdDSA', 'the default')
+  t.equal((await me(after.app, `Token token=${oldToken}`)).statusCode, 200, 'a token the secret signed still verifies')
+  const { token: newToken } = await login(after.app, email)
+  t.equal(headerOf(newToken).alg, 'EdDSA', 'new tokens are EdDSA')
+  const jwks = (await after.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json()
+  t.ok(verifyWithJwks(newToken, jwks), 'and verify with the published public key alone')
+  t.equal((await me(after.app, `Token token=${newToken}`)).statusCode, 200)
+
+  // Later, with the secret gone (SESSION_MAX_AGE_SECONDS after the move), the old token stops working.
+  const done = await buildTestApp(t, { REDIS_KEY_PREFIX: before.config.redisKeyPrefix, JWT_PRIVATE_KEY: pem(key.privateKey, 'pkcs8') })
+  t.equal((await me(done.app, `Token token=${oldToken}`)).statusCode, 401, 'tokens of the dropped secret no longer verify')
+  t.equal((await me(done.app, `Token token=${newToken}`)).statusCode, 200)
+})
+
 t.test('with HS256 only, the JWKS is empty: there is no public key to publish', async (t) => {
-  const ctx = await buildTestApp(t)
+  const ctx = await buildTestApp(t, HS256)
   const res = await ctx.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })
   t.same(res.json(), { keys: [] })
 })

@@ -2,7 +2,7 @@ import { TOKEN_TYPE } from '@gatehouse/session-reader/token'
 import { createSigner } from 'fast-jwt'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { TEST_JWT_SECRET } from '../helpers/config.js'
+import { TEST_JWT_PRIVATE_KEY, TEST_JWT_SECRET } from '../helpers/config.js'
 import { claimsOf, headerOf, me, newSession, PASSWORD } from '../helpers/http.js'
 
 // What Gatehouse checks beyond the signature (RFC 8725 §3.9-3.11): the token's type, its issuer,
@@ -11,7 +11,7 @@ import { claimsOf, headerOf, me, newSession, PASSWORD } from '../helpers/http.js
 /** The same claims signed with the deployment's own key, under another header or with changed claims. */
 function resign (token: string, header: Record<string, unknown>, change: (claims: Record<string, unknown>) => Record<string, unknown>) {
   const { alg, kid, ...rest } = headerOf(token)
-  const sign = createSigner({ key: TEST_JWT_SECRET, algorithm: alg, kid, header: { alg, ...rest, ...header } })
+  const sign = createSigner({ key: alg === 'HS256' ? TEST_JWT_SECRET : TEST_JWT_PRIVATE_KEY, algorithm: alg, kid, header: { alg, ...rest, ...header } })
   return sign(change(claimsOf(token)))
 }
 
@@ -31,6 +31,31 @@ t.test('tokens are typed and name their issuer; Gatehouse accepts no other', asy
   t.equal(await status(resign(token, { typ: 'at+jwt' }, (c) => c)), 401, 'another type')
   t.equal(await status(resign(token, { typ: 'JWT' }, (c) => c)), 401, 'typ JWT with an issuer: neither kind')
   t.equal(await status(resign(token, { typ: `application/${TOKEN_TYPE}` }, (c) => c)), 401, 'the type is compared exactly')
+})
+
+t.test('the window for untyped tokens closes by itself, for Gatehouse as for readers', async (t) => {
+  const ctx = await buildTestApp(t)
+  const { token } = await newSession(ctx)
+  const { iss, ...legacy } = claimsOf(token)
+  const untyped = resign(token, { typ: 'JWT' }, () => legacy)
+  const config = `${ctx.config.redisKeyPrefix}config`
+  const recorded = Number(await ctx.redis.hget(config, 'untyped_tokens_until'))
+  t.ok(recorded > Date.now() + ctx.config.sessionMaxAgeSeconds * 1000 - 60_000, 'the first start recorded its end: a maximum age from now')
+  t.equal((await me(ctx.app, `Token token=${untyped}`)).statusCode, 200, 'within it, an untyped token passes')
+
+  // A later start keeps the recorded end (HSETNX) rather than opening a new window.
+  await ctx.redis.hset(config, 'untyped_tokens_until', String(Date.now() - 1))
+  const later = await buildTestApp(t, { REDIS_KEY_PREFIX: ctx.config.redisKeyPrefix })
+  t.equal((await me(later.app, `Token token=${untyped}`)).statusCode, 401, 'past the end, it is refused')
+  t.equal((await me(later.app, `Token token=${token}`)).statusCode, 200, 'typed tokens are not affected')
+  t.ok(Number(await ctx.redis.hget(config, 'untyped_tokens_until')) < Date.now(), 'the end stays where it was recorded')
+
+  // JWT_ACCEPT_UNTYPED=false closes it at once, and says so to every reader through the field.
+  const strict = await buildTestApp(t, { JWT_ACCEPT_UNTYPED: 'false' })
+  const fresh = await newSession(strict)
+  const { iss: _iss, ...legacyFresh } = claimsOf(fresh.token)
+  t.equal((await me(strict.app, `Token token=${resign(fresh.token, { typ: 'JWT' }, () => legacyFresh)}`)).statusCode, 401)
+  t.equal(await strict.redis.hget(`${strict.config.redisKeyPrefix}config`, 'untyped_tokens_until'), '0')
 })
 
 t.test('JWT_ISSUER names the issuer', async (t) => {
