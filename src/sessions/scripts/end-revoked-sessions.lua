@@ -21,11 +21,16 @@ local ended, doomed, unindexed = {}, {}, {}
 for n = 1, #ARGV - 1 do
   local id, key, owner = ARGV[1 + n], KEYS[1 + 2 * n], KEYS[2 + 2 * n]
   -- The TTL plays no part here (math.huge): only 'revoked' and 'gone' are acted on.
-  local state = session_state(read_session(key, {}), ARGV[1], now, math.huge, cutoff)
+  local f, pttl = read_session(key, {})
+  local state = session_state(f, pttl, ARGV[1], now, math.huge, cutoff)
   if state == 'revoked' then
     ended[#ended + 1] = id
     doomed[#doomed + 1] = key
     doomed[#doomed + 1] = owner
+    unindexed[#unindexed + 1] = id
+  elseif state == 'gone' and pttl == -1 then
+    -- A hash with no expiry (a stray write's) never ends by itself: deleted, though no session ended.
+    doomed[#doomed + 1] = key
     unindexed[#unindexed + 1] = id
   elseif state == 'gone' then
     unindexed[#unindexed + 1] = id

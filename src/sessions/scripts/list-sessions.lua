@@ -13,7 +13,8 @@
 --
 -- Redis Cluster: every key is declared and carries the user's hash tag, so all are in one slot.
 --
--- Prunes what it passes: index entries whose session is gone (or not this user's). A session that
+-- Prunes what it passes: index entries whose session is gone (or not this user's, or a hash a
+-- stray write left without an expiry: session-state.lua). A session that
 -- is not live for another reason is left out and left alone: one idle past a shortened TTL or past
 -- its absolute end is ended at its next request (touch-session.lua), and a revoked one is deleted
 -- by its revoke-all's sweep, which finds it through this index.
@@ -26,8 +27,8 @@ local cutoff = cutoff_of(KEYS[2])
 local out, unindexed = {}, {}
 for n = 1, (#ARGV - 2) / 2 do
   local id, score = ARGV[1 + 2 * n], tonumber(ARGV[2 + 2 * n])
-  local f = read_session(KEYS[2 + n], {'client', 'user_agent', 'ip'})
-  local state = session_state(f, ARGV[1], now, ttl, cutoff)
+  local f, pttl = read_session(KEYS[2 + n], {'client', 'user_agent', 'ip'})
+  local state = session_state(f, pttl, ARGV[1], now, ttl, cutoff)
   if state == 'gone' then
     unindexed[#unindexed + 1] = id
   elseif not state then

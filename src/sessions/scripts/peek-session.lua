@@ -7,15 +7,14 @@
 -- Returns  {role, created_at, last_seen_at, expires_at, max_expires_at, email, user_created_at}
 --          (times in Unix ms; '' for what an older session lacks, as in touch-session.lua), or
 --          false when there is no live session: the same rule as touch-session.lua
---          (session-state.lua), and a key that is about to expire is not live either.
+--          (session-state.lua).
 --- @include "clock"
 --- @include "session-state"
 
-local f = read_session(KEYS[1], {'role', 'email', 'user_created_at'})
-local pttl = redis.call('PTTL', KEYS[1])
+local f, pttl = read_session(KEYS[1], {'role', 'email', 'user_created_at'})
 local now = now_ms()
 local ttl = tonumber(ARGV[2])
-if pttl <= 0 or session_state(f, ARGV[1], now, ttl, cutoff_of(KEYS[2])) then
+if session_state(f, pttl, ARGV[1], now, ttl, cutoff_of(KEYS[2])) then
   return false
 end
 local last_seen = tonumber(f[3]) or now

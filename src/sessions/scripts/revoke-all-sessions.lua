@@ -36,7 +36,8 @@ local generation_s = string.format('%.0f', generation)
 
 if ARGV[2] ~= '' then
   local now = math.floor(generation / 1000)
-  if not session_state(read_session(KEYS[4], {}), ARGV[1], now, tonumber(ARGV[3]), cutoff) then
+  local f, pttl = read_session(KEYS[4], {})
+  if not session_state(f, pttl, ARGV[1], now, tonumber(ARGV[3]), cutoff) then
     redis.call('HSET', KEYS[4], 'generation', generation_s)
   end
 end

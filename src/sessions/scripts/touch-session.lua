@@ -26,15 +26,11 @@
 --- @include "session-state"
 --- @include "user-index"
 
-local f = read_session(KEYS[1], {'role', 'email', 'user_created_at'})
+local f, pttl = read_session(KEYS[1], {'role', 'email', 'user_created_at'})
 local now = now_ms()
 local ttl = tonumber(ARGV[3])
-local pttl = redis.call('PTTL', KEYS[1])
-local state = session_state(f, ARGV[2], now, ttl, cutoff_of(KEYS[4]))
--- A hash without an expiry (PTTL -1) was never written so by Gatehouse: a stray write recreated it
--- after its session ended. It is not a session, and it is never extended (the contract's readers,
--- and peek-session.lua, say the same).
-if pttl == -1 then state = 'gone' end
+-- A hash without an expiry is 'gone' (session-state.lua): never extended, never brought back.
+local state = session_state(f, pttl, ARGV[2], now, ttl, cutoff_of(KEYS[4]))
 if state == 'gone' or state == 'revoked' then
   return {state}
 end

@@ -27,23 +27,27 @@ local function is_revoked(f, cutoff)
 end
 
 -- nil when the session is live; otherwise why not:
---   'gone'     no such session of this user (missing hash, another user's, or malformed)
+--   'gone'     no such session of this user (missing hash, another user's, malformed, or a hash
+--              with no expiry: PTTL -1 means a stray write recreated it after its session ended,
+--              since Gatehouse never writes a session without one)
 --   'revoked'  a revoke-all ended it (its keys are being deleted)
 --   'max-age'  past its absolute end
 --   'idle'     unused for longer than the TTL in force (ops may have shortened it)
--- f: the STATE_FIELDS of the hash; user_id: the one the (verified) token names; ttl: ms.
-local function session_state(f, user_id, now, ttl, cutoff)
+-- f, pttl: what read_session returned; user_id: the one the (verified) token names; ttl: ms.
+-- Every script that asks "is this session live" asks it here, the expiry included.
+local function session_state(f, pttl, user_id, now, ttl, cutoff)
   local max_expires_at = tonumber(f[2])
-  if f[1] ~= user_id or not max_expires_at then return 'gone' end
+  if f[1] ~= user_id or not max_expires_at or pttl <= 0 then return 'gone' end
   if is_revoked(f, cutoff) then return 'revoked' end
   if max_expires_at <= now then return 'max-age' end
   if now - (tonumber(f[3]) or now) > ttl then return 'idle' end
   return nil
 end
 
--- HMGET of STATE_FIELDS followed by `extra` fields (which come back from index 6 on).
+-- HMGET of STATE_FIELDS followed by `extra` fields (which come back from index 6 on), and the
+-- key's PTTL: both are what session_state reads.
 local function read_session(key, extra)
   local fields = {unpack(STATE_FIELDS)}
   for _, name in ipairs(extra) do fields[#fields + 1] = name end
-  return redis.call('HMGET', key, unpack(fields))
+  return redis.call('HMGET', key, unpack(fields)), redis.call('PTTL', key)
 end
