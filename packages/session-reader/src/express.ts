@@ -25,7 +25,7 @@ export type GatehouseRequest = IncomingMessage & { gatehouse?: LiveSession }
  *
  *   app.get('/api/me', (req, res) => { res.json({ user: sessionOf(req).userId }) })
  */
-export function sessionOf (req: { gatehouse?: LiveSession | null }): LiveSession {
+export function sessionOf (req: GatehouseRequest): LiveSession {
   if (!req.gatehouse) throw new Error('no Gatehouse session on this request: mount gatehouseSessions() before this route')
   return req.gatehouse
 }
