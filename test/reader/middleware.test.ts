@@ -8,7 +8,7 @@ import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import { startPrivateRedis } from '../faults/private-redis.js'
 import { buildTestApp, type TestContext } from '../helpers/app.js'
-import { call, newSession, PASSWORD } from '../helpers/http.js'
+import { call, newAdmin, newSession, PASSWORD } from '../helpers/http.js'
 import { adminClient, sessionKeyOf } from '../helpers/redis.js'
 import { sleep } from '../helpers/wait.js'
 
@@ -172,27 +172,38 @@ for (const [name, build] of Object.entries(frameworks)) {
     await redis.start() // back (empty), so that the app closes as usual
   })
 
-  t.test(`${name}: extend slides the session through Gatehouse's POST /introspect`, async (t) => {
+  t.test(`${name}: extend slides the session through Gatehouse's POST /introspect, once a tenth of the idle timeout has passed`, async (t) => {
     const credential = 'middleware-test-introspection-credential-0000'
     const ctx = await buildTestApp(t, { ...EDDSA, INTROSPECTION_TOKENS: credential })
     await ctx.app.listen({ port: 0, host: '127.0.0.1' })
     const url = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}/introspect`
+    const owner = await newAdmin(ctx)
+    // A 10 s idle timeout: a slide is due after 1 s without one.
+    t.equal((await call(ctx.app, 'PUT', '/admin/settings/session-ttl', owner.token, { ttl_seconds: 10 })).statusCode, 200)
     const reader = createSessionReader(readerOptions(ctx, { introspection: { url, credential } }))
     const service = await build(t, { reader, extend: true })
     const plain = await build(t, { reader })
     const { token } = await newSession(ctx)
     const key = sessionKeyOf(ctx, token)
     const headers = { authorization: `Token token=${token}` }
+    const lastSeen = async () => Number(await ctx.redis.hget(key, 'last_seen_at'))
 
-    const seen = await ctx.redis.hget(key, 'last_seen_at')
-    await sleep(1100) // Gatehouse writes last_seen_at at most once a second
-    t.equal((await plain('/chat', { headers })).status, 200)
-    t.equal(await ctx.redis.hget(key, 'last_seen_at'), seen, 'without extend, nothing is written')
+    const seen = await lastSeen()
     t.equal((await service('/chat', { headers })).status, 200)
-    t.ok(Number(await ctx.redis.hget(key, 'last_seen_at')) > Number(seen), 'with extend, Gatehouse slid it')
+    t.equal(await lastSeen(), seen, 'used less than a tenth of the timeout ago: no slide yet')
+    await sleep(1100)
+    t.equal((await plain('/chat', { headers })).status, 200)
+    t.equal(await lastSeen(), seen, 'without extend, nothing is written')
+    t.equal((await service('/chat', { headers })).status, 200)
+    const slid = await lastSeen()
+    t.ok(slid > seen, 'with extend, and due: Gatehouse slid it')
 
-    const wrong = await build(t, { reader: createSessionReader(readerOptions(ctx, { introspection: { url, credential: 'not-the-credential-00000000000000000' } })), extend: true })
-    t.match(await wrong('/chat', { headers }), { status: 503, body: { message: /gatehouse/ } }, 'a refused credential is a fault of the service, not the user')
+    const faults: Error[] = []
+    const wrong = await build(t, { reader: createSessionReader(readerOptions(ctx, { introspection: { url, credential: 'not-the-credential-00000000000000000' } })), extend: true, onFault: (err) => faults.push(err) })
+    await sleep(1100)
+    t.equal((await wrong('/chat', { headers })).status, 200, 'a refused credential: the session is live by Redis, so the request is served')
+    t.match(faults, [{ name: 'ReaderUnavailableError', dependency: 'gatehouse' }], 'and the fault of the service is told')
+    t.equal(await lastSeen(), slid, 'but nothing slid')
   })
 }
 
