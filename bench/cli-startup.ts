@@ -6,7 +6,7 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
-import { api, cleanUp, DATABASE_URL, EMAIL_DOMAIN, machine, median, PASSWORD, PREFIX, ratio, REDIS_URL, resultsFile, ROOT, row, stop, startApi } from './harness.js'
+import { api, BENCH_PRIVATE_KEY, cleanUp, DATABASE_URL, EMAIL_DOMAIN, machine, median, PASSWORD, PREFIX, ratio, REDIS_URL, resultsFile, ROOT, row, stop, startApi } from './harness.js'
 
 /**
  * `npm run bench:cli [-- --baseline <ref> --runs N]`: how long the command-line tool takes
@@ -165,7 +165,8 @@ async function main (): Promise<void> {
 
     // A user with a few sessions, made through the API; the API is stopped before the runs so it idles on no core.
     const jwtSecret = randomBytes(48).toString('base64')
-    const server = await startApi(REDIS_URL, { JWT_SECRET: jwtSecret, SESSION_TTL_SECONDS: String(SESSION_TTL_SECONDS) })
+    // Both keys: the baseline build may be a release that signed with HS256 by default.
+    const server = await startApi(REDIS_URL, { JWT_SECRET: jwtSecret, JWT_PRIVATE_KEY: BENCH_PRIVATE_KEY, SESSION_TTL_SECONDS: String(SESSION_TTL_SECONDS) })
     const email = `cli-${process.pid}@${EMAIL_DOMAIN}`
     await api(server, 'POST', '/users', { email, password: PASSWORD })
     for (let i = 0; i < SESSIONS; i++) await api(server, 'POST', '/sessions', { email, password: PASSWORD })
@@ -178,6 +179,7 @@ async function main (): Promise<void> {
       REDIS_URL,
       REDIS_KEY_PREFIX: PREFIX,
       JWT_SECRET: jwtSecret,
+      JWT_PRIVATE_KEY: BENCH_PRIVATE_KEY,
       SESSION_TTL_SECONDS: String(SESSION_TTL_SECONDS),
     }
     const commands: Command[] = [

@@ -1,6 +1,6 @@
 import autocannon, { type Instance, type Options, type Result } from 'autocannon'
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
@@ -191,11 +191,15 @@ export const row = (cells: (string | number)[]) => cells.map((cell, i) => String
  * server is API_ROOT's dist/server.js, run in that checkout. `env` on the answer is what the API
  * was given on top of this process' environment (to load the same Config in the bench).
  */
+/** One Ed25519 signing key per bench run. */
+export const BENCH_PRIVATE_KEY = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+
 export async function startApi (redisUrl: string, env: Record<string, string> = {}): Promise<Server & { env: Record<string, string> }> {
   const profile = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench/profiles')}`] : []
   const apiEnv = {
     NODE_ENV: 'production',
-    JWT_SECRET: randomBytes(48).toString('base64'),
+    // EdDSA, the default (BENCH_API_ENV=JWT_ALGORITHM=HS256,JWT_SECRET=... measures HS256).
+    JWT_PRIVATE_KEY: BENCH_PRIVATE_KEY,
     DATABASE_URL,
     REDIS_URL: redisUrl,
     REDIS_KEY_PREFIX: PREFIX,

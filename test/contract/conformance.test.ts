@@ -7,7 +7,6 @@ import { sessionKeys } from '../../src/sessions/keys.js'
 import { SESSION_LAYOUT_VERSION } from '../../src/sessions/store.js'
 import { redisEnv } from '../cli/run-cli.js'
 import { buildTestApp, storeOf, type TestContext } from '../helpers/app.js'
-import { TEST_JWT_SECRET } from '../helpers/config.js'
 import { call, claimsOf, newAdmin, newSession, PASSWORD } from '../helpers/http.js'
 import { keysOf, sessionKeyOf } from '../helpers/redis.js'
 import { eventually, sleep } from '../helpers/wait.js'
@@ -22,7 +21,8 @@ function kit (ctx: TestContext, command: 'read' | 'check', token: string): Promi
     PATH: process.env.PATH ?? '',
     ...redisEnv(ctx.config),
     REDIS_KEY_PREFIX: ctx.config.redisKeyPrefix,
-    JWT_SECRET: TEST_JWT_SECRET,
+    // The public keys only, as Gatehouse publishes them: a reader holds nothing that signs.
+    JWT_JWKS: JSON.stringify(ctx.app.tokens.jwks),
     SESSION_TTL_SECONDS: String(ctx.config.sessionTtlSeconds),
   }
   return new Promise((resolve) => {

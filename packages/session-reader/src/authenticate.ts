@@ -24,7 +24,11 @@ export interface AuthenticateOptions {
   }
   /** The header a client names its audience in: Gatehouse's JWT_AUD_HEADER (default `JWT-Aud`). */
   audienceHeader?: string
-  /** Slide the session on every authenticated request, through Gatehouse's POST /introspect (needs the reader's `introspection`). */
+  /**
+   * Slide the session with use here, through Gatehouse's POST /introspect (needs the reader's
+   * `introspection`): at most once per tenth of the idle timeout per session (`extendIfDue`), so a
+   * user active only in this service stays signed in at the cost of a few calls a minute.
+   */
   extend?: boolean
   /** Told about faults worth a log line: a dependency down, a layout this library does not know. */
   onFault?: (err: Error) => void
@@ -82,7 +86,15 @@ export function authenticateRequest (options: AuthenticateOptions): (request: Re
         onFault(new Error('a session hash has a layout version this reader does not know: upgrade @gatehouse/session-reader'))
         return fail(unavailable('session layout'))
       }
-      if (extend && !(await reader.extend(token))) return fail(unauthorized('session_expired'))
+      if (extend) {
+        try {
+          if (!(await reader.extendIfDue(token, result.session))) return fail(unauthorized('session_expired'))
+        } catch (err) {
+          // The session is live by Redis: serve the request; the slide is tried again at the next one.
+          if (!(err instanceof ReaderUnavailableError)) throw err
+          onFault(err)
+        }
+      }
       return { ok: true, session: result.session }
     } catch (err) {
       if (err instanceof ReaderUnavailableError) return down(err)

@@ -12,6 +12,8 @@ import { audienceMatches, DEFAULT_ISSUER, type SessionClaims, sessionClaimsOf } 
 export interface ReaderRedis {
   call(command: string, ...args: (string | number)[]): Promise<unknown>
   options?: { keyPrefix?: string }
+  /** True on an ioredis Cluster: `<prefix>config` lives in another slot than the sessions. */
+  isCluster?: boolean
 }
 
 export interface SessionReaderOptions {
@@ -20,7 +22,11 @@ export interface SessionReaderOptions {
   keyPrefix?: string
   /** JWT_ISSUER of the deployment (default `gatehouse`). */
   issuer?: string
-  /** JWT_ACCEPT_UNTYPED of the deployment (default true): tokens from before tokens were typed pass until their exp. */
+  /**
+   * JWT_ACCEPT_UNTYPED of the deployment (default true): tokens from before tokens were typed pass
+   * while the window Gatehouse recorded in `<prefix>config` (untyped_tokens_until) is open, and
+   * never after it. False refuses them at once.
+   */
   acceptUntyped?: boolean
   keys: VerificationKeys
   /** SESSION_TTL_SECONDS of the deployment: the TTL in force when `<prefix>config` sets none (default 1200). */
@@ -29,7 +35,7 @@ export interface SessionReaderOptions {
   maxAgeSeconds?: number
   /** A Redis read slower than this throws ReaderUnavailableError (default 1000 ms). */
   timeoutMs?: number
-  /** Gatehouse's POST /introspect and a credential from its INTROSPECTION_TOKENS: needed only for `extend`. */
+  /** Gatehouse's POST /introspect and a credential from its INTROSPECTION_TOKENS: needed only for `extend` and `extendIfDue`. */
   introspection?: { url: string, credential: string, timeoutMs?: number }
 }
 
@@ -62,6 +68,10 @@ export interface LiveSession {
   lastSeenAt: number
   /** When the session ends if it is not used again. */
   expiresAt: number
+  /** The idle timeout in force (the TTL ops set, else SESSION_TTL_SECONDS), ms, as read with the session. */
+  idleTimeoutMs: number
+  /** Redis' clock when the session was read, Unix ms: the time every other field is relative to. */
+  readAt: number
   /** The absolute end. */
   maxExpiresAt: number
   /** The client label, User-Agent and address of the login. Untrusted text: escape it before display. */
@@ -96,21 +106,37 @@ export interface SessionReader {
   session(claims: SessionClaims): Promise<ReadResult>
   /** Slides the session through Gatehouse's POST /introspect with extend (the only write, and Gatehouse makes it). True if it is live. */
   extend(token: string): Promise<boolean>
+  /**
+   * Slides the session only when it is due: when a tenth of the idle timeout has passed since its
+   * last use (the rule Gatehouse's own writes follow), so steady traffic costs a few calls a minute,
+   * not one per request. Concurrent calls for one session share one. True if the session is live
+   * (or the slide was not due yet); false if Gatehouse says it is not. Throws ReaderUnavailableError
+   * when Gatehouse cannot be reached.
+   */
+  extendIfDue(token: string, session: LiveSession): Promise<boolean>
 }
 
 /** Layout versions read: 3, and 1 (a session moved from an old release, completed at its next request). */
 const LAYOUT_VERSIONS = new Set(['1', '3'])
 
 /**
- * One read-only round trip: the hash, the user's cutoff, Redis' clock and the key's TTL. Run with
- * EVALSHA_RO/EVAL_RO, so Redis itself refuses it any write; both keys share the user's hash slot.
+ * One read-only round trip: the hash, its TTL, the user's cutoff, Redis' clock and, when it is in
+ * the same slot (not a Cluster), the `<prefix>config` fields the rule reads: the TTL in force and
+ * the untyped window, read with the session rather than cached, so a reader is never more lenient
+ * than Gatehouse after ops shorten the TTL. Run with EVALSHA_RO/EVAL_RO, so Redis itself refuses it
+ * any write; the session keys share the user's hash slot.
  */
 const READ_SCRIPT = `local t = redis.call('TIME')
-return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[2]) or '', t[1], t[2], redis.call('PTTL', KEYS[1])}`
+local c = {}
+if #KEYS > 2 then c = redis.call('HMGET', KEYS[3], 'session_ttl_seconds', 'untyped_tokens_until') end
+return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[2]) or '', t[1], t[2], redis.call('PTTL', KEYS[1]), c[1] or '', c[2] or ''}`
 const READ_SCRIPT_SHA = createHash('sha1').update(READ_SCRIPT).digest('hex')
 
-/** How long the TTL in force is cached: the contract allows a second or two. */
-const TTL_CACHE_MS = 1000
+/** The `<prefix>config` fields the rule reads. */
+const CONFIG_FIELDS = ['session_ttl_seconds', 'untyped_tokens_until'] as const
+
+/** How many slides may be in flight at once; past it a due slide waits for a later request. */
+const MAX_SLIDES_IN_FLIGHT = 10_000
 
 /** A field Gatehouse writes as a plain integer; null when absent or written any other way. */
 const integer = (value: string | undefined): number | null => (value !== undefined && /^[0-9]{1,16}$/.test(value) ? Number(value) : null)
@@ -133,41 +159,42 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
       .catch((err: unknown) => { throw err instanceof ReaderUnavailableError ? err : new ReaderUnavailableError('redis', err) })
   }
 
-  async function readKeys (userId: string, jti: string): Promise<unknown> {
-    const args = [2, `${prefix}sess:{${userId}}:${jti}`, `${prefix}user:{${userId}}:cutoff`]
+  // On a Cluster `<prefix>config` is in another slot: read beside the script, in the same turn.
+  let cluster = redis.isCluster === true
+  const configKey = `${prefix}config`
+
+  async function evalRead (keys: string[]): Promise<unknown[]> {
+    const args = [keys.length, ...keys]
     try {
-      return await redis.call('EVALSHA_RO', READ_SCRIPT_SHA, ...args)
+      return await redis.call('EVALSHA_RO', READ_SCRIPT_SHA, ...args) as unknown[]
     } catch (err) {
       if (err instanceof Error && /unknown command/i.test(err.message)) {
         throw new Error('this Redis has no EVALSHA_RO: the session reader, like Gatehouse, needs Redis 7 or newer', { cause: err })
       }
       if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
-      return await redis.call('EVAL_RO', READ_SCRIPT, ...args)
+      return await redis.call('EVAL_RO', READ_SCRIPT, ...args) as unknown[]
     }
   }
 
-  let ttl: { ms: number, at: number } | null = null
-  let ttlInFlight: Promise<number> | null = null
-  /**
-   * The TTL in force, ms: `<prefix>config`'s session_ttl_seconds when it is a valid TTL, else the
-   * deployment's default. Read at most once a second; a read waits for it only the first time.
-   * After that the value at hand is used while a newer one is fetched, so a `<prefix>config` that
-   * does not answer (on a Cluster it lives on another node than the sessions) holds up no read:
-   * the last value read is kept, as Gatehouse keeps it, or else the default.
-   */
-  function ttlInForceMs (): number | Promise<number> {
-    if (ttl && Date.now() - ttl.at < TTL_CACHE_MS) return ttl.ms
-    ttlInFlight ??= (async () => {
+  /** [hash as a flat list, cutoff, seconds, µs, pttl, session_ttl_seconds, untyped_tokens_until], '' for what is absent. */
+  async function readKeys (userId: string, jti: string): Promise<unknown[]> {
+    const sessionKeys = [`${prefix}sess:{${userId}}:${jti}`, `${prefix}user:{${userId}}:cutoff`]
+    if (!cluster) {
       try {
-        const raw = await withinTimeout(redis.call('HGET', `${prefix}config`, 'session_ttl_seconds'), timeoutMs)
-        const seconds = typeof raw === 'string' && /^[0-9]{1,9}$/.test(raw) ? Number(raw) : NaN
-        ttl = { ms: (seconds >= 1 && seconds <= maxAgeSeconds ? seconds : defaultTtlSeconds) * 1000, at: Date.now() }
-      } catch {
-        ttl = { ms: ttl?.ms ?? defaultTtlSeconds * 1000, at: Date.now() }
+        return await evalRead([...sessionKeys, configKey])
+      } catch (err) {
+        if (!(err instanceof Error && /CROSSSLOT/.test(err.message))) throw err
+        cluster = true // a Cluster client that does not say so: read config beside the script from now on
       }
-      return ttl.ms
-    })().finally(() => { ttlInFlight = null })
-    return ttl ? ttl.ms : ttlInFlight
+    }
+    const [reply, config] = await Promise.all([evalRead(sessionKeys), redis.call('HMGET', configKey, ...CONFIG_FIELDS) as Promise<(string | null)[]>])
+    return [...reply.slice(0, 5), config[0] ?? '', config[1] ?? '']
+  }
+
+  /** The TTL in force, ms: `<prefix>config`'s session_ttl_seconds when it is a valid TTL, else the deployment's default. */
+  const ttlInForceMs = (raw: string): number => {
+    const seconds = /^[0-9]{1,9}$/.test(raw) ? Number(raw) : NaN
+    return (seconds >= 1 && seconds <= maxAgeSeconds ? seconds : defaultTtlSeconds) * 1000
   }
 
   async function verify (token: string, readOptions: ReadOptions = {}): Promise<TokenResult> {
@@ -186,11 +213,17 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
   }
 
   async function session (claims: SessionClaims): Promise<ReadResult> {
-    const [reply, ttlMs] = await bounded(Promise.all([readKeys(claims.user_id, claims.jti), ttlInForceMs()]))
-    const [flat, cutoffText, seconds, micros, pttl] = reply as [string[], string, string, string, number]
+    const reply = await bounded(readKeys(claims.user_id, claims.jti))
+    const [flat, cutoffText, seconds, micros, pttl, ttlText, untypedUntilText] = reply as [string[], string, string, string, number, string, string]
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+    // A token from before typing (no iss) passes only while the window Gatehouse recorded is open.
+    if (claims.iss === undefined) {
+      const until = integer(untypedUntilText)
+      if (until === null || now >= until) return notLive('invalid_token')
+    }
+    const ttlMs = ttlInForceMs(ttlText)
     const hash: Record<string, string> = {}
     for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!
-    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
     const state = sessionState(hash, claims.user_id, cutoffOf(cutoffText), now, pttl, ttlMs)
     if (state !== null) return notLive(state)
 
@@ -205,6 +238,8 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
         createdAt: integer(hash.created_at) ?? claims.created_at,
         lastSeenAt,
         expiresAt: Math.min(now + pttl, lastSeenAt + ttlMs),
+        idleTimeoutMs: ttlMs,
+        readAt: now,
         maxExpiresAt: integer(hash.max_expires_at)!,
         client: hash.client ?? '',
         userAgent: hash.user_agent ?? '',
@@ -238,7 +273,18 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
     return typeof body === 'object' && body !== null && (body as { active?: unknown }).active === true
   }
 
-  return { read, verify, session, extend }
+  const slides = new Map<string, Promise<boolean>>()
+  async function extendIfDue (token: string, live: LiveSession): Promise<boolean> {
+    if (live.readAt - live.lastSeenAt < live.idleTimeoutMs / 10) return true
+    const pending = slides.get(live.sessionId)
+    if (pending) return pending
+    if (slides.size >= MAX_SLIDES_IN_FLIGHT) return true // bounded: a later request slides it
+    const slide = extend(token).finally(() => slides.delete(live.sessionId))
+    slides.set(live.sessionId, slide)
+    return slide
+  }
+
+  return { read, verify, session, extend, extendIfDue }
 }
 
 const notLive = (reason: NotLiveReason): ReadResult => ({ live: false, reason })
