@@ -5,7 +5,7 @@ COPY package.json package-lock.json ./
 COPY packages/session-reader/package.json packages/session-reader/
 RUN npm ci --no-audit --no-fund
 COPY . .
-# The owner of /app may write .gatehouse-dev-secret when no JWT_SECRET is given.
+# The owner of /app may write the development key, .gatehouse/jwt-ed25519.pem, when no JWT_PRIVATE_KEY is given.
 RUN npm run build && npm prune --omit=dev && chown node:node /app
 USER node
 EXPOSE 3000
