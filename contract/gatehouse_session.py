@@ -160,6 +160,15 @@ def b64url(part):
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
+def no_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_json(text):
+    """RFC 8259 JSON as JavaScript's JSON.parse reads it: json.loads would take NaN and Infinity."""
+    return json.loads(text, parse_constant=no_constant)
+
+
 def secret_kid(secret):
     """The kid Gatehouse gives an HS256 secret: an HMAC of a fixed label, 16 characters."""
     digest = hmac.new(secret.encode(), b"gatehouse key id", hashlib.sha256).digest()
@@ -369,10 +378,12 @@ def verify_token(token, keys, issuer, audience=None, accept_untyped=True):
         raise NotLive("invalid_token")
     try:
         # Strict UTF-8 text, as JavaScript's JSON.parse sees it (json.loads of bytes would guess UTF-16).
-        header = json.loads(b64url(parts[0]).decode("utf-8"))
-        claims = json.loads(b64url(parts[1]).decode("utf-8"))
+        header = strict_json(b64url(parts[0]).decode("utf-8"))
+        claims = strict_json(b64url(parts[1]).decode("utf-8"))
         signature = b64url(parts[2])
     except ValueError:  # UnicodeDecodeError and JSONDecodeError (a BOM included) are ValueErrors
+        raise NotLive("invalid_token")
+    except RecursionError:  # nested deeper than Python parses (JavaScript would): never a token Gatehouse signed
         raise NotLive("invalid_token")
     if not isinstance(header, dict):
         raise NotLive("invalid_token")
