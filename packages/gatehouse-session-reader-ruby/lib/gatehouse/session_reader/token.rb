@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
-require 'json'
 require 'openssl'
+require_relative 'strict_json'
 
 module Gatehouse
   module SessionReader
@@ -23,31 +23,32 @@ module Gatehouse
 
       module_function
 
-      # Strict base64url: no padding, nothing outside the alphabet, no stray bits. nil if not.
+      # base64url as Node's Buffer.from(text, 'base64url') reads it, which Gatehouse and the Node
+      # library use: no padding and nothing outside the alphabet, but the unused low bits of the
+      # last character are ignored (the bytes are the same). nil if not base64url.
       def base64url_decode(text)
         return nil unless text.is_a?(String) && BASE64URL.match?(text) && text.length % 4 != 1
 
         padded = text.tr('-_', '+/')
         padded += '=' * ((4 - (padded.length % 4)) % 4)
-        padded.unpack1('m0')
-      rescue ArgumentError
-        nil
+        padded.unpack1('m') # the alphabet is checked above; 'm0' would refuse stray low bits
       end
 
       def base64url_encode(bytes)
         [bytes].pack('m0').tr('+/', '-_').delete('=')
       end
 
-      # A JSON object in strict UTF-8 (a byte-order mark makes it invalid), or nil.
+      # A JSON object (RFC 8259, as JavaScript's JSON.parse reads it) in strict UTF-8 (a
+      # byte-order mark makes it invalid), or nil.
       def json_object(bytes)
         return nil if bytes.nil? || bytes.start_with?(BOM)
 
         text = bytes.dup.force_encoding(Encoding::UTF_8)
         return nil unless text.valid_encoding?
 
-        value = JSON.parse(text)
+        value = StrictJson.parse(text)
         value.is_a?(Hash) ? value : nil
-      rescue JSON::ParserError, EncodingError
+      rescue StrictJson::ParseError, EncodingError
         nil
       end
 
