@@ -190,6 +190,23 @@ add('idle longer than the default TTL, with no TTL set by ops', 'idle', (id) => 
 add('a TTL in config that is not valid is ignored (the default applies)', 'live', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-120000}' }), config: { session_ttl_seconds: '15m' } }))
 add('a TTL in config above SESSION_MAX_AGE_SECONDS is ignored', 'idle', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-1300000}' }), config: { session_ttl_seconds: '99999999' } }))
 
+// JSON and base64url as JavaScript reads them (JSON.parse, Buffer.from(x, 'base64url')), genuinely signed
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+add('a header holding a JSON comment (not JSON)', 'invalid_token', (id) => ({
+  token: edJwt(JSON.stringify(edHeader()).replace('"EdDSA",', '"EdDSA"/*x*/,'), claimsOf(id)), sharedSecrets: false,
+}))
+add('NaN in an extra claim (not JSON)', 'invalid_token', (id) => ({
+  token: edJwt(edHeader(), JSON.stringify(claimsOf(id)).replace('{', '{"x":NaN,')), sharedSecrets: false,
+}))
+add('Infinity in an extra claim (not JSON)', 'invalid_token', (id) => ({
+  token: edJwt(edHeader(), JSON.stringify(claimsOf(id)).replace('{', '{"x":-Infinity,')), sharedSecrets: false,
+}))
+add('a genuine signature whose last character has its unused low bits set (the same bytes)', 'live', (id) => {
+  // 64 bytes: the last of 86 characters carries 2 bits and 4 unused ones, which decoders ignore.
+  const [h, p, sig] = edJwt(edHeader(), claimsOf(id)).split('.')
+  return { token: `${h}.${p}.${sig.slice(0, -1)}${B64URL[B64URL.indexOf(sig.at(-1)) | 0b1111]}`, sharedSecrets: false }
+})
+
 const file = {
   _comment: 'Cases every reader of Gatehouse sessions must decide alike; written by scripts/reading-cases.mjs. Load each into Redis under a prefix of its own (the session hash at <prefix>sess:{<user_id>}:<jti> with PEXPIRE session_ttl_ms, or no TTL when null; <prefix>user:{<user_id>}:cutoff; each field of config into the <prefix>config hash), replacing ${now±ms} with Redis TIME in ms and ${now_us±µs} in µs, then read the token (naming audience, if any) with the settings below: always with the public keys of JWT_JWKS, and with the HS256 secrets (JWT_SECRET, JWT_PREVIOUS_SECRETS) only when shared_secrets is true. expect: live, or the reason it is not. JWT_PRIVATE_KEY is the private half of JWT_JWKS, for a Gatehouse that signs like the deployment; it is a test key, like the secrets.',
   settings: { JWT_JWKS: { keys: [ED_JWK] }, JWT_PRIVATE_KEY: ED_PRIVATE.export({ format: 'pem', type: 'pkcs8' }), JWT_SECRET: SECRET, JWT_PREVIOUS_SECRETS: PREVIOUS, JWT_ISSUER: ISSUER, JWT_ACCEPT_UNTYPED: true, SESSION_TTL_SECONDS: 1200, SESSION_MAX_AGE_SECONDS: 2592000 },
