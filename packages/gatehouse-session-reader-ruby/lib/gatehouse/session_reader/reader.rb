@@ -64,7 +64,10 @@ module Gatehouse
         @accept_untyped = accept_untyped
         @default_ttl_seconds = Integer(default_ttl_seconds)
         @max_age_seconds = Integer(max_age_seconds)
-        @cluster = defined?(::Redis::Cluster) && @redis.respond_to?(:_client) && @redis._client.is_a?(::Redis::Cluster)
+        # redis-rb 5 (redis-clustering): the client is a Redis::Cluster; redis-rb 4: its _client is.
+        # Any other client on a Cluster (a wrapper, a proxy) is found out by its first CROSSSLOT.
+        @cluster = defined?(::Redis::Cluster) &&
+                   (@redis.is_a?(::Redis::Cluster) || (@redis.respond_to?(:_client) && @redis._client.is_a?(::Redis::Cluster)))
 
         @secrets = Array(unsafe_shared_secrets).each_with_object({}) do |secret, by_kid|
           unless secret.is_a?(String) && secret.bytesize >= Keys::MIN_SECRET_BYTES
@@ -216,18 +219,31 @@ module Gatehouse
 
       def read_state(user_id, jti)
         session_keys = ["#{@key_prefix}sess:{#{user_id}}:#{jti}", "#{@key_prefix}user:{#{user_id}}:cutoff"]
-        config_key = "#{@key_prefix}config"
-        # On a Cluster <prefix>config lives in another slot than the user's keys: a second read.
-        reply = run_script(@cluster ? session_keys : session_keys + [config_key])
-        config = @cluster ? @redis.call('HMGET', config_key, 'session_ttl_seconds', 'untyped_tokens_until') : reply[5, 2]
+        reply, config = script_and_config(session_keys, "#{@key_prefix}config")
         flat, cutoff, seconds, micros, pttl = reply
-        raise Unavailable.new(:redis, 'an unexpected reply to the read script') unless flat.is_a?(Array) && pttl.is_a?(Integer)
+        raise Unavailable.new(:redis, 'an unexpected reply to the read script') unless flat.is_a?(Array) && pttl.is_a?(Integer) && config.is_a?(Array)
 
         { hash: flat.each_slice(2).to_h, cutoff: cutoff.to_s, pttl: pttl,
           now: (seconds.to_i * 1000) + (micros.to_i / 1000),
           session_ttl_seconds: config[0] || '', untyped_tokens_until: config[1] || '' }
       rescue ::Redis::BaseError, SystemCallError, IOError, SocketError => e
         raise Unavailable.new(:redis, e.message)
+      end
+
+      # The script's reply and the config fields: one script on a single Redis or Sentinel; on a
+      # Cluster <prefix>config lives in another slot than the user's keys, so an HMGET beside it.
+      def script_and_config(session_keys, config_key)
+        unless @cluster
+          begin
+            reply = run_script(session_keys + [config_key])
+            return [reply, reply.is_a?(Array) ? reply[5, 2] : nil]
+          rescue ::Redis::BaseError => e
+            raise unless e.message.include?('CROSSSLOT')
+
+            @cluster = true # a Cluster client that does not say so: read config beside the script from now on
+          end
+        end
+        [run_script(session_keys), @redis.call('HMGET', config_key, 'session_ttl_seconds', 'untyped_tokens_until')]
       end
 
       def run_script(keys)
