@@ -61,7 +61,7 @@ export default fp(async (app) => {
       // A token bound to a client at login is good only with that client's name beside it.
       if (!audienceMatches(claims, request.headers[audienceHeader] as string | undefined)) throw errors.invalidToken()
       if (transport === 'cookie') cookies.checkCsrf(request, token)
-      const live = await sessions.touch(claims.jti, claims.user_id)
+      const live = await sessions.touch(claims.jti, claims.user_id, { createdBefore: tokens.sessionsBefore(claims) })
       metrics.touched(live ? 'ok' : 'gone')
       if (!live) throw errors.expiredSession()
       const user = await accounts.sessionUser(claims.jti, claims.user_id, live)

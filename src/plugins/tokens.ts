@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { createUntypedWindow } from '../sessions/untyped-window.js'
+import { createTokenWindows } from '../sessions/token-windows.js'
 import { createTokenService, type TokenService } from '../tokens/tokens.js'
 
 declare module 'fastify' {
@@ -11,14 +11,16 @@ declare module 'fastify' {
 
 export default fp(async (app) => {
   const { config } = app
-  // Untyped tokens from before pass only within a window recorded in Redis, which ends by itself.
-  const untyped = createUntypedWindow(app.redis, {
+  // Untyped tokens from before, and tokens of a former HS256 secret, reach sessions only within
+  // windows recorded in Redis (sessions/token-windows.ts).
+  const windows = createTokenWindows(app.redis, {
     keyPrefix: config.redisKeyPrefix,
     maxAgeSeconds: config.sessionMaxAgeSeconds,
-    accept: config.jwt.acceptUntyped,
+    acceptUntyped: config.jwt.acceptUntyped,
+    signsWithPrivateKey: config.jwt.algorithm !== 'HS256',
     log: app.log,
   })
-  await untyped.start()
-  app.addHook('onClose', async () => untyped.stop())
-  app.decorate('tokens', createTokenService(config.jwt, { untypedOpen: untyped.isOpen }))
+  await windows.start()
+  app.addHook('onClose', () => windows.stop())
+  app.decorate('tokens', createTokenService(config.jwt, { untypedOpen: windows.untypedOpen, sharedSecretSessionsBefore: windows.sharedSecretSessionsBefore }))
 }, { name: 'tokens', dependencies: ['config', 'redis'] })

@@ -47,8 +47,9 @@ export const introspectionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app)
     // Forged, malformed, past exp or signed by an unknown key: simply not active (RFC 7662 §2.2).
     const claims = tokens.check(token)
     if (!claims) return { active: false }
-    if (extend && !(await sessions.touch(claims.jti, claims.user_id))) return { active: false }
-    const live = await sessions.peek(claims.jti, claims.user_id)
+    const reach = { createdBefore: tokens.sessionsBefore(claims) }
+    if (extend && !(await sessions.touch(claims.jti, claims.user_id, reach))) return { active: false }
+    const live = await sessions.peek(claims.jti, claims.user_id, reach)
     if (!live) return { active: false }
     let role: Role
     try {

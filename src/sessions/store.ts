@@ -100,6 +100,11 @@ export interface SessionStatus extends LiveSession {
 }
 
 /** One page of a user's sessions, most recently used first. */
+/** Which sessions a token may reach: only those created before `createdBefore` (Unix ms), when given (a former HS256 secret's token). */
+export interface Reach {
+  createdBefore?: number
+}
+
 export interface SessionPage {
   sessions: SessionInfo[]
   /** Pass it back (as `after`) for the next page; null on the last one. */
@@ -118,9 +123,9 @@ export interface SessionStore {
   /** Null when the user's sessions were revoked after `input.generation` was read: check again. */
   create(input: NewSessionInput): Promise<NewSession | null>
   /** Checks the session is alive and slides its TTL, in one round trip. Null when it is gone. */
-  touch(id: string, userId: string): Promise<LiveSession | null>
+  touch(id: string, userId: string, reach?: Reach): Promise<LiveSession | null>
   /** Whether the session is alive, without extending it. Null when it is gone. */
-  peek(id: string, userId: string): Promise<SessionStatus | null>
+  peek(id: string, userId: string, reach?: Reach): Promise<SessionStatus | null>
   /** Completes a session written by an older release with its user (and a layout-1 one with empty device fields). */
   upgrade(id: string, userId: string, user: SessionUser): Promise<void>
   /** A page of the user's live sessions, most recently used first (at most SESSION_PAGE_MAX). */
@@ -275,14 +280,14 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
           }
         }
       }),
-    touch: (id, userId) =>
+    touch: (id, userId, reach = {}) =>
       run('touch', async () => {
-        const touched = await scripts.touchSession({ userId, id, ttlMs: ttlMs() })
+        const touched = await scripts.touchSession({ userId, id, ttlMs: ttlMs(), createdBefore: reach.createdBefore })
         if (touched.status === 'ok') return touched.session
         if (touched.status === 'ended') await events([{ type: 'expired', sessionId: id, userId, reason: touched.reason }])
         return null
       }),
-    peek: (id, userId) => run('peek', () => scripts.peekSession({ userId, id, ttlMs: ttlMs() })),
+    peek: (id, userId, reach = {}) => run('peek', () => scripts.peekSession({ userId, id, ttlMs: ttlMs(), createdBefore: reach.createdBefore })),
     upgrade: (id, userId, user) =>
       run('upgrade', async () => {
         await scripts.upgradeSession({ userId, id, user })

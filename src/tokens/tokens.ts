@@ -18,9 +18,18 @@ export interface TokenService {
   check(token: string): SessionClaims | null
   /** The public keys other services verify tokens with (empty when only HS256 secrets are in use). */
   jwks: { keys: JsonWebKey[] }
+  /**
+   * For claims `verify` or `check` returned: the sessions they may reach, as "created before this
+   * Unix ms", when a former HS256 secret signed them while Gatehouse signs with a private key; else
+   * undefined (no bound). Whoever still holds that secret can sign any claims, so its tokens reach
+   * only sessions that existed when the private key took over.
+   */
+  sessionsBefore(claims: SessionClaims): number | undefined
 }
 
 type Verify = (token: string) => { header: unknown, payload: unknown }
+/** What verifying gave, and whether a shared secret did it while a private key signs. */
+type Verified = { header: unknown, payload: unknown, formerSecret: boolean }
 
 /** How many verified tokens each instance remembers (about 0.5 KB each). */
 const VERIFIED_CACHE_SIZE = 10_000
@@ -28,12 +37,14 @@ const VERIFIED_CACHE_SIZE = 10_000
 export interface TokenServiceOptions {
   /**
    * Whether tokens from before tokens were typed may pass now: JWT_ACCEPT_UNTYPED and the window
-   * recorded in Redis (sessions/untyped-window.ts). Closed when not given.
+   * recorded in Redis (sessions/token-windows.ts). Closed when not given.
    */
   untypedOpen?: () => boolean
+  /** Sessions created at or after this (Unix ms) are out of reach of a former HS256 secret's tokens (sessions/token-windows.ts). 0 when not given. */
+  sharedSecretSessionsBefore?: () => number
 }
 
-export function createTokenService (config: JwtConfig, { untypedOpen = () => false }: TokenServiceOptions = {}): TokenService {
+export function createTokenService (config: JwtConfig, { untypedOpen = () => false, sharedSecretSessionsBefore = () => 0 }: TokenServiceOptions = {}): TokenService {
   const ring = createKeyRing(config)
   // Built once: fast-jwt prepares each key here, not per request. iat and exp come from the
   // session (Redis clock); fast-jwt keeps the ones in the payload.
@@ -44,6 +55,9 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
   // its signature is even looked at.
   const byKid = new Map<string, Verify>()
   const legacy: Verify[] = []
+  // With a private key signing, every HS256 key left is a former secret (a deployment moving off HS256).
+  const secretsAreFormer = ring.signing.algorithm !== 'HS256'
+  const hs256 = new Set<Verify>()
   for (const key of ring.verification) {
     const verify: Verify = createVerifier({
       key: key.key,
@@ -52,10 +66,14 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
       complete: true,
     })
     byKid.set(key.kid, verify)
-    if (key.algorithm === 'HS256') legacy.push(verify)
+    if (key.algorithm === 'HS256') {
+      legacy.push(verify)
+      hs256.add(verify)
+    }
   }
+  const run = (verify: Verify, token: string): Verified => ({ ...verify(token), formerSecret: secretsAreFormer && hs256.has(verify) })
 
-  function verifyWithRing (token: string): { header: unknown, payload: unknown } {
+  function verifyWithRing (token: string): Verified {
     const header = unverifiedHeader(token)
     if (header === null) throw errors.invalidToken()
     const kid = header.kid
@@ -63,7 +81,7 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
       // Tokens issued before tokens carried a kid: HS256, signed by the current or a previous secret.
       for (const verify of legacy) {
         try {
-          return verify(token)
+          return run(verify, token)
         } catch (err) {
           if (!(err instanceof TokenError && err.code === TokenError.codes.invalidSignature)) throw err
         }
@@ -72,13 +90,15 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
     }
     const verify = typeof kid === 'string' ? byKid.get(kid) : undefined
     if (!verify) throw errors.invalidToken()
-    return verify(token)
+    return run(verify, token)
   }
 
   // Tokens already verified, by their exact text: a hit skips the header parse, the HMAC and
   // fast-jwt's own cache (which hashes every token it looks up). Only the signature check is
   // skipped; exp is checked on every hit, and the session itself in Redis on every request.
   const verified = new Map<string, SessionClaims>()
+  /** The claims (cached by identity) that a former shared secret verified. */
+  const byFormerSecret = new WeakSet<SessionClaims>()
 
   function verify (token: string): SessionClaims {
     const cached = verified.get(token)
@@ -107,10 +127,11 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
       }
     },
     jwks: ring.jwks,
+    sessionsBefore: (claims) => (byFormerSecret.has(claims) ? sharedSecretSessionsBefore() : undefined),
   }
 
   function verifyFresh (token: string): SessionClaims {
-    let verified: { header: unknown, payload: unknown }
+    let verified: Verified
     try {
       verified = verifyWithRing(token)
     } catch (err) {
@@ -119,6 +140,8 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
     }
     const claims = sessionClaimsOf(verified.header, verified.payload, { issuer: config.issuer, acceptUntyped: untypedOpen() })
     if (!claims) throw errors.invalidToken()
-    return Object.freeze(claims)
+    const frozen = Object.freeze(claims)
+    if (verified.formerSecret) byFormerSecret.add(frozen)
+    return frozen
   }
 }

@@ -16,7 +16,7 @@ import { newAdmin } from '../helpers/http.js'
 // shorten, a revoke-all), and the Rack middleware behind a real WEBrick server.
 
 const GEM = fileURLToPath(new URL('../../packages/gatehouse-session-reader-ruby/', import.meta.url))
-/** The suite has 64 reading cases and some 30 other tests: fewer runs means part of it never ran. */
+/** The suite has 68 reading cases and some 30 other tests: fewer runs means part of it never ran. */
 const MIN_RUNS = 85
 
 interface Run { code: number | null, stdout: string, stderr: string }

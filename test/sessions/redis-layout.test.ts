@@ -39,7 +39,9 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   // The first start of this release recorded when untyped tokens stop passing: a start + SESSION_MAX_AGE_SECONDS.
   const untypedUntil = Number(await ctx.redis.hget(config, 'untyped_tokens_until'))
   t.ok(Math.abs(untypedUntil - (Date.now() + ctx.config.sessionMaxAgeSeconds * 1000)) < 60_000, 'config holds untyped_tokens_until, about a maximum age from now')
-  t.same(Object.keys(await ctx.redis.hgetall(config)), ['untyped_tokens_until'], 'and nothing else until ops set a TTL')
+  const movedAt = Number(await ctx.redis.hget(config, 'shared_secret_sessions_before'))
+  t.ok(movedAt > 0 && movedAt <= Date.now(), 'and, signing with a private key, since when: a former HS256 secret reaches only older sessions')
+  t.same(Object.keys(await ctx.redis.hgetall(config)).sort(), ['shared_secret_sessions_before', 'untyped_tokens_until'], 'and nothing else until ops set a TTL')
   t.same(await Promise.all(throttles.map((k) => ctx.redis.get(k))), ['1', '0', '0'], 'one sign-up; no login failure')
   t.same(Object.keys(await ctx.redis.hgetall(knownNetworks)), ['127.0.0.0/24'], 'and the network the account logged in from')
   t.equal(await ctx.redis.type(key), 'hash')
@@ -117,6 +119,8 @@ t.test('a layout-2 session is moved to its layout-3 keys, with its TTL, owner an
   const prefix = ctx.config.redisKeyPrefix
   const id = 'legacyLayout2Sessio001'
   const now = Date.now()
+  // Written by an older release, before this deployment moved to a private key: a minute ago.
+  const createdAt = now - 60_000
   const exp = Math.floor(now / 1000) + 3600
   // Exactly what a layout-2 release wrote at login.
   const old = { key: `${prefix}sess:${id}`, owner: `${prefix}owner:${id}`, index: `${prefix}user:${user.id}:sessions` }
@@ -124,7 +128,7 @@ t.test('a layout-2 session is moved to its layout-3 keys, with its TTL, owner an
     v: '2',
     user_id: user.id,
     role: 'user',
-    created_at: String(now),
+    created_at: String(createdAt),
     last_seen_at: String(now),
     max_expires_at: String(exp * 1000),
     client: 'ios',
@@ -137,7 +141,7 @@ t.test('a layout-2 session is moved to its layout-3 keys, with its TTL, owner an
   await ctx.redis.pexpireat(old.key, now + 60_000)
   await ctx.redis.set(old.owner, user.id, 'PXAT', exp * 1000 + 3600_000)
   await ctx.redis.zadd(old.index, now + 60_000, id)
-  const token = legacySigner({ jti: id, user_id: user.id, created_at: now, iat: Math.floor(now / 1000), exp })
+  const token = legacySigner({ jti: id, user_id: user.id, created_at: createdAt, iat: Math.floor(createdAt / 1000), exp })
   t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 401, 'before the move, layout 3 does not see it')
 
   t.same(await migrateLegacySessions(ctx.redis, prefix), { moved: 1, dropped: 0, gone: 0 })
@@ -178,11 +182,13 @@ t.test('a layout-1 session (written before roles and devices) is moved, then com
   // Written exactly as the first release did: v1 fields, and a token without kid.
   const id = 'legacyLegacyLegacy0001'
   const now = Date.now()
+  // Written by an older release, before this deployment moved to a private key: a minute ago.
+  const createdAt = now - 60_000
   const exp = Math.floor(now / 1000) + 3600
   const legacyKey = `${ctx.config.redisKeyPrefix}sess:${id}`
-  await ctx.redis.hset(legacyKey, { v: '1', user_id: user.id, created_at: String(now), last_seen_at: String(now), max_expires_at: String(exp * 1000) })
+  await ctx.redis.hset(legacyKey, { v: '1', user_id: user.id, created_at: String(createdAt), last_seen_at: String(now), max_expires_at: String(exp * 1000) })
   await ctx.redis.pexpire(legacyKey, 60_000)
-  const token = legacySigner({ jti: id, user_id: user.id, created_at: now, iat: Math.floor(now / 1000), exp })
+  const token = legacySigner({ jti: id, user_id: user.id, created_at: createdAt, iat: Math.floor(createdAt / 1000), exp })
   t.same(await migrateLegacySessions(ctx.redis, ctx.config.redisKeyPrefix), { moved: 1, dropped: 0, gone: 0 })
   const key = keysOf(ctx).session(user.id, id)
   t.equal(await ctx.redis.hget(key, 'v'), '1', 'moved as it was: the request completes it')
@@ -200,11 +206,11 @@ t.test('a layout-1 session (written before roles and devices) is moved, then com
   t.test('a layout-1 session of a deleted account is ended, not upgraded', async (t) => {
     const gone = await signUp(ctx.app, ctx.email())
     const goneId = 'legacyLegacyLegacy0002'
-    await ctx.redis.hset(`${ctx.config.redisKeyPrefix}sess:${goneId}`, { v: '1', user_id: gone.id, created_at: String(now), last_seen_at: String(now), max_expires_at: String(exp * 1000) })
+    await ctx.redis.hset(`${ctx.config.redisKeyPrefix}sess:${goneId}`, { v: '1', user_id: gone.id, created_at: String(createdAt), last_seen_at: String(now), max_expires_at: String(exp * 1000) })
     await ctx.redis.pexpire(`${ctx.config.redisKeyPrefix}sess:${goneId}`, 60_000)
     await migrateLegacySessions(ctx.redis, ctx.config.redisKeyPrefix)
     await sql('DELETE FROM users WHERE id = $1', [gone.id])
-    const legacy = legacySigner({ jti: goneId, user_id: gone.id, created_at: now, iat: Math.floor(now / 1000), exp })
+    const legacy = legacySigner({ jti: goneId, user_id: gone.id, created_at: createdAt, iat: Math.floor(createdAt / 1000), exp })
     t.equal((await me(ctx.app, `Token token=${legacy}`)).statusCode, 401)
     t.equal(await ctx.redis.exists(keysOf(ctx).session(gone.id, goneId)), 0)
   })

@@ -5,7 +5,8 @@ import { createSigner } from 'fast-jwt'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { TEST_JWT_SECRET } from '../helpers/config.js'
-import { claimsOf, headerOf, login, me, newSession, signUp } from '../helpers/http.js'
+import { claimsOf, headerOf, login, me, newSession, signAsGatehouse, signUp } from '../helpers/http.js'
+import { sleep } from '../helpers/wait.js'
 
 const NEW_SECRET = 'the-next-gatehouse-secret-0123456789abcdef'
 const pem = (key: { export(o: object): string | Buffer }, type: 'pkcs8' | 'spki') => key.export({ format: 'pem', type }).toString()
@@ -27,6 +28,7 @@ function verifyWithJwks (token: string, jwks: { keys: JsonWebKey[] }): boolean {
 }
 
 const HS256 = { JWT_ALGORITHM: 'HS256' }
+const CREDENTIAL = 'key-rotation-introspection-credential-000000'
 
 t.test('HS256 secret rotation logs no one out', async (t) => {
   const before = await buildTestApp(t, HS256)
@@ -128,15 +130,37 @@ t.test('moving from HS256 to EdDSA (the default) logs no one out, and the secret
   const before = await buildTestApp(t, HS256)
   const { token: oldToken, email } = await newSession(before)
   const key = generateKeyPairSync('ed25519')
+  // The last HS256 instance goes; what it kept ahead of the clock (5 s) passes before the first login below.
+  await before.app.close()
+  const lastHs256 = Number(await before.redis.hget(`${before.config.redisKeyPrefix}config`, 'shared_secret_sessions_before'))
+  t.ok(lastHs256 > Date.now(), 'an instance that signs with HS256 keeps the field ahead of the clock')
   // The upgrade as docs/ops.md has it: a private key added, the secret kept only to verify.
-  const after = await buildTestApp(t, { REDIS_KEY_PREFIX: before.config.redisKeyPrefix, JWT_PRIVATE_KEY: pem(key.privateKey, 'pkcs8'), JWT_PREVIOUS_SECRETS: TEST_JWT_SECRET })
+  const after = await buildTestApp(t, { REDIS_KEY_PREFIX: before.config.redisKeyPrefix, JWT_PRIVATE_KEY: pem(key.privateKey, 'pkcs8'), JWT_PREVIOUS_SECRETS: TEST_JWT_SECRET, INTROSPECTION_TOKENS: CREDENTIAL })
   t.equal(after.config.jwt.algorithm, 'EdDSA', 'the default')
   t.equal((await me(after.app, `Token token=${oldToken}`)).statusCode, 200, 'a token the secret signed still verifies')
+  await sleep(Math.max(0, lastHs256 - Date.now() + 50))
   const { token: newToken } = await login(after.app, email)
   t.equal(headerOf(newToken).alg, 'EdDSA', 'new tokens are EdDSA')
   const jwks = (await after.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json()
   t.ok(verifyWithJwks(newToken, jwks), 'and verify with the published public key alone')
   t.equal((await me(after.app, `Token token=${newToken}`)).statusCode, 200)
+
+  // Whoever still holds the secret (a reader service given it before the move) can sign any claims,
+  // but a token of the secret reaches only the sessions that existed before the private key took over.
+  const forged = signAsGatehouse({ ...claimsOf(newToken) }, TEST_JWT_SECRET)
+  t.equal(headerOf(forged).alg, 'HS256')
+  t.equal((await me(after.app, `Token token=${forged}`)).statusCode, 401, 'the secret cannot reach a session created since the move')
+  const introspect = async (token: string) => (await after.app.inject({ method: 'POST', url: '/introspect', headers: { authorization: `Bearer ${CREDENTIAL}` }, payload: { token, extend: true } })).json().active
+  t.equal(await introspect(forged), false, 'nor through introspection')
+  t.equal(await introspect(newToken), true, 'the genuine token of that session is active')
+  t.equal(await introspect(oldToken), true, 'and so is the old token of a session from before the move')
+  const configKey = `${after.config.redisKeyPrefix}config`
+  const movedAt = Number(await after.redis.hget(configKey, 'shared_secret_sessions_before'))
+  t.equal(movedAt, lastHs256, 'the last moment a shared secret signed stays recorded in <prefix>config')
+  const restarted = await buildTestApp(t, { REDIS_KEY_PREFIX: after.config.redisKeyPrefix, JWT_PRIVATE_KEY: pem(key.privateKey, 'pkcs8'), JWT_PREVIOUS_SECRETS: TEST_JWT_SECRET })
+  t.equal(Number(await restarted.redis.hget(configKey, 'shared_secret_sessions_before')), movedAt, 'a restart keeps the recorded time')
+  t.equal((await me(restarted.app, `Token token=${forged}`)).statusCode, 401)
+  t.equal((await me(restarted.app, `Token token=${oldToken}`)).statusCode, 200)
 
   // Later, with the secret gone (SESSION_MAX_AGE_SECONDS after the move), the old token stops working.
   const done = await buildTestApp(t, { REDIS_KEY_PREFIX: before.config.redisKeyPrefix, JWT_PRIVATE_KEY: pem(key.privateKey, 'pkcs8') })

@@ -4,6 +4,7 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { TEST_JWT_PRIVATE_KEY, TEST_JWT_SECRET } from '../helpers/config.js'
 import { claimsOf, headerOf, me, newSession, PASSWORD } from '../helpers/http.js'
+import { eventually } from '../helpers/wait.js'
 
 // What Gatehouse checks beyond the signature (RFC 8725 §3.9-3.11): the token's type, its issuer,
 // and the audience a client bound it to at login.
@@ -49,6 +50,12 @@ t.test('the window for untyped tokens closes by itself, for Gatehouse as for rea
   t.equal((await me(later.app, `Token token=${untyped}`)).statusCode, 401, 'past the end, it is refused')
   t.equal((await me(later.app, `Token token=${token}`)).statusCode, 200, 'typed tokens are not affected')
   t.ok(Number(await ctx.redis.hget(config, 'untyped_tokens_until')) < Date.now(), 'the end stays where it was recorded')
+
+  // A running instance follows the field: closed by hand (or by another instance), it refuses within a second or so.
+  await ctx.redis.hset(config, 'untyped_tokens_until', String(Date.now() + 3_600_000))
+  t.ok(await eventually(5000, async () => (await me(ctx.app, `Token token=${untyped}`)).statusCode === 200), 'reopened (for this test), the running instance follows')
+  await ctx.redis.hdel(config, 'untyped_tokens_until')
+  t.ok(await eventually(5000, async () => (await me(ctx.app, `Token token=${untyped}`)).statusCode === 401), 'removed, it closes on the running instance too (fail closed)')
 
   // JWT_ACCEPT_UNTYPED=false closes it at once, and says so to every reader through the field.
   const strict = await buildTestApp(t, { JWT_ACCEPT_UNTYPED: 'false' })

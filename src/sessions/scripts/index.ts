@@ -105,9 +105,9 @@ export interface SessionScripts {
   /** create-session.lua, declaring the user's other sessions when the cap needs them ('members'). */
   createSession(input: CreateSessionInput): Promise<CreateSessionResult>
   /** touch-session.lua: checks the session and slides its TTL. */
-  touchSession(input: { userId: string; id: string; ttlMs: number }): Promise<TouchResult>
+  touchSession(input: { userId: string; id: string; ttlMs: number; createdBefore?: number }): Promise<TouchResult>
   /** peek-session.lua: the live session, not extended; null when it is not live. */
-  peekSession(input: { userId: string; id: string; ttlMs: number }): Promise<SessionStatus | null>
+  peekSession(input: { userId: string; id: string; ttlMs: number; createdBefore?: number }): Promise<SessionStatus | null>
   /** upgrade-session.lua: true when it completed the session. */
   upgradeSession(input: { userId: string; id: string; user: SessionUser }): Promise<boolean>
   /** revoke-session.lua: true when it ended the session. */
@@ -190,15 +190,15 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
       }
     },
 
-    async touchSession ({ userId, id, ttlMs }) {
-      const [status, detail = '', email = '', userCreatedAt = ''] = await run.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.cutoff(userId), id, userId, ttlMs, TOUCH_WRITE_INTERVAL_MS) as string[]
+    async touchSession ({ userId, id, ttlMs, createdBefore }) {
+      const [status, detail = '', email = '', userCreatedAt = ''] = await run.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.cutoff(userId), id, userId, ttlMs, TOUCH_WRITE_INTERVAL_MS, createdBefore ?? '') as string[]
       if (status === 'ok') return { status, session: { role: detail, email, userCreatedAt: Number(userCreatedAt) } }
       if (status === 'ended') return { status, reason: detail as 'idle' | 'max-age' }
       return { status: status as 'revoked' | 'gone' }
     },
 
-    async peekSession ({ userId, id, ttlMs }) {
-      const found = await run.peekSession(keys.session(userId, id), keys.cutoff(userId), userId, ttlMs) as string[] | null
+    async peekSession ({ userId, id, ttlMs, createdBefore }) {
+      const found = await run.peekSession(keys.session(userId, id), keys.cutoff(userId), userId, ttlMs, createdBefore ?? '') as string[] | null
       if (!found) return null
       const [role = '', createdAt, lastSeenAt, expiresAt, maxExpiresAt, email = '', userCreatedAt = ''] = found
       return {

@@ -4,6 +4,7 @@
 -- KEYS[2]  the user's cutoff,      <prefix>user:{<user_id>}:cutoff
 -- ARGV[1]  user_id the (verified) token claims
 -- ARGV[2]  the sliding TTL in force, milliseconds
+-- ARGV[3]  '' or Unix ms: the token reaches only a session created before it (session-state.lua)
 -- Returns  {role, created_at, last_seen_at, expires_at, max_expires_at, email, user_created_at}
 --          (times in Unix ms; '' for what an older session lacks, as in touch-session.lua), or
 --          false when there is no live session: the same rule as touch-session.lua
@@ -14,7 +15,7 @@
 local f, pttl = read_session(KEYS[1], {'role', 'email', 'user_created_at'})
 local now = now_ms()
 local ttl = tonumber(ARGV[2])
-if session_state(f, pttl, ARGV[1], now, ttl, cutoff_of(KEYS[2])) then
+if session_state(f, pttl, ARGV[1], now, ttl, cutoff_of(KEYS[2]), tonumber(ARGV[3])) then
   return false
 end
 local last_seen = tonumber(f[3]) or now

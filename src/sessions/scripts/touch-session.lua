@@ -9,6 +9,7 @@
 -- ARGV[3]  the sliding TTL in force, milliseconds (ops may change it while sessions live)
 -- ARGV[4]  how often, at most, a session's last use is written, milliseconds (TOUCH_WRITE_INTERVAL_MS;
 --          a tenth of the TTL if that is shorter): part of the contract
+-- ARGV[5]  '' or Unix ms: the token reaches only a session created before it (session-state.lua)
 -- Returns  {'ok', role, email, user_created_at}: the user the session belongs to, so that an
 --          authenticated request needs nothing else ('' for fields a session written by an older
 --          release lacks: role before layout 2, email and user_created_at before sessions carried
@@ -30,7 +31,7 @@ local f, pttl = read_session(KEYS[1], {'role', 'email', 'user_created_at'})
 local now = now_ms()
 local ttl = tonumber(ARGV[3])
 -- A hash without an expiry is 'gone' (session-state.lua): never extended, never brought back.
-local state = session_state(f, pttl, ARGV[2], now, ttl, cutoff_of(KEYS[4]))
+local state = session_state(f, pttl, ARGV[2], now, ttl, cutoff_of(KEYS[4]), tonumber(ARGV[5]))
 if state == 'gone' or state == 'revoked' then
   return {state}
 end

@@ -34,10 +34,13 @@ end
 --   'max-age'  past its absolute end
 --   'idle'     unused for longer than the TTL in force (ops may have shortened it)
 -- f, pttl: what read_session returned; user_id: the one the (verified) token names; ttl: ms.
+-- created_before (optional, Unix ms): the token reaches only sessions created before it (a former
+-- HS256 secret's token, while a private key signs: sessions/token-windows.ts); others are 'gone' to it.
 -- Every script that asks "is this session live" asks it here, the expiry included.
-local function session_state(f, pttl, user_id, now, ttl, cutoff)
+local function session_state(f, pttl, user_id, now, ttl, cutoff, created_before)
   local max_expires_at = tonumber(f[2])
   if f[1] ~= user_id or not max_expires_at or pttl <= 0 then return 'gone' end
+  if created_before and (tonumber(f[4]) or 0) >= created_before then return 'gone' end
   if is_revoked(f, cutoff) then return 'revoked' end
   if max_expires_at <= now then return 'max-age' end
   if now - (tonumber(f[3]) or now) > ttl then return 'idle' end
