@@ -91,9 +91,14 @@ export function loadJwtConfig (env: Env, production: boolean, devFiles: DevKeyFi
     warnings.push(
       `JWT_PRIVATE_KEY is not set: ${dev.created ? 'generated a development Ed25519 key and saved it' : 'using the development Ed25519 key saved'} in ${dev.file} (never use this in production)`
     )
-    // A laptop upgraded from the HS256 default keeps its sessions: the old development secret verifies.
+    // A laptop upgraded from the HS256 default keeps its sessions: the old development secret verifies
+    // (within the reach every former secret has: sessions/token-windows.ts).
     const oldDevSecret = formerSecret ? null : existingDevSecret(devFiles.secret)
-    if (oldDevSecret && !previousSecrets.includes(oldDevSecret.value)) previousSecrets.push(oldDevSecret.value)
+    if (oldDevSecret && !previousSecrets.includes(oldDevSecret.value)) {
+      checkSecret('JWT_SECRET', oldDevSecret.value)
+      previousSecrets.push(oldDevSecret.value)
+      warnings.push(`the development secret in ${oldDevSecret.file} (from when HS256 was the default) still verifies the tokens it signed; delete the file once they no longer matter`)
+    }
   }
   let key: KeyObject
   try {

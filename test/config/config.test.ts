@@ -1,5 +1,5 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import t from 'tap'
@@ -217,8 +217,37 @@ t.test('outside production a missing Ed25519 key is generated once, kept private
   t.match(second.warnings[0], /using the development Ed25519 key saved/)
 
   // A laptop that ran the HS256 default before keeps its sessions: the old development secret verifies.
-  writeFileSync(devKeyFiles.secret, `${SECRET}\n`)
-  t.same(loadConfig({}, { devKeyFiles }).config.jwt.previousSecrets, [SECRET])
+  writeFileSync(devKeyFiles.secret, `${SECRET}\n`, { mode: 0o600 })
+  const upgraded = loadConfig({}, { devKeyFiles })
+  t.same(upgraded.config.jwt.previousSecrets, [SECRET])
+  t.match(upgraded.warnings, [/using the development Ed25519 key/, /the development secret in .* still verifies the tokens it signed/])
+})
+
+t.test('the development key is trusted only as ssh trusts a private key', async (t) => {
+  const dir = t.testdir({ elsewhere: ED25519_PRIVATE })
+  const devKeyFiles = { privateKey: join(dir, '.gatehouse', 'jwt-ed25519.pem'), secret: join(dir, 'secret') }
+  const refuse = (why: RegExp, name: string) => t.throws(() => loadConfig({}, { devKeyFiles }), { name: 'ConfigError', variable: 'JWT_PRIVATE_KEY', message: why }, name)
+  mkdirSync(join(dir, '.gatehouse'), { mode: 0o700 })
+  symlinkSync(join(dir, 'elsewhere'), devKeyFiles.privateKey)
+  refuse(/development key .* is a symbolic link: remove it/, 'a symbolic link in its place is not followed')
+  rmSync(devKeyFiles.privateKey)
+  writeFileSync(devKeyFiles.privateKey, '', { mode: 0o600 })
+  refuse(/is empty: remove it to generate a new one/, 'an empty file (a crash mid-write) is one clear line, not a hang')
+  writeFileSync(devKeyFiles.privateKey, ED25519_PRIVATE, { mode: 0o600 })
+  chmodSync(devKeyFiles.privateKey, 0o644)
+  refuse(/is readable or writable by others: chmod 600 it/, 'a key others can read')
+  chmodSync(devKeyFiles.privateKey, 0o600)
+  if (process.getuid?.() === 0) {
+    chownSync(devKeyFiles.privateKey, 4321, 4321)
+    refuse(/belongs to another user \(uid 4321\)/, "another user's key")
+    chownSync(devKeyFiles.privateKey, 0, 0)
+    chownSync(join(dir, '.gatehouse'), 4321, 4321)
+    refuse(/the folder of the development key, .*, belongs to another user/, 'a folder another user controls')
+    chownSync(join(dir, '.gatehouse'), 0, 0)
+  }
+  t.equal(loadConfig({}, { devKeyFiles }).config.jwt.signingKey, ED25519_PRIVATE, 'once put right, it is used')
+  writeFileSync(devKeyFiles.secret, 'short\n', { mode: 0o600 })
+  t.throws(() => loadConfig({}, { devKeyFiles }), { variable: 'JWT_SECRET', message: /at least 32 bytes/ }, 'an old development secret is held to the same length as any secret')
 })
 
 t.test('with JWT_ALGORITHM=HS256 a missing secret is generated once and reused, outside production', async (t) => {
