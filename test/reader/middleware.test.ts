@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net'
 import { createSessionReader, csrfTokenFor, type SessionReaderOptions } from '@gatehouse/session-reader'
 import { gatehouseSessions as expressSessions, sessionOf as expressSession } from '@gatehouse/session-reader/express'
 import { gatehouseSessions as fastifySessions, sessionOf as fastifySession } from '@gatehouse/session-reader/fastify'
@@ -10,7 +10,7 @@ import { startPrivateRedis } from '../faults/private-redis.js'
 import { buildTestApp, type TestContext } from '../helpers/app.js'
 import { call, newAdmin, newSession, PASSWORD } from '../helpers/http.js'
 import { adminClient, sessionKeyOf } from '../helpers/redis.js'
-import { sleep } from '../helpers/wait.js'
+import { eventually, sleep } from '../helpers/wait.js'
 
 // The Fastify plugin and the Express middleware, each in a little service of its own behind real
 // HTTP, next to a live Gatehouse: the same sessions, and the same answers as Gatehouse gives.
@@ -195,15 +195,45 @@ for (const [name, build] of Object.entries(frameworks)) {
     t.equal((await plain('/chat', { headers })).status, 200)
     t.equal(await lastSeen(), seen, 'without extend, nothing is written')
     t.equal((await service('/chat', { headers })).status, 200)
+    t.ok(await eventually(5000, async () => (await lastSeen()) > seen), 'with extend, and due: Gatehouse slid it, beside the request')
     const slid = await lastSeen()
-    t.ok(slid > seen, 'with extend, and due: Gatehouse slid it')
 
     const faults: Error[] = []
     const wrong = await build(t, { reader: createSessionReader(readerOptions(ctx, { introspection: { url, credential: 'not-the-credential-00000000000000000' } })), extend: true, onFault: (err) => faults.push(err) })
     await sleep(1100)
     t.equal((await wrong('/chat', { headers })).status, 200, 'a refused credential: the session is live by Redis, so the request is served')
-    t.match(faults, [{ name: 'ReaderUnavailableError', dependency: 'gatehouse' }], 'and the fault of the service is told')
+    t.ok(await eventually(5000, () => faults.length > 0), 'and the fault of the service is told')
+    t.match(faults, [{ name: 'ReaderUnavailableError', dependency: 'gatehouse' }])
     t.equal(await lastSeen(), slid, 'but nothing slid')
+  })
+
+  t.test(`${name}: a Gatehouse that hangs holds up no request, and is not called again at once`, async (t) => {
+    const ctx = await buildTestApp(t, EDDSA)
+    const owner = await newAdmin(ctx)
+    t.equal((await call(ctx.app, 'PUT', '/admin/settings/session-ttl', owner.token, { ttl_seconds: 10 })).statusCode, 200)
+    // Reads requests and never answers. (Counted by request: after an abort, undici may open an idle connection.)
+    let calls = 0
+    const sockets = new Set<Socket>()
+    const hang = createNetServer((socket) => {
+      sockets.add(socket)
+      socket.on('data', (chunk: Buffer) => { if (chunk.toString('latin1').startsWith('POST ')) calls++ })
+    })
+    await new Promise<void>((resolve) => hang.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => { for (const socket of sockets) socket.destroy(); hang.close() })
+    const url = `http://127.0.0.1:${(hang.address() as AddressInfo).port}/introspect`
+    const faults: Error[] = []
+    const reader = createSessionReader(readerOptions(ctx, { introspection: { url, credential: 'middleware-test-introspection-credential-0000', timeoutMs: 3000 } }))
+    const service = await build(t, { reader, extend: true, onFault: (err) => faults.push(err) })
+    const { token } = await newSession(ctx)
+    const headers = { authorization: `Token token=${token}` }
+    await sleep(1100) // due
+    const started = Date.now()
+    t.equal((await service('/chat', { headers })).status, 200)
+    t.ok(Date.now() - started < 2500, 'answered without waiting for the slide (whose time limit is 3 s)')
+    t.ok(await eventually(6000, () => faults.length === 1), 'the slide timed out, and onFault was told')
+    t.equal(calls, 1, `one call (got ${calls})`)
+    for (let i = 0; i < 5; i++) t.equal((await service('/chat', { headers })).status, 200)
+    t.equal(calls, 1, 'right after a failure, due requests do not call Gatehouse again')
   })
 }
 

@@ -27,7 +27,8 @@ export interface AuthenticateOptions {
   /**
    * Slide the session with use here, through Gatehouse's POST /introspect (needs the reader's
    * `introspection`): at most once per tenth of the idle timeout per session (`extendIfDue`), so a
-   * user active only in this service stays signed in at the cost of a few calls a minute.
+   * user active only in this service stays signed in at the cost of a few calls a minute. The slide
+   * runs beside the request, never holding it up; a failure goes to `onFault`.
    */
   extend?: boolean
   /** Told about faults worth a log line: a dependency down, a layout this library does not know. */
@@ -86,15 +87,9 @@ export function authenticateRequest (options: AuthenticateOptions): (request: Re
         onFault(new Error('a session hash has a layout version this reader does not know: upgrade @gatehouse/session-reader'))
         return fail(unavailable('session layout'))
       }
-      if (extend) {
-        try {
-          if (!(await reader.extendIfDue(token, result.session))) return fail(unauthorized('session_expired'))
-        } catch (err) {
-          // The session is live by Redis: serve the request; the slide is tried again at the next one.
-          if (!(err instanceof ReaderUnavailableError)) throw err
-          onFault(err)
-        }
-      }
+      // In the background: the session is live by Redis now, and the slide only keeps it so. A slide
+      // that fails (Gatehouse down or slow) holds up no request; the next due request tries again.
+      if (extend) reader.extendIfDue(token, result.session).catch((err: Error) => onFault(err))
       return { ok: true, session: result.session }
     } catch (err) {
       if (err instanceof ReaderUnavailableError) return down(err)

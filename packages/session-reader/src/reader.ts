@@ -110,8 +110,8 @@ export interface SessionReader {
    * Slides the session only when it is due: when a tenth of the idle timeout has passed since its
    * last use (the rule Gatehouse's own writes follow), so steady traffic costs a few calls a minute,
    * not one per request. Concurrent calls for one session share one. True if the session is live
-   * (or the slide was not due yet); false if Gatehouse says it is not. Throws ReaderUnavailableError
-   * when Gatehouse cannot be reached.
+   * (or no slide was due, or one failed less than 5 s ago); false if Gatehouse says it is not.
+   * Throws ReaderUnavailableError when Gatehouse cannot be reached.
    */
   extendIfDue(token: string, session: LiveSession): Promise<boolean>
 }
@@ -137,6 +137,8 @@ const CONFIG_FIELDS = ['session_ttl_seconds', 'untyped_tokens_until'] as const
 
 /** How many slides may be in flight at once; past it a due slide waits for a later request. */
 const MAX_SLIDES_IN_FLIGHT = 10_000
+/** After a slide failed (Gatehouse down or slow), none is tried for this long: an outage is not met with a call per request. */
+const SLIDE_BACKOFF_MS = 5000
 
 /** A field Gatehouse writes as a plain integer; null when absent or written any other way. */
 const integer = (value: string | undefined): number | null => (value !== undefined && /^[0-9]{1,16}$/.test(value) ? Number(value) : null)
@@ -274,12 +276,19 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
   }
 
   const slides = new Map<string, Promise<boolean>>()
+  let failedAt = -Infinity
   async function extendIfDue (token: string, live: LiveSession): Promise<boolean> {
     if (live.readAt - live.lastSeenAt < live.idleTimeoutMs / 10) return true
     const pending = slides.get(live.sessionId)
     if (pending) return pending
-    if (slides.size >= MAX_SLIDES_IN_FLIGHT) return true // bounded: a later request slides it
-    const slide = extend(token).finally(() => slides.delete(live.sessionId))
+    // Bounded: past the cap, or shortly after a failure, a later request slides it.
+    if (slides.size >= MAX_SLIDES_IN_FLIGHT || Date.now() - failedAt < SLIDE_BACKOFF_MS) return true
+    const slide = extend(token)
+      .catch((err: unknown) => {
+        failedAt = Date.now()
+        throw err
+      })
+      .finally(() => slides.delete(live.sessionId))
     slides.set(live.sessionId, slide)
     return slide
   }
