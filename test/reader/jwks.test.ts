@@ -1,4 +1,4 @@
-import { createHmac, generateKeyPairSync, type JsonWebKey } from 'node:crypto'
+import { createHash, createHmac, generateKeyPairSync, type JsonWebKey } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { createSessionReader, ReaderUnavailableError, TOKEN_TYPE } from '@gatehouse/session-reader'
 import { secretKid } from '@gatehouse/session-reader/token'
@@ -136,4 +136,55 @@ t.test('only public signing keys are used, each with its own algorithm; a move f
   t.same(await reader.read(signedUnder(ed.privateKey, 'enc')), { live: false, reason: 'invalid_token' }, 'an encryption key is skipped')
   t.same(await reader.read(signedUnder(rsa.privateKey, 'mislabelled', 'RS256')), { live: false, reason: 'invalid_token' }, 'a key whose alg does not fit its type is skipped')
   t.same(await reader.read(signedUnder(ed.privateKey, 'rsa')), { live: false, reason: 'invalid_token' }, "an EdDSA token under an RSA key's kid")
+})
+
+t.test('the verified-token cache: a hit still needs its key in the JWKS, and past maxStaleMs nothing passes', async (t) => {
+  const keys = generateKeyPairSync('ed25519')
+  const other = generateKeyPairSync('ed25519')
+  const jwk = (key: typeof keys, kid: string): JsonWebKey => ({ ...key.publicKey.export({ format: 'jwk' }), alg: 'EdDSA', use: 'sig', kid })
+  let published: JsonWebKey[] = [jwk(keys, 'k1')]
+  let down = false
+  const server = await jwksServer(t, (res) => {
+    if (down) return res.writeHead(500).end('{}')
+    res.writeHead(200, { 'cache-control': 'max-age=0' }).end(JSON.stringify({ keys: published }))
+  })
+  const ctx = await buildTestApp(t)
+  const token = signedUnder(keys.privateKey, 'k1')
+  const reader = createSessionReader({ redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { jwksUrl: server.url, minRefetchIntervalMs: 0, maxStaleMs: 0 } })
+  const verified = async () => (await reader.verify(token)).ok
+  t.equal(await verified(), true, 'verified, and remembered')
+  t.equal(await verified(), true, 'a hit')
+
+  // The key is withdrawn (a leak): the JWKS now holds another key under the same kid.
+  published = [jwk(other, 'k1')]
+  t.equal(await verified(), false, 'the remembered token no longer passes: its kid names another key now')
+  published = []
+  t.equal(await verified(), false, 'nor with its kid gone')
+
+  published = [jwk(keys, 'k1')]
+  t.equal(await verified(), true)
+  down = true
+  await t.rejects(reader.verify(token), ReaderUnavailableError, 'past maxStaleMs a remembered token is unavailable too, as any other')
+  down = false
+  t.equal(await verified(), true)
+
+  const uncached = createSessionReader({ redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { jwksUrl: server.url, verifiedCacheSize: 0 } })
+  t.equal((await uncached.verify(token)).ok, true, 'verifiedCacheSize: 0 works without a cache')
+  t.throws(() => createSessionReader({ redis: ctx.redis, keys: { jwksUrl: server.url, verifiedCacheSize: -1 } }), TypeError)
+})
+
+t.test('the verified-token cache: exp is checked on every hit', async (t) => {
+  const keys = generateKeyPairSync('ed25519')
+  const ctx = await buildTestApp(t)
+  const now = Math.floor(Date.now() / 1000)
+  const { crv, kty, x } = keys.publicKey.export({ format: 'jwk' })
+  const kid = createHash('sha256').update(JSON.stringify({ crv, kty, x })).digest('base64url')
+  const token = createSigner({ key: pem(keys.privateKey, 'pkcs8'), algorithm: 'EdDSA', kid, header: { alg: 'EdDSA', typ: TOKEN_TYPE }, iss: 'gatehouse' })({
+    jti: 'AAAAAAAAAAAAAAAAAAAAAA', user_id: '45e96239-43d9-4590-b3fd-1600c516e4d8', created_at: now * 1000, iat: now, exp: now + 2,
+  })
+  const reader = createSessionReader({ redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { publicKeys: [{ ...keys.publicKey.export({ format: 'jwk' }) }] } })
+  t.equal((await reader.verify(token)).ok, true)
+  t.equal((await reader.verify(token)).ok, true, 'a hit')
+  await new Promise((resolve) => setTimeout(resolve, 2100))
+  t.same(await reader.verify(token), { ok: false, reason: 'max_age' }, 'past its exp, the remembered token is max_age')
 })
