@@ -1,4 +1,5 @@
 import t from 'tap'
+import { TEST_JWT_KID } from '../helpers/config.js'
 import { buildTestApp } from '../helpers/app.js'
 import { claimsOf, login, me, PASSWORD, signUp } from '../helpers/http.js'
 import { scanKeys } from '../helpers/redis.js'
@@ -29,7 +30,8 @@ t.test('POST /sessions', async (t) => {
     t.equal(claims.iat, Math.floor((claims.created_at as number) / 1000))
     t.equal(claims.exp, Math.floor(((claims.created_at as number) + ctx.config.sessionMaxAgeSeconds * 1000) / 1000))
     t.ok(Math.abs((claims.created_at as number) - Date.now()) < 60_000, 'created_at is Unix milliseconds')
-    t.match(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()), { alg: 'HS256', typ: 'gatehouse-session+jwt', kid: /^[A-Za-z0-9_-]{16}$/ })
+    // EdDSA, the default, named by the RFC 7638 thumbprint of its public key (43 base64url characters).
+    t.match(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()), { alg: 'EdDSA', typ: 'gatehouse-session+jwt', kid: TEST_JWT_KID })
   })
 
   t.test('each login is a new session', async (t) => {
