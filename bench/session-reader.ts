@@ -39,7 +39,7 @@ async function rate (op: () => Promise<unknown>, inFlight: number): Promise<numb
 }
 
 runOnPrivateRedis('bench:reader', async (redis, redisUrl) => {
-  const server = await startApi(redisUrl, { LOG_LEVEL: 'warn', INTROSPECTION_TOKENS: INTROSPECTION_CREDENTIAL, SESSION_TTL_SECONDS: String(SLIDE_TTL_SECONDS) })
+  const server = await startApi(redisUrl, { LOG_LEVEL: 'warn', INTROSPECTION_TOKENS: INTROSPECTION_CREDENTIAL })
   const email = `reader@${EMAIL_DOMAIN}`
   await api(server, 'POST', '/users', { email, password: PASSWORD })
   const { token } = await api(server, 'POST', '/sessions', { email, password: PASSWORD }) as { token: string }
@@ -49,6 +49,8 @@ runOnPrivateRedis('bench:reader', async (redis, redisUrl) => {
   // Only what a reader is given: the public keys Gatehouse publishes.
   const jwks = await api(server, 'GET', '/.well-known/jwks.json') as { keys: JsonWebKey[] }
   const reader = createSessionReader({ redis, keyPrefix: PREFIX, keys: { publicKeys: jwks.keys } })
+  // The same without the verified-token cache: every read() verifies the Ed25519 signature.
+  const uncached = createSessionReader({ redis, keyPrefix: PREFIX, keys: { publicKeys: jwks.keys, verifiedCacheSize: 0 } })
   const check = await reader.read(token)
   if (!check.live) throw new Error(`the bench's session is not live: ${check.reason}`)
   if (Object.keys(await redis.hgetall(key)).length === 0) throw new Error('the session hash is empty')
@@ -59,27 +61,40 @@ runOnPrivateRedis('bench:reader', async (redis, redisUrl) => {
       const result = await reader.read(token)
       if (!result.live) throw new Error(`read() said ${result.reason}`)
     },
+    uncached: async () => {
+      const result = await uncached.read(token)
+      if (!result.live) throw new Error(`read() said ${result.reason}`)
+    },
   }
-  const results: Record<string, { hgetall: number[], read: number[], ratios: number[] }> = {}
+  type Figures = { hgetall: number[], read: number[], uncached: number[], ratios: number[], uncachedRatios: number[] }
+  const results: Record<string, Figures> = {}
   for (const inFlight of [1, 50]) {
-    const figures = { hgetall: [] as number[], read: [] as number[], ratios: [] as number[] }
+    const figures: Figures = { hgetall: [], read: [], uncached: [], ratios: [], uncachedRatios: [] }
     await rate(modes.read, inFlight) // warm-up: the script is loaded, the JIT has run
+    await rate(modes.uncached, inFlight)
     for (let round = 0; round < ROUNDS; round++) {
-      // Alternate which goes first, so an order effect falls on both.
-      const order = round % 2 === 0 ? (['hgetall', 'read'] as const) : (['read', 'hgetall'] as const)
+      // Rotate which goes first, so an order effect falls on all three.
+      const all = ['hgetall', 'read', 'uncached'] as const
+      const order = [...all.slice(round % 3), ...all.slice(0, round % 3)]
       const pair: Record<string, number> = {}
       for (const mode of order) pair[mode] = await rate(modes[mode], inFlight)
       figures.hgetall.push(Math.round(pair.hgetall!))
       figures.read.push(Math.round(pair.read!))
+      figures.uncached.push(Math.round(pair.uncached!))
       figures.ratios.push(ratio(pair.hgetall!, pair.read!))
+      figures.uncachedRatios.push(ratio(pair.hgetall!, pair.uncached!))
     }
     results[`in_flight_${inFlight}`] = figures
   }
 
-  console.log(row(['', 'HGETALL/s', 'read()/s', 'cost of read() (x HGETALL)']))
-  for (const [name, f] of Object.entries(results)) console.log(row([name, median(f.hgetall), median(f.read), median(f.ratios)]))
+  console.log(row(['', 'HGETALL/s', 'read()/s', 'read() x', 'no cache/s', 'no cache x']))
+  for (const [name, f] of Object.entries(results)) console.log(row([name, median(f.hgetall), median(f.read), median(f.ratios), median(f.uncached), median(f.uncachedRatios)]))
 
-  // Sliding: a proxy in front of POST /introspect counts what each way costs Gatehouse.
+  // Sliding: ops set a short TTL (Gatehouse follows within a second), a fresh session, and a proxy
+  // in front of POST /introspect that counts what each way costs Gatehouse.
+  await redis.hset(`${PREFIX}config`, 'session_ttl_seconds', String(SLIDE_TTL_SECONDS))
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  const { token: slideToken } = await api(server, 'POST', '/sessions', { email, password: PASSWORD }) as { token: string }
   let introspections = 0
   const proxy = createServer((req, res) => {
     introspections++
@@ -96,15 +111,15 @@ runOnPrivateRedis('bench:reader', async (redis, redisUrl) => {
   const sliding = createSessionReader({ redis, keyPrefix: PREFIX, keys: { publicKeys: jwks.keys }, introspection })
   const slide: Record<string, { requests: number, introspections: number, perMinute: number }> = {}
   for (const [name, after] of [
-    ['extendIfDue', (result: { session: Parameters<typeof sliding.extendIfDue>[1] }) => sliding.extendIfDue(token, result.session)],
-    ['extend every request', () => sliding.extend(token)],
+    ['extendIfDue', (result: { session: Parameters<typeof sliding.extendIfDue>[1] }) => sliding.extendIfDue(slideToken, result.session)],
+    ['extend every request', () => sliding.extend(slideToken)],
   ] as const) {
     introspections = 0
     let requests = 0
     const end = Date.now() + SLIDE_MS
     await Promise.all(Array.from({ length: 50 }, async () => {
       while (Date.now() < end) {
-        const result = await sliding.read(token)
+        const result = await sliding.read(slideToken)
         if (!result.live) throw new Error(`read() said ${result.reason}`)
         if (!(await after(result))) throw new Error('Gatehouse said the session is not active')
         requests++
@@ -114,8 +129,8 @@ runOnPrivateRedis('bench:reader', async (redis, redisUrl) => {
   }
   proxy.close()
   console.log(`\nsliding one session, 50 in flight for ${SLIDE_MS / 1000} s, TTL ${SLIDE_TTL_SECONDS} s:`)
-  console.log(row(['', 'requests', 'POST /introspect', 'per minute', 'per request']))
-  for (const [name, f] of Object.entries(slide)) console.log(row([name, f.requests, f.introspections, f.perMinute, (f.introspections / f.requests).toFixed(4)]))
+  console.log(row(['', 'requests', 'introspections', 'per minute', 'per request']))
+  for (const [name, f] of Object.entries(slide)) console.log(row([name, f.requests, f.introspections, f.perMinute, (f.introspections / f.requests).toPrecision(2)]))
   const file = resultsFile('session-reader', { date: new Date().toISOString(), machine: machine(), rounds: ROUNDS, roundMs: ROUND_MS, results, slide, slideMs: SLIDE_MS, slideTtlSeconds: SLIDE_TTL_SECONDS } as { date: string })
   console.log(`\nresults: ${file}`)
 })
