@@ -132,6 +132,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
     acceptUntyped: value('JWT_ACCEPT_UNTYPED'),
     // Lower-cased, as Node gives header names.
     audienceHeader: value('JWT_AUD_HEADER').toLowerCase(),
+    verifiedCacheSize: value('JWT_VERIFIED_CACHE_SIZE'),
   }
 
   const logLevel = value('LOG_LEVEL')

@@ -22,6 +22,8 @@ export interface JwtConfig {
   acceptUntyped: boolean
   /** JWT_AUD_HEADER, lower-cased as Node gives headers: names the audience a token is bound to. */
   audienceHeader: string
+  /** JWT_VERIFIED_CACHE_SIZE: how many verified tokens each instance remembers. */
+  verifiedCacheSize: number
 }
 
 const MIN_SECRET_BYTES = 32
@@ -30,7 +32,7 @@ const MIN_RSA_BITS = 2048
 type Env = Record<string, string | undefined>
 
 /** The keys; the claim settings (JWT_ISSUER...) are plain settings, read by loadConfig. */
-export type JwtKeys = Omit<JwtConfig, 'issuer' | 'acceptUntyped' | 'audienceHeader'>
+export type JwtKeys = Omit<JwtConfig, 'issuer' | 'acceptUntyped' | 'audienceHeader' | 'verifiedCacheSize'>
 
 /** Where development keys are kept between restarts (git-ignored). */
 export interface DevKeyFiles {

@@ -266,6 +266,13 @@ export const SETTINGS = {
     meaning: 'Accept tokens issued before tokens were typed and named their issuer (`typ` `JWT`, no `iss`), so that the upgrade logged no one out, but only within a window that closes by itself: the first start of this release records `untyped_tokens_until` (that start + `SESSION_MAX_AGE_SECONDS`) in `<prefix>config`, and Gatehouse and every reader refuse such tokens after it. `false` closes the window at once, for Gatehouse and, through that field, every reader.',
     omitFromEnvExample: true,
   },
+  JWT_VERIFIED_CACHE_SIZE: {
+    group: 'Signing keys',
+    default: '10000',
+    values: wholeNumber(0, 1_000_000),
+    meaning: 'How many verified tokens each instance remembers (about 0.5 KB each), so that a token seen before skips its signature check (`exp` is still checked, and the session in Redis on every request). An Ed25519 verify costs some 15 HMACs: size it to the sessions an instance sees within a few minutes ([performance.md](performance.md#the-default-eddsa-and-the-verified-token-cache)). 0 turns it off.',
+    omitFromEnvExample: true,
+  },
   JWT_AUD_HEADER: {
     group: 'Signing keys',
     default: 'JWT-Aud',

@@ -31,8 +31,6 @@ type Verify = (token: string) => { header: unknown, payload: unknown }
 /** What verifying gave, and whether a shared secret did it while a private key signs. */
 type Verified = { header: unknown, payload: unknown, formerSecret: boolean }
 
-/** How many verified tokens each instance remembers (about 0.5 KB each). */
-const VERIFIED_CACHE_SIZE = 10_000
 
 export interface TokenServiceOptions {
   /**
@@ -110,7 +108,8 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
     }
     const claims = verifyFresh(token)
     // Bounded: past the limit the oldest entry goes (a Map keeps insertion order).
-    if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!)
+    if (config.verifiedCacheSize === 0) return claims
+    if (verified.size >= config.verifiedCacheSize) verified.delete(verified.keys().next().value!)
     verified.set(token, claims)
     return claims
   }

@@ -66,7 +66,7 @@ t.test('defaults give a working local setup', async (t) => {
     eventsMaxLength: 100_000,
     expiredEvents: 'configure',
     introspectionTokens: [],
-    jwt: { algorithm: 'EdDSA', signingKey: ED25519_PRIVATE, previousSecrets: [], previousPublicKeys: [], issuer: 'gatehouse', audienceHeader: 'jwt-aud', acceptUntyped: true },
+    jwt: { algorithm: 'EdDSA', signingKey: ED25519_PRIVATE, previousSecrets: [], previousPublicKeys: [], issuer: 'gatehouse', audienceHeader: 'jwt-aud', acceptUntyped: true, verifiedCacheSize: 10_000 },
   })
   t.equal(loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, COOKIE_DOMAIN: '.Example.COM' }).config.cookies.domain, 'example.com', 'COOKIE_DOMAIN: lower case, without the leading dot')
   t.equal(config.bcryptThreads, availableParallelism(), 'one bcrypt thread per core')
@@ -156,6 +156,8 @@ t.test('a bad value is one clear error naming the variable', async (t) => {
     [{ JWT_ISSUER: 'x'.repeat(257) }, 'JWT_ISSUER', /1-256/],
     [{ JWT_AUD_HEADER: 'JWT_AUD' }, 'JWT_AUD_HEADER', /header name/],
     [{ JWT_ACCEPT_UNTYPED: 'no' }, 'JWT_ACCEPT_UNTYPED', /one of true, false/],
+    [{ JWT_VERIFIED_CACHE_SIZE: '-1' }, 'JWT_VERIFIED_CACHE_SIZE', /whole number/],
+    [{ JWT_VERIFIED_CACHE_SIZE: '2000000' }, 'JWT_VERIFIED_CACHE_SIZE', /1000000/],
   ]
   for (const [env, variable, problem] of cases) {
     t.throws(() => loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, ...env }), { name: 'ConfigError', variable, message: problem }, variable)

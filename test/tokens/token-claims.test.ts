@@ -34,6 +34,16 @@ t.test('tokens are typed and name their issuer; Gatehouse accepts no other', asy
   t.equal(await status(resign(token, { typ: `application/${TOKEN_TYPE}` }, (c) => c)), 401, 'the type is compared exactly')
 })
 
+t.test('JWT_VERIFIED_CACHE_SIZE=0: every request verifies the signature, and nothing else changes', async (t) => {
+  const ctx = await buildTestApp(t, { JWT_VERIFIED_CACHE_SIZE: '0' })
+  t.equal(ctx.config.jwt.verifiedCacheSize, 0)
+  const { token } = await newSession(ctx)
+  for (let i = 0; i < 3; i++) t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200)
+  t.equal((await me(ctx.app, `Token token=${resign(token, {}, (c) => ({ ...c, iss: 'https://evil.example' }))}`)).statusCode, 401)
+  await ctx.app.inject({ method: 'DELETE', url: '/sessions/current', headers: { authorization: `Token token=${token}` } })
+  t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 401, 'logged out')
+})
+
 t.test('the window for untyped tokens closes by itself, for Gatehouse as for readers', async (t) => {
   const ctx = await buildTestApp(t)
   const { token } = await newSession(ctx)
