@@ -31,7 +31,6 @@ type Verify = (token: string) => { header: unknown, payload: unknown }
 /** What verifying gave, and whether a shared secret did it while a private key signs. */
 type Verified = { header: unknown, payload: unknown, formerSecret: boolean }
 
-
 export interface TokenServiceOptions {
   /**
    * Whether tokens from before tokens were typed may pass now: JWT_ACCEPT_UNTYPED and the window
