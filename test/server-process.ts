@@ -1,7 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import { TEST_JWT_PRIVATE_KEY, TEST_REDIS_URL } from './helpers/config.js'
+import { Redis } from 'ioredis'
+import type { Test } from 'tap'
+import { TEST_JWT_PRIVATE_KEY, TEST_REDIS_URL, uniqueId } from './helpers/config.js'
+import { deleteKeys } from './helpers/redis.js'
 import { TEST_DATABASE_URL } from './helpers/db.js'
 import { eventually } from './helpers/wait.js'
 
@@ -12,6 +15,24 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 export interface Started {
   proc: ChildProcess
   output: () => string
+}
+
+/**
+ * A key prefix of its own for a server started in its own process, its keys deleted at teardown
+ * (every start writes `<prefix>config`). Call it before the teardowns that stop the process: tap
+ * runs the last one added first, so the keys go once the process is gone.
+ */
+export function ownPrefix (t: Test): string {
+  const prefix = `gatehouse-test:${uniqueId()}:`
+  t.teardown(async () => {
+    const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
+    try {
+      await deleteKeys(redis, prefix)
+    } finally {
+      redis.disconnect()
+    }
+  })
+  return prefix
 }
 
 export function launch (command: string, args: string[], env: Record<string, string>): Started {

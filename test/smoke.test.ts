@@ -3,7 +3,7 @@ import t from 'tap'
 import { TEST_REDIS_URL, uniqueId } from './helpers/config.js'
 import { sql } from './helpers/db.js'
 import { deleteKeys } from './helpers/redis.js'
-import { exited, launch, listening, request } from './server-process.js'
+import { exited, launch, listening, ownPrefix, request } from './server-process.js'
 
 // The real server, started as the README says, over real HTTP.
 
@@ -50,7 +50,7 @@ t.test('npm start serves the documented flow over HTTP', async (t) => {
 })
 
 t.test('the built server exits 0 on SIGTERM', async (t) => {
-  const started = launch('node', ['dist/server.js'], { REDIS_KEY_PREFIX: `gatehouse-test:${uniqueId()}:` })
+  const started = launch('node', ['dist/server.js'], { REDIS_KEY_PREFIX: ownPrefix(t) })
   await listening(started, 30_000)
   process.kill(started.proc.pid!, 'SIGTERM')
   t.equal(await exited(started, 15_000), 0)

@@ -5,7 +5,7 @@ import { sql } from '../helpers/db.js'
 import { PASSWORD } from '../helpers/http.js'
 import { deleteKeys } from '../helpers/redis.js'
 import { eventually, sleep } from '../helpers/wait.js'
-import { exited, launch, listening } from '../server-process.js'
+import { exited, launch, listening, ownPrefix } from '../server-process.js'
 
 // A deploy in the middle of traffic: the built server, real HTTP, real signals.
 
@@ -59,7 +59,7 @@ t.test('SIGTERM: /ready turns 503, requests in flight finish, then a clean exit 
 })
 
 t.test('SIGINT: no drain period, still a clean exit 0', async (t) => {
-  const started = launch('node', ['dist/server.js'], { REDIS_KEY_PREFIX: `gatehouse-test:${uniqueId()}:`, SHUTDOWN_DRAIN_SECONDS: '30' })
+  const started = launch('node', ['dist/server.js'], { REDIS_KEY_PREFIX: ownPrefix(t), SHUTDOWN_DRAIN_SECONDS: '30' })
   t.teardown(() => {
     if (started.proc.exitCode === null) process.kill(started.proc.pid!, 'SIGKILL')
   })

@@ -2,9 +2,10 @@ import type { InjectOptions } from 'fastify'
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
 import { buildTestApp } from '../helpers/app.js'
-import { testConfig, uniqueId } from '../helpers/config.js'
+import { testConfig } from '../helpers/config.js'
+import { adminClient, deleteKeys } from '../helpers/redis.js'
 import { PASSWORD } from '../helpers/http.js'
-import { exited, launch, listening } from '../server-process.js'
+import { exited, launch, listening, ownPrefix } from '../server-process.js'
 
 t.test('every malformed request gets a JSON 4xx', async (t) => {
   const ctx = await buildTestApp(t)
@@ -35,7 +36,7 @@ t.test('every malformed request gets a JSON 4xx', async (t) => {
 t.test('a body over the limit gets a 413 the client can read, even while it is still sending', async (t) => {
   // The real server in its own process, over real HTTP: answering and closing while the client
   // still sent gave Node's fetch EPIPE (about one request in seven with 5 MB), not the 413.
-  const started = launch('node', ['dist/server.js'], { REDIS_KEY_PREFIX: `gatehouse-test:${uniqueId()}:` })
+  const started = launch('node', ['dist/server.js'], { REDIS_KEY_PREFIX: ownPrefix(t) })
   t.teardown(() => exited(started, 5000))
   t.teardown(() => started.proc.kill('SIGINT'))
   const url = `${await listening(started, 20_000)}/sessions`
@@ -82,8 +83,14 @@ t.test('CORS is off unless origins are configured, and then only for them', asyn
 })
 
 t.test('an unexpected error is a bare 500: no message, no stack, a request id to quote', async (t) => {
-  const app = await buildApp(testConfig(), { logger: false })
-  t.teardown(() => app.close())
+  const config = testConfig()
+  const app = await buildApp(config, { logger: false })
+  t.teardown(async () => {
+    await app.close()
+    const redis = adminClient(config)
+    await deleteKeys(redis, config.redisKeyPrefix) // every start writes <prefix>config
+    redis.disconnect()
+  })
   // A route that fails the way a bug would, added before the app starts.
   app.get('/boom', async () => {
     throw new Error('connection string postgres://user:hunter2@db')
