@@ -114,34 +114,30 @@ export function loadJwtConfig (env: Env, production: boolean, devFiles: DevKeyFi
   return { algorithm, signingKey: key.export({ format: 'pem', type: 'pkcs8' }).toString(), previousSecrets, previousPublicKeys }
 }
 
-/** NAME as a comma-separated list, or the lines of the file NAME_FILE (one or the other). */
-function listOf (env: Env, name: string): string[] {
+/**
+ * NAME, or the contents of the file NAME_FILE (one or the other; a Docker or Kubernetes secret,
+ * say), and which of the two it came from, for errors to name.
+ */
+function valueOrFile (env: Env, name: string): { text: string | undefined, from: string } {
   const file = env[`${name}_FILE`]
-  if (file && env[name]) throw new ConfigError(name, `and ${name}_FILE are both set; use one`)
-  let text = env[name] ?? ''
-  if (file) {
-    try {
-      text = readFileSync(file, 'utf8')
-    } catch (err) {
-      throw new ConfigError(`${name}_FILE`, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
-    }
+  if (!file) return { text: env[name], from: name }
+  if (env[name]) throw new ConfigError(name, `and ${name}_FILE are both set; use one`)
+  try {
+    return { text: readFileSync(file, 'utf8'), from: `${name}_FILE` }
+  } catch (err) {
+    throw new ConfigError(`${name}_FILE`, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
   }
-  return text.split(/[,\r\n]/).map((s) => s.trim()).filter(Boolean)
 }
 
-/**
- * JWT_SECRET, or the contents of the file JWT_SECRET_FILE (one or the other; a Docker or
- * Kubernetes secret, say), without a trailing newline.
- */
+/** NAME as a comma-separated list, or the lines of the file NAME_FILE. */
+function listOf (env: Env, name: string): string[] {
+  return (valueOrFile(env, name).text ?? '').split(/[,\r\n]/).map((s) => s.trim()).filter(Boolean)
+}
+
+/** JWT_SECRET, or the contents of the file JWT_SECRET_FILE without a trailing newline. */
 function secretOf (env: Env): string | undefined {
-  const file = env.JWT_SECRET_FILE
-  if (!file) return env.JWT_SECRET
-  if (env.JWT_SECRET) throw new ConfigError('JWT_SECRET', 'and JWT_SECRET_FILE are both set; use one')
-  try {
-    return readFileSync(file, 'utf8').replace(/\r?\n$/, '')
-  } catch (err) {
-    throw new ConfigError('JWT_SECRET_FILE', `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
-  }
+  const { text, from } = valueOrFile(env, 'JWT_SECRET')
+  return from === 'JWT_SECRET' ? text : text!.replace(/\r?\n$/, '')
 }
 
 /** Which algorithm an asymmetric key is for; null for keys Gatehouse does not accept. */
@@ -175,19 +171,9 @@ function publicKeyPem (variable: string, pem: string): string {
  * a newline, since many secret stores keep a PEM on one line.
  */
 function pemBlocks (env: Env, name: string): string[] {
-  const inline = env[name]
-  const file = env[`${name}_FILE`]
-  if (inline && file) throw new ConfigError(name, `and ${name}_FILE are both set; use one`)
-  let text = inline ?? ''
-  if (file) {
-    try {
-      text = readFileSync(file, 'utf8')
-    } catch (err) {
-      throw new ConfigError(`${name}_FILE`, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
-    }
-  }
-  text = text.replaceAll('\\n', '\n')
+  const { text: raw, from } = valueOrFile(env, name)
+  const text = (raw ?? '').replaceAll('\\n', '\n')
   const blocks = text.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g) ?? []
-  if (text.trim() !== '' && blocks.length === 0) throw new ConfigError(file ? `${name}_FILE` : name, 'holds no PEM block (-----BEGIN ...-----)')
+  if (text.trim() !== '' && blocks.length === 0) throw new ConfigError(from, 'holds no PEM block (-----BEGIN ...-----)')
   return blocks
 }
