@@ -51,10 +51,10 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
   // (alg "none", HS512, RS256 with a public key used as an HMAC secret...) is rejected before
   // its signature is even looked at.
   const byKid = new Map<string, Verify>()
-  const legacy: Verify[] = []
-  // With a private key signing, every HS256 key left is a former secret (a deployment moving off HS256).
-  const secretsAreFormer = ring.signing.algorithm !== 'HS256'
+  // The HS256 verifiers, in the ring's order: kid-less tokens are tried against each. With a private
+  // key signing, every one of them is a former secret (a deployment moving off HS256).
   const hs256 = new Set<Verify>()
+  const secretsAreFormer = ring.signing.algorithm !== 'HS256'
   for (const key of ring.verification) {
     const verify: Verify = createVerifier({
       key: key.key,
@@ -63,10 +63,7 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
       complete: true,
     })
     byKid.set(key.kid, verify)
-    if (key.algorithm === 'HS256') {
-      legacy.push(verify)
-      hs256.add(verify)
-    }
+    if (key.algorithm === 'HS256') hs256.add(verify)
   }
   const run = (verify: Verify, token: string): Verified => ({ ...verify(token), formerSecret: secretsAreFormer && hs256.has(verify) })
 
@@ -76,7 +73,7 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
     const kid = header.kid
     if (kid === undefined) {
       // Tokens issued before tokens carried a kid: HS256, signed by the current or a previous secret.
-      for (const verify of legacy) {
+      for (const verify of hs256) {
         try {
           return run(verify, token)
         } catch (err) {
