@@ -62,9 +62,14 @@ export function createTokenWindows (redis: RedisClient, options: TokenWindowsOpt
   let inFlight: Promise<void> | null = null
   let stopped = false
 
-  async function record (): Promise<void> {
+  /** Redis' clock, Unix ms: every instance and reader measures the windows against it. */
+  async function redisNowMs (): Promise<number> {
     const [seconds, micros] = await redis.time()
-    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+  }
+
+  async function record (): Promise<void> {
+    const now = await redisNowMs()
     if (acceptUntyped) await redis.hsetnx(configKey, UNTYPED_UNTIL_FIELD, String(now + maxAgeSeconds * 1000))
     else await redis.hset(configKey, UNTYPED_UNTIL_FIELD, '0')
     if (signsWithPrivateKey) await redis.hsetnx(configKey, SHARED_SECRET_BEFORE_FIELD, String(now)) // HS256: refresh moves it
@@ -75,8 +80,7 @@ export function createTokenWindows (redis: RedisClient, options: TokenWindowsOpt
 
   async function refresh (): Promise<void> {
     if (!signsWithPrivateKey) {
-      const [seconds, micros] = await redis.time()
-      await redis.hset(configKey, SHARED_SECRET_BEFORE_FIELD, String(Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) + HS256_LEAD_MS))
+      await redis.hset(configKey, SHARED_SECRET_BEFORE_FIELD, String((await redisNowMs()) + HS256_LEAD_MS))
     }
     const [untyped, before] = await redis.hmget(configKey, UNTYPED_UNTIL_FIELD, SHARED_SECRET_BEFORE_FIELD)
     untypedUntil = msOf(untyped)
