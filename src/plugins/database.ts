@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { openDatabase } from '../db/open-database.js'
 import { createDatabase, type Database, warmUp } from '../db/prisma.js'
+import { type AccountTokens, createAccountTokens } from '../users/account-tokens.js'
 import { createUserRepository, type UserRepository } from '../users/repository.js'
 
 declare module 'fastify' {
@@ -9,6 +10,8 @@ declare module 'fastify' {
     db: Database
     /** Users in PostgreSQL. */
     users: UserRepository
+    /** The single-use tokens mailed to users (reset, verification), in PostgreSQL. */
+    accountTokens: AccountTokens
   }
 }
 
@@ -26,4 +29,5 @@ export default fp(async (app) => {
   await warmUp(db, databaseTimeoutMs)
   app.decorate('db', db)
   app.decorate('users', createUserRepository(db))
+  app.decorate('accountTokens', createAccountTokens(db))
 }, { name: 'database', dependencies: ['config'] })

@@ -9,13 +9,14 @@ export const errorBody = {
 
 export const user = {
   type: 'object',
-  required: ['id', 'email', 'role', 'createdAt'],
+  required: ['id', 'email', 'role', 'createdAt', 'emailVerifiedAt'],
   additionalProperties: false,
   properties: {
     id: { type: 'string', format: 'uuid' },
     email: { type: 'string' },
     role: { type: 'string', enum: ROLES },
     createdAt: { type: 'string', format: 'date-time' },
+    emailVerifiedAt: { type: ['string', 'null'], format: 'date-time', description: 'When the user confirmed the email with a mailed token; null until then' },
   },
 } as const
 

@@ -13,6 +13,8 @@ export interface PublicUser {
   email: string
   role: Role
   createdAt: string
+  /** When the user confirmed the email (a mailed token), or null. */
+  emailVerifiedAt: string | null
 }
 
 export interface UserRecord extends PublicUser {
@@ -25,7 +27,7 @@ export interface UserRepository {
   findByEmail(email: string): Promise<UserRecord | null>
   /** Only the canonical spelling of an id finds its user (see user-id.ts); any other is no one. */
   findById(id: string): Promise<UserRecord | null>
-  /** Null when the user does not exist. */
+  /** Null when the user does not exist. Outstanding password-reset tokens die with the old password. */
   setPasswordHash(id: string, passwordHash: string): Promise<PublicUser | null>
   /** Sets a new hash only while the stored one is still `expected`; true if it did. */
   replacePasswordHash(id: string, expected: string, passwordHash: string): Promise<boolean>
@@ -75,7 +77,8 @@ export function createUserRepository (db: Database): UserRepository {
         const user = await db.user.findUnique({ where: { id } })
         return user && toRecord(user)
       }),
-    setPasswordHash: (id, passwordHash) => update(id, { passwordHash }),
+    setPasswordHash: (id, passwordHash) =>
+      update(id, { passwordHash, accountTokens: { deleteMany: { purpose: 'password_reset' } } }),
     replacePasswordHash: (id, expected, passwordHash) =>
       orUnavailable('postgres', async () => {
         const { count } = await db.user.updateMany({ where: { id, passwordHash: expected }, data: { passwordHash } })
@@ -97,10 +100,11 @@ interface UserRow {
   role: Role
   passwordHash: string
   createdAt: Date
+  emailVerifiedAt: Date | null
 }
 
-function toPublic (user: UserRow): PublicUser {
-  return { id: user.id, email: user.email, role: user.role, createdAt: user.createdAt.toISOString() }
+export function toPublic (user: UserRow): PublicUser {
+  return { id: user.id, email: user.email, role: user.role, createdAt: user.createdAt.toISOString(), emailVerifiedAt: user.emailVerifiedAt?.toISOString() ?? null }
 }
 
 function toRecord (user: UserRow): UserRecord {
