@@ -14,15 +14,17 @@ const LAYERS = {
   users: ['shared', 'config', 'db', 'generated'],
   tokens: ['shared', 'config'],
   throttle: ['shared', 'config', 'redis'],
+  // Outgoing mail (nodemailer) and the templates of account mail: knows nothing of users or HTTP.
+  mail: ['shared'],
   // The use cases, above the domain.
-  core: ['shared', 'sessions', 'users', 'tokens', 'throttle'],
+  core: ['shared', 'sessions', 'users', 'tokens', 'throttle', 'mail'],
   metrics: ['shared', 'sessions'],
   // Per-minute counts for the console's charts, kept in Redis.
   activity: ['shared', 'config', 'redis'],
   // The HTTP edge.
   http: ['shared', 'config'],
   schemas: ['shared', 'http', 'sessions', 'users', 'activity'],
-  plugins: ['shared', 'config', 'redis', 'db', 'sessions', 'users', 'tokens', 'throttle', 'core', 'metrics', 'activity', 'http'],
+  plugins: ['shared', 'config', 'redis', 'db', 'sessions', 'users', 'tokens', 'throttle', 'mail', 'core', 'metrics', 'activity', 'http'],
   routes: ['shared', 'config', 'sessions', 'users', 'tokens', 'core', 'activity', 'http', 'schemas', 'plugins'],
   // The command line: domain, core and the plugins' builders, loaded lazily (see below).
   cli: ['shared', 'config', 'db', 'redis', 'sessions', 'users', 'core', 'plugins', 'throttle'],

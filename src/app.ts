@@ -10,6 +10,7 @@ import { registerSecurityHeaders } from './http/security-headers.js'
 import { CSRF_HEADER } from './http/session-cookie.js'
 import accounts from './plugins/accounts.js'
 import activity from './plugins/activity.js'
+import mail from './plugins/mail.js'
 import authenticate from './plugins/authenticate.js'
 import configPlugin from './plugins/config.js'
 import database from './plugins/database.js'
@@ -110,6 +111,7 @@ async function register (app: FastifyInstance, config: Config, options: BuildApp
   await app.register(sessions, { migrateLegacySessions: options.migrateLegacySessions })
   await app.register(tokens)
   await app.register(throttles)
+  await app.register(mail)
   await app.register(accounts)
   await app.register(authenticate)
 

@@ -13,6 +13,8 @@ export interface Metrics {
   unreplicatedRevocations: Counter
   /** Requests refused by a brute-force limit, by limit. */
   throttled: Counter<'limit'>
+  /** Account mails by kind and outcome (sent, retried, dropped), and why one was dropped. */
+  mail: Counter<'kind' | 'outcome' | 'reason'>
   /** Revoke-alls whose key deletion stopped early (see sessions/store.ts `sweep`). */
   sweepsStopped: Counter
   // The three below run on every authenticated request: keep them cheap (docs/performance.md).
@@ -134,6 +136,12 @@ export function createMetrics (countSessions: () => Promise<number>, passwordPoo
     logins: new Counter({ name: 'gatehouse_logins_total', help: 'Login attempts by result: ok, failed (wrong credentials), throttled (429), error', labelNames: ['result'], registers }),
     introspections: new Counter({ name: 'gatehouse_introspections_total', help: 'POST /introspect answers: active or inactive', labelNames: ['result'], registers }),
     throttled: new Counter({ name: 'gatehouse_throttled_total', help: 'Requests refused (429) by a brute-force limit', labelNames: ['limit'], registers }),
+    mail: new Counter({
+      name: 'gatehouse_mail_total',
+      help: 'Account mails (password-reset, email-verification): sent, retried (an attempt failed, another is due) or dropped, with why (refused, attempts, queue_full, closed, budget, busy, error)',
+      labelNames: ['kind', 'outcome', 'reason'],
+      registers,
+    }),
     touched: (result) => touches.inc({ result }),
     redisOperation: (operation, seconds) => redisSeconds.observe({ operation }, seconds),
     httpRequest: (method, route, statusCode, seconds) => httpSeconds.observe({ method, route, status_code: statusCode }, seconds),
@@ -152,7 +160,7 @@ export function createMetrics (countSessions: () => Promise<number>, passwordPoo
       for (const event of events) {
         if (event.type === 'created') created.inc()
         else if (event.type === 'revoked') revocations.inc({ reason: event.reason })
-        else expirations.inc({ reason: event.reason })
+        else if (event.type === 'expired') expirations.inc({ reason: event.reason })
       }
     },
   }

@@ -48,6 +48,21 @@ export interface Config {
   corsOrigins: string[]
   /** CONSOLE_ENABLED: the ops console at /console. */
   consoleEnabled: boolean
+  mail: MailConfig
+  /** REQUIRE_VERIFIED_EMAIL */
+  requireVerifiedEmail: boolean
+}
+
+/** Account mail (password reset, email verification): MAIL_*, SMTP_URL and the token settings. */
+export interface MailConfig {
+  /** MAIL_TRANSPORT resolved: null when there is no mail (and no routes that need it). */
+  transport: { mode: 'smtp'; url: string } | { mode: 'files'; dir: string } | null
+  from: string
+  /** PASSWORD_RESET_URL and EMAIL_VERIFICATION_URL: link templates with `{token}`, or null (the code only). */
+  resetUrl: string | null
+  verificationUrl: string | null
+  resetTtlMinutes: number
+  verificationTtlMinutes: number
 }
 
 export type DatabaseTarget =
@@ -79,6 +94,11 @@ export interface ThrottleConfig {
   /** SIGNUP_MAX_PER_IP */
   signupsPerIp: number
   signupWindowSeconds: number
+  /** MAIL_MAX_PER_EMAIL, MAIL_MAX_PER_IP: reset and verification requests per hour. */
+  mailRequestsPerEmail: number
+  mailRequestsPerIp: number
+  /** MAIL_MAX_PER_HOUR: account mails sent per hour by all instances. */
+  mailsPerHour: number
 }
 
 /** The optional cookie transport for web apps on the same site. */
@@ -157,6 +177,11 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
     throw new ConfigError('SESSION_TRANSPORT', 'cookie needs CORS_ORIGINS: the web app origins whose pages may use the cookie')
   }
 
+  const mail = mailConfig(production, value, warnings)
+  const requireVerifiedEmail = value('REQUIRE_VERIFIED_EMAIL')
+  // Nobody could confirm an email, so nobody who signs up could ever log in.
+  if (requireVerifiedEmail && mail.transport === null) throw new ConfigError('REQUIRE_VERIFIED_EMAIL', 'needs account mail (SMTP_URL): with no mail, no new user could ever confirm an email')
+
   const bcryptThreads = value('BCRYPT_THREADS')
   // Default: about 16 hashes' worth of waiting per thread (some 5 s at cost 12 here), then 503.
   const bcryptMaxQueue = value('BCRYPT_MAX_QUEUE', read('BCRYPT_MAX_QUEUE') || String(16 * bcryptThreads))
@@ -189,6 +214,9 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
         loginWindowSeconds: value('LOGIN_FAILURE_WINDOW_SECONDS'),
         signupsPerIp: value('SIGNUP_MAX_PER_IP'),
         signupWindowSeconds: value('SIGNUP_WINDOW_SECONDS'),
+        mailRequestsPerEmail: value('MAIL_MAX_PER_EMAIL'),
+        mailRequestsPerIp: value('MAIL_MAX_PER_IP'),
+        mailsPerHour: value('MAIL_MAX_PER_HOUR'),
       },
       cookies: {
         defaultTransport,
@@ -203,8 +231,43 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
       logLevel,
       corsOrigins,
       consoleEnabled: value('CONSOLE_ENABLED'),
+      mail,
+      requireVerifiedEmail,
     },
     warnings,
+  }
+}
+
+/**
+ * MAIL_TRANSPORT resolved against SMTP_URL and NODE_ENV. Files hold live tokens in clear, so they
+ * are for development only; production with no SMTP has no mail, and says so at start-up.
+ */
+function mailConfig (production: boolean, value: <K extends SettingName>(name: K) => SettingValue<K>, warnings: string[]): MailConfig {
+  const wanted = value('MAIL_TRANSPORT')
+  const smtpUrl = value('SMTP_URL')
+  let transport: MailConfig['transport'] = null
+  if (wanted === 'smtp' && smtpUrl === null) throw new ConfigError('MAIL_TRANSPORT', 'is smtp, but SMTP_URL is not set')
+  if (wanted === 'files' && production) throw new ConfigError('MAIL_TRANSPORT', 'files is for development: a mailed token is a credential, not something to leave in a folder')
+  if (wanted === 'smtp' || (wanted === 'auto' && smtpUrl !== null)) {
+    transport = { mode: 'smtp', url: smtpUrl! }
+  } else if (wanted === 'files' || (wanted === 'auto' && !production)) {
+    transport = { mode: 'files', dir: resolve(value('MAIL_DIR')) }
+    warnings.push(`account mail is written to files in ${value('MAIL_DIR')} (no SMTP_URL; development only)`)
+  } else {
+    warnings.push(`account mail is off (${wanted === 'off' ? 'MAIL_TRANSPORT=off' : 'no SMTP_URL'}): password reset and email verification answer 404`)
+  }
+  const resetUrl = value('PASSWORD_RESET_URL')
+  const verificationUrl = value('EMAIL_VERIFICATION_URL')
+  for (const [name, link] of [['PASSWORD_RESET_URL', resetUrl], ['EMAIL_VERIFICATION_URL', verificationUrl]] as const) {
+    if (production && link !== null && !link.startsWith('https://')) throw new ConfigError(name, 'must start with https:// with NODE_ENV=production')
+  }
+  return {
+    transport,
+    from: value('MAIL_FROM'),
+    resetUrl,
+    verificationUrl,
+    resetTtlMinutes: value('PASSWORD_RESET_TTL_MINUTES'),
+    verificationTtlMinutes: value('EMAIL_VERIFICATION_TTL_MINUTES'),
   }
 }
 

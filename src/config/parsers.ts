@@ -51,6 +51,29 @@ export const url = (protocols: string[]): Parser<string> => ({
   },
 })
 
+/**
+ * A link template for mailed tokens, e.g. `https://app.example.com/reset?token={token}` (a
+ * universal link): https, with `{token}` where the token goes. Plain http only for a loopback host,
+ * which the config refuses in production.
+ */
+export const tokenLinkTemplate: Parser<string> = {
+  accepts: 'an `https://` URL with `{token}` in it',
+  parse: (name, raw) => {
+    if (!raw.includes('{token}')) throw new ConfigError(name, 'must contain {token}, where the mailed token goes')
+    let parsed: URL
+    try {
+      parsed = new URL(raw.replaceAll('{token}', 'x'))
+    } catch {
+      throw new ConfigError(name, 'must be a URL')
+    }
+    const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(parsed.hostname)
+    if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && loopback)) {
+      throw new ConfigError(name, 'must start with https:// (http:// only for localhost)')
+    }
+    return raw
+  },
+}
+
 /** Empty (the default) is null: the setting is off. */
 export const optional = <T>(inner: Parser<T>): Parser<T | null> => ({
   accepts: `${inner.accepts}, or empty`,

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import {
-  cookieDomain, credentials, flag, hostPorts, matching, oneOf, optional, origins, type Parser, text, trustProxy, url, wholeNumber,
+  cookieDomain, credentials, flag, hostPorts, matching, oneOf, optional, origins, type Parser, text, tokenLinkTemplate, trustProxy, url, wholeNumber,
 } from './parsers.js'
 
 /**
@@ -26,6 +26,7 @@ export interface Setting<T> {
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export const JWT_ALGORITHMS = ['HS256', 'EdDSA', 'RS256'] as const
+export const MAIL_TRANSPORTS = ['auto', 'smtp', 'files', 'off'] as const
 
 const DAY = 24 * 3600
 
@@ -459,6 +460,84 @@ export const SETTINGS = {
     values: flag,
     meaning: 'Serve the ops console at `/console` (admins only; [console.md](console.md)). `false`: `/console` is a 404; the admin API it uses stays.',
     envComment: 'The ops console at /console (admins only); false: not served (the admin API stays)',
+  },
+
+  MAIL_TRANSPORT: {
+    group: 'Mail and accounts',
+    default: 'auto',
+    values: oneOf(MAIL_TRANSPORTS),
+    meaning: 'How the account mails (password reset, email verification) go out. `auto`: through `SMTP_URL` when it is set; otherwise, outside production, into files in `MAIL_DIR` (and a log line); in production, nowhere, and the routes that need mail answer 404. `off`: no mail, those routes 404. `files` is refused in production: a mailed token is a credential.',
+    envComment: 'auto: SMTP_URL if set; else files in MAIL_DIR (development) or no mail and no reset routes (production). Or smtp, files, off',
+  },
+  SMTP_URL: {
+    group: 'Mail and accounts',
+    default: '',
+    values: optional(url(['smtp:', 'smtps:'])),
+    meaning: 'The SMTP server, e.g. `smtps://user:password@smtp.example.com:465` or `smtp://127.0.0.1:25` (STARTTLS when the server offers it). Credentials in the URL; sent with [nodemailer](https://nodemailer.com).',
+    envComment: 'SMTP server for account mail: smtps://user:password@smtp.example.com:465 (empty: see MAIL_TRANSPORT)',
+  },
+  MAIL_FROM: {
+    group: 'Mail and accounts',
+    default: 'Gatehouse <no-reply@localhost>',
+    values: matching(/^[^\r\n]{3,254}$/, 'must be one line, e.g. App <no-reply@example.com>', 'an address, e.g. `App <no-reply@example.com>`'),
+    meaning: 'The From of account mail.',
+  },
+  MAIL_DIR: {
+    group: 'Mail and accounts',
+    default: '.gatehouse/mail',
+    values: text('a folder'),
+    meaning: 'Development without SMTP: where each mail is written, one `.eml` file per mail (git-ignored; open it in a mail client or read the `Code:` line).',
+    omitFromEnvExample: true,
+  },
+  PASSWORD_RESET_URL: {
+    group: 'Mail and accounts',
+    default: '',
+    values: optional(tokenLinkTemplate),
+    meaning: 'The link in a password-reset mail, `{token}` replaced by the token: e.g. `https://app.example.com/reset?token={token}`, a universal link the app opens ([mobile.md](mobile.md#links-in-mails)). Empty: the mail carries only the code, to type into the app.',
+    envComment: 'Link in reset mails, e.g. https://app.example.com/reset?token={token} (empty: the code only)',
+  },
+  EMAIL_VERIFICATION_URL: {
+    group: 'Mail and accounts',
+    default: '',
+    values: optional(tokenLinkTemplate),
+    meaning: 'The link in a verification mail, as `PASSWORD_RESET_URL`.',
+    envComment: 'Link in verification mails, e.g. https://app.example.com/verify?token={token}',
+  },
+  PASSWORD_RESET_TTL_MINUTES: {
+    group: 'Mail and accounts',
+    default: '30',
+    values: wholeNumber(5, 24 * 60),
+    meaning: 'How long a password-reset token is good for.',
+  },
+  EMAIL_VERIFICATION_TTL_MINUTES: {
+    group: 'Mail and accounts',
+    default: '1440',
+    values: wholeNumber(5, 7 * 24 * 60),
+    meaning: 'How long an email-verification token is good for (it proves only that the mailbox is the user\'s, so it may live longer than a reset\'s).',
+  },
+  REQUIRE_VERIFIED_EMAIL: {
+    group: 'Mail and accounts',
+    default: 'false',
+    values: flag,
+    meaning: '`true`: a login (or a sign-up with `sign_in`) with the right password but an unconfirmed email gets 403 `email_unverified` and no session. Sessions that exist stay.',
+  },
+  MAIL_MAX_PER_EMAIL: {
+    group: 'Mail and accounts',
+    default: '5',
+    values: wholeNumber(1, 1000),
+    meaning: 'Reset and verification requests per email address per hour (both kinds together, whether or not the address has an account); past it, 429.',
+  },
+  MAIL_MAX_PER_IP: {
+    group: 'Mail and accounts',
+    default: '20',
+    values: wholeNumber(1, 100_000),
+    meaning: 'Reset and verification requests per client address (an IPv6 /64) per hour; past it, 429.',
+  },
+  MAIL_MAX_PER_HOUR: {
+    group: 'Mail and accounts',
+    default: '1000',
+    values: wholeNumber(1, 10_000_000),
+    meaning: 'Account mails all instances send per hour in all; past it, requests still get their usual answer but mails are dropped (logged, and counted in `gatehouse_mail_total{outcome="dropped"}`), so a flood cannot run up the mail bill or the sender\'s reputation.',
   },
 } as const satisfies Record<string, Setting<unknown>>
 

@@ -6,7 +6,7 @@ import { errors, orUnavailable } from '../shared/errors.js'
 import { normaliseEmail } from '../shared/email.js'
 import { addressKey, networkKey } from './client-address.js'
 
-export type Limit = 'login_account_network' | 'login_account' | 'login_ip' | 'signup_ip'
+export type Limit = 'login_account_network' | 'login_account' | 'login_ip' | 'signup_ip' | 'mail_email' | 'mail_ip' | 'mail_all'
 
 export interface Throttles {
   /**
@@ -25,6 +25,18 @@ export interface Throttles {
   forgetNetworks(email: string): Promise<void>
   /** Counts one sign-up attempt from `ip`; 429 past the limit. */
   signUp(ip: string): Promise<void>
+  /**
+   * Clears the account's overall count of failed logins: a password reset has just proved the
+   * mailbox is the owner's, who should not stay locked out by a stranger's guesses.
+   */
+  forgetFailures(email: string): Promise<void>
+  /**
+   * Counts one request for a reset or verification mail against this email and this client
+   * address (whether or not the email has an account, so a 429 tells nothing); 429 past either.
+   */
+  mailRequest(email: string, ip: string): Promise<void>
+  /** Takes one mail from the hourly budget of all instances; false when it is used up (or Redis is away): send nothing. */
+  mailBudget(): Promise<boolean>
 }
 
 export interface ThrottleOptions extends ThrottleConfig {
@@ -76,6 +88,10 @@ export function createThrottles (redis: RedisClient, options: ThrottleOptions): 
   const perAccount = limiter('login_account', options.loginFailuresPerAccount, options.loginWindowSeconds)
   const perAddress = limiter('login_ip', options.loginFailuresPerIp, options.loginWindowSeconds)
   const signUps = limiter('signup_ip', options.signupsPerIp, options.signupWindowSeconds, true)
+  const HOUR = 3600
+  const mailPerEmail = limiter('mail_email', options.mailRequestsPerEmail, HOUR)
+  const mailPerAddress = limiter('mail_ip', options.mailRequestsPerIp, HOUR)
+  const mailsInAll = limiter('mail_all', options.mailsPerHour, HOUR)
 
   const knownNetworksKey = (accountId: string) => `${options.keyPrefix}throttle:known_networks:${accountId}`
 
@@ -140,6 +156,27 @@ export function createThrottles (redis: RedisClient, options: ThrottleOptions): 
         await signUps.consume(addressKey(ip))
       } catch (reason) {
         throw refusal('signup_ip', reason)
+      }
+    },
+    async forgetFailures (email) {
+      await orUnavailable('redis', () => perAccount.delete(digest(normaliseEmail(email))))
+    },
+    async mailRequest (email, ip) {
+      const counts = [
+        { limit: 'mail_email' as const, limiter: mailPerEmail, key: digest(normaliseEmail(email)) },
+        { limit: 'mail_ip' as const, limiter: mailPerAddress, key: addressKey(ip) },
+      ]
+      const consumed = await Promise.allSettled(counts.map(({ limiter, key }) => limiter.consume(key)))
+      const refused = consumed.findIndex((outcome) => outcome.status === 'rejected')
+      if (refused >= 0) throw refusal(counts[refused]!.limit, (consumed[refused] as PromiseRejectedResult).reason)
+    },
+    async mailBudget () {
+      try {
+        await mailsInAll.consume('all')
+        return true
+      } catch {
+        // Not a 429 (the request is answered as usual): the dropped mail is counted by the mailer's metric.
+        return false
       }
     },
   }

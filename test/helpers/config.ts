@@ -55,6 +55,8 @@ export function testConfig (env: Env = {}): Config {
     // tests about the deadline and the priority set their own (test/users/password-pool.test.ts).
     BCRYPT_DEADLINE_MS: '60000',
     BCRYPT_NICE: '0',
+    // No mail unless a test asks for it (SMTP_URL of its own server, or MAIL_TRANSPORT=files).
+    MAIL_TRANSPORT: env.SMTP_URL ? 'smtp' : 'off',
     ...rest,
   }).config
   return { ...config, bcryptCost: cost === undefined ? TEST_BCRYPT_COST : Number(cost) }

@@ -1,0 +1,84 @@
+import type { Mailer } from '../mail/mailer.js'
+import { linkFor, type MailKind, passwordResetMail, verificationMail } from '../mail/templates.js'
+import type { Log } from '../shared/log.js'
+import type { Throttles } from '../throttle/throttles.js'
+import type { AccountTokens } from '../users/account-tokens.js'
+
+/** Mail jobs (a token to store, then a mail to queue) waiting or running at once per instance; past it, dropped. */
+const MAX_PENDING_JOBS = 100
+
+export interface AccountMail {
+  /**
+   * Issues a token of `kind` for the user and mails it, in the background: the caller's answer
+   * never waits on it, and neither its timing nor its outcome depends on it. Never throws.
+   */
+  send(kind: MailKind, user: { id: string, email: string }): void
+  /** Resolves when no job is waiting or running (tests, shutdown), or after `timeoutMs`. */
+  idle(timeoutMs?: number): Promise<void>
+}
+
+export interface AccountMailDeps {
+  mailer: Mailer
+  tokens: AccountTokens
+  throttles: Pick<Throttles, 'mailBudget'>
+  /** Link templates (PASSWORD_RESET_URL, EMAIL_VERIFICATION_URL) and how long each token lives. */
+  config: { resetUrl: string | null, verificationUrl: string | null, resetTtlMinutes: number, verificationTtlMinutes: number }
+  log: Log
+  /** Told of a mail dropped before it reached the mailer (the mailer reports the rest). */
+  onDropped: (kind: MailKind, reason: 'budget' | 'busy' | 'error') => void
+}
+
+export function createAccountMail ({ mailer, tokens, throttles, config, log, onDropped }: AccountMailDeps): AccountMail {
+  let pending = 0
+  const settled: Array<() => void> = []
+
+  async function job (kind: MailKind, user: { id: string, email: string }): Promise<void> {
+    // Checked before a token is made: a flood uses up the budget, not the table.
+    if (!(await throttles.mailBudget())) {
+      log.warn({ kind, userId: user.id }, 'account mail dropped: MAIL_MAX_PER_HOUR is used up')
+      onDropped(kind, 'budget')
+      return
+    }
+    if (kind === 'password-reset') {
+      const token = await tokens.issue(user.id, 'password_reset', config.resetTtlMinutes)
+      mailer.send(passwordResetMail(user.email, token, linkFor(config.resetUrl, token), config.resetTtlMinutes))
+    } else {
+      const token = await tokens.issue(user.id, 'email_verification', config.verificationTtlMinutes)
+      mailer.send(verificationMail(user.email, token, linkFor(config.verificationUrl, token), config.verificationTtlMinutes))
+    }
+  }
+
+  return {
+    send (kind, user) {
+      if (pending >= MAX_PENDING_JOBS) {
+        log.warn({ kind, userId: user.id }, 'account mail dropped: too many mail jobs at once on this instance')
+        onDropped(kind, 'busy')
+        return
+      }
+      pending++
+      // setImmediate: the request's answer goes out first, whatever the job does.
+      setImmediate(() => {
+        job(kind, user)
+          .catch((err: Error) => {
+            log.warn({ kind, userId: user.id, err: err.message }, 'account mail dropped: its token could not be stored')
+            onDropped(kind, 'error')
+          })
+          .finally(() => {
+            pending--
+            if (pending === 0) for (const done of settled.splice(0)) done()
+          })
+      })
+    },
+    async idle (timeoutMs = 10_000) {
+      if (pending > 0) {
+        let timer: NodeJS.Timeout | undefined
+        await new Promise<void>((resolve) => {
+          settled.push(resolve)
+          timer = setTimeout(resolve, timeoutMs).unref()
+        })
+        clearTimeout(timer)
+      }
+      await mailer.idle(timeoutMs)
+    },
+  }
+}
