@@ -7,7 +7,7 @@ const MAX_ROWS = 200
 const CHART_REFRESH_MS = 60_000
 const RECONNECT_MS = 5_000
 
-const EVENT_TEXT = new Map([['created', 'signed in'], ['revoked', 'ended'], ['expired', 'expired']])
+const EVENT_TEXT = new Map([['created', 'signed in'], ['revoked', 'ended'], ['expired', 'expired'], ['user-deleted', 'account deleted']])
 
 /**
  * After this long without a key press or click, the console stops asking for anything: an

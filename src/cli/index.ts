@@ -199,7 +199,7 @@ const COMMANDS: Record<string, Command> = {
       const [email, ...extra] = args
       if (!email || extra.length > 0) throw new UsageError('users delete needs <email>')
       const user = await userByEmail(resources, email, 'users delete')
-      const ended = await (await resources.accountAdmin()).deleteUser(user.id)
+      const ended = await (await resources.accountAdmin()).deleteUser(user.id, 'cli')
       if (ended === null) throw new Error(`no user with email ${email}`)
       return `${user.email}: deleted, ${ended} session(s) ended (by ${operator()})`
     },

@@ -1,3 +1,4 @@
+import type { DeletedBy } from '../sessions/events.js'
 import type { SessionStore } from '../sessions/store.js'
 import { errors } from '../shared/errors.js'
 import type { Throttles } from '../throttle/throttles.js'
@@ -28,13 +29,16 @@ export function createAccountAdmin ({ users, throttles, sessions }: AccountAdmin
      * ended, or null when there is no such user. The way to delete an account: sessions answer from
      * Redis alone (GET /me too), so a row deleted by hand leaves them working until they end.
      */
-    async deleteUser (userId: string): Promise<number | null> {
+    async deleteUser (userId: string, by: DeletedBy): Promise<number | null> {
       const user = await users.findById(userId)
       if (!user) return null
+      // Its mailed tokens go with the row (ON DELETE CASCADE); its sessions are ended around it.
       const { changed: deleted, ended } = await withSessionsEnded(sessions, user.id, 'account-deleted', undefined, () => users.delete(user.id))
+      if (!deleted) return null
+      await sessions.userDeleted(user.id, by)
       // A later account with the same email starts with no known networks.
       await throttles.forgetNetworks(user.email)
-      return deleted ? ended : null
+      return ended
     },
   }
 }
@@ -43,6 +47,22 @@ export type AccountAdmin = ReturnType<typeof createAccountAdmin>
 
 export interface PasswordChangeDeps extends AccountAdminDeps {
   passwords: PasswordHasher
+}
+
+/**
+ * DELETE /me: the user deletes their own account, re-entering the password (App Store guideline
+ * 5.1.1(v) asks for deletion in the app). A wrong password is `invalid_password` and counts
+ * against the login limits, so a stolen session cannot be used to guess it either.
+ */
+export function createOwnAccountDeletion ({ users, passwords, throttles, sessions }: PasswordChangeDeps) {
+  const { deleteUser } = createAccountAdmin({ users, throttles, sessions })
+  return async function deleteOwnAccount (userId: string, password: string, ip: string): Promise<number> {
+    const user = await requireLiveUser({ users, sessions }, userId)
+    if (!(await throttles.passwordAttempt(user.email, ip, () => passwords.verify(password, user.passwordHash)))) throw errors.wrongPassword()
+    const ended = await deleteUser(user.id, 'self')
+    // Deleted by a concurrent request meanwhile: the outcome the caller asked for.
+    return ended ?? 0
+  }
 }
 
 export function createPasswordChange ({ users, passwords, throttles, sessions }: PasswordChangeDeps) {

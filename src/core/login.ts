@@ -13,9 +13,14 @@ export interface LoginResult {
   evicted: string[]
   /** Seconds until the token expires (the session's absolute end). */
   maxAgeSeconds: number
+  /** The session's clock, for the app (Unix ms): its idle end if unused, and its absolute end. */
+  expiresAt: number
+  maxExpiresAt: number
+  /** The sliding window in force, seconds. */
+  idleTimeoutSeconds: number
 }
 
-export type LoginOutcome = 'ok' | 'failed' | 'throttled' | 'error'
+export type LoginOutcome = 'ok' | 'failed' | 'throttled' | 'unverified' | 'error'
 
 export interface LoginDeps {
   users: UserRepository
@@ -26,7 +31,12 @@ export interface LoginDeps {
   /** Told how each login ended (the metrics count them). */
   observe?: (result: LoginOutcome) => void
   log: Log
+  /** REQUIRE_VERIFIED_EMAIL */
+  requireVerifiedEmail?: boolean
 }
+
+const OUTCOMES: Partial<Record<string, LoginOutcome>> = { invalid_credentials: 'failed', too_many_attempts: 'throttled', email_unverified: 'unverified' }
+const outcomeOf = (err: unknown): LoginOutcome => (isGatehouseError(err) && OUTCOMES[err.code]) || 'error'
 
 /** A well-formed user id that no user has (ids are random v4 UUIDs). */
 const NO_SUCH_USER = '00000000-0000-0000-0000-000000000000'
@@ -34,7 +44,48 @@ const NO_SUCH_USER = '00000000-0000-0000-0000-000000000000'
 /** Rounds a login may lose to concurrent revocations of the same user before it gives up (`busy`). */
 const MAX_ATTEMPTS = 3
 
-export function createLogin ({ users, passwords, throttles, sessions, tokens, observe = () => {}, log }: LoginDeps) {
+/**
+ * A session and its token for a user whose password was just checked (a login, a sign-up with
+ * `sign_in`). `generation`: the user's, read before the check. Null when a revoke-all ran since
+ * (the caller checks again).
+ */
+export async function issueSession (
+  { sessions, tokens }: Pick<LoginDeps, 'sessions' | 'tokens'>,
+  user: PublicUser,
+  device: Device,
+  audience: string | null,
+  generation: string
+): Promise<LoginResult | null> {
+  const session = await sessions.create({
+    userId: user.id,
+    role: user.role,
+    email: user.email,
+    userCreatedAt: Date.parse(user.createdAt),
+    emailVerifiedAt: user.emailVerifiedAt === null ? 0 : Date.parse(user.emailVerifiedAt),
+    device,
+    generation,
+  })
+  if (!session) return null
+  const token = tokens.sign({
+    jti: session.id,
+    user_id: user.id,
+    created_at: session.createdAt,
+    iat: Math.floor(session.createdAt / 1000),
+    exp: session.maxExpiresAt / 1000,
+    ...(audience !== null && { aud: audience }),
+  })
+  return {
+    user,
+    token,
+    evicted: session.evicted,
+    maxAgeSeconds: Math.floor((session.maxExpiresAt - session.createdAt) / 1000),
+    expiresAt: session.expiresAt,
+    maxExpiresAt: session.maxExpiresAt,
+    idleTimeoutSeconds: session.idleTimeoutSeconds,
+  }
+}
+
+export function createLogin ({ users, passwords, throttles, sessions, tokens, observe = () => {}, log, requireVerifiedEmail = false }: LoginDeps) {
   /**
    * Throws `invalid_credentials` for any wrong email or password, all alike, and
    * `too_many_attempts` once the account's or the address's failures are used up.
@@ -49,7 +100,7 @@ export function createLogin ({ users, passwords, throttles, sessions, tokens, ob
       observe('ok')
       return result
     } catch (err) {
-      observe(isGatehouseError(err, 'invalid_credentials') ? 'failed' : isGatehouseError(err, 'too_many_attempts') ? 'throttled' : 'error')
+      observe(outcomeOf(err))
       throw err
     }
   }
@@ -71,18 +122,11 @@ export function createLogin ({ users, passwords, throttles, sessions, tokens, ob
       const ok = await throttles.passwordAttempt(email, device.ip, () => passwords.verify(password, user?.passwordHash ?? null))
       if (!ok || !user) throw errors.invalidCredentials()
       if (passwords.needsRehash(user.passwordHash)) await upgradeHash(user.id, user.passwordHash, password)
+      // Only after the password was right: to anyone else this account looks like any other.
+      if (requireVerifiedEmail && user.emailVerifiedAt === null) throw errors.emailUnverified()
 
-      const session = await sessions.create({ userId: user.id, role: user.role, email: user.email, userCreatedAt: Date.parse(user.createdAt), device, generation })
-      if (!session) continue
-      const token = tokens.sign({
-        jti: session.id,
-        user_id: user.id,
-        created_at: session.createdAt,
-        iat: Math.floor(session.createdAt / 1000),
-        exp: session.maxExpiresAt / 1000,
-        ...(audience !== null && { aud: audience }),
-      })
-      return { user: publicUser(user), token, evicted: session.evicted, maxAgeSeconds: Math.floor((session.maxExpiresAt - session.createdAt) / 1000) }
+      const result = await issueSession({ sessions, tokens }, publicUser(user), device, audience, generation)
+      if (result) return result
     }
     throw errors.busy()
   }

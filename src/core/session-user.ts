@@ -1,4 +1,4 @@
-import type { LiveSession, SessionStore, SessionUser } from '../sessions/store.js'
+import type { SessionStore, SessionUser } from '../sessions/store.js'
 import type { UserRepository } from '../users/repository.js'
 import { requireLiveUser } from './sessions-ended.js'
 
@@ -11,7 +11,7 @@ export async function sessionUser (
   deps: { users: UserRepository, sessions: SessionStore },
   sessionId: string,
   userId: string,
-  live: LiveSession
+  live: SessionUser
 ): Promise<SessionUser> {
   if (live.role !== '' && live.email !== '' && live.userCreatedAt > 0) return live
   const user = await requireLiveUser(deps, userId)

@@ -1,19 +1,47 @@
+import type { SessionStore, Device } from '../sessions/store.js'
+import { errors } from '../shared/errors.js'
 import type { Throttles } from '../throttle/throttles.js'
+import type { TokenService } from '../tokens/tokens.js'
 import { checkPasswordBytes, type PasswordHasher } from '../users/passwords.js'
 import type { PublicUser, UserRepository } from '../users/repository.js'
+import type { AccountMail } from './account-mail.js'
+import { issueSession, type LoginResult } from './login.js'
 
 export interface SignUpDeps {
   users: UserRepository
   passwords: PasswordHasher
   throttles: Throttles
+  sessions: SessionStore
+  tokens: TokenService
+  /** Sends the verification mail; null without account mail. */
+  mail: AccountMail | null
+  /** REQUIRE_VERIFIED_EMAIL: a new account gets no session until the email is confirmed. */
+  requireVerifiedEmail: boolean
 }
 
-export function createSignUp ({ users, passwords, throttles }: SignUpDeps) {
-  /** Throws `email_taken` when the (normalised) email has an account, `too_many_attempts` past the address's limit. */
-  return async function signUp (email: string, password: string, ip: string): Promise<PublicUser> {
+export interface SignUpResult {
+  user: PublicUser
+  /** With `signIn`, the session a login would give; null without it, or while the email must be confirmed first. */
+  session: LoginResult | null
+}
+
+export function createSignUp ({ users, passwords, throttles, sessions, tokens, mail, requireVerifiedEmail }: SignUpDeps) {
+  /**
+   * Throws `email_taken` when the (normalised) email has an account, `too_many_attempts` past the
+   * address's limit. `signIn`: also a session, from the same request and the one bcrypt run (the
+   * hash just made proves nothing a second check would not).
+   */
+  return async function signUp (email: string, password: string, ip: string, signIn?: { device: Device, audience: string | null }): Promise<SignUpResult> {
     // Every attempt counts, a taken email too: that keeps probing which emails have accounts slow.
     await throttles.signUp(ip)
     checkPasswordBytes('password', password)
-    return users.create(email, await passwords.hash(password))
+    const user = await users.create(email, await passwords.hash(password))
+    mail?.send('email-verification', user)
+    if (!signIn || requireVerifiedEmail) return { user, session: null }
+    // A brand-new user has no sessions, so only a revoke-all in the last few milliseconds (an admin
+    // deleting the account) could make this stale: then there is no one to sign in.
+    const session = await issueSession({ sessions, tokens }, user, signIn.device, signIn.audience, await sessions.generation(user.id))
+    if (!session) throw errors.busy()
+    return { user, session }
   }
 }

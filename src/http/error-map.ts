@@ -23,8 +23,12 @@ const ANSWERS: Record<ErrorCode, HttpAnswer> = {
   // A service credential is a bearer token, not a session token: its challenge says so.
   invalid_client: { status: 401, headers: () => ({ 'www-authenticate': 'Bearer realm="introspection"' }) },
   email_taken: { status: 409 },
-  // 403, not 401: the session itself is fine.
-  invalid_password: { status: 403 },
+  // A re-entered password (PUT /me/password, DELETE /me) was wrong. 401, as a failed
+  // authentication; apps tell it from "sign in again" by its code (docs/mobile.md).
+  invalid_password: { status: 401 },
+  email_unverified: { status: 403 },
+  invalid_reset_token: { status: 400 },
+  invalid_verification_token: { status: 400 },
   forbidden: { status: 403 },
   csrf_rejected: { status: 403 },
   session_not_found: { status: 404 },

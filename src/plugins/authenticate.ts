@@ -17,6 +17,8 @@ export interface Auth {
   email: string
   /** When the user signed up, Unix ms. */
   userCreatedAt: number
+  /** When the user confirmed the email, Unix ms, as the session recorded it at login; 0: not then. */
+  emailVerifiedAt: number
   /** How the token came: the Authorization header, or the web app's session cookie. */
   transport: 'header' | 'cookie'
 }
@@ -65,7 +67,7 @@ export default fp(async (app) => {
       metrics.touched(live ? 'ok' : 'gone')
       if (!live) throw errors.expiredSession()
       const user = await accounts.sessionUser(claims.jti, claims.user_id, live)
-      request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at, ...user, transport }
+      request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at, ...user, emailVerifiedAt: live.emailVerifiedAt, transport }
     } catch (err) {
       // A cookie whose token or session is no good is of no further use to the browser.
       if (transport === 'cookie' && isUnauthenticated(err)) cookies.clear(reply)

@@ -61,6 +61,21 @@ export const adminRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
     }
   )
 
+  // As `gatehouse users delete`: sessions ended, mailed tokens gone, a user-deleted event.
+  app.delete(
+    '/admin/users/:id',
+    { schema: { params: userIdParams, response: { 200: revokedCount, '4xx': errorBody } } },
+    async (request) => {
+      const adminId = requireAuth(request).userId
+      // The way out for oneself is DELETE /me, with the password; not a click in the console.
+      if (request.params.id === adminId) throw errors.conflict('You cannot delete your own account here: use DELETE /me')
+      const revoked = await accounts.deleteUser(request.params.id, 'admin')
+      if (revoked === null) throw errors.userNotFound()
+      request.log.info({ adminId, userId: request.params.id, revoked }, 'admin deleted a user')
+      return { revoked }
+    }
+  )
+
   app.put(
     '/admin/users/:id/role',
     { schema: { params: userIdParams, body: roleChangeBody, response: { 200: userResponse, '4xx': errorBody } } },

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { adminOnly } from '../plugins/authenticate.js'
+import { accountRecoveryRoutes } from './account-recovery.js'
 import { activityRoutes } from './activity.js'
 import { adminRoutes } from './admin.js'
 import { consoleRoutes } from './console.js'
@@ -22,6 +23,7 @@ export const routes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, 
   await app.register(healthRoutes, { lifecycle })
   await app.register(userRoutes)
   await app.register(loginRoutes)
+  if (app.accounts.recovery) await app.register(accountRecoveryRoutes)
   await app.register(jwksRoutes)
   await app.register(introspectionRoutes)
   await app.register(metricsRoutes)

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import { AUDIENCE_PATTERN } from '@gatehouse/session-reader/token'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { LoginResult } from '../core/login.js'
 import { errors } from '../shared/errors.js'
 import { errorBody } from '../schemas/common.js'
 import { loginBody, loginHeaders, loginResponse } from '../schemas/sessions.js'
@@ -11,23 +12,43 @@ const MAX_USER_AGENT_LENGTH = 256
 
 /** POST /sessions: a login, answered with a token (or, for a web app, a session cookie). */
 export const loginRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
-  const { accounts, sessionCookies: cookies, config } = app
+  const { accounts, config } = app
   app.post(
     '/sessions',
     { schema: { body: loginBody, headers: loginHeaders, response: { 201: loginResponse, '4xx': errorBody } } },
     async (request, reply) => {
       const { email, password, client } = request.body
-      const wanted = request.body.transport ?? config.cookies.defaultTransport
-      // No cookie for a page of a site we do not know: that would be login CSRF.
-      if (wanted === 'cookie') cookies.checkOrigin(request)
+      const wanted = transportOf(app, request, request.body.transport)
       const audience = audienceOf(request, config.jwt.audienceHeader)
-      const { user, token, evicted, maxAgeSeconds } = await accounts.login(email, password, deviceOf(request, client), audience)
-      if (evicted.length > 0) request.log.info({ userId: user.id, evicted: evicted.length }, 'session cap reached: least recently used sessions ended')
-      reply.code(201).header('cache-control', 'no-store')
-      if (wanted === 'header') return reply.send({ user, token })
-      return reply.send({ user, csrf_token: cookies.set(reply, token, maxAgeSeconds) })
+      const result = await accounts.login(email, password, deviceOf(request, client), audience)
+      return answerWithSession(app, request, reply, result, wanted)
     }
   )
+}
+
+/** The transport a login asked for (or the default); for the cookie, only from a page of a known site. */
+export function transportOf (app: FastifyInstance, request: FastifyRequest, asked: 'header' | 'cookie' | undefined): 'header' | 'cookie' {
+  const wanted = asked ?? app.config.cookies.defaultTransport
+  // No cookie for a page of a site we do not know: that would be login CSRF.
+  if (wanted === 'cookie') app.sessionCookies.checkOrigin(request)
+  return wanted
+}
+
+/**
+ * 201 with a new session, as a login and a sign-up with `sign_in` answer: the token (or the
+ * cookie and its CSRF token) and the session's clock, so an app knows when it will end.
+ */
+export function answerWithSession (app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, result: LoginResult, transport: 'header' | 'cookie') {
+  const { user, token, evicted, maxAgeSeconds } = result
+  if (evicted.length > 0) request.log.info({ userId: user.id, evicted: evicted.length }, 'session cap reached: least recently used sessions ended')
+  reply.code(201).header('cache-control', 'no-store')
+  const clock = {
+    expires_at: new Date(result.expiresAt).toISOString(),
+    max_expires_at: new Date(result.maxExpiresAt).toISOString(),
+    idle_timeout_seconds: result.idleTimeoutSeconds,
+  }
+  if (transport === 'header') return reply.send({ user, token, ...clock })
+  return reply.send({ user, csrf_token: app.sessionCookies.set(reply, token, maxAgeSeconds), ...clock })
 }
 
 /**
@@ -35,7 +56,7 @@ export const loginRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
  * `aud_header`); null when it names none. A malformed one is refused, not ignored: the client
  * asked for a binding it would not get.
  */
-function audienceOf (request: FastifyRequest, header: string): string | null {
+export function audienceOf (request: FastifyRequest, header: string): string | null {
   const value = request.headers[header]
   if (value === undefined) return null
   if (typeof value !== 'string' || !AUDIENCE_PATTERN.test(value)) {
@@ -45,7 +66,7 @@ function audienceOf (request: FastifyRequest, header: string): string | null {
 }
 
 /** Body `client` wins over the X-Client header; the address honours TRUST_PROXY. */
-function deviceOf (request: FastifyRequest, client: string | undefined): Device {
+export function deviceOf (request: FastifyRequest, client: string | undefined): Device {
   return {
     // The schema has checked the header against the same pattern as the body's `client`.
     client: client ?? (request.headers['x-client'] as string | undefined) ?? '',

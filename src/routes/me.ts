@@ -1,17 +1,22 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import { requireAuth } from '../plugins/authenticate.js'
 import { errorBody, noContent, userResponse } from '../schemas/common.js'
+import { accountDeletionBody, passwordChangeBody } from '../schemas/users.js'
 import type { Role } from '../users/roles.js'
-import { passwordChangeBody } from '../schemas/users.js'
+
+const iso = (ms: number) => new Date(ms).toISOString()
 
 /** Behind `authenticate` (routes/index.ts). */
 export const meRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
-  const { accounts } = app
-  // Served from the session hash that authenticate has just read: one Redis round trip in all.
+  const { accounts, users, sessionCookies: cookies } = app
+  // Served from the session hash that authenticate has just read: one Redis round trip in all,
+  // once the email is confirmed. Until then the session (written at login) cannot know whether it
+  // has been since, so PostgreSQL is asked: only for these users, and only here.
   app.get('/me', { schema: { response: { 200: userResponse, '4xx': errorBody } } }, async (request) => {
-    const { userId, email, role, userCreatedAt } = requireAuth(request)
+    const { userId, email, role, userCreatedAt, emailVerifiedAt } = requireAuth(request)
+    const verifiedAt = emailVerifiedAt > 0 ? iso(emailVerifiedAt) : ((await users.findById(userId))?.emailVerifiedAt ?? null)
     // The session hash holds the role Gatehouse copied from the users table at login.
-    return { user: { id: userId, email, role: role as Role, createdAt: new Date(userCreatedAt).toISOString() } }
+    return { user: { id: userId, email, role: role as Role, createdAt: iso(userCreatedAt), emailVerifiedAt: verifiedAt } }
   })
 
   app.put(
@@ -20,6 +25,19 @@ export const meRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
     async (request, reply) => {
       const auth = requireAuth(request)
       await accounts.changePassword(auth.userId, auth.sessionId, request.body.current_password, request.body.new_password, request.ip)
+      return reply.code(204).send(null)
+    }
+  )
+
+  // In-app account deletion (App Store guideline 5.1.1(v)), with the password re-entered.
+  app.delete(
+    '/me',
+    { schema: { body: accountDeletionBody, response: { 204: noContent, '4xx': errorBody } } },
+    async (request, reply) => {
+      const auth = requireAuth(request)
+      const ended = await accounts.deleteOwnAccount(auth.userId, request.body.password, request.ip)
+      request.log.info({ userId: auth.userId, ended }, 'a user deleted their account')
+      if (auth.transport === 'cookie') cookies.clear(reply)
       return reply.code(204).send(null)
     }
   )

@@ -1,15 +1,22 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
-import { errorBody, userResponse } from '../schemas/common.js'
-import { signUpBody } from '../schemas/users.js'
+import { errorBody } from '../schemas/common.js'
+import { loginHeaders } from '../schemas/sessions.js'
+import { signUpBody, signUpResponse } from '../schemas/users.js'
+import { answerWithSession, audienceOf, deviceOf, transportOf } from './login.js'
 
 export const userRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
-  const { accounts } = app
+  const { accounts, config } = app
   app.post(
     '/users',
-    { schema: { body: signUpBody, response: { 201: userResponse, '4xx': errorBody } } },
+    { schema: { body: signUpBody, headers: loginHeaders, response: { 201: signUpResponse, '4xx': errorBody } } },
     async (request, reply) => {
-      const { email, password } = request.body
-      const user = await accounts.signUp(email, password, request.ip)
+      const { email, password, sign_in: signIn, client } = request.body
+      // Checked before the account exists: a sign-in that could not be answered must not leave one behind.
+      const signInAs = signIn === true
+        ? { transport: transportOf(app, request, request.body.transport), device: deviceOf(request, client), audience: audienceOf(request, config.jwt.audienceHeader) }
+        : undefined
+      const { user, session } = await accounts.signUp(email, password, request.ip, signInAs)
+      if (session && signInAs) return answerWithSession(app, request, reply, session, signInAs.transport)
       return reply.code(201).send({ user })
     }
   )

@@ -4,7 +4,7 @@ import { NO_CONTROL_CHARACTERS } from '../shared/email.js'
 import { timestamp, user } from './common.js'
 
 /** A client label a user recognises a session by ("ios", "web", "android 14"...). */
-const clientLabel = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9 ._()/-]{0,63}$' } as const
+export const clientLabel = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9 ._()/-]{0,63}$' } as const
 
 /** Login accepts any strings: a malformed email or password simply does not match (401). */
 export const loginBody = {
@@ -27,14 +27,22 @@ export const loginHeaders = {
   properties: { 'x-client': clientLabel },
 } as const
 
+/** When a new session ends, for the app to plan by (docs/mobile.md): the names the session list uses. */
+export const sessionClock = {
+  expires_at: { ...timestamp, description: 'When the session ends if it is not used again: every authenticated request moves this to now + idle_timeout_seconds (never past max_expires_at)' },
+  max_expires_at: { ...timestamp, description: 'The absolute end: no use extends the session past it (the token\'s exp)' },
+  idle_timeout_seconds: { type: 'integer', minimum: 1, description: 'The sliding window in force at login; ops may change it while the session lives' },
+} as const
+
 export const loginResponse = {
   type: 'object',
-  required: ['user'],
+  required: ['user', 'expires_at', 'max_expires_at', 'idle_timeout_seconds'],
   additionalProperties: false,
   properties: {
     user,
     token: { type: 'string', description: 'With the header transport: send it as Authorization: Token token=<token>' },
     csrf_token: { type: 'string', description: 'With the cookie transport: send it as X-CSRF-Token on POST, PUT and DELETE' },
+    ...sessionClock,
   },
 } as const
 

@@ -5,6 +5,7 @@ import { USER_ID_PATTERN } from '../shared/user-id.js'
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from '../users/passwords.js'
 import { ROLES } from '../users/roles.js'
 import { user } from './common.js'
+import { clientLabel, loginResponse, sessionClock } from './sessions.js'
 
 const newPassword = { type: 'string', minLength: MIN_PASSWORD_LENGTH, maxLength: MAX_PASSWORD_BYTES } as const
 
@@ -16,7 +17,54 @@ export const signUpBody = {
     email: { type: 'string', format: 'email', maxLength: 254, pattern: NO_CONTROL_CHARACTERS },
     // Length in characters here; the 72-byte bcrypt limit is checked on the UTF-8 bytes in the route.
     password: newPassword,
+    sign_in: { type: 'boolean', description: 'true: also sign in, answering as POST /sessions does (one request, one password hash)' },
+    client: clientLabel,
+    transport: { type: 'string', enum: ['header', 'cookie'] },
   },
+} as const
+
+/** 201: the user; with `sign_in`, the session too, as a login gives it (none while REQUIRE_VERIFIED_EMAIL waits for the email). */
+export const signUpResponse = {
+  type: 'object',
+  required: ['user'],
+  additionalProperties: false,
+  properties: { ...loginResponse.properties, ...sessionClock },
+} as const
+
+/** POST /password-resets, POST /email-verifications: any email is taken (a malformed one simply has no account). */
+export const mailRequestBody = {
+  type: 'object',
+  required: ['email'],
+  additionalProperties: false,
+  properties: { email: { type: 'string', minLength: 1, maxLength: 254, pattern: NO_CONTROL_CHARACTERS } },
+} as const
+
+/**
+ * A mailed token as the client got it. Any string is taken here, so that every wrong one, of
+ * whatever shape, gets the same invalid_*_token answer (the body limit bounds its size).
+ */
+const mailedToken = { type: 'string', description: 'The token from the mail (43 characters of base64url)' } as const
+
+export const resetConfirmBody = {
+  type: 'object',
+  required: ['token', 'password'],
+  additionalProperties: false,
+  properties: { token: mailedToken, password: newPassword },
+} as const
+
+export const verificationConfirmBody = {
+  type: 'object',
+  required: ['token'],
+  additionalProperties: false,
+  properties: { token: mailedToken },
+} as const
+
+/** DELETE /me: the password again, so that a session left open on someone's phone cannot delete the account. */
+export const accountDeletionBody = {
+  type: 'object',
+  required: ['password'],
+  additionalProperties: false,
+  properties: { password: { type: 'string', minLength: 1, maxLength: 1024 } },
 } as const
 
 /** Exactly as the API writes user ids: other spellings of a UUID are refused (400), see user-id.ts. */

@@ -8,7 +8,9 @@ export const EVENT_FORMAT_VERSION = '1'
 export const eventStreamKey = (keyPrefix: string) => `${keyPrefix}events`
 
 /** Why a session was ended on purpose. */
-export type RevokeReason = 'logout' | 'revoke-all' | 'password-change' | 'admin' | 'cap' | 'role-change' | 'account-deleted'
+export type RevokeReason = 'logout' | 'revoke-all' | 'password-change' | 'password-reset' | 'admin' | 'cap' | 'role-change' | 'account-deleted'
+/** Who deleted an account: its user (DELETE /me), an admin (API or console), or `gatehouse users delete`. */
+export type DeletedBy = 'self' | 'admin' | 'cli'
 /**
  * Why a session ran out: `ttl`, Redis expired the key (idle for the whole sliding window, or past
  * its absolute end); `idle`, a request found it idle for longer than a TTL that ops had shortened;
@@ -20,6 +22,8 @@ export type SessionEvent =
   | { type: 'created'; sessionId: string; userId: string }
   | { type: 'revoked'; sessionId: string; userId: string; reason: RevokeReason }
   | { type: 'expired'; sessionId: string; userId: string; reason: ExpireReason }
+  /** An account is gone (after its sessions were ended): other services may forget the user. No session id. */
+  | { type: 'user-deleted'; sessionId: ''; userId: string; reason: DeletedBy }
 
 /** Receives every session event (the stream, the metrics). Never throws: an event is not worth failing a request for. */
 export type EventSink = (events: SessionEvent[]) => Promise<void>

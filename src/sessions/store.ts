@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { orUnavailable } from '../shared/errors.js'
 import { forEachMaster, type RedisClient, scanBatches } from '../redis/client.js'
-import type { EventSink, RevokeReason, SessionEvent } from './events.js'
+import type { DeletedBy, EventSink, RevokeReason, SessionEvent } from './events.js'
 import { sessionKeys } from './keys.js'
 import { sessionScripts } from './scripts/index.js'
 
@@ -51,6 +51,8 @@ export interface NewSessionInput {
   /** The user's email and sign-up time (Unix ms): stored so GET /me needs no database. */
   email: string
   userCreatedAt: number
+  /** Unix ms when the user confirmed the email; 0 or absent if not (yet). Stored so GET /me needs no database once it is set. */
+  emailVerifiedAt?: number
   device: Device
   /** The user's generation, read (with `generation()`) before the password was checked. */
   generation: string
@@ -62,6 +64,10 @@ export interface NewSession {
   createdAt: number
   /** Unix ms: the absolute end of the session, equal to the token's exp * 1000. */
   maxExpiresAt: number
+  /** Unix ms: when the session ends if it is not used again (the sliding window's end, at most maxExpiresAt). */
+  expiresAt: number
+  /** The sliding window in force at login, seconds (ops may change it while the session lives). */
+  idleTimeoutSeconds: number
   /** Sessions of the same user ended to stay within SESSION_MAX_PER_USER. */
   evicted: string[]
 }
@@ -89,10 +95,13 @@ export interface SessionUser {
  * layout-1 one has no role, and older layout-3 ones lack the email and sign-up time
  * (see `upgrade`).
  */
-export type LiveSession = SessionUser
+export interface LiveSession extends SessionUser {
+  /** Unix ms, as recorded at login; 0 when the user had not confirmed the email then (or the session predates the field). */
+  emailVerifiedAt: number
+}
 
 /** A live session, as introspection shows it (all times Unix ms). */
-export interface SessionStatus extends LiveSession {
+export interface SessionStatus extends SessionUser {
   createdAt: number
   lastSeenAt: number
   expiresAt: number
@@ -149,6 +158,8 @@ export interface SessionStore {
    * only the one whose GETDEL gets the owner key publishes, so the event appears once.
    */
   expired(id: string, userId: string): Promise<void>
+  /** Publishes `user-deleted` once the account is gone (its sessions were ended first, with their own events). */
+  userDeleted(userId: string, by: DeletedBy): Promise<void>
 }
 
 export interface SessionStoreOptions {
@@ -271,12 +282,15 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
         // A 128-bit id does not collide in practice; the script still refuses to overwrite one.
         for (;;) {
           const id = newSessionId()
-          const created = await scripts.createSession({ ...input, id, ttlMs: ttlMs(), maxAgeMs: maxAgeSeconds * 1000, maxPerUser, ownerGraceMs: OWNER_GRACE_MS })
+          const ttl = ttlMs()
+          const created = await scripts.createSession({ ...input, id, ttlMs: ttl, maxAgeMs: maxAgeSeconds * 1000, maxPerUser, ownerGraceMs: OWNER_GRACE_MS })
           if (created.status === 'stale') return null
           if (created.status === 'ok') {
             const { createdAt, maxExpiresAt, evicted } = created
             await events([{ type: 'created', sessionId: id, userId }, ...revoked(evicted, userId, 'cap')])
-            return { id, createdAt, maxExpiresAt, evicted }
+            // As create-session.lua set the key's expiry.
+            const expiresAt = Math.min(createdAt + ttl, maxExpiresAt)
+            return { id, createdAt, maxExpiresAt, expiresAt, idleTimeoutSeconds: Math.round(ttl / 1000), evicted }
           }
         }
       }),
@@ -329,6 +343,7 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
       run('expired', async () => {
         if ((await redis.getdel(keys.owner(userId, id))) !== null) await events([{ type: 'expired', sessionId: id, userId, reason: 'ttl' }])
       }),
+    userDeleted: (userId, by) => events([{ type: 'user-deleted', sessionId: '', userId, reason: by }]),
   }
 }
 

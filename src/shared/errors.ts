@@ -13,6 +13,9 @@ export type ErrorCode =
   | 'invalid_client'
   | 'email_taken'
   | 'invalid_password'
+  | 'email_unverified'
+  | 'invalid_reset_token'
+  | 'invalid_verification_token'
   | 'forbidden'
   | 'csrf_rejected'
   | 'session_not_found'
@@ -71,6 +74,11 @@ export const errors = {
   emailTaken: () => new GatehouseError('email_taken', 'An account with this email already exists'),
   /** An authenticated caller re-entering their password got it wrong (the session itself is fine). */
   wrongPassword: () => new GatehouseError('invalid_password', 'The current password is incorrect'),
+  /** The password was right (REQUIRE_VERIFIED_EMAIL), so this tells only the account's owner something. */
+  emailUnverified: () => new GatehouseError('email_unverified', 'Confirm your email address first: follow the link in the mail we sent (POST /email-verifications sends another)'),
+  /** Used, expired, unknown or malformed: one answer for all, so a token's fate tells nobody anything. */
+  invalidResetToken: () => new GatehouseError('invalid_reset_token', 'This reset link is invalid or has expired; ask for a new one'),
+  invalidVerificationToken: () => new GatehouseError('invalid_verification_token', 'This verification link is invalid or has expired; ask for a new one'),
   forbidden: () => new GatehouseError('forbidden', 'This needs the admin role'),
   csrfRejected: (why: string) => new GatehouseError('csrf_rejected', csrfMessage(why)),
   /** Also the answer for another user's session: whether it exists is not the caller's business. */

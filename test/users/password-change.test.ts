@@ -22,16 +22,16 @@ t.test('PUT /me/password', async (t) => {
     t.equal((await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: NEW_PASSWORD } })).statusCode, 201)
   })
 
-  t.test('a wrong current password: 403, nothing changes, no session ends', async (t) => {
+  t.test('a wrong current password: 401 invalid_password, nothing changes, no session ends', async (t) => {
     const { email, token } = await newSession(ctx)
     const other = (await login(ctx.app, email)).token
     for (const current of ['wrong password', `${PASSWORD}${'x'.repeat(80)}`]) {
       const res = await call(ctx.app, 'PUT', '/me/password', token, { current_password: current, new_password: NEW_PASSWORD })
-      t.equal(res.statusCode, 403)
+      t.equal(res.statusCode, 401)
       t.same(res.json(), { error: 'invalid_password', message: 'The current password is incorrect' })
     }
     t.equal((await me(ctx.app, `Token token=${other}`)).statusCode, 200)
-    t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200, 'a 403, not a 401: the session is fine')
+    t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200, 'the session is fine: invalid_password is not a sign-in-again code')
     await login(ctx.app, email, PASSWORD)
   })
 

@@ -14,6 +14,8 @@
 --            user_id, role    the user's id and role, stored in the hash
 --            email            the user's email, stored in the hash
 --            user_created_at  when the user signed up, Unix ms as a string, stored in the hash
+--            email_verified_at  when the user confirmed the email, Unix ms as a string, or '' (not
+--                             at login), stored in the hash
 --            client, user_agent, ip   the device, stored in the hash
 --            v                the layout version, stored in the hash
 --            generation       the generation the login read before checking the password
@@ -121,6 +123,7 @@ redis.call('HSET', KEYS[1],
   'ip', login.ip,
   'email', login.email,
   'user_created_at', login.user_created_at,
+  'email_verified_at', login.email_verified_at,
   -- The generation this session belongs to, the user's cutoff now: a later revoke-all raises the
   -- cutoff above it.
   'generation', redis.call('GET', KEYS[5]) or '0')

@@ -135,6 +135,7 @@ function packLogin (input: CreateSessionInput): string {
     role: input.role,
     email: input.email,
     user_created_at: String(input.userCreatedAt),
+    email_verified_at: (input.emailVerifiedAt ?? 0) > 0 ? String(input.emailVerifiedAt) : '',
     client: input.device.client,
     user_agent: input.device.userAgent,
     ip: input.device.ip,
@@ -191,8 +192,8 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
     },
 
     async touchSession ({ userId, id, ttlMs, createdBefore }) {
-      const [status, detail = '', email = '', userCreatedAt = ''] = await run.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.cutoff(userId), id, userId, ttlMs, TOUCH_WRITE_INTERVAL_MS, createdBefore ?? '') as string[]
-      if (status === 'ok') return { status, session: { role: detail, email, userCreatedAt: Number(userCreatedAt) } }
+      const [status, detail = '', email = '', userCreatedAt = '', emailVerifiedAt = ''] = await run.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.cutoff(userId), id, userId, ttlMs, TOUCH_WRITE_INTERVAL_MS, createdBefore ?? '') as string[]
+      if (status === 'ok') return { status, session: { role: detail, email, userCreatedAt: Number(userCreatedAt), emailVerifiedAt: Number(emailVerifiedAt) } }
       if (status === 'ended') return { status, reason: detail as 'idle' | 'max-age' }
       return { status: status as 'revoked' | 'gone' }
     },

@@ -10,10 +10,10 @@
 -- ARGV[4]  how often, at most, a session's last use is written, milliseconds (TOUCH_WRITE_INTERVAL_MS;
 --          a tenth of the TTL if that is shorter): part of the contract
 -- ARGV[5]  '' or Unix ms: the token reaches only a session created before it (session-state.lua)
--- Returns  {'ok', role, email, user_created_at}: the user the session belongs to, so that an
+-- Returns  {'ok', role, email, user_created_at, email_verified_at}: the user the session belongs to, so that an
 --          authenticated request needs nothing else ('' for fields a session written by an older
 --          release lacks: role before layout 2, email and user_created_at before sessions carried
---          them),
+--          them; email_verified_at is '' until a login after the user confirmed the email),
 --          {'ended', 'idle' | 'max-age'} when this call ended the session,
 --          {'revoked'} when a revoke-all ended it (its keys are deleted by the revoke-all's sweep),
 --          {'gone'} when there is no such session.
@@ -27,7 +27,7 @@
 --- @include "session-state"
 --- @include "user-index"
 
-local f, pttl = read_session(KEYS[1], {'role', 'email', 'user_created_at'})
+local f, pttl = read_session(KEYS[1], {'role', 'email', 'user_created_at', 'email_verified_at'})
 local now = now_ms()
 local ttl = tonumber(ARGV[3])
 -- A hash without an expiry is 'gone' (session-state.lua): never extended, never brought back.
@@ -59,7 +59,7 @@ if since_write >= 0 and since_write < interval then
   -- the interval. A key that would outlive the window (ops lowered the TTL) is written.
   local short_by = expires - (now + pttl)
   if short_by >= 0 and short_by < interval then
-    return {'ok', f[6] or '', f[7] or '', f[8] or ''}
+    return {'ok', f[6] or '', f[7] or '', f[8] or '', f[9] or ''}
   end
 end
 
@@ -70,4 +70,4 @@ redis.call('HSET', KEYS[1], 'last_seen_at', string.format('%.0f', now))
 redis.call('PEXPIREAT', KEYS[1], expires_s)
 redis.call('ZADD', KEYS[2], expires_s, ARGV[1])
 expire_with_last_session(KEYS[2])
-return {'ok', f[6] or '', f[7] or '', f[8] or ''}
+return {'ok', f[6] or '', f[7] or '', f[8] or '', f[9] or ''}

@@ -1,0 +1,66 @@
+import type { SessionStore } from '../sessions/store.js'
+import { errors } from '../shared/errors.js'
+import type { Throttles } from '../throttle/throttles.js'
+import type { AccountTokens } from '../users/account-tokens.js'
+import { checkPasswordBytes, type PasswordHasher } from '../users/passwords.js'
+import type { UserRepository } from '../users/repository.js'
+import type { AccountMail } from './account-mail.js'
+import { withSessionsEnded } from './sessions-ended.js'
+
+export interface AccountRecoveryDeps {
+  users: UserRepository
+  passwords: PasswordHasher
+  throttles: Throttles
+  sessions: SessionStore
+  tokens: AccountTokens
+  mail: AccountMail
+}
+
+/**
+ * Password reset and email verification by mailed tokens (devise's recoverable and confirmable).
+ * The requests answer alike whatever the email: the lookup runs for every request, and what
+ * depends on its result (a token, a mail) happens after the answer, in the background.
+ */
+export function createAccountRecovery ({ users, passwords, throttles, sessions, tokens, mail }: AccountRecoveryDeps) {
+  return {
+    /** POST /password-resets: mails a reset token if the email has an account. */
+    async requestPasswordReset (email: string, ip: string): Promise<void> {
+      await throttles.mailRequest(email, ip)
+      const user = await users.findByEmail(email)
+      if (user) mail.send('password-reset', user)
+    },
+
+    /**
+     * POST /password-resets/confirm: sets the password and ends every session of the user; any
+     * other reset token of the user dies too. `invalid_reset_token` for any token that is not live.
+     */
+    async confirmPasswordReset (token: string, password: string): Promise<void> {
+      checkPasswordBytes('password', password)
+      // A cheap look first: a bcrypt run (hundreds of ms of a worker) only for a token that names a user.
+      const userId = await tokens.peek(token, 'password_reset')
+      if (userId === null) throw errors.invalidResetToken()
+      const hash = await passwords.hash(password)
+      // The token is used up in the same transaction that sets the password: of two confirms, one
+      // wins; the other finds it gone. Sessions are cut off before that, as for a password change.
+      const { changed: user } = await withSessionsEnded(sessions, userId, 'password-reset', undefined, () => tokens.resetPassword(token, hash))
+      if (!user) throw errors.invalidResetToken()
+      // Whoever knew the old password may have made networks known, or locked the owner out, with it.
+      await throttles.forgetNetworks(user.email)
+      await throttles.forgetFailures(user.email)
+    },
+
+    /** POST /email-verifications: mails a verification token if the email has an account not yet confirmed. */
+    async requestVerification (email: string, ip: string): Promise<void> {
+      await throttles.mailRequest(email, ip)
+      const user = await users.findByEmail(email)
+      if (user && user.emailVerifiedAt === null) mail.send('email-verification', user)
+    },
+
+    /** POST /email-verifications/confirm: `invalid_verification_token` for any token that is not live. */
+    async confirmVerification (token: string): Promise<void> {
+      if ((await tokens.verifyEmail(token)) === null) throw errors.invalidVerificationToken()
+    },
+  }
+}
+
+export type AccountRecovery = ReturnType<typeof createAccountRecovery>
