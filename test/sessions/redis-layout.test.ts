@@ -50,7 +50,8 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   t.equal(await ctx.redis.type(events), 'stream')
 
   const hash = await ctx.redis.hgetall(key)
-  t.same(Object.keys(hash).sort(), ['client', 'created_at', 'email', 'generation', 'ip', 'last_seen_at', 'max_expires_at', 'role', 'user_agent', 'user_created_at', 'user_id', 'v'])
+  t.same(Object.keys(hash).sort(), ['client', 'created_at', 'email', 'email_verified_at', 'generation', 'ip', 'last_seen_at', 'max_expires_at', 'role', 'user_agent', 'user_created_at', 'user_id', 'v'])
+  t.equal(hash.email_verified_at, '', 'empty: the email was not confirmed at login')
   t.equal(hash.v, '3', 'layout version 3')
   t.equal(hash.user_id, user.id)
   t.equal(hash.role, 'user')
@@ -218,10 +219,15 @@ t.test('a layout-1 session (written before roles and devices) is moved, then com
 
 t.test('a session from before the performance release (no email) is completed at its next request, then needs no database', async (t) => {
   const ctx = await buildTestApp(t)
-  const { token, user, email } = await newSession(ctx)
+  const email = ctx.email()
+  const user = await signUp(ctx.app, email)
+  // Confirmed before the login, so the session records it and GET /me needs nothing else.
+  const [{ verified }] = await sql<{ verified: Date }>('UPDATE users SET email_verified_at = now() WHERE id = $1 RETURNING email_verified_at AS verified', [user.id]) as [{ verified: Date }]
+  const { token } = await login(ctx.app, email)
   const key = sessionKeyOf(ctx, token)
+  t.equal(await ctx.redis.hget(key, 'email_verified_at'), String(verified.getTime()), 'the session records when the email was confirmed')
   await ctx.redis.hdel(key, 'email', 'user_created_at')
-  const expected = { id: user.id, email: email.toLowerCase(), role: 'user', createdAt: user.createdAt }
+  const expected = { id: user.id, email: email.toLowerCase(), role: 'user', createdAt: user.createdAt, emailVerifiedAt: verified.toISOString() }
 
   const first = await me(ctx.app, `Token token=${token}`)
   t.equal(first.statusCode, 200, 'not logged out by the upgrade')
