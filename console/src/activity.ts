@@ -38,7 +38,7 @@ export function activityPanel (openUser: (id: string) => void): { element: HTMLE
       h('span', { class: 'kind' }, EVENT_TEXT.get(event.type) ?? event.type),
       event.reason ? h('span', { class: 'reason' }, event.reason) : null,
       h('button', { type: 'button', class: 'link', title: 'Show this user', on: { click: () => openUser(event.user_id) } }, event.user_id),
-      h('code', { title: 'Session id' }, event.session_id.slice(0, 12)))
+      event.session_id ? h('code', { title: 'Session id' }, event.session_id.slice(0, 12)) : null)
   }
 
   /**

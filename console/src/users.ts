@@ -10,7 +10,7 @@ export interface UsersPanel {
   open(query: string): Promise<void>
 }
 
-/** Find a user by email (or id); their live sessions; end one or all; change their role. */
+/** Find a user by email (or id); their live sessions; end one or all; change their role; delete the account. */
 export function usersPanel (me: User): UsersPanel {
   const search = h('input', { type: 'search', name: 'query', required: true, placeholder: 'ada@example.com or a user id', 'aria-label': 'Email or user id', autocomplete: 'off' })
   const result = h('div', { 'data-test': 'user-result' })
@@ -71,10 +71,18 @@ export function usersPanel (me: User): UsersPanel {
     result.replaceChildren(
       h('div', { class: 'user-card' },
         h('h3', {}, user.email),
-        h('p', { class: 'muted' }, `Id ${user.id} · signed up ${formatTime(user.createdAt)}`),
+        h('p', { class: 'muted' }, `Id ${user.id} · signed up ${formatTime(user.createdAt)} · ${user.emailVerifiedAt === null ? 'email not confirmed' : `email confirmed ${formatTime(user.emailVerifiedAt)}`}`),
         roleForm(user),
         h('div', { class: 'row' },
-          h('button', { type: 'button', class: 'danger', 'data-test': 'end-all', disabled: page.sessions.length === 0, on: { click: () => { void endAll(user) } } }, 'End all sessions'))),
+          h('button', { type: 'button', class: 'danger', 'data-test': 'end-all', disabled: page.sessions.length === 0, on: { click: () => { void endAll(user) } } }, 'End all sessions'),
+          h('button', {
+            type: 'button',
+            class: 'danger',
+            'data-test': 'delete-user',
+            disabled: user.id === me.id,
+            title: user.id === me.id ? 'Your own account is deleted from the app (DELETE /me), with your password' : undefined,
+            on: { click: () => { void deleteAccount(user) } },
+          }, 'Delete account'))),
       table, more)
   }
 
@@ -137,6 +145,19 @@ export function usersPanel (me: User): UsersPanel {
       await open(user.id)
     } catch (err) {
       notify(`The sessions were not ended: ${(err as ApiError).message}`, 'error')
+    }
+  }
+
+  async function deleteAccount (user: User): Promise<void> {
+    if (!(await confirmAction(`Delete the account of ${user.email}? Every session ends, and the account cannot be brought back: they would have to sign up again.`, 'Delete account'))) return
+    try {
+      const { revoked } = await api<{ revoked: number }>('DELETE', `admin/users/${user.id}`)
+      notify(`Deleted the account of ${user.email}; ${revoked} session${revoked === 1 ? '' : 's'} ended.`)
+      result.replaceChildren(h('p', { class: 'muted' }, `${user.email} has no account any more.`))
+    } catch (err) {
+      const e = err as ApiError
+      if (e instanceof SignedOutError) return
+      notify(e.code === 'user_not_found' ? `${user.email} had already been deleted.` : `The account was not deleted: ${e.message}`, e.code === 'user_not_found' ? 'done' : 'error')
     }
   }
 

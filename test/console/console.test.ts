@@ -167,6 +167,8 @@ t.test('an admin runs the console: TTL, users and sessions, live events; a non-a
   await t.test('session events appear as they happen; the charts are drawn', async (t) => {
     const events = page.locator('[data-test="events"] li')
     await page.locator('[data-test="events-status"]', { hasText: 'Live' }).waitFor()
+    // "Live" shows when the stream opens; its backlog follows in the next messages.
+    await events.filter({ hasText: 'admin' }).first().waitFor()
     t.ok(await events.filter({ hasText: 'admin' }).count() >= 1, 'the admin\'s revocations from before are in the backlog')
     const before = await events.count()
     await login(app, userEmail)
@@ -179,6 +181,29 @@ t.test('an admin runs the console: TTL, users and sessions, live events; a non-a
     // A user id in the list opens that user.
     await events.first().getByRole('button', { name: user.id }).click()
     await page.getByRole('heading', { name: userEmail }).waitFor()
+  })
+
+  await t.test('an account deleted from the console: sessions ended, the row gone, the event shown', async (t) => {
+    const doomedEmail = ctx.email()
+    const doomed = await signUp(app, doomedEmail)
+    const { token } = await login(app, doomedEmail)
+    await page.getByLabel('Email or user id').fill(doomedEmail)
+    await page.getByRole('button', { name: 'Find' }).click()
+    await page.getByRole('heading', { name: doomedEmail }).waitFor()
+    t.match(await page.locator('.user-card').textContent(), /email not confirmed/, 'the verified state is shown')
+    await page.getByRole('button', { name: 'Delete account' }).click()
+    t.match(await page.locator('#confirm-message').textContent(), `Delete the account of ${doomedEmail}?`)
+    await confirm('Delete account')
+    await notice.filter({ hasText: `Deleted the account of ${doomedEmail}; 1 session ended.` }).waitFor()
+    t.same(await sql('SELECT id FROM users WHERE id = $1', [doomed.id]), [], 'the row is gone')
+    t.equal((await me(app, `Token token=${token}`)).statusCode, 401, 'and its session')
+    await page.locator('[data-test="events"] li[data-type="user-deleted"]', { hasText: doomed.id }).waitFor()
+    t.pass('the live events show the deletion')
+
+    await page.getByLabel('Email or user id').fill(admin.email)
+    await page.getByRole('button', { name: 'Find' }).click()
+    await page.getByRole('heading', { name: admin.email }).waitFor()
+    t.ok(await page.getByRole('button', { name: 'Delete account' }).isDisabled(), 'not one\'s own account: that is DELETE /me, with the password')
   })
 
   await t.test('what the page sends without the CSRF token is refused', async (t) => {
