@@ -526,8 +526,10 @@ def check(redis, prefix, claims, untyped, settings):
     expect(redis.call("TYPE", key) == "hash", f"{key} is a hash")
     session = redis.hash(key)
     expect(session.get("v") == "3", "v is 3")
-    documented = {"v", "user_id", "role", "created_at", "last_seen_at", "max_expires_at", "client", "user_agent", "ip", "email", "user_created_at", "generation"}
+    documented = {"v", "user_id", "role", "created_at", "last_seen_at", "max_expires_at", "client", "user_agent", "ip", "email", "user_created_at", "generation", "email_verified_at"}
     expect(set(session) == documented, f"fields are exactly {sorted(documented)} (got {sorted(session)})")
+    verified = session.get("email_verified_at", "")
+    expect(verified == "" or (ms.fullmatch(verified) is not None and verified <= session.get("created_at", "")), "email_verified_at is empty or integer Unix ms, no later than created_at")
     expect(re.fullmatch(r"[^@\s]+@[^@\s]+", session.get("email", "")) is not None, "email is an address")
     expect(ms.fullmatch(session.get("user_created_at", "")) is not None, "user_created_at is integer Unix ms")
     expect(session.get("user_created_at", "") <= session.get("created_at", ""), "and no later than the session's created_at")
