@@ -34,7 +34,7 @@ export function createAccountRecovery ({ users, passwords, throttles, sessions, 
      * POST /password-resets/confirm: sets the password and ends every session of the user; any
      * other reset token of the user dies too. `invalid_reset_token` for any token that is not live.
      */
-    async confirmPasswordReset (token: string, password: string): Promise<void> {
+    async confirmPasswordReset (token: string, password: string, ip: string): Promise<void> {
       checkPasswordBytes('password', password)
       // A cheap look first: a bcrypt run (hundreds of ms of a worker) only for a token that names a user.
       const userId = await tokens.peek(token, 'password_reset')
@@ -44,9 +44,10 @@ export function createAccountRecovery ({ users, passwords, throttles, sessions, 
       // wins; the other finds it gone. Sessions are cut off before that, as for a password change.
       const { changed: user } = await withSessionsEnded(sessions, userId, 'password-reset', undefined, () => tokens.resetPassword(token, hash))
       if (!user) throw errors.invalidResetToken()
-      // Whoever knew the old password may have made networks known, or locked the owner out, with it.
+      // Whoever knew the old password may have made networks known with it; and the owner, back in
+      // from this network, is no longer locked out by the failures that led here.
       await throttles.forgetNetworks(user.email)
-      await throttles.forgetFailures(user.email)
+      await throttles.forgetFailures(user.email, ip)
     },
 
     /** POST /email-verifications: mails a verification token if the email has an account not yet confirmed. */

@@ -30,7 +30,7 @@ export const accountRecoveryRoutes: FastifyPluginAsyncJsonSchemaToTs = async (ap
     '/password-resets/confirm',
     { schema: { body: resetConfirmBody, response: { 204: noContent, '4xx': errorBody } } },
     async (request, reply) => {
-      await recovery.confirmPasswordReset(request.body.token, request.body.password)
+      await recovery.confirmPasswordReset(request.body.token, request.body.password, request.ip)
       return reply.code(204).send(null)
     }
   )

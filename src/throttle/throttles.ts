@@ -26,10 +26,11 @@ export interface Throttles {
   /** Counts one sign-up attempt from `ip`; 429 past the limit. */
   signUp(ip: string): Promise<void>
   /**
-   * Clears the account's overall count of failed logins: a password reset has just proved the
-   * mailbox is the owner's, who should not stay locked out by a stranger's guesses.
+   * Clears the account's failed logins, overall and from `ip`'s network: a password reset from
+   * there has just proved the mailbox is the owner's, who should not stay locked out, by their own
+   * forgotten password or by a stranger's guesses. (The address's own count, over every account, stays.)
    */
-  forgetFailures(email: string): Promise<void>
+  forgetFailures(email: string, ip: string): Promise<void>
   /**
    * Counts one request for a reset or verification mail against this email and this client
    * address (whether or not the email has an account, so a 429 tells nothing); 429 past either.
@@ -158,8 +159,10 @@ export function createThrottles (redis: RedisClient, options: ThrottleOptions): 
         throw refusal('signup_ip', reason)
       }
     },
-    async forgetFailures (email) {
-      await orUnavailable('redis', () => perAccount.delete(digest(normaliseEmail(email))))
+    async forgetFailures (email, ip) {
+      const normalised = normaliseEmail(email)
+      await orUnavailable('redis', () =>
+        Promise.all([perAccount.delete(digest(normalised)), perAccountNetwork.delete(digest(`${normalised}\n${networkKey(ip)}`))]))
     },
     async mailRequest (email, ip) {
       const counts = [

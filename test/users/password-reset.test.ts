@@ -197,6 +197,21 @@ t.test('a verification token is no reset token', async (t) => {
   t.ok(await login(ctx.app, email), 'the password did not change')
 })
 
+t.test('a reset lets the owner back in from the network that was locked out', async (t) => {
+  const { smtp, ctx } = await setUp(t, { LOGIN_MAX_FAILURES_PER_ACCOUNT_NETWORK: '3', LOGIN_MAX_FAILURES_PER_ACCOUNT: '5' })
+  const { email } = await newSession(ctx)
+  const attempt = (password: string, ip: string) => ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password }, remoteAddress: ip })
+  for (let i = 0; i < 3; i++) t.equal((await attempt('forgotten, wrong', '10.1.0.1')).statusCode, 401)
+  for (let i = 0; i < 2; i++) t.equal((await attempt('a stranger guessing', '10.2.0.1')).statusCode, 401)
+  t.equal((await attempt(PASSWORD, '10.1.0.1')).statusCode, 429, "the owner's network is locked out")
+  const seen = smtp.mails.length
+  t.equal((await requestReset(ctx, email, '10.1.0.1')).statusCode, 202)
+  const token = codeOf(await mailAfter(smtp, email, seen))
+  t.equal((await ctx.app.inject({ method: 'POST', url: '/password-resets/confirm', payload: { token, password: NEW_PASSWORD }, remoteAddress: '10.1.0.9' })).statusCode, 204)
+  t.equal((await attempt(NEW_PASSWORD, '10.1.0.1')).statusCode, 201, 'in again from there with the new password')
+  t.equal((await attempt('still guessing', '10.3.0.1')).statusCode, 401, "and the account's overall count started afresh")
+})
+
 t.test('requests are limited per email (known or not) and per address', async (t) => {
   const { smtp, ctx } = await setUp(t, { MAIL_MAX_PER_EMAIL: '2', MAIL_MAX_PER_IP: '4' })
   const { email } = await newSession(ctx)
