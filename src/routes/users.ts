@@ -1,16 +1,19 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
+import { errors } from '../shared/errors.js'
 import { errorBody } from '../schemas/common.js'
-import { loginHeaders } from '../schemas/sessions.js'
-import { signUpBody, signUpResponse } from '../schemas/users.js'
+import { clientLabel } from '../schemas/sessions.js'
+import { signUpBody, signUpHeaders, signUpResponse } from '../schemas/users.js'
 import { answerWithSession, audienceOf, deviceOf, transportOf } from './login.js'
 
 export const userRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { accounts, config } = app
   app.post(
     '/users',
-    { schema: { body: signUpBody, headers: loginHeaders, response: { 201: signUpResponse, '4xx': errorBody } } },
+    // X-Client is checked only for a sign-in: a plain sign-up never used it, and must not start refusing it.
+    { schema: { body: signUpBody, headers: signUpHeaders, response: { 201: signUpResponse, '4xx': errorBody } } },
     async (request, reply) => {
       const { email, password, sign_in: signIn, client } = request.body
+      if (signIn === true) checkClientHeader(request.headers['x-client'])
       // Checked before the account exists: a sign-in that could not be answered must not leave one behind.
       const signInAs = signIn === true
         ? { transport: transportOf(app, request, request.body.transport), device: deviceOf(request, client), audience: audienceOf(request, config.jwt.audienceHeader) }
@@ -20,4 +23,13 @@ export const userRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
       return reply.code(201).send({ user })
     }
   )
+}
+
+const CLIENT_LABEL = new RegExp(clientLabel.pattern)
+
+/** As loginHeaders checks it for POST /sessions. */
+function checkClientHeader (value: string | string[] | undefined): void {
+  if (value !== undefined && (typeof value !== 'string' || !CLIENT_LABEL.test(value))) {
+    throw errors.badRequest(`headers/x-client must match pattern "${clientLabel.pattern}"`)
+  }
 }

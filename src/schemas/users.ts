@@ -23,6 +23,12 @@ export const signUpBody = {
   },
 } as const
 
+/** X-Client names the session of a sign-up with `sign_in` (checked then, as at login); a plain sign-up ignores it. */
+export const signUpHeaders = {
+  type: 'object',
+  properties: { 'x-client': { type: 'string', description: `With sign_in: the session's client label (${clientLabel.pattern}), as at POST /sessions` } },
+} as const
+
 /** 201: the user; with `sign_in`, the session too, as a login gives it (none while REQUIRE_VERIFIED_EMAIL waits for the email). */
 export const signUpResponse = {
   type: 'object',

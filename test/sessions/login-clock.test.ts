@@ -199,6 +199,12 @@ t.test('POST /users with sign_in', async (t) => {
       t.equal(await usersWithEmail(email), 0, 'no account')
     }
   })
+
+  t.test('a plain sign-up does not look at X-Client: an app that always sends one is not refused', async (t) => {
+    const res = await signUpWith(ctx, { email: ctx.email() }, { 'x-client': 'MyApp 1.2.3+45 (Android 14, Pixel 8)' })
+    t.equal(res.statusCode, 201)
+    t.same(Object.keys(res.json()), ['user'])
+  })
 })
 
 t.test('REQUIRE_VERIFIED_EMAIL: no session until the email is confirmed, and only the owner learns why', async (t) => {
