@@ -133,7 +133,7 @@ export function createMetrics (countSessions: () => Promise<number>, passwordPoo
   return {
     registry,
     liveSessions,
-    logins: new Counter({ name: 'gatehouse_logins_total', help: 'Login attempts by result: ok, failed (wrong credentials), throttled (429), error', labelNames: ['result'], registers }),
+    logins: new Counter({ name: 'gatehouse_logins_total', help: 'Login attempts by result: ok, failed (wrong credentials), throttled (429), unverified (right password, email not confirmed: REQUIRE_VERIFIED_EMAIL), error', labelNames: ['result'], registers }),
     introspections: new Counter({ name: 'gatehouse_introspections_total', help: 'POST /introspect answers: active or inactive', labelNames: ['result'], registers }),
     throttled: new Counter({ name: 'gatehouse_throttled_total', help: 'Requests refused (429) by a brute-force limit', labelNames: ['limit'], registers }),
     mail: new Counter({

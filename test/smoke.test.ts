@@ -1,5 +1,10 @@
 import { Redis } from 'ioredis'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
+import { codeOf, readMailFile } from './helpers/smtp.js'
+import { eventually } from './helpers/wait.js'
 import { TEST_REDIS_URL, uniqueId } from './helpers/config.js'
 import { sql } from './helpers/db.js'
 import { deleteKeys } from './helpers/redis.js'
@@ -9,7 +14,10 @@ import { exited, launch, listening, ownPrefix, request } from './server-process.
 
 t.test('npm start serves the documented flow over HTTP', async (t) => {
   const prefix = `gatehouse-test:${uniqueId()}:`
-  const started = launch('npm', ['start'], { REDIS_KEY_PREFIX: prefix })
+  // Mail as in development with no SMTP (files), in a folder of the test's own rather than .gatehouse/mail.
+  const mailDir = await mkdtemp(join(tmpdir(), 'gatehouse-smoke-mail-'))
+  t.teardown(() => rm(mailDir, { recursive: true, force: true }))
+  const started = launch('npm', ['start'], { REDIS_KEY_PREFIX: prefix, MAIL_TRANSPORT: 'auto', MAIL_DIR: mailDir })
   t.teardown(() => {
     if (started.proc.exitCode === null) process.kill(-started.proc.pid!, 'SIGKILL')
   })
@@ -32,8 +40,18 @@ t.test('npm start serves the documented flow over HTTP', async (t) => {
   const after = await call('GET', '/me', { token })
   t.equal(after.status, 401)
   t.equal(after.headers.get('www-authenticate'), 'Token realm="Application"')
+
+  // The README's password reset, with the code read from the mail file.
+  t.equal((await call('POST', '/password-resets', { body: { email } })).status, 202)
+  t.ok(await eventually(10_000, async () => (await readdir(mailDir)).some((name) => name.includes('password-reset'))), 'the reset mail is written to MAIL_DIR')
+  const code = codeOf(await readMailFile(mailDir, email))
+  t.equal((await call('POST', '/password-resets/confirm', { body: { token: code, password: 'a new passphrase' } })).status, 204)
+  t.equal((await call('POST', '/sessions', { body: { email, password: 'a new passphrase' } })).status, 201, 'the new password logs in')
+  t.match(started.output(), /account mail is written to files/, 'the log says where mail goes')
+
   t.notOk(started.output().includes(token), 'the token never appears in the logs')
   t.notOk(started.output().includes(password), 'nor the password')
+  t.notOk(started.output().includes(code), 'nor the reset code')
 
   // To npm alone, as an orchestrator running `npm start` would: it must reach the server itself.
   process.kill(started.proc.pid!, 'SIGTERM')

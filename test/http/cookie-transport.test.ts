@@ -32,7 +32,7 @@ t.test('a cookie login sets an HttpOnly __Host- cookie and answers the CSRF toke
   await signUp(ctx.app, email)
   const res = await ctx.app.inject({ method: 'POST', url: '/sessions', headers: { origin: ORIGIN }, payload: { email, password: PASSWORD, transport: 'cookie' } })
   t.equal(res.statusCode, 201)
-  t.same(Object.keys(res.json()).sort(), ['csrf_token', 'user'], 'no token in the body: page scripts never see it')
+  t.same(Object.keys(res.json()).sort(), ['csrf_token', 'expires_at', 'idle_timeout_seconds', 'max_expires_at', 'user'], 'no token in the body: page scripts never see it')
   t.equal(res.headers['cache-control'], 'no-store')
   const [session, csrf] = [res.cookies.find((c) => c.name === '__Host-gatehouse_session'), res.cookies.find((c) => c.name === '__Host-gatehouse_csrf')]
   t.ok(session && csrf, 'both cookies, with the __Host- prefix')
