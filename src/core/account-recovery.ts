@@ -1,5 +1,6 @@
 import type { SessionStore } from '../sessions/store.js'
 import { errors } from '../shared/errors.js'
+import type { Log } from '../shared/log.js'
 import type { Throttles } from '../throttle/throttles.js'
 import type { AccountTokens } from '../users/account-tokens.js'
 import { checkPasswordBytes, type PasswordHasher } from '../users/passwords.js'
@@ -14,6 +15,7 @@ export interface AccountRecoveryDeps {
   sessions: SessionStore
   tokens: AccountTokens
   mail: AccountMail
+  log: Log
 }
 
 /**
@@ -21,7 +23,7 @@ export interface AccountRecoveryDeps {
  * The requests answer alike whatever the email: the lookup runs for every request, and what
  * depends on its result (a token, a mail) happens after the answer, in the background.
  */
-export function createAccountRecovery ({ users, passwords, throttles, sessions, tokens, mail }: AccountRecoveryDeps) {
+export function createAccountRecovery ({ users, passwords, throttles, sessions, tokens, mail, log }: AccountRecoveryDeps) {
   return {
     /** POST /password-resets: mails a reset token if the email has an account. */
     async requestPasswordReset (email: string, ip: string): Promise<void> {
@@ -59,7 +61,16 @@ export function createAccountRecovery ({ users, passwords, throttles, sessions, 
 
     /** POST /email-verifications/confirm: `invalid_verification_token` for any token that is not live. */
     async confirmVerification (token: string): Promise<void> {
-      if ((await tokens.verifyEmail(token)) === null) throw errors.invalidVerificationToken()
+      const verified = await tokens.verifyEmail(token)
+      if (verified === null) throw errors.invalidVerificationToken()
+      try {
+        // For the sessions from before, which recorded '' at login (see GET /me).
+        await sessions.markEmailVerified(verified.userId, verified.verifiedAt)
+      } catch (err) {
+        // The confirmation itself is done and the token used up: the answer is still 204. Sessions
+        // from before show the email unconfirmed until their next login; new ones read Postgres.
+        log.warn({ userId: verified.userId, err: (err as Error).message }, 'email confirmed, but Redis could not record it for the sessions from before')
+      }
     },
   }
 }

@@ -41,7 +41,7 @@ export default fp(async (app) => {
     changeRole: admin.changeRole,
     deleteUser: admin.deleteUser,
     deleteOwnAccount: createOwnAccountDeletion({ users, passwords, throttles, sessions }),
-    recovery: accountMail && createAccountRecovery({ users, passwords, throttles, sessions, tokens: accountTokens, mail: accountMail }),
+    recovery: accountMail && createAccountRecovery({ users, passwords, throttles, sessions, tokens: accountTokens, mail: accountMail, log }),
     sessionUser: (sessionId, userId, live) => sessionUser({ users, sessions }, sessionId, userId, live),
   }
   app.decorate('accounts', accounts)

@@ -8,13 +8,14 @@ const iso = (ms: number) => new Date(ms).toISOString()
 
 /** Behind `authenticate` (routes/index.ts). */
 export const meRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
-  const { accounts, users, sessionCookies: cookies } = app
-  // Served from the session hash that authenticate has just read: one Redis round trip in all,
-  // once the email is confirmed. Until then the session (written at login) cannot know whether it
-  // has been since, so PostgreSQL is asked: only for these users, and only here.
+  const { accounts, sessions, sessionCookies: cookies } = app
+  // Served from the session hash that authenticate has just read: one Redis round trip in all.
+  // A session whose user had not confirmed the email at login asks Redis once more, for a
+  // confirmation made since (sessions.markEmailVerified); never the database.
   app.get('/me', { schema: { response: { 200: userResponse, '4xx': errorBody } } }, async (request) => {
     const { userId, email, role, userCreatedAt, emailVerifiedAt } = requireAuth(request)
-    const verifiedAt = emailVerifiedAt > 0 ? iso(emailVerifiedAt) : ((await users.findById(userId))?.emailVerifiedAt ?? null)
+    const verified = emailVerifiedAt > 0 ? emailVerifiedAt : await sessions.emailVerifiedAt(userId)
+    const verifiedAt = verified > 0 ? iso(verified) : null
     // The session hash holds the role Gatehouse copied from the users table at login.
     return { user: { id: userId, email, role: role as Role, createdAt: iso(userCreatedAt), emailVerifiedAt: verifiedAt } }
   })

@@ -18,6 +18,11 @@ export interface SessionKeys {
   generation(userId: string): string
   /** `<prefix>user:{<user_id>}:cutoff`: sessions of a lower `generation` were ended by a revoke-all. */
   cutoff(userId: string): string
+  /**
+   * `<prefix>user:{<user_id>}:email_verified_at`: when the user confirmed the email (Unix ms),
+   * for sessions from before that, whose hashes recorded ''. Kept as long as such a session can live.
+   */
+  emailVerified(userId: string): string
   /** SCAN pattern matching every session hash (layout 3). */
   readonly sessionPattern: string
   /** The user and session a session hash's name stands for; null for any other key. */
@@ -32,6 +37,7 @@ export function sessionKeys (prefix: string): SessionKeys {
     index: (userId) => `${prefix}user:{${userId}}:sessions`,
     generation: (userId) => `${prefix}user:{${userId}}:generation`,
     cutoff: (userId) => `${prefix}user:{${userId}}:cutoff`,
+    emailVerified: (userId) => `${prefix}user:{${userId}}:email_verified_at`,
     sessionPattern: `${sessionPrefix}*`,
     parseSession (key) {
       if (!key.startsWith(sessionPrefix)) return null

@@ -158,6 +158,13 @@ export interface SessionStore {
    * only the one whose GETDEL gets the owner key publishes, so the event appears once.
    */
   expired(id: string, userId: string): Promise<void>
+  /**
+   * Records that the user confirmed the email at `at` (Unix ms), for the sessions that existed
+   * then (their hashes say ''): GET /me reads it for them, and never needs the database.
+   */
+  markEmailVerified(userId: string, at: number): Promise<void>
+  /** When the user confirmed the email, as markEmailVerified recorded it; 0 if it did not (or no session from before can still be live). */
+  emailVerifiedAt(userId: string): Promise<number>
   /** Publishes `user-deleted` once the account is gone (its sessions were ended first, with their own events). */
   userDeleted(userId: string, by: DeletedBy): Promise<void>
 }
@@ -344,6 +351,13 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
         if ((await redis.getdel(keys.owner(userId, id))) !== null) await events([{ type: 'expired', sessionId: id, userId, reason: 'ttl' }])
       }),
     userDeleted: (userId, by) => events([{ type: 'user-deleted', sessionId: '', userId, reason: by }]),
+    markEmailVerified: (userId, at) =>
+      run('mark-verified', async () => {
+        // A session created before `at` lives at most SESSION_MAX_AGE_SECONDS: after that, every
+        // live session was created after the confirmation and records it itself.
+        await redis.set(keys.emailVerified(userId), String(at), 'PX', maxAgeSeconds * 1000 + OWNER_GRACE_MS)
+      }),
+    emailVerifiedAt: (userId) => run('verified-at', async () => Number(await redis.get(keys.emailVerified(userId))) || 0),
   }
 }
 

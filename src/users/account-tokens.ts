@@ -25,8 +25,11 @@ export interface AccountTokens {
    * with it. The user's id and email, or null when the token is not live.
    */
   resetPassword(token: string, passwordHash: string): Promise<{ id: string, email: string } | null>
-  /** Uses a verification token up and marks the email confirmed (once); the user's id, or null when the token is not live. */
-  verifyEmail(token: string): Promise<string | null>
+  /**
+   * Uses a verification token up and marks the email confirmed (once: a later confirmation keeps
+   * the first time). The user's id and that time (Unix ms), or null when the token is not live.
+   */
+  verifyEmail(token: string): Promise<{ userId: string, verifiedAt: number } | null>
 }
 
 /** SHA-256 of the token: the table never holds a token itself, so reading it lets nobody in. */
@@ -81,7 +84,8 @@ export function createAccountTokens (db: Database): AccountTokens {
         // The first confirmation's time stays: a second mail's link changes nothing.
         await tx.user.updateMany({ where: { id: userId, emailVerifiedAt: null }, data: { emailVerifiedAt: new Date() } })
         await tx.accountToken.deleteMany({ where: { userId, purpose: 'email_verification' } })
-        return userId
+        const user = await tx.user.findUniqueOrThrow({ where: { id: userId }, select: { emailVerifiedAt: true } })
+        return { userId, verifiedAt: user.emailVerifiedAt!.getTime() }
       }),
   }
 }

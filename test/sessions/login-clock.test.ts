@@ -7,6 +7,7 @@ import { buildTestApp, type TestContext } from '../helpers/app.js'
 import { sql } from '../helpers/db.js'
 import { call, claimsOf, me, newAdmin, PASSWORD, signUp } from '../helpers/http.js'
 import { sessionKeyOf } from '../helpers/redis.js'
+import { codeOf, readMailFile } from '../helpers/smtp.js'
 import { eventually } from '../helpers/wait.js'
 
 // The session's clock in the login answer (expires_at, max_expires_at, idle_timeout_seconds), so
@@ -233,28 +234,35 @@ t.test('REQUIRE_VERIFIED_EMAIL: no session until the email is confirmed, and onl
   t.not(verified.json().user.emailVerifiedAt, null)
 })
 
-t.test('GET /me shows when the email was confirmed, from the session once a login has recorded it', async (t) => {
-  const ctx = await buildTestApp(t)
+t.test('GET /me shows when the email was confirmed, from Redis alone: the hash once a login recorded it, before that the confirmation', async (t) => {
+  const mailDir = await mkdtemp(join(tmpdir(), 'gatehouse-mail-'))
+  t.teardown(() => rm(mailDir, { recursive: true, force: true }))
+  const ctx = await buildTestApp(t, { MAIL_TRANSPORT: 'files', MAIL_DIR: mailDir })
   const email = ctx.email()
   const res = await signUpWith(ctx, { email, sign_in: true })
   const { token, user } = res.json()
   t.equal((await me(ctx.app, `Token token=${token}`)).json().user.emailVerifiedAt, null, 'a new user is unverified')
   t.equal(await ctx.redis.hget(sessionKeyOf(ctx, token), 'email_verified_at'), '', 'and the session records nothing')
 
-  await sql('UPDATE users SET email_verified_at = now() WHERE id = $1', [user.id])
-  const older = (await me(ctx.app, `Token token=${token}`)).json().user.emailVerifiedAt
-  t.type(older, 'string', 'the session from before shows it: read from PostgreSQL')
-  t.ok(Math.abs(Date.parse(older) - Date.now()) < 5000, `the instant it was set (${older})`)
+  await ctx.app.accountMail!.idle()
+  const mail = await readMailFile(mailDir, email)
+  t.equal((await ctx.app.inject({ method: 'POST', url: '/email-verifications/confirm', payload: { token: codeOf(mail) } })).statusCode, 204)
+  const [row] = await sql<{ at: Date }>('SELECT email_verified_at AS at FROM users WHERE id = $1', [user.id])
+  const confirmed = row!.at.toISOString()
+  t.equal((await me(ctx.app, `Token token=${token}`)).json().user.emailVerifiedAt, confirmed, 'the session from before shows the instant PostgreSQL holds')
   t.equal(await ctx.redis.hget(sessionKeyOf(ctx, token), 'email_verified_at'), '', 'the older session is not rewritten')
+  const marker = `${ctx.config.redisKeyPrefix}user:{${user.id}}:email_verified_at`
+  t.equal(await ctx.redis.get(marker), String(row!.at.getTime()), 'Redis records the confirmation beside the user\'s other keys')
+  const pttl = await ctx.redis.pttl(marker)
+  t.ok(pttl > ctx.config.sessionMaxAgeSeconds * 1000 && pttl <= ctx.config.sessionMaxAgeSeconds * 1000 + 3_600_000, 'for as long as a session from before can live')
 
   const fresh = (await loginAs(ctx, email)).json().token
-  const recorded = await ctx.redis.hget(sessionKeyOf(ctx, fresh), 'email_verified_at')
-  t.equal(recorded, String(Date.parse(older)), 'a login after it writes the instant into the session hash (Unix ms)')
-  t.equal((await me(ctx.app, `Token token=${fresh}`)).json().user.emailVerifiedAt, older, 'and GET /me shows the same instant')
+  t.equal(await ctx.redis.hget(sessionKeyOf(ctx, fresh), 'email_verified_at'), String(row!.at.getTime()), 'a login after it writes the instant into the session hash (Unix ms)')
+  t.equal((await me(ctx.app, `Token token=${fresh}`)).json().user.emailVerifiedAt, confirmed, 'and GET /me shows the same instant')
 
-  // Proof that the new session answers from Redis: the row is changed behind its back, and it still
-  // shows what the login recorded, while the older session (reading PostgreSQL) follows the row.
+  // Proof that neither reads PostgreSQL: the row is changed behind their backs, and both still
+  // show what Redis recorded.
   await sql('UPDATE users SET email_verified_at = email_verified_at - interval \'1 day\' WHERE id = $1', [user.id])
-  t.equal((await me(ctx.app, `Token token=${fresh}`)).json().user.emailVerifiedAt, older, 'the new session: from its hash')
-  t.equal(Date.parse((await me(ctx.app, `Token token=${token}`)).json().user.emailVerifiedAt), Date.parse(older) - 86_400_000, 'the older one: from the row')
+  t.equal((await me(ctx.app, `Token token=${fresh}`)).json().user.emailVerifiedAt, confirmed, 'the new session: from its hash')
+  t.equal((await me(ctx.app, `Token token=${token}`)).json().user.emailVerifiedAt, confirmed, 'the older one: from the confirmation in Redis')
 })
