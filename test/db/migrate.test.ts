@@ -16,7 +16,7 @@ function scratchDatabase (t: Test): string {
   return url.toString()
 }
 
-const MIGRATIONS = ['20261123120000_create_users', '20261123140000_add_user_role']
+const MIGRATIONS = ['20261123120000_create_users', '20261123140000_add_user_role', '20261207080000_account_lifecycle']
 
 t.test('creates the database and applies the migrations the way Prisma records them', async (t) => {
   const url = scratchDatabase(t)
@@ -36,7 +36,9 @@ t.test('creates the database and applies the migrations the way Prisma records t
   }
 
   const columns = await sql<{ column_name: string }>("SELECT column_name FROM information_schema.columns WHERE table_name = 'users' ORDER BY column_name", [], url)
-  t.same(columns.map((c) => c.column_name), ['created_at', 'email', 'id', 'password_hash', 'role', 'updated_at'])
+  t.same(columns.map((c) => c.column_name), ['created_at', 'email', 'email_verified_at', 'id', 'password_hash', 'role', 'updated_at'])
+  const tokenColumns = await sql<{ column_name: string }>("SELECT column_name FROM information_schema.columns WHERE table_name = 'account_tokens' ORDER BY column_name", [], url)
+  t.same(tokenColumns.map((c) => c.column_name), ['created_at', 'expires_at', 'hash', 'purpose', 'user_id'], 'mailed tokens: a hash, never the token')
 
   t.same(await migrate(url), [], 'a second run has nothing to do')
 })

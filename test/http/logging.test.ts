@@ -22,7 +22,7 @@ t.test('logs are JSON with request ids, and never hold a token, a password or a 
 
   t.equal((await call(ctx.app, 'GET', '/me', token)).statusCode, 200)
   t.equal((await call(ctx.app, 'PUT', '/me/password', token, { current_password: PASSWORD, new_password: newPassword })).statusCode, 204)
-  t.equal((await call(ctx.app, 'PUT', '/me/password', token, { current_password: 'wrong wrong wrong', new_password: newPassword })).statusCode, 403)
+  t.equal((await call(ctx.app, 'PUT', '/me/password', token, { current_password: 'wrong wrong wrong', new_password: newPassword })).statusCode, 401)
   // Failures are where secrets leak: a wrong password, a forged token, broken JSON around a password.
   t.equal((await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: PASSWORD } })).statusCode, 401)
   t.equal((await ctx.app.inject({ method: 'GET', url: '/me', headers: { authorization: `Token token=${token}x` } })).statusCode, 401)

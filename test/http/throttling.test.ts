@@ -91,7 +91,7 @@ t.test('wrong current passwords in PUT /me/password use up the same limits as lo
   const ctx = await buildTestApp(t, DEFAULT_LIMITS)
   const { email, token } = await newSession(ctx)
   const change = (current: string) => call(ctx.app, 'PUT', '/me/password', token, { current_password: current, new_password: 'a brand new passphrase' })
-  for (let i = 0; i < 10; i++) t.equal((await change('wrong password')).statusCode, 403)
+  for (let i = 0; i < 10; i++) t.equal((await change('wrong password')).statusCode, 401)
   const locked = await change(PASSWORD)
   t.equal(locked.statusCode, 429, 'a stolen session cannot keep guessing')
   t.equal(locked.json().error, 'too_many_requests')
