@@ -42,7 +42,7 @@ async function storeFor (t: Test, { ttlSeconds = () => TTL_SECONDS }: { ttlSecon
   return { store, redis, keys: sessionKeys(prefix), events, now }
 }
 
-async function newSession (store: SessionStore, userId: string, input: Partial<{ role: string; email: string; userCreatedAt: number; device: Device }> = {}) {
+async function newSession (store: SessionStore, userId: string, input: Partial<{ role: string; email: string; userCreatedAt: number; emailVerifiedAt: number; device: Device }> = {}) {
   const session = await store.create({
     userId,
     role: 'user',
@@ -141,17 +141,17 @@ t.test('the packed login argument of create-session.lua round-trips every docume
   const contract = readFileSync(new URL('../../docs/session-contract.md', import.meta.url), 'utf8')
   const table = contract.slice(contract.indexOf('### `<prefix>sess:{<user_id>}:<jti>`'), contract.indexOf('### `<prefix>user:{<user_id>}:sessions`'))
   const documented = [...table.matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]).sort()
-  t.equal(documented.length, 12, 'the table was found')
+  t.equal(documented.length, 13, 'the table was found')
 
   const userId = randomUUID()
-  const cases: Array<{ name: string; device: Device; userAgent?: string }> = [
-    { name: 'quotes, backslashes, control characters and non-ASCII text', device: { client: 'web (v2.1)/x_y-z', userAgent: 'Mozilla/5.0 "quoted" \\ back\tslash é ü ÿ 😀 {"json": [1]}', ip: '2001:db8::1' } },
+  const cases: Array<{ name: string; device: Device; userAgent?: string; emailVerifiedAt?: number }> = [
+    { name: 'quotes, backslashes, control characters and non-ASCII text', emailVerifiedAt: 1_234_567_890_999, device: { client: 'web (v2.1)/x_y-z', userAgent: 'Mozilla/5.0 "quoted" \\ back\tslash é ü ÿ 😀 {"json": [1]}', ip: '2001:db8::1' } },
     { name: 'empty strings', device: { client: '', userAgent: '', ip: '' } },
     // ioredis sends such a string's UTF-8 bytes, the lone surrogate as U+FFFD; so does the packing.
     { name: 'a lone surrogate', device: { client: 'x', userAgent: 'lone \ud800 surrogate', ip: '::1' }, userAgent: 'lone \ufffd surrogate' },
   ]
-  for (const { name, device, userAgent } of cases) {
-    const session = await newSession(store, userId, { role: 'admin', email: 'o\'brien+tag@example.com', userCreatedAt: 1_234_567_890_123, device })
+  for (const { name, device, userAgent, emailVerifiedAt } of cases) {
+    const session = await newSession(store, userId, { role: 'admin', email: 'o\'brien+tag@example.com', userCreatedAt: 1_234_567_890_123, emailVerifiedAt, device })
     const hash = await redis.hgetall(keys.session(userId, session.id))
     t.same(Object.keys(hash).sort(), documented, `${name}: every documented field, and no other`)
     t.same(hash, {
@@ -166,6 +166,7 @@ t.test('the packed login argument of create-session.lua round-trips every docume
       ip: device.ip,
       email: 'o\'brien+tag@example.com',
       user_created_at: '1234567890123',
+      email_verified_at: emailVerifiedAt === undefined ? '' : String(emailVerifiedAt),
       generation: '0',
     }, `${name}: each value as given`)
     t.equal(session.maxExpiresAt, Math.floor((session.createdAt + 3600 * 1000) / 1000) * 1000, 'the absolute end, in whole seconds')
