@@ -65,7 +65,8 @@ t.test('concurrent scrapes share one count of the keyspace', async (t) => {
 })
 
 t.test('OpenAPI for the whole API at /docs/json, and a browsable page at /docs', async (t) => {
-  const ctx = await buildTestApp(t, { INTROSPECTION_TOKENS: 'docs-test-service-credential-0123456789abcdef' })
+  // With account mail (an SMTP server never called here), so that its routes are served and described.
+  const ctx = await buildTestApp(t, { INTROSPECTION_TOKENS: 'docs-test-service-credential-0123456789abcdef', SMTP_URL: 'smtp://127.0.0.1:9' })
   const res = await ctx.app.inject({ method: 'GET', url: '/docs/json' })
   t.equal(res.statusCode, 200)
   const spec = res.json()
@@ -80,6 +81,12 @@ t.test('OpenAPI for the whole API at /docs/json, and a browsable page at /docs',
     'DELETE /sessions/{id}',
     'GET /me',
     'PUT /me/password',
+    'DELETE /me',
+    'POST /password-resets',
+    'POST /password-resets/confirm',
+    'POST /email-verifications',
+    'POST /email-verifications/confirm',
+    'DELETE /admin/users/{id}',
     'GET /admin/users/{id}/sessions',
     'DELETE /admin/users/{id}/sessions',
     'PUT /admin/users/{id}/role',
@@ -97,6 +104,10 @@ t.test('OpenAPI for the whole API at /docs/json, and a browsable page at /docs',
   t.same(spec.paths['/introspect'].post.security, [{ serviceCredential: [] }])
   t.equal(spec.paths['/users'].post.security, undefined, 'sign-up needs nothing')
   t.ok(spec.paths['/sessions'].post.requestBody.content['application/json'].schema.properties.password, 'request bodies come from the route schemas')
+  const login = spec.paths['/sessions'].post.responses['201'].content['application/json'].schema
+  t.match(login.required, ['user', 'expires_at', 'max_expires_at', 'idle_timeout_seconds'], 'the login answer carries the session\'s clock')
+  t.ok(spec.paths['/users'].post.requestBody.content['application/json'].schema.properties.sign_in, 'sign-up takes sign_in')
+  t.same(spec.paths['/password-resets'].post.responses['202'].content['application/json'].schema.properties.status.enum, ['accepted'])
 
   const page = await ctx.app.inject({ method: 'GET', url: '/docs/' })
   t.equal(page.statusCode, 200)
