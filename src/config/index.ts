@@ -177,7 +177,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
     throw new ConfigError('SESSION_TRANSPORT', 'cookie needs CORS_ORIGINS: the web app origins whose pages may use the cookie')
   }
 
-  const mail = mailConfig(production, value, warnings)
+  const mail = mailConfig(production, env, value, warnings)
   const requireVerifiedEmail = value('REQUIRE_VERIFIED_EMAIL')
   // Nobody could confirm an email, so nobody who signs up could ever log in.
   if (requireVerifiedEmail && mail.transport === null) throw new ConfigError('REQUIRE_VERIFIED_EMAIL', 'needs account mail (SMTP_URL): with no mail, no new user could ever confirm an email')
@@ -242,13 +242,18 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
  * MAIL_TRANSPORT resolved against SMTP_URL and NODE_ENV. Files hold live tokens in clear, so they
  * are for development only; production with no SMTP has no mail, and says so at start-up.
  */
-function mailConfig (production: boolean, value: <K extends SettingName>(name: K) => SettingValue<K>, warnings: string[]): MailConfig {
+function mailConfig (production: boolean, env: Env, value: <K extends SettingName>(name: K) => SettingValue<K>, warnings: string[]): MailConfig {
   const wanted = value('MAIL_TRANSPORT')
   const smtpUrl = value('SMTP_URL')
   let transport: MailConfig['transport'] = null
   if (wanted === 'smtp' && smtpUrl === null) throw new ConfigError('MAIL_TRANSPORT', 'is smtp, but SMTP_URL is not set')
   if (wanted === 'files' && production) throw new ConfigError('MAIL_TRANSPORT', 'files is for development: a mailed token is a credential, not something to leave in a folder')
   if (wanted === 'smtp' || (wanted === 'auto' && smtpUrl !== null)) {
+    const params = new URL(smtpUrl!).searchParams
+    // nodemailer's own logging prints whole messages: reset tokens, in the log.
+    if (params.has('debug') || params.has('logger')) throw new ConfigError('SMTP_URL', 'must not set debug or logger: they write whole mails, tokens included, to the log')
+    // A provider refuses mail from an address it does not send for, and every mail would be dropped.
+    if (production && !env.MAIL_FROM) throw new ConfigError('MAIL_FROM', 'is required with SMTP_URL and NODE_ENV=production: an address your SMTP provider sends for, e.g. App <no-reply@example.com>')
     transport = { mode: 'smtp', url: smtpUrl! }
   } else if (wanted === 'files' || (wanted === 'auto' && !production)) {
     transport = { mode: 'files', dir: resolve(value('MAIL_DIR')) }
@@ -260,6 +265,7 @@ function mailConfig (production: boolean, value: <K extends SettingName>(name: K
   const verificationUrl = value('EMAIL_VERIFICATION_URL')
   for (const [name, link] of [['PASSWORD_RESET_URL', resetUrl], ['EMAIL_VERIFICATION_URL', verificationUrl]] as const) {
     if (production && link !== null && !link.startsWith('https://')) throw new ConfigError(name, 'must start with https:// with NODE_ENV=production')
+    if (production && transport !== null && link === null) warnings.push(`${name} is not set: its mails carry only a code to type into the app, no link`)
   }
   return {
     transport,

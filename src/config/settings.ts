@@ -479,8 +479,8 @@ export const SETTINGS = {
   MAIL_FROM: {
     group: 'Mail and accounts',
     default: 'Gatehouse <no-reply@localhost>',
-    values: matching(/^[^\r\n]{3,254}$/, 'must be one line, e.g. App <no-reply@example.com>', 'an address, e.g. `App <no-reply@example.com>`'),
-    meaning: 'The From of account mail.',
+    values: matching(/^(?:[^<>",\p{Cc}]{0,100} <[^<>\s,@\p{Cc}]{1,64}@[^<>\s,@\p{Cc}]{1,190}>|[^<>\s,@\p{Cc}]{1,64}@[^<>\s,@\p{Cc}]{1,190})$/u, 'must be one address, e.g. App <no-reply@example.com>', 'one address, e.g. `App <no-reply@example.com>`'),
+    meaning: 'The From of account mail: an address your SMTP provider sends for (required with `SMTP_URL` in production).',
   },
   MAIL_DIR: {
     group: 'Mail and accounts',
@@ -519,13 +519,13 @@ export const SETTINGS = {
     group: 'Mail and accounts',
     default: 'false',
     values: flag,
-    meaning: '`true`: a login (or a sign-up with `sign_in`) with the right password but an unconfirmed email gets 403 `email_unverified` and no session. Sessions that exist stay.',
+    meaning: '`true`: a login with the right password but an unconfirmed email gets 403 `email_unverified` and no session, and a sign-up with `sign_in` answers the account without a session. A password reset confirms the email too (the mail reached its owner). Sessions that exist stay. Needs account mail.',
   },
   MAIL_MAX_PER_EMAIL: {
     group: 'Mail and accounts',
     default: '5',
     values: wholeNumber(1, 1000),
-    meaning: 'Reset and verification requests per email address per hour (both kinds together, whether or not the address has an account); past it, 429.',
+    meaning: 'Per email address and hour, both kinds together: the requests one client network may make for it (past it, 429, whether or not the address has an account), and the mails its inbox gets from all networks together (past it, requests still get their 202 but no mail; requests from a network the account logged in from lately are not counted, so strangers cannot use it up for the owner).',
   },
   MAIL_MAX_PER_IP: {
     group: 'Mail and accounts',
@@ -537,7 +537,7 @@ export const SETTINGS = {
     group: 'Mail and accounts',
     default: '1000',
     values: wholeNumber(1, 10_000_000),
-    meaning: 'Account mails all instances send per hour in all; past it, requests still get their usual answer but mails are dropped (logged, and counted in `gatehouse_mail_total{outcome="dropped"}`), so a flood cannot run up the mail bill or the sender\'s reputation.',
+    meaning: 'Account mails of each kind (password reset, email verification) that all instances send per hour; past it, requests still get their usual answer but mails are dropped (logged, and counted in `gatehouse_mail_total{outcome="dropped",reason="budget"}`), so a flood cannot run up the mail bill or the sender\'s reputation, and sign-ups cannot use up the resets\' budget.',
   },
 } as const satisfies Record<string, Setting<unknown>>
 

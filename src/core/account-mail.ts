@@ -10,9 +10,10 @@ const MAX_PENDING_JOBS = 100
 export interface AccountMail {
   /**
    * Issues a token of `kind` for the user and mails it, in the background: the caller's answer
-   * never waits on it, and neither its timing nor its outcome depends on it. Never throws.
+   * never waits on it, and neither its timing nor its outcome depends on it. `ip`: who asked (a
+   * request from a network the account knows is not counted against the recipient's cap). Never throws.
    */
-  send(kind: MailKind, user: { id: string, email: string }): void
+  send(kind: MailKind, user: { id: string, email: string }, ip: string): void
   /** Resolves when no job is waiting or running (tests, shutdown), or after `timeoutMs`. */
   idle(timeoutMs?: number): Promise<void>
 }
@@ -20,21 +21,26 @@ export interface AccountMail {
 export interface AccountMailDeps {
   mailer: Mailer
   tokens: AccountTokens
-  throttles: Pick<Throttles, 'mailBudget'>
+  throttles: Pick<Throttles, 'mailBudget' | 'mailRecipient'>
   /** Link templates (PASSWORD_RESET_URL, EMAIL_VERIFICATION_URL) and how long each token lives. */
   config: { resetUrl: string | null, verificationUrl: string | null, resetTtlMinutes: number, verificationTtlMinutes: number }
   log: Log
   /** Told of a mail dropped before it reached the mailer (the mailer reports the rest). */
-  onDropped: (kind: MailKind, reason: 'budget' | 'busy' | 'error') => void
+  onDropped: (kind: MailKind, reason: 'recipient' | 'budget' | 'busy' | 'error') => void
 }
 
 export function createAccountMail ({ mailer, tokens, throttles, config, log, onDropped }: AccountMailDeps): AccountMail {
   let pending = 0
   const settled: Array<() => void> = []
 
-  async function job (kind: MailKind, user: { id: string, email: string }): Promise<void> {
-    // Checked before a token is made: a flood uses up the budget, not the table.
-    if (!(await throttles.mailBudget())) {
+  async function job (kind: MailKind, user: { id: string, email: string }, ip: string): Promise<void> {
+    // Both checked before a token is made: a flood uses up budgets, not the table.
+    if (!(await throttles.mailRecipient(user.email, ip))) {
+      log.warn({ kind, userId: user.id }, 'account mail dropped: this recipient had MAIL_MAX_PER_EMAIL mails this hour')
+      onDropped(kind, 'recipient')
+      return
+    }
+    if (!(await throttles.mailBudget(kind))) {
       log.warn({ kind, userId: user.id }, 'account mail dropped: MAIL_MAX_PER_HOUR is used up')
       onDropped(kind, 'budget')
       return
@@ -49,7 +55,7 @@ export function createAccountMail ({ mailer, tokens, throttles, config, log, onD
   }
 
   return {
-    send (kind, user) {
+    send (kind, user, ip) {
       if (pending >= MAX_PENDING_JOBS) {
         log.warn({ kind, userId: user.id }, 'account mail dropped: too many mail jobs at once on this instance')
         onDropped(kind, 'busy')
@@ -58,7 +64,7 @@ export function createAccountMail ({ mailer, tokens, throttles, config, log, onD
       pending++
       // setImmediate: the request's answer goes out first, whatever the job does.
       setImmediate(() => {
-        job(kind, user)
+        job(kind, user, ip)
           .catch((err: Error) => {
             log.warn({ kind, userId: user.id, err: err.message }, 'account mail dropped: its token could not be stored')
             onDropped(kind, 'error')

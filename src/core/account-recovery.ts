@@ -29,7 +29,7 @@ export function createAccountRecovery ({ users, passwords, throttles, sessions, 
     async requestPasswordReset (email: string, ip: string): Promise<void> {
       await throttles.mailRequest(email, ip)
       const user = await users.findByEmail(email)
-      if (user) mail.send('password-reset', user)
+      if (user) mail.send('password-reset', user, ip)
     },
 
     /**
@@ -38,8 +38,9 @@ export function createAccountRecovery ({ users, passwords, throttles, sessions, 
      */
     async confirmPasswordReset (token: string, password: string, ip: string): Promise<void> {
       checkPasswordBytes('password', password)
-      // A cheap look first: a bcrypt run (hundreds of ms of a worker) only for a token that names a user.
-      const userId = await tokens.peek(token, 'password_reset')
+      // A cheap look first: a bcrypt run (hundreds of ms of a worker) only for a token that names a
+      // user. Wrong tokens count against the address, as wrong passwords do.
+      const userId = await throttles.tokenAttempt(ip, () => tokens.peek(token, 'password_reset'))
       if (userId === null) throw errors.invalidResetToken()
       const hash = await passwords.hash(password)
       // The token is used up in the same transaction that sets the password: of two confirms, one
@@ -56,12 +57,12 @@ export function createAccountRecovery ({ users, passwords, throttles, sessions, 
     async requestVerification (email: string, ip: string): Promise<void> {
       await throttles.mailRequest(email, ip)
       const user = await users.findByEmail(email)
-      if (user && user.emailVerifiedAt === null) mail.send('email-verification', user)
+      if (user && user.emailVerifiedAt === null) mail.send('email-verification', user, ip)
     },
 
     /** POST /email-verifications/confirm: `invalid_verification_token` for any token that is not live. */
-    async confirmVerification (token: string): Promise<void> {
-      const verified = await tokens.verifyEmail(token)
+    async confirmVerification (token: string, ip: string): Promise<void> {
+      const verified = await throttles.tokenAttempt(ip, () => tokens.verifyEmail(token))
       if (verified === null) throw errors.invalidVerificationToken()
       try {
         // For the sessions from before, which recorded '' at login (see GET /me).

@@ -1,5 +1,6 @@
 import type { SessionStore, Device } from '../sessions/store.js'
-import { errors } from '../shared/errors.js'
+import { isGatehouseError } from '../shared/errors.js'
+import type { Log } from '../shared/log.js'
 import type { Throttles } from '../throttle/throttles.js'
 import type { TokenService } from '../tokens/tokens.js'
 import { checkPasswordBytes, type PasswordHasher } from '../users/passwords.js'
@@ -17,6 +18,7 @@ export interface SignUpDeps {
   mail: AccountMail | null
   /** REQUIRE_VERIFIED_EMAIL: a new account gets no session until the email is confirmed. */
   requireVerifiedEmail: boolean
+  log: Log
 }
 
 export interface SignUpResult {
@@ -25,7 +27,7 @@ export interface SignUpResult {
   session: LoginResult | null
 }
 
-export function createSignUp ({ users, passwords, throttles, sessions, tokens, mail, requireVerifiedEmail }: SignUpDeps) {
+export function createSignUp ({ users, passwords, throttles, sessions, tokens, mail, requireVerifiedEmail, log }: SignUpDeps) {
   /**
    * Throws `email_taken` when the (normalised) email has an account, `too_many_attempts` past the
    * address's limit. `signIn`: also a session, from the same request and the one bcrypt run (the
@@ -36,12 +38,17 @@ export function createSignUp ({ users, passwords, throttles, sessions, tokens, m
     await throttles.signUp(ip)
     checkPasswordBytes('password', password)
     const user = await users.create(email, await passwords.hash(password))
-    mail?.send('email-verification', user)
+    mail?.send('email-verification', user, ip)
     if (!signIn || requireVerifiedEmail) return { user, session: null }
-    // A brand-new user has no sessions, so only a revoke-all in the last few milliseconds (an admin
-    // deleting the account) could make this stale: then there is no one to sign in.
-    const session = await issueSession({ sessions, tokens }, user, signIn.device, signIn.audience, await sessions.generation(user.id))
-    if (!session) throw errors.busy()
-    return { user, session }
+    try {
+      // Null only if a revoke-all ran in the last few milliseconds (an admin deleting the new account).
+      return { user, session: await issueSession({ sessions, tokens }, user, signIn.device, signIn.audience, await sessions.generation(user.id)) }
+    } catch (err) {
+      // The account exists now: an error would send the app to retry and meet email_taken. It gets
+      // the account without a session instead, and signs in as usual (docs/mobile.md).
+      if (!isGatehouseError(err) || !err.isFault) throw err
+      log.warn({ userId: user.id, err: err.message }, 'signed up, but the session could not be created: answered without one')
+      return { user, session: null }
+    }
   }
 }

@@ -35,7 +35,7 @@ export default fp(async (app) => {
     else if (result === 'failed') activity.count('failed_logins')
   }
   const accounts: Accounts = {
-    signUp: createSignUp({ users, passwords, throttles, sessions, tokens, mail: accountMail, requireVerifiedEmail: config.requireVerifiedEmail }),
+    signUp: createSignUp({ users, passwords, throttles, sessions, tokens, mail: accountMail, requireVerifiedEmail: config.requireVerifiedEmail, log }),
     login: createLogin({ users, passwords, throttles, sessions, tokens, log, observe: countLogin, requireVerifiedEmail: config.requireVerifiedEmail }),
     changePassword: createPasswordChange({ users, passwords, throttles, sessions }),
     changeRole: admin.changeRole,

@@ -48,7 +48,7 @@ export const accountRecoveryRoutes: FastifyPluginAsyncJsonSchemaToTs = async (ap
     '/email-verifications/confirm',
     { schema: { body: verificationConfirmBody, response: { 204: noContent, '4xx': errorBody } } },
     async (request, reply) => {
-      await recovery.confirmVerification(request.body.token)
+      await recovery.confirmVerification(request.body.token, request.ip)
       return reply.code(204).send(null)
     }
   )

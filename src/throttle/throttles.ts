@@ -6,7 +6,7 @@ import { errors, orUnavailable } from '../shared/errors.js'
 import { normaliseEmail } from '../shared/email.js'
 import { addressKey, networkKey } from './client-address.js'
 
-export type Limit = 'login_account_network' | 'login_account' | 'login_ip' | 'signup_ip' | 'mail_email' | 'mail_ip' | 'mail_all'
+export type Limit = 'login_account_network' | 'login_account' | 'login_ip' | 'signup_ip' | 'mail_email_network' | 'mail_ip' | 'token_ip'
 
 export interface Throttles {
   /**
@@ -32,12 +32,26 @@ export interface Throttles {
    */
   forgetFailures(email: string, ip: string): Promise<void>
   /**
-   * Counts one request for a reset or verification mail against this email and this client
-   * address (whether or not the email has an account, so a 429 tells nothing); 429 past either.
+   * Counts one request for a reset or verification mail: against the client address first (past
+   * MAIL_MAX_PER_IP, 429 and nothing else is counted), then against this email from this client
+   * network (past MAIL_MAX_PER_EMAIL, 429). Counted alike whether or not the email has an account,
+   * so a 429 tells nothing; and a stranger's requests use up only their own network's budget for
+   * the email, never the owner's.
    */
   mailRequest(email: string, ip: string): Promise<void>
-  /** Takes one mail from the hourly budget of all instances; false when it is used up (or Redis is away): send nothing. */
-  mailBudget(): Promise<boolean>
+  /**
+   * Whether one more mail may go to this recipient this hour (MAIL_MAX_PER_EMAIL, all networks
+   * together): what bounds the mail one inbox gets. Requests from a network the account logged in
+   * from lately are not counted, so strangers cannot use it up for the owner. False also when Redis is away.
+   */
+  mailRecipient(email: string, ip: string): Promise<boolean>
+  /** Takes one mail of `kind` from the hourly budget of all instances; false when it is used up (or Redis is away): send nothing. */
+  mailBudget(kind: string): Promise<boolean>
+  /**
+   * Runs `check` (a mailed token's redemption) under the address's limit on wrong tokens
+   * (LOGIN_MAX_FAILURES_PER_IP, as wrong passwords): 429 past it. A right token is not counted.
+   */
+  tokenAttempt<T>(ip: string, check: () => Promise<T | null>): Promise<T | null>
 }
 
 export interface ThrottleOptions extends ThrottleConfig {
@@ -72,7 +86,8 @@ interface Count {
  * to a per-instance count in memory, since sign-up needs only Postgres.
  */
 export function createThrottles (redis: RedisClient, options: ThrottleOptions): Throttles {
-  const limiter = (name: Limit, points: number, duration: number, insurance = false) =>
+  // The limits that answer 429, and two silent budgets (a recipient's mails, every mail of a kind).
+  const limiter = (name: Limit | 'mail_email' | 'mail_all', points: number, duration: number, insurance = false) =>
     new RateLimiterRedis({
       storeClient: redis,
       keyPrefix: `${options.keyPrefix}throttle:${name}`,
@@ -90,9 +105,11 @@ export function createThrottles (redis: RedisClient, options: ThrottleOptions): 
   const perAddress = limiter('login_ip', options.loginFailuresPerIp, options.loginWindowSeconds)
   const signUps = limiter('signup_ip', options.signupsPerIp, options.signupWindowSeconds, true)
   const HOUR = 3600
-  const mailPerEmail = limiter('mail_email', options.mailRequestsPerEmail, HOUR)
   const mailPerAddress = limiter('mail_ip', options.mailRequestsPerIp, HOUR)
+  const mailPerEmailNetwork = limiter('mail_email_network', options.mailRequestsPerEmail, HOUR)
+  const mailsPerRecipient = limiter('mail_email', options.mailRequestsPerEmail, HOUR)
   const mailsInAll = limiter('mail_all', options.mailsPerHour, HOUR)
+  const wrongTokens = limiter('token_ip', options.loginFailuresPerIp, options.loginWindowSeconds)
 
   const knownNetworksKey = (accountId: string) => `${options.keyPrefix}throttle:known_networks:${accountId}`
 
@@ -165,22 +182,43 @@ export function createThrottles (redis: RedisClient, options: ThrottleOptions): 
         Promise.all([perAccount.delete(digest(normalised)), perAccountNetwork.delete(digest(`${normalised}\n${networkKey(ip)}`))]))
     },
     async mailRequest (email, ip) {
-      const counts = [
-        { limit: 'mail_email' as const, limiter: mailPerEmail, key: digest(normaliseEmail(email)) },
-        { limit: 'mail_ip' as const, limiter: mailPerAddress, key: addressKey(ip) },
-      ]
-      const consumed = await Promise.allSettled(counts.map(({ limiter, key }) => limiter.consume(key)))
-      const refused = consumed.findIndex((outcome) => outcome.status === 'rejected')
-      if (refused >= 0) throw refusal(counts[refused]!.limit, (consumed[refused] as PromiseRejectedResult).reason)
+      // One after the other: an address over its limit spends nothing of anyone's email budget.
+      await mailPerAddress.consume(addressKey(ip)).catch((reason) => { throw refusal('mail_ip', reason) })
+      await mailPerEmailNetwork.consume(digest(`${normaliseEmail(email)}\n${networkKey(ip)}`)).catch((reason) => { throw refusal('mail_email_network', reason) })
     },
-    async mailBudget () {
+    async mailRecipient (email, ip) {
       try {
-        await mailsInAll.consume('all')
+        const accountId = digest(normaliseEmail(email))
+        const lastSuccess = Number(await redis.hget(knownNetworksKey(accountId), networkKey(ip)))
+        if (Date.now() - lastSuccess < KNOWN_NETWORK_MS) return true
+        await mailsPerRecipient.consume(accountId)
         return true
       } catch {
-        // Not a 429 (the request is answered as usual): the dropped mail is counted by the mailer's metric.
+        // Not a 429 (the request was answered as usual): the dropped mail is counted by the mail metric.
         return false
       }
+    },
+    async mailBudget (kind) {
+      try {
+        await mailsInAll.consume(kind)
+        return true
+      } catch {
+        return false
+      }
+    },
+    async tokenAttempt (ip, check) {
+      const key = addressKey(ip)
+      await wrongTokens.consume(key).catch((reason) => { throw refusal('token_ip', reason) })
+      let result
+      try {
+        result = await check()
+      } catch (err) {
+        await wrongTokens.reward(key).catch(() => {})
+        throw err
+      }
+      // Only wrong tokens count: a right one (and the bcrypt run it may take) costs the address nothing.
+      if (result !== null) await wrongTokens.reward(key).catch(() => {})
+      return result
     },
   }
 }

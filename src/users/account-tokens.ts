@@ -22,7 +22,8 @@ export interface AccountTokens {
   peek(token: string, purpose: TokenPurpose): Promise<string | null>
   /**
    * Uses a reset token up and sets the new password hash; every other reset token of the user dies
-   * with it. The user's id and email, or null when the token is not live.
+   * with it. The mail reached the user, so the email counts as confirmed too (if it was not). The
+   * user's id and email, or null when the token is not live.
    */
   resetPassword(token: string, passwordHash: string): Promise<{ id: string, email: string } | null>
   /**
@@ -47,7 +48,13 @@ export function createAccountTokens (db: Database): AccountTokens {
       if (!TOKEN_PATTERN.test(token)) return null
       const hash = hashOf(token)
       return db.$transaction(async (tx) => {
-        // DELETE ... RETURNING takes the row lock: a concurrent redemption waits, then deletes nothing.
+        // The user's row is locked first, as a deletion of the user or a password change locks it
+        // before the token rows (ON DELETE CASCADE, the nested deleteMany): the same order in both,
+        // so they queue instead of deadlocking.
+        const [named] = await tx.$queryRaw<Array<{ user_id: string }>>`SELECT user_id::text FROM account_tokens WHERE hash = ${hash}`
+        if (!named) return null
+        await tx.$queryRaw`SELECT 1 FROM users WHERE id = ${named.user_id}::uuid FOR UPDATE`
+        // DELETE ... RETURNING: of two concurrent redemptions, the second (queued on the lock above) deletes nothing.
         const [row] = await tx.$queryRaw<Array<{ user_id: string }>>`
           DELETE FROM account_tokens
           WHERE hash = ${hash} AND purpose = ${purpose}::"AccountTokenPurpose" AND expires_at > now()
@@ -73,12 +80,14 @@ export function createAccountTokens (db: Database): AccountTokens {
         return row && row.purpose === purpose && row.expiresAt.getTime() > Date.now() ? row.userId : null
       }),
     resetPassword: (token, passwordHash) =>
-      redeem(token, 'password_reset', (tx, userId) =>
-        tx.user.update({
+      redeem(token, 'password_reset', async (tx, userId) => {
+        await tx.user.updateMany({ where: { id: userId, emailVerifiedAt: null }, data: { emailVerifiedAt: new Date() } })
+        return tx.user.update({
           where: { id: userId },
           data: { passwordHash, accountTokens: { deleteMany: { purpose: 'password_reset' } } },
           select: { id: true, email: true },
-        })),
+        })
+      }),
     verifyEmail: (token) =>
       redeem(token, 'email_verification', async (tx, userId) => {
         // The first confirmation's time stays: a second mail's link changes nothing.

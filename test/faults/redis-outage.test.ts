@@ -34,6 +34,11 @@ t.test('Redis down: fail closed with 503, recover on its own', async (t) => {
   t.equal((await ctx.app.inject({ method: 'GET', url: '/health' })).statusCode, 200, 'the process is still up')
   // Sign-up needs only Postgres (its brute-force limit falls back to a count in memory).
   t.equal((await ctx.app.inject({ method: 'POST', url: '/users', payload: { email: ctx.email(), password: 'correct horse battery' } })).statusCode, 201)
+  // With sign_in the account is made, but no session can be: the account, without one (not a 503
+  // whose retry would meet email_taken), and the app signs in later as usual.
+  const signedUp = await ctx.app.inject({ method: 'POST', url: '/users', payload: { email: ctx.email(), password: 'correct horse battery', sign_in: true } })
+  t.equal(signedUp.statusCode, 201, 'sign-up with sign_in while Redis is down')
+  t.same(Object.keys(signedUp.json()), ['user'], 'the account, no token')
 
   // Back, but empty (no persistence): sessions are gone, the service works again without a restart.
   await redis.start()

@@ -74,6 +74,7 @@ t.test('development without SMTP: each mail is a file in MAIL_DIR, and a reset w
   t.same(ctx.config.mail.transport, { mode: 'files', dir: mailDir }, 'auto, outside production, with no SMTP_URL: files')
   const email = ctx.email()
   await signUp(ctx.app, email)
+  await ctx.app.accountMail!.idle() // the sign-up's verification mail first, so that the newest is the reset
   t.equal((await ctx.app.inject({ method: 'POST', url: '/password-resets', payload: { email } })).statusCode, 202)
   await ctx.app.accountMail!.idle()
   t.ok(await eventually(3000, async () => (await readdir(mailDir)).some((name) => name.includes('password-reset'))), 'the reset mail is a file')
@@ -92,9 +93,19 @@ t.test('production: no SMTP means no mail, said once at start-up; files and a pl
   t.equal(config.mail.transport, null)
   t.match(warnings, [/account mail is off \(no SMTP_URL\): password reset and email verification answer 404/])
   t.throws(() => loadConfig({ ...production, MAIL_TRANSPORT: 'files' }), /MAIL_TRANSPORT files is for development/)
-  t.throws(() => loadConfig({ ...production, SMTP_URL: 'smtp://mail.example.test', PASSWORD_RESET_URL: 'http://localhost/reset?token={token}' }), /PASSWORD_RESET_URL.*https/)
+  t.throws(() => loadConfig({ ...production, SMTP_URL: 'smtp://mail.example.test', MAIL_FROM: 'App <a@app.example.test>', PASSWORD_RESET_URL: 'http://localhost/reset?token={token}' }), /PASSWORD_RESET_URL.*https/)
   t.throws(() => loadConfig({ ...production, REQUIRE_VERIFIED_EMAIL: 'true' }), /REQUIRE_VERIFIED_EMAIL/)
   t.throws(() => loadConfig({ PASSWORD_RESET_URL: 'https://app.example.test/reset' }), /must contain \{token\}/)
   t.throws(() => loadConfig({ MAIL_TRANSPORT: 'smtp' }), /SMTP_URL is not set/)
-  t.equal(loadConfig({ ...production, SMTP_URL: 'smtps://u:p@mail.example.test' }).config.mail.transport?.mode, 'smtp')
+  t.throws(() => loadConfig({ ...production, SMTP_URL: 'smtps://u:p@mail.example.test' }), /MAIL_FROM is required with SMTP_URL and NODE_ENV=production/, 'a From the provider sends for, not localhost')
+  const mailing = { ...production, SMTP_URL: 'smtps://u:p@mail.example.test', MAIL_FROM: 'App <no-reply@app.example.test>' }
+  const started = loadConfig(mailing)
+  t.equal(started.config.mail.transport?.mode, 'smtp')
+  t.match(started.warnings, [/PASSWORD_RESET_URL is not set: its mails carry only a code/, /EMAIL_VERIFICATION_URL is not set/], 'no link templates: said at start-up')
+  for (const from of ['a@x.test, b@y.test', 'App <a@x.test>, b@y.test', 'x\u0000 <a@b.test>', 'A <a@b.test\r\nBcc: c@d.test>', 'no at sign']) {
+    t.throws(() => loadConfig({ ...mailing, MAIL_FROM: from }), /MAIL_FROM must be one address/, JSON.stringify(from))
+  }
+  for (const param of ['debug=true', 'logger=true']) {
+    t.throws(() => loadConfig({ ...mailing, SMTP_URL: `smtps://u:p@mail.example.test/?${param}` }), /SMTP_URL must not set debug or logger/, param)
+  }
 })

@@ -212,22 +212,41 @@ t.test('a reset lets the owner back in from the network that was locked out', as
   t.equal((await attempt('still guessing', '10.3.0.1')).statusCode, 401, "and the account's overall count started afresh")
 })
 
-t.test('requests are limited per email (known or not) and per address', async (t) => {
-  const { smtp, ctx } = await setUp(t, { MAIL_MAX_PER_EMAIL: '2', MAIL_MAX_PER_IP: '4' })
+t.test('requests are limited per email and network (known or not) and per address, and an over-limit address spends nothing else', async (t) => {
+  const { smtp, ctx } = await setUp(t, { MAIL_MAX_PER_EMAIL: '2', MAIL_MAX_PER_IP: '3' })
   const { email } = await newSession(ctx)
   const stranger = ctx.email()
   for (const who of [email, stranger]) {
     t.equal((await requestReset(ctx, who, '10.0.0.1')).statusCode, 202)
     t.equal((await requestReset(ctx, who.toUpperCase(), '10.0.0.2')).statusCode, 202)
     const refused = await requestReset(ctx, ` ${who} `, '10.0.0.3')
-    t.equal(refused.statusCode, 429, `the third for ${who === email ? 'a known' : 'an unknown'} email, in any spelling`)
+    t.equal(refused.statusCode, 429, `the third from one network for ${who === email ? 'a known' : 'an unknown'} email, in any spelling`)
     t.equal(refused.json().error, 'too_many_requests')
     t.ok(Number(refused.headers['retry-after']) > 0)
   }
-  for (let i = 0; i < 4; i++) t.equal((await requestReset(ctx, ctx.email(), '10.0.0.9')).statusCode, 202)
-  t.equal((await requestReset(ctx, ctx.email(), '10.0.0.9')).statusCode, 429, 'the fifth from one address')
+  for (let i = 0; i < 3; i++) t.equal((await requestReset(ctx, ctx.email(), '10.9.0.9')).statusCode, 202)
+  t.equal((await requestReset(ctx, ctx.email(), '10.9.0.9')).statusCode, 429, 'the fourth from one address')
+  const victim = await newSession(ctx)
+  for (let i = 0; i < 5; i++) t.equal((await requestReset(ctx, victim.email, '10.9.0.9')).statusCode, 429, 'an address over its limit...')
   await ctx.app.accountMail!.idle()
-  t.equal(smtp.mails.filter((mail) => mail.subject === RESET && mail.to.includes(email)).length, 2, 'two reset mails reached the known user, not more')
+  const seen = smtp.mails.length
+  t.equal((await requestReset(ctx, victim.email, '192.0.2.1')).statusCode, 202, "...has spent nothing of the victim's budget")
+  t.ok(codeOf(await mailAfter(smtp, victim.email, seen)), 'and the mail goes out')
+})
+
+t.test("strangers cannot use up the owner's resets: the inbox cap spares the networks the account knows", async (t) => {
+  const { smtp, ctx } = await setUp(t, { MAIL_MAX_PER_EMAIL: '2' })
+  const { email } = await newSession(ctx) // signed in from 127.0.0.1: a network the account knows
+  for (let net = 1; net <= 6; net++) t.equal((await requestReset(ctx, email, `10.${net}.0.1`)).statusCode, 202, `a stranger's network ${net}: 202 all the same`)
+  await ctx.app.accountMail!.idle()
+  await sleep(200)
+  const resets = () => smtp.mails.filter((mail) => mail.subject === RESET && mail.to.includes(email)).length
+  t.ok(resets() <= 2, `the inbox got at most MAIL_MAX_PER_EMAIL mails in all (${resets()} resets, beside the sign-up's verification)`)
+  const metrics = (await ctx.app.inject({ method: 'GET', url: '/metrics' })).body
+  t.match(metrics, /gatehouse_mail_total\{kind="password-reset",outcome="dropped",reason="recipient"\} [1-9]/, 'the rest were dropped, and counted')
+  const seen = smtp.mails.length
+  t.equal((await requestReset(ctx, email, '127.0.0.1')).statusCode, 202)
+  t.ok(codeOf(await mailAfter(smtp, email, seen)), 'the owner, from a network the account knows, still gets the mail')
 })
 
 t.test('past MAIL_MAX_PER_HOUR, requests answer as usual but mails are dropped and counted', async (t) => {
@@ -245,6 +264,59 @@ t.test('past MAIL_MAX_PER_HOUR, requests answer as usual but mails are dropped a
   const metrics = (await ctx.app.inject({ method: 'GET', url: '/metrics' })).body
   t.match(metrics, /gatehouse_mail_total\{kind="password-reset",outcome="dropped",reason="budget"\} 2/)
   t.match(metrics, /gatehouse_mail_total\{kind="password-reset",outcome="sent",reason=""\} 1/)
+})
+
+t.test('sign-ups do not use up the resets: each kind has its own hourly budget', async (t) => {
+  const { smtp, ctx } = await setUp(t, { MAIL_MAX_PER_HOUR: '1' })
+  const first = ctx.email()
+  await signUp(ctx.app, first)
+  await signUp(ctx.app, ctx.email()) // its verification mail is over the budget
+  await ctx.app.accountMail!.idle()
+  t.equal(smtp.mails.filter((mail) => mail.subject === VERIFY).length, 1, 'one verification mail')
+  t.equal((await requestReset(ctx, first)).statusCode, 202)
+  t.ok(codeOf(await mailAfter(smtp, first, 0)), 'and still a reset')
+})
+
+t.test('wrong tokens count against the address, as wrong passwords do; a right one does not', async (t) => {
+  const { smtp, ctx } = await setUp(t, { LOGIN_MAX_FAILURES_PER_IP: '3' })
+  const { email } = await newSession(ctx)
+  const token = await resetToken(ctx, smtp, email)
+  const from = (ip: string, candidate: string, url = '/password-resets/confirm') =>
+    ctx.app.inject({ method: 'POST', url, payload: url.startsWith('/password') ? { token: candidate, password: NEW_PASSWORD } : { token: candidate }, remoteAddress: ip })
+  t.same((await from('10.5.0.1', 'x'.repeat(43))).json(), INVALID)
+  t.equal((await from('10.5.0.1', 'y'.repeat(43), '/email-verifications/confirm')).statusCode, 400)
+  t.same((await from('10.5.0.1', 'z'.repeat(43))).json(), INVALID)
+  const refused = await from('10.5.0.1', token)
+  t.equal(refused.statusCode, 429, 'the fourth try from that address, the right token too')
+  t.ok(Number(refused.headers['retry-after']) > 0)
+  t.equal((await from('10.5.0.2', token)).statusCode, 204, 'another address is not affected')
+  const again = await resetToken(ctx, smtp, email)
+  for (let i = 0; i < 3; i++) {
+    const next = i === 0 ? again : await resetToken(ctx, smtp, email)
+    t.equal((await ctx.app.inject({ method: 'POST', url: '/password-resets/confirm', payload: { token: next, password: `passphrase number ${i}` }, remoteAddress: '10.6.0.1' })).statusCode, 204, 'right tokens are not counted')
+  }
+})
+
+t.test('a reset confirms the email: the mail reached its owner', async (t) => {
+  const { smtp, ctx } = await setUp(t)
+  const { email, user } = await newSession(ctx)
+  t.equal((await confirm(ctx, await resetToken(ctx, smtp, email))).statusCode, 204)
+  const [row] = await sql<{ at: Date | null }>('SELECT email_verified_at AS at FROM users WHERE id = $1', [user.id])
+  t.ok(row?.at, 'email_verified_at is set')
+})
+
+t.test('a reset and a deletion of the same user at once: each succeeds or is refused cleanly, never a deadlock', async (t) => {
+  const { smtp, ctx } = await setUp(t)
+  for (let round = 0; round < 6; round++) {
+    const { email, token: session } = await newSession(ctx)
+    const token = await resetToken(ctx, smtp, email)
+    const [reset, deletion] = await Promise.all([
+      confirm(ctx, token),
+      ctx.app.inject({ method: 'DELETE', url: '/me', headers: { authorization: `Token token=${session}` }, payload: { password: PASSWORD } }),
+    ])
+    t.ok([204, 400].includes(reset.statusCode), `round ${round}: the reset ${reset.statusCode} ${reset.statusCode >= 500 ? reset.body : ''}`)
+    t.ok([204, 401].includes(deletion.statusCode), `round ${round}: the deletion ${deletion.statusCode} ${deletion.statusCode >= 500 ? deletion.body : ''}`)
+  }
 })
 
 t.test('SMTP down: the answer is the same 202, at once; the mail is retried, then dropped and counted', async (t) => {
