@@ -66,7 +66,7 @@ export function createAccountMail ({ mailer, tokens, throttles, config, log, onD
       setImmediate(() => {
         job(kind, user, ip)
           .catch((err: Error) => {
-            log.warn({ kind, userId: user.id, err: err.message }, 'account mail dropped: its token could not be stored')
+            log.warn({ kind, userId: user.id, err: err.message }, 'account mail dropped: Redis or PostgreSQL did not answer')
             onDropped(kind, 'error')
           })
           .finally(() => {

@@ -96,7 +96,7 @@ export interface SessionUser {
  * (see `upgrade`).
  */
 export interface LiveSession extends SessionUser {
-  /** Unix ms, as recorded at login; 0 when the user had not confirmed the email then (or the session predates the field). */
+  /** Unix ms when the user confirmed the email: as recorded at login, or a confirmation made since (markEmailVerified); 0 if neither. */
   emailVerifiedAt: number
 }
 
@@ -160,11 +160,9 @@ export interface SessionStore {
   expired(id: string, userId: string): Promise<void>
   /**
    * Records that the user confirmed the email at `at` (Unix ms), for the sessions that existed
-   * then (their hashes say ''): GET /me reads it for them, and never needs the database.
+   * then (their hashes say ''): `touch` reads it for them, in the same round trip.
    */
   markEmailVerified(userId: string, at: number): Promise<void>
-  /** When the user confirmed the email, as markEmailVerified recorded it; 0 if it did not (or no session from before can still be live). */
-  emailVerifiedAt(userId: string): Promise<number>
   /** Publishes `user-deleted` once the account is gone (its sessions were ended first, with their own events). */
   userDeleted(userId: string, by: DeletedBy): Promise<void>
 }
@@ -357,7 +355,7 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
         // live session was created after the confirmation and records it itself.
         await redis.set(keys.emailVerified(userId), String(at), 'PX', maxAgeSeconds * 1000 + OWNER_GRACE_MS)
       }),
-    emailVerifiedAt: (userId) => run('verified-at', async () => Number(await redis.get(keys.emailVerified(userId))) || 0),
+
   }
 }
 

@@ -42,10 +42,10 @@ export interface Throttles {
   /**
    * Whether one more mail may go to this recipient this hour (MAIL_MAX_PER_EMAIL, all networks
    * together): what bounds the mail one inbox gets. Requests from a network the account logged in
-   * from lately are not counted, so strangers cannot use it up for the owner. False also when Redis is away.
+   * from lately are not counted, so strangers cannot use it up for the owner. Rejects while Redis is away.
    */
   mailRecipient(email: string, ip: string): Promise<boolean>
-  /** Takes one mail of `kind` from the hourly budget of all instances; false when it is used up (or Redis is away): send nothing. */
+  /** Takes one mail of `kind` from the hourly budget of all instances; false when it is used up: send nothing. Rejects while Redis is away. */
   mailBudget(kind: string): Promise<boolean>
   /**
    * Runs `check` (a mailed token's redemption) under the address's limit on wrong tokens
@@ -193,17 +193,20 @@ export function createThrottles (redis: RedisClient, options: ThrottleOptions): 
         if (Date.now() - lastSuccess < KNOWN_NETWORK_MS) return true
         await mailsPerRecipient.consume(accountId)
         return true
-      } catch {
-        // Not a 429 (the request was answered as usual): the dropped mail is counted by the mail metric.
-        return false
+      } catch (reason) {
+        // Used up: not a 429 (the request was answered as usual), the dropped mail is counted by
+        // the mail metric. Redis away is another failure, and says so.
+        if (reason instanceof RateLimiterRes) return false
+        throw reason
       }
     },
     async mailBudget (kind) {
       try {
         await mailsInAll.consume(kind)
         return true
-      } catch {
-        return false
+      } catch (reason) {
+        if (reason instanceof RateLimiterRes) return false
+        throw reason
       }
     },
     async tokenAttempt (ip, check) {

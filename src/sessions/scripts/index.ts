@@ -36,7 +36,7 @@ type ScriptName = keyof typeof FILES
  * would group them by that number instead of a key), which this type holds it to.
  */
 const NUMBER_OF_KEYS: Record<Exclude<ScriptName, typeof VARIABLE_KEY_SCRIPTS[number]>, number> = {
-  touchSession: 4,
+  touchSession: 5,
   peekSession: 2,
   upgradeSession: 1,
   revokeSession: 3,
@@ -192,7 +192,7 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
     },
 
     async touchSession ({ userId, id, ttlMs, createdBefore }) {
-      const [status, detail = '', email = '', userCreatedAt = '', emailVerifiedAt = ''] = await run.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.cutoff(userId), id, userId, ttlMs, TOUCH_WRITE_INTERVAL_MS, createdBefore ?? '') as string[]
+      const [status, detail = '', email = '', userCreatedAt = '', emailVerifiedAt = ''] = await run.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.cutoff(userId), keys.emailVerified(userId), id, userId, ttlMs, TOUCH_WRITE_INTERVAL_MS, createdBefore ?? '') as string[]
       if (status === 'ok') return { status, session: { role: detail, email, userCreatedAt: Number(userCreatedAt), emailVerifiedAt: Number(emailVerifiedAt) } }
       if (status === 'ended') return { status, reason: detail as 'idle' | 'max-age' }
       return { status: status as 'revoked' | 'gone' }

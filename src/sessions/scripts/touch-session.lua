@@ -4,6 +4,8 @@
 -- KEYS[2]  the user's index,       <prefix>user:{<user_id>}:sessions
 -- KEYS[3]  the session owner,      <prefix>owner:{<user_id>}:<id>
 -- KEYS[4]  the user's cutoff,      <prefix>user:{<user_id>}:cutoff
+-- KEYS[5]  the user's confirmation, <prefix>user:{<user_id>}:email_verified_at (read only when the
+--          hash has none: a confirmation made after the login)
 -- ARGV[1]  session id
 -- ARGV[2]  user_id the (verified) token claims
 -- ARGV[3]  the sliding TTL in force, milliseconds (ops may change it while sessions live)
@@ -13,7 +15,7 @@
 -- Returns  {'ok', role, email, user_created_at, email_verified_at}: the user the session belongs to, so that an
 --          authenticated request needs nothing else ('' for fields a session written by an older
 --          release lacks: role before layout 2, email and user_created_at before sessions carried
---          them; email_verified_at is '' until a login after the user confirmed the email),
+--          them; email_verified_at from the hash, or from KEYS[5] for a confirmation made since, or ''),
 --          {'ended', 'idle' | 'max-age'} when this call ended the session,
 --          {'revoked'} when a revoke-all ended it (its keys are deleted by the revoke-all's sweep),
 --          {'gone'} when there is no such session.
@@ -28,6 +30,13 @@
 --- @include "user-index"
 
 local f, pttl = read_session(KEYS[1], {'role', 'email', 'user_created_at', 'email_verified_at'})
+
+-- When the user confirmed the email: as the login recorded it, else a confirmation made since
+-- (one GET, only for sessions whose user had not confirmed at login), else ''.
+local function verified_at(recorded, confirmation_key)
+  if recorded and recorded ~= '' then return recorded end
+  return redis.call('GET', confirmation_key) or ''
+end
 local now = now_ms()
 local ttl = tonumber(ARGV[3])
 -- A hash without an expiry is 'gone' (session-state.lua): never extended, never brought back.
@@ -59,7 +68,7 @@ if since_write >= 0 and since_write < interval then
   -- the interval. A key that would outlive the window (ops lowered the TTL) is written.
   local short_by = expires - (now + pttl)
   if short_by >= 0 and short_by < interval then
-    return {'ok', f[6] or '', f[7] or '', f[8] or '', f[9] or ''}
+    return {'ok', f[6] or '', f[7] or '', f[8] or '', verified_at(f[9], KEYS[5])}
   end
 end
 
@@ -70,4 +79,4 @@ redis.call('HSET', KEYS[1], 'last_seen_at', string.format('%.0f', now))
 redis.call('PEXPIREAT', KEYS[1], expires_s)
 redis.call('ZADD', KEYS[2], expires_s, ARGV[1])
 expire_with_last_session(KEYS[2])
-return {'ok', f[6] or '', f[7] or '', f[8] or '', f[9] or ''}
+return {'ok', f[6] or '', f[7] or '', f[8] or '', verified_at(f[9], KEYS[5])}
