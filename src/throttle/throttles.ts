@@ -113,6 +113,31 @@ export function createThrottles (redis: RedisClient, options: ThrottleOptions): 
 
   const knownNetworksKey = (accountId: string) => `${options.keyPrefix}throttle:known_networks:${accountId}`
 
+  /**
+   * What an email and a client address are counted under. Keys never hold an email in clear: they
+   * show up in SCAN, MONITOR and slow logs.
+   */
+  const countedAs = (email: string, ip: string) => {
+    const normalised = normaliseEmail(email)
+    const network = networkKey(ip)
+    return { accountId: digest(normalised), network, accountNetwork: digest(`${normalised}\n${network}`) }
+  }
+
+  /** Whether the account logged in from `network` within KNOWN_NETWORK_DAYS. */
+  const isKnownNetwork = async (accountId: string, network: string) =>
+    Date.now() - Number(await redis.hget(knownNetworksKey(accountId), network)) < KNOWN_NETWORK_MS
+
+  /** Takes one from a silent budget: false once it is used up (no 429: the caller drops quietly); rejects while Redis is away. */
+  const spend = async (limiter: RateLimiterRedis, key: string): Promise<boolean> => {
+    try {
+      await limiter.consume(key)
+      return true
+    } catch (reason) {
+      if (reason instanceof RateLimiterRes) return false
+      throw reason
+    }
+  }
+
   /** Records a successful login's network for the account; keeps the most recent few (bounded). */
   async function rememberNetwork (key: string, network: string): Promise<void> {
     const [, , [, size] = []] = (await redis.multi().hset(key, network, Date.now()).pexpire(key, KNOWN_NETWORK_MS).hlen(key).exec()) ?? []
@@ -132,16 +157,11 @@ export function createThrottles (redis: RedisClient, options: ThrottleOptions): 
 
   return {
     async passwordAttempt (email, ip, check) {
-      // Keys never hold an email in clear: they show up in SCAN, MONITOR and slow logs.
-      const normalised = normaliseEmail(email)
-      const accountId = digest(normalised)
-      const clientNetwork = networkKey(ip)
-      const knownNetworks = knownNetworksKey(accountId)
-      const network: Count = { limit: 'login_account_network', limiter: perAccountNetwork, key: digest(`${normalised}\n${clientNetwork}`) }
+      const { accountId, network: clientNetwork, accountNetwork } = countedAs(email, ip)
+      const network: Count = { limit: 'login_account_network', limiter: perAccountNetwork, key: accountNetwork }
       const account: Count = { limit: 'login_account', limiter: perAccount, key: accountId }
       const address: Count = { limit: 'login_ip', limiter: perAddress, key: addressKey(ip) }
-      const lastSuccess = Number(await orUnavailable('redis', () => redis.hget(knownNetworks, clientNetwork)))
-      const known = Date.now() - lastSuccess < KNOWN_NETWORK_MS
+      const known = await orUnavailable('redis', () => isKnownNetwork(accountId, clientNetwork))
       const counts = known ? [network, address] : [network, account, address]
       const consumed = await Promise.allSettled(counts.map(({ limiter, key }) => limiter.consume(key)))
       const refund = () => Promise.allSettled(counts.map(({ limiter, key }, i) => (consumed[i]!.status === 'fulfilled' ? limiter.reward(key) : null)))
@@ -162,7 +182,7 @@ export function createThrottles (redis: RedisClient, options: ThrottleOptions): 
         await orUnavailable('redis', () =>
           Promise.all([perAccountNetwork.delete(network.key), known ? null : perAccount.reward(account.key), perAddress.reward(address.key)]))
         // Best effort: a login is not refused for failing to remember where it came from.
-        await rememberNetwork(knownNetworks, clientNetwork).catch(() => {})
+        await rememberNetwork(knownNetworksKey(accountId), clientNetwork).catch(() => {})
       }
       return ok
     },
@@ -177,38 +197,19 @@ export function createThrottles (redis: RedisClient, options: ThrottleOptions): 
       }
     },
     async forgetFailures (email, ip) {
-      const normalised = normaliseEmail(email)
-      await orUnavailable('redis', () =>
-        Promise.all([perAccount.delete(digest(normalised)), perAccountNetwork.delete(digest(`${normalised}\n${networkKey(ip)}`))]))
+      const { accountId, accountNetwork } = countedAs(email, ip)
+      await orUnavailable('redis', () => Promise.all([perAccount.delete(accountId), perAccountNetwork.delete(accountNetwork)]))
     },
     async mailRequest (email, ip) {
       // One after the other: an address over its limit spends nothing of anyone's email budget.
       await mailPerAddress.consume(addressKey(ip)).catch((reason) => { throw refusal('mail_ip', reason) })
-      await mailPerEmailNetwork.consume(digest(`${normaliseEmail(email)}\n${networkKey(ip)}`)).catch((reason) => { throw refusal('mail_email_network', reason) })
+      await mailPerEmailNetwork.consume(countedAs(email, ip).accountNetwork).catch((reason) => { throw refusal('mail_email_network', reason) })
     },
     async mailRecipient (email, ip) {
-      try {
-        const accountId = digest(normaliseEmail(email))
-        const lastSuccess = Number(await redis.hget(knownNetworksKey(accountId), networkKey(ip)))
-        if (Date.now() - lastSuccess < KNOWN_NETWORK_MS) return true
-        await mailsPerRecipient.consume(accountId)
-        return true
-      } catch (reason) {
-        // Used up: not a 429 (the request was answered as usual), the dropped mail is counted by
-        // the mail metric. Redis away is another failure, and says so.
-        if (reason instanceof RateLimiterRes) return false
-        throw reason
-      }
+      const { accountId, network } = countedAs(email, ip)
+      return (await isKnownNetwork(accountId, network)) || spend(mailsPerRecipient, accountId)
     },
-    async mailBudget (kind) {
-      try {
-        await mailsInAll.consume(kind)
-        return true
-      } catch (reason) {
-        if (reason instanceof RateLimiterRes) return false
-        throw reason
-      }
-    },
+    mailBudget: (kind) => spend(mailsInAll, kind),
     async tokenAttempt (ip, check) {
       const key = addressKey(ip)
       await wrongTokens.consume(key).catch((reason) => { throw refusal('token_ip', reason) })
