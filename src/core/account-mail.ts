@@ -2,7 +2,7 @@ import type { Mailer } from '../mail/mailer.js'
 import { linkFor, type MailKind, passwordResetMail, verificationMail } from '../mail/templates.js'
 import type { Log } from '../shared/log.js'
 import type { Throttles } from '../throttle/throttles.js'
-import type { AccountTokens } from '../users/account-tokens.js'
+import type { AccountTokens, TokenPurpose } from '../users/account-tokens.js'
 
 /** Mail jobs (a token to store, then a mail to queue) waiting or running at once per instance; past it, dropped. */
 const MAX_PENDING_JOBS = 100
@@ -30,6 +30,11 @@ export interface AccountMailDeps {
 }
 
 export function createAccountMail ({ mailer, tokens, throttles, config, log, onDropped }: AccountMailDeps): AccountMail {
+  // Each kind of mail: the token it carries, how long that lives, its link and its template.
+  const kinds: Record<MailKind, { purpose: TokenPurpose, minutes: number, link: string | null, template: typeof passwordResetMail }> = {
+    'password-reset': { purpose: 'password_reset', minutes: config.resetTtlMinutes, link: config.resetUrl, template: passwordResetMail },
+    'email-verification': { purpose: 'email_verification', minutes: config.verificationTtlMinutes, link: config.verificationUrl, template: verificationMail },
+  }
   let pending = 0
   const settled: Array<() => void> = []
 
@@ -45,13 +50,9 @@ export function createAccountMail ({ mailer, tokens, throttles, config, log, onD
       onDropped(kind, 'budget')
       return
     }
-    if (kind === 'password-reset') {
-      const token = await tokens.issue(user.id, 'password_reset', config.resetTtlMinutes)
-      mailer.send(passwordResetMail(user.email, token, linkFor(config.resetUrl, token), config.resetTtlMinutes))
-    } else {
-      const token = await tokens.issue(user.id, 'email_verification', config.verificationTtlMinutes)
-      mailer.send(verificationMail(user.email, token, linkFor(config.verificationUrl, token), config.verificationTtlMinutes))
-    }
+    const { purpose, minutes, link, template } = kinds[kind]
+    const token = await tokens.issue(user.id, purpose, minutes)
+    mailer.send(template(user.email, token, linkFor(link, token), minutes))
   }
 
   return {

@@ -65,11 +65,11 @@ export function createAccountRecovery ({ users, passwords, throttles, sessions, 
       const verified = await throttles.tokenAttempt(ip, () => tokens.verifyEmail(token))
       if (verified === null) throw errors.invalidVerificationToken()
       try {
-        // For the sessions from before, which recorded '' at login (see GET /me).
+        // For the sessions from before, which recorded '' at login (touch-session.lua reads it for them).
         await sessions.markEmailVerified(verified.userId, verified.verifiedAt)
       } catch (err) {
         // The confirmation itself is done and the token used up: the answer is still 204. Sessions
-        // from before show the email unconfirmed until their next login; new ones read Postgres.
+        // from before show the email unconfirmed until their next login, which reads PostgreSQL.
         log.warn({ userId: verified.userId, err: (err as Error).message }, 'email confirmed, but Redis could not record it for the sessions from before')
       }
     },

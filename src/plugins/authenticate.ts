@@ -17,7 +17,7 @@ export interface Auth {
   email: string
   /** When the user signed up, Unix ms. */
   userCreatedAt: number
-  /** When the user confirmed the email, Unix ms, as the session recorded it at login; 0: not then. */
+  /** When the user confirmed the email, Unix ms: as the session recorded it at login, or a confirmation since (touch); 0: not confirmed. */
   emailVerifiedAt: number
   /** How the token came: the Authorization header, or the web app's session cookie. */
   transport: 'header' | 'cookie'

@@ -16,6 +16,7 @@ const accepted = {
  */
 export const accountRecoveryRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const recovery = app.accounts.recovery
+  // No account mail: none of these routes (404).
   if (!recovery) return
   app.post(
     '/password-resets',

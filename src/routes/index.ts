@@ -23,7 +23,7 @@ export const routes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, 
   await app.register(healthRoutes, { lifecycle })
   await app.register(userRoutes)
   await app.register(loginRoutes)
-  if (app.accounts.recovery) await app.register(accountRecoveryRoutes)
+  await app.register(accountRecoveryRoutes)
   await app.register(jwksRoutes)
   await app.register(introspectionRoutes)
   await app.register(metricsRoutes)
