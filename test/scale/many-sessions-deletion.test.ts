@@ -1,17 +1,13 @@
 import t from 'tap'
 import { sql } from '../helpers/db.js'
-import { login, me, PASSWORD, signUp } from '../helpers/http.js'
+import { me, PASSWORD } from '../helpers/http.js'
 import { scanKeys } from '../helpers/redis.js'
 import { expectBounded, MANY, manySessions } from './many-sessions.js'
 
 t.test(`a user with ${MANY} sessions deletes the account in the app`, async (t) => {
   const world = await manySessions(t)
   const { ctx } = world
-  const email = ctx.email()
-  const user = await signUp(ctx.app, email)
-  const { token } = await login(ctx.app, email)
-  const { token: other } = await login(ctx.app, email)
-  await world.populate(user)
+  const { user, token, other } = await world.heavyUser()
 
   expectBounded(t, await world.watch(async () => {
     const res = await ctx.app.inject({ method: 'DELETE', url: '/me', headers: { authorization: `Token token=${token}` }, payload: { password: PASSWORD } })

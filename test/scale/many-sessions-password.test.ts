@@ -1,16 +1,12 @@
 import t from 'tap'
-import { call, login, me, PASSWORD, signUp } from '../helpers/http.js'
+import { call, me, PASSWORD } from '../helpers/http.js'
 import { scanKeys } from '../helpers/redis.js'
 import { expectBounded, MANY, manySessions } from './many-sessions.js'
 
 t.test(`a user with ${MANY} sessions changes their password`, async (t) => {
   const world = await manySessions(t)
   const { ctx } = world
-  const email = ctx.email()
-  const user = await signUp(ctx.app, email)
-  const { token } = await login(ctx.app, email)
-  const { token: other } = await login(ctx.app, email)
-  await world.populate(user)
+  const { email, user, token, other } = await world.heavyUser()
 
   expectBounded(t, await world.watch(async () => {
     const res = await call(ctx.app, 'PUT', '/me/password', token, { current_password: PASSWORD, new_password: 'the new passphrase' })

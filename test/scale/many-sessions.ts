@@ -2,7 +2,7 @@ import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { startPrivateRedis } from '../faults/private-redis.js'
 import { addSessions, buildTestApp, storeOf, type TestContext } from '../helpers/app.js'
-import { me, newSession } from '../helpers/http.js'
+import { login, me, newSession, signUp } from '../helpers/http.js'
 import { sleep } from '../helpers/wait.js'
 
 // A user with 100,000 sessions, on a redis-server of the test's own so that its SLOWLOG holds only
@@ -29,6 +29,8 @@ export interface ManySessions {
   ctx: TestContext
   /** Gives the user `MANY` sessions, through create-session.lua as logins do. */
   populate(user: { id: string; email: string; createdAt: string }): Promise<void>
+  /** A new user with two sessions of their own (by login), then `MANY` more. */
+  heavyUser(): Promise<{ email: string; user: { id: string; email: string; createdAt: string }; token: string; other: string }>
   /**
    * Runs `work` while another user keeps calling GET /me. Returns the commands Redis logged as
    * slower than SLOW_BOUND_MS meanwhile, and every status the other user got.
@@ -52,6 +54,14 @@ export async function manySessions (t: Test, env: Record<string, string> = {}): 
     ctx,
     async populate (user) {
       await addSessions(store, user, MANY)
+    },
+    async heavyUser () {
+      const email = ctx.email()
+      const user = await signUp(ctx.app, email)
+      const { token } = await login(ctx.app, email)
+      const { token: other } = await login(ctx.app, email)
+      await addSessions(store, user, MANY)
+      return { email, user, token, other }
     },
     async watch (work) {
       await admin.slowlog('RESET')
