@@ -11,7 +11,8 @@ const SERVICE = 'outage-test-service-credential-0123456789abcdef'
 
 t.test('Redis down: fail closed with 503, recover on its own', async (t) => {
   const redis = await startPrivateRedis(t)
-  const ctx = await buildTestApp(t, { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '300', INTROSPECTION_TOKENS: SERVICE, EXPIRED_EVENTS: 'configure' })
+  // With account mail (an SMTP server never reached here), so that its routes are there to fail closed.
+  const ctx = await buildTestApp(t, { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '300', INTROSPECTION_TOKENS: SERVICE, EXPIRED_EVENTS: 'configure', SMTP_URL: 'smtp://127.0.0.1:9' })
   const { token, email } = await newSession(ctx)
   const auth = `Token token=${token}`
   t.equal((await me(ctx.app, auth)).statusCode, 200)
@@ -23,6 +24,15 @@ t.test('Redis down: fail closed with 503, recover on its own', async (t) => {
   for (const [method, url] of [['GET', '/sessions'], ['DELETE', '/sessions'], ['PUT', '/me/password'], ['GET', '/admin/settings/session-ttl']] as const) {
     expect503(t, await call(ctx.app, method, url, token, method === 'PUT' ? { current_password: 'correct horse battery', new_password: 'another passphrase' } : undefined), `${method} ${url}`)
   }
+  // The mail routes count requests and wrong tokens in Redis: without it they answer 503, alike
+  // for every email and every token, and nothing is sent or used up.
+  for (const [url, payload] of [
+    ['/password-resets', { email }], ['/password-resets', { email: ctx.email() }], ['/email-verifications', { email }],
+    ['/password-resets/confirm', { token: 'x'.repeat(43), password: 'another passphrase' }], ['/email-verifications/confirm', { token: 'x'.repeat(43) }],
+  ] as const) {
+    expect503(t, await ctx.app.inject({ method: 'POST', url, payload }), `POST ${url}`)
+  }
+  expect503(t, await ctx.app.inject({ method: 'DELETE', url: '/me', headers: { authorization: auth }, payload: { password: 'correct horse battery' } }), 'DELETE /me')
   const introspection = await ctx.app.inject({ method: 'POST', url: '/introspect', headers: { authorization: `Bearer ${SERVICE}` }, payload: { token } })
   expect503(t, introspection, 'POST /introspect')
   const metrics = await ctx.app.inject({ method: 'GET', url: '/metrics' })
