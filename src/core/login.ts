@@ -58,6 +58,7 @@ export async function issueSession (
 ): Promise<LoginResult | null> {
   const session = await sessions.create({
     userId: user.id,
+    audience,
     role: user.role,
     email: user.email,
     userCreatedAt: Date.parse(user.createdAt),

@@ -17,7 +17,7 @@ export async function withSessionsEnded<T> (
   keep: string | undefined,
   change: () => Promise<T>
 ): Promise<{ changed: T, ended: number }> {
-  await sessions.cutOff(userId, keep)
+  await sessions.cutOff(userId, keep, reason)
   const changed = await change()
   const ended = await sessions.revokeAll(userId, { reason, keep })
   return { changed, ended }
@@ -34,5 +34,5 @@ export async function requireLiveUser (
   const user = await users.findById(userId)
   if (user) return user
   await sessions.revokeAll(userId, { reason: 'account-deleted' })
-  throw errors.expiredSession()
+  throw errors.expiredSession({ reason: 'revoked', cause: 'account_deleted' })
 }

@@ -1,4 +1,4 @@
-import { AUTH_CHALLENGE, RETRY_AFTER_SECONDS } from '@gatehouse/session-reader/answers'
+import { AUTH_CHALLENGE, RETRY_AFTER_SECONDS, unauthorized } from '@gatehouse/session-reader/answers'
 import type { ErrorCode, GatehouseError } from '../shared/errors.js'
 
 // The challenge and Retry-After come from the session reader library, whose middleware answers
@@ -45,7 +45,7 @@ const ANSWERS: Record<ErrorCode, HttpAnswer> = {
 export interface HttpError {
   status: number
   headers: Record<string, string>
-  body: { error: string, message: string }
+  body: { error: string, message: string, reason?: string, cause?: string }
 }
 
 export function httpErrorOf (err: GatehouseError): HttpError {
@@ -53,5 +53,7 @@ export function httpErrorOf (err: GatehouseError): HttpError {
   const headers = answer.headers?.(err) ?? {}
   // Every 401 carries a challenge; an error that names none gets the API's.
   if (answer.status === 401 && !('www-authenticate' in headers)) headers['www-authenticate'] = AUTH_CHALLENGE
+  // Why the session ended goes beside session_expired, worded as the reader library's middleware words it.
+  if (err.code === 'session_expired') return { status: answer.status, headers, body: unauthorized('session_expired', err.detail.ending).body }
   return { status: answer.status, headers, body: { error: answer.error ?? err.code, message: err.message } }
 }

@@ -3,6 +3,7 @@ import { audienceMatches } from '@gatehouse/session-reader/token'
 import type { onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { createSessionCookies, type SessionCookies } from '../http/session-cookie.js'
+import type { Reach } from '../sessions/store.js'
 import { errors, isUnauthenticated } from '../shared/errors.js'
 
 /** Who is calling, set on `request.auth` by `authenticate`. */
@@ -21,6 +22,8 @@ export interface Auth {
   emailVerifiedAt: number
   /** How the token came: the Authorization header, or the web app's session cookie. */
   transport: 'header' | 'cookie'
+  /** What the token reaches, and under which client's policy (its audience): for later checks of the same session. */
+  reach: Reach
 }
 
 declare module 'fastify' {
@@ -63,11 +66,13 @@ export default fp(async (app) => {
       // A token bound to a client at login is good only with that client's name beside it.
       if (!audienceMatches(claims, request.headers[audienceHeader] as string | undefined)) throw errors.invalidToken()
       if (transport === 'cookie') cookies.checkCsrf(request, token)
-      const live = await sessions.touch(claims.jti, claims.user_id, { createdBefore: tokens.sessionsBefore(claims) })
+      const reach = tokens.reachOf(claims)
+      const live = await sessions.touch(claims.jti, claims.user_id, reach)
       metrics.touched(live ? 'ok' : 'gone')
-      if (!live) throw errors.expiredSession()
+      // Why, so the app can say it (one more round trip, on this path only).
+      if (!live) throw errors.expiredSession(await sessions.whyEnded(claims.jti, claims.user_id, reach))
       const user = await accounts.sessionUser(claims.jti, claims.user_id, live)
-      request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at, ...user, emailVerifiedAt: live.emailVerifiedAt, transport }
+      request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at, ...user, emailVerifiedAt: live.emailVerifiedAt, transport, reach }
     } catch (err) {
       // A cookie whose token or session is no good is of no further use to the browser.
       if (transport === 'cookie' && isUnauthenticated(err)) cookies.clear(reply)

@@ -127,7 +127,7 @@ export const activityRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
           if (!ended && Date.now() >= nextCheck) {
             nextCheck = Date.now() + RECHECK_INTERVAL_MS
             // Not a touch: an open console tab must not keep its session alive by itself.
-            if (!(await sessions.peek(auth.sessionId, auth.userId))) return signedOut()
+            if (!(await sessions.peek(auth.sessionId, auth.userId, auth.reach))) return signedOut()
             send(': still here\n\n')
           }
           if (!ended) timer = setTimeout(() => { void poll() }, events.length === POLL_BATCH ? 0 : POLL_INTERVAL_MS)

@@ -47,7 +47,7 @@ export const introspectionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app)
     // Forged, malformed, past exp or signed by an unknown key: simply not active (RFC 7662 §2.2).
     const claims = tokens.check(token)
     if (!claims) return { active: false }
-    const reach = { createdBefore: tokens.sessionsBefore(claims) }
+    const reach = tokens.reachOf(claims)
     if (extend && !(await sessions.touch(claims.jti, claims.user_id, reach))) return { active: false }
     const live = await sessions.peek(claims.jti, claims.user_id, reach)
     if (!live) return { active: false }

@@ -25,7 +25,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
 
   app.delete('/sessions/current', { schema: { response: { 204: noContent, '4xx': errorBody } } }, async (request, reply) => {
     const auth = requireAuth(request)
-    await sessions.revoke(auth.sessionId, auth.userId, 'logout')
+    await sessions.revoke(auth.sessionId, auth.userId, 'logout', true)
     forgetCookies(request, reply)
     return reply.code(204).send(null)
   })
@@ -35,7 +35,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
     { schema: { params: sessionIdParams, response: { 204: noContent, '4xx': errorBody } } },
     async (request, reply) => {
       const auth = requireAuth(request)
-      if (!(await sessions.revoke(request.params.id, auth.userId, 'logout'))) throw errors.sessionNotFound()
+      if (!(await sessions.revoke(request.params.id, auth.userId, 'logout', request.params.id === auth.sessionId))) throw errors.sessionNotFound()
       if (request.params.id === auth.sessionId) forgetCookies(request, reply)
       return reply.code(204).send(null)
     }

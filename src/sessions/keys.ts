@@ -23,6 +23,12 @@ export interface SessionKeys {
    * for sessions from before that, whose hashes recorded ''. Kept as long as such a session can live.
    */
   emailVerified(userId: string): string
+  /** `<prefix>user:{<user_id>}:created`: the user's sessions by creation (Unix ms), the device list's order. */
+  created(userId: string): string
+  /** `<prefix>ended:{<user_id>}:<jti>`: how one session ended (logout, revoked from elsewhere...), kept for the rest of its window. */
+  ended(userId: string, id: string): string
+  /** `<prefix>user:{<user_id>}:revoked`: the user's last revoke-all (at, reason, kept), kept as long as the cutoff. */
+  revoked(userId: string): string
   /** SCAN pattern matching every session hash (layout 3). */
   readonly sessionPattern: string
   /** The user and session a session hash's name stands for; null for any other key. */
@@ -38,6 +44,9 @@ export function sessionKeys (prefix: string): SessionKeys {
     generation: (userId) => `${prefix}user:{${userId}}:generation`,
     cutoff: (userId) => `${prefix}user:{${userId}}:cutoff`,
     emailVerified: (userId) => `${prefix}user:{${userId}}:email_verified_at`,
+    created: (userId) => `${prefix}user:{${userId}}:created`,
+    ended: (userId, id) => `${prefix}ended:{${userId}}:${id}`,
+    revoked: (userId) => `${prefix}user:{${userId}}:revoked`,
     sessionPattern: `${sessionPrefix}*`,
     parseSession (key) {
       if (!key.startsWith(sessionPrefix)) return null

@@ -1,3 +1,4 @@
+import { AUDIENCE_PATTERN } from '@gatehouse/session-reader/token'
 import type { Log } from '../shared/log.js'
 import type { ChainableCommander } from 'ioredis'
 import type { RedisClient } from '../redis/client.js'
@@ -16,6 +17,47 @@ export const CONFIG_FIELDS = {
   setAt: 'session_ttl_set_at',
 } as const
 
+/**
+ * A client's own policy, in the same hash: `<name>:<client>`, the client being the audience its
+ * tokens are bound to (`aud`, named at login in JWT_AUD_HEADER). docs/session-contract.md,
+ * "Client policies", is the rule readers apply to these fields too.
+ */
+export const CLIENT_FIELDS = {
+  ttl: 'client_ttl_seconds',
+  maxAge: 'client_max_age_seconds',
+  endedBefore: 'client_ended_before',
+  setBy: 'client_set_by',
+  setAt: 'client_set_at',
+} as const
+const CLIENT_FIELD = /^client_(ttl_seconds|max_age_seconds|ended_before|set_by|set_at):(.+)$/
+
+/** Most clients with a policy (or an ending) at once: every instance re-reads them all twice a second. */
+export const MAX_CLIENTS = 100
+/** A `<prefix>config` hash larger than this was filled by hand: only the global TTL is read from it. */
+const MAX_CONFIG_FIELDS = 5 * MAX_CLIENTS + 50
+
+/** One client's policy, as ops set it. */
+export interface ClientPolicy {
+  client: string
+  /** The idle window, seconds; null: the global TTL in force. */
+  ttlSeconds: number | null
+  /** The absolute lifetime, seconds; null: SESSION_MAX_AGE_SECONDS. */
+  maxAgeSeconds: number | null
+  /** Unix ms (Redis clock): every session of this client created before it is over; null: none. */
+  endedBefore: number | null
+  setBy: string | null
+  setAt: number | null
+}
+
+/**
+ * What the session scripts need to decide a session of a given client: the global TTL in force and
+ * the client's own values (only those set; ms). Sent to every script that checks a session.
+ */
+export interface SessionPolicy {
+  ttlMs: number
+  clients: Record<string, { ttl?: number, max_age?: number, ended_before?: number }>
+}
+
 /** Below one second, so a change is everywhere within one second (plus one Redis round trip). */
 export const REFRESH_MS = 500
 
@@ -30,6 +72,8 @@ export interface TtlState {
   /** Who made the last change (set or reset), and when (Unix ms); null if nobody has. */
   setBy: string | null
   setAt: number | null
+  /** The clients with a policy of their own (or whose sessions ops ended), by name. */
+  clients: ClientPolicy[]
 }
 
 export interface TtlChange {
@@ -48,6 +92,21 @@ export interface SessionTtl {
   set(seconds: number, by: string): Promise<TtlChange>
   /** Back to SESSION_TTL_SECONDS. */
   reset(by: string): Promise<TtlChange>
+  /**
+   * The policy scripts apply to a session bound to `client` (its `aud`; null: unbound), from the
+   * last values read (no I/O). A client without a policy of its own gets the global one.
+   */
+  policyFor(client: string | null): SessionPolicy
+  /** The policy of every client at once (listings, revoke-all): bounded by MAX_CLIENTS. */
+  allPolicies(): SessionPolicy
+  /** The idle window and absolute lifetime a new session of `client` gets, seconds. */
+  windowFor(client: string | null): { ttlSeconds: number, maxAgeSeconds: number }
+  /** Gives a client its own idle window (and absolute lifetime; null: SESSION_MAX_AGE_SECONDS), for every instance. */
+  setClient(client: string, ttlSeconds: number, maxAgeSeconds: number | null, by: string): Promise<TtlChange>
+  /** The client gets the global policy again. */
+  resetClient(client: string, by: string): Promise<TtlChange>
+  /** Ends every session of the client that exists now, in one step (Redis time); returns that instant. */
+  endClient(client: string, by: string): Promise<number>
   /** Starts re-reading the setting every REFRESH_MS; `stop` ends it. */
   start(): Promise<void>
   stop(): void
@@ -87,6 +146,55 @@ export function formatTtl (seconds: number): string {
   return `${seconds} s`
 }
 
+/** Throws TtlValueError unless `client` can name a client: an audience a token can be bound to. */
+export function checkClientName (client: string): void {
+  if (!AUDIENCE_PATTERN.test(client)) throw new TtlValueError(`a client is named by the audience its tokens are bound to (JWT-Aud): 1-128 letters, digits and . _ : / -, starting with a letter or digit (got "${client.slice(0, 140)}")`)
+}
+
+/** Throws TtlValueError unless the pair is a policy that may be set (see docs/ops.md, "Client policies"). */
+export function checkClientWindow (ttlSeconds: number, maxAgeSeconds: number | null, ceilingSeconds: number): void {
+  if (maxAgeSeconds !== null) {
+    if (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 1) throw new TtlValueError(`the maximum age must be a whole number of seconds, at least 1 (got ${maxAgeSeconds})`)
+    if (maxAgeSeconds > ceilingSeconds) throw new TtlValueError(`the maximum age must not exceed SESSION_MAX_AGE_SECONDS (${formatTtl(ceilingSeconds)}; got ${formatTtl(maxAgeSeconds)})`)
+  }
+  const limit = maxAgeSeconds ?? ceilingSeconds
+  if (Number.isInteger(ttlSeconds) && ttlSeconds > limit && maxAgeSeconds !== null) {
+    throw new TtlValueError(`the idle window must not exceed the client's maximum age (${formatTtl(limit)}; got ${formatTtl(ttlSeconds)})`)
+  }
+  checkTtl(ttlSeconds, limit)
+}
+
+/** Only digits count, as for every reader. */
+const secondsOf = (value: string | undefined): number | null => (value !== undefined && /^\d{1,9}$/.test(value) ? Number(value) : null)
+
+/**
+ * The clients' policies in a `<prefix>config` hash, by the contract's rule: a value that is not
+ * valid is ignored (the global one applies), except an ending, which fails closed.
+ */
+export function clientPoliciesOf (config: Record<string, string>, ceilingSeconds: number): ClientPolicy[] {
+  const raw = new Map<string, Record<string, string>>()
+  for (const [field, value] of Object.entries(config)) {
+    const match = CLIENT_FIELD.exec(field)
+    if (!match || !AUDIENCE_PATTERN.test(match[2]!)) continue
+    const fields = raw.get(match[2]!) ?? {}
+    fields[match[1]!] = value
+    raw.set(match[2]!, fields)
+  }
+  const policies: ClientPolicy[] = []
+  for (const [client, fields] of raw) {
+    const maxAge = secondsOf(fields.max_age_seconds)
+    const maxAgeSeconds = maxAge !== null && maxAge >= 1 && maxAge <= ceilingSeconds ? maxAge : null
+    const ttl = secondsOf(fields.ttl_seconds)
+    const ttlSeconds = ttl !== null && ttl >= 1 && ttl <= (maxAgeSeconds ?? ceilingSeconds) ? ttl : null
+    const ended = fields.ended_before
+    // Written by hand and not a time: every session of the client is over (as a malformed cutoff).
+    const endedBefore = ended === undefined ? null : /^\d{1,16}$/.test(ended) ? Number(ended) : Number.MAX_SAFE_INTEGER
+    const setAt = fields.set_at !== undefined && /^\d{1,16}$/.test(fields.set_at) ? Number(fields.set_at) : null
+    policies.push({ client, ttlSeconds, maxAgeSeconds, endedBefore, setBy: fields.set_by ?? null, setAt })
+  }
+  return policies.sort((a, b) => (a.client < b.client ? -1 : a.client > b.client ? 1 : 0))
+}
+
 export interface SessionTtlOptions {
   keyPrefix: string
   defaultSeconds: number
@@ -98,13 +206,17 @@ export function createSessionTtl (redis: RedisClient, { keyPrefix, defaultSecond
   const configKey = `${keyPrefix}config`
   const fields = [CONFIG_FIELDS.ttl, CONFIG_FIELDS.setBy, CONFIG_FIELDS.setAt]
   let current = defaultSeconds
+  let clients = new Map<string, ClientPolicy>()
   let warnedAbout: string | null = null
+  let warnedSize = false
   let timer: NodeJS.Timeout | null = null
 
   /** A value someone wrote by hand may be anything: it is used only if it is a valid TTL. */
-  function stateOf ([ttl, setBy, setAt]: (string | null)[]): TtlState {
-    const base = { defaultSeconds, maxSeconds, setBy: setBy ?? null, setAt: setAt ? Number(setAt) : null }
-    if (ttl === null || ttl === undefined) return { ...base, seconds: defaultSeconds, source: 'default' }
+  function stateOf (config: Record<string, string>): TtlState {
+    const ttl = config[CONFIG_FIELDS.ttl]
+    const setAt = config[CONFIG_FIELDS.setAt]
+    const base = { defaultSeconds, maxSeconds, setBy: config[CONFIG_FIELDS.setBy] ?? null, setAt: setAt ? Number(setAt) : null, clients: clientPoliciesOf(config, maxSeconds) }
+    if (ttl === undefined) return { ...base, seconds: defaultSeconds, source: 'default' }
     const seconds = /^\d{1,9}$/.test(ttl) ? Number(ttl) : Number.NaN
     try {
       checkTtl(seconds, maxSeconds)
@@ -116,19 +228,36 @@ export function createSessionTtl (redis: RedisClient, { keyPrefix, defaultSecond
     return { ...base, seconds, source: 'override' }
   }
 
-  const read = () => orUnavailable('redis', async () => stateOf(await redis.hmget(configKey, ...fields)))
+  /** The hash as an object; only the global fields when someone filled it far past what Gatehouse writes. */
+  async function readConfig (client: RedisClient | ChainableCommander = redis): Promise<Record<string, string>> {
+    const size = await redis.hlen(configKey)
+    if (size > MAX_CONFIG_FIELDS) {
+      if (!warnedSize) log.warn({ key: configKey, fields: size }, 'the config hash has far more fields than Gatehouse writes; reading only the global TTL from it, no client policies')
+      warnedSize = true
+      const values = await redis.hmget(configKey, ...fields)
+      return Object.fromEntries(fields.flatMap((field, i) => (values[i] === null || values[i] === undefined ? [] : [[field, values[i]!]])))
+    }
+    void client
+    return redis.hgetall(configKey)
+  }
 
-  /** Writes and reads back in one MULTI, so `before` is exactly what this change replaced. */
+  const read = () => orUnavailable('redis', async () => stateOf(await readConfig()))
+
+  function adopt (state: TtlState): void {
+    current = state.seconds
+    clients = new Map(state.clients.map((policy) => [policy.client, policy]))
+  }
+
+  /** Writes, then reads back; `before` is what the change replaced (the write is one MULTI). */
   async function change (write: (multi: ChainableCommander) => void): Promise<TtlChange> {
     return orUnavailable('redis', async () => {
-      const multi = redis.multi().hmget(configKey, ...fields)
+      const before = stateOf(await readConfig())
+      const multi = redis.multi()
       write(multi)
-      const results = (await multi.hmget(configKey, ...fields).exec()) ?? []
-      const [before, after] = [results[0], results.at(-1)].map((r) => {
-        if (!r || r[0]) throw r?.[0] ?? new Error('MULTI was discarded')
-        return stateOf(r[1] as (string | null)[])
-      }) as [TtlState, TtlState]
-      current = after.seconds
+      const results = (await multi.exec()) ?? []
+      for (const [err] of results) if (err) throw err
+      const after = stateOf(await readConfig())
+      adopt(after)
       return { before, after }
     })
   }
@@ -137,9 +266,20 @@ export function createSessionTtl (redis: RedisClient, { keyPrefix, defaultSecond
     const state = await read()
     if (state.seconds !== current) {
       log.info({ oldTtlSeconds: current, newTtlSeconds: state.seconds, source: state.source, setBy: state.setBy }, 'session TTL changed')
-      current = state.seconds
+    }
+    adopt(state)
+  }
+
+  /** A client's values as the scripts take them (ms), only those it has. */
+  function clientEntry (policy: ClientPolicy): SessionPolicy['clients'][string] {
+    return {
+      ...(policy.ttlSeconds !== null && { ttl: policy.ttlSeconds * 1000 }),
+      ...(policy.maxAgeSeconds !== null && { max_age: policy.maxAgeSeconds * 1000 }),
+      ...(policy.endedBefore !== null && { ended_before: policy.endedBefore }),
     }
   }
+
+  const clientFields = (client: string) => Object.values(CLIENT_FIELDS).map((name) => `${name}:${client}`)
 
   return {
     maxSeconds,
@@ -151,6 +291,39 @@ export function createSessionTtl (redis: RedisClient, { keyPrefix, defaultSecond
     },
     reset: (by) =>
       change((multi) => multi.hdel(configKey, CONFIG_FIELDS.ttl).hset(configKey, CONFIG_FIELDS.setBy, by, CONFIG_FIELDS.setAt, String(Date.now()))),
+    policyFor (client) {
+      const policy = client === null ? undefined : clients.get(client)
+      return { ttlMs: current * 1000, clients: policy ? { [policy.client]: clientEntry(policy) } : {} }
+    },
+    allPolicies: () => ({ ttlMs: current * 1000, clients: Object.fromEntries([...clients.values()].map((policy) => [policy.client, clientEntry(policy)])) }),
+    windowFor (client) {
+      const policy = client === null ? undefined : clients.get(client)
+      return { ttlSeconds: policy?.ttlSeconds ?? Math.min(current, policy?.maxAgeSeconds ?? maxSeconds), maxAgeSeconds: policy?.maxAgeSeconds ?? maxSeconds }
+    },
+    async setClient (client, ttlSeconds, maxAgeSeconds, by) {
+      checkClientName(client)
+      checkClientWindow(ttlSeconds, maxAgeSeconds, maxSeconds)
+      if (!clients.has(client) && clients.size >= MAX_CLIENTS) {
+        const known = (await read()).clients
+        if (!known.some((policy) => policy.client === client) && known.length >= MAX_CLIENTS) throw new TtlValueError(`at most ${MAX_CLIENTS} clients may have a policy; reset one first`)
+      }
+      return change((multi) => {
+        multi.hset(configKey, `${CLIENT_FIELDS.ttl}:${client}`, String(ttlSeconds), `${CLIENT_FIELDS.setBy}:${client}`, by, `${CLIENT_FIELDS.setAt}:${client}`, String(Date.now()))
+        if (maxAgeSeconds === null) multi.hdel(configKey, `${CLIENT_FIELDS.maxAge}:${client}`)
+        else multi.hset(configKey, `${CLIENT_FIELDS.maxAge}:${client}`, String(maxAgeSeconds))
+      })
+    },
+    resetClient (client, by) {
+      checkClientName(client)
+      void by // the caller logs who; the fields go, so the client is listed no more (unless ended)
+      return change((multi) => multi.hdel(configKey, ...clientFields(client).filter((field) => !field.startsWith(`${CLIENT_FIELDS.endedBefore}:`))))
+    },
+    async endClient (client, by) {
+      checkClientName(client)
+      const at = await orUnavailable('redis', async () => Number(await redis.eval(END_CLIENT_SCRIPT, 1, configKey, `${CLIENT_FIELDS.endedBefore}:${client}`, `${CLIENT_FIELDS.setBy}:${client}`, by)))
+      await refresh().catch(() => {})
+      return at
+    },
     async start () {
       // Starting with Redis down is allowed (requests get 503 until it is back): the default holds until then.
       await refresh().catch(() => {})
@@ -166,3 +339,13 @@ export function createSessionTtl (redis: RedisClient, { keyPrefix, defaultSecond
     },
   }
 }
+
+/**
+ * Ends a client's sessions: its `ended_before` becomes Redis' time now (never moved back), so every
+ * instance and reader compares the sessions' created_at (Redis' clock too) with the same instant.
+ */
+const END_CLIENT_SCRIPT = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local at = math.max(now, tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') or 0)
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', at), ARGV[2], ARGV[3])
+return string.format('%.0f', at)`

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { orUnavailable } from '../shared/errors.js'
 import { forEachMaster, type RedisClient, scanBatches } from '../redis/client.js'
+import { causeOf, endingOf, LOGGED_OUT, type SessionEnding } from './endings.js'
 import type { DeletedBy, EventSink, RevokeReason, SessionEvent } from './events.js'
 import { sessionKeys } from './keys.js'
+import type { SessionPolicy, SessionTtl } from './session-ttl.js'
 import { sessionScripts } from './scripts/index.js'
 
 export { SESSION_LAYOUT_VERSION } from './keys.js'
@@ -47,6 +49,8 @@ export interface Device {
 
 export interface NewSessionInput {
   userId: string
+  /** The audience the token is bound to (JWT-Aud), null for none: the client whose policy the session falls under. */
+  audience?: string | null
   role: string
   /** The user's email and sign-up time (Unix ms): stored so GET /me needs no database. */
   email: string
@@ -79,7 +83,10 @@ export interface SessionInfo extends Device {
   lastSeenAt: number
   /** When the sliding window runs out if the session is not used again. */
   expiresAt: number
+  /** The absolute end under its policy now (a client's maximum age, lowered since the login, brings it forward). */
   maxExpiresAt: number
+  /** The client (audience) whose policy it falls under; '' for the global one. */
+  audience: string
 }
 
 /** The user a session belongs to, as its hash records it. */
@@ -108,10 +115,16 @@ export interface SessionStatus extends SessionUser {
   maxExpiresAt: number
 }
 
-/** One page of a user's sessions, most recently used first. */
-/** Which sessions a token may reach: only those created before `createdBefore` (Unix ms), when given (a former HS256 secret's token). */
+/**
+ * What the token says that decides which session it reaches and under which policy: only sessions
+ * created before `createdBefore` (Unix ms), when given (a former HS256 secret's token); only one
+ * bound to its audience (null: unbound). Its created_at and exp (Unix ms) tell why a session is gone.
+ */
 export interface Reach {
   createdBefore?: number
+  audience?: string | null
+  createdAt?: number
+  expiresAt?: number
 }
 
 export interface SessionPage {
@@ -135,17 +148,22 @@ export interface SessionStore {
   touch(id: string, userId: string, reach?: Reach): Promise<LiveSession | null>
   /** Whether the session is alive, without extending it. Null when it is gone. */
   peek(id: string, userId: string, reach?: Reach): Promise<SessionStatus | null>
+  /** Why the token's session is not live (after touch or peek found it so): for the 401 its app gets. */
+  whyEnded(id: string, userId: string, reach: Reach): Promise<SessionEnding>
   /** Completes a session written by an older release with its user (and a layout-1 one with empty device fields). */
   upgrade(id: string, userId: string, user: SessionUser): Promise<void>
   /** A page of the user's live sessions, most recently used first (at most SESSION_PAGE_MAX). */
   list(userId: string, page?: { limit?: number; after?: string }): Promise<SessionPage>
-  /** Ends one session of this user; false when the user has no such session. */
-  revoke(id: string, userId: string, reason: RevokeReason): Promise<boolean>
+  /**
+   * Ends one session of this user; false when the user has no such session. `own`: the session
+   * ended itself (a logout), which its app is told as `logged_out` rather than revoked.
+   */
+  revoke(id: string, userId: string, reason: RevokeReason, own?: boolean): Promise<boolean>
   /**
    * Every session the user has now (but `keep`, if given and live) is refused from this instant,
    * in one O(1) step, whatever their number; their keys stay until a `revokeAll` sweeps them.
    */
-  cutOff(userId: string, keep?: string): Promise<void>
+  cutOff(userId: string, keep?: string, reason?: RevokeReason): Promise<void>
   /**
    * Ends all the user's sessions (but `keep`): `cutOff`, then their keys are deleted a bounded
    * batch at a time, each batch's `revoked` events published. Returns how many it deleted before
@@ -171,6 +189,9 @@ export interface SessionStoreOptions {
   keyPrefix: string
   /** The sliding TTL in force, seconds: asked on every call, since ops may change it at any time. */
   ttlSeconds: () => number
+  /** The clients' own policies (session-ttl.ts), asked on every call; without it, every session has the global one. */
+  policies?: Pick<SessionTtl, 'policyFor' | 'allPolicies' | 'windowFor'>
+  /** SESSION_MAX_AGE_SECONDS: the absolute lifetime, and the longest any client's may be. */
   maxAgeSeconds: number
   /** 0: no limit. */
   maxPerUser: number
@@ -200,7 +221,13 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
   // Every change to a session is one atomic script (scripts/: each file says its race).
   const scripts = sessionScripts(redis, keyPrefix)
   const keys = sessionKeys(keyPrefix)
-  const ttlMs = () => ttlSeconds() * 1000
+  const globalOnly = (): SessionPolicy => ({ ttlMs: ttlSeconds() * 1000, clients: {} })
+  const policies = options.policies ?? {
+    policyFor: globalOnly,
+    allPolicies: globalOnly,
+    windowFor: () => ({ ttlSeconds: ttlSeconds(), maxAgeSeconds }),
+  }
+  const policyFor = (audience: string | null | undefined) => policies.policyFor(audience || null)
 
   /**
    * Replication is asynchronous: a primary that dies right after acknowledging a logout may hand
@@ -219,8 +246,8 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
   }
 
   /** Raises the user's cutoff (and generation): O(1), and from then on every older session is refused. */
-  async function cutOff (userId: string, keep = ''): Promise<void> {
-    await scripts.revokeAllSessions({ userId, keep, ttlMs: ttlMs(), generationTtlMs: GENERATION_TTL_MS, maxAgeMs: maxAgeSeconds * 1000 })
+  async function cutOff (userId: string, keep = '', reason: RevokeReason = 'admin'): Promise<void> {
+    await scripts.revokeAllSessions({ userId, keep, policy: policies.allPolicies(), generationTtlMs: GENERATION_TTL_MS, maxAgeMs: maxAgeSeconds * 1000, cause: causeOf(reason) })
     // Always: the new cutoff is the revocation, and it must survive a failover.
     await replicated('revoke_all', userId)
   }
@@ -287,8 +314,9 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
         // A 128-bit id does not collide in practice; the script still refuses to overwrite one.
         for (;;) {
           const id = newSessionId()
-          const ttl = ttlMs()
-          const created = await scripts.createSession({ ...input, id, ttlMs: ttl, maxAgeMs: maxAgeSeconds * 1000, maxPerUser, ownerGraceMs: OWNER_GRACE_MS })
+          const window = policies.windowFor(input.audience || null)
+          const ttl = window.ttlSeconds * 1000
+          const created = await scripts.createSession({ ...input, id, ttlMs: ttl, maxAgeMs: window.maxAgeSeconds * 1000, maxPerUser, ownerGraceMs: OWNER_GRACE_MS })
           if (created.status === 'stale') return null
           if (created.status === 'ok') {
             const { createdAt, maxExpiresAt, evicted } = created
@@ -301,12 +329,17 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
       }),
     touch: (id, userId, reach = {}) =>
       run('touch', async () => {
-        const touched = await scripts.touchSession({ userId, id, ttlMs: ttlMs(), createdBefore: reach.createdBefore })
+        const touched = await scripts.touchSession({ userId, id, policy: policyFor(reach.audience), createdBefore: reach.createdBefore, audience: reach.audience })
         if (touched.status === 'ok') return touched.session
         if (touched.status === 'ended') await events([{ type: 'expired', sessionId: id, userId, reason: touched.reason }])
         return null
       }),
-    peek: (id, userId, reach = {}) => run('peek', () => scripts.peekSession({ userId, id, ttlMs: ttlMs(), createdBefore: reach.createdBefore })),
+    peek: (id, userId, reach = {}) => run('peek', () => scripts.peekSession({ userId, id, policy: policyFor(reach.audience), createdBefore: reach.createdBefore, audience: reach.audience })),
+    whyEnded: (id, userId, reach) =>
+      run('why_ended', async () => {
+        const [reason, cause] = await scripts.whyEnded({ userId, id, policy: policyFor(reach.audience), audience: reach.audience, createdAt: reach.createdAt ?? 0, expiresAt: reach.expiresAt ?? 0 })
+        return endingOf(reason, cause)
+      }),
     upgrade: (id, userId, user) =>
       run('upgrade', async () => {
         await scripts.upgradeSession({ userId, id, user })
@@ -318,23 +351,23 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
         // Two bounded steps: the page's ids from the index, then their hashes (a Cluster script
         // must be given every key it reads, and only the index names them).
         const page = await scripts.sessionPage({ userId, limit: size, after: { score, id: afterId } })
-        const sessions = await scripts.listSessions({ userId, ttlMs: ttlMs(), page })
+        const sessions = await scripts.listSessions({ userId, policy: policies.allPolicies(), page })
         // A full page may have more after it; the next one goes on from its last entry.
         const last = page.at(-1)
         const next = page.length === size && last ? `${last.score}.${last.id}` : null
         return { sessions, next }
       }),
-    revoke: (id, userId, reason) =>
+    revoke: (id, userId, reason, own = false) =>
       run('revoke', async () => {
-        const ended = await scripts.revokeSession({ userId, id })
+        const ended = await scripts.revokeSession({ userId, id, ending: own ? LOGGED_OUT : causeOf(reason) })
         if (ended) await replicated('revoke', userId)
         if (ended) await events(revoked([id], userId, reason))
         return ended
       }),
-    cutOff: (userId, keep) => run('cut_off', () => cutOff(userId, keep)),
+    cutOff: (userId, keep, reason) => run('cut_off', () => cutOff(userId, keep, reason)),
     revokeAll: (userId, { reason, keep }) =>
       run('revoke_all', async () => {
-        await cutOff(userId, keep)
+        await cutOff(userId, keep, reason)
         const { ended, done } = await sweep(userId, reason, SWEEP_INLINE_MS)
         if (!done) {
           // The answer goes now; the rest of the keys are deleted after it.
@@ -346,7 +379,10 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
       }),
     expired: (id, userId) =>
       run('expired', async () => {
-        if ((await redis.getdel(keys.owner(userId, id))) !== null) await events([{ type: 'expired', sessionId: id, userId, reason: 'ttl' }])
+        if ((await redis.getdel(keys.owner(userId, id))) === null) return
+        // Its index entries go with it, so the device list's creation index does not keep them.
+        await redis.multi().zrem(keys.index(userId), id).zrem(keys.created(userId), id).exec()
+        await events([{ type: 'expired', sessionId: id, userId, reason: 'ttl' }])
       }),
     userDeleted: (userId, by) => events([{ type: 'user-deleted', sessionId: '', userId, reason: by }]),
     markEmailVerified: (userId, at) =>

@@ -1,4 +1,4 @@
-import { AUTH_MESSAGES, csrfMessage, unavailableMessage } from '@gatehouse/session-reader/answers'
+import { AUTH_MESSAGES, csrfMessage, type Ending, unavailableMessage } from '@gatehouse/session-reader/answers'
 
 /**
  * The failures Gatehouse's core can report, as stable codes with a message for humans. Nothing
@@ -35,6 +35,8 @@ export interface ErrorDetail {
   retryAfterSeconds?: number
   /** unavailable: which dependency did not answer. */
   dependency?: Dependency
+  /** session_expired: why the session ended, when that is known (told to the app). */
+  ending?: Ending
 }
 
 /** Codes that report a fault of ours or of a dependency, rather than answer a caller's mistake. */
@@ -68,7 +70,7 @@ export const errors = {
   // Worded in the session reader library, whose middleware gives other services' callers the same.
   missingToken: () => new GatehouseError('missing_token', AUTH_MESSAGES.missing_token),
   invalidToken: () => new GatehouseError('invalid_token', AUTH_MESSAGES.invalid_token),
-  expiredSession: () => new GatehouseError('session_expired', AUTH_MESSAGES.session_expired),
+  expiredSession: (ending?: Ending) => new GatehouseError('session_expired', AUTH_MESSAGES.session_expired, ending ? { ending } : {}),
   invalidCredentials: () => new GatehouseError('invalid_credentials', 'Email or password is incorrect'),
   invalidClient: () => new GatehouseError('invalid_client', 'Introspection needs a service credential: Authorization: Bearer <INTROSPECTION_TOKENS entry>'),
   emailTaken: () => new GatehouseError('email_taken', 'An account with this email already exists'),

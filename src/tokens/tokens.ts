@@ -25,6 +25,11 @@ export interface TokenService {
    * only sessions that existed when the private key took over.
    */
   sessionsBefore(claims: SessionClaims): number | undefined
+  /**
+   * Which session the claims reach and under which client's policy (its audience), and what tells
+   * why it ended (created_at, exp as Unix ms): the session store's Reach.
+   */
+  reachOf(claims: SessionClaims): { createdBefore?: number, audience: string | null, createdAt: number, expiresAt: number }
 }
 
 type Verify = (token: string) => { header: unknown, payload: unknown }
@@ -123,6 +128,12 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
     },
     jwks: ring.jwks,
     sessionsBefore: (claims) => (byFormerSecret.has(claims) ? sharedSecretSessionsBefore() : undefined),
+    reachOf: (claims) => ({
+      createdBefore: byFormerSecret.has(claims) ? sharedSecretSessionsBefore() : undefined,
+      audience: claims.aud ?? null,
+      createdAt: claims.created_at,
+      expiresAt: claims.exp * 1000,
+    }),
   }
 
   function verifyFresh (token: string): SessionClaims {
@@ -130,7 +141,7 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
     try {
       verified = verifyWithRing(token)
     } catch (err) {
-      if (err instanceof TokenError && err.code === TokenError.codes.expired) throw errors.expiredSession()
+      if (err instanceof TokenError && err.code === TokenError.codes.expired) throw errors.expiredSession({ reason: 'max_age' })
       throw errors.invalidToken()
     }
     const claims = sessionClaimsOf(verified.header, verified.payload, { issuer: config.issuer, acceptUntyped: untypedOpen() })

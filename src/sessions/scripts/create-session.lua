@@ -6,8 +6,10 @@
 -- KEYS[3]  the user's generation,  <prefix>user:{<user_id>}:generation
 -- KEYS[4]  the session owner,      <prefix>owner:{<user_id>}:<id>
 -- KEYS[5]  the user's cutoff,      <prefix>user:{<user_id>}:cutoff
--- KEYS[4+2n], KEYS[5+2n]  the hash and owner key of ARGV[1+n], for n = 1, 2...: the sessions
---          already in the index, declared only when the cap must be enforced (see 'members')
+-- KEYS[6]  the user's creation index, <prefix>user:{<user_id>}:created (the device list's order)
+-- KEYS[4+3n], KEYS[5+3n], KEYS[6+3n]  the hash, owner key and ending key
+--          (<prefix>ended:{<user_id>}:<id>) of ARGV[1+n], for n = 1, 2...: the sessions already in
+--          the index, declared only when the cap must be enforced (see 'members')
 -- ARGV[1]  the login, one JSON object (cjson), so each value is named where it is used. Strings
 --          are stored as given; numbers are ms or counts:
 --            id               the session id
@@ -17,10 +19,12 @@
 --            email_verified_at  when the user confirmed the email, Unix ms as a string, or '' (not
 --                             at login), stored in the hash
 --            client, user_agent, ip   the device, stored in the hash
+--            aud              the audience the token is bound to ('' for none), stored in the hash:
+--                             the client whose policy the session falls under
 --            v                the layout version, stored in the hash
 --            generation       the generation the login read before checking the password
---            ttl_ms           the sliding TTL
---            max_age_ms       the absolute lifetime
+--            ttl_ms           the sliding TTL (the client's own, if ops set one)
+--            max_age_ms       the absolute lifetime (likewise)
 --            max_per_user     most sessions a user may have (0 = no limit)
 --            owner_grace_ms   how long the owner key outlives the session
 -- ARGV[1+n]  the id of the n-th declared session
@@ -60,7 +64,7 @@ end
 
 local now = now_ms()
 
-prune_expired(KEYS[2], now, PRUNE_MAX)
+prune_expired(KEYS[2], KEYS[6], now, PRUNE_MAX)
 
 -- Only entries whose session has not run out count and can be evicted (an index may still hold a
 -- backlog of expired ones beyond what PRUNE_MAX dropped): the least recently used live ones are
@@ -73,13 +77,16 @@ end
 local evicted = {}
 local cap = login.max_per_user
 if cap > 0 and redis.call('ZCOUNT', KEYS[2], now_s, '+inf') >= cap then
-  -- n for each declared session id: its keys are KEYS[4+2n] and KEYS[5+2n].
+  -- n for each declared session id: its keys are KEYS[4+3n], KEYS[5+3n] and KEYS[6+3n].
   local declared = {}
   for i = 2, #ARGV do declared[ARGV[i]] = i - 1 end
   -- Entries whose hash is gone (e.g. evicted by maxmemory) must not count against the cap. Only
   -- declared sessions can be checked; the others are newer than the caller's list, so alive.
   for id, n in pairs(declared) do
-    if redis.call('EXISTS', KEYS[4 + 2 * n]) == 0 then redis.call('ZREM', KEYS[2], id) end
+    if redis.call('EXISTS', KEYS[4 + 3 * n]) == 0 then
+      redis.call('ZREM', KEYS[2], id)
+      redis.call('ZREM', KEYS[6], id)
+    end
   end
   -- Lowest score = earliest sliding expiry = the least recently used session. Concurrent logins
   -- add the newest sessions, so a list read a moment ago still covers the ones to evict.
@@ -98,8 +105,12 @@ if cap > 0 and redis.call('ZCOUNT', KEYS[2], now_s, '+inf') >= cap then
     for _, id in ipairs(victims) do
       local n = declared[id]
       redis.call('ZREM', KEYS[2], id)
-      if redis.call('DEL', KEYS[4 + 2 * n]) == 1 then evicted[#evicted + 1] = id end
-      redis.call('DEL', KEYS[5 + 2 * n])
+      redis.call('ZREM', KEYS[6], id)
+      -- Why it ended, for its app, as long as its window would have lasted (no longer).
+      local left = redis.call('PTTL', KEYS[4 + 3 * n])
+      if left > 0 then redis.call('SET', KEYS[6 + 3 * n], 'session_limit', 'PX', left) end
+      if redis.call('DEL', KEYS[4 + 3 * n]) == 1 then evicted[#evicted + 1] = id end
+      redis.call('DEL', KEYS[5 + 3 * n])
     end
   end
 end
@@ -124,6 +135,7 @@ redis.call('HSET', KEYS[1],
   'email', login.email,
   'user_created_at', login.user_created_at,
   'email_verified_at', login.email_verified_at,
+  'aud', login.aud,
   -- The generation this session belongs to, the user's cutoff now: a later revoke-all raises the
   -- cutoff above it.
   'generation', redis.call('GET', KEYS[5]) or '0')
@@ -133,6 +145,8 @@ redis.call('PEXPIREAT', KEYS[1], expires_s)
 redis.call('SET', KEYS[4], login.user_id, 'PXAT', string.format('%.0f', max_expires_at + login.owner_grace_ms))
 redis.call('ZADD', KEYS[2], expires_s, login.id)
 expire_with_last_session(KEYS[2])
+redis.call('ZADD', KEYS[6], now_s, login.id)
+expire_with_latest_end(KEYS[6], max_expires_at)
 
 local result = {'ok', now_s, max_s}
 for _, id in ipairs(evicted) do result[#result + 1] = id end

@@ -4,7 +4,8 @@
 --
 -- KEYS[1]  the user's index,       <prefix>user:{<user_id>}:sessions
 -- KEYS[2]  the user's cutoff,      <prefix>user:{<user_id>}:cutoff
--- KEYS[1+2n], KEYS[2+2n]  the hash and owner key of ARGV[1+n], for n = 1, 2...
+-- KEYS[3]  the user's creation index, <prefix>user:{<user_id>}:created
+-- KEYS[2+2n], KEYS[3+2n]  the hash and owner key of ARGV[1+n], for n = 1, 2...
 -- ARGV[1]  user_id: only sessions of this user are touched
 -- ARGV[1+n]  the id of the n-th declared session
 -- Returns  the ids of the sessions it deleted (those of a generation below the user's cutoff).
@@ -19,10 +20,11 @@ local now = now_ms()
 local cutoff = cutoff_of(KEYS[2])
 local ended, doomed, unindexed = {}, {}, {}
 for n = 1, #ARGV - 1 do
-  local id, key, owner = ARGV[1 + n], KEYS[1 + 2 * n], KEYS[2 + 2 * n]
-  -- The TTL plays no part here (math.huge): only 'revoked' and 'gone' are acted on.
+  local id, key, owner = ARGV[1 + n], KEYS[2 + 2 * n], KEYS[3 + 2 * n]
+  -- The windows play no part here (math.huge, no client's): only a revoke-all's 'revoked' and
+  -- 'gone' are acted on.
   local f, pttl = read_session(key, {})
-  local state = session_state(f, pttl, ARGV[1], now, math.huge, cutoff)
+  local state = session_state(f, pttl, ARGV[1], now, {ttlMs = math.huge, clients = {}}, cutoff)
   if state == 'revoked' then
     ended[#ended + 1] = id
     doomed[#doomed + 1] = key
@@ -38,5 +40,8 @@ for n = 1, #ARGV - 1 do
 end
 -- One DEL and one ZREM for the batch (the caller bounds it): a third of the calls of doing each.
 if #doomed > 0 then redis.call('DEL', unpack(doomed)) end
-if #unindexed > 0 then redis.call('ZREM', KEYS[1], unpack(unindexed)) end
+if #unindexed > 0 then
+  redis.call('ZREM', KEYS[1], unpack(unindexed))
+  redis.call('ZREM', KEYS[3], unpack(unindexed))
+end
 return ended

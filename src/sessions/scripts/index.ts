@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { RedisClient, VARIABLE_KEY_SCRIPTS } from '../../redis/client.js'
 import { legacyKeys, SESSION_LAYOUT_VERSION, sessionKeys } from '../keys.js'
+import type { SessionPolicy } from '../session-ttl.js'
 import type { LiveSession, NewSessionInput, SessionInfo, SessionStatus, SessionUser } from '../store.js'
 
 /**
@@ -27,6 +28,7 @@ const FILES = {
   sessionPage: 'session-page',
   listSessions: 'list-sessions',
   migrateSession: 'migrate-session',
+  whyEnded: 'why-ended',
 } as const
 type ScriptName = keyof typeof FILES
 
@@ -36,13 +38,14 @@ type ScriptName = keyof typeof FILES
  * would group them by that number instead of a key), which this type holds it to.
  */
 const NUMBER_OF_KEYS: Record<Exclude<ScriptName, typeof VARIABLE_KEY_SCRIPTS[number]>, number> = {
-  touchSession: 5,
+  touchSession: 6,
   peekSession: 2,
   upgradeSession: 1,
-  revokeSession: 3,
-  revokeAllSessions: 4,
-  sessionPage: 1,
+  revokeSession: 5,
+  revokeAllSessions: 5,
+  sessionPage: 2,
   migrateSession: 8,
+  whyEnded: 4,
 }
 
 /**
@@ -73,6 +76,7 @@ const MEMBER_ATTEMPTS = 10
 
 export interface CreateSessionInput extends NewSessionInput {
   id: string
+  /** The idle window of the session's client (or the global TTL in force). */
   ttlMs: number
   /** The absolute lifetime. */
   maxAgeMs: number
@@ -80,6 +84,16 @@ export interface CreateSessionInput extends NewSessionInput {
   maxPerUser: number
   /** How long the owner key outlives the session's absolute end. */
   ownerGraceMs: number
+}
+
+/** A token's session, as a script that checks it for that token needs it. */
+export interface TokenReach {
+  userId: string
+  id: string
+  /** The token's audience; null or '' for an unbound token. */
+  audience?: string | null
+  /** Unix ms: the token reaches only sessions created before it (a former HS256 secret's). */
+  createdBefore?: number
 }
 
 export type CreateSessionResult =
@@ -104,22 +118,24 @@ export interface IndexEntry {
 export interface SessionScripts {
   /** create-session.lua, declaring the user's other sessions when the cap needs them ('members'). */
   createSession(input: CreateSessionInput): Promise<CreateSessionResult>
-  /** touch-session.lua: checks the session and slides its TTL. */
-  touchSession(input: { userId: string; id: string; ttlMs: number; createdBefore?: number }): Promise<TouchResult>
+  /** touch-session.lua: checks the session and slides its TTL (by the policy of the token's client). */
+  touchSession(input: TokenReach & { policy: SessionPolicy }): Promise<TouchResult>
   /** peek-session.lua: the live session, not extended; null when it is not live. */
-  peekSession(input: { userId: string; id: string; ttlMs: number; createdBefore?: number }): Promise<SessionStatus | null>
+  peekSession(input: TokenReach & { policy: SessionPolicy }): Promise<SessionStatus | null>
+  /** why-ended.lua: why the token's session is not live: [reason, stored cause or '']. */
+  whyEnded(input: TokenReach & { policy: SessionPolicy; createdAt: number; expiresAt: number }): Promise<[string, string]>
   /** upgrade-session.lua: true when it completed the session. */
   upgradeSession(input: { userId: string; id: string; user: SessionUser }): Promise<boolean>
-  /** revoke-session.lua: true when it ended the session. */
-  revokeSession(input: { userId: string; id: string }): Promise<boolean>
-  /** revoke-all-sessions.lua: raises the user's cutoff; returns the new generation. */
-  revokeAllSessions(input: { userId: string; keep?: string; ttlMs: number; generationTtlMs: number; maxAgeMs: number }): Promise<string>
+  /** revoke-session.lua: true when it ended the session; `ending` is what its app is told (endings.ts). */
+  revokeSession(input: { userId: string; id: string; ending: string }): Promise<boolean>
+  /** revoke-all-sessions.lua: raises the user's cutoff; returns the new generation. `cause`: what the apps are told. */
+  revokeAllSessions(input: { userId: string; keep?: string; policy: SessionPolicy; generationTtlMs: number; maxAgeMs: number; cause: string }): Promise<string>
   /** end-revoked-sessions.lua: deletes those of `ids` a revoke-all ended; returns their ids. */
   endRevokedSessions(input: { userId: string; ids: string[] }): Promise<string[]>
   /** session-page.lua: at most `limit` entries of the index, most recently used first, after `after`. */
   sessionPage(input: { userId: string; limit: number; after?: IndexEntry }): Promise<IndexEntry[]>
   /** list-sessions.lua: the live sessions of a page, in its order. */
-  listSessions(input: { userId: string; ttlMs: number; page: IndexEntry[] }): Promise<SessionInfo[]>
+  listSessions(input: { userId: string; policy: SessionPolicy; page: IndexEntry[] }): Promise<SessionInfo[]>
   /** migrate-session.lua: moves a layout-2 session to its layout-3 keys (single Redis or Sentinel only). */
   migrateSession(input: { userId: string; id: string }): Promise<'moved' | 'dropped' | 'gone'>
 }
@@ -137,6 +153,7 @@ function packLogin (input: CreateSessionInput): string {
     user_created_at: String(input.userCreatedAt),
     email_verified_at: (input.emailVerifiedAt ?? 0) > 0 ? String(input.emailVerifiedAt) : '',
     client: input.device.client,
+    aud: input.audience ?? '',
     user_agent: input.device.userAgent,
     ip: input.device.ip,
     v: SESSION_LAYOUT_VERSION,
@@ -174,9 +191,9 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
       for (let attempt = 1; ; attempt++) {
         const ids = [...known]
         const [status, ...rest] = await run.createSession(
-          5 + 2 * ids.length,
-          keys.session(userId, id), keys.index(userId), keys.generation(userId), keys.owner(userId, id), keys.cutoff(userId),
-          ...ids.flatMap((other) => [keys.session(userId, other), keys.owner(userId, other)]),
+          6 + 3 * ids.length,
+          keys.session(userId, id), keys.index(userId), keys.generation(userId), keys.owner(userId, id), keys.cutoff(userId), keys.created(userId),
+          ...ids.flatMap((other) => [keys.session(userId, other), keys.owner(userId, other), keys.ended(userId, other)]),
           login, ...ids
         ) as string[]
         if (status === 'ok') {
@@ -191,15 +208,18 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
       }
     },
 
-    async touchSession ({ userId, id, ttlMs, createdBefore }) {
-      const [status, detail = '', email = '', userCreatedAt = '', emailVerifiedAt = ''] = await run.touchSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.cutoff(userId), keys.emailVerified(userId), id, userId, ttlMs, TOUCH_WRITE_INTERVAL_MS, createdBefore ?? '') as string[]
+    async touchSession ({ userId, id, policy, createdBefore, audience }) {
+      const [status, detail = '', email = '', userCreatedAt = '', emailVerifiedAt = ''] = await run.touchSession(
+        keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.cutoff(userId), keys.emailVerified(userId), keys.created(userId),
+        id, userId, JSON.stringify(policy), TOUCH_WRITE_INTERVAL_MS, createdBefore ?? '', audience ?? ''
+      ) as string[]
       if (status === 'ok') return { status, session: { role: detail, email, userCreatedAt: Number(userCreatedAt), emailVerifiedAt: Number(emailVerifiedAt) } }
       if (status === 'ended') return { status, reason: detail as 'idle' | 'max-age' }
       return { status: status as 'revoked' | 'gone' }
     },
 
-    async peekSession ({ userId, id, ttlMs, createdBefore }) {
-      const found = await run.peekSession(keys.session(userId, id), keys.cutoff(userId), userId, ttlMs, createdBefore ?? '') as string[] | null
+    async peekSession ({ userId, id, policy, createdBefore, audience }) {
+      const found = await run.peekSession(keys.session(userId, id), keys.cutoff(userId), userId, JSON.stringify(policy), createdBefore ?? '', audience ?? '') as string[] | null
       if (!found) return null
       const [role = '', createdAt, lastSeenAt, expiresAt, maxExpiresAt, email = '', userCreatedAt = ''] = found
       return {
@@ -217,39 +237,50 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
       return await run.upgradeSession(keys.session(userId, id), userId, user.role, user.email, user.userCreatedAt, SESSION_LAYOUT_VERSION) === 1
     },
 
-    async revokeSession ({ userId, id }) {
-      return await run.revokeSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), id, userId) === 1
+    async whyEnded ({ userId, id, policy, audience, createdAt, expiresAt }) {
+      const [reason = 'idle', cause = ''] = await run.whyEnded(
+        keys.session(userId, id), keys.cutoff(userId), keys.ended(userId, id), keys.revoked(userId),
+        userId, JSON.stringify(policy), audience ?? '', createdAt, expiresAt, id
+      ) as string[]
+      return [reason, cause]
     },
 
-    async revokeAllSessions ({ userId, keep = '', ttlMs, generationTtlMs, maxAgeMs }) {
+    async revokeSession ({ userId, id, ending }) {
+      return await run.revokeSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.ended(userId, id), keys.created(userId), id, userId, ending) === 1
+    },
+
+    async revokeAllSessions ({ userId, keep = '', policy, generationTtlMs, maxAgeMs, cause }) {
       // The kept session's hash is declared even when there is none to keep: it is then never read.
-      return await run.revokeAllSessions(keys.cutoff(userId), keys.generation(userId), keys.index(userId), keys.session(userId, keep), userId, keep, ttlMs, generationTtlMs, maxAgeMs) as string
+      return await run.revokeAllSessions(
+        keys.cutoff(userId), keys.generation(userId), keys.index(userId), keys.session(userId, keep), keys.revoked(userId),
+        userId, keep, JSON.stringify(policy), generationTtlMs, maxAgeMs, cause
+      ) as string
     },
 
     async endRevokedSessions ({ userId, ids }) {
       return await run.endRevokedSessions(
-        2 + 2 * ids.length,
-        keys.index(userId), keys.cutoff(userId), ...ids.flatMap((id) => [keys.session(userId, id), keys.owner(userId, id)]),
+        3 + 2 * ids.length,
+        keys.index(userId), keys.cutoff(userId), keys.created(userId), ...ids.flatMap((id) => [keys.session(userId, id), keys.owner(userId, id)]),
         userId, ...ids
       ) as string[]
     },
 
     async sessionPage ({ userId, limit, after }) {
-      const flat = await run.sessionPage(keys.index(userId), limit, after?.score ?? '', after?.id ?? '') as string[]
+      const flat = await run.sessionPage(keys.index(userId), keys.created(userId), limit, after?.score ?? '', after?.id ?? '') as string[]
       const entries: IndexEntry[] = []
       for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ id: flat[i]!, score: flat[i + 1]! })
       return entries
     },
 
-    async listSessions ({ userId, ttlMs, page }) {
+    async listSessions ({ userId, policy, page }) {
       if (page.length === 0) return []
       const flat = await run.listSessions(
         2 + page.length,
         keys.index(userId), keys.cutoff(userId), ...page.map(({ id }) => keys.session(userId, id)),
-        userId, ttlMs, ...page.flatMap(({ id, score }) => [id, score])
+        userId, JSON.stringify(policy), ...page.flatMap(({ id, score }) => [id, score])
       ) as string[]
       const sessions: SessionInfo[] = []
-      for (let i = 0; i + 8 <= flat.length; i += 8) {
+      for (let i = 0; i + 9 <= flat.length; i += 9) {
         const field = (n: number) => flat[i + n] ?? ''
         sessions.push({
           id: field(0),
@@ -260,6 +291,7 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
           lastSeenAt: Number(field(5)),
           expiresAt: Number(field(6)),
           maxExpiresAt: Number(field(7)),
+          audience: field(8),
         })
       }
       return sessions

@@ -6,10 +6,12 @@
 -- KEYS[2+n]  the hash of the n-th session of the page (a Cluster script must declare every key it
 --            touches; the caller bounds how many)
 -- ARGV[1]    user_id
--- ARGV[2]    the sliding TTL in force, milliseconds
+-- ARGV[2]    the policies in force, cjson (session-state.lua, window_of): the global TTL and every
+--            client's own values
 -- ARGV[1+2n], ARGV[2+2n]  the id of the n-th session and its index score (its key's expiry, Unix ms)
--- Returns  a flat list, 8 entries per live session, in the order given: id, client, user_agent,
---          ip, created_at, last_seen_at, expires_at, max_expires_at (times in Unix ms).
+-- Returns  a flat list, 9 entries per live session, in the order given: id, client, user_agent,
+--          ip, created_at, last_seen_at, expires_at, max_expires_at (times in Unix ms; both ends
+--          under the session's policy now), aud.
 --
 -- Redis Cluster: every key is declared and carries the user's hash tag, so all are in one slot.
 --
@@ -22,27 +24,29 @@
 --- @include "session-state"
 
 local now = now_ms()
-local ttl = tonumber(ARGV[2])
+local policy = policy_arg(ARGV[2])
 local cutoff = cutoff_of(KEYS[2])
 local out, unindexed = {}, {}
 for n = 1, (#ARGV - 2) / 2 do
   local id, score = ARGV[1 + 2 * n], tonumber(ARGV[2 + 2 * n])
   local f, pttl = read_session(KEYS[2 + n], {'client', 'user_agent', 'ip'})
-  local state = session_state(f, pttl, ARGV[1], now, ttl, cutoff)
+  local state = session_state(f, pttl, ARGV[1], now, policy, cutoff)
   if state == 'gone' then
     unindexed[#unindexed + 1] = id
   elseif not state then
-    -- The index score is the key's expiry (every script sets both together); a TTL shortened
+    -- The key's expiry, unless a window shortened since the last use brings it forward.
     -- since the last use brings it forward.
+    local ttl, finish = window_of(f, policy)
     local m = #out
     out[m + 1] = id
-    out[m + 2] = f[6] or ''
-    out[m + 3] = f[7] or ''
-    out[m + 4] = f[8] or ''
+    out[m + 2] = f[7] or ''
+    out[m + 3] = f[8] or ''
+    out[m + 4] = f[9] or ''
     out[m + 5] = f[4] or ''
     out[m + 6] = f[3] or ''
-    out[m + 7] = string.format('%.0f', math.min(score, (tonumber(f[3]) or now) + ttl))
-    out[m + 8] = f[2]
+    out[m + 7] = string.format('%.0f', math.min(now + pttl, (tonumber(f[3]) or now) + ttl, finish))
+    out[m + 8] = string.format('%.0f', finish)
+    out[m + 9] = f[6] or ''
   end
 end
 if #unindexed > 0 then redis.call('ZREM', KEYS[1], unpack(unindexed)) end

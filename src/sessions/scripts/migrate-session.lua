@@ -19,7 +19,7 @@
 --- @include "session-state"
 --- @include "user-index"
 
--- The liveness fields, then `v` (f[6]).
+-- The liveness fields, then `v` (f[7]).
 local f = read_session(KEYS[1], {'v'})
 local pttl = redis.call('PTTL', KEYS[1])
 if f[1] ~= ARGV[2] or pttl <= 0 then
@@ -39,7 +39,7 @@ end
 
 -- RENAME keeps the TTL: the sliding window and the owner's grace period are unchanged.
 redis.call('RENAME', KEYS[1], KEYS[4])
-if f[6] ~= '1' then
+if f[7] ~= '1' then
   -- Layout 1 keeps its `v` until upgrade-session.lua completes it at its next request.
   redis.call('HSET', KEYS[4], 'v', ARGV[3])
 end

@@ -10,11 +10,14 @@
 -- KEYS[3]  the user's index,       <prefix>user:{<user_id>}:sessions
 -- KEYS[4]  the hash of the session to keep, <prefix>sess:{<user_id>}:<ARGV[2]> (declared even
 --          when ARGV[2] is '': it is then never read)
+-- KEYS[5]  the last revoke-all,    <prefix>user:{<user_id>}:revoked (why, for the apps of the
+--          sessions it ended: a hash of at = the new cutoff, reason, kept)
 -- ARGV[1]  user_id
 -- ARGV[2]  the id of a session to keep, or '' to end them all
--- ARGV[3]  the sliding TTL in force, ms (a session to keep must be live to be kept)
+-- ARGV[3]  the policies in force, cjson (session-state.lua; a session to keep must be live to be kept)
 -- ARGV[4]  how long the generation key is kept, ms: longer than any login takes
 -- ARGV[5]  the absolute lifetime of a session (SESSION_MAX_AGE_SECONDS), ms
+-- ARGV[6]  why, as its apps are told (a cause: src/sessions/endings.ts)
 -- Returns  the new generation (Redis time in µs, as a string).
 --
 -- Races it closes:
@@ -34,11 +37,13 @@ local cutoff = cutoff_of(KEYS[1])
 local generation = math.max(now_us(), cutoff + 1)
 local generation_s = string.format('%.0f', generation)
 
+local kept = ''
 if ARGV[2] ~= '' then
   local now = math.floor(generation / 1000)
   local f, pttl = read_session(KEYS[4], {})
-  if not session_state(f, pttl, ARGV[1], now, tonumber(ARGV[3]), cutoff) then
+  if not session_state(f, pttl, ARGV[1], now, policy_arg(ARGV[3]), cutoff) then
     redis.call('HSET', KEYS[4], 'generation', generation_s)
+    kept = ARGV[2]
   end
 end
 
@@ -46,6 +51,11 @@ end
 -- be extended any more, so the last of them ends within a session's absolute lifetime, and by the
 -- time the index (which lives as long as its longest-lived session) expires. Both bounds, in case
 -- one is off: the index may have been evicted, or the lifetime lowered since.
-redis.call('SET', KEYS[1], generation_s, 'PX', math.max(tonumber(ARGV[5]), redis.call('PTTL', KEYS[3])))
+local keep_for = math.max(tonumber(ARGV[5]), redis.call('PTTL', KEYS[3]))
+redis.call('SET', KEYS[1], generation_s, 'PX', keep_for)
+-- One record per user, replaced by the next revoke-all: never one per session it ended.
+redis.call('DEL', KEYS[5])
+redis.call('HSET', KEYS[5], 'at', generation_s, 'reason', ARGV[6], 'kept', kept)
+redis.call('PEXPIRE', KEYS[5], keep_for)
 redis.call('SET', KEYS[2], generation_s, 'PX', ARGV[4])
 return generation_s

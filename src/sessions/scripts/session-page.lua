@@ -2,6 +2,7 @@
 -- entries, whatever the number of sessions: O(log n + limit).
 --
 -- KEYS[1]  the user's index, <prefix>user:{<user_id>}:sessions
+-- KEYS[2]  the user's creation index, <prefix>user:{<user_id>}:created (pruned alike)
 -- ARGV[1]  limit: most entries to return (the caller bounds it)
 -- ARGV[2]  the cursor's score, as the previous page returned it, or '' for the first page
 -- ARGV[3]  the cursor's session id (the previous page's last entry), or ''
@@ -21,7 +22,7 @@ local limit = tonumber(ARGV[1])
 local now = now_ms()
 local now_s = string.format('%.0f', now)
 -- Listing prunes what it passes, as far as it is cheap to: entries of sessions that ran out.
-prune_expired(KEYS[1], now, limit)
+prune_expired(KEYS[1], KEYS[2], now, limit)
 local page
 if ARGV[2] == '' then
   page = redis.call('ZRANGE', KEYS[1], '+inf', now_s, 'BYSCORE', 'REV', 'LIMIT', 0, limit, 'WITHSCORES')

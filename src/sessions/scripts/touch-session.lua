@@ -6,18 +6,22 @@
 -- KEYS[4]  the user's cutoff,      <prefix>user:{<user_id>}:cutoff
 -- KEYS[5]  the user's confirmation, <prefix>user:{<user_id>}:email_verified_at (read only when the
 --          hash has none: a confirmation made after the login)
+-- KEYS[6]  the user's creation index, <prefix>user:{<user_id>}:created
 -- ARGV[1]  session id
 -- ARGV[2]  user_id the (verified) token claims
--- ARGV[3]  the sliding TTL in force, milliseconds (ops may change it while sessions live)
+-- ARGV[3]  the policy in force for the token's client, cjson (session-state.lua, window_of): the
+--          global TTL and the client's own values, which ops may change while sessions live
 -- ARGV[4]  how often, at most, a session's last use is written, milliseconds (TOUCH_WRITE_INTERVAL_MS;
 --          a tenth of the TTL if that is shorter): part of the contract
 -- ARGV[5]  '' or Unix ms: the token reaches only a session created before it (session-state.lua)
+-- ARGV[6]  the token's audience ('' for an unbound token): a session bound to another is not its
 -- Returns  {'ok', role, email, user_created_at, email_verified_at}: the user the session belongs to, so that an
 --          authenticated request needs nothing else ('' for fields a session written by an older
 --          release lacks: role before layout 2, email and user_created_at before sessions carried
 --          them; email_verified_at from the hash, or from KEYS[5] for a confirmation made since, or ''),
 --          {'ended', 'idle' | 'max-age'} when this call ended the session,
---          {'revoked'} when a revoke-all ended it (its keys are deleted by the revoke-all's sweep),
+--          {'revoked'} when a revoke-all or ops' ending of its client ended it (its keys are deleted
+--          by the revoke-all's sweep, or expire),
 --          {'gone'} when there is no such session.
 --
 -- The race it closes: HSET and ZADD recreate a deleted key. A request that read the session just
@@ -30,6 +34,7 @@
 --- @include "user-index"
 
 local f, pttl = read_session(KEYS[1], {'role', 'email', 'user_created_at', 'email_verified_at'})
+local policy = policy_arg(ARGV[3])
 
 -- When the user confirmed the email: as the login recorded it, else a confirmation made since
 -- (one GET, only for sessions whose user had not confirmed at login), else ''.
@@ -38,9 +43,8 @@ local function verified_at(recorded, confirmation_key)
   return redis.call('GET', confirmation_key) or ''
 end
 local now = now_ms()
-local ttl = tonumber(ARGV[3])
 -- A hash without an expiry is 'gone' (session-state.lua): never extended, never brought back.
-local state = session_state(f, pttl, ARGV[2], now, ttl, cutoff_of(KEYS[4]), tonumber(ARGV[5]))
+local state = session_state(f, pttl, ARGV[2], now, policy, cutoff_of(KEYS[4]), tonumber(ARGV[5]), ARGV[6])
 if state == 'gone' or state == 'revoked' then
   return {state}
 end
@@ -49,6 +53,7 @@ if state then
   -- shortened since the key's expiry was set): end it now rather than wait for the key to expire.
   redis.call('DEL', KEYS[1], KEYS[3])
   redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[6], ARGV[1])
   return {'ended', state}
 end
 
@@ -60,7 +65,8 @@ end
 -- TTL that ops changed since the last write takes effect at once, either way. Nothing else changes: the checks
 -- above ran, and a session that ended is never written either way. (A last_seen_at ahead of this
 -- clock, after a failover to a server whose clock is behind, is not trusted to skip anything.)
-local expires = math.min(now + ttl, tonumber(f[2]))
+local ttl, finish = window_of(f, policy)
+local expires = math.min(now + ttl, finish)
 local interval = math.min(tonumber(ARGV[4]), ttl / 10)
 local since_write = now - (tonumber(f[3]) or 0)
 if since_write >= 0 and since_write < interval then
@@ -68,7 +74,7 @@ if since_write >= 0 and since_write < interval then
   -- the interval. A key that would outlive the window (ops lowered the TTL) is written.
   local short_by = expires - (now + pttl)
   if short_by >= 0 and short_by < interval then
-    return {'ok', f[6] or '', f[7] or '', f[8] or '', verified_at(f[9], KEYS[5])}
+    return {'ok', f[7] or '', f[8] or '', f[9] or '', verified_at(f[10], KEYS[5])}
   end
 end
 
@@ -79,4 +85,4 @@ redis.call('HSET', KEYS[1], 'last_seen_at', string.format('%.0f', now))
 redis.call('PEXPIREAT', KEYS[1], expires_s)
 redis.call('ZADD', KEYS[2], expires_s, ARGV[1])
 expire_with_last_session(KEYS[2])
-return {'ok', f[6] or '', f[7] or '', f[8] or '', verified_at(f[9], KEYS[5])}
+return {'ok', f[7] or '', f[8] or '', f[9] or '', verified_at(f[10], KEYS[5])}
