@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-js
 import { AUDIENCE_PATTERN } from '@gatehouse/session-reader/token'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { LoginResult } from '../core/login.js'
+import { deviceLabel, utf8HeaderValue } from '../http/device-label.js'
 import { errors } from '../shared/errors.js'
 import { errorBody } from '../schemas/common.js'
 import { loginBody, loginHeaders, loginResponse } from '../schemas/sessions.js'
@@ -65,11 +66,18 @@ export function audienceOf (request: FastifyRequest, header: string): string | n
   return value
 }
 
-/** Body `client` wins over the X-Client header; the address honours TRUST_PROXY. */
+/**
+ * Body `client` wins over the X-Client header; both are read by the one rule of deviceLabel, and
+ * a header with a control character is refused even when the body's label wins, as it would be
+ * alone. The address honours TRUST_PROXY.
+ */
 export function deviceOf (request: FastifyRequest, client: string | undefined): Device {
+  const header = request.headers['x-client']
+  // Node joins repeated X-Client headers with ', ' already; an array is only possible in theory.
+  const fromHeader = header === undefined ? undefined : deviceLabel(utf8HeaderValue(Array.isArray(header) ? header.join(', ') : header), 'headers/x-client')
+  const fromBody = client === undefined ? undefined : deviceLabel(client, 'body/client')
   return {
-    // The schema has checked the header against the same pattern as the body's `client`.
-    client: client ?? (request.headers['x-client'] as string | undefined) ?? '',
+    client: fromBody ?? fromHeader ?? '',
     userAgent: (request.headers['user-agent'] ?? '').slice(0, MAX_USER_AGENT_LENGTH),
     ip: request.ip,
   }

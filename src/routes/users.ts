@@ -1,7 +1,5 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
-import { errors } from '../shared/errors.js'
 import { errorBody } from '../schemas/common.js'
-import { clientLabel } from '../schemas/sessions.js'
 import { signUpBody, signUpHeaders, signUpResponse } from '../schemas/users.js'
 import { answerWithSession, audienceOf, deviceOf, transportOf } from './login.js'
 
@@ -9,11 +7,10 @@ export const userRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { accounts, config } = app
   app.post(
     '/users',
-    // X-Client is checked only for a sign-in: a plain sign-up never used it, and must not start refusing it.
+    // X-Client and `client` are read only for a sign-in (deviceOf): a plain sign-up ignores them.
     { schema: { body: signUpBody, headers: signUpHeaders, response: { 201: signUpResponse, '4xx': errorBody } } },
     async (request, reply) => {
       const { email, password, sign_in: signIn, client } = request.body
-      if (signIn === true) checkClientHeader(request.headers['x-client'])
       // Checked before the account exists: a sign-in that could not be answered must not leave one behind.
       const signInAs = signIn === true
         ? { transport: transportOf(app, request, request.body.transport), device: deviceOf(request, client), audience: audienceOf(request, config.jwt.audienceHeader) }
@@ -23,13 +20,4 @@ export const userRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
       return reply.code(201).send({ user })
     }
   )
-}
-
-const CLIENT_LABEL = new RegExp(clientLabel.pattern)
-
-/** As loginHeaders checks it for POST /sessions. */
-function checkClientHeader (value: string | string[] | undefined): void {
-  if (value !== undefined && (typeof value !== 'string' || !CLIENT_LABEL.test(value))) {
-    throw errors.badRequest(`headers/x-client must match pattern "${clientLabel.pattern}"`)
-  }
 }

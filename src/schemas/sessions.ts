@@ -1,10 +1,18 @@
 import type { FromSchema } from 'json-schema-to-ts'
+import { MAX_DEVICE_LABEL_LENGTH } from '../http/device-label.js'
 import { SESSION_CURSOR_PATTERN, SESSION_PAGE_MAX } from '../sessions/store.js'
 import { NO_CONTROL_CHARACTERS } from '../shared/email.js'
 import { timestamp, user } from './common.js'
 
-/** A client label a user recognises a session by ("ios", "web", "android 14"...). */
-export const clientLabel = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9 ._()/-]{0,63}$' } as const
+/**
+ * A label a user recognises a session by ("ios", "MyApp 1.2.3+45 (Android 14, Pixel 8)"...). Any
+ * text is taken and cut, not refused, by src/http/device-label.ts: no maxLength or pattern here,
+ * they would refuse.
+ */
+export const clientLabel = {
+  type: 'string',
+  description: `The label the user sees for this session in the device list (GET /sessions), e.g. \`MyApp 1.2.3+45 (Android 14, Pixel 8)\`. Any text: bidi controls (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069) are removed and surrounding whitespace trimmed (empty: no label), then it is cut, not refused, to its first ${MAX_DEVICE_LABEL_LENGTH} Unicode code points. A control character (U+0000 to U+001F, U+007F to U+009F) or a line break (U+2028, U+2029) in it is a 400. In the X-Client header, non-ASCII bytes that are valid UTF-8 are read as UTF-8, others as latin1.`,
+} as const
 
 /** Login accepts any strings: a malformed email or password simply does not match (401). */
 export const loginBody = {
@@ -21,7 +29,7 @@ export const loginBody = {
   },
 } as const
 
-/** The optional X-Client header: the same label as the body's `client`. */
+/** The optional X-Client header: the same label as the body's `client` (which wins when both are sent). */
 export const loginHeaders = {
   type: 'object',
   properties: { 'x-client': clientLabel },

@@ -18,15 +18,15 @@ export const signUpBody = {
     // Length in characters here; the 72-byte bcrypt limit is checked on the UTF-8 bytes in the route.
     password: newPassword,
     sign_in: { type: 'boolean', description: 'true: also sign in, answering as POST /sessions does (one request, one password hash)' },
-    client: clientLabel,
+    client: { ...clientLabel, description: `With sign_in only (a plain sign-up ignores it). ${clientLabel.description}` },
     transport: { type: 'string', enum: ['header', 'cookie'] },
   },
 } as const
 
-/** X-Client names the session of a sign-up with `sign_in` (checked then, as at login); a plain sign-up ignores it. */
+/** X-Client names the session of a sign-up with `sign_in` (read then, as at login); a plain sign-up ignores it. */
 export const signUpHeaders = {
   type: 'object',
-  properties: { 'x-client': { type: 'string', description: `With sign_in: the session's client label (${clientLabel.pattern}), as at POST /sessions` } },
+  properties: { 'x-client': { type: 'string', description: `With sign_in only (a plain sign-up ignores it), as at POST /sessions. ${clientLabel.description}` } },
 } as const
 
 /** 201: the user; with `sign_in`, the session too, as a login gives it (none while REQUIRE_VERIFIED_EMAIL waits for the email). */

@@ -45,11 +45,11 @@ t.test('GET /sessions', async (t) => {
     await call(ctx.app, 'DELETE', '/sessions/current', token)
   })
 
-  t.test('a bad client label is a 400, and no session is created', async (t) => {
+  // Any other label is taken, cut to 64 code points (test/sessions/client-label.test.ts).
+  t.test('a client label with a control character, or not a string, is a 400, and no session is created', async (t) => {
     for (const [headers, payload] of [
-      [{ 'x-client': 'x'.repeat(65) }, {}],
-      [{ 'x-client': '<script>' }, {}],
-      [{}, { client: '' }],
+      [{ 'x-client': 'ios\u0007' }, {}],
+      [{}, { client: 'a\nb' }],
       [{}, { client: 42 }],
     ] as const) {
       const res = await ctx.app.inject({ method: 'POST', url: '/sessions', headers, payload: { email, password: PASSWORD, ...payload } })
