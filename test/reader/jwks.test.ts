@@ -75,7 +75,7 @@ t.test('random kids cannot flood Gatehouse: one refetch per interval at most', a
   const results = await Promise.all(Array.from({ length: 200 }, (_, i) => reader.read(forged(`random-${i}`))))
   t.ok(results.every((r) => !r.live && r.reason === 'invalid_token'))
   t.equal(server.hits(), 1, '200 unknown kids at once, before any key was known: one fetch, shared')
-  t.same(await reader.read(signedUnder(keys.privateKey, 'the-one-key')), { live: false, reason: 'no_session' }, 'the known key verifies (no session behind it)')
+  t.same(await reader.read(signedUnder(keys.privateKey, 'the-one-key')), { live: false, reason: 'idle' }, 'the known key verifies (no session behind it)')
   for (let i = 0; i < 200; i++) await reader.read(forged(`later-${i}`))
   t.equal(server.hits(), 1, 'and 200 more, one after another, with the keys cached: no refetch within the interval')
 })
@@ -96,15 +96,15 @@ t.test('the JWKS unreachable, broken, stalled or huge: unavailable (503), never 
   const options = { redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { jwksUrl: server.url, minRefetchIntervalMs: 0, maxStaleMs: 60_000, fetchTimeoutMs: 300 } }
 
   const reader = createSessionReader(options)
-  t.same(await reader.read(token), { live: false, reason: 'no_session' }, 'k1 verifies: the Redis step says there is no session')
+  t.same(await reader.read(token), { live: false, reason: 'idle' }, 'k1 verifies: the Redis step finds no session (gone, nothing remembered: idle)')
   for (const broken of ['down', 'huge', 'null', 'stalled'] as const) {
     mode = broken
-    t.same(await reader.read(token), { live: false, reason: 'no_session' }, `${broken}: the refresh failed; the keys fetched before are used for a while`)
+    t.same(await reader.read(token), { live: false, reason: 'idle' }, `${broken}: the refresh failed; the keys fetched before are used for a while`)
     await t.rejects(createSessionReader(options).read(token), ReaderUnavailableError, `${broken}: a reader with no keys yet is unavailable`)
   }
   mode = 'ok'
   const strict = createSessionReader({ ...options, keys: { ...options.keys, maxStaleMs: 0 } })
-  t.same(await strict.read(token), { live: false, reason: 'no_session' })
+  t.same(await strict.read(token), { live: false, reason: 'idle' })
   mode = 'down'
   await t.rejects(strict.read(token), ReaderUnavailableError, 'past maxStaleMs, nothing is verified')
 })
@@ -127,10 +127,10 @@ t.test('only public signing keys are used, each with its own algorithm; a move f
   const ctx = await buildTestApp(t)
   const secret = 'the-old-hs256-secret-0123456789abcdef-000'
   const reader = createSessionReader({ redis: ctx.redis, keyPrefix: ctx.config.redisKeyPrefix, keys: { unsafeSharedSecrets: [secret], jwksUrl: server.url } })
-  t.same(await reader.read(signedUnder(ed.privateKey, 'ed')), { live: false, reason: 'no_session' }, 'EdDSA verifies')
-  t.same(await reader.read(signedUnder(rsa.privateKey, 'rsa', 'RS256')), { live: false, reason: 'no_session' }, 'RS256 verifies')
+  t.same(await reader.read(signedUnder(ed.privateKey, 'ed')), { live: false, reason: 'idle' }, 'EdDSA verifies')
+  t.same(await reader.read(signedUnder(rsa.privateKey, 'rsa', 'RS256')), { live: false, reason: 'idle' }, 'RS256 verifies')
   const hs = createSigner({ key: secret, algorithm: 'HS256', kid: secretKid(secret), header: { alg: 'HS256', typ: TOKEN_TYPE }, iss: 'gatehouse' })({ jti: 'AAAAAAAAAAAAAAAAAAAAAA', user_id: '45e96239-43d9-4590-b3fd-1600c516e4d8', created_at: Date.now(), iat: 1, exp: Math.floor(Date.now() / 1000) + 60 })
-  t.same(await reader.read(hs), { live: false, reason: 'no_session' }, 'an old HS256 secret verifies beside the JWKS')
+  t.same(await reader.read(hs), { live: false, reason: 'idle' }, 'an old HS256 secret verifies beside the JWKS')
   t.same(await reader.read(signedUnder(ed.privateKey, 'private')), { live: false, reason: 'invalid_token' }, 'a JWK with private parts is skipped')
   t.same(await reader.read(signedUnder(weak.privateKey, 'weak', 'RS256')), { live: false, reason: 'invalid_token' }, 'RSA under 2048 bits is skipped')
   t.same(await reader.read(signedUnder(ed.privateKey, 'enc')), { live: false, reason: 'invalid_token' }, 'an encryption key is skipped')

@@ -95,6 +95,7 @@ for (const [name, build] of Object.entries(frameworks)) {
     await sameAsGatehouse('a forged signature', { authorization: `Token token=${token.slice(0, -4)}AAAA` }, 'invalid_token')
     t.equal((await call(ctx.app, 'DELETE', '/sessions/current', token)).statusCode, 204)
     await sameAsGatehouse('after logout', { authorization: `Token token=${token}` }, 'session_expired')
+    t.equal((await service('/chat', { headers: { authorization: `Token token=${token}` } })).body.reason, 'logged_out', 'and it says why: its own logout')
   })
 
   t.test(`${name}: the web app's cookie, with the CSRF check of Gatehouse`, async (t) => {

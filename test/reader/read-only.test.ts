@@ -47,7 +47,7 @@ t.test('a reader logged in as a read-only ACL user does its whole job; MONITOR s
   await sleep(1100) // the TTL is cached for a second
   t.match(await reader.read(token), { live: true })
   t.equal((await call(ctx.app, 'DELETE', '/sessions/current', token)).statusCode, 204)
-  t.same(await reader.read(token), { live: false, reason: 'no_session' })
+  t.same(await reader.read(token), { live: false, reason: 'logged_out' }, 'its own logout, remembered')
   await sleep(200)
 
   const names = seen.map((line) => line.split(' ')[0]!.toUpperCase())

@@ -17,6 +17,29 @@ export const AUTH_MESSAGES = {
 
 export type AuthFailure = keyof typeof AUTH_MESSAGES
 
+/**
+ * Why a session ended, told beside `session_expired` so an app can say it: unused within its idle
+ * window, past its absolute end, this session's own logout, or ended by someone or something else.
+ */
+export const ENDED_REASONS = ['idle', 'max_age', 'logged_out', 'revoked'] as const
+export type EndedReason = (typeof ENDED_REASONS)[number]
+
+/**
+ * What revoked a session, where it is known: the user from another session, a password change or
+ * reset, a role change, an admin, the per-user session cap, the account's deletion, or ops ending
+ * every session of its client. A value stored in Redis that is not one of these is no cause.
+ */
+export const REVOKED_CAUSES = ['signed_out_elsewhere', 'password_changed', 'password_reset', 'role_changed', 'admin', 'session_limit', 'account_deleted', 'client_ended'] as const
+export type RevokedCause = (typeof REVOKED_CAUSES)[number]
+
+export const isRevokedCause = (value: unknown): value is RevokedCause => (REVOKED_CAUSES as readonly unknown[]).includes(value)
+
+/** Why a session is over, as the 401 tells it: a cause only with `revoked`. */
+export interface Ending {
+  reason: EndedReason
+  cause?: RevokedCause
+}
+
 export const unavailableMessage = (dependency: string) => `The service is temporarily unavailable (${dependency}); try again shortly`
 
 export const csrfMessage = (why: string) => `Cross-site request refused: ${why}`
@@ -24,16 +47,21 @@ export const csrfMessage = (why: string) => `Cross-site request refused: ${why}`
 export interface Answer {
   status: number
   headers: Record<string, string>
-  body: { error: string, message: string }
+  body: { error: string, message: string, reason?: EndedReason, cause?: RevokedCause }
 }
 
 // Answers about a caller's own authentication are never cached.
 const NO_STORE = { 'cache-control': 'no-store' }
 
-export const unauthorized = (failure: AuthFailure): Answer => ({
+/** A 401; `session_expired` says why the session ended (`ending`), the other failures never do. */
+export const unauthorized = (failure: AuthFailure, ending?: Ending): Answer => ({
   status: 401,
   headers: { ...NO_STORE, 'www-authenticate': AUTH_CHALLENGE },
-  body: { error: failure, message: AUTH_MESSAGES[failure] },
+  body: {
+    error: failure,
+    message: AUTH_MESSAGES[failure],
+    ...(failure === 'session_expired' && ending && { reason: ending.reason, ...(ending.reason === 'revoked' && ending.cause && { cause: ending.cause }) }),
+  },
 })
 
 export const unavailable = (dependency: string): Answer => ({

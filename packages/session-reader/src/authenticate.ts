@@ -1,7 +1,7 @@
 import { type Answer, csrfRejected, unauthorized, unavailable } from './answers.js'
 import { AMBIGUOUS, cookieNames, csrfRejection, MAX_TOKEN_LENGTH, parseTokenHeader, tokenFromCookies } from './credentials.js'
 import { ReaderUnavailableError } from './errors.js'
-import type { LiveSession, NotLiveReason, SessionReader } from './reader.js'
+import type { LiveSession, NotLive, SessionReader } from './reader.js'
 
 export interface AuthenticateOptions {
   reader: SessionReader
@@ -42,10 +42,19 @@ interface RequestLike {
   headers: Record<string, string | string[] | undefined>
 }
 
-/** Not live for the caller's own reasons (401), as Gatehouse words them; null for the service's fault. */
-function failureOf (reason: NotLiveReason) {
-  if (reason === 'unknown_version') return null
-  return reason === 'invalid_token' || reason === 'wrong_audience' ? 'invalid_token' : 'session_expired'
+/**
+ * Not live for the caller's own reasons: the 401 Gatehouse gives, with why the session ended;
+ * null for the service's fault. A hash that is not the token's (no_session) ended with nothing to
+ * tell of it, as a session Redis let expire: idle.
+ */
+function answerOf ({ reason, cause }: NotLive): Answer | null {
+  switch (reason) {
+    case 'unknown_version': return null
+    case 'invalid_token':
+    case 'wrong_audience': return unauthorized('invalid_token')
+    case 'no_session': return unauthorized('session_expired', { reason: 'idle' })
+    default: return unauthorized('session_expired', { reason, ...(cause && { cause }) })
+  }
 }
 
 /**
@@ -75,15 +84,15 @@ export function authenticateRequest (options: AuthenticateOptions): (request: Re
     try {
       // In Gatehouse's order: the token, then (for a cookie) the CSRF check, then the session.
       const verified = await reader.verify(token, { audience: single(request.headers[audienceHeader]) ?? null })
-      if (!verified.ok) return fail(unauthorized(failureOf(verified.reason)!))
+      if (!verified.ok) return fail(answerOf(verified)!)
       if (header === null) {
         const why = csrfRejection(request, token, allowedOrigins)
         if (why !== null) return fail(csrfRejected(why))
       }
       const result = await reader.session(verified.claims)
       if (!result.live) {
-        const failure = failureOf(result.reason)
-        if (failure !== null) return fail(unauthorized(failure))
+        const answer = answerOf(result)
+        if (answer !== null) return fail(answer)
         onFault(new Error('a session hash has a layout version this reader does not know: upgrade @gatehouse/session-reader'))
         return fail(unavailable('session layout'))
       }

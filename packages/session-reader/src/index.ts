@@ -1,5 +1,6 @@
-export { createSessionReader, sessionState } from './reader.js'
-export type { LiveSession, NotLiveReason, ReaderRedis, ReadOptions, ReadResult, SessionReader, SessionReaderOptions } from './reader.js'
+export { createSessionReader, policyOf, sessionState } from './reader.js'
+export type { ClientFields, LiveSession, NotLive, NotLiveReason, ReaderRedis, ReadOptions, ReadResult, RuleSettings, SessionInput, SessionPolicy, SessionReader, SessionReaderOptions } from './reader.js'
+export { ENDED_REASONS, REVOKED_CAUSES, type EndedReason, type RevokedCause } from './answers.js'
 export type { VerificationKeys } from './keys.js'
 export { ReaderUnavailableError } from './errors.js'
 export { TOKEN_TYPE, DEFAULT_ISSUER, type SessionClaims } from './token.js'

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { fetchJson } from './fetch-json.js'
 import { MAX_TOKEN_LENGTH } from './credentials.js'
+import { isRevokedCause, type RevokedCause } from './answers.js'
 import { ReaderUnavailableError } from './errors.js'
 import { createKeySet, type VerificationKeys } from './keys.js'
 import { audienceMatches, DEFAULT_ISSUER, type SessionClaims, sessionClaimsOf } from './token.js'
@@ -45,16 +46,27 @@ export type NotLiveReason =
   | 'invalid_token'
   /** The token is bound to a client (`aud`) and the request named another one, or none. */
   | 'wrong_audience'
-  /** No such session: logged out, revoked, expired, or lost with Redis. */
+  /** A session hash that is not this token's: another user's, no TTL (a stray write), or another client's. */
   | 'no_session'
-  /** A revoke-all (logout everywhere, password or role change, an admin) ended it. */
+  /** This session's own logout ended it. */
+  | 'logged_out'
+  /** Ended by something else: see `cause`, where it is known. */
   | 'revoked'
-  /** Unused for longer than the TTL in force. */
+  /** Unused for longer than its idle window (its client's, else the TTL in force); also a session that is gone with nothing remembered of it. */
   | 'idle'
-  /** Past its absolute end (the token's `exp`). */
+  /** Past its absolute end (the token's `exp`, or its client's maximum age). */
   | 'max_age'
   /** The session hash has a layout version this library does not know: upgrade it. */
   | 'unknown_version'
+
+/** Not live, why, and (with `revoked`, when it is known) what ended it. */
+export interface NotLive {
+  reason: NotLiveReason
+  cause?: RevokedCause
+}
+
+/** The policy a live session is under: its client's (the hash's `aud` names one with a valid setting), or the global one. */
+export type SessionPolicy = 'client' | 'global'
 
 export interface LiveSession {
   userId: string
@@ -66,14 +78,18 @@ export interface LiveSession {
   /** Unix ms, from the session hash (Redis clock). */
   createdAt: number
   lastSeenAt: number
-  /** When the session ends if it is not used again. */
+  /** When the session ends if it is not used again: the sooner of the idle window and the absolute end. */
   expiresAt: number
-  /** The idle timeout in force (the TTL ops set, else SESSION_TTL_SECONDS), ms, as read with the session. */
+  /** The idle window in force for this session, ms, as read with it: its client's, else the TTL ops set, else SESSION_TTL_SECONDS. */
   idleTimeoutMs: number
   /** Redis' clock when the session was read, Unix ms: the time every other field is relative to. */
   readAt: number
-  /** The absolute end. */
+  /** `max_expires_at` of the hash: the end the token's `exp` names. */
   maxExpiresAt: number
+  /** The absolute end in force: `maxExpiresAt`, or sooner under its client's maximum age. */
+  endsAt: number
+  /** Whose policy set `idleTimeoutMs` and `endsAt`. */
+  policy: SessionPolicy
   /** The client label, User-Agent and address of the login. Untrusted text: escape it before display. */
   client: string
   userAgent: string
@@ -87,7 +103,7 @@ export interface LiveSession {
   claims: SessionClaims
 }
 
-export type ReadResult = { live: true, session: LiveSession } | { live: false, reason: NotLiveReason }
+export type ReadResult = { live: true, session: LiveSession } | ({ live: false } & NotLive)
 
 /** The token step alone: the claims of a genuine token for this request, or why not. */
 export type TokenResult = { ok: true, claims: SessionClaims } | { ok: false, reason: 'invalid_token' | 'wrong_audience' | 'max_age' }
@@ -120,20 +136,33 @@ export interface SessionReader {
 const LAYOUT_VERSIONS = new Set(['1', '3'])
 
 /**
- * One read-only round trip: the hash, its TTL, the user's cutoff, Redis' clock and, when it is in
- * the same slot (not a Cluster), the `<prefix>config` fields the rule reads: the TTL in force and
- * the untyped window, read with the session rather than cached, so a reader is never more lenient
- * than Gatehouse after ops shorten the TTL. Run with EVALSHA_RO/EVAL_RO, so Redis itself refuses it
- * any write; the session keys share the user's hash slot.
+ * One read-only round trip, every value fresh: Redis' clock, the hash, its TTL, the user's cutoff
+ * and, when there is one, the last revoke-all's record (`at`, `reason`, `kept`: what ended a session
+ * below the cutoff); when the hash is gone, how that one session ended (`ended`, if remembered);
+ * and, when `<prefix>config` is in the same slot (not a Cluster), its fields named in ARGV: the TTL
+ * in force, the untyped window and the token's client's policy, read with the session rather than
+ * cached, so a reader is never more lenient than Gatehouse after ops change them. Run with
+ * EVALSHA_RO/EVAL_RO, so Redis itself refuses it any write; the user's keys share a hash slot.
+ * KEYS: sess, cutoff, ended, revoked record, [config]. Absent values come back as nil.
  */
 const READ_SCRIPT = `local t = redis.call('TIME')
-local c = {}
-if #KEYS > 2 then c = redis.call('HMGET', KEYS[3], 'session_ttl_seconds', 'untyped_tokens_until') end
-return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[2]) or '', t[1], t[2], redis.call('PTTL', KEYS[1]), c[1] or '', c[2] or ''}`
+local h = redis.call('HGETALL', KEYS[1])
+local cutoff = redis.call('GET', KEYS[2])
+local ended = false
+if #h == 0 then ended = redis.call('GET', KEYS[3]) end
+local record = {}
+if cutoff then record = redis.call('HMGET', KEYS[4], 'at', 'reason', 'kept') end
+local config = {}
+if #KEYS > 4 then config = redis.call('HMGET', KEYS[5], unpack(ARGV)) end
+return {h, cutoff, t[1], t[2], redis.call('PTTL', KEYS[1]), ended, record, config}`
 const READ_SCRIPT_SHA = createHash('sha1').update(READ_SCRIPT).digest('hex')
 
-/** The `<prefix>config` fields the rule reads. */
-const CONFIG_FIELDS = ['session_ttl_seconds', 'untyped_tokens_until'] as const
+/** The `<prefix>config` fields the rule reads: the global ones, and the policy of the token's client, if it is bound to one. */
+const configFieldsFor = (audience: string | undefined): string[] => [
+  'session_ttl_seconds',
+  'untyped_tokens_until',
+  ...(audience === undefined ? [] : [`client_ttl_seconds:${audience}`, `client_max_age_seconds:${audience}`, `client_ended_before:${audience}`]),
+]
 
 /** How many slides may be in flight at once; past it a due slide waits for a later request. */
 const MAX_SLIDES_IN_FLIGHT = 10_000
@@ -141,14 +170,13 @@ const MAX_SLIDES_IN_FLIGHT = 10_000
 const SLIDE_BACKOFF_MS = 5000
 
 /** A field Gatehouse writes as a plain integer; null when absent or written any other way. */
-const integer = (value: string | undefined): number | null => (value !== undefined && /^[0-9]{1,16}$/.test(value) ? Number(value) : null)
+const integer = (value: string | null | undefined): number | null => (typeof value === 'string' && /^[0-9]{1,16}$/.test(value) ? Number(value) : null)
 
 export function createSessionReader (options: SessionReaderOptions): SessionReader {
   const { redis, keys } = options
   const prefix = options.keyPrefix ?? 'gatehouse:'
   const rules = { issuer: options.issuer ?? DEFAULT_ISSUER, acceptUntyped: options.acceptUntyped ?? true }
-  const defaultTtlSeconds = options.defaultTtlSeconds ?? 1200
-  const maxAgeSeconds = options.maxAgeSeconds ?? 30 * 24 * 3600
+  const settings: RuleSettings = { defaultTtlSeconds: options.defaultTtlSeconds ?? 1200, maxAgeSeconds: options.maxAgeSeconds ?? 30 * 24 * 3600 }
   const timeoutMs = options.timeoutMs ?? 1000
   if (typeof redis?.call !== 'function') throw new TypeError('redis: an ioredis client (Redis or Cluster) is required')
   // ioredis would prepend its own prefix to every key named here: the names would be wrong.
@@ -165,8 +193,8 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
   let cluster = redis.isCluster === true
   const configKey = `${prefix}config`
 
-  async function evalRead (keys: string[]): Promise<unknown[]> {
-    const args = [keys.length, ...keys]
+  async function evalRead (keys: string[], fields: string[]): Promise<unknown[]> {
+    const args = [keys.length, ...keys, ...fields]
     try {
       return await redis.call('EVALSHA_RO', READ_SCRIPT_SHA, ...args) as unknown[]
     } catch (err) {
@@ -178,25 +206,21 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
     }
   }
 
-  /** [hash as a flat list, cutoff, seconds, µs, pttl, session_ttl_seconds, untyped_tokens_until], '' for what is absent. */
-  async function readKeys (userId: string, jti: string): Promise<unknown[]> {
-    const sessionKeys = [`${prefix}sess:{${userId}}:${jti}`, `${prefix}user:{${userId}}:cutoff`]
+  /** The script's reply, its last element the config fields (configFieldsFor), read in the script or, on a Cluster, beside it. */
+  async function readKeys (claims: SessionClaims): Promise<unknown[]> {
+    const { user_id: userId, jti } = claims
+    const userKeys = [`${prefix}sess:{${userId}}:${jti}`, `${prefix}user:{${userId}}:cutoff`, `${prefix}ended:{${userId}}:${jti}`, `${prefix}user:{${userId}}:revoked`]
+    const fields = configFieldsFor(claims.aud)
     if (!cluster) {
       try {
-        return await evalRead([...sessionKeys, configKey])
+        return await evalRead([...userKeys, configKey], fields)
       } catch (err) {
         if (!(err instanceof Error && /CROSSSLOT/.test(err.message))) throw err
         cluster = true // a Cluster client that does not say so: read config beside the script from now on
       }
     }
-    const [reply, config] = await Promise.all([evalRead(sessionKeys), redis.call('HMGET', configKey, ...CONFIG_FIELDS) as Promise<(string | null)[]>])
-    return [...reply.slice(0, 5), config[0] ?? '', config[1] ?? '']
-  }
-
-  /** The TTL in force, ms: `<prefix>config`'s session_ttl_seconds when it is a valid TTL, else the deployment's default. */
-  const ttlInForceMs = (raw: string): number => {
-    const seconds = /^[0-9]{1,9}$/.test(raw) ? Number(raw) : NaN
-    return (seconds >= 1 && seconds <= maxAgeSeconds ? seconds : defaultTtlSeconds) * 1000
+    const [reply, config] = await Promise.all([evalRead(userKeys, []), redis.call('HMGET', configKey, ...fields)])
+    return [...reply.slice(0, 7), config]
   }
 
   async function verify (token: string, readOptions: ReadOptions = {}): Promise<TokenResult> {
@@ -211,24 +235,37 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
 
   async function read (token: string, readOptions: ReadOptions = {}): Promise<ReadResult> {
     const verified = await verify(token, readOptions)
-    return verified.ok ? session(verified.claims) : notLive(verified.reason)
+    return verified.ok ? session(verified.claims) : notLive({ reason: verified.reason })
   }
 
   async function session (claims: SessionClaims): Promise<ReadResult> {
-    const reply = await bounded(readKeys(claims.user_id, claims.jti))
-    const [flat, cutoffText, seconds, micros, pttl, ttlText, untypedUntilText] = reply as [string[], string, string, string, number, string, string]
+    const reply = await bounded(readKeys(claims))
+    type Values = (string | null)[]
+    const [flat, cutoff, seconds, micros, pttl, ended, record, config] = reply as [string[], string | null, string, string, number, string | null, Values, Values]
     const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
     // A token from before typing (no iss) passes only while the window Gatehouse recorded is open.
     if (claims.iss === undefined) {
-      const until = integer(untypedUntilText)
-      if (until === null || now >= until) return notLive('invalid_token')
+      const until = integer(config[1])
+      if (until === null || now >= until) return notLive({ reason: 'invalid_token' })
     }
-    const ttlMs = ttlInForceMs(ttlText)
     const hash: Record<string, string> = {}
     for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!
-    const state = sessionState(hash, claims.user_id, cutoffOf(cutoffText), now, pttl, ttlMs)
-    if (state !== null) return notLive(state)
+    const input: SessionInput = {
+      hash,
+      claims,
+      now,
+      pttl,
+      cutoff,
+      revocation: { at: record[0] ?? null, reason: record[1] ?? null, kept: record[2] ?? null },
+      ended,
+      ttlSeconds: config[0] ?? null,
+      client: { ttlSeconds: config[2] ?? null, maxAgeSeconds: config[3] ?? null, endedBefore: config[4] ?? null },
+      settings,
+    }
+    const over = sessionState(input)
+    if (over !== null) return notLive(over)
 
+    const policy = policyOf(input)
     const lastSeenAt = integer(hash.last_seen_at)!
     return {
       live: true,
@@ -239,10 +276,12 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
         layout: Number(hash.v),
         createdAt: integer(hash.created_at) ?? claims.created_at,
         lastSeenAt,
-        expiresAt: Math.min(now + pttl, lastSeenAt + ttlMs),
-        idleTimeoutMs: ttlMs,
+        expiresAt: Math.min(now + pttl, lastSeenAt + policy.ttlMs, policy.endsAt),
+        idleTimeoutMs: policy.ttlMs,
         readAt: now,
         maxExpiresAt: integer(hash.max_expires_at)!,
+        endsAt: policy.endsAt,
+        policy: policy.kind,
         client: hash.client ?? '',
         userAgent: hash.user_agent ?? '',
         ip: hash.ip ?? '',
@@ -296,7 +335,7 @@ export function createSessionReader (options: SessionReaderOptions): SessionRead
   return { read, verify, session, extend, extendIfDue }
 }
 
-const notLive = (reason: NotLiveReason): ReadResult => ({ live: false, reason })
+const notLive = (why: NotLive): ReadResult => ({ live: false, ...why })
 
 /** `work`, or a rejection once `ms` have passed without an answer. */
 function withinTimeout<T> (work: Promise<T>, ms: number): Promise<T> {
@@ -307,26 +346,121 @@ function withinTimeout<T> (work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
 }
 
-/** The user's cutoff: 0 when there is none; one that is not an integer (written by hand) ends every session. */
-const cutoffOf = (text: string): number => (text === '' ? 0 : integer(text) ?? Infinity)
+/** The deployment's settings the rule needs: SESSION_TTL_SECONDS and SESSION_MAX_AGE_SECONDS. */
+export interface RuleSettings {
+  defaultTtlSeconds: number
+  maxAgeSeconds: number
+}
+
+/** A client's policy fields in `<prefix>config`, as stored (null when absent). */
+export interface ClientFields {
+  /** `client_ttl_seconds:<A>` */
+  ttlSeconds: string | null
+  /** `client_max_age_seconds:<A>` */
+  maxAgeSeconds: string | null
+  /** `client_ended_before:<A>` */
+  endedBefore: string | null
+}
+
+/** Everything the rule reads, as one round trip read it: absent keys and fields are null. */
+export interface SessionInput {
+  /** The session hash; empty when its key is missing. */
+  hash: Record<string, string>
+  /** The verified token's claims. */
+  claims: Pick<SessionClaims, 'jti' | 'user_id' | 'created_at' | 'exp' | 'aud'>
+  /** Redis' clock, Unix ms. */
+  now: number
+  /** The session key's PTTL. */
+  pttl: number
+  /** `<prefix>user:{<user_id>}:cutoff`. */
+  cutoff: string | null
+  /** `<prefix>user:{<user_id>}:revoked`: the last revoke-all's cutoff, cause and the session it kept. */
+  revocation: { at: string | null, reason: string | null, kept: string | null }
+  /** `<prefix>ended:{<user_id>}:<jti>`: how this one session ended, if remembered. */
+  ended: string | null
+  /** `<prefix>config` session_ttl_seconds. */
+  ttlSeconds: string | null
+  /** The policy fields of the token's client (`aud`); all null for an unbound token. */
+  client: ClientFields
+  settings: RuleSettings
+}
+
+/** Whole seconds as the contract writes them, within 1..ceiling; null when not valid (then ignored). */
+function validSeconds (raw: string | null, ceiling: number): number | null {
+  if (raw === null || !/^[0-9]{1,9}$/.test(raw)) return null
+  const seconds = Number(raw)
+  return seconds >= 1 && seconds <= ceiling ? seconds : null
+}
+
+/** A client's valid maximum age and idle window, seconds: a window above the maximum age (or SESSION_MAX_AGE_SECONDS) is ignored. */
+function clientLimits (client: ClientFields, { maxAgeSeconds }: RuleSettings) {
+  const maxAge = validSeconds(client.maxAgeSeconds, maxAgeSeconds)
+  return { maxAge, ttl: validSeconds(client.ttlSeconds, maxAge ?? maxAgeSeconds) }
+}
+
+/** Whether ops ended the client's sessions created at `createdAt`: before its cutoff, or every one when the cutoff is not a time (fail closed). */
+const clientEnded = (endedBefore: string | null, createdAt: number): boolean =>
+  endedBefore !== null && (!/^[0-9]{1,16}$/.test(endedBefore) || createdAt < Number(endedBefore))
+
+const revoked = (cause: string | null | undefined): NotLive => (isRevokedCause(cause) ? { reason: 'revoked', cause } : { reason: 'revoked' })
+
+/** The policy a session falls under, by its hash's `aud`: the idle window (ms) and the absolute end in force. */
+export function policyOf ({ hash, ttlSeconds, client, settings }: SessionInput): { kind: SessionPolicy, ttlMs: number, endsAt: number } {
+  const globalTtlMs = (validSeconds(ttlSeconds, settings.maxAgeSeconds) ?? settings.defaultTtlSeconds) * 1000
+  const maxExpiresAt = integer(hash.max_expires_at) ?? 0
+  // No aud field (a session from before the field) or '' (an unbound token): the global policy.
+  if (!hash.aud) return { kind: 'global', ttlMs: globalTtlMs, endsAt: maxExpiresAt }
+  const { maxAge, ttl } = clientLimits(client, settings)
+  return {
+    kind: maxAge === null && ttl === null ? 'global' : 'client',
+    ttlMs: ttl === null ? globalTtlMs : ttl * 1000,
+    endsAt: maxAge === null ? maxExpiresAt : Math.min(maxExpiresAt, (integer(hash.created_at) ?? 0) + maxAge * 1000),
+  }
+}
 
 /**
- * The contract's rule (docs/session-contract.md, "Reading a session from another service"),
- * in the order Gatehouse applies it (src/sessions/scripts/includes/session-state.lua): null
- * when the session is live, else why not.
+ * The contract's rule (docs/session-contract.md, "Reading a session from another service"), in the
+ * order Gatehouse applies it (src/sessions/scripts/includes/session-state.lua): null when the
+ * session is live, else why not. `client` must be the fields of the token's `aud`: a hash whose
+ * `aud` is another is refused before any policy is read.
  */
-export function sessionState (hash: Record<string, string>, userId: string, cutoff: number, now: number, pttl: number, ttlMs: number): NotLiveReason | null {
-  if (Object.keys(hash).length === 0) return 'no_session'
-  if (!LAYOUT_VERSIONS.has(hash.v ?? '')) return 'unknown_version'
+export function sessionState (input: SessionInput): NotLive | null {
+  const { hash, claims, now, pttl } = input
+  if (Object.keys(hash).length === 0) return endedReason(input)
+  if (!LAYOUT_VERSIONS.has(hash.v ?? '')) return { reason: 'unknown_version' }
   const maxExpiresAt = integer(hash.max_expires_at)
   // A key without a TTL was recreated by a stray write after it ended: not a session.
-  if (hash.user_id !== userId || maxExpiresAt === null || pttl <= 0) return 'no_session'
-  // A hash from before the field existed belongs to the generation of its creation (ms → µs).
+  if (hash.user_id !== claims.user_id || maxExpiresAt === null || pttl <= 0) return { reason: 'no_session' }
+  // A session of another client (or an unbound one) is not this token's: its policy would not be either.
+  if (Object.hasOwn(hash, 'aud') && hash.aud !== (claims.aud ?? '')) return { reason: 'no_session' }
+  // One that is not an integer (written by hand) ends every session; a hash from before the field
+  // existed belongs to the generation of its creation (ms → µs).
+  const cutoff = input.cutoff === null ? 0 : integer(input.cutoff) ?? Infinity
   const generation = integer(hash.generation) ?? (integer(hash.created_at) ?? 0) * 1000
-  if (cutoff > 0 && generation < cutoff) return 'revoked'
-  if (maxExpiresAt <= now) return 'max_age'
+  if (cutoff > 0 && generation < cutoff) return revoked(input.revocation.at === input.cutoff && cutoff !== Infinity ? input.revocation.reason : null)
+  if (hash.aud && clientEnded(input.client.endedBefore, integer(hash.created_at) ?? 0)) return revoked('client_ended')
+  const policy = policyOf(input)
+  if (now >= policy.endsAt) return { reason: 'max_age' }
   // Gatehouse always writes last_seen_at; one that is missing or not an integer is taken as idle (fail closed).
   const lastSeenAt = integer(hash.last_seen_at)
-  if (lastSeenAt === null || now - lastSeenAt > ttlMs) return 'idle'
+  if (lastSeenAt === null || now - lastSeenAt > policy.ttlMs) return { reason: 'idle' }
   return null
+}
+
+/**
+ * Why a session whose hash is gone ended, from what is remembered of it and the verified token:
+ * this session's ending, the user's last revoke-all, its client's ending, its absolute end; with
+ * nothing remembered, it ran out of idle time (Redis expired it).
+ */
+function endedReason ({ claims, now, cutoff, revocation, ended, client, settings }: SessionInput): NotLive {
+  if (ended !== null) return ended === 'logged_out' ? { reason: 'logged_out' } : revoked(ended)
+  if (cutoff !== null) {
+    const at = integer(cutoff)
+    if (at === null) return revoked(null)
+    if (at > 0 && claims.created_at * 1000 < at && claims.jti !== revocation.kept) return revoked(revocation.at === cutoff ? revocation.reason : null)
+  }
+  if (claims.aud !== undefined && clientEnded(client.endedBefore, claims.created_at)) return revoked('client_ended')
+  const { maxAge } = clientLimits(client, settings)
+  const endsAt = Math.min(claims.exp * 1000, maxAge === null ? Infinity : claims.created_at + maxAge * 1000)
+  return { reason: now >= endsAt ? 'max_age' : 'idle' }
 }
