@@ -35,7 +35,8 @@ token bound to a client at login. Environment:
 At least one of JWT_JWKS, JWT_JWKS_URL or the unsafe shared secrets is required.
 
 Exit codes: 0 live session (read) / layout as documented (check); 1 no live session (read prints
-"not live: <reason>" on stderr, the reasons of docs/session-contract.md) or a contract violation;
+"not live: <reason>" on stderr, the reasons of docs/session-contract.md, and " cause=<cause>" after
+"revoked" when what revoked it is known: "not live: revoked cause=password_changed") or a contract violation;
 2 bad usage or configuration; 3 Redis or JWT_JWKS_URL could not be read ("unavailable: ..."):
 whether the session is live is unknown, which is not the same as "not live" (answer 503, not 401).
 """
@@ -65,10 +66,24 @@ SESSION_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 USER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 AUDIENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
 DIGITS = re.compile(r"[0-9]{1,16}")  # ASCII only: \d would take other scripts' digits
+SECONDS = re.compile(r"[0-9]{1,9}")
+# What may have revoked a session (docs/session-contract.md, "Why a session ended"); a stored value
+# that is not one of these is no cause.
+REVOKED_CAUSES = {"signed_out_elsewhere", "password_changed", "password_reset", "role_changed", "admin",
+                  "session_limit", "account_deleted", "client_ended"}
 
 
 class NotLive(Exception):
-    """The token stands for no live session; args[0] is the reason (docs/session-contract.md)."""
+    """The token stands for no live session; args[0] is the reason (docs/session-contract.md),
+    args[1] (with "revoked" only) what revoked it, when that is known."""
+
+    def __init__(self, reason, cause=None):
+        super().__init__(reason, cause)
+        self.reason, self.cause = reason, cause
+
+
+def revoked(cause):
+    return NotLive("revoked", cause if cause in REVOKED_CAUSES else None)
 
 
 class ConfigError(Exception):
@@ -449,10 +464,65 @@ def integer(value):
     return int(value) if value is not None and DIGITS.fullmatch(value) else None
 
 
+def valid_seconds(value, ceiling):
+    """Whole seconds as the contract writes them, 1..ceiling; None when not valid (then ignored)."""
+    return int(value) if value is not None and SECONDS.fullmatch(value) and 1 <= int(value) <= ceiling else None
+
+
 def ttl_in_force_ms(value, settings):
     """<prefix>config's session_ttl_seconds when it holds a valid TTL, else the deployment's default."""
-    valid = value is not None and re.fullmatch(r"[0-9]{1,9}", value) and 1 <= int(value) <= settings["max_age"]
-    return (int(value) if valid else settings["default_ttl"]) * 1000
+    seconds = valid_seconds(value, settings["max_age"])
+    return (seconds if seconds is not None else settings["default_ttl"]) * 1000
+
+
+def client_fields(audience):
+    """The <prefix>config fields of a client's policy: idle window, maximum age, ending."""
+    return [f"client_ttl_seconds:{audience}", f"client_max_age_seconds:{audience}", f"client_ended_before:{audience}"]
+
+
+def client_limits(client, settings):
+    """A client's valid (max age, idle window) in seconds, None for what is not set or not valid:
+    a window above the client's maximum age (else SESSION_MAX_AGE_SECONDS) is ignored."""
+    max_age = valid_seconds(client[1], settings["max_age"])
+    return max_age, valid_seconds(client[0], max_age if max_age is not None else settings["max_age"])
+
+
+def client_ended(ended_before, created_at):
+    """Whether ops ended the client's sessions created at created_at: before the cutoff, or every
+    one when the cutoff is not a time (fail closed)."""
+    return ended_before is not None and (not DIGITS.fullmatch(ended_before) or created_at < int(ended_before))
+
+
+def policy(session, client, ttl_text, settings):
+    """(idle window ms, absolute end ms, "client" or "global") of a session, by its hash's aud."""
+    global_ttl = ttl_in_force_ms(ttl_text, settings)
+    max_expires_at = integer(session.get("max_expires_at")) or 0
+    if not session.get("aud"):  # no field (a session from before it) or '' (unbound): the global policy
+        return global_ttl, max_expires_at, "global"
+    max_age, ttl = client_limits(client, settings)
+    created_at = integer(session.get("created_at")) or 0
+    end = max_expires_at if max_age is None else min(max_expires_at, created_at + max_age * 1000)
+    kind = "global" if max_age is None and ttl is None else "client"
+    return (global_ttl if ttl is None else ttl * 1000), end, kind
+
+
+def ended_reason(claims, now, cutoff_text, record, ended, client, settings):
+    """Why a session whose hash is gone ended: its own ending if remembered, the user's last
+    revoke-all, its client's ending, its absolute end; with nothing remembered, idle."""
+    if ended is not None:
+        return NotLive("logged_out") if ended == "logged_out" else revoked(ended)
+    at, reason, kept = record
+    if cutoff_text is not None:
+        cutoff = integer(cutoff_text)
+        if cutoff is None:
+            return revoked(None)
+        if cutoff > 0 and claims["created_at"] * 1000 < cutoff and claims["jti"] != kept:
+            return revoked(reason if at == cutoff_text else None)
+    if "aud" in claims and client_ended(client[2], claims["created_at"]):
+        return revoked("client_ended")
+    max_age, _ = client_limits(client, settings)
+    end = claims["exp"] * 1000 if max_age is None else min(claims["exp"] * 1000, claims["created_at"] + max_age * 1000)
+    return NotLive("max_age" if now >= end else "idle")
 
 
 def session_generation(session):
@@ -466,14 +536,20 @@ def live_session(redis, prefix, claims, untyped, settings):
     # Layout 3: the user's id is the key's hash tag (Redis Cluster keeps a user's keys in one slot).
     user_id, jti = claims["user_id"], claims["jti"]
     key = f"{prefix}sess:{{{user_id}}}:{jti}"
-    # Everything read fresh on every read, config included: ops change the TTL while services run.
-    flat, pttl, cutoff_text, (seconds, micros), (ttl_text, untyped_until) = redis.pipeline(
+    # Everything read fresh on every read, config included: ops change the TTL and the policy of
+    # the token's client while services run. What ended a session is read with it (it is small).
+    audience = claims.get("aud")
+    flat, pttl, cutoff_text, (seconds, micros), ended, record, config = redis.pipeline(
         ("HGETALL", key),
         ("PTTL", key),
         ("GET", f"{prefix}user:{{{user_id}}}:cutoff"),
         ("TIME",),
-        ("HMGET", f"{prefix}config", "session_ttl_seconds", "untyped_tokens_until"),
+        ("GET", f"{prefix}ended:{{{user_id}}}:{jti}"),
+        ("HMGET", f"{prefix}user:{{{user_id}}}:revoked", "at", "reason", "kept"),
+        ("HMGET", f"{prefix}config", "session_ttl_seconds", "untyped_tokens_until", *(client_fields(audience) if audience else [])),
     )
+    ttl_text, untyped_until = config[0], config[1]
+    client = config[2:] if audience else [None, None, None]
     session = dict(zip(flat[::2], flat[1::2]))
     now = int(seconds) * 1000 + int(micros) // 1000
     # Gatehouse records the window once, at the first start of this release; none recorded fails closed.
@@ -482,23 +558,30 @@ def live_session(redis, prefix, claims, untyped, settings):
         if until is None or now >= until:
             raise NotLive("invalid_token")
     if not session:
-        raise NotLive("no_session")  # missing key: logged out, revoked, expired, or lost with Redis
+        raise ended_reason(claims, now, cutoff_text, record, ended, client, settings)
     if session.get("v") not in LAYOUT_VERSIONS:
         raise NotLive("unknown_version")  # the layout changed: fail closed and upgrade this reader
     # A key without a TTL was recreated by a stray write after the session ended: not a session.
     max_expires_at = integer(session.get("max_expires_at"))
     if session.get("user_id") != user_id or max_expires_at is None or pttl <= 0:
         raise NotLive("no_session")
+    # Another client's session (or an unbound one's) is not this token's, nor is its policy.
+    if "aud" in session and session["aud"] != claims.get("aud", ""):
+        raise NotLive("no_session")
     # None: no revoke-all yet. One that is not an integer (written by hand) ends every session.
     cutoff = 0 if cutoff_text is None else integer(cutoff_text)
     if cutoff is None or (cutoff > 0 and session_generation(session) < cutoff):
-        raise NotLive("revoked")  # a revoke-all ended it; Gatehouse is deleting its keys
-    if max_expires_at <= now:
+        # A revoke-all ended it (Gatehouse is deleting its keys); its record says why, if it is this one's.
+        raise revoked(record[1] if cutoff is not None and record[0] == cutoff_text else None)
+    if session.get("aud") and client_ended(client[2], integer(session.get("created_at")) or 0):
+        raise revoked("client_ended")
+    ttl_ms, end, _ = policy(session, client, ttl_text, settings)
+    if now >= end:
         raise NotLive("max_age")
     # Gatehouse always writes last_seen_at; one that is missing or not an integer is taken as idle.
     last_seen_at = integer(session.get("last_seen_at"))
-    if last_seen_at is None or now - last_seen_at > ttl_in_force_ms(ttl_text, settings):
-        raise NotLive("idle")  # idle longer than a TTL ops shortened; Gatehouse ends it at its next request
+    if last_seen_at is None or now - last_seen_at > ttl_ms:
+        raise NotLive("idle")  # idle longer than its window (ops may have shortened it); Gatehouse ends it at its next request
     return session
 
 
@@ -526,7 +609,7 @@ def check(redis, prefix, claims, untyped, settings):
     expect(redis.call("TYPE", key) == "hash", f"{key} is a hash")
     session = redis.hash(key)
     expect(session.get("v") == "3", "v is 3")
-    documented = {"v", "user_id", "role", "created_at", "last_seen_at", "max_expires_at", "client", "user_agent", "ip", "email", "user_created_at", "generation", "email_verified_at"}
+    documented = {"v", "user_id", "role", "created_at", "last_seen_at", "max_expires_at", "client", "user_agent", "ip", "email", "user_created_at", "generation", "email_verified_at", "aud"}
     expect(set(session) == documented, f"fields are exactly {sorted(documented)} (got {sorted(session)})")
     verified = session.get("email_verified_at", "")
     expect(verified == "" or (ms.fullmatch(verified) is not None and verified <= session.get("created_at", "")), "email_verified_at is empty or integer Unix ms, no later than created_at")
@@ -552,11 +635,15 @@ def check(redis, prefix, claims, untyped, settings):
     now = redis_now_ms(redis)
     expect(expiry > now, "the key has a TTL in the future")
     max_expires_at = integer(session.get("max_expires_at")) or 0
-    expect(expiry <= max_expires_at, "it never reaches past max_expires_at")
+    expect(session.get("aud") == claims.get("aud", ""), "aud is the token's audience ('' for an unbound token)")
     config = redis.hash(f"{prefix}config")
     ttl = config.get("session_ttl_seconds")
+    audience = claims.get("aud")
+    client = [config.get(field) for field in client_fields(audience)] if audience else [None, None, None]
+    ttl_ms, end, kind = policy(session, client, ttl, settings)
+    expect(expiry <= end, f"it never reaches past its absolute end ({kind} policy: max_expires_at{', or sooner by the client maximum age' if kind == 'client' else ''})")
     last_seen_at = integer(session.get("last_seen_at")) or 0
-    expect(expiry - last_seen_at <= ttl_in_force_ms(ttl, settings), "it is at most last_seen_at + the TTL in force")
+    expect(expiry - last_seen_at <= ttl_ms, f"it is at most last_seen_at + the idle window in force ({kind} policy)")
 
     expect(redis.call("TYPE", index) == "zset", f"{index} is a sorted set")
     score = redis.call("ZSCORE", index, jti)
@@ -653,7 +740,8 @@ def main(argv):
         prefix = os.environ.get("REDIS_KEY_PREFIX", "gatehouse:")
         return (read if argv[0] == "read" else check)(redis, prefix, claims, untyped, settings)
     except NotLive as not_live:
-        print(f"not live: {not_live.args[0]}", file=sys.stderr)
+        cause = f" cause={not_live.cause}" if not_live.cause else ""
+        print(f"not live: {not_live.reason}{cause}", file=sys.stderr)
         return 1
     except ConfigError as err:
         print(err, file=sys.stderr)

@@ -16,7 +16,7 @@ import { eventually, sleep } from '../helpers/wait.js'
 const KIT = fileURLToPath(new URL('../../contract/gatehouse_session.py', import.meta.url))
 const FIXTURE = JSON.parse(readFileSync(new URL('../../contract/fixtures/session-v3.json', import.meta.url), 'utf8'))
 
-function kit (ctx: TestContext, command: 'read' | 'check', token: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function kit (ctx: TestContext, command: 'read' | 'check', token: string, audience?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   const env = {
     PATH: process.env.PATH ?? '',
     ...redisEnv(ctx.config),
@@ -26,17 +26,17 @@ function kit (ctx: TestContext, command: 'read' | 'check', token: string): Promi
     SESSION_TTL_SECONDS: String(ctx.config.sessionTtlSeconds),
   }
   return new Promise((resolve) => {
-    execFile('python3', [KIT, command, token], { env, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile('python3', [KIT, command, token, ...(audience === undefined ? [] : [audience])], { env, timeout: 20_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr })
     })
   })
 }
 
-async function loginFromApp (ctx: TestContext, email: string) {
+async function loginFromApp (ctx: TestContext, email: string, audience?: string) {
   const res = await ctx.app.inject({
     method: 'POST',
     url: '/sessions',
-    headers: { 'x-client': 'ios', 'user-agent': 'Gatehouse/1.0 (iPhone; iOS 18.1)' },
+    headers: { 'x-client': 'ios', 'user-agent': 'Gatehouse/1.0 (iPhone; iOS 18.1)', ...(audience !== undefined && { 'jwt-aud': audience }) },
     payload: { email, password: PASSWORD },
   })
   return res.json().token as string
@@ -62,7 +62,7 @@ t.test('the reader prints user_id and role of a live session created through the
 
     const other = await loginFromApp(ctx, email)
     t.equal((await call(ctx.app, 'DELETE', '/sessions/current', other)).statusCode, 204)
-    t.match(await kit(ctx, 'read', other), { code: 1, stderr: 'not live: no_session' }, 'a logged-out session')
+    t.match(await kit(ctx, 'read', other), { code: 1, stderr: /^not live: logged_out$/m }, 'a logged-out session: its own logout')
 
     const idle = await loginFromApp(ctx, email)
     await sleep(1100) // idle longer than the TTL about to be set
@@ -82,6 +82,27 @@ t.test('the reader prints user_id and role of a live session created through the
   })
 })
 
+t.test("a session bound to a client reads by its client's window, and says when ops ended the client", async (t) => {
+  const ctx = await buildTestApp(t)
+  const { email } = await newSession(ctx)
+  const config = `${ctx.config.redisKeyPrefix}config`
+  const client = 'conformance-ios'
+  const bound = await loginFromApp(ctx, email, client)
+  const unbound = await loginFromApp(ctx, email)
+  t.equal((await kit(ctx, 'check', bound, client)).code, 0, 'the bound session has the documented layout, aud included')
+  // A global TTL of 1 s, and an hour for the client: both sessions idle past the first.
+  await ctx.redis.hset(config, 'session_ttl_seconds', '1', `client_ttl_seconds:${client}`, '3600')
+  t.teardown(() => ctx.redis.hdel(config, 'session_ttl_seconds', `client_ttl_seconds:${client}`, `client_ended_before:${client}`))
+  await sleep(1100)
+  t.equal((await kit(ctx, 'read', bound, client)).code, 0, "live under the client's hour")
+  t.match(await kit(ctx, 'read', unbound), { code: 1, stderr: /^not live: idle$/m }, 'the unbound one is idle under the global second')
+  t.match(await kit(ctx, 'read', bound), { code: 1, stderr: /^not live: wrong_audience$/m }, 'used without its client')
+
+  const [seconds, micros] = (await ctx.redis.time()) as [number | string, number | string]
+  await ctx.redis.hset(config, `client_ended_before:${client}`, String(Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) + 1))
+  t.match(await kit(ctx, 'read', bound, client), { code: 1, stderr: /^not live: revoked cause=client_ended$/m }, 'ops ended every session of the client')
+})
+
 t.test('the layout check passes on a live session, and fails when the layout is not the documented one', async (t) => {
   const ctx = await buildTestApp(t)
   const { email } = await newSession(ctx)
@@ -98,7 +119,7 @@ t.test('the layout check passes on a live session, and fails when the layout is 
   const broken = await kit(ctx, 'check', token)
   t.equal(broken.code, 1, 'an undocumented field, a TTL past the window and a revoked session are caught')
   t.match(broken.stdout, /^FAIL fields are exactly/m)
-  t.match(broken.stdout, /^FAIL it is at most last_seen_at \+ the TTL in force/m)
+  t.match(broken.stdout, /^FAIL it is at most last_seen_at \+ the idle window in force/m)
   t.match(broken.stdout, /^FAIL the session's generation is not below the user's cutoff/m)
 })
 
