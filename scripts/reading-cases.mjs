@@ -3,7 +3,8 @@
 // Python kit and @gatehouse/session-reader are run over them by test/contract/reading-cases.test.ts,
 // which also checks this file is what this script writes (node scripts/reading-cases.mjs).
 // Deterministic: fixed secrets, ids and claims; session times are relative to Redis' clock when
-// the case is loaded (`${now-60000}`: 60 s ago, in ms; `${now_us+...}` in µs, for cutoffs).
+// the case is loaded (`${now-60000}`: 60 s ago, in ms; `${now_us+...}` in µs, for cutoffs). The
+// cases where a session's hash is gone compare its token's fixed created_at with fixed cutoffs.
 /* eslint-disable no-template-curly-in-string -- ${now...} are placeholders in the JSON, filled when a case is loaded */
 import { createHash, createHmac, createPrivateKey, createPublicKey, sign as edSign } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
@@ -68,11 +69,30 @@ const liveHash = ({ user_id }, extra = {}) => ({
 })
 
 const cases = []
-/** A case: its token, the Redis state it is read against, and what every reader must answer. */
-function add (name, expect, build) {
+/**
+ * A case: its token, the Redis state it is read against, and what every reader must answer:
+ * `expect` is live or the reason, `revoked:<cause>` for a revocation whose cause is known.
+ */
+function add (name, expected, build) {
   const id = ids()
-  const { token, session = liveHash(id), ttlMs = 1200_000, cutoff = null, config = null, audience = null, sharedSecrets = true } = build(id)
-  cases.push({ name, expect, token, audience, shared_secrets: sharedSecrets, user_id: id.user_id, jti: id.jti, session, session_ttl_ms: ttlMs, cutoff, config })
+  const [expect, cause = null] = expected.split(':')
+  const { token, session = liveHash(id), ttlMs = 1200_000, cutoff = null, revocation = null, ended = null, config = null, audience = null, sharedSecrets = true } = build(id)
+  cases.push({
+    name,
+    expect,
+    expect_cause: cause,
+    token,
+    audience,
+    shared_secrets: sharedSecrets,
+    user_id: id.user_id,
+    jti: id.jti,
+    session,
+    session_ttl_ms: ttlMs,
+    cutoff,
+    revocation,
+    ended,
+    config,
+  })
 }
 const token = (id, extra, opts) => jwt(header(opts?.secret), claimsOf(id, extra), opts)
 
@@ -170,7 +190,7 @@ add('an audience that is a list', 'invalid_token', (id) => ({ token: token(id, {
 add('unbound, and the request names an audience anyway', 'live', (id) => ({ token: token(id), audience: 'ios-app' }))
 
 // The session in Redis
-add('no session key (logged out, revoked, expired)', 'no_session', (id) => ({ token: token(id), session: null }))
+add('no session key and nothing remembered of it (Redis expired it: idle)', 'idle', (id) => ({ token: token(id), session: null }))
 add('an unknown layout version', 'unknown_version', (id) => ({ token: token(id), session: liveHash(id, { v: '4' }) }))
 add('layout 1 (moved from an old release; no role yet)', 'live', (id) => ({ token: token(id), session: liveHash(id, { v: '1' }) }))
 add("another user's id in the hash", 'no_session', (id) => ({ token: token(id), session: liveHash(id, { user_id: '45e96239-43d9-4590-b3fd-eeeeeeeeeeee' }) }))
@@ -190,6 +210,127 @@ add('idle longer than the default TTL, with no TTL set by ops', 'idle', (id) => 
 add('a TTL in config that is not valid is ignored (the default applies)', 'live', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-120000}' }), config: { session_ttl_seconds: '15m' } }))
 add('a TTL in config above SESSION_MAX_AGE_SECONDS is ignored', 'idle', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-1300000}' }), config: { session_ttl_seconds: '99999999' } }))
 
+// Client policies: the session's client is the audience its token is bound to (the hash's aud),
+// and ops set its idle window, maximum age and ending in <prefix>config. Each case names a client
+// of its own, so that one case's policy cannot reach another's under a shared prefix.
+let clients = 0
+/** A case of a token bound to a client of its own (EdDSA, read with the public keys), named by the request. */
+function clientCase (name, expected, build) {
+  const aud = `policy-client-${String(++clients).padStart(2, '0')}`
+  add(name, expected, (id) => ({ token: edJwt(edHeader(), claimsOf(id, { aud })), audience: aud, sharedSecrets: false, ...build(id, aud) }))
+}
+const policy = (aud, { ttl, maxAge, endedBefore }) => ({
+  ...(ttl !== undefined && { [`client_ttl_seconds:${aud}`]: ttl }),
+  ...(maxAge !== undefined && { [`client_max_age_seconds:${aud}`]: maxAge }),
+  ...(endedBefore !== undefined && { [`client_ended_before:${aud}`]: endedBefore }),
+})
+const TWO_HOURS_IDLE = { created_at: '${now-7300000}', last_seen_at: '${now-7200000}' }
+const DAY_MS = 86_400_000 // the key's TTL for sessions idle longer than the global TTL (the hash decides)
+clientCase('a client idle window longer than the global: used 2 h ago, under a 30 d client TTL (the global is 20 min)', 'live', (id, aud) => ({
+  session: liveHash(id, { aud, ...TWO_HOURS_IDLE }), ttlMs: DAY_MS, config: policy(aud, { ttl: '2592000' }),
+}))
+clientCase('a client idle window shorter than the global: unused for 2 min, under a 60 s client TTL', 'idle', (id, aud) => ({
+  session: liveHash(id, { aud, last_seen_at: '${now-120000}' }), config: policy(aud, { ttl: '60' }),
+}))
+clientCase('within a client idle window shorter than the global: used 30 s ago, under a 60 s client TTL', 'live', (id, aud) => ({
+  session: liveHash(id, { aud, last_seen_at: '${now-30000}' }), config: policy(aud, { ttl: '60' }),
+}))
+clientCase('bound to a client ops set no policy for: the global TTL applies (unused for 2 h)', 'idle', (id, aud) => ({
+  session: liveHash(id, { aud, ...TWO_HOURS_IDLE }), ttlMs: DAY_MS,
+}))
+clientCase('bound to a client ops set no policy for, used a second ago', 'live', (id, aud) => ({ session: liveHash(id, { aud }) }))
+clientCase("a client maximum age shorter than the session's age", 'max_age', (id, aud) => ({
+  session: liveHash(id, { aud, created_at: '${now-7200000}' }), config: policy(aud, { maxAge: '3600' }),
+}))
+clientCase('within a client maximum age, and its idle window', 'live', (id, aud) => ({
+  session: liveHash(id, { aud }), config: policy(aud, { ttl: '600', maxAge: '3600' }),
+}))
+for (const [what, ttl] of [['not only digits (2592000s)', '2592000s'], ['in hexadecimal (0x278D00)', '0x278D00'], ['with a leading space', ' 2592000'], ['with a fraction (2592000.0)', '2592000.0']]) {
+  clientCase(`a client TTL ${what} is ignored: the global applies (unused for 2 h)`, 'idle', (id, aud) => ({
+    session: liveHash(id, { aud, ...TWO_HOURS_IDLE }), ttlMs: DAY_MS, config: policy(aud, { ttl }),
+  }))
+}
+clientCase("a client TTL above the client's maximum age is ignored (unused for 2 h)", 'idle', (id, aud) => ({
+  session: liveHash(id, { aud, ...TWO_HOURS_IDLE }), ttlMs: DAY_MS, config: policy(aud, { ttl: '2592000', maxAge: '86400' }),
+}))
+clientCase('a client TTL above SESSION_MAX_AGE_SECONDS is ignored (unused for 2 h)', 'idle', (id, aud) => ({
+  session: liveHash(id, { aud, ...TWO_HOURS_IDLE }), ttlMs: DAY_MS, config: policy(aud, { ttl: '2592001' }),
+}))
+clientCase('a client maximum age of 0 is ignored: the absolute end is the token\'s', 'live', (id, aud) => ({
+  session: liveHash(id, { aud, created_at: '${now-7200000}' }), config: policy(aud, { maxAge: '0' }),
+}))
+clientCase("ops ended the client's sessions after this one was created", 'revoked:client_ended', (id, aud) => ({
+  session: liveHash(id, { aud }), config: policy(aud, { endedBefore: '${now-1000}' }),
+}))
+clientCase("ops ended the client's sessions before this one was created", 'live', (id, aud) => ({
+  session: liveHash(id, { aud }), config: policy(aud, { endedBefore: '${now-120000}' }),
+}))
+clientCase('a client ending that is not a time ends every session of the client (fail closed)', 'revoked:client_ended', (id, aud) => ({
+  session: liveHash(id, { aud }), config: policy(aud, { endedBefore: 'yesterday' }),
+}))
+clientCase("the hash is another client's than the token's", 'no_session', (id) => ({ session: liveHash(id, { aud: 'someone-else' }) }))
+clientCase('the hash is of an unbound token (aud empty) and the token is bound', 'no_session', (id) => ({ session: liveHash(id, { aud: '' }) }))
+add('the token is unbound and the hash names a client', 'no_session', (id) => ({
+  token: edJwt(edHeader(), claimsOf(id)), session: liveHash(id, { aud: 'policy-client-ios' }), sharedSecrets: false,
+}))
+clientCase('a session from before client policies (no aud field), bound, under a 30 d client TTL: the global applies (unused for 2 h)', 'idle', (id, aud) => ({
+  session: liveHash(id, TWO_HOURS_IDLE), ttlMs: DAY_MS, config: policy(aud, { ttl: '2592000' }),
+}))
+add('an unbound session (aud empty) below a revoke-all recorded as a password change', 'revoked:password_changed', (id) => ({
+  token: edJwt(edHeader(), claimsOf(id)),
+  session: liveHash(id, { aud: '' }),
+  sharedSecrets: false,
+  cutoff: '${now_us-1000}',
+  revocation: { at: '${now_us-1000}', reason: 'password_changed', kept: '' },
+}))
+add("below a revoke-all whose record is another cutoff's: no cause", 'revoked', (id) => ({
+  token: edJwt(edHeader(), claimsOf(id)),
+  session: liveHash(id, { aud: '' }),
+  sharedSecrets: false,
+  cutoff: '${now_us-1000}',
+  revocation: { at: '${now_us-2000}', reason: 'password_changed', kept: '' },
+}))
+
+// Why a session whose hash is gone ended: what Redis remembers of it (its own ending, the user's
+// last revoke-all, its client's ending) and its token (created_at, exp, aud). Nothing: idle.
+const gone = (extra = {}) => (id) => ({ token: edJwt(edHeader(), claimsOf(id)), session: null, sharedSecrets: false, ...extra })
+add('no session key, ended by its own logout', 'logged_out', gone({ ended: 'logged_out' }))
+add('no session key, ended by the user from another session', 'revoked:signed_out_elsewhere', gone({ ended: 'signed_out_elsewhere' }))
+add('no session key, ended to stay within SESSION_MAX_PER_USER', 'revoked:session_limit', gone({ ended: 'session_limit' }))
+add('no session key, ended by an admin', 'revoked:admin', gone({ ended: 'admin' }))
+add('no session key, an ending that is not a known cause: revoked, no cause', 'revoked', gone({ ended: 'gremlins' }))
+const CUT_AFTER = String((CREATED + 1000) * 1000) // a revoke-all a second after the tokens' sessions were created, µs
+const CUT_BEFORE = String((CREATED - 1000) * 1000)
+add('no session key, its logout remembered and a revoke-all after it: logged out', 'logged_out', gone({
+  ended: 'logged_out', cutoff: CUT_AFTER, revocation: { at: CUT_AFTER, reason: 'password_changed', kept: '' },
+}))
+add('no session key, created before a revoke-all recorded as a password change', 'revoked:password_changed', gone({
+  cutoff: CUT_AFTER, revocation: { at: CUT_AFTER, reason: 'password_changed', kept: 'AAAAAAAAAAAAAAAAAAAAAA' },
+}))
+add("no session key, created before a revoke-all whose record is another cutoff's: no cause", 'revoked', gone({
+  cutoff: CUT_AFTER, revocation: { at: String(Number(CUT_AFTER) - 1), reason: 'password_changed', kept: '' },
+}))
+add('no session key, created before a revoke-all with no record', 'revoked', gone({ cutoff: CUT_AFTER }))
+add('no session key, created before a revoke-all recorded with a reason that is not a known cause', 'revoked', gone({
+  cutoff: CUT_AFTER, revocation: { at: CUT_AFTER, reason: 'gremlins', kept: '' },
+}))
+add('no session key, the session a revoke-all kept (then expired)', 'idle', (id) => gone({
+  cutoff: CUT_AFTER, revocation: { at: CUT_AFTER, reason: 'signed_out_elsewhere', kept: id.jti },
+})(id))
+add('no session key, created after the last revoke-all', 'idle', gone({
+  cutoff: CUT_BEFORE, revocation: { at: CUT_BEFORE, reason: 'password_changed', kept: '' },
+}))
+add('no session key, and a cutoff that is not an integer', 'revoked', gone({ cutoff: 'soon' }))
+clientCase("no session key, ops ended its client's sessions after it was created", 'revoked:client_ended', (id, aud) => ({
+  session: null, config: policy(aud, { endedBefore: String(CREATED + 1000) }),
+}))
+clientCase("no session key, created after ops ended its client's sessions", 'idle', (id, aud) => ({
+  session: null, config: policy(aud, { endedBefore: String(CREATED - 1000) }),
+}))
+clientCase("no session key, past its client's maximum age", 'max_age', (id, aud) => ({
+  session: null, config: policy(aud, { maxAge: '3600' }),
+}))
+
 // JSON and base64url as JavaScript reads them (JSON.parse, Buffer.from(x, 'base64url')), genuinely signed
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 add('a header holding a JSON comment (not JSON)', 'invalid_token', (id) => ({
@@ -208,7 +349,8 @@ add('a genuine signature whose last character has its unused low bits set (the s
 })
 
 const file = {
-  _comment: 'Cases every reader of Gatehouse sessions must decide alike; written by scripts/reading-cases.mjs. Load each into Redis under a prefix of its own (the session hash at <prefix>sess:{<user_id>}:<jti> with PEXPIRE session_ttl_ms, or no TTL when null; <prefix>user:{<user_id>}:cutoff; each field of config into the <prefix>config hash), replacing ${now±ms} with Redis TIME in ms and ${now_us±µs} in µs, then read the token (naming audience, if any) with the settings below: always with the public keys of JWT_JWKS, and with the HS256 secrets (JWT_SECRET, JWT_PREVIOUS_SECRETS) only when shared_secrets is true. expect: live, or the reason it is not. JWT_PRIVATE_KEY is the private half of JWT_JWKS, for a Gatehouse that signs like the deployment; it is a test key, like the secrets.',
+  _comment: 'Cases every reader of Gatehouse sessions must decide alike; written by scripts/reading-cases.mjs. Load each into Redis under a prefix of its own: the session hash at <prefix>sess:{<user_id>}:<jti> with PEXPIRE session_ttl_ms (no TTL when null; no key when session is null); cutoff at <prefix>user:{<user_id>}:cutoff; the fields of revocation into the hash <prefix>user:{<user_id>}:revoked; ended at <prefix>ended:{<user_id>}:<jti>; each field of config into the <prefix>config hash (client_*:<audience> fields are client policies: each case names a client of its own). Replace ${now±ms} with Redis TIME in ms and ${now_us±µs} in µs. Then read the token (naming audience, if any) with the settings below: always with the public keys of JWT_JWKS, and with the HS256 secrets (JWT_SECRET, JWT_PREVIOUS_SECRETS) only when shared_secrets is true. expect: live, or the reason it is not; expect_cause: the cause that goes with revoked, when one is known (else null). JWT_PRIVATE_KEY is the private half of JWT_JWKS, for a Gatehouse that signs like the deployment; it is a test key, like the secrets.',
+
   settings: { JWT_JWKS: { keys: [ED_JWK] }, JWT_PRIVATE_KEY: ED_PRIVATE.export({ format: 'pem', type: 'pkcs8' }), JWT_SECRET: SECRET, JWT_PREVIOUS_SECRETS: PREVIOUS, JWT_ISSUER: ISSUER, JWT_ACCEPT_UNTYPED: true, SESSION_TTL_SECONDS: 1200, SESSION_MAX_AGE_SECONDS: 2592000 },
   cases,
 }
