@@ -144,6 +144,40 @@ class ClusterTest < Minitest::Test
     assert_equal 'idle', decision(reader.read(idle))
   end
 
+  # A client's policy is in <prefix>config too (another slot): read beside the script with the global
+  # fields; how a session ended is in the user's slot, read by the script.
+  def test_cluster_a_client_policy_and_how_a_session_ended_are_read_on_a_cluster
+    reader = reader(cluster)
+    audience = "rb-cluster-#{SecureRandom.hex(4)}"
+    kid = Mint.ed25519_jwk(KEY)['kid']
+    seconds, micros = cluster.time
+    now = (seconds * 1000) + (micros / 1000)
+    tokens = Array.new(2) do
+      user_id = Mint.user_id
+      jti = Mint.jti
+      key = "#{PREFIX}sess:{#{user_id}}:#{jti}"
+      cluster.mapped_hmset(key, 'v' => '3', 'user_id' => user_id, 'role' => 'user', 'created_at' => (now - 200_000).to_s,
+                                'last_seen_at' => (now - 120_000).to_s, 'max_expires_at' => (now + 3_600_000).to_s,
+                                'generation' => '0', 'aud' => audience)
+      cluster.pexpire(key, 1_200_000)
+      [Mint.token(Mint.header(kid, 'EdDSA'), Mint.claims(user_id, jti, aud: audience), key: KEY), user_id, jti]
+    end
+    cluster.mapped_hmset("#{PREFIX}config", 'session_ttl_seconds' => '60', "client_ttl_seconds:#{audience}" => '600')
+    live, = tokens[0]
+    assert_equal 'live', decision(reader.read(live, audience: audience)), "idle 2 min: past the global 60 s, within the client's 10 min"
+    session = reader.read(live, audience: audience)
+    assert_equal [:client, 600_000], [session.policy, session.idle_timeout_ms]
+
+    cluster.hset("#{PREFIX}config", "client_ended_before:#{audience}", (now - 100_000).to_s)
+    ended = reader.read(live, audience: audience)
+    assert_equal %i[revoked client_ended], [ended.reason, ended.cause], 'ops ended the client after the session was created'
+
+    gone, user_id, jti = tokens[1]
+    cluster.del("#{PREFIX}sess:{#{user_id}}:#{jti}")
+    cluster.set("#{PREFIX}ended:{#{user_id}}:#{jti}", 'logged_out')
+    assert_equal :logged_out, reader.read(gone, audience: audience).reason, 'its own logout, remembered in its user\'s slot'
+  end
+
   def test_cluster_a_client_that_does_not_say_it_is_one_switches_at_its_first_crossslot
     client = OpaqueClient.new(cluster)
     reader = reader(client)
@@ -151,11 +185,11 @@ class ClusterTest < Minitest::Test
     idle, = session_on(cluster, 120_000)
     assert_equal 'live', decision(reader.read(live)), 'the first read, after a CROSSSLOT'
     assert_equal 1, client.errors.count { |message| message.include?('CROSSSLOT') }
-    assert_equal 3, client.scripts.first[2].to_i, 'the first script named the config key'
+    assert_equal 5, client.scripts.first[2].to_i, 'the first script named the config key'
     assert_equal 'idle', decision(reader.read(idle))
     assert_equal 'live', decision(reader.read(live))
     # From the first CROSSSLOT on: the script on the user's slot, config with an HMGET beside it.
-    assert_equal [2], client.scripts.drop(1).map { |command| command[2].to_i }.uniq
+    assert_equal [4], client.scripts.drop(1).map { |command| command[2].to_i }.uniq
     assert_equal 3, client.sent.count { |command| command[0] == 'HMGET' }
     assert_equal 1, client.errors.count { |message| message.include?('CROSSSLOT') }, 'never again'
   end
@@ -178,7 +212,7 @@ class ClusterTest < Minitest::Test
     live, = session_on(TestEnv.redis, 30_000, SINGLE)
     idle, = session_on(TestEnv.redis, 120_000, SINGLE)
     assert_equal %w[live idle live], [decision(reader.read(live)), decision(reader.read(idle)), decision(reader.read(live))]
-    assert_equal [3], client.scripts.map { |command| command[2].to_i }.uniq, 'the config key in the script every time'
+    assert_equal [5], client.scripts.map { |command| command[2].to_i }.uniq, 'the config key in the script every time'
     assert_empty client.errors
     assert_equal 3, client.sent.length
   end

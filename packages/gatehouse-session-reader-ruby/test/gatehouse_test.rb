@@ -34,9 +34,44 @@ class GatehouseTest < Minitest::Test
     assert_operator session.max_expires_at, :>=, session.expires_at
     assert_kind_of Integer, session.user_created_at
     refute_empty session.ip
+    assert_equal [:global, 1_200_000, session.max_expires_at], [session.policy, session.idle_timeout_ms, session.ends_at]
 
     assert_equal '204', GatehouseApi.request('delete', '/sessions/current', token: token).code
-    assert_equal :no_session, @reader.read(token).reason
+    ended = @reader.read(token)
+    assert_equal [:logged_out, nil], [ended.reason, ended.cause], 'its own logout, remembered'
+  end
+
+  # A client's policy, as ops set it (gatehouse ttl set --client writes these fields), applies to
+  # sessions bound to it at once; ending the client revokes them, and both say so alike.
+  def test_a_client_policy_sets_the_window_and_ending_the_client_revokes
+    audience = "rb-client-#{SecureRandom.hex(4)}"
+    _, email = GatehouseApi.new_session.values_at(0, 2)
+    login = GatehouseApi.request('post', '/sessions', body: { email: email, password: GatehouseApi::PASSWORD }, headers: { 'JWT-Aud' => audience })
+    assert_equal '201', login.code, login.body
+    token = GatehouseApi.json(login)['token']
+    config = "#{@prefix}config"
+    begin
+      TestEnv.redis.hset(config, "client_ttl_seconds:#{audience}", '7200', "client_max_age_seconds:#{audience}", '86400')
+      session = @reader.read(token, audience: audience)
+      assert session.live?, "live: #{session.inspect}"
+      assert_equal [:client, 7_200_000, audience], [session.policy, session.idle_timeout_ms, session.audience]
+      assert_equal session.created_at + 86_400_000, session.ends_at, "the client's maximum age comes before the token's exp"
+
+      TestEnv.redis.hset(config, "client_ended_before:#{audience}", (TestEnv.redis_now_ms + 1).to_s)
+      ended = @reader.read(token, audience: audience)
+      assert_equal %i[revoked client_ended], [ended.reason, ended.cause]
+      # Gatehouse reads policies twice a second: its answer says the same within a second.
+      body = nil
+      20.times do
+        body = GatehouseApi.json(GatehouseApi.request('get', '/me', token: token, headers: { 'JWT-Aud' => audience }))
+        break if body['cause']
+
+        sleep 0.1
+      end
+      assert_equal %w[session_expired revoked client_ended], body.values_at('error', 'reason', 'cause')
+    ensure
+      TestEnv.redis.hdel(config, "client_ttl_seconds:#{audience}", "client_max_age_seconds:#{audience}", "client_ended_before:#{audience}")
+    end
   end
 
   def test_a_ttl_ops_shorten_refuses_an_idle_session_at_once
@@ -72,11 +107,14 @@ class GatehouseTest < Minitest::Test
     assert_equal '200', revoked.code, revoked.body
     assert_equal 1, GatehouseApi.json(revoked)['revoked']
     assert @reader.read(kept).live?, 'the current session is kept'
-    assert_includes %i[revoked no_session], @reader.read(other).reason
+    # Its hash gone, the revoke-all's record says why: the user ended it from another session.
+    ended = @reader.read(other)
+    assert_equal %i[revoked signed_out_elsewhere], [ended.reason, ended.cause]
     refute_nil TestEnv.redis.get("#{@prefix}user:{#{user_id}}:cutoff")
     # The hash as a replica, or a sweep not yet done, may still hold it: the cutoff alone ends it.
     TestEnv.redis.restore(other_key, pttl, copy, replace: true)
-    assert_equal :revoked, @reader.read(other).reason
+    ended = @reader.read(other)
+    assert_equal %i[revoked signed_out_elsewhere], [ended.reason, ended.cause]
 
     everywhere = GatehouseApi.request('delete', '/sessions?all=true', token: kept)
     assert_equal '200', everywhere.code, everywhere.body

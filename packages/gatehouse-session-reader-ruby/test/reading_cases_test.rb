@@ -23,6 +23,8 @@ class ReadingCasesTest < Minitest::Test
       redis.pexpire(key, kase['session_ttl_ms']) unless kase['session_ttl_ms'].nil?
     end
     redis.set("#{prefix}user:{#{kase['user_id']}}:cutoff", resolve(kase['cutoff'], now)) unless kase['cutoff'].nil?
+    redis.mapped_hmset("#{prefix}user:{#{kase['user_id']}}:revoked", kase['revocation'].transform_values { |value| resolve(value, now) }) unless kase['revocation'].nil?
+    redis.set("#{prefix}ended:{#{kase['user_id']}}:#{kase['jti']}", kase['ended']) unless kase['ended'].nil?
     redis.mapped_hmset("#{prefix}config", kase['config'].transform_values { |value| resolve(value, now) }) unless kase['config'].nil?
   end
 
@@ -35,8 +37,15 @@ class ReadingCasesTest < Minitest::Test
     )
   end
 
+  # live, a reason, or "revoked (cause)".
   def self.decision(result)
-    result.live? ? 'live' : result.reason.to_s
+    return 'live' if result.live?
+
+    result.cause ? "#{result.reason} (#{result.cause})" : result.reason.to_s
+  end
+
+  def self.expected(kase)
+    kase['expect_cause'] ? "#{kase['expect']} (#{kase['expect_cause']})" : kase['expect']
   end
 
   # The deployment's public key as a PEM, for the public_keys: option (its kid is computed).
@@ -49,13 +58,13 @@ class ReadingCasesTest < Minitest::Test
       self.class.load(prefix, kase)
       from_jwks = self.class.reader(prefix, kase, jwks: SETTINGS['JWT_JWKS']).read(kase['token'], audience: kase['audience'])
       from_pem = self.class.reader(prefix, kase, public_keys: [PUBLIC_PEM]).read(kase['token'], audience: kase['audience'])
-      assert_equal kase['expect'], self.class.decision(from_jwks), "#{kase['name']} (jwks:)"
-      assert_equal kase['expect'], self.class.decision(from_pem), "#{kase['name']} (public_keys:)"
+      assert_equal self.class.expected(kase), self.class.decision(from_jwks), "#{kase['name']} (jwks:)"
+      assert_equal self.class.expected(kase), self.class.decision(from_pem), "#{kase['name']} (public_keys:)"
     end
   end
 
   def test_the_file_has_both_kinds_of_case
-    assert_equal 68, CASES.length
+    assert_equal 107, CASES.length
     assert_operator CASES.count { |kase| kase['expect'] == 'live' }, :>=, 5
     assert_operator CASES.count { |kase| kase['expect'] != 'live' }, :>=, 20
   end
@@ -75,8 +84,9 @@ class ReadingCasesTest < Minitest::Test
     assert_in_delta now - 1000, session.last_seen_at, 2000
     assert_in_delta now + 86_400_000, session.max_expires_at, 2000
     assert_in_delta now - 120_000, session.user_created_at, 2000
-    # The sooner of the key's TTL and last_seen_at + the TTL in force (1200 s).
+    # The sooner of the key's TTL and last_seen_at + the TTL in force (1200 s), under the global policy.
     assert_in_delta now - 1000 + 1_200_000, session.expires_at, 2000
+    assert_equal [:global, 1_200_000, session.max_expires_at], [session.policy, session.idle_timeout_ms, session.ends_at]
     assert_equal 'gatehouse', session.claims['iss']
   end
 end

@@ -4,6 +4,15 @@ require 'json'
 
 module Gatehouse
   module SessionReader
+    # Why a session ended, told beside session_expired so an app can say it (the Node library's
+    # ENDED_REASONS): unused within its idle window, past its absolute end, this session's own
+    # logout, or ended by someone or something else.
+    ENDED_REASONS = %w[idle max_age logged_out revoked].freeze
+    # What revoked a session, where it is known; a value stored in Redis that is not one of these
+    # is no cause.
+    REVOKED_CAUSES = %w[signed_out_elsewhere password_changed password_reset role_changed admin session_limit
+                        account_deleted client_ended].freeze
+
     # The HTTP answers Gatehouse gives, word for word (packages/session-reader/src/answers.ts), so a
     # Ruby service answers exactly as Gatehouse and the Node services do.
     module Answers
@@ -28,12 +37,18 @@ module Gatehouse
 
       module_function
 
-      def unauthorized(failure)
+      # A 401; session_expired says why the session ended (reason:, and cause: with revoked), the
+      # other failures never do.
+      def unauthorized(failure, reason: nil, cause: nil)
         failure = failure.to_s
         raise ArgumentError, "unknown failure #{failure}" unless AUTH_MESSAGES.key?(failure)
 
-        Answer.new(401, { 'cache-control' => 'no-store', 'www-authenticate' => AUTH_CHALLENGE },
-                   { 'error' => failure, 'message' => AUTH_MESSAGES[failure] })
+        body = { 'error' => failure, 'message' => AUTH_MESSAGES[failure] }
+        if failure == 'session_expired' && ENDED_REASONS.include?(reason.to_s)
+          body['reason'] = reason.to_s
+          body['cause'] = cause.to_s if reason.to_s == 'revoked' && REVOKED_CAUSES.include?(cause.to_s)
+        end
+        Answer.new(401, { 'cache-control' => 'no-store', 'www-authenticate' => AUTH_CHALLENGE }, body)
       end
 
       def unavailable(dependency)

@@ -41,7 +41,7 @@ module Gatehouse
 
         # In Gatehouse's order: the token, then (for a cookie) the CSRF check, then the session.
         verified = @reader.verify(token, audience: env[@audience_key])
-        return fail_with(Answers.unauthorized(failure_of(verified.reason))) if verified.is_a?(NotLive)
+        return fail_with(answer_of(verified)) if verified.is_a?(NotLive)
 
         if header.nil?
           why = Credentials.csrf_rejection(env['REQUEST_METHOD'], request_headers(env), token, @allowed_origins)
@@ -49,8 +49,8 @@ module Gatehouse
         end
         result = @reader.session(verified)
         unless result.live?
-          failure = failure_of(result.reason)
-          return fail_with(Answers.unauthorized(failure)) if failure
+          answer = answer_of(result)
+          return fail_with(answer) if answer
 
           @on_fault.call(RuntimeError.new('a session hash has a layout version this reader does not know: upgrade gatehouse-session-reader'))
           return fail_with(Answers.unavailable('session layout'))
@@ -67,11 +67,16 @@ module Gatehouse
         Outcome.new(nil, answer)
       end
 
-      # Not live for the caller's own reasons (401), as Gatehouse words them; nil for the service's fault.
-      def failure_of(reason)
-        return nil if reason == :unknown_version
-
-        %i[invalid_token wrong_audience].include?(reason) ? 'invalid_token' : 'session_expired'
+      # Not live for the caller's own reasons: the 401 Gatehouse gives, with why the session ended;
+      # nil for the service's fault. A hash that is not the token's (no_session) ended with nothing
+      # to tell of it, as a session Redis let expire: idle.
+      def answer_of(not_live)
+        case not_live.reason
+        when :unknown_version then nil
+        when :invalid_token, :wrong_audience then Answers.unauthorized('invalid_token')
+        when :no_session then Answers.unauthorized('session_expired', reason: :idle)
+        else Answers.unauthorized('session_expired', reason: not_live.reason, cause: not_live.cause)
+        end
       end
 
       def request_headers(env)
