@@ -6,7 +6,7 @@ docs/session-contract.md and nothing else, so it is both a reader you can copy a
 a check that the contract and the service agree.
 
     gatehouse_session.py read  <token> [audience]   prints user_id and role of the token's live session
-    gatehouse_session.py check <token>              checks every documented key and field of that session
+    gatehouse_session.py check <token> [audience]   checks every documented key and field of that session
 
 The token may also come on stdin ("-"). `audience` is what the request names in JWT-Aud, for a
 token bound to a client at login. Environment:
@@ -728,7 +728,7 @@ def load_settings():
 
 
 def main(argv):
-    if not (argv[:1] == ["read"] and len(argv) in (2, 3) or argv[:1] == ["check"] and len(argv) == 2):
+    if not (argv[:1] in (["read"], ["check"]) and len(argv) in (2, 3)):
         print(__doc__, file=sys.stderr)
         return 2
     try:
