@@ -38,7 +38,7 @@ Commands:
   ttl reset                        Back to SESSION_TTL_SECONDS
   ttl reset --client <name>        That client back to the global policy
   sessions list --user <email|id> [--limit N]
-                                   A user's live sessions, most recently used first:
+                                   A user's live sessions, newest first:
                                    the first 100, or N (at most ${LIST_LIMIT_MAX})
   sessions revoke --user <email|id>
                                    End all of a user's sessions (by id: also those of an
@@ -247,7 +247,7 @@ const COMMANDS: Record<string, Command> = {
         if (after === undefined) break
       }
       if (rows.length === 0 && after === undefined) return `${user.name} has no live sessions`
-      const header = `${user.name}: ${rows.length} live session(s)${after !== undefined ? `, most recently used first; more may follow (--limit ${most})` : ''}`
+      const header = `${user.name}: ${rows.length} live session(s)${after !== undefined ? `, newest first; more may follow (--limit ${most})` : ''}`
       return [header, 'id  client  ip  created_at  last_seen_at  expires_at  user_agent', ...rows].join('\n')
     },
   },

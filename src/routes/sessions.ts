@@ -14,7 +14,8 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
     { schema: { querystring: sessionPageQuery, response: { 200: sessionList, '4xx': errorBody } } },
     async (request) => {
       const auth = requireAuth(request)
-      return sessionPageView(await sessions.list(auth.userId, pageOf(request.query)), auth.sessionId)
+      // The caller's own session first, then the others newest first (stable while paged).
+      return sessionPageView(await sessions.list(auth.userId, { ...pageOf(request.query), current: auth.sessionId }), auth.sessionId)
     }
   )
 

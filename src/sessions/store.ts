@@ -3,6 +3,7 @@ import { orUnavailable } from '../shared/errors.js'
 import { forEachMaster, type RedisClient, scanBatches } from '../redis/client.js'
 import { causeOf, endingOf, LOGGED_OUT, type SessionEnding } from './endings.js'
 import type { DeletedBy, EventSink, RevokeReason, SessionEvent } from './events.js'
+import { devicePage } from './device-list.js'
 import { sessionKeys } from './keys.js'
 import type { SessionPolicy, SessionTtl } from './session-ttl.js'
 import { sessionScripts } from './scripts/index.js'
@@ -152,8 +153,12 @@ export interface SessionStore {
   whyEnded(id: string, userId: string, reach: Reach): Promise<SessionEnding>
   /** Completes a session written by an older release with its user (and a layout-1 one with empty device fields). */
   upgrade(id: string, userId: string, user: SessionUser): Promise<void>
-  /** A page of the user's live sessions, most recently used first (at most SESSION_PAGE_MAX). */
-  list(userId: string, page?: { limit?: number; after?: string }): Promise<SessionPage>
+  /**
+   * A page of the user's live sessions (at most SESSION_PAGE_MAX), newest first by creation, so a
+   * page never moves under its reader (device-list.ts). `current`, the caller's own session, leads
+   * the first page and is left out of the rest. `next` is null when no live session follows.
+   */
+  list(userId: string, page?: { limit?: number; after?: string; current?: string }): Promise<SessionPage>
   /**
    * Ends one session of this user; false when the user has no such session. `own`: the session
    * ended itself (a logout), which its app is told as `logged_out` rather than revoked.
@@ -344,19 +349,8 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
       run('upgrade', async () => {
         await scripts.upgradeSession({ userId, id, user })
       }),
-    list: (userId, { limit = SESSION_PAGE_MAX, after } = {}) =>
-      run('list', async () => {
-        const size = Math.max(1, Math.min(limit, SESSION_PAGE_MAX))
-        const [score = '', afterId = ''] = after?.split('.') ?? []
-        // Two bounded steps: the page's ids from the index, then their hashes (a Cluster script
-        // must be given every key it reads, and only the index names them).
-        const page = await scripts.sessionPage({ userId, limit: size, after: { score, id: afterId } })
-        const sessions = await scripts.listSessions({ userId, policy: policies.allPolicies(), page })
-        // A full page may have more after it; the next one goes on from its last entry.
-        const last = page.at(-1)
-        const next = page.length === size && last ? `${last.score}.${last.id}` : null
-        return { sessions, next }
-      }),
+    list: (userId, { limit = SESSION_PAGE_MAX, after, current } = {}) =>
+      run('list', () => devicePage(scripts, userId, { size: Math.max(1, Math.min(limit, SESSION_PAGE_MAX)), after, current, policy: policies.allPolicies() })),
     revoke: (id, userId, reason, own = false) =>
       run('revoke', async () => {
         const ended = await scripts.revokeSession({ userId, id, ending: own ? LOGGED_OUT : causeOf(reason) })

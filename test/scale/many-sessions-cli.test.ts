@@ -21,7 +21,7 @@ t.test(`the CLI on a user with ${MANY} sessions: sessions list, then users delet
   expectBounded(t, await world.watch(async () => {
     const listed = await gatehouse(['sessions', 'list', '--user', email, '--limit', '250'], env, cwd)
     t.equal(listed.code, 0, listed.stderr)
-    t.match(listed.stdout, /250 live session\(s\), most recently used first; more may follow \(--limit 250\)/)
+    t.match(listed.stdout, /250 live session\(s\), newest first; more may follow \(--limit 250\)/)
     t.equal(listed.stdout.trim().split('\n').length, 252, 'a header line, a column line and 250 sessions')
   }), 'gatehouse sessions list')
 

@@ -16,8 +16,9 @@ t.test('GET /sessions', async (t) => {
   })
   const second = phone.json().token as string
 
-  t.test('lists the caller\'s live sessions with what identifies each, newest use first', async (t) => {
-    // Past the write interval: a session's use is written at most once a second (the contract's last_seen_at).
+  t.test('lists the caller\'s live sessions with what identifies each, the caller\'s own first', async (t) => {
+    // Past the write interval, so `second`'s use is written (the contract's last_seen_at): it is the
+    // most recently used, and the newest, and still comes after the caller's own.
     await sleep(TOUCH_WRITE_INTERVAL_MS + 50)
     t.equal((await me(ctx.app, `Token token=${second}`)).statusCode, 200)
     const res = await call(ctx.app, 'GET', '/sessions', first)
@@ -25,7 +26,7 @@ t.test('GET /sessions', async (t) => {
     t.equal(res.headers['cache-control'], 'no-store', 'addresses and devices are never cached')
     const { sessions } = res.json()
     t.equal(sessions.length, 2)
-    t.same(sessions.map((s: { id: string }) => s.id), [claimsOf(first).jti, claimsOf(second).jti], 'the listing request touched `first` last')
+    t.same(sessions.map((s: { id: string }) => s.id), [claimsOf(first).jti, claimsOf(second).jti], 'the caller\'s own first, though `second` is newer and was used last')
     const [current, other] = sessions
     t.match(current, { current: true, client: '', ip: '127.0.0.1' })
     t.match(other, { current: false, client: 'ios', user_agent: 'Gatehouse-iOS/3.1', ip: '127.0.0.1' })
@@ -90,6 +91,7 @@ t.test('sessions that ran out their TTL drop out of the list and the index', asy
   const { sessions } = (await call(ctx.app, 'GET', '/sessions', active)).json()
   t.same(sessions.map((s: { id: string }) => s.id), [claimsOf(active).jti], 'only the active session is listed')
   t.same(await ctx.redis.zrange(index, '0', '-1'), [claimsOf(active).jti], 'the idle one was pruned from the index')
+  t.same(await ctx.redis.zrange(keysOf(ctx).created(String(claimsOf(active).user_id)), '0', '-1'), [claimsOf(active).jti], 'and from the creation index')
   t.equal((await me(ctx.app, `Token token=${idle}`)).statusCode, 401)
 })
 

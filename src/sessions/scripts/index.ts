@@ -27,6 +27,8 @@ const FILES = {
   endRevokedSessions: 'end-revoked-sessions',
   sessionPage: 'session-page',
   listSessions: 'list-sessions',
+  createdPage: 'created-page',
+  createdGaps: 'created-gaps',
   migrateSession: 'migrate-session',
   whyEnded: 'why-ended',
 } as const
@@ -44,6 +46,8 @@ const NUMBER_OF_KEYS: Record<Exclude<ScriptName, typeof VARIABLE_KEY_SCRIPTS[num
   revokeSession: 5,
   revokeAllSessions: 5,
   sessionPage: 2,
+  createdPage: 2,
+  createdGaps: 2,
   migrateSession: 8,
   whyEnded: 4,
 }
@@ -115,6 +119,18 @@ export interface IndexEntry {
   score: string
 }
 
+/** created-page.lua's answer: a page of the device list. */
+export interface CreatedPage {
+  /** How many more entries the index holds than the creation index: above 0, some need adding (createdGaps). */
+  missing: number
+  /** Whether a live session may follow the page. */
+  more: boolean
+  /** The last entry the page went past (shown, left out or dead), the next page's cursor; null when it went past none. */
+  resume: IndexEntry | null
+  /** The page, newest first (score: created_at). */
+  entries: IndexEntry[]
+}
+
 export interface SessionScripts {
   /** create-session.lua, declaring the user's other sessions when the cap needs them ('members'). */
   createSession(input: CreateSessionInput): Promise<CreateSessionResult>
@@ -134,8 +150,12 @@ export interface SessionScripts {
   endRevokedSessions(input: { userId: string; ids: string[] }): Promise<string[]>
   /** session-page.lua: at most `limit` entries of the index, most recently used first, after `after`. */
   sessionPage(input: { userId: string; limit: number; after?: IndexEntry }): Promise<IndexEntry[]>
-  /** list-sessions.lua: the live sessions of a page, in its order. */
-  listSessions(input: { userId: string; policy: SessionPolicy; page: IndexEntry[] }): Promise<SessionInfo[]>
+  /** created-page.lua: at most `limit` entries of the creation index, newest first, after `after`, without `skip`. */
+  createdPage(input: { userId: string; limit: number; after?: IndexEntry; skip?: string }): Promise<CreatedPage>
+  /** created-gaps.lua: ids the index holds from rank `start` (most recently used first) that the creation index lacks; `next` is -1 at the end. */
+  createdGaps(input: { userId: string; start: number; read: number; most: number }): Promise<{ next: number; ids: string[] }>
+  /** list-sessions.lua: the live sessions of `ids`, in their order (adding to the creation index those it lacks). */
+  listSessions(input: { userId: string; policy: SessionPolicy; ids: string[] }): Promise<SessionInfo[]>
   /** migrate-session.lua: moves a layout-2 session to its layout-3 keys (single Redis or Sentinel only). */
   migrateSession(input: { userId: string; id: string }): Promise<'moved' | 'dropped' | 'gone'>
 }
@@ -272,12 +292,24 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
       return entries
     },
 
-    async listSessions ({ userId, policy, page }) {
-      if (page.length === 0) return []
+    async createdPage ({ userId, limit, after, skip = '' }) {
+      const [missing, more, resumeScore, resumeId, ...flat] = await run.createdPage(keys.created(userId), keys.index(userId), limit, after?.score ?? '', after?.id ?? '', skip) as [number, number, string, string, ...string[]]
+      const entries: IndexEntry[] = []
+      for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ id: flat[i]!, score: flat[i + 1]! })
+      return { missing, more: more === 1, resume: resumeId === '' ? null : { id: resumeId, score: resumeScore }, entries }
+    },
+
+    async createdGaps ({ userId, start, read, most }) {
+      const [next, ...ids] = await run.createdGaps(keys.index(userId), keys.created(userId), start, read, most) as [number, ...string[]]
+      return { next, ids }
+    },
+
+    async listSessions ({ userId, policy, ids }) {
+      if (ids.length === 0) return []
       const flat = await run.listSessions(
-        2 + page.length,
-        keys.index(userId), keys.cutoff(userId), ...page.map(({ id }) => keys.session(userId, id)),
-        userId, JSON.stringify(policy), ...page.flatMap(({ id, score }) => [id, score])
+        3 + ids.length,
+        keys.index(userId), keys.cutoff(userId), keys.created(userId), ...ids.map((id) => keys.session(userId, id)),
+        userId, JSON.stringify(policy), ...ids
       ) as string[]
       const sessions: SessionInfo[] = []
       for (let i = 0; i + 9 <= flat.length; i += 9) {

@@ -1,0 +1,75 @@
+import type { IndexEntry, SessionScripts } from './scripts/index.js'
+import type { SessionPolicy } from './session-ttl.js'
+import type { SessionPage } from './store.js'
+
+/**
+ * The device list: a user's sessions, newest first by creation (the creation index,
+ * `<prefix>user:{<user_id>}:created`), a page at a time. A session's place never changes, so paging
+ * is stable: a session used, or a login made, between two page requests neither moves an entry nor
+ * shifts a later page. The caller's own session, when given, leads the first page and is left out
+ * wherever else it would fall. `next` is null when no live session follows the page
+ * (created-page.lua says how far that is checked).
+ */
+export interface DevicePageRequest {
+  /** Sessions on the page, the caller's own included (1 to SESSION_PAGE_MAX: the store bounds it). */
+  size: number
+  /** The previous page's cursor, `<created_at>.<id>`. */
+  after?: string
+  /** The caller's session id. */
+  current?: string
+  policy: SessionPolicy
+}
+
+/** How many index entries one created-gaps.lua call reads, and how many ids it hands to one list-sessions.lua call. */
+const GAP_READ = 1000
+const GAP_IDS = 100
+/** How long one listing spends, at most, adding sessions an older release wrote to the creation index. */
+const CATCH_UP_BUDGET_MS = 2000
+/**
+ * A created_at above every session's: a cursor of it and the caller's own id goes on from the top
+ * of the list, after a first page that held only the caller's own session (limit=1).
+ */
+const TOP = '9999999999999999'
+
+export async function devicePage (scripts: SessionScripts, userId: string, request: DevicePageRequest): Promise<SessionPage> {
+  const { size, current, policy } = request
+  const [score = '', id = ''] = request.after?.split('.') ?? []
+  const after: IndexEntry | undefined = request.after === undefined ? undefined : { score, id }
+  // The caller's own session leads the first page (when it is live: list-sessions.lua says).
+  const lead = after === undefined ? current : undefined
+  const read = () => scripts.createdPage({ userId, limit: lead === undefined ? size : size - 1, after, skip: current })
+  let page = await read()
+  if (page.missing > 0) {
+    await addToCreationIndex(scripts, userId, policy, page.missing)
+    page = await read()
+  }
+  const ids = page.entries.map((entry) => entry.id)
+  // Two bounded steps: the page's ids from the creation index, then their hashes (a Cluster
+  // script must be given every key it reads, and only the index names them).
+  const sessions = await scripts.listSessions({ userId, policy, ids: lead === undefined ? ids : [lead, ...ids] })
+  const resume = page.resume ?? after ?? (current === undefined ? null : { score: TOP, id: current })
+  return { sessions, next: page.more && resume ? `${resume.score}.${resume.id}` : null }
+}
+
+/**
+ * Sessions written by a release before the creation index (or by one still running during a
+ * rolling update) are only in the user's index: the listing adds them, found by created-gaps.lua a
+ * stretch at a time, through list-sessions.lua, which reads each one's created_at from its hash.
+ * Only while the index holds more entries than the creation index (`missing`, an O(1) count each
+ * listing makes): once per user, in practice. Every call is bounded; the walk as a whole stops at
+ * CATCH_UP_BUDGET_MS, and the next listing goes on with it (a user with many thousands of such
+ * sessions sees all of them after a few listings). Done here rather than by a start-up SCAN, which
+ * would miss the sessions old instances go on writing during a rolling update.
+ */
+async function addToCreationIndex (scripts: SessionScripts, userId: string, policy: SessionPolicy, missing: number): Promise<void> {
+  const started = Date.now()
+  let start = 0
+  for (let handled = 0; handled < missing && start !== -1 && Date.now() - started < CATCH_UP_BUDGET_MS;) {
+    const gaps = await scripts.createdGaps({ userId, start, read: GAP_READ, most: GAP_IDS })
+    if (gaps.ids.length > 0) await scripts.listSessions({ userId, policy, ids: gaps.ids })
+    handled += gaps.ids.length
+    // Gone sessions were just dropped from the index, which shifts the ranks after them up: start
+    // as far back as that could be, rather than skip any.
+    start = gaps.next === -1 ? -1 : Math.max(0, gaps.next - gaps.ids.length)
+  }
+}
