@@ -61,12 +61,12 @@ export const session = {
   additionalProperties: false,
   properties: {
     id: { type: 'string' },
-    current: { type: 'boolean' },
+    current: { type: 'boolean', description: 'The session of the token that asked' },
     client: { type: 'string' },
     user_agent: { type: 'string' },
     ip: { type: 'string' },
-    created_at: timestamp,
-    last_seen_at: timestamp,
+    created_at: { ...timestamp, description: 'When the session was created (the login): the order of the list' },
+    last_seen_at: { ...timestamp, description: 'Its last use, to within a second; it does not move the session in the list' },
     expires_at: timestamp,
     max_expires_at: timestamp,
   },
@@ -74,21 +74,31 @@ export const session = {
 
 const nextCursor = {
   type: ['string', 'null'],
-  description: 'null on the last page; otherwise pass it back as `cursor` for the next page',
+  description: 'null on the last page, i.e. when no live session follows this one (a page of exactly `limit` sessions that ends the list says null too); otherwise pass it back as `cursor` for the next page. A page may hold fewer than `limit` sessions (sessions that ended meanwhile are left out) and still not be the last: follow the cursor until it is null',
 } as const
+
+/** The device list's order (docs/api.md, GET /sessions): by creation, so paging is stable. */
+const sessionsByCreation = 'Newest first by `created_at` (ties by id): a session used, or a login made, while the list is paged moves nothing, so following `next_cursor` lists every session that lived throughout exactly once'
 
 export const sessionList = {
   type: 'object',
   required: ['sessions', 'next_cursor'],
   additionalProperties: false,
-  properties: { sessions: { type: 'array', items: session, maxItems: SESSION_PAGE_MAX }, next_cursor: nextCursor },
+  properties: {
+    sessions: { type: 'array', items: session, maxItems: SESSION_PAGE_MAX, description: `The caller's own session (\`current: true\`) first on the first page, then the others. ${sessionsByCreation}` },
+    next_cursor: nextCursor,
+  },
 } as const
 
 export const adminSessionList = {
   type: 'object',
   required: ['user', 'sessions', 'next_cursor'],
   additionalProperties: false,
-  properties: { user, sessions: { type: 'array', items: session, maxItems: SESSION_PAGE_MAX }, next_cursor: nextCursor },
+  properties: {
+    user,
+    sessions: { type: 'array', items: session, maxItems: SESSION_PAGE_MAX, description: sessionsByCreation },
+    next_cursor: nextCursor,
+  },
 } as const
 
 /** `?limit=&cursor=` of a session listing. Query values are strings (no type coercion here). */
