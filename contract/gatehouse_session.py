@@ -628,7 +628,9 @@ def check(redis, prefix, claims, untyped, settings):
         expect(ms.fullmatch(session.get(field, "")) is not None, f"{field} is integer Unix ms")
     expect(session.get("created_at") == str(claims.get("created_at")), "created_at equals the token's created_at")
     expect(session.get("max_expires_at") == str(claims["exp"] * 1000), "max_expires_at equals the token's exp * 1000")
-    expect(re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9 ._()/-]{0,63})?", session.get("client", "")) is not None, "client is empty or a label")
+    client = session.get("client", "")
+    expect(len(client) <= 64 and re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]", client) is None,
+           "client is empty or a one-line label of at most 64 code points, without control or bidi characters")
     expect(len(session.get("user_agent", "")) <= 256, "user_agent is at most 256 characters")
 
     expiry = redis.call("PEXPIRETIME", key)

@@ -67,10 +67,11 @@ export default fp(async (app) => {
       if (!audienceMatches(claims, request.headers[audienceHeader] as string | undefined)) throw errors.invalidToken()
       if (transport === 'cookie') cookies.checkCsrf(request, token)
       const reach = tokens.reachOf(claims)
-      const live = await sessions.touch(claims.jti, claims.user_id, reach)
-      metrics.touched(live ? 'ok' : 'gone')
-      // Why, so the app can say it (one more round trip, on this path only).
-      if (!live) throw errors.expiredSession(await sessions.whyEnded(claims.jti, claims.user_id, reach))
+      const touched = await sessions.authenticate(claims.jti, claims.user_id, reach)
+      metrics.touched('live' in touched ? 'ok' : 'gone')
+      // Why, so the app can say it.
+      if (!('live' in touched)) throw errors.expiredSession(touched.ending)
+      const { live } = touched
       const user = await accounts.sessionUser(claims.jti, claims.user_id, live)
       request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at, ...user, emailVerifiedAt: live.emailVerifiedAt, transport, reach }
     } catch (err) {

@@ -147,6 +147,11 @@ export interface SessionStore {
   create(input: NewSessionInput): Promise<NewSession | null>
   /** Checks the session is alive and slides its TTL, in one round trip. Null when it is gone. */
   touch(id: string, userId: string, reach?: Reach): Promise<LiveSession | null>
+  /**
+   * `touch`, and when the session is not live, why (for the 401): the touch's own verdict when it
+   * ended the session, else `whyEnded` (a second, read-only round trip on that path only).
+   */
+  authenticate(id: string, userId: string, reach: Reach): Promise<{ live: LiveSession } | { ending: SessionEnding }>
   /** Whether the session is alive, without extending it. Null when it is gone. */
   peek(id: string, userId: string, reach?: Reach): Promise<SessionStatus | null>
   /** Why the token's session is not live (after touch or peek found it so): for the 401 its app gets. */
@@ -308,6 +313,20 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
       observe?.(operation, Number(process.hrtime.bigint() - started) / 1e9)
     }
   }
+  /** touch-session.lua: the live session, or the verdict when this call ended it ('ended'), or neither. */
+  const touch = (id: string, userId: string, reach: Reach) =>
+    run('touch', async (): Promise<{ live: LiveSession } | { ended?: 'idle' | 'max-age' }> => {
+      const touched = await scripts.touchSession({ userId, id, policy: policyFor(reach.audience), createdBefore: reach.createdBefore, audience: reach.audience })
+      if (touched.status === 'ok') return { live: touched.session }
+      if (touched.status !== 'ended') return {}
+      await events([{ type: 'expired', sessionId: id, userId, reason: touched.reason }])
+      return { ended: touched.reason }
+    })
+  const whyEnded = (id: string, userId: string, reach: Reach) =>
+    run('why_ended', async () => {
+      const [reason, cause] = await scripts.whyEnded({ userId, id, policy: policyFor(reach.audience), audience: reach.audience, createdAt: reach.createdAt ?? 0, expiresAt: reach.expiresAt ?? 0 })
+      return endingOf(reason, cause)
+    })
   const revoked = (ids: string[], userId: string, reason: RevokeReason): SessionEvent[] =>
     ids.map((sessionId) => ({ type: 'revoked', sessionId, userId, reason }))
 
@@ -332,19 +351,18 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
           }
         }
       }),
-    touch: (id, userId, reach = {}) =>
-      run('touch', async () => {
-        const touched = await scripts.touchSession({ userId, id, policy: policyFor(reach.audience), createdBefore: reach.createdBefore, audience: reach.audience })
-        if (touched.status === 'ok') return touched.session
-        if (touched.status === 'ended') await events([{ type: 'expired', sessionId: id, userId, reason: touched.reason }])
-        return null
-      }),
+    touch: async (id, userId, reach = {}) => {
+      const touched = await touch(id, userId, reach)
+      return 'live' in touched ? touched.live : null
+    },
+    authenticate: async (id, userId, reach) => {
+      const touched = await touch(id, userId, reach)
+      if ('live' in touched) return touched
+      if (touched.ended) return { ending: { reason: touched.ended === 'max-age' ? 'max_age' : 'idle' } }
+      return { ending: await whyEnded(id, userId, reach) }
+    },
     peek: (id, userId, reach = {}) => run('peek', () => scripts.peekSession({ userId, id, policy: policyFor(reach.audience), createdBefore: reach.createdBefore, audience: reach.audience })),
-    whyEnded: (id, userId, reach) =>
-      run('why_ended', async () => {
-        const [reason, cause] = await scripts.whyEnded({ userId, id, policy: policyFor(reach.audience), audience: reach.audience, createdAt: reach.createdAt ?? 0, expiresAt: reach.expiresAt ?? 0 })
-        return endingOf(reason, cause)
-      }),
+    whyEnded,
     upgrade: (id, userId, user) =>
       run('upgrade', async () => {
         await scripts.upgradeSession({ userId, id, user })

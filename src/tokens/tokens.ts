@@ -105,7 +105,7 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
       if (cached.iss === undefined && !untypedOpen()) throw errors.invalidToken() // the untyped window closed since
       if (cached.exp * 1000 > Date.now()) return cached
       verified.delete(token)
-      throw errors.expiredSession()
+      throw errors.expiredSession({ reason: 'max_age' })
     }
     const claims = verifyFresh(token)
     // Bounded: past the limit the oldest entry goes (a Map keeps insertion order).

@@ -31,7 +31,7 @@ async function loginAs (ctx: TestContext, email: string, headers: Record<string,
   return res.json().token as string
 }
 
-t.test('a session made through the API reads as live, with its user, role and device; logged out, it is no_session', async (t) => {
+t.test('a session made through the API reads as live, with its user, role and device; logged out, it says so', async (t) => {
   const ctx = await buildTestApp(t, EDDSA)
   const reader = readerFor(ctx)
   const { user, email } = await newSession(ctx)
@@ -61,7 +61,7 @@ t.test('a session made through the API reads as live, with its user, role and de
   t.match(await reader.read(admin.token), { live: true, session: { role: 'admin', userId: admin.user.id } })
 
   t.equal((await call(ctx.app, 'DELETE', '/sessions/current', token)).statusCode, 204)
-  t.same(await reader.read(token), { live: false, reason: 'no_session' })
+  t.same(await reader.read(token), { live: false, reason: 'logged_out' }, 'its own logout, as Gatehouse tells it')
 })
 
 t.test('reading never extends: the TTL and last_seen_at are as Gatehouse left them', async (t) => {
@@ -95,7 +95,7 @@ t.test('a revoke-all: revoked at once (the cutoff), then gone with its key', asy
   // Logout everywhere but here: the other session ends.
   t.equal((await call(ctx.app, 'DELETE', '/sessions', token)).statusCode, 200)
   t.match(await reader.read(token), { live: true })
-  t.same(await reader.read(other), { live: false, reason: 'no_session' })
+  t.same(await reader.read(other), { live: false, reason: 'revoked', cause: 'signed_out_elsewhere' })
   // The cutoff alone, before any key is deleted (what a reader sees mid-revocation):
   const third = await loginAs(ctx, email)
   const userId = String(claimsOf(third).user_id)
