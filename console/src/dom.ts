@@ -30,12 +30,14 @@ export function byId<T extends HTMLElement = HTMLElement> (id: string): T {
 const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' })
 export const formatTime = (iso: string) => timeFormat.format(new Date(iso))
 
-/** 1200 → "20 min", 90 → "1 min 30 s", 7200 → "2 h". */
+/** 1200 → "20 min", 90 → "1 min 30 s", 7200 → "2 h", 2592000 → "30 d". */
 export function formatDuration (seconds: number): string {
   const parts: string[] = []
-  const hours = Math.floor(seconds / 3600)
+  const days = Math.floor(seconds / 86400)
+  const hours = Math.floor((seconds % 86400) / 3600)
   const minutes = Math.floor((seconds % 3600) / 60)
   const rest = seconds % 60
+  if (days) parts.push(`${days} d`)
   if (hours) parts.push(`${hours} h`)
   if (minutes) parts.push(`${minutes} min`)
   if (rest || parts.length === 0) parts.push(`${rest} s`)

@@ -1,18 +1,21 @@
 import { api, ApiError, type TtlState } from './api.js'
+import { clientPolicies } from './clients.js'
 import { byId, confirmAction, formatDuration, formatTime, h, notify } from './dom.js'
 
 const PATH = 'admin/settings/session-ttl'
 
-/** The session TTL in force on every instance: read, change and reset through the admin API. */
+/** The session TTL in force on every instance, and each client's own: read, change and reset through the admin API. */
 export function ttlPanel (): HTMLElement {
   const value = h('p', { class: 'big', 'data-test': 'ttl-value' })
   const source = h('p', { class: 'muted', 'data-test': 'ttl-source' })
   const input = h('input', { type: 'number', name: 'ttl_seconds', required: true, inputmode: 'numeric', 'aria-label': 'New TTL in seconds' })
   const reset = h('button', { type: 'button', class: 'quiet', 'data-test': 'ttl-reset' }, 'Reset to default')
   let state: TtlState | null = null
+  const clients = clientPolicies(() => read())
 
   function show (next: TtlState): void {
     state = next
+    clients.show(next)
     value.textContent = `${formatDuration(next.ttl_seconds)} (${next.ttl_seconds} s)`
     source.textContent = next.source === 'default'
       ? `The default (SESSION_TTL_SECONDS). Most: ${next.max_ttl_seconds} s (SESSION_MAX_AGE_SECONDS).`
@@ -54,9 +57,10 @@ export function ttlPanel (): HTMLElement {
   }, input, h('button', { type: 'submit' }, 'Set TTL'), reset)
   reset.addEventListener('click', () => { void change(null) })
 
-  api<TtlState>('GET', PATH).then(show, (err: ApiError) => notify(`Could not read the TTL: ${err.message}`, 'error'))
+  const read = () => api<TtlState>('GET', PATH).then(show, (err: ApiError) => notify(`Could not read the TTL: ${err.message}`, 'error'))
+  void read()
   return h('section', { id: 'ttl', 'aria-labelledby': 'ttl-title' },
     h('h2', { id: 'ttl-title' }, 'Session TTL'),
     h('p', { class: 'muted' }, 'How long a session lives without use. Each request extends it by this much.'),
-    value, source, form)
+    value, source, form, clients.element)
 }

@@ -114,6 +114,67 @@ t.test('an admin runs the console: TTL, users and sessions, live events; a non-a
     t.match((await call(app, 'GET', '/admin/settings/session-ttl', admin.token)).json(), { ttl_seconds: 1200, source: 'default' })
   })
 
+  await t.test('client policies: set, refused out of range, listed, a client\'s sessions ended, reset; the API applies them', async (t) => {
+    const policies = page.locator('[data-test="client-policies"]')
+    await policies.locator('[data-test="no-client-policies"]').waitFor()
+    const setPolicy = async (client: string, idle: string, maxAge = '') => {
+      await page.getByLabel('Client (its JWT-Aud)').fill(client)
+      await page.getByLabel('Idle window').fill(idle)
+      await page.getByLabel('Maximum age (optional)').fill(maxAge)
+      await page.getByRole('button', { name: 'Set client policy' }).click()
+    }
+
+    await setPolicy('ios', '14d', '21d')
+    t.match(await page.locator('#confirm-message').textContent(), /client ios an idle window of 14 d \(1209600 s\) and a maximum age of 21 d \(1814400 s\)\?.*stolen device's token/, 'what a longer window costs is said before it is set')
+    await confirm('Set policy')
+    const ios = page.locator('tr[data-client="ios"]')
+    await ios.waitFor()
+    t.match(await ios.textContent(), new RegExp(`^ios14 d \\(1209600 s\\)21 d \\(1814400 s\\)admin ${admin.email}`))
+    t.match((await call(app, 'GET', '/admin/settings/session-ttl', admin.token)).json().clients, [{ client: 'ios', idle_timeout_seconds: 1209600, max_age_seconds: 1814400, set_by: `admin ${admin.email} (${admin.user.id})` }], 'the same change PUT /admin/settings/clients/ios makes')
+    const appEmail = ctx.email()
+    await signUp(app, appEmail)
+    const bound = await app.inject({ method: 'POST', url: '/sessions', headers: { 'jwt-aud': 'ios' }, payload: { email: appEmail, password: PASSWORD } })
+    t.equal(bound.json().idle_timeout_seconds, 1209600, 'an app logging in as ios gets the window')
+
+    await setPolicy('web', '31d')
+    await confirm('Set policy')
+    await notice.filter({ hasText: 'The client policy was not changed' }).waitFor()
+    t.match(await notice.textContent(), /must not exceed .*SESSION_MAX_AGE_SECONDS/, 'the API\'s own reason is shown')
+    const sent: string[] = []
+    const record = (request: { method(): string, url(): string }) => { if (request.method() !== 'GET') sent.push(`${request.method()} ${request.url()}`) }
+    page.on('request', record)
+    await setPolicy('my app', '1h')
+    await notice.filter({ hasText: 'A client is named by the audience' }).waitFor()
+    await setPolicy('web', 'an hour')
+    await notice.filter({ hasText: 'Enter durations as seconds' }).waitFor()
+    page.off('request', record)
+    t.same(sent, [], 'what cannot be a client or a duration is not sent')
+    t.equal(await page.locator('tr[data-client="web"]').count(), 0)
+
+    // Names may hold / and :; each goes to the API URL-encoded, and is reset from its own row.
+    await setPolicy('urn:app/ios-beta', '15m')
+    await confirm('Set policy')
+    const beta = page.locator('tr[data-client="urn:app/ios-beta"]')
+    await beta.waitFor()
+    t.match(await beta.textContent(), /15 min \(900 s\)the most \(30 d\)/)
+    await beta.getByRole('button', { name: 'Reset' }).click()
+    t.match(await page.locator('#confirm-message').textContent(), 'Put the client urn:app/ios-beta back under the global policy (idle 20 min)?')
+    await confirm('Reset policy')
+    await notice.filter({ hasText: 'The client urn:app/ios-beta is back under the global policy.' }).waitFor()
+    await beta.waitFor({ state: 'detached' })
+    t.same((await call(app, 'GET', '/admin/settings/session-ttl', admin.token)).json().clients.map((c: { client: string }) => c.client), ['ios'])
+
+    await ios.getByRole('button', { name: 'End sessions' }).click()
+    t.match(await page.locator('#confirm-message').textContent(), 'End every session of the client ios, for every user, now?')
+    await confirm('End sessions')
+    await notice.filter({ hasText: 'Every session of the client ios from before' }).waitFor()
+    await ios.locator('[data-test="client-ended"]').waitFor()
+    const ended = await app.inject({ url: '/me', headers: { authorization: `Token token=${bound.json().token}`, 'jwt-aud': 'ios' } })
+    t.match(ended.json(), { error: 'session_expired', reason: 'revoked', cause: 'client_ended' }, 'the ios session is over')
+    t.equal((await me(app, `Token token=${laptopToken}`)).statusCode, 200, 'an unbound session goes on')
+    // ios keeps its policy for the screenshots (docs/console.md).
+  })
+
   await t.test('a user found by email; one session ended, then the rest; the role changed', async (t) => {
     await page.getByLabel('Email or user id').fill(userEmail.toUpperCase())
     await page.getByRole('button', { name: 'Find' }).click()
