@@ -2,14 +2,7 @@ import type { IndexEntry, SessionScripts } from './scripts/index.js'
 import type { SessionPolicy } from './session-ttl.js'
 import type { SessionPage } from './store.js'
 
-/**
- * The device list: a user's sessions, newest first by creation (the creation index,
- * `<prefix>user:{<user_id>}:created`), a page at a time. A session's place never changes, so paging
- * is stable: a session used, or a login made, between two page requests neither moves an entry nor
- * shifts a later page. The caller's own session, when given, leads the first page and is left out
- * wherever else it would fall. `next` is null when no live session follows the page
- * (created-page.lua says how far that is checked).
- */
+/** A page of the device list, as the store asks for it (devicePage). */
 export interface DevicePageRequest {
   /** Sessions on the page, the caller's own included (1 to SESSION_PAGE_MAX: the store bounds it). */
   size: number
@@ -21,7 +14,7 @@ export interface DevicePageRequest {
 }
 
 /** How many index entries one created-gaps.lua call reads, and how many ids it hands to one list-sessions.lua call. */
-const GAP_READ = 1000
+const GAP_READ = 500
 const GAP_IDS = 100
 /** How long one listing spends, at most, adding sessions an older release wrote to the creation index. */
 const CATCH_UP_BUDGET_MS = 2000
@@ -31,6 +24,14 @@ const CATCH_UP_BUDGET_MS = 2000
  */
 const TOP = '9999999999999999'
 
+/**
+ * The device list: a user's sessions, newest first by creation (the creation index,
+ * `<prefix>user:{<user_id>}:created`), a page at a time. A session's place never changes, so paging
+ * is stable: a session used, or a login made, between two page requests neither moves an entry nor
+ * shifts a later page. The caller's own session, when given, leads the first page and is left out
+ * wherever else it would fall. `next` is null when no live session follows the page
+ * (created-page.lua says how far that is checked).
+ */
 export async function devicePage (scripts: SessionScripts, userId: string, request: DevicePageRequest): Promise<SessionPage> {
   const { size, current, policy } = request
   const [score = '', id = ''] = request.after?.split('.') ?? []
