@@ -25,7 +25,7 @@ export interface SessionsPluginOptions {
  * The session store as the app and the CLI use it: events to the stream (and counted, when there
  * are metrics), revocations confirmed by REDIS_WAIT_REPLICAS replicas.
  */
-export function openSessionStore (redis: RedisClient, ttl: Pick<SessionTtl, 'seconds' | 'policyFor' | 'allPolicies' | 'windowFor'>, config: Config, log: Log, metrics?: Metrics): SessionStore {
+export function openSessionStore (redis: RedisClient, ttl: Pick<SessionTtl, 'seconds' | 'policyFor' | 'allPolicies' | 'windowFor' | 'loaded'>, config: Config, log: Log, metrics?: Metrics): SessionStore {
   const stream = createEventStream(redis, {
     keyPrefix: config.redisKeyPrefix,
     maxLength: config.eventsMaxLength,

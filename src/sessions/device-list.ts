@@ -1,6 +1,6 @@
 import type { IndexEntry, SessionScripts } from './scripts/index.js'
 import type { SessionPolicy } from './session-ttl.js'
-import type { SessionPage } from './store.js'
+import type { SessionInfo, SessionPage } from './store.js'
 
 /** A page of the device list, as the store asks for it (devicePage). */
 export interface DevicePageRequest {
@@ -16,6 +16,8 @@ export interface DevicePageRequest {
 /** How many index entries one created-gaps.lua call reads, and how many ids it hands to one list-sessions.lua call. */
 const GAP_READ = 500
 const GAP_IDS = 100
+/** How many times one page reads on past sessions that only their hashes show ended (each read bounded). */
+const FILL_ROUNDS = 4
 /** How long one listing spends, at most, adding sessions an older release wrote to the creation index. */
 const CATCH_UP_BUDGET_MS = 2000
 /**
@@ -38,18 +40,45 @@ export async function devicePage (scripts: SessionScripts, userId: string, reque
   const after: IndexEntry | undefined = request.after === undefined ? undefined : { score, id }
   // The caller's own session leads the first page (when it is live: list-sessions.lua says).
   const lead = after === undefined ? current : undefined
-  const read = () => scripts.createdPage({ userId, limit: lead === undefined ? size : size - 1, after, skip: current })
-  let page = await read()
-  if (page.missing > 0) {
-    await addToCreationIndex(scripts, userId, policy, page.missing)
-    page = await read()
+  const want = lead === undefined ? size : size - 1
+  const read = (limit: number, from: IndexEntry | undefined) => scripts.createdPage({ userId, limit, after: from, skip: current })
+
+  // created-page.lua knows what the indexes know; only the hashes know a session a revoke-all or
+  // ops' ending of its client has ended (their keys wait for the sweep, or their expiry). So the
+  // page is read one entry longer than it shows, and the hashes decide (list-sessions.lua): a
+  // live one past the page means another page follows; ended ones are passed over, reading on, a
+  // bounded number of times, so that neither a short page nor an empty last page comes of them.
+  const taken: SessionInfo[] = []
+  // Each id's entry as the creation index holds it: a cursor is an entry's place there.
+  const entries = new Map<string, IndexEntry>()
+  let leading: SessionInfo | undefined
+  let beyond = false
+  let from = after
+  let more = true
+  for (let round = 0; round < FILL_ROUNDS && more && !beyond; round++) {
+    let page = await read(want - taken.length + 1, from)
+    if (round === 0 && page.missing > 0) {
+      await addToCreationIndex(scripts, userId, policy, page.missing)
+      page = await read(want - taken.length + 1, from)
+    }
+    for (const entry of page.entries) entries.set(entry.id, entry)
+    const ids = page.entries.map((entry) => entry.id)
+    // Two bounded steps: the page's ids from the creation index, then their hashes (a Cluster
+    // script must be given every key it reads, and only the index names them).
+    const sessions = await scripts.listSessions({ userId, policy, ids: round === 0 && lead !== undefined ? [lead, ...ids] : ids })
+    for (const session of sessions) {
+      if (round === 0 && session.id === lead) leading = session
+      else if (taken.length < want) taken.push(session)
+      else beyond = true
+    }
+    more = page.more
+    from = page.resume ?? from
   }
-  const ids = page.entries.map((entry) => entry.id)
-  // Two bounded steps: the page's ids from the creation index, then their hashes (a Cluster
-  // script must be given every key it reads, and only the index names them).
-  const sessions = await scripts.listSessions({ userId, policy, ids: lead === undefined ? ids : [lead, ...ids] })
-  const resume = page.resume ?? after ?? (current === undefined ? null : { score: TOP, id: current })
-  return { sessions, next: page.more && resume ? `${resume.score}.${resume.id}` : null }
+  const last = taken.at(-1)
+  const resume: IndexEntry | null = last ? entries.get(last.id)! : after ?? (current === undefined ? null : { score: TOP, id: current })
+  // Past FILL_ROUNDS with nothing settled, the next page goes on from the last entry read.
+  const next = beyond ? resume : more && from ? from : null
+  return { sessions: leading ? [leading, ...taken] : taken, next: next ? `${next.score}.${next.id}` : null }
 }
 
 /**

@@ -33,7 +33,7 @@ const CLIENT_FIELD = /^client_(ttl_seconds|max_age_seconds|ended_before|set_by|s
 
 /** Most clients with a policy (or an ending) at once: every instance re-reads them all twice a second. */
 export const MAX_CLIENTS = 100
-/** A `<prefix>config` hash larger than this was filled by hand: only the global TTL is read from it. */
+/** A `<prefix>config` hash larger than this was filled by hand (Gatehouse writes about 5 * MAX_CLIENTS fields at most). */
 const MAX_CONFIG_FIELDS = 5 * MAX_CLIENTS + 50
 
 /** One client's policy, as ops set it. */
@@ -107,6 +107,12 @@ export interface SessionTtl {
   resetClient(client: string, by: string): Promise<TtlChange>
   /** Ends every session of the client that exists now, in one step (Redis time); returns that instant. */
   endClient(client: string, by: string): Promise<number>
+  /**
+   * Resolves once the clients' policies have been read completely at least once (reading them now
+   * if need be; throws `unavailable` if Redis does not answer): a script given no policy for a
+   * client would apply the global window, and end sessions a longer one keeps.
+   */
+  loaded(): Promise<void>
   /** Starts re-reading the setting every REFRESH_MS; `stop` ends it. */
   start(): Promise<void>
   stop(): void
@@ -209,13 +215,14 @@ export function createSessionTtl (redis: RedisClient, { keyPrefix, defaultSecond
   let clients = new Map<string, ClientPolicy>()
   let warnedAbout: string | null = null
   let warnedSize = false
+  let complete = false
   let timer: NodeJS.Timeout | null = null
 
   /** A value someone wrote by hand may be anything: it is used only if it is a valid TTL. */
   function stateOf (config: Record<string, string>): TtlState {
     const ttl = config[CONFIG_FIELDS.ttl]
     const setAt = config[CONFIG_FIELDS.setAt]
-    const base = { defaultSeconds, maxSeconds, setBy: config[CONFIG_FIELDS.setBy] ?? null, setAt: setAt ? Number(setAt) : null, clients: clientPoliciesOf(config, maxSeconds) }
+    const base = { defaultSeconds, maxSeconds, setBy: config[CONFIG_FIELDS.setBy] ?? null, setAt: setAt && /^\d{1,16}$/.test(setAt) ? Number(setAt) : null, clients: clientPoliciesOf(config, maxSeconds) }
     if (ttl === undefined) return { ...base, seconds: defaultSeconds, source: 'default' }
     const seconds = /^\d{1,9}$/.test(ttl) ? Number(ttl) : Number.NaN
     try {
@@ -228,35 +235,46 @@ export function createSessionTtl (redis: RedisClient, { keyPrefix, defaultSecond
     return { ...base, seconds, source: 'override' }
   }
 
-  /** The hash as an object; only the global fields when someone filled it far past what Gatehouse writes. */
-  async function readConfig (client: RedisClient | ChainableCommander = redis): Promise<Record<string, string>> {
+  /**
+   * The hash as an object. One filled by hand far past what Gatehouse writes is read in steps:
+   * its global fields, then only the clients' (HSCAN MATCH), so that no policy or ending is ever
+   * missed (sessions an ending ended would be live again), at a cost that only such a hash pays.
+   */
+  async function readConfig (): Promise<Record<string, string>> {
     const size = await redis.hlen(configKey)
-    if (size > MAX_CONFIG_FIELDS) {
-      if (!warnedSize) log.warn({ key: configKey, fields: size }, 'the config hash has far more fields than Gatehouse writes; reading only the global TTL from it, no client policies')
-      warnedSize = true
-      const values = await redis.hmget(configKey, ...fields)
-      return Object.fromEntries(fields.flatMap((field, i) => (values[i] === null || values[i] === undefined ? [] : [[field, values[i]!]])))
-    }
-    void client
-    return redis.hgetall(configKey)
+    if (size <= MAX_CONFIG_FIELDS) return redis.hgetall(configKey)
+    if (!warnedSize) log.warn({ key: configKey, fields: size }, 'the config hash has far more fields than Gatehouse writes; reading its client fields a step at a time')
+    warnedSize = true
+    const values = await redis.hmget(configKey, ...fields)
+    const config: Record<string, string> = Object.fromEntries(fields.flatMap((field, i) => (values[i] === null || values[i] === undefined ? [] : [[field, values[i]!]])))
+    let cursor = '0'
+    do {
+      const [next, flat] = await redis.hscan(configKey, cursor, 'MATCH', 'client_*', 'COUNT', 1000)
+      for (let i = 0; i + 1 < flat.length; i += 2) config[flat[i]!] = flat[i + 1]!
+      cursor = next
+    } while (cursor !== '0')
+    return config
   }
 
-  const read = () => orUnavailable('redis', async () => stateOf(await readConfig()))
+  const readState = async (): Promise<TtlState> => stateOf(await readConfig())
+
+  const read = () => orUnavailable('redis', readState)
 
   function adopt (state: TtlState): void {
     current = state.seconds
     clients = new Map(state.clients.map((policy) => [policy.client, policy]))
+    complete = true
   }
 
   /** Writes, then reads back; `before` is what the change replaced (the write is one MULTI). */
   async function change (write: (multi: ChainableCommander) => void): Promise<TtlChange> {
     return orUnavailable('redis', async () => {
-      const before = stateOf(await readConfig())
+      const before = await readState()
       const multi = redis.multi()
       write(multi)
       const results = (await multi.exec()) ?? []
       for (const [err] of results) if (err) throw err
-      const after = stateOf(await readConfig())
+      const after = await readState()
       adopt(after)
       return { before, after }
     })
@@ -276,6 +294,18 @@ export function createSessionTtl (redis: RedisClient, { keyPrefix, defaultSecond
       ...(policy.ttlSeconds !== null && { ttl: policy.ttlSeconds * 1000 }),
       ...(policy.maxAgeSeconds !== null && { max_age: policy.maxAgeSeconds * 1000 }),
       ...(policy.endedBefore !== null && { ended_before: policy.endedBefore }),
+    }
+  }
+
+  /**
+   * Refuses a new client beyond MAX_CLIENTS (with a policy or an ending). Endings are never dropped
+   * here: whether every session one ended is past its end depends on maximum ages that may have
+   * been longer then (ops.md says how to remove an old one by hand).
+   */
+  async function makeRoomFor (client: string): Promise<void> {
+    const known = (await read()).clients
+    if (known.length >= MAX_CLIENTS && !known.some((policy) => policy.client === client)) {
+      throw new TtlValueError(`at most ${MAX_CLIENTS} clients may have a policy or an ending; reset one first`)
     }
   }
 
@@ -303,10 +333,7 @@ export function createSessionTtl (redis: RedisClient, { keyPrefix, defaultSecond
     async setClient (client, ttlSeconds, maxAgeSeconds, by) {
       checkClientName(client)
       checkClientWindow(ttlSeconds, maxAgeSeconds, maxSeconds)
-      if (!clients.has(client) && clients.size >= MAX_CLIENTS) {
-        const known = (await read()).clients
-        if (!known.some((policy) => policy.client === client) && known.length >= MAX_CLIENTS) throw new TtlValueError(`at most ${MAX_CLIENTS} clients may have a policy; reset one first`)
-      }
+      await makeRoomFor(client)
       return change((multi) => {
         multi.hset(configKey, `${CLIENT_FIELDS.ttl}:${client}`, String(ttlSeconds), `${CLIENT_FIELDS.setBy}:${client}`, by, `${CLIENT_FIELDS.setAt}:${client}`, String(Date.now()))
         if (maxAgeSeconds === null) multi.hdel(configKey, `${CLIENT_FIELDS.maxAge}:${client}`)
@@ -320,9 +347,13 @@ export function createSessionTtl (redis: RedisClient, { keyPrefix, defaultSecond
     },
     async endClient (client, by) {
       checkClientName(client)
+      await makeRoomFor(client)
       const at = await orUnavailable('redis', async () => Number(await redis.eval(END_CLIENT_SCRIPT, 1, configKey, `${CLIENT_FIELDS.endedBefore}:${client}`, `${CLIENT_FIELDS.setBy}:${client}`, by)))
       await refresh().catch(() => {})
       return at
+    },
+    async loaded () {
+      if (!complete) await refresh()
     },
     async start () {
       // Starting with Redis down is allowed (requests get 503 until it is back): the default holds until then.

@@ -200,7 +200,7 @@ export interface SessionStoreOptions {
   /** The sliding TTL in force, seconds: asked on every call, since ops may change it at any time. */
   ttlSeconds: () => number
   /** The clients' own policies (session-ttl.ts), asked on every call; without it, every session has the global one. */
-  policies?: Pick<SessionTtl, 'policyFor' | 'allPolicies' | 'windowFor'>
+  policies?: Pick<SessionTtl, 'policyFor' | 'allPolicies' | 'windowFor' | 'loaded'>
   /** SESSION_MAX_AGE_SECONDS: the absolute lifetime, and the longest any client's may be. */
   maxAgeSeconds: number
   /** 0: no limit. */
@@ -236,8 +236,18 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
     policyFor: globalOnly,
     allPolicies: globalOnly,
     windowFor: () => ({ ttlSeconds: ttlSeconds(), maxAgeSeconds }),
+    loaded: async () => {},
   }
-  const policyFor = (audience: string | null | undefined) => policies.policyFor(audience || null)
+  // Not before the policies were read once (Redis down at start): a session of a client with a
+  // longer window would otherwise be judged, and ended, by the global one.
+  const policyFor = async (audience: string | null | undefined) => {
+    await policies.loaded()
+    return policies.policyFor(audience || null)
+  }
+  const allPolicies = async () => {
+    await policies.loaded()
+    return policies.allPolicies()
+  }
 
   /**
    * Replication is asynchronous: a primary that dies right after acknowledging a logout may hand
@@ -257,7 +267,7 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
 
   /** Raises the user's cutoff (and generation): O(1), and from then on every older session is refused. */
   async function cutOff (userId: string, keep = '', reason: RevokeReason = 'admin'): Promise<void> {
-    await scripts.revokeAllSessions({ userId, keep, policy: policies.allPolicies(), generationTtlMs: GENERATION_TTL_MS, maxAgeMs: maxAgeSeconds * 1000, cause: causeOf(reason) })
+    await scripts.revokeAllSessions({ userId, keep, policy: await allPolicies(), generationTtlMs: GENERATION_TTL_MS, maxAgeMs: maxAgeSeconds * 1000, cause: causeOf(reason) })
     // Always: the new cutoff is the revocation, and it must survive a failover.
     await replicated('revoke_all', userId)
   }
@@ -316,7 +326,7 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
   /** touch-session.lua: the live session, or the verdict when this call ended it ('ended'), or neither. */
   const touch = (id: string, userId: string, reach: Reach) =>
     run('touch', async (): Promise<{ live: LiveSession } | { ended?: 'idle' | 'max-age' }> => {
-      const touched = await scripts.touchSession({ userId, id, policy: policyFor(reach.audience), createdBefore: reach.createdBefore, audience: reach.audience })
+      const touched = await scripts.touchSession({ userId, id, policy: await policyFor(reach.audience), createdBefore: reach.createdBefore, audience: reach.audience })
       if (touched.status === 'ok') return { live: touched.session }
       if (touched.status !== 'ended') return {}
       await events([{ type: 'expired', sessionId: id, userId, reason: touched.reason }])
@@ -324,7 +334,7 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
     })
   const whyEnded = (id: string, userId: string, reach: Reach) =>
     run('why_ended', async () => {
-      const [reason, cause] = await scripts.whyEnded({ userId, id, policy: policyFor(reach.audience), audience: reach.audience, createdAt: reach.createdAt ?? 0, expiresAt: reach.expiresAt ?? 0 })
+      const [reason, cause] = await scripts.whyEnded({ userId, id, policy: await policyFor(reach.audience), audience: reach.audience, createdAt: reach.createdAt ?? 0, expiresAt: reach.expiresAt ?? 0 })
       return endingOf(reason, cause)
     })
   const revoked = (ids: string[], userId: string, reason: RevokeReason): SessionEvent[] =>
@@ -338,6 +348,7 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
         // A 128-bit id does not collide in practice; the script still refuses to overwrite one.
         for (;;) {
           const id = newSessionId()
+          await policies.loaded()
           const window = policies.windowFor(input.audience || null)
           const ttl = window.ttlSeconds * 1000
           const created = await scripts.createSession({ ...input, id, ttlMs: ttl, maxAgeMs: window.maxAgeSeconds * 1000, maxPerUser, ownerGraceMs: OWNER_GRACE_MS })
@@ -361,14 +372,14 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
       if (touched.ended) return { ending: { reason: touched.ended === 'max-age' ? 'max_age' : 'idle' } }
       return { ending: await whyEnded(id, userId, reach) }
     },
-    peek: (id, userId, reach = {}) => run('peek', () => scripts.peekSession({ userId, id, policy: policyFor(reach.audience), createdBefore: reach.createdBefore, audience: reach.audience })),
+    peek: (id, userId, reach = {}) => run('peek', async () => scripts.peekSession({ userId, id, policy: await policyFor(reach.audience), createdBefore: reach.createdBefore, audience: reach.audience })),
     whyEnded,
     upgrade: (id, userId, user) =>
       run('upgrade', async () => {
         await scripts.upgradeSession({ userId, id, user })
       }),
     list: (userId, { limit = SESSION_PAGE_MAX, after, current } = {}) =>
-      run('list', () => devicePage(scripts, userId, { size: Math.max(1, Math.min(limit, SESSION_PAGE_MAX)), after, current, policy: policies.allPolicies() })),
+      run('list', async () => devicePage(scripts, userId, { size: Math.max(1, Math.min(limit, SESSION_PAGE_MAX)), after, current, policy: await allPolicies() })),
     revoke: (id, userId, reason, own = false) =>
       run('revoke', async () => {
         const ended = await scripts.revokeSession({ userId, id, ending: own ? LOGGED_OUT : causeOf(reason) })

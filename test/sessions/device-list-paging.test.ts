@@ -186,3 +186,43 @@ t.test('a run of dead entries longer than one call reads is crossed over two pag
   t.equal(pages.at(-1)!.next_cursor, null)
   t.equal(await ctx.redis.zcard(created), 4, 'and the run is gone from the creation index')
 })
+
+t.test('sessions only their hashes show ended (a client ended by ops, a revoke-all not swept yet) make neither a short page nor an empty last one', async (t) => {
+  const ctx = await buildTestApp(t)
+  const { email, user } = await newSession(ctx)
+  const leaked: string[] = []
+  for (let i = 0; i < 5; i++) {
+    const res = await ctx.app.inject({ method: 'POST', url: '/sessions', headers: { 'jwt-aud': 'leaked' }, payload: { email, password: 'correct horse battery' } })
+    leaked.push(res.json().token)
+  }
+  const older = (await login(ctx.app, email)).token
+  await ctx.app.sessionTtl.endClient('leaked', 'test')
+  for (let i = 0; i < 5; i++) leaked.push((await ctx.app.inject({ method: 'POST', url: '/sessions', headers: { 'jwt-aud': 'leaked' }, payload: { email, password: 'correct horse battery' } })).json().token)
+  const web = (await login(ctx.app, email)).token
+  // Newest first: web, the 5 logins since the ending, then the 5 ended ones (passed over), older and the first.
+  const pages = await allPages(ctx, web, 2)
+  const ids = pages.flatMap((page) => page.sessions.map((s) => s.id))
+  t.same(pages.map((page) => page.sessions.length), [2, 2, 2, 2], 'full pages, the last one without a cursor')
+  t.equal(new Set(ids).size, 8, 'the caller, the new logins, the first session and the one from before the ending')
+  t.notOk(leaked.slice(0, 5).some((token) => ids.includes(jti(token))), 'no ended session listed')
+  t.ok(ids.includes(jti(older)))
+  t.equal(ids[0], jti(web), 'the caller first')
+  void user
+})
+
+t.test('the creation index does not keep the entries of sessions that ran out unlisted', async (t) => {
+  const ctx = await buildTestApp(t, { SESSION_TTL_SECONDS: '1', EXPIRED_EVENTS: 'off' })
+  const { email, user } = await newSession(ctx)
+  const created = keysOf(ctx).created(user.id)
+  for (let round = 0; round < 4; round++) {
+    await sleep(1300)
+    for (let i = 0; i < 4; i++) await login(ctx.app, email)
+  }
+  t.equal(await ctx.redis.zcard(created), 4, 'after four rounds of four logins that each ran out, only the last round is indexed')
+  // Not all gone at once: a sampled check at each login drops what the index no longer holds.
+  const store = await storeOf(t, ctx)
+  const ids = await addSessions(store, user, 30)
+  await ctx.redis.zrem(keysOf(ctx).index(user.id), ...ids.slice(0, 20))
+  for (let i = 0; i < 10; i++) await login(ctx.app, email)
+  t.ok(await ctx.redis.zcard(created) < 4 + 30 + 10, `dead entries are dropped as logins go (${await ctx.redis.zcard(created)} left of 44)`)
+})

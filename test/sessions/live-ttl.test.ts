@@ -21,7 +21,7 @@ t.test('admins read and change the TTL over HTTP; everyone else is refused', asy
 
   const initial = await call(ctx.app, 'GET', ttlUrl, admin.token)
   t.equal(initial.statusCode, 200)
-  t.same(initial.json(), { ttl_seconds: 1200, source: 'default', default_ttl_seconds: 1200, max_ttl_seconds: 86400, set_by: null, set_at: null })
+  t.same(initial.json(), { ttl_seconds: 1200, source: 'default', default_ttl_seconds: 1200, max_ttl_seconds: 86400, set_by: null, set_at: null, clients: [] })
 
   const set = await call(ctx.app, 'PUT', ttlUrl, admin.token, { ttl_seconds: 900 })
   t.equal(set.statusCode, 200)

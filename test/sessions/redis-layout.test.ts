@@ -25,6 +25,7 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   const prefix = ctx.config.redisKeyPrefix
   const key = `${prefix}sess:{${user.id}}:${claims.jti}`
   const index = `${prefix}user:{${user.id}}:sessions`
+  const createdIndex = `${prefix}user:{${user.id}}:created`
   const owner = `${prefix}owner:{${user.id}}:${claims.jti}`
   const events = `${prefix}events`
   const config = `${prefix}config`
@@ -35,7 +36,8 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   const throttles = [`${prefix}throttle:signup_ip:127.0.0.1`, `${prefix}throttle:login_ip:127.0.0.1`, `${prefix}throttle:login_account:${accountId}`]
   const knownNetworks = `${prefix}throttle:known_networks:${accountId}`
 
-  t.same((await scanKeys(ctx.redis, prefix)).sort(), [key, index, owner, events, config, knownNetworks, ...throttles].sort(), 'the session, its index entry, its owner, the event stream and the shared config')
+  t.same((await scanKeys(ctx.redis, prefix)).sort(), [key, index, createdIndex, owner, events, config, knownNetworks, ...throttles].sort(), 'the session, its entries in both indexes, its owner, the event stream and the shared config')
+  t.same(await ctx.redis.zrange(createdIndex, 0, -1, 'WITHSCORES'), [claims.jti, String(claims.created_at)], 'the creation index: the session at its created_at')
   // The first start of this release recorded when untyped tokens stop passing: a start + SESSION_MAX_AGE_SECONDS.
   const untypedUntil = Number(await ctx.redis.hget(config, 'untyped_tokens_until'))
   t.ok(Math.abs(untypedUntil - (Date.now() + ctx.config.sessionMaxAgeSeconds * 1000)) < 60_000, 'config holds untyped_tokens_until, about a maximum age from now')
@@ -50,7 +52,8 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   t.equal(await ctx.redis.type(events), 'stream')
 
   const hash = await ctx.redis.hgetall(key)
-  t.same(Object.keys(hash).sort(), ['client', 'created_at', 'email', 'email_verified_at', 'generation', 'ip', 'last_seen_at', 'max_expires_at', 'role', 'user_agent', 'user_created_at', 'user_id', 'v'])
+  t.same(Object.keys(hash).sort(), ['aud', 'client', 'created_at', 'email', 'email_verified_at', 'generation', 'ip', 'last_seen_at', 'max_expires_at', 'role', 'user_agent', 'user_created_at', 'user_id', 'v'])
+  t.equal(hash.aud, '', 'unbound (no JWT-Aud at login): the global policy')
   t.equal(hash.email_verified_at, '', 'empty: the email was not confirmed at login')
   t.equal(hash.v, '3', 'layout version 3')
   t.equal(hash.user_id, user.id)
@@ -97,7 +100,10 @@ t.test('a revoke-all leaves the user\'s cutoff and generation, which expire on t
   t.equal(res.statusCode, 200)
   const { cutoff, generation } = { cutoff: keysOf(ctx).cutoff(user.id), generation: keysOf(ctx).generation(user.id) }
   const left = (await scanKeys(ctx.redis, ctx.config.redisKeyPrefix)).filter((key) => !key.includes(':throttle:'))
-  t.same(left.sort(), [cutoff, generation, `${ctx.config.redisKeyPrefix}events`, `${ctx.config.redisKeyPrefix}config`].sort(), 'session, owner and index are gone')
+  const record = `${ctx.config.redisKeyPrefix}user:{${user.id}}:revoked`
+  t.same(left.sort(), [cutoff, generation, record, `${ctx.config.redisKeyPrefix}events`, `${ctx.config.redisKeyPrefix}config`].sort(), 'session, owner and both indexes are gone; one record of why is left')
+  t.same(await ctx.redis.hgetall(record), { at: await ctx.redis.get(cutoff), reason: 'signed_out_elsewhere', kept: '' }, 'the record: the cutoff it set, why, and no session kept')
+  t.ok(await ctx.redis.pttl(record) >= await ctx.redis.pttl(cutoff) - 1000, 'kept as long as the cutoff')
   t.match(await ctx.redis.get(cutoff), /^\d{16}$/, 'Redis time in microseconds')
   t.equal(await ctx.redis.get(generation), await ctx.redis.get(cutoff), 'the same value in both')
   const day = 24 * 3600 * 1000

@@ -54,6 +54,8 @@ local login = cjson.decode(ARGV[1])
 -- a user's count is reached over that user's next logins, EVICT_MAX at a time.
 local PRUNE_MAX = 100
 local EVICT_MAX = 100
+-- Entries of the creation index checked against the index per login (see below).
+local CREATED_SAMPLE = 10
 
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {'taken'}
@@ -65,6 +67,22 @@ end
 local now = now_ms()
 
 prune_expired(KEYS[2], KEYS[6], now, PRUNE_MAX)
+-- Entries of sessions that ended otherwise (their keys expired, nobody listed them since) leave the
+-- index by its score, but the creation index has none to go by: once the index is empty so is every
+-- entry; else a few sampled ones it no longer holds are dropped, so it keeps near the index's size.
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('DEL', KEYS[6])
+else
+  local sample = redis.call('ZRANDMEMBER', KEYS[6], CREATED_SAMPLE)
+  if #sample > 0 then
+    local scores = redis.call('ZMSCORE', KEYS[2], unpack(sample))
+    local gone = {}
+    for i, id in ipairs(sample) do
+      if not scores[i] then gone[#gone + 1] = id end
+    end
+    if #gone > 0 then redis.call('ZREM', KEYS[6], unpack(gone)) end
+  end
+end
 
 -- Only entries whose session has not run out count and can be evicted (an index may still hold a
 -- backlog of expired ones beyond what PRUNE_MAX dropped): the least recently used live ones are

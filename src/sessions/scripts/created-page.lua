@@ -4,7 +4,7 @@
 --
 -- KEYS[1]  the user's creation index, <prefix>user:{<user_id>}:created (score: created_at, Unix ms)
 -- KEYS[2]  the user's index,          <prefix>user:{<user_id>}:sessions (score: expiry, Unix ms)
--- ARGV[1]  limit: most entries to return, 0 to 100 (the caller bounds it)
+-- ARGV[1]  limit: most entries to return, 0 to 101 (the caller bounds it: a page and one more)
 -- ARGV[2]  the cursor's created_at, as the previous page returned it, or '' for the first page
 -- ARGV[3]  the cursor's session id, or ''
 -- ARGV[4]  a session id to leave out wherever it falls (the caller's own, which the caller shows
@@ -27,8 +27,9 @@
 -- the number of sessions. Only after a run of that many dead entries (which this call then drops)
 -- is more = 1 without a live entry seen beyond the page: the page may then be short, even empty,
 -- and the next one goes on after the run. What only the session's hash shows (revoked by a
--- revoke-all whose sweep has not reached it yet, idle past a shortened window) is checked by
--- list-sessions.lua, after this: such a session is left out of its page but counts as following.
+-- revoke-all whose sweep has not reached it yet or by ops' ending of its client, idle past a
+-- shortened window) is checked by list-sessions.lua, after this: the caller reads one entry more
+-- than it shows and reads on past such sessions (src/sessions/device-list.ts).
 --
 -- Pages follow on from the cursor's (created_at, id) by rank, as session-page.lua does: the entry
 -- is put at the cursor's score just long enough to read its rank, then restored (or removed, if it

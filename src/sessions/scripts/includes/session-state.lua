@@ -61,9 +61,16 @@ local function session_state(f, pttl, user_id, now, policy, cutoff, created_befo
   if created_before and (tonumber(f[4]) or 0) >= created_before then return 'gone' end
   if is_revoked(f, cutoff) then return 'revoked' end
   local ttl, finish, ended_before = window_of(f, policy)
+  -- A session from before the field falls under the global windows, but an ending of its token's
+  -- client ends it all the same (never a longer life for it, only a shorter one).
+  if not f[6] and token_aud and token_aud ~= '' then
+    local client = policy.clients[token_aud]
+    ended_before = client and client.ended_before or nil
+  end
   if ended_before and (tonumber(f[4]) or 0) < ended_before then return 'revoked', 'client_ended' end
   if finish <= now then return 'max-age' end
-  if now - (tonumber(f[3]) or now) > ttl then return 'idle' end
+  -- A last_seen_at that is missing or not a number is idle (fail closed, as every reader).
+  if now - (tonumber(f[3]) or 0) > ttl then return 'idle' end
   return nil
 end
 
