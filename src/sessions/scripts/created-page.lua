@@ -51,9 +51,9 @@ local missing = redis.call('ZCARD', KEYS[2]) - redis.call('ZCARD', KEYS[1])
 -- at the cursor's score while the page is read, then restored (or removed, if it was not there).
 local start, cursor_score = 0, nil
 if ARGV[2] ~= '' then
-  cursor_score = redis.call('ZSCORE', KEYS[1], ARGV[3])
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-  start = redis.call('ZREVRANK', KEYS[1], ARGV[3]) + 1
+  local rank
+  rank, cursor_score = place_cursor(KEYS[1], ARGV[2], ARGV[3])
+  start = rank + 1
 end
 
 local page, dead = {}, {}
@@ -88,13 +88,7 @@ while more == nil do
   end
 end
 
-if ARGV[2] ~= '' then
-  if cursor_score then
-    redis.call('ZADD', KEYS[1], cursor_score, ARGV[3])
-  else
-    redis.call('ZREM', KEYS[1], ARGV[3])
-  end
-end
+if ARGV[2] ~= '' then restore_cursor(KEYS[1], ARGV[3], cursor_score) end
 if #dead > 0 then
   redis.call('ZREM', KEYS[1], unpack(dead))
   redis.call('ZREM', KEYS[2], unpack(dead))

@@ -27,19 +27,11 @@ local page
 if ARGV[2] == '' then
   page = redis.call('ZRANGE', KEYS[1], '+inf', now_s, 'BYSCORE', 'REV', 'LIMIT', 0, limit, 'WITHSCORES')
 else
-  -- The page goes on right after (cursor score, cursor id), which is where that pair ranks even
-  -- if the entry has moved (used again) or gone since: it is put back at the cursor's score just
-  -- long enough to read its rank, then restored. Atomic, so nobody else ever sees it there.
-  -- The page is read while the entry is there: restoring it first would shift every rank below.
-  local score = redis.call('ZSCORE', KEYS[1], ARGV[3])
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-  local rank = redis.call('ZREVRANK', KEYS[1], ARGV[3])
+  -- The page goes on right after (cursor score, cursor id), where that pair ranks even if the
+  -- entry has moved (used again) or gone since (user-index.lua, place_cursor).
+  local rank, real = place_cursor(KEYS[1], ARGV[2], ARGV[3])
   page = redis.call('ZRANGE', KEYS[1], rank + 1, rank + limit, 'REV', 'WITHSCORES')
-  if score then
-    redis.call('ZADD', KEYS[1], score, ARGV[3])
-  else
-    redis.call('ZREM', KEYS[1], ARGV[3])
-  end
+  restore_cursor(KEYS[1], ARGV[3], real)
 end
 
 -- A page by rank can reach entries whose session has already run out (the lowest scores).

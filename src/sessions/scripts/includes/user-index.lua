@@ -26,3 +26,21 @@ local function expire_with_latest_end(created_key, max_expires_at)
     redis.call('PEXPIREAT', created_key, string.format('%.0f', max_expires_at))
   end
 end
+
+-- Pages go on from a cursor's (score, id) by rank, even when its entry has moved or gone since: the
+-- entry is put back at the cursor's score just long enough to read its rank (call
+-- restore_cursor once the page is read: restoring it first would shift every rank below), all in
+-- one script, so nobody else ever sees it there. Returns its rank and its real score (or false).
+local function place_cursor(key, score, id)
+  local real = redis.call('ZSCORE', key, id)
+  redis.call('ZADD', key, score, id)
+  return redis.call('ZREVRANK', key, id), real
+end
+
+local function restore_cursor(key, id, real)
+  if real then
+    redis.call('ZADD', key, real, id)
+  else
+    redis.call('ZREM', key, id)
+  end
+end
