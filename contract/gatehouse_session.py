@@ -573,7 +573,10 @@ def live_session(redis, prefix, claims, untyped, settings):
     if cutoff is None or (cutoff > 0 and session_generation(session) < cutoff):
         # A revoke-all ended it (Gatehouse is deleting its keys); its record says why, if it is this one's.
         raise revoked(record[1] if cutoff is not None and record[0] == cutoff_text else None)
-    if session.get("aud") and client_ended(client[2], integer(session.get("created_at")) or 0):
+    # The client whose ending applies is the hash's; a session from before the field has the token's
+    # (an ending only shortens a life: its windows stay the global ones, below).
+    ending_client = session["aud"] if "aud" in session else claims.get("aud")
+    if ending_client and client_ended(client[2], integer(session.get("created_at")) or 0):
         raise revoked("client_ended")
     ttl_ms, end, _ = policy(session, client, ttl_text, settings)
     if now >= end:

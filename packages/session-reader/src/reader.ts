@@ -438,7 +438,10 @@ export function sessionState (input: SessionInput): NotLive | null {
   const cutoff = input.cutoff === null ? 0 : integer(input.cutoff) ?? Infinity
   const generation = integer(hash.generation) ?? (integer(hash.created_at) ?? 0) * 1000
   if (cutoff > 0 && generation < cutoff) return revoked(input.revocation.at === input.cutoff && cutoff !== Infinity ? input.revocation.reason : null)
-  if (hash.aud && clientEnded(input.client.endedBefore, integer(hash.created_at) ?? 0)) return revoked('client_ended')
+  // The client whose ending applies is the hash's; a session from before the field has the token's
+  // (an ending only shortens a life: its windows stay the global ones, below).
+  const endingClient = Object.hasOwn(hash, 'aud') ? hash.aud : claims.aud
+  if (endingClient && clientEnded(input.client.endedBefore, integer(hash.created_at) ?? 0)) return revoked('client_ended')
   const policy = policyOf(input)
   if (now >= policy.endsAt) return { reason: 'max_age' }
   // Gatehouse always writes last_seen_at; one that is missing or not an integer is taken as idle (fail closed).

@@ -190,7 +190,10 @@ module Gatehouse
           at, reason, = input[:revocation]
           return revoked(!cutoff.nil? && at == cutoff_text ? reason : nil)
         end
-        return revoked('client_ended') if present?(hash['aud']) && client_ended?(input[:client][2], integer(hash['created_at']) || 0)
+        # The client whose ending applies is the hash's; a session from before the field has the token's
+        # (an ending only shortens a life: its windows stay the global ones, below).
+        ending_client = hash.key?('aud') ? hash['aud'] : claims[:aud]
+        return revoked('client_ended') if present?(ending_client) && client_ended?(input[:client][2], integer(hash['created_at']) || 0)
 
         policy = policy_of(input)
         return NotLive.new(:max_age) if input[:now] >= policy[:ends_at]
