@@ -276,6 +276,13 @@ add('the token is unbound and the hash names a client', 'no_session', (id) => ({
 clientCase('a session from before client policies (no aud field), bound, under a 30 d client TTL: the global applies (unused for 2 h)', 'idle', (id, aud) => ({
   session: liveHash(id, TWO_HOURS_IDLE), ttlMs: DAY_MS, config: policy(aud, { ttl: '2592000' }),
 }))
+// A session from before the field has no client of its own, but ending its token's client ends it.
+clientCase("a session from before client policies (no aud field), bound: ops ended the token's client after it was created", 'revoked:client_ended', (id, aud) => ({
+  session: liveHash(id), config: policy(aud, { endedBefore: '${now-1000}' }),
+}))
+clientCase("a session from before client policies (no aud field), bound: ops ended the token's client before it was created", 'live', (id, aud) => ({
+  session: liveHash(id), config: policy(aud, { endedBefore: '${now-120000}' }),
+}))
 add('an unbound session (aud empty) below a revoke-all recorded as a password change', 'revoked:password_changed', (id) => ({
   token: edJwt(edHeader(), claimsOf(id)),
   session: liveHash(id, { aud: '' }),
