@@ -37,7 +37,7 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   const knownNetworks = `${prefix}throttle:known_networks:${accountId}`
 
   t.same((await scanKeys(ctx.redis, prefix)).sort(), [key, index, createdIndex, owner, events, config, knownNetworks, ...throttles].sort(), 'the session, its entries in both indexes, its owner, the event stream and the shared config')
-  t.same(await ctx.redis.zrange(createdIndex, 0, -1, 'WITHSCORES'), [claims.jti, String(claims.created_at)], 'the creation index: the session at its created_at')
+  t.same(await ctx.redis.zrange(createdIndex, '0', '-1', 'WITHSCORES'), [claims.jti, String(claims.created_at)], 'the creation index: the session at its created_at')
   // The first start of this release recorded when untyped tokens stop passing: a start + SESSION_MAX_AGE_SECONDS.
   const untypedUntil = Number(await ctx.redis.hget(config, 'untyped_tokens_until'))
   t.ok(Math.abs(untypedUntil - (Date.now() + ctx.config.sessionMaxAgeSeconds * 1000)) < 60_000, 'config holds untyped_tokens_until, about a maximum age from now')
