@@ -85,8 +85,9 @@ t.test('DELETE /me', async (t) => {
     // password before the deletion (create-session.lua compares the generation it read). Both
     // expire by themselves; no session, owner or index key is left.
     const keys = keysOf(ctx)
-    t.same((await userKeys(ctx, user.id)).sort(), [keys.cutoff(user.id), keys.generation(user.id)].sort(), 'only the cutoff and the generation remain')
-    for (const key of [keys.cutoff(user.id), keys.generation(user.id)]) {
+    t.same((await userKeys(ctx, user.id)).sort(), [keys.cutoff(user.id), keys.generation(user.id), keys.revoked(user.id)].sort(), 'only the cutoff, the generation and the record of why remain')
+    t.equal(await ctx.redis.hget(keys.revoked(user.id), 'reason'), 'account_deleted', 'why: a token of it still tells its app')
+    for (const key of [keys.cutoff(user.id), keys.generation(user.id), keys.revoked(user.id)]) {
       const pttl = await ctx.redis.pttl(key)
       t.ok(pttl > 0 && pttl <= ctx.config.sessionMaxAgeSeconds * 1000, `${key} expires by itself (PTTL ${pttl} ms)`)
     }
