@@ -170,8 +170,9 @@ export function checkClientWindow (ttlSeconds: number, maxAgeSeconds: number | n
   checkTtl(ttlSeconds, limit)
 }
 
-/** Only digits count, as for every reader. */
+/** Only digits count, as for every reader: whole seconds, and instants (Unix ms). */
 const secondsOf = (value: string | undefined): number | null => (value !== undefined && /^\d{1,9}$/.test(value) ? Number(value) : null)
+const instantOf = (value: string | undefined): number | null => (value !== undefined && /^\d{1,16}$/.test(value) ? Number(value) : null)
 
 /**
  * The clients' policies in a `<prefix>config` hash, by the contract's rule: a value that is not
@@ -192,11 +193,9 @@ export function clientPoliciesOf (config: Record<string, string>, ceilingSeconds
     const maxAgeSeconds = maxAge !== null && maxAge >= 1 && maxAge <= ceilingSeconds ? maxAge : null
     const ttl = secondsOf(fields.ttl_seconds)
     const ttlSeconds = ttl !== null && ttl >= 1 && ttl <= (maxAgeSeconds ?? ceilingSeconds) ? ttl : null
-    const ended = fields.ended_before
     // Written by hand and not a time: every session of the client is over (as a malformed cutoff).
-    const endedBefore = ended === undefined ? null : /^\d{1,16}$/.test(ended) ? Number(ended) : Number.MAX_SAFE_INTEGER
-    const setAt = fields.set_at !== undefined && /^\d{1,16}$/.test(fields.set_at) ? Number(fields.set_at) : null
-    policies.push({ client, ttlSeconds, maxAgeSeconds, endedBefore, setBy: fields.set_by ?? null, setAt })
+    const endedBefore = fields.ended_before === undefined ? null : instantOf(fields.ended_before) ?? Number.MAX_SAFE_INTEGER
+    policies.push({ client, ttlSeconds, maxAgeSeconds, endedBefore, setBy: fields.set_by ?? null, setAt: instantOf(fields.set_at) })
   }
   return policies.sort((a, b) => (a.client < b.client ? -1 : a.client > b.client ? 1 : 0))
 }
@@ -221,10 +220,9 @@ export function createSessionTtl (redis: RedisClient, { keyPrefix, defaultSecond
   /** A value someone wrote by hand may be anything: it is used only if it is a valid TTL. */
   function stateOf (config: Record<string, string>): TtlState {
     const ttl = config[CONFIG_FIELDS.ttl]
-    const setAt = config[CONFIG_FIELDS.setAt]
-    const base = { defaultSeconds, maxSeconds, setBy: config[CONFIG_FIELDS.setBy] ?? null, setAt: setAt && /^\d{1,16}$/.test(setAt) ? Number(setAt) : null, clients: clientPoliciesOf(config, maxSeconds) }
+    const base = { defaultSeconds, maxSeconds, setBy: config[CONFIG_FIELDS.setBy] ?? null, setAt: instantOf(config[CONFIG_FIELDS.setAt]), clients: clientPoliciesOf(config, maxSeconds) }
     if (ttl === undefined) return { ...base, seconds: defaultSeconds, source: 'default' }
-    const seconds = /^\d{1,9}$/.test(ttl) ? Number(ttl) : Number.NaN
+    const seconds = secondsOf(ttl) ?? Number.NaN
     try {
       checkTtl(seconds, maxSeconds)
     } catch (err) {
