@@ -149,13 +149,12 @@ export interface SessionStore {
   touch(id: string, userId: string, reach?: Reach): Promise<LiveSession | null>
   /**
    * `touch`, and when the session is not live, why (for the 401): the touch's own verdict when it
-   * ended the session, else `whyEnded` (a second, read-only round trip on that path only).
+   * ended the session, else what why-ended.lua remembers (a second, read-only round trip on that
+   * path only).
    */
   authenticate(id: string, userId: string, reach: Reach): Promise<{ live: LiveSession } | { ending: SessionEnding }>
   /** Whether the session is alive, without extending it. Null when it is gone. */
   peek(id: string, userId: string, reach?: Reach): Promise<SessionStatus | null>
-  /** Why the token's session is not live (after touch or peek found it so): for the 401 its app gets. */
-  whyEnded(id: string, userId: string, reach: Reach): Promise<SessionEnding>
   /** Completes a session written by an older release with its user (and a layout-1 one with empty device fields). */
   upgrade(id: string, userId: string, user: SessionUser): Promise<void>
   /**
@@ -373,7 +372,6 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
       return { ending: await whyEnded(id, userId, reach) }
     },
     peek: (id, userId, reach = {}) => run('peek', async () => scripts.peekSession({ userId, id, policy: await policyFor(reach.audience), createdBefore: reach.createdBefore, audience: reach.audience })),
-    whyEnded,
     upgrade: (id, userId, user) =>
       run('upgrade', async () => {
         await scripts.upgradeSession({ userId, id, user })

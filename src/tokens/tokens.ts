@@ -19,15 +19,11 @@ export interface TokenService {
   /** The public keys other services verify tokens with (empty when only HS256 secrets are in use). */
   jwks: { keys: JsonWebKey[] }
   /**
-   * For claims `verify` or `check` returned: the sessions they may reach, as "created before this
-   * Unix ms", when a former HS256 secret signed them while Gatehouse signs with a private key; else
-   * undefined (no bound). Whoever still holds that secret can sign any claims, so its tokens reach
-   * only sessions that existed when the private key took over.
-   */
-  sessionsBefore(claims: SessionClaims): number | undefined
-  /**
-   * Which session the claims reach and under which client's policy (its audience), and what tells
-   * why it ended (created_at, exp as Unix ms): the session store's Reach.
+   * For claims `verify` or `check` returned: which session they reach and under which client's
+   * policy (its audience), and what tells why it ended (created_at, exp as Unix ms): the session
+   * store's Reach. `createdBefore` bounds the claims a former HS256 secret signed while Gatehouse
+   * signs with a private key: whoever still holds that secret can sign any claims, so its tokens
+   * reach only sessions that existed when the private key took over (undefined: no bound).
    */
   reachOf(claims: SessionClaims): { createdBefore?: number, audience: string | null, createdAt: number, expiresAt: number }
 }
@@ -127,7 +123,6 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
       }
     },
     jwks: ring.jwks,
-    sessionsBefore: (claims) => (byFormerSecret.has(claims) ? sharedSecretSessionsBefore() : undefined),
     reachOf: (claims) => ({
       createdBefore: byFormerSecret.has(claims) ? sharedSecretSessionsBefore() : undefined,
       audience: claims.aud ?? null,
