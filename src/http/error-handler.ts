@@ -24,7 +24,7 @@ export function installErrorHandlers (app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | GatehouseError, request, reply) => {
     if (err instanceof GatehouseError) {
       if (err.isFault) request.log.warn({ err: err.cause ?? err }, err.message)
-      const { status, headers, body } = httpErrorOf(err)
+      const { status, headers, body } = httpErrorOf(err, request.headers.authorization)
       return reply.code(status).headers(headers).send(body)
     }
     if (err.validation) {

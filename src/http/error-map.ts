@@ -1,4 +1,4 @@
-import { AUTH_CHALLENGE, RETRY_AFTER_SECONDS, unauthorized } from '@gatehouse/session-reader/answers'
+import { challengeFor, RETRY_AFTER_SECONDS, unauthorized } from '@gatehouse/session-reader/answers'
 import type { ErrorCode, GatehouseError } from '../shared/errors.js'
 
 // The challenge and Retry-After come from the session reader library, whose middleware answers
@@ -48,11 +48,18 @@ export interface HttpError {
   body: { error: string, message: string, reason?: string, cause?: string }
 }
 
-export function httpErrorOf (err: GatehouseError): HttpError {
+/** The status and the body's `error` a code is answered with (the OpenAPI document lists them from here). */
+export function wireOf (code: ErrorCode): { status: number, error: string } {
+  const answer = ANSWERS[code]
+  return { status: answer.status, error: answer.error ?? code }
+}
+
+/** `authorization`: the caller's header, whose scheme (Bearer or Token) a 401's challenge follows. */
+export function httpErrorOf (err: GatehouseError, authorization?: string): HttpError {
   const answer = ANSWERS[err.code]
   const headers = answer.headers?.(err) ?? {}
-  // Every 401 carries a challenge; an error that names none gets the API's.
-  if (answer.status === 401 && !('www-authenticate' in headers)) headers['www-authenticate'] = AUTH_CHALLENGE
+  // Every 401 carries a challenge; an error that names none gets the API's, in the caller's scheme.
+  if (answer.status === 401 && !('www-authenticate' in headers)) headers['www-authenticate'] = challengeFor(authorization, err.code)
   // Why the session ended goes beside session_expired, worded as the reader library's middleware words it.
   if (err.code === 'session_expired') return { status: answer.status, headers, body: unauthorized('session_expired', err.detail.ending).body }
   return { status: answer.status, headers, body: { error: answer.error ?? err.code, message: err.message } }

@@ -5,6 +5,18 @@
 
 /** RFC 9110 §15.5.2: a 401 carries a challenge; this is the scheme the token is read with. */
 export const AUTH_CHALLENGE = 'Token realm="Application"'
+
+const BEARER = /^bearer(?:\s|$)/i
+
+/**
+ * The challenge for a caller that sent `authorization`: one that used `Bearer` gets a Bearer
+ * challenge, with `error="invalid_token"` when its token was refused (RFC 6750 §3; no error code
+ * when it sent no token, §3.1); every other caller gets Rails' `Token realm="Application"`.
+ */
+export function challengeFor (authorization: string | undefined, failure?: string): string {
+  if (authorization === undefined || !BEARER.test(authorization)) return AUTH_CHALLENGE
+  return failure === 'invalid_token' || failure === 'session_expired' ? 'Bearer realm="Application", error="invalid_token"' : 'Bearer realm="Application"'
+}
 /** Seconds a client should wait before retrying when a dependency is down. */
 export const RETRY_AFTER_SECONDS = 5
 
@@ -53,10 +65,13 @@ export interface Answer {
 // Answers about a caller's own authentication are never cached.
 const NO_STORE = { 'cache-control': 'no-store' }
 
-/** A 401; `session_expired` says why the session ended (`ending`), the other failures never do. */
-export const unauthorized = (failure: AuthFailure, ending?: Ending): Answer => ({
+/**
+ * A 401; `session_expired` says why the session ended (`ending`), the other failures never do.
+ * The challenge follows the scheme of the caller's Authorization header (challengeFor).
+ */
+export const unauthorized = (failure: AuthFailure, ending?: Ending, authorization?: string): Answer => ({
   status: 401,
-  headers: { ...NO_STORE, 'www-authenticate': AUTH_CHALLENGE },
+  headers: { ...NO_STORE, 'www-authenticate': challengeFor(authorization, failure) },
   body: {
     error: failure,
     message: AUTH_MESSAGES[failure],

@@ -47,13 +47,13 @@ interface RequestLike {
  * null for the service's fault. A hash that is not the token's (no_session) ended with nothing to
  * tell of it, as a session Redis let expire: idle.
  */
-function answerOf ({ reason, cause }: NotLive): Answer | null {
+function answerOf ({ reason, cause }: NotLive, authorization: string | undefined): Answer | null {
   switch (reason) {
     case 'unknown_version': return null
     case 'invalid_token':
-    case 'wrong_audience': return unauthorized('invalid_token')
-    case 'no_session': return unauthorized('session_expired', { reason: 'idle' })
-    default: return unauthorized('session_expired', { reason, ...(cause && { cause }) })
+    case 'wrong_audience': return unauthorized('invalid_token', undefined, authorization)
+    case 'no_session': return unauthorized('session_expired', { reason: 'idle' }, authorization)
+    default: return unauthorized('session_expired', { reason, ...(cause && { cause }) }, authorization)
   }
 }
 
@@ -77,21 +77,23 @@ export function authenticateRequest (options: AuthenticateOptions): (request: Re
   }
 
   return async function authenticate (request) {
-    const header = parseTokenHeader(single(request.headers.authorization))
+    // The 401's challenge follows the scheme the caller used (Bearer or Token).
+    const authorization = single(request.headers.authorization)
+    const header = parseTokenHeader(authorization)
     const token = header ?? (cookie ? tokenFromCookies(single(request.headers.cookie), names) : undefined)
-    if (token === undefined) return fail(unauthorized('missing_token'))
-    if (token === AMBIGUOUS || token.length > MAX_TOKEN_LENGTH) return fail(unauthorized('invalid_token'))
+    if (token === undefined) return fail(unauthorized('missing_token', undefined, authorization))
+    if (token === AMBIGUOUS || token.length > MAX_TOKEN_LENGTH) return fail(unauthorized('invalid_token', undefined, authorization))
     try {
       // In Gatehouse's order: the token, then (for a cookie) the CSRF check, then the session.
       const verified = await reader.verify(token, { audience: single(request.headers[audienceHeader]) ?? null })
-      if (!verified.ok) return fail(answerOf(verified)!)
+      if (!verified.ok) return fail(answerOf(verified, authorization)!)
       if (header === null) {
         const why = csrfRejection(request, token, allowedOrigins)
         if (why !== null) return fail(csrfRejected(why))
       }
       const result = await reader.session(verified.claims)
       if (!result.live) {
-        const answer = answerOf(result)
+        const answer = answerOf(result, authorization)
         if (answer !== null) return fail(answer)
         onFault(new Error('a session hash has a layout version this reader does not know: upgrade @gatehouse/session-reader'))
         return fail(unavailable('session layout'))
