@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
-import { errorBody, noContent } from '../schemas/common.js'
+import { noContent } from '../schemas/common.js'
+import { failures } from '../schemas/errors.js'
 import { mailRequestBody, resetConfirmBody, verificationConfirmBody } from '../schemas/users.js'
 
 /** The same 202 for every email: whether it has an account is not the caller's business. */
@@ -20,7 +21,7 @@ export const accountRecoveryRoutes: FastifyPluginAsyncJsonSchemaToTs = async (ap
   if (!recovery) return
   app.post(
     '/password-resets',
-    { schema: { body: mailRequestBody, response: { 202: accepted, '4xx': errorBody } } },
+    { schema: { operationId: 'requestPasswordReset', summary: 'Mail a password reset link', body: mailRequestBody, response: { 202: accepted, ...failures('too_many_attempts', 'unavailable') } } },
     async (request, reply) => {
       await recovery.requestPasswordReset(request.body.email, request.ip)
       return reply.code(202).send({ status: 'accepted' })
@@ -29,7 +30,7 @@ export const accountRecoveryRoutes: FastifyPluginAsyncJsonSchemaToTs = async (ap
 
   app.post(
     '/password-resets/confirm',
-    { schema: { body: resetConfirmBody, response: { 204: noContent, '4xx': errorBody } } },
+    { schema: { operationId: 'confirmPasswordReset', summary: 'Set a new password with a mailed reset token', body: resetConfirmBody, response: { 204: noContent, ...failures('invalid_reset_token', 'too_many_attempts', 'busy', 'overloaded', 'unavailable') } } },
     async (request, reply) => {
       await recovery.confirmPasswordReset(request.body.token, request.body.password, request.ip)
       return reply.code(204).send(null)
@@ -38,7 +39,7 @@ export const accountRecoveryRoutes: FastifyPluginAsyncJsonSchemaToTs = async (ap
 
   app.post(
     '/email-verifications',
-    { schema: { body: mailRequestBody, response: { 202: accepted, '4xx': errorBody } } },
+    { schema: { operationId: 'requestEmailVerification', summary: 'Mail an email verification link', body: mailRequestBody, response: { 202: accepted, ...failures('too_many_attempts', 'unavailable') } } },
     async (request, reply) => {
       await recovery.requestVerification(request.body.email, request.ip)
       return reply.code(202).send({ status: 'accepted' })
@@ -47,7 +48,7 @@ export const accountRecoveryRoutes: FastifyPluginAsyncJsonSchemaToTs = async (ap
 
   app.post(
     '/email-verifications/confirm',
-    { schema: { body: verificationConfirmBody, response: { 204: noContent, '4xx': errorBody } } },
+    { schema: { operationId: 'confirmEmailVerification', summary: 'Confirm the email with a mailed verification token', body: verificationConfirmBody, response: { 204: noContent, ...failures('invalid_verification_token', 'too_many_attempts', 'unavailable') } } },
     async (request, reply) => {
       await recovery.confirmVerification(request.body.token, request.ip)
       return reply.code(204).send(null)

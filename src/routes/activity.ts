@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import { PassThrough } from 'node:stream'
 import { requireAuth } from '../plugins/authenticate.js'
-import { activityHour, eventHeaders } from '../schemas/activity.js'
-import { errorBody } from '../schemas/common.js'
+import { activityHour, eventHeaders, eventStream } from '../schemas/activity.js'
+import { failures } from '../schemas/errors.js'
 import { createEventFeed, type FeedEvent } from '../sessions/event-feed.js'
 import { errors, orUnavailable } from '../shared/errors.js'
 
@@ -46,7 +46,7 @@ export const activityRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
 
   app.get(
     '/admin/activity',
-    { schema: { response: { 200: activityHour, '4xx': errorBody } } },
+    { schema: { operationId: 'getActivity', summary: 'The last hour, a minute at a time', response: { 200: activityHour } } },
     () => orUnavailable('redis', () => activity.lastHour())
   )
 
@@ -56,7 +56,9 @@ export const activityRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
       schema: {
         headers: eventHeaders,
         description: 'Server-sent events (text/event-stream): each `session` event is one entry of the events stream ({id, at, type, session_id, user_id, reason}); `signed-out` when the caller\'s own session has ended. Opens with the latest events, or those after Last-Event-ID.',
-        response: { '4xx': errorBody },
+        operationId: 'streamEvents',
+        summary: 'Session events as they happen (server-sent events)',
+        response: { 200: eventStream, ...failures('too_many_streams') },
       },
     },
     async (request, reply) => {

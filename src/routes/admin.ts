@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import { requireAuth } from '../plugins/authenticate.js'
 import { errors } from '../shared/errors.js'
-import { errorBody, noContent, userResponse } from '../schemas/common.js'
+import { noContent, userResponse, userView } from '../schemas/common.js'
+import { failures } from '../schemas/errors.js'
 import { adminSessionList, revokedCount, sessionPageQuery } from '../schemas/sessions.js'
 import { roleChangeBody, userIdParams, userList, userSearchQuery, userSessionParams } from '../schemas/users.js'
 import { publicUser } from '../users/repository.js'
@@ -19,21 +20,21 @@ export const adminRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   // prefix search would let one request walk the user table.
   app.get(
     '/admin/users',
-    { schema: { querystring: userSearchQuery, response: { 200: userList, '4xx': errorBody } } },
+    { schema: { operationId: 'findUsers', summary: 'Find a user by exact email', querystring: userSearchQuery, response: { 200: userList } } },
     async (request) => {
       const user = await users.findByEmail(request.query.email)
-      return { users: user ? [publicUser(user)] : [] }
+      return { users: user ? [userView(publicUser(user))] : [] }
     }
   )
 
   app.get(
     '/admin/users/:id/sessions',
-    { schema: { params: userIdParams, querystring: sessionPageQuery, response: { 200: adminSessionList, '4xx': errorBody } } },
+    { schema: { operationId: 'listUserSessions', summary: 'The sessions of a user, a page at a time', params: userIdParams, querystring: sessionPageQuery, response: { 200: adminSessionList, ...failures('user_not_found') } } },
     async (request) => {
       const user = await users.findById(request.params.id)
       if (!user) throw errors.userNotFound()
       const page = await sessions.list(user.id, pageOf(request.query))
-      return { user: publicUser(user), ...sessionPageView(page, requireAuth(request).sessionId) }
+      return { user: userView(publicUser(user)), ...sessionPageView(page, requireAuth(request).sessionId) }
     }
   )
 
@@ -41,7 +42,7 @@ export const adminRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   // already refused every spelling of the id but the one its keys are named with.
   app.delete(
     '/admin/users/:id/sessions',
-    { schema: { params: userIdParams, response: { 200: revokedCount, '4xx': errorBody } } },
+    { schema: { operationId: 'endUserSessions', summary: 'End every session of a user', params: userIdParams, response: { 200: revokedCount } } },
     async (request) => {
       const userId = request.params.id
       const revoked = await sessions.revokeAll(userId, { reason: 'admin' })
@@ -52,7 +53,7 @@ export const adminRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
 
   app.delete(
     '/admin/users/:id/sessions/:session_id',
-    { schema: { params: userSessionParams, response: { 204: noContent, '4xx': errorBody } } },
+    { schema: { operationId: 'endUserSession', summary: 'End one session of a user', params: userSessionParams, response: { 204: noContent, ...failures('session_not_found') } } },
     async (request, reply) => {
       const { id: userId, session_id: sessionId } = request.params
       if (!(await sessions.revoke(sessionId, userId, 'admin'))) throw errors.userSessionNotFound()
@@ -64,7 +65,7 @@ export const adminRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   // As `gatehouse users delete`: sessions ended, mailed tokens gone, a user-deleted event.
   app.delete(
     '/admin/users/:id',
-    { schema: { params: userIdParams, response: { 200: revokedCount, '4xx': errorBody } } },
+    { schema: { operationId: 'deleteUser', summary: 'Delete a user: sessions ended, mailed tokens gone', params: userIdParams, response: { 200: revokedCount, ...failures('conflict', 'user_not_found') } } },
     async (request) => {
       const adminId = requireAuth(request).userId
       // The way out for oneself is DELETE /me, with the password; not a click in the console.
@@ -78,7 +79,7 @@ export const adminRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
 
   app.put(
     '/admin/users/:id/role',
-    { schema: { params: userIdParams, body: roleChangeBody, response: { 200: userResponse, '4xx': errorBody } } },
+    { schema: { operationId: 'setUserRole', summary: 'Set the role of a user (ends their sessions)', params: userIdParams, body: roleChangeBody, response: { 200: userResponse, ...failures('conflict', 'user_not_found', 'busy') } } },
     async (request) => {
       const adminId = requireAuth(request).userId
       // An admin demoting themselves could lock everyone out of admin; another admin must do it.
@@ -86,7 +87,7 @@ export const adminRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
       const user = await accounts.changeRole(request.params.id, request.body.role)
       if (!user) throw errors.userNotFound()
       request.log.info({ adminId, userId: user.id, role: user.role }, 'admin set a user role')
-      return { user }
+      return { user: userView(user) }
     }
   )
 }

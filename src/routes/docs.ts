@@ -1,36 +1,73 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import { cookieNames, CSRF_HEADER } from '@gatehouse/session-reader/credentials'
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
+import { RESPONSE_HEADERS } from '../schemas/errors.js'
 
 /** Where the API docs (an HTML page with its scripts, and the OpenAPI JSON) are served. */
 export const DOCS_PREFIX = '/docs'
 
+type Operation = { responses?: Record<string, { headers?: Record<string, unknown> }> }
+type Document = { paths?: Record<string, Record<string, Operation>> }
+
 /**
- * OpenAPI 3 for the whole HTTP API, generated from the route schemas (the same ones that validate
+ * OpenAPI 3.1 for the whole HTTP API, generated from the route schemas (the same ones that validate
  * requests and serialise replies, so it cannot drift): JSON at /docs/json, a browsable UI at /docs.
+ * Every test response is checked against it (test/helpers/openapi.ts), and Redocly's recommended
+ * lint passes on it (test/http/openapi.test.ts).
  */
 export const apiDocs: FastifyPluginAsync = fp(async (app) => {
+  const { config } = app
+  const cookie = cookieNames({ secure: config.cookies.secure, shared: config.cookies.domain !== null })
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: {
         title: 'Gatehouse',
-        description: 'Server-side sessions for token-authenticated APIs. Sessions live in Redis with a sliding TTL; see docs/session-contract.md.',
+        description: 'Server-side sessions for token-authenticated APIs. Sessions live in Redis with a sliding TTL; see docs/session-contract.md. Every answer carries X-Request-Id; every error is `{ error, message }` (docs/api.md).',
         version: '1',
       },
+      servers: [{ url: '/', description: 'This server' }],
       components: {
         securitySchemes: {
           sessionToken: {
             type: 'apiKey',
             in: 'header',
             name: 'Authorization',
-            description: 'Token token=<token> (or Bearer <token>), the token from POST /sessions',
+            description: '`Token token=<token>` (or `Bearer <token>`), the token from POST /sessions',
+          },
+          sessionCookie: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: cookie.session.at(-1)!,
+            description: 'The web app\'s session cookie, set by a login with `transport: "cookie"`. With it, every POST, PUT and DELETE also needs csrfToken',
+          },
+          csrfToken: {
+            type: 'apiKey',
+            in: 'header',
+            name: CSRF_HEADER,
+            description: `The login's \`csrf_token\` (also in the readable ${cookie.csrf} cookie), with the cookie transport on POST, PUT and DELETE`,
           },
           serviceCredential: { type: 'http', scheme: 'bearer', description: 'An INTROSPECTION_TOKENS entry (POST /introspect only)' },
         },
+        headers: RESPONSE_HEADERS,
       },
     },
+    transformObject: (documents) => 'openapiObject' in documents ? withHeaderReferences(documents.openapiObject as Document) as typeof documents.openapiObject : documents.swaggerObject,
   })
   await app.register(swaggerUi, { routePrefix: DOCS_PREFIX })
 })
+
+/** Every response: X-Request-Id, and each header the schema names as a reference to components.headers. */
+function withHeaderReferences (document: Document): Document {
+  for (const operations of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      for (const response of Object.values(operation.responses ?? {})) {
+        const names = ['X-Request-Id', ...Object.keys(response.headers ?? {})]
+        response.headers = Object.fromEntries(names.map((name) => [name, name in RESPONSE_HEADERS ? { $ref: `#/components/headers/${name}` } : response.headers![name]]))
+      }
+    }
+  }
+  return document
+}

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { RETRY_AFTER_SECONDS } from '../http/error-map.js'
+import { alive, notReady, ready } from '../schemas/health.js'
 import { succeedsWithin } from '../shared/time-limit.js'
 
 type Check = 'ok' | 'down'
@@ -15,10 +16,10 @@ export interface Lifecycle {
 export const healthRoutes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, { lifecycle }) => {
   const { redis, db } = app
   // Liveness: the process is up and serving. Deliberately checks nothing else.
-  app.get('/health', async () => ({ status: 'ok' }))
+  app.get('/health', { schema: { operationId: 'health', summary: 'Liveness', response: { 200: alive } } }, async () => ({ status: 'ok' }))
 
   // Readiness: both dependencies answer, so this instance can serve traffic.
-  app.get('/ready', async (_request, reply) => {
+  app.get('/ready', { schema: { operationId: 'ready', summary: 'Readiness: Redis and PostgreSQL answer', response: { 200: ready, 503: notReady } } }, async (_request, reply) => {
     if (lifecycle.draining) {
       // Load balancers stop sending new requests; the ones in flight still finish.
       return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ error: 'not_ready', message: 'Shutting down: finishing the requests in flight' })

@@ -1,5 +1,6 @@
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, RouteOptions } from 'fastify'
 import { adminOnly } from '../plugins/authenticate.js'
+import { BODY_FAILURES, type Failure, SESSION_FAILURES, withFailures } from '../schemas/errors.js'
 import { accountRecoveryRoutes } from './account-recovery.js'
 import { activityRoutes } from './activity.js'
 import { adminRoutes } from './admin.js'
@@ -20,6 +21,13 @@ import { userRoutes } from './users.js'
  * context adds `adminOnly`.
  */
 export const routes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, { lifecycle }) => {
+  // What each gate can answer goes into the OpenAPI document beside the route's own failures
+  // (src/schemas/errors.ts). Every route first: a refused body or query, and no security unless a
+  // route or a gate below says which.
+  app.addHook('onRoute', (route) => {
+    if (route.schema?.hide === true) return
+    route.schema = { ...route.schema, security: route.schema?.security ?? [], response: withFailures(route.schema?.response as Record<string, unknown>, ...inputFailures(route)) }
+  })
   await app.register(healthRoutes, { lifecycle })
   await app.register(userRoutes)
   await app.register(loginRoutes)
@@ -31,18 +39,39 @@ export const routes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, 
 
   await app.register(async (authenticated) => {
     authenticated.addHook('onRequest', authenticated.authenticate)
-    // Routes behind the session check say so in the OpenAPI document.
+    // Routes behind the session check say so in the OpenAPI document: the token in Authorization,
+    // or the web app's cookie (with the CSRF header on a request that changes state).
     authenticated.addHook('onRoute', (route) => {
-      route.schema = { ...route.schema, security: [{ sessionToken: [] }] }
+      const safe = isSafe(route.method)
+      const cookie: Record<string, string[]> = safe ? { sessionCookie: [] } : { sessionCookie: [], csrfToken: [] }
+      const security = [{ sessionToken: [] }, cookie]
+      const failures: Failure[] = safe ? [...SESSION_FAILURES] : [...SESSION_FAILURES, 'csrf_rejected']
+      route.schema = { ...route.schema, security, response: withFailures(route.schema?.response as Record<string, unknown>, ...failures) }
     })
     await authenticated.register(meRoutes)
     await authenticated.register(sessionRoutes)
 
     await authenticated.register(async (admin) => {
       admin.addHook('onRequest', adminOnly)
+      admin.addHook('onRoute', (route) => {
+        route.schema = { ...route.schema, response: withFailures(route.schema?.response as Record<string, unknown>, 'forbidden') }
+      })
       await admin.register(adminRoutes)
       await admin.register(settingsRoutes)
       await admin.register(activityRoutes)
     })
   })
+}
+
+const isSafe = (method: string | string[]) => [method].flat().every((m) => m === 'GET' || m === 'HEAD')
+
+/**
+ * What Fastify refuses before a handler runs: a parameter, query or header its schema refuses
+ * (400), and on a method that reads a body, a malformed one (400), one too large (413) or of a type
+ * it does not read (415), whether or not the route takes a body.
+ */
+function inputFailures (route: RouteOptions): Failure[] {
+  if (!isSafe(route.method)) return [...BODY_FAILURES]
+  const schema = route.schema ?? {}
+  return schema.params || schema.querystring || schema.headers ? ['bad_request'] : []
 }

@@ -3,7 +3,7 @@ import formBody from '@fastify/formbody'
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import type { FastifyRequest } from 'fastify'
 import { errors, isUnauthenticated } from '../shared/errors.js'
-import { errorBody } from '../schemas/common.js'
+import { failures } from '../schemas/errors.js'
 import { introspectionBody, introspectionResponse } from '../schemas/introspection.js'
 import type { Role } from '../users/roles.js'
 
@@ -33,7 +33,7 @@ export const introspectionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app)
 
   app.post(
     '/introspect',
-    { onRequest: requireServiceCredential, schema: { security: [{ serviceCredential: [] }], body: introspectionBody, response: { 200: introspectionResponse, '4xx': errorBody } } },
+    { onRequest: requireServiceCredential, schema: { operationId: 'introspect', summary: 'Is the session of this token live (RFC 7662)', security: [{ serviceCredential: [] }], body: introspectionBody, response: { 200: introspectionResponse, ...failures('invalid_client', 'unavailable') } } },
     async (request, reply) => {
       reply.header('cache-control', 'no-store')
       const { token, extend } = request.body

@@ -4,7 +4,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { LoginResult } from '../core/login.js'
 import { deviceLabel, utf8HeaderValue } from '../http/device-label.js'
 import { errors } from '../shared/errors.js'
-import { errorBody } from '../schemas/common.js'
+import { userView } from '../schemas/common.js'
+import { failures } from '../schemas/errors.js'
 import { loginBody, loginHeaders, loginResponse } from '../schemas/sessions.js'
 import type { Device } from '../sessions/store.js'
 
@@ -16,7 +17,7 @@ export const loginRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { accounts, config } = app
   app.post(
     '/sessions',
-    { schema: { body: loginBody, headers: loginHeaders, response: { 201: loginResponse, '4xx': errorBody } } },
+    { schema: { operationId: 'login', summary: 'Log in: a new session and its token (or cookie)', body: loginBody, headers: loginHeaders, response: { 201: loginResponse, ...failures('invalid_credentials', 'email_unverified', 'csrf_rejected', 'too_many_attempts', 'busy', 'overloaded', 'unavailable') } } },
     async (request, reply) => {
       const { email, password, client } = request.body
       const wanted = transportOf(app, request, request.body.transport)
@@ -48,8 +49,8 @@ export function answerWithSession (app: FastifyInstance, request: FastifyRequest
     max_expires_at: new Date(result.maxExpiresAt).toISOString(),
     idle_timeout_seconds: result.idleTimeoutSeconds,
   }
-  if (transport === 'header') return reply.send({ user, token, ...clock })
-  return reply.send({ user, csrf_token: app.sessionCookies.set(reply, token, maxAgeSeconds), ...clock })
+  if (transport === 'header') return reply.send({ user: userView(user), token, ...clock })
+  return reply.send({ user: userView(user), csrf_token: app.sessionCookies.set(reply, token, maxAgeSeconds), ...clock })
 }
 
 /**

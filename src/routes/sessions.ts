@@ -3,7 +3,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { requireAuth } from '../plugins/authenticate.js'
 import { errors } from '../shared/errors.js'
 import type { SessionInfo, SessionPage } from '../sessions/store.js'
-import { errorBody, noContent } from '../schemas/common.js'
+import { noContent } from '../schemas/common.js'
+import { failures } from '../schemas/errors.js'
 import { revokeAllQuery, revokedCount, sessionIdParams, sessionList, type SessionPageQuery, sessionPageQuery } from '../schemas/sessions.js'
 
 /** The caller's own sessions. Behind `authenticate` (routes/index.ts). */
@@ -11,7 +12,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { sessions, sessionCookies: cookies } = app
   app.get(
     '/sessions',
-    { schema: { querystring: sessionPageQuery, response: { 200: sessionList, '4xx': errorBody } } },
+    { schema: { operationId: 'listSessions', summary: 'The sessions of the caller (the device list), a page at a time', querystring: sessionPageQuery, response: { 200: sessionList } } },
     async (request) => {
       const auth = requireAuth(request)
       // The caller's own session first, then the others newest first (stable while paged).
@@ -24,7 +25,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
     if (requireAuth(request).transport === 'cookie') cookies.clear(reply)
   }
 
-  app.delete('/sessions/current', { schema: { response: { 204: noContent, '4xx': errorBody } } }, async (request, reply) => {
+  app.delete('/sessions/current', { schema: { operationId: 'logout', summary: 'Log out: end this session', response: { 204: noContent } } }, async (request, reply) => {
     const auth = requireAuth(request)
     await sessions.revoke(auth.sessionId, auth.userId, 'logout', true)
     forgetCookies(request, reply)
@@ -33,7 +34,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
 
   app.delete(
     '/sessions/:id',
-    { schema: { params: sessionIdParams, response: { 204: noContent, '4xx': errorBody } } },
+    { schema: { operationId: 'endSession', summary: 'End one session of the caller', params: sessionIdParams, response: { 204: noContent, ...failures('session_not_found') } } },
     async (request, reply) => {
       const auth = requireAuth(request)
       if (!(await sessions.revoke(request.params.id, auth.userId, 'logout', request.params.id === auth.sessionId))) throw errors.sessionNotFound()
@@ -44,7 +45,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
 
   app.delete(
     '/sessions',
-    { schema: { querystring: revokeAllQuery, response: { 200: revokedCount, '4xx': errorBody } } },
+    { schema: { operationId: 'endOtherSessions', summary: 'End the other sessions of the caller (or all, with all=true)', querystring: revokeAllQuery, response: { 200: revokedCount } } },
     async (request, reply) => {
       const auth = requireAuth(request)
       const all = request.query.all === 'true'

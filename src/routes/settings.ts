@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-js
 import type { FastifyRequest } from 'fastify'
 import { requireAuth } from '../plugins/authenticate.js'
 import { errors } from '../shared/errors.js'
-import { errorBody } from '../schemas/common.js'
 import { clientEnded, clientParams, clientPolicy, clientPolicyBody, sessionTtlBody, sessionTtlResponse } from '../schemas/settings.js'
 import { type ClientPolicy, type TtlChange, type TtlState, TtlValueError } from '../sessions/session-ttl.js'
 
@@ -12,7 +11,7 @@ import { type ClientPolicy, type TtlChange, type TtlState, TtlValueError } from 
  */
 export const settingsRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { sessionTtl: ttl, users } = app
-  const schema = { response: { 200: sessionTtlResponse, '4xx': errorBody } }
+  const schema = { response: { 200: sessionTtlResponse } }
 
   /** Who made a change, as the config hash and the logs record it. */
   async function adminName (request: FastifyRequest): Promise<string> {
@@ -34,23 +33,23 @@ export const settingsRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
     }
   }
 
-  app.get('/admin/settings/session-ttl', { schema }, async () => ttlView(await ttl.read()))
+  app.get('/admin/settings/session-ttl', { schema: { ...schema, operationId: 'getSessionTtl', summary: 'The session TTL in force, and each client policy' } }, async () => ttlView(await ttl.read()))
 
   app.put(
     '/admin/settings/session-ttl',
-    { schema: { ...schema, body: sessionTtlBody } },
+    { schema: { ...schema, operationId: 'setSessionTtl', summary: 'Set the session TTL on every instance', body: sessionTtlBody(app.config.sessionMaxAgeSeconds) } },
     async (request) => {
       const by = await adminName(request)
       return logged(request, by, await refusingBadValues(() => ttl.set(request.body.ttl_seconds, by)))
     }
   )
 
-  app.delete('/admin/settings/session-ttl', { schema }, async (request) => {
+  app.delete('/admin/settings/session-ttl', { schema: { ...schema, operationId: 'resetSessionTtl', summary: 'Go back to the SESSION_TTL_SECONDS of the environment' } }, async (request) => {
     const by = await adminName(request)
     return logged(request, by, await ttl.reset(by))
   })
 
-  const clientSchema = { params: clientParams, response: { 200: clientPolicy, '4xx': errorBody } }
+  const clientSchema = { params: clientParams, response: { 200: clientPolicy } }
 
   /** The change as the logs show it, and the client's policy after it (nulls: the global one). */
   function clientChanged (request: FastifyRequest, by: string, client: string, { before, after }: TtlChange) {
@@ -61,7 +60,7 @@ export const settingsRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
 
   app.put(
     '/admin/settings/clients/:client',
-    { schema: { ...clientSchema, body: clientPolicyBody } },
+    { schema: { ...clientSchema, operationId: 'setClientPolicy', summary: 'Set the idle window and maximum age of one client', body: clientPolicyBody(app.config.sessionMaxAgeSeconds) } },
     async (request) => {
       const { client } = request.params
       const { idle_timeout_seconds: idle, max_age_seconds: maxAge = null } = request.body
@@ -70,7 +69,7 @@ export const settingsRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
     }
   )
 
-  app.delete('/admin/settings/clients/:client', { schema: clientSchema }, async (request) => {
+  app.delete('/admin/settings/clients/:client', { schema: { ...clientSchema, operationId: 'resetClientPolicy', summary: 'The client goes back to the global policy' } }, async (request) => {
     const { client } = request.params
     const by = await adminName(request)
     return clientChanged(request, by, client, await refusingBadValues(() => ttl.resetClient(client, by)))
@@ -80,7 +79,7 @@ export const settingsRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   // their keys expire on their own (docs/ops.md, "Client policies").
   app.delete(
     '/admin/clients/:client/sessions',
-    { schema: { params: clientParams, response: { 200: clientEnded, '4xx': errorBody } } },
+    { schema: { operationId: 'endClientSessions', summary: 'End every session of one client', params: clientParams, response: { 200: clientEnded } } },
     async (request) => {
       const { client } = request.params
       const by = await adminName(request)

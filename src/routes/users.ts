@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
-import { errorBody } from '../schemas/common.js'
+import { userView } from '../schemas/common.js'
+import { failures } from '../schemas/errors.js'
 import { signUpBody, signUpHeaders, signUpResponse } from '../schemas/users.js'
 import { answerWithSession, audienceOf, deviceOf, transportOf } from './login.js'
 
@@ -8,7 +9,7 @@ export const userRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   app.post(
     '/users',
     // X-Client and `client` are read only for a sign-in (deviceOf): a plain sign-up ignores them.
-    { schema: { body: signUpBody, headers: signUpHeaders, response: { 201: signUpResponse, '4xx': errorBody } } },
+    { schema: { operationId: 'signUp', summary: 'Create an account (and with sign_in, its first session)', body: signUpBody, headers: signUpHeaders, response: { 201: signUpResponse, ...failures('email_taken', 'csrf_rejected', 'too_many_attempts', 'busy', 'overloaded', 'unavailable') } } },
     async (request, reply) => {
       const { email, password, sign_in: signIn, client } = request.body
       // Checked before the account exists: a sign-in that could not be answered must not leave one behind.
@@ -17,7 +18,7 @@ export const userRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
         : undefined
       const { user, session } = await accounts.signUp(email, password, request.ip, signInAs)
       if (session && signInAs) return answerWithSession(app, request, reply, session, signInAs.transport)
-      return reply.code(201).send({ user })
+      return reply.code(201).send({ user: userView(user) })
     }
   )
 }

@@ -23,3 +23,9 @@ export const eventHeaders = {
   type: 'object',
   properties: { 'last-event-id': { type: 'string', pattern: EVENT_ID_PATTERN.source, description: 'Resume after this event (sent by EventSource when it reconnects)' } },
 } as const
+
+/** GET /admin/events: the stream itself, as its media type (docs/console.md describes the events). */
+export const eventStream = {
+  description: 'Server-sent events, one per session event, until the client goes, its session ends or the server closes',
+  content: { 'text/event-stream': { schema: { type: 'string', description: '`event: session` lines with `id:` and `data:` ({id, at, type, session_id, user_id, reason}); `event: signed-out` once the caller\'s own session has ended; `: ping` comments' } } },
+} as const
