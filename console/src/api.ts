@@ -62,7 +62,7 @@ export async function api<T = unknown> (method: 'GET' | 'POST' | 'PUT' | 'DELETE
 }
 
 // The shapes the console reads (docs/api.md).
-export interface User { id: string, email: string, role: 'user' | 'admin', createdAt: string, emailVerifiedAt: string | null }
+export interface User { id: string, email: string, role: 'user' | 'admin', created_at: string, email_verified_at: string | null }
 export interface Session { id: string, current: boolean, client: string, user_agent: string, ip: string, created_at: string, last_seen_at: string, expires_at: string, max_expires_at: string }
 export interface SessionPage { user: User, sessions: Session[], next_cursor: string | null }
 export interface ClientPolicy { client: string, idle_timeout_seconds: number | null, max_age_seconds: number | null, ended_before: string | null, set_by: string | null, set_at: string | null }

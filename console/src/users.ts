@@ -71,7 +71,7 @@ export function usersPanel (me: User): UsersPanel {
     result.replaceChildren(
       h('div', { class: 'user-card' },
         h('h3', {}, user.email),
-        h('p', { class: 'muted' }, `Id ${user.id} · signed up ${formatTime(user.createdAt)} · ${user.emailVerifiedAt === null ? 'email not confirmed' : `email confirmed ${formatTime(user.emailVerifiedAt)}`}`),
+        h('p', { class: 'muted' }, `Id ${user.id} · signed up ${formatTime(user.created_at)} · ${user.email_verified_at === null ? 'email not confirmed' : `email confirmed ${formatTime(user.email_verified_at)}`}`),
         roleForm(user),
         h('div', { class: 'row' },
           h('button', { type: 'button', class: 'danger', 'data-test': 'end-all', disabled: page.sessions.length === 0, on: { click: () => { void endAll(user) } } }, 'End all sessions'),

@@ -1,5 +1,6 @@
 /** Schemas every resource shares. */
 import { ENDED_REASONS, REVOKED_CAUSES } from '@gatehouse/session-reader/answers'
+import type { PublicUser } from '../users/repository.js'
 import { ROLES } from '../users/roles.js'
 
 export const errorBody = {
@@ -16,16 +17,27 @@ export const errorBody = {
 
 export const user = {
   type: 'object',
-  required: ['id', 'email', 'role', 'createdAt', 'emailVerifiedAt'],
+  required: ['id', 'email', 'role', 'created_at', 'email_verified_at', 'createdAt', 'emailVerifiedAt'],
   additionalProperties: false,
   properties: {
     id: { type: 'string', format: 'uuid' },
     email: { type: 'string' },
     role: { type: 'string', enum: ROLES },
-    createdAt: { type: 'string', format: 'date-time' },
-    emailVerifiedAt: { type: ['string', 'null'], format: 'date-time', description: 'When the user confirmed the email with a mailed token; null until then' },
+    created_at: { type: 'string', format: 'date-time', description: 'When the user signed up' },
+    email_verified_at: { type: ['string', 'null'], format: 'date-time', description: 'When the user confirmed the email with a mailed token; null until then' },
+    createdAt: { type: 'string', format: 'date-time', deprecated: true, description: 'Deprecated: created_at, under its old camelCase name; removed in the next release (docs/api.md)' },
+    emailVerifiedAt: { type: ['string', 'null'], format: 'date-time', deprecated: true, description: 'Deprecated: email_verified_at, under its old camelCase name; removed in the next release (docs/api.md)' },
   },
 } as const
+
+/**
+ * A user as the API shows it: snake_case like every other field, with the camelCase names of
+ * earlier releases beside them for one release (docs/api.md, "Deprecated fields").
+ */
+export function userView (user: PublicUser) {
+  const { id, email, role, createdAt, emailVerifiedAt } = user
+  return { id, email, role, created_at: createdAt, email_verified_at: emailVerifiedAt, createdAt, emailVerifiedAt }
+}
 
 export const userResponse = {
   type: 'object',

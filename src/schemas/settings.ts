@@ -1,13 +1,13 @@
 import { AUDIENCE_PATTERN } from '@gatehouse/session-reader/token'
 import { timestamp } from './common.js'
 
-export const sessionTtlBody = {
+/** `maxSeconds`: SESSION_MAX_AGE_SECONDS, the bound the document states and the schema enforces. */
+export const sessionTtlBody = (maxSeconds: number) => ({
   type: 'object',
   required: ['ttl_seconds'],
   additionalProperties: false,
-  // The upper bound (SESSION_MAX_AGE_SECONDS) is checked in the route, with a message that names it.
-  properties: { ttl_seconds: { type: 'integer', minimum: 1 } },
-} as const
+  properties: { ttl_seconds: { type: 'integer', minimum: 1, maximum: maxSeconds, description: `At most SESSION_MAX_AGE_SECONDS (${maxSeconds} here)` } },
+} as const)
 
 /** One client's policy as ops set it (docs/ops.md, "Client policies"); null: the global value applies. */
 export const clientPolicy = {
@@ -50,16 +50,19 @@ export const clientParams = {
   properties: { client: { type: 'string', pattern: AUDIENCE_PATTERN.source, description: 'The client: the audience its tokens are bound to (JWT-Aud), 1-128 of letters, digits and ._:/-' } },
 } as const
 
-export const clientPolicyBody = {
+/**
+ * `maxSeconds`: SESSION_MAX_AGE_SECONDS, which bounds both (the document states it, the schema
+ * enforces it); that the idle window fits the maximum age is checked in the route.
+ */
+export const clientPolicyBody = (maxSeconds: number) => ({
   type: 'object',
   required: ['idle_timeout_seconds'],
   additionalProperties: false,
-  // The upper bounds (the maximum age, SESSION_MAX_AGE_SECONDS) are checked in the route, with a message that names them.
   properties: {
-    idle_timeout_seconds: { type: 'integer', minimum: 1 },
-    max_age_seconds: { type: ['integer', 'null'], minimum: 1, description: 'Absent or null: SESSION_MAX_AGE_SECONDS' },
+    idle_timeout_seconds: { type: 'integer', minimum: 1, maximum: maxSeconds, description: `At most the client's maximum age, and SESSION_MAX_AGE_SECONDS (${maxSeconds} here)` },
+    max_age_seconds: { type: ['integer', 'null'], minimum: 1, maximum: maxSeconds, description: `Absent or null: SESSION_MAX_AGE_SECONDS (${maxSeconds} here), which is also the most` },
   },
-} as const
+} as const)
 
 export const clientEnded = {
   type: 'object',

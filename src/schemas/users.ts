@@ -1,21 +1,30 @@
 import { SESSION_ID_PATTERN } from '@gatehouse/session-reader/token'
 import type { FromSchema } from 'json-schema-to-ts'
-import { NO_CONTROL_CHARACTERS } from '../shared/email.js'
+import { EMAIL_PATTERN, NO_CONTROL_CHARACTERS } from '../shared/email.js'
 import { USER_ID_PATTERN } from '../shared/user-id.js'
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from '../users/passwords.js'
 import { ROLES } from '../users/roles.js'
 import { user } from './common.js'
 import { clientLabel, loginResponse, sessionClock } from './sessions.js'
 
-const newPassword = { type: 'string', minLength: MIN_PASSWORD_LENGTH, maxLength: MAX_PASSWORD_BYTES } as const
+/**
+ * bcrypt reads 72 bytes, so that is the rule, on the UTF-8 bytes (checkPasswordBytes). JSON Schema
+ * counts characters only: maxLength is the bound that follows from it (no character is under one
+ * byte), and the description states the rule itself.
+ */
+const newPassword = {
+  type: 'string',
+  minLength: MIN_PASSWORD_LENGTH,
+  maxLength: MAX_PASSWORD_BYTES,
+  description: `${MIN_PASSWORD_LENGTH} characters or more, and at most ${MAX_PASSWORD_BYTES} bytes in UTF-8: 72 ASCII characters, fewer with others (é takes 2 bytes, most emoji 4). A longer password is refused (400), never cut`,
+} as const
 
 export const signUpBody = {
   type: 'object',
   required: ['email', 'password'],
   additionalProperties: false,
   properties: {
-    email: { type: 'string', format: 'email', maxLength: 254, pattern: NO_CONTROL_CHARACTERS },
-    // Length in characters here; the 72-byte bcrypt limit is checked on the UTF-8 bytes in the route.
+    email: { type: 'string', maxLength: 254, pattern: EMAIL_PATTERN, description: 'An address with a domain of two labels or more (the pattern is the whole rule); compared case-insensitively' },
     password: newPassword,
     sign_in: { type: 'boolean', description: 'true: also sign in, answering as POST /sessions does (one request, one password hash)' },
     client: { ...clientLabel, description: `With sign_in only (a plain sign-up ignores it). ${clientLabel.description}` },
