@@ -8,6 +8,7 @@ import { createEventStream } from '../../src/sessions/events.js'
 import { createSessionStore, type SessionStore } from '../../src/sessions/store.js'
 import { testConfig, uniqueId } from './config.js'
 import { deleteUsers } from './db.js'
+import { responseChecker } from './openapi.js'
 import { adminClient, deleteKeys } from './redis.js'
 import { sleep } from './wait.js'
 
@@ -26,6 +27,7 @@ export interface TestContext {
 export async function buildTestApp (t: Test, env: Env = {}, options: BuildAppOptions = { logger: false }): Promise<TestContext> {
   const config = testConfig(env)
   const app = await buildApp(config, options)
+  checkAnswersAgainstDocument(t, app)
   const redis = adminClient(config)
   const domain = `${uniqueId()}.test.gatehouse`
   t.teardown(async () => {
@@ -36,6 +38,33 @@ export async function buildTestApp (t: Test, env: Env = {}, options: BuildAppOpt
     await deleteUsers(domain)
   })
   return { app, config, redis, email: () => `${uniqueId()}@${domain}` }
+}
+
+/**
+ * Every answer the test gets (app.inject or real HTTP) must be one the OpenAPI document describes
+ * (test/helpers/openapi.ts); one that is not fails the test that caused it.
+ */
+function checkAnswersAgainstDocument (t: Test, app: FastifyInstance): void {
+  const problemsOf = responseChecker(app)
+  app.addHook('onSend', (request, reply, payload, done) => {
+    let problems: string[]
+    try {
+      problems = problemsOf(request, reply, payload)
+    } catch (err) {
+      problems = [`the check failed: ${(err as Error).stack}`]
+    }
+    if (problems.length > 0) {
+      const message = `${request.method} ${request.url.slice(0, 200)} answered ${reply.statusCode} outside the OpenAPI document: ${problems.join('; ')}`
+      try {
+        t.fail(message)
+      } catch {
+        // The test has ended (an answer to a request it did not wait for): fail the file.
+        console.error(message)
+        process.exitCode = 1
+      }
+    }
+    done(null, payload)
+  })
 }
 
 /** Fastify logger options that keep every JSON log line in `lines`, as the server would print them. */

@@ -100,9 +100,10 @@ t.test('OpenAPI for the whole API at /docs/json, and a browsable page at /docs',
   ]) {
     t.ok(routes.includes(route), route)
   }
-  t.same(spec.paths['/me'].get.security, [{ sessionToken: [] }], 'authenticated routes say how')
+  t.same(spec.paths['/me'].get.security, [{ sessionToken: [] }, { sessionCookie: [] }], 'authenticated routes say how: the token, or the cookie')
+  t.same(spec.paths['/me/password'].put.security, [{ sessionToken: [] }, { sessionCookie: [], csrfToken: [] }], 'with the cookie, a change needs the CSRF header too')
   t.same(spec.paths['/introspect'].post.security, [{ serviceCredential: [] }])
-  t.equal(spec.paths['/users'].post.security, undefined, 'sign-up needs nothing')
+  t.same(spec.paths['/users'].post.security, [], 'sign-up needs nothing')
   t.ok(spec.paths['/sessions'].post.requestBody.content['application/json'].schema.properties.password, 'request bodies come from the route schemas')
   const login = spec.paths['/sessions'].post.responses['201'].content['application/json'].schema
   t.match(login.required, ['user', 'expires_at', 'max_expires_at', 'idle_timeout_seconds'], 'the login answer carries the session\'s clock')
