@@ -25,10 +25,10 @@ interface Answer { status: number, error: string, message: string }
  * Fastify's router refuses these before any route is chosen. Its own messages quote the decoded
  * path (CR, LF and markup included), so they are answered in these words instead.
  */
-const ROUTER_ERRORS: Record<string, Answer> = {
-  FST_ERR_BAD_URL: { status: 400, error: 'bad_request', message: 'The URL is not a valid path (check its percent-encoding)' },
-  FST_ERR_MAX_PARAM_LENGTH: { status: 414, error: 'uri_too_long', message: 'A segment of the path is too long' },
-}
+const ROUTER_ERRORS = new Map<string | undefined, Answer>([
+  ['FST_ERR_BAD_URL', { status: 400, error: 'bad_request', message: 'The URL is not a valid path (check its percent-encoding)' }],
+  ['FST_ERR_MAX_PARAM_LENGTH', { status: 414, error: 'uri_too_long', message: 'A segment of the path is too long' }],
+])
 
 /** The methods a path may have routes for. OPTIONS is CORS' business (its route matches every path). */
 const ROUTED_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
@@ -61,7 +61,7 @@ export function installErrorHandlers (app: FastifyInstance, options: ErrorHandle
     if (err.validation) {
       return reply.code(400).send({ error: 'bad_request', message: err.message })
     }
-    const routerError = ROUTER_ERRORS[err.code]
+    const routerError = ROUTER_ERRORS.get(err.code)
     if (routerError !== undefined) return send(reply, routerError)
     const status = err.statusCode ?? 500
     if (status === 413) {
@@ -79,7 +79,7 @@ export function installErrorHandlers (app: FastifyInstance, options: ErrorHandle
   app.setNotFoundHandler((request, reply) => {
     const routerError = routerErrors.get(request.raw)
     if (routerError !== undefined) {
-      const answer = ROUTER_ERRORS[routerError.error.code]
+      const answer = ROUTER_ERRORS.get(routerError.error.code)
       if (answer !== undefined) return send(reply, answer)
       request.log.error({ err: routerError.error }, 'unhandled router error')
       return send(reply, internalError(request))
@@ -140,9 +140,9 @@ const UNROUTED_PATH = '/.gatehouse-router-error'
  */
 export function frameworkErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const raw = request.raw
-  if (routerErrors.has(raw) || raw.url === UNROUTED_PATH) {
-    // Only if a route were added at UNROUTED_PATH with a bad parameter: answer rather than loop.
-    send(reply.header('x-request-id', request.id).headers(API_SECURITY_HEADERS), ROUTER_ERRORS[error.code] ?? internalError(request))
+  if (routerErrors.has(raw)) {
+    // The stand-in path itself refused: it cannot be, but answer here rather than loop.
+    send(reply.header('x-request-id', request.id).headers(API_SECURITY_HEADERS), ROUTER_ERRORS.get(error.code) ?? internalError(request))
     return
   }
   routerErrors.set(raw, { error, url: raw.url ?? '' })
