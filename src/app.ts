@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import pino from 'pino'
 import type { Config } from './config/index.js'
 import { BODY_LIMIT_BYTES, configureBodyParsing } from './http/body-parsing.js'
-import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
+import { clientErrorHandler, frameworkErrors, installErrorHandlers } from './http/error-handler.js'
 import { registerSecurityHeaders } from './http/security-headers.js'
 import { CSRF_HEADER } from './http/session-cookie.js'
 import accounts from './plugins/accounts.js'
@@ -85,13 +85,14 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     // (A number of hops is supported by Fastify but missing from its types, hence the function.)
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     clientErrorHandler,
+    frameworkErrors,
     ajv: {
       // Unknown fields are an error (400), not silently dropped; "123" is not a number.
       customOptions: { removeAdditional: false, coerceTypes: false },
     },
   })
   configureBodyParsing(app)
-  installErrorHandlers(app)
+  installErrorHandlers(app, { preflight: config.corsOrigins.length > 0 })
   try {
     await register(app, config, options)
   } catch (err) {

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { errors } from '../shared/errors.js'
 
 /** An auth API has small bodies; anything larger is refused (413) before it is parsed. */
 export const BODY_LIMIT_BYTES = 16 * 1024
@@ -17,16 +18,49 @@ export const DISCARD_TIMEOUT_MS = 10_000
  * JSON only, with one allowance: an empty body sent as application/json counts as no body.
  * Mobile HTTP clients often set that header on every request, and a logout (DELETE) must not
  * fail with 400 — leaving the session alive — just because of it. Routes that need a body still
- * reject the missing one through their schema. Proto/constructor poisoning stays an error.
+ * reject the missing one through their schema. Proto/constructor poisoning stays an error, and
+ * the 400 says which it was (Fastify's parser calls both "not valid JSON").
  */
 export function configureBodyParsing (app: FastifyInstance): void {
   // A text/plain body gets 415, not a confusing validation error.
   app.removeContentTypeParser(['text/plain'])
   const parseJson = app.getDefaultJsonParser('error', 'error')
+  const poisoning = poisoningOf(app)
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') return done(null, undefined)
-    parseJson(request, body as string, done)
+    parseJson(request, body as string, (err, parsed) => {
+      if (err === null) return done(null, parsed)
+      done(errors.badRequest(poisoning(request, body as string) ?? 'Body is not valid JSON'), undefined)
+    })
   })
+}
+
+/**
+ * Why a body the secure parser refused was refused, when the JSON itself is valid: the keys it
+ * refuses. Runs only on a refusal (at most BODY_LIMIT_BYTES), with the same parser allowing one
+ * of the two keys at a time, so that what is refused is exactly what Fastify's parser refuses.
+ */
+function poisoningOf (app: FastifyInstance) {
+  const allowingProto = app.getDefaultJsonParser('ignore', 'error')
+  const allowingConstructor = app.getDefaultJsonParser('error', 'ignore')
+  const parses = (parse: typeof allowingProto, request: FastifyRequest, body: string) => {
+    let ok = false
+    parse(request, body, (err) => { ok = err === null })
+    return ok
+  }
+  return (request: FastifyRequest, body: string): string | undefined => {
+    try {
+      JSON.parse(body)
+    } catch {
+      return undefined
+    }
+    const proto = !parses(allowingConstructor, request, body)
+    const constructor = !parses(allowingProto, request, body)
+    if (proto && constructor) return 'Body must not contain the key "__proto__", nor a "constructor" key holding a "prototype" key'
+    if (proto) return 'Body must not contain the key "__proto__"'
+    if (constructor) return 'Body must not contain a "constructor" key holding a "prototype" key'
+    return undefined
+  }
 }
 
 /**

@@ -64,9 +64,12 @@ export function securityHeaders (options: HelmetOptions): Record<string, string>
   return headers
 }
 
+/** What every API answer carries; also written by hand into the answers Node sends before Fastify (error-handler.ts). */
+export const API_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(securityHeaders(API))
+
 /** Sets the security headers on every answer, errors and 404s included: the page sets under /docs and /console. */
 export function registerSecurityHeaders (app: FastifyInstance, prefixes: { docs: string, console: string }): void {
-  const api = securityHeaders(API)
+  const api = API_SECURITY_HEADERS
   const docs = securityHeaders(PAGES)
   const console = securityHeaders(CONSOLE)
   app.addHook('onRequest', (request, reply, done) => {

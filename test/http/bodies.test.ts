@@ -21,7 +21,7 @@ t.test('every malformed request gets a JSON 4xx', async (t) => {
     ['form-encoded', { method: 'POST', url: '/users', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'email=a%40b.c&password=12345678' }, 415, 'unsupported_media_type'],
     ['no body at all', { method: 'POST', url: '/sessions' }, 400, 'bad_request'],
     ['unknown route', { method: 'GET', url: '/admin' }, 404, 'not_found'],
-    ['unknown method on a route', { method: 'PATCH', url: '/me' }, 404, 'not_found'],
+    ['unknown method on a route', { method: 'PATCH', url: '/me' }, 405, 'method_not_allowed'],
   ]
   for (const [name, request, status, error] of cases) {
     const res = await ctx.app.inject(request)
