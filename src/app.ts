@@ -25,6 +25,7 @@ import { CONSOLE_PREFIX } from './routes/console.js'
 import { apiDocs, DOCS_PREFIX } from './routes/docs.js'
 import type { Lifecycle } from './routes/health.js'
 import { routes } from './routes/index.js'
+import { urlForLog } from './shared/redact-url.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -56,10 +57,11 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       : {
           level: options.logger?.level ?? config.logLevel,
           // Tokens must never reach the logs: a request is logged as these fields and nothing else, so no
-          // header (Authorization, Cookie) can be. (pino's redact would clone every line to blank
-          // paths that are never there.)
+          // header (Authorization, Cookie) can be, and the URL as urlForLog writes it (no query value
+          // but the paging ones, no JWT). (pino's redact would clone every line to blank paths that
+          // are never there.)
           serializers: {
-            req: (request: FastifyRequest) => ({ method: request.method, url: withoutEmail(request.url), host: request.host, remoteAddress: request.ip }),
+            req: (request: FastifyRequest) => ({ method: request.method, url: urlForLog(request.url), host: request.host, remoteAddress: request.ip }),
           },
           // Written asynchronously: under load, lines that arrive while a write is in flight go out
           // together in the next one, instead of one blocking write(2) per line (docs/performance.md).
@@ -159,6 +161,3 @@ async function register (app: FastifyInstance, config: Config, options: BuildApp
 }
 
 const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops
-
-/** An admin's lookup by email (GET /admin/users?email=) is logged without the address: logs are not the place for it. */
-const withoutEmail = (url: string) => url.includes('email=') ? url.replace(/([?&]email=)[^&]*/g, '$1[redacted]') : url
