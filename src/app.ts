@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto'
 import pino from 'pino'
 import type { Config } from './config/index.js'
 import { BODY_LIMIT_BYTES, configureBodyParsing } from './http/body-parsing.js'
+import { pinClientAddress } from './http/client-address.js'
 import { clientErrorHandler, frameworkErrors, installErrorHandlers } from './http/error-handler.js'
 import { registerSecurityHeaders } from './http/security-headers.js'
 import { CSRF_HEADER } from './http/session-cookie.js'
@@ -25,6 +26,8 @@ import { CONSOLE_PREFIX } from './routes/console.js'
 import { apiDocs, DOCS_PREFIX } from './routes/docs.js'
 import type { Lifecycle } from './routes/health.js'
 import { routes } from './routes/index.js'
+import { proxyTrust } from './shared/ip-address.js'
+import { urlForLog } from './shared/redact-url.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -50,16 +53,18 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
  * module-level singletons), so two apps with different key prefixes can run side by side.
  */
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const trust = config.trustProxy === false ? false : proxyTrust(config.trustProxy)
   const app = Fastify({
     logger: options.logger === false
       ? false
       : {
           level: options.logger?.level ?? config.logLevel,
           // Tokens must never reach the logs: a request is logged as these fields and nothing else, so no
-          // header (Authorization, Cookie) can be. (pino's redact would clone every line to blank
-          // paths that are never there.)
+          // header (Authorization, Cookie) can be, and the URL as urlForLog writes it (no query value
+          // but the paging ones, no JWT). (pino's redact would clone every line to blank paths that
+          // are never there.)
           serializers: {
-            req: (request: FastifyRequest) => ({ method: request.method, url: withoutEmail(request.url), host: request.host, remoteAddress: request.ip }),
+            req: (request: FastifyRequest) => ({ method: request.method, url: urlForLog(request.url), host: request.host, remoteAddress: request.ip }),
           },
           // Written asynchronously: under load, lines that arrive while a write is in flight go out
           // together in the next one, instead of one blocking write(2) per line (docs/performance.md).
@@ -81,9 +86,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     // Fastify gives each plugin 10 s to start; the embedded database's first start (initdb) takes
     // about 8 s on a quiet machine of two cores and more on a busy one.
     ...(config.database.mode === 'embedded' ? { pluginTimeout: EMBEDDED_PLUGIN_TIMEOUT_MS } : {}),
-    // request.ip (recorded with each session) comes from X-Forwarded-For only through these proxies.
-    // (A number of hops is supported by Fastify but missing from its types, hence the function.)
-    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
+    // X-Forwarded-For (and -Host, -Proto) is believed only from these proxies: one function, the
+    // same one request.ip is computed with (pinClientAddress, below).
+    trustProxy: trust,
     clientErrorHandler,
     frameworkErrors,
     ajv: {
@@ -91,6 +96,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       customOptions: { removeAdditional: false, coerceTypes: false },
     },
   })
+  pinClientAddress(app, trust)
   configureBodyParsing(app)
   installErrorHandlers(app, { preflight: config.corsOrigins.length > 0 })
   try {
@@ -158,8 +164,3 @@ async function register (app: FastifyInstance, config: Config, options: BuildApp
   })
   await app.register(routes, { lifecycle })
 }
-
-const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops
-
-/** An admin's lookup by email (GET /admin/users?email=) is logged without the address: logs are not the place for it. */
-const withoutEmail = (url: string) => url.includes('email=') ? url.replace(/([?&]email=)[^&]*/g, '$1[redacted]') : url
