@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
+import { quotaFields } from '../plugins/throttles.js'
 import { errorBody, noContent } from '../schemas/common.js'
 import { mailRequestBody, resetConfirmBody, verificationConfirmBody } from '../schemas/users.js'
 
@@ -22,7 +23,7 @@ export const accountRecoveryRoutes: FastifyPluginAsyncJsonSchemaToTs = async (ap
     '/password-resets',
     { schema: { body: mailRequestBody, response: { 202: accepted, '4xx': errorBody } } },
     async (request, reply) => {
-      await recovery.requestPasswordReset(request.body.email, request.ip)
+      await recovery.requestPasswordReset(request.body.email, request.ip, quotaFields(reply))
       return reply.code(202).send({ status: 'accepted' })
     }
   )
@@ -31,7 +32,7 @@ export const accountRecoveryRoutes: FastifyPluginAsyncJsonSchemaToTs = async (ap
     '/password-resets/confirm',
     { schema: { body: resetConfirmBody, response: { 204: noContent, '4xx': errorBody } } },
     async (request, reply) => {
-      await recovery.confirmPasswordReset(request.body.token, request.body.password, request.ip)
+      await recovery.confirmPasswordReset(request.body.token, request.body.password, request.ip, quotaFields(reply))
       return reply.code(204).send(null)
     }
   )
@@ -40,7 +41,7 @@ export const accountRecoveryRoutes: FastifyPluginAsyncJsonSchemaToTs = async (ap
     '/email-verifications',
     { schema: { body: mailRequestBody, response: { 202: accepted, '4xx': errorBody } } },
     async (request, reply) => {
-      await recovery.requestVerification(request.body.email, request.ip)
+      await recovery.requestVerification(request.body.email, request.ip, quotaFields(reply))
       return reply.code(202).send({ status: 'accepted' })
     }
   )
@@ -49,7 +50,7 @@ export const accountRecoveryRoutes: FastifyPluginAsyncJsonSchemaToTs = async (ap
     '/email-verifications/confirm',
     { schema: { body: verificationConfirmBody, response: { 204: noContent, '4xx': errorBody } } },
     async (request, reply) => {
-      await recovery.confirmVerification(request.body.token, request.ip)
+      await recovery.confirmVerification(request.body.token, request.ip, quotaFields(reply))
       return reply.code(204).send(null)
     }
   )

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import { requireAuth } from '../plugins/authenticate.js'
+import { quotaFields } from '../plugins/throttles.js'
 import { errorBody, noContent, userResponse } from '../schemas/common.js'
 import { accountDeletionBody, passwordChangeBody } from '../schemas/users.js'
 import type { Role } from '../users/roles.js'
@@ -23,7 +24,7 @@ export const meRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
     { schema: { body: passwordChangeBody, response: { 204: noContent, '4xx': errorBody } } },
     async (request, reply) => {
       const auth = requireAuth(request)
-      await accounts.changePassword(auth.userId, auth.sessionId, request.body.current_password, request.body.new_password, request.ip)
+      await accounts.changePassword(auth.userId, auth.sessionId, request.body.current_password, request.body.new_password, request.ip, quotaFields(reply))
       return reply.code(204).send(null)
     }
   )
@@ -34,7 +35,7 @@ export const meRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
     { schema: { body: accountDeletionBody, response: { 204: noContent, '4xx': errorBody } } },
     async (request, reply) => {
       const auth = requireAuth(request)
-      const ended = await accounts.deleteOwnAccount(auth.userId, request.body.password, request.ip)
+      const ended = await accounts.deleteOwnAccount(auth.userId, request.body.password, request.ip, quotaFields(reply))
       request.log.info({ userId: auth.userId, ended }, 'a user deleted their account')
       if (auth.transport === 'cookie') cookies.clear(reply)
       return reply.code(204).send(null)
