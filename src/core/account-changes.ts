@@ -1,6 +1,7 @@
 import type { DeletedBy } from '../sessions/events.js'
 import type { SessionStore } from '../sessions/store.js'
 import { errors } from '../shared/errors.js'
+import type { OnQuota } from '../throttle/quotas.js'
 import type { Throttles } from '../throttle/throttles.js'
 import { checkPasswordBytes, type PasswordHasher } from '../users/passwords.js'
 import { type PublicUser, publicUser, type Role, type UserRepository } from '../users/repository.js'
@@ -56,9 +57,9 @@ export interface PasswordChangeDeps extends AccountAdminDeps {
  */
 export function createOwnAccountDeletion ({ users, passwords, throttles, sessions }: PasswordChangeDeps) {
   const { deleteUser } = createAccountAdmin({ users, throttles, sessions })
-  return async function deleteOwnAccount (userId: string, password: string, ip: string): Promise<number> {
+  return async function deleteOwnAccount (userId: string, password: string, ip: string, onQuota?: OnQuota): Promise<number> {
     const user = await requireLiveUser({ users, sessions }, userId)
-    if (!(await throttles.passwordAttempt(user.email, ip, () => passwords.verify(password, user.passwordHash)))) throw errors.wrongPassword()
+    if (!(await throttles.passwordAttempt(user.email, ip, () => passwords.verify(password, user.passwordHash), onQuota))) throw errors.wrongPassword()
     const ended = await deleteUser(user.id, 'self')
     // Deleted by a concurrent request meanwhile: the outcome the caller asked for.
     return ended ?? 0
@@ -71,10 +72,10 @@ export function createPasswordChange ({ users, passwords, throttles, sessions }:
    * Throws `invalid_password` when `current` is wrong; wrong guesses count against the account's
    * login limit (`too_many_attempts`), so a stolen session cannot be used to guess the password.
    */
-  return async function changePassword (userId: string, keep: string, current: string, next: string, ip: string): Promise<void> {
+  return async function changePassword (userId: string, keep: string, current: string, next: string, ip: string, onQuota?: OnQuota): Promise<void> {
     checkPasswordBytes('new_password', next)
     const user = await requireLiveUser({ users, sessions }, userId)
-    if (!(await throttles.passwordAttempt(user.email, ip, () => passwords.verify(current, user.passwordHash)))) throw errors.wrongPassword()
+    if (!(await throttles.passwordAttempt(user.email, ip, () => passwords.verify(current, user.passwordHash), onQuota))) throw errors.wrongPassword()
     const hash = await passwords.hash(next)
     await withSessionsEnded(sessions, userId, 'password-change', keep, () => users.setPasswordHash(userId, hash))
     // Networks made known with the old password are not the new one's.

@@ -1,6 +1,7 @@
 import type { SessionStore } from '../sessions/store.js'
 import { errors } from '../shared/errors.js'
 import type { Log } from '../shared/log.js'
+import type { OnQuota } from '../throttle/quotas.js'
 import type { Throttles } from '../throttle/throttles.js'
 import type { AccountTokens } from '../users/account-tokens.js'
 import { checkPasswordBytes, type PasswordHasher } from '../users/passwords.js'
@@ -25,9 +26,9 @@ export interface AccountRecoveryDeps {
  */
 export function createAccountRecovery ({ users, passwords, throttles, sessions, tokens, mail, log }: AccountRecoveryDeps) {
   return {
-    /** POST /password-resets: mails a reset token if the email has an account. */
-    async requestPasswordReset (email: string, ip: string): Promise<void> {
-      await throttles.mailRequest(email, ip)
+    /** POST /password-resets: mails a reset token if the email has an account. `onQuota`, here and below: what is left of the limits (throttle/quotas.ts). */
+    async requestPasswordReset (email: string, ip: string, onQuota?: OnQuota): Promise<void> {
+      await throttles.mailRequest(email, ip, onQuota)
       const user = await users.findByEmail(email)
       if (user) mail.send('password-reset', user, ip)
     },
@@ -36,11 +37,11 @@ export function createAccountRecovery ({ users, passwords, throttles, sessions, 
      * POST /password-resets/confirm: sets the password and ends every session of the user; any
      * other reset token of the user dies too. `invalid_reset_token` for any token that is not live.
      */
-    async confirmPasswordReset (token: string, password: string, ip: string): Promise<void> {
+    async confirmPasswordReset (token: string, password: string, ip: string, onQuota?: OnQuota): Promise<void> {
       checkPasswordBytes('password', password)
       // A cheap look first: a bcrypt run (hundreds of ms of a worker) only for a token that names a
       // user. Wrong tokens count against the address, as wrong passwords do.
-      const userId = await throttles.tokenAttempt(ip, () => tokens.peek(token, 'password_reset'))
+      const userId = await throttles.tokenAttempt(ip, () => tokens.peek(token, 'password_reset'), onQuota)
       if (userId === null) throw errors.invalidResetToken()
       const hash = await passwords.hash(password)
       // The token is used up in the same transaction that sets the password: of two confirms, one
@@ -54,15 +55,15 @@ export function createAccountRecovery ({ users, passwords, throttles, sessions, 
     },
 
     /** POST /email-verifications: mails a verification token if the email has an account not yet confirmed. */
-    async requestVerification (email: string, ip: string): Promise<void> {
-      await throttles.mailRequest(email, ip)
+    async requestVerification (email: string, ip: string, onQuota?: OnQuota): Promise<void> {
+      await throttles.mailRequest(email, ip, onQuota)
       const user = await users.findByEmail(email)
       if (user && user.emailVerifiedAt === null) mail.send('email-verification', user, ip)
     },
 
     /** POST /email-verifications/confirm: `invalid_verification_token` for any token that is not live. */
-    async confirmVerification (token: string, ip: string): Promise<void> {
-      const verified = await throttles.tokenAttempt(ip, () => tokens.verifyEmail(token))
+    async confirmVerification (token: string, ip: string, onQuota?: OnQuota): Promise<void> {
+      const verified = await throttles.tokenAttempt(ip, () => tokens.verifyEmail(token), onQuota)
       if (verified === null) throw errors.invalidVerificationToken()
       try {
         // For the sessions from before, which recorded '' at login (touch-session.lua reads it for them).

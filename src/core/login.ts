@@ -1,6 +1,7 @@
 import type { Device, SessionStore } from '../sessions/store.js'
 import { errors, isGatehouseError } from '../shared/errors.js'
 import type { Log } from '../shared/log.js'
+import type { OnQuota } from '../throttle/quotas.js'
 import type { Throttles } from '../throttle/throttles.js'
 import type { TokenService } from '../tokens/tokens.js'
 import type { PasswordHasher } from '../users/passwords.js'
@@ -93,11 +94,12 @@ export function createLogin ({ users, passwords, throttles, sessions, tokens, ob
    */
   /**
    * `audience`: the client the token is to be bound to (`aud`), when it asked for that at login;
-   * every request with the token must then name it (JWT_AUD_HEADER).
+   * every request with the token must then name it (JWT_AUD_HEADER). `onQuota`: told what is left
+   * of the login limits the caller may see (throttle/quotas.ts), whatever the outcome.
    */
-  return async function login (email: string, password: string, device: Device, audience: string | null = null): Promise<LoginResult> {
+  return async function login (email: string, password: string, device: Device, audience: string | null = null, onQuota?: OnQuota): Promise<LoginResult> {
     try {
-      const result = await attempt(email, password, device, audience)
+      const result = await attempt(email, password, device, audience, onQuota)
       observe('ok')
       return result
     } catch (err) {
@@ -106,7 +108,7 @@ export function createLogin ({ users, passwords, throttles, sessions, tokens, ob
     }
   }
 
-  async function attempt (email: string, password: string, device: Device, audience: string | null): Promise<LoginResult> {
+  async function attempt (email: string, password: string, device: Device, audience: string | null, onQuota?: OnQuota): Promise<LoginResult> {
     // A password check the pool would refuse now is refused before the reads below (see refuseIfBusy).
     passwords.refuseIfBusy()
     for (let round = 0; round < MAX_ATTEMPTS; round++) {
@@ -120,7 +122,7 @@ export function createLogin ({ users, passwords, throttles, sessions, tokens, ob
       const user = await users.findById(id)
       // An unknown email still costs one bcrypt compare (against a dummy hash), like a wrong password,
       // and counts against the same limits.
-      const ok = await throttles.passwordAttempt(email, device.ip, () => passwords.verify(password, user?.passwordHash ?? null))
+      const ok = await throttles.passwordAttempt(email, device.ip, () => passwords.verify(password, user?.passwordHash ?? null), onQuota)
       if (!ok || !user) throw errors.invalidCredentials()
       if (passwords.needsRehash(user.passwordHash)) await upgradeHash(user.id, user.passwordHash, password)
       // Only after the password was right: to anyone else this account looks like any other.

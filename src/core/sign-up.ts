@@ -1,6 +1,7 @@
 import type { SessionStore, Device } from '../sessions/store.js'
 import { isGatehouseError } from '../shared/errors.js'
 import type { Log } from '../shared/log.js'
+import type { OnQuota } from '../throttle/quotas.js'
 import type { Throttles } from '../throttle/throttles.js'
 import type { TokenService } from '../tokens/tokens.js'
 import { checkPasswordBytes, type PasswordHasher } from '../users/passwords.js'
@@ -33,9 +34,9 @@ export function createSignUp ({ users, passwords, throttles, sessions, tokens, m
    * address's limit. `signIn`: also a session, from the same request and the one bcrypt run (the
    * hash just made proves nothing a second check would not).
    */
-  return async function signUp (email: string, password: string, ip: string, signIn?: { device: Device, audience: string | null }): Promise<SignUpResult> {
+  return async function signUp (email: string, password: string, ip: string, signIn?: { device: Device, audience: string | null }, onQuota?: OnQuota): Promise<SignUpResult> {
     // Every attempt counts, a taken email too: that keeps probing which emails have accounts slow.
-    await throttles.signUp(ip)
+    await throttles.signUp(ip, onQuota)
     checkPasswordBytes('password', password)
     const user = await users.create(email, await passwords.hash(password))
     mail?.send('email-verification', user, ip)

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
+import { quotaFields } from '../plugins/throttles.js'
 import { noContent } from '../schemas/common.js'
 import { failures } from '../schemas/errors.js'
 import { mailRequestBody, resetConfirmBody, verificationConfirmBody } from '../schemas/users.js'
@@ -23,7 +24,7 @@ export const accountRecoveryRoutes: FastifyPluginAsyncJsonSchemaToTs = async (ap
     '/password-resets',
     { schema: { operationId: 'requestPasswordReset', summary: 'Mail a password reset link', body: mailRequestBody, response: { 202: accepted, ...failures('too_many_attempts', 'unavailable') } } },
     async (request, reply) => {
-      await recovery.requestPasswordReset(request.body.email, request.ip)
+      await recovery.requestPasswordReset(request.body.email, request.ip, quotaFields(reply))
       return reply.code(202).send({ status: 'accepted' })
     }
   )
@@ -32,7 +33,7 @@ export const accountRecoveryRoutes: FastifyPluginAsyncJsonSchemaToTs = async (ap
     '/password-resets/confirm',
     { schema: { operationId: 'confirmPasswordReset', summary: 'Set a new password with a mailed reset token', body: resetConfirmBody, response: { 204: noContent, ...failures('invalid_reset_token', 'too_many_attempts', 'busy', 'overloaded', 'unavailable') } } },
     async (request, reply) => {
-      await recovery.confirmPasswordReset(request.body.token, request.body.password, request.ip)
+      await recovery.confirmPasswordReset(request.body.token, request.body.password, request.ip, quotaFields(reply))
       return reply.code(204).send(null)
     }
   )
@@ -41,7 +42,7 @@ export const accountRecoveryRoutes: FastifyPluginAsyncJsonSchemaToTs = async (ap
     '/email-verifications',
     { schema: { operationId: 'requestEmailVerification', summary: 'Mail an email verification link', body: mailRequestBody, response: { 202: accepted, ...failures('too_many_attempts', 'unavailable') } } },
     async (request, reply) => {
-      await recovery.requestVerification(request.body.email, request.ip)
+      await recovery.requestVerification(request.body.email, request.ip, quotaFields(reply))
       return reply.code(202).send({ status: 'accepted' })
     }
   )
@@ -50,7 +51,7 @@ export const accountRecoveryRoutes: FastifyPluginAsyncJsonSchemaToTs = async (ap
     '/email-verifications/confirm',
     { schema: { operationId: 'confirmEmailVerification', summary: 'Confirm the email with a mailed verification token', body: verificationConfirmBody, response: { 204: noContent, ...failures('invalid_verification_token', 'too_many_attempts', 'unavailable') } } },
     async (request, reply) => {
-      await recovery.confirmVerification(request.body.token, request.ip)
+      await recovery.confirmVerification(request.body.token, request.ip, quotaFields(reply))
       return reply.code(204).send(null)
     }
   )

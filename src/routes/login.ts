@@ -3,6 +3,7 @@ import { AUDIENCE_PATTERN } from '@gatehouse/session-reader/token'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { LoginResult } from '../core/login.js'
 import { deviceLabel, utf8HeaderValue } from '../http/device-label.js'
+import { quotaFields } from '../plugins/throttles.js'
 import { errors } from '../shared/errors.js'
 import { userView } from '../schemas/common.js'
 import { failures } from '../schemas/errors.js'
@@ -22,7 +23,7 @@ export const loginRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
       const { email, password, client } = request.body
       const wanted = transportOf(app, request, request.body.transport)
       const audience = audienceOf(request, config.jwt.audienceHeader)
-      const result = await accounts.login(email, password, deviceOf(request, client), audience)
+      const result = await accounts.login(email, password, deviceOf(request, client), audience, quotaFields(reply))
       return answerWithSession(app, request, reply, result, wanted)
     }
   )

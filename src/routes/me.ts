@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import { requireAuth } from '../plugins/authenticate.js'
+import { quotaFields } from '../plugins/throttles.js'
 import { noContent, userResponse, userView } from '../schemas/common.js'
 import { failures } from '../schemas/errors.js'
 import { accountDeletionBody, passwordChangeBody } from '../schemas/users.js'
@@ -24,7 +25,7 @@ export const meRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
     { schema: { operationId: 'changePassword', summary: 'Change the password (ends every other session)', body: passwordChangeBody, response: { 204: noContent, ...failures('invalid_password', 'too_many_attempts', 'busy', 'overloaded') } } },
     async (request, reply) => {
       const auth = requireAuth(request)
-      await accounts.changePassword(auth.userId, auth.sessionId, request.body.current_password, request.body.new_password, request.ip)
+      await accounts.changePassword(auth.userId, auth.sessionId, request.body.current_password, request.body.new_password, request.ip, quotaFields(reply))
       return reply.code(204).send(null)
     }
   )
@@ -35,7 +36,7 @@ export const meRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
     { schema: { operationId: 'deleteMe', summary: 'Delete the account, with the password re-entered', body: accountDeletionBody, response: { 204: noContent, ...failures('invalid_password', 'too_many_attempts', 'busy', 'overloaded') } } },
     async (request, reply) => {
       const auth = requireAuth(request)
-      const ended = await accounts.deleteOwnAccount(auth.userId, request.body.password, request.ip)
+      const ended = await accounts.deleteOwnAccount(auth.userId, request.body.password, request.ip, quotaFields(reply))
       request.log.info({ userId: auth.userId, ended }, 'a user deleted their account')
       if (auth.transport === 'cookie') cookies.clear(reply)
       return reply.code(204).send(null)

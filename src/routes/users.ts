@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
+import { quotaFields } from '../plugins/throttles.js'
 import { userView } from '../schemas/common.js'
 import { failures } from '../schemas/errors.js'
 import { signUpBody, signUpHeaders, signUpResponse } from '../schemas/users.js'
@@ -16,7 +17,7 @@ export const userRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
       const signInAs = signIn === true
         ? { transport: transportOf(app, request, request.body.transport), device: deviceOf(request, client), audience: audienceOf(request, config.jwt.audienceHeader) }
         : undefined
-      const { user, session } = await accounts.signUp(email, password, request.ip, signInAs)
+      const { user, session } = await accounts.signUp(email, password, request.ip, signInAs, quotaFields(reply))
       if (session && signInAs) return answerWithSession(app, request, reply, session, signInAs.transport)
       return reply.code(201).send({ user: userView(user) })
     }

@@ -5,6 +5,7 @@ import type { ThrottleConfig } from '../config/index.js'
 import { errors, orUnavailable } from '../shared/errors.js'
 import { normaliseEmail } from '../shared/email.js'
 import { addressKey, networkKey } from './client-address.js'
+import { MAIL_WINDOW_SECONDS, type OnQuota, QUOTA_FAMILIES, type QuotaPolicy, type QuotaState } from './quotas.js'
 
 export type Limit = 'login_account_network' | 'login_account' | 'login_ip' | 'signup_ip' | 'mail_email_network' | 'mail_ip' | 'token_ip'
 
@@ -15,16 +16,17 @@ export interface Throttles {
    * lately), and this client address; 429 when any is used up. The attempt is counted against them
    * before it runs, so concurrent guesses cannot slip past a limit. A success clears the account's
    * count for its network, remembers the network, and is itself taken back from the other counts.
-   * An attempt that could not run (503) counts for none.
+   * An attempt that could not run (503) counts for none. `onQuota` is told what is left of the
+   * `login` and `login-ip` policies (quotas.ts), never of the account's count from all networks.
    */
-  passwordAttempt(email: string, ip: string, check: () => Promise<boolean>): Promise<boolean>
+  passwordAttempt(email: string, ip: string, check: () => Promise<boolean>, onQuota?: OnQuota): Promise<boolean>
   /**
    * Forgets the networks the account logged in from (a password change, an account deletion):
    * whoever knew the old password may have made their own networks known with it.
    */
   forgetNetworks(email: string): Promise<void>
   /** Counts one sign-up attempt from `ip`; 429 past the limit. */
-  signUp(ip: string): Promise<void>
+  signUp(ip: string, onQuota?: OnQuota): Promise<void>
   /**
    * Clears the account's failed logins, overall and from `ip`'s network: a password reset from
    * there has just proved the mailbox is the owner's, who should not stay locked out, by their own
@@ -38,7 +40,7 @@ export interface Throttles {
    * so a 429 tells nothing; and a stranger's requests use up only their own network's budget for
    * the email, never the owner's.
    */
-  mailRequest(email: string, ip: string): Promise<void>
+  mailRequest(email: string, ip: string, onQuota?: OnQuota): Promise<void>
   /**
    * Whether one more mail may go to this recipient this hour (MAIL_MAX_PER_EMAIL, all networks
    * together): what bounds the mail one inbox gets. Requests from a network the account logged in
@@ -51,7 +53,7 @@ export interface Throttles {
    * Runs `check` (a mailed token's redemption) under the address's limit on wrong tokens
    * (LOGIN_MAX_FAILURES_PER_IP, as wrong passwords): 429 past it. A right token is not counted.
    */
-  tokenAttempt<T>(ip: string, check: () => Promise<T | null>): Promise<T | null>
+  tokenAttempt<T>(ip: string, check: () => Promise<T | null>, onQuota?: OnQuota): Promise<T | null>
 }
 
 export interface ThrottleOptions extends ThrottleConfig {
@@ -71,6 +73,25 @@ const digest = (value: string) => createHash('sha256').update(value).digest('bas
 const KNOWN_NETWORK_DAYS = 30
 const KNOWN_NETWORKS_MAX = 10
 const KNOWN_NETWORK_MS = KNOWN_NETWORK_DAYS * 24 * 3600 * 1000
+
+/** The policy a caller is told a limit's count under (quotas.ts); the account's overall count shows as its own network's. */
+const POLICY_OF: Record<Limit, QuotaPolicy> = {
+  login_account_network: 'login',
+  login_account: 'login',
+  login_ip: 'login-ip',
+  signup_ip: 'signup',
+  mail_email_network: 'mail',
+  mail_ip: 'mail-ip',
+  token_ip: 'token-ip',
+}
+
+/** What a limiter's answer says is left, in whole seconds as Retry-After counts them. */
+const stateOf = (policy: QuotaPolicy, res: RateLimiterRes, quota: number): QuotaState => ({
+  policy,
+  // A reward that lands after the key expired leaves -1 consumed: never report more than the quota.
+  remaining: Math.min(quota, Math.max(0, res.remainingPoints)),
+  resetSeconds: Math.max(0, Math.ceil(res.msBeforeNext / 1000)),
+})
 
 /** One count an attempt is made against. */
 interface Count {
@@ -104,7 +125,8 @@ export function createThrottles (redis: RedisClient, options: ThrottleOptions): 
   const perAccount = limiter('login_account', options.loginFailuresPerAccount, options.loginWindowSeconds)
   const perAddress = limiter('login_ip', options.loginFailuresPerIp, options.loginWindowSeconds)
   const signUps = limiter('signup_ip', options.signupsPerIp, options.signupWindowSeconds, true)
-  const HOUR = 3600
+  // The mail limits' window, as quotas.ts tells callers.
+  const HOUR = MAIL_WINDOW_SECONDS
   const mailPerAddress = limiter('mail_ip', options.mailRequestsPerIp, HOUR)
   const mailPerEmailNetwork = limiter('mail_email_network', options.mailRequestsPerEmail, HOUR)
   const mailsPerRecipient = limiter('mail_email', options.mailRequestsPerEmail, HOUR)
@@ -148,15 +170,21 @@ export function createThrottles (redis: RedisClient, options: ThrottleOptions): 
     if (oldest.length > 0) await redis.hdel(key, ...oldest)
   }
 
-  /** A refusal of the limiter becomes 429 with the seconds left; a Redis failure, 503. */
-  const refusal = (limit: Limit, reason: unknown) => {
+  /**
+   * A refusal of the limiter becomes 429 with the seconds left, and the caller is told that its
+   * policy has nothing left until then (RateLimit's t is Retry-After); a Redis failure, 503.
+   */
+  const refusal = (limit: Limit, reason: unknown, family: readonly QuotaPolicy[], onQuota?: OnQuota) => {
     if (!(reason instanceof RateLimiterRes)) return Object.assign(errors.unavailable('redis'), { cause: reason })
     options.onLimited?.(limit)
-    return errors.tooManyAttempts(Math.max(1, Math.ceil(reason.msBeforeNext / 1000)))
+    const retryAfterSeconds = Math.max(1, Math.ceil(reason.msBeforeNext / 1000))
+    onQuota?.({ policies: family, states: [{ policy: POLICY_OF[limit], remaining: 0, resetSeconds: retryAfterSeconds }] })
+    return errors.tooManyAttempts(retryAfterSeconds)
   }
 
   return {
-    async passwordAttempt (email, ip, check) {
+    async passwordAttempt (email, ip, check, onQuota) {
+      const family = QUOTA_FAMILIES.password
       const { accountId, network: clientNetwork, accountNetwork } = countedAs(email, ip)
       const network: Count = { limit: 'login_account_network', limiter: perAccountNetwork, key: accountNetwork }
       const account: Count = { limit: 'login_account', limiter: perAccount, key: accountId }
@@ -169,7 +197,7 @@ export function createThrottles (redis: RedisClient, options: ThrottleOptions): 
       if (refused >= 0) {
         // No password was checked, so this attempt counts against no limit.
         await refund()
-        throw refusal(counts[refused]!.limit, (consumed[refused] as PromiseRejectedResult).reason)
+        throw refusal(counts[refused]!.limit, (consumed[refused] as PromiseRejectedResult).reason, family, onQuota)
       }
       let ok: boolean
       try {
@@ -178,41 +206,54 @@ export function createThrottles (redis: RedisClient, options: ThrottleOptions): 
         await refund()
         throw err
       }
-      if (ok) {
-        await orUnavailable('redis', () =>
-          Promise.all([perAccountNetwork.delete(network.key), known ? null : perAccount.reward(account.key), perAddress.reward(address.key)]))
-        // Best effort: a login is not refused for failing to remember where it came from.
-        await rememberNetwork(knownNetworksKey(accountId), clientNetwork).catch(() => {})
+      if (!ok) {
+        // What the limiters answered when counting the attempt: no further round trip.
+        const answered = (count: Count) => (consumed[counts.indexOf(count)] as PromiseFulfilledResult<RateLimiterRes>).value
+        onQuota?.({ policies: family, states: [stateOf('login', answered(network), options.loginFailuresPerAccountNetwork), stateOf('login-ip', answered(address), options.loginFailuresPerIp)] })
+        return false
       }
-      return ok
+      const [, , rewarded] = await orUnavailable('redis', () =>
+        Promise.all([perAccountNetwork.delete(network.key), known ? null : perAccount.reward(account.key), perAddress.reward(address.key)]))
+      // The network's count is gone: its whole quota is left, for a window that starts at the next failure.
+      onQuota?.({
+        policies: family,
+        states: [
+          { policy: 'login', remaining: options.loginFailuresPerAccountNetwork, resetSeconds: options.loginWindowSeconds },
+          stateOf('login-ip', rewarded, options.loginFailuresPerIp),
+        ],
+      })
+      // Best effort: a login is not refused for failing to remember where it came from.
+      await rememberNetwork(knownNetworksKey(accountId), clientNetwork).catch(() => {})
+      return true
     },
     async forgetNetworks (email) {
       await orUnavailable('redis', () => redis.del(knownNetworksKey(digest(normaliseEmail(email)))))
     },
-    async signUp (ip) {
-      try {
-        await signUps.consume(addressKey(ip))
-      } catch (reason) {
-        throw refusal('signup_ip', reason)
-      }
+    async signUp (ip, onQuota) {
+      const family = QUOTA_FAMILIES.signUp
+      const after = await signUps.consume(addressKey(ip)).catch((reason) => { throw refusal('signup_ip', reason, family, onQuota) })
+      onQuota?.({ policies: family, states: [stateOf('signup', after, options.signupsPerIp)] })
     },
     async forgetFailures (email, ip) {
       const { accountId, accountNetwork } = countedAs(email, ip)
       await orUnavailable('redis', () => Promise.all([perAccount.delete(accountId), perAccountNetwork.delete(accountNetwork)]))
     },
-    async mailRequest (email, ip) {
+    async mailRequest (email, ip, onQuota) {
+      const family = QUOTA_FAMILIES.mailRequest
       // One after the other: an address over its limit spends nothing of anyone's email budget.
-      await mailPerAddress.consume(addressKey(ip)).catch((reason) => { throw refusal('mail_ip', reason) })
-      await mailPerEmailNetwork.consume(countedAs(email, ip).accountNetwork).catch((reason) => { throw refusal('mail_email_network', reason) })
+      const perAddress = await mailPerAddress.consume(addressKey(ip)).catch((reason) => { throw refusal('mail_ip', reason, family, onQuota) })
+      const perEmail = await mailPerEmailNetwork.consume(countedAs(email, ip).accountNetwork).catch((reason) => { throw refusal('mail_email_network', reason, family, onQuota) })
+      onQuota?.({ policies: family, states: [stateOf('mail', perEmail, options.mailRequestsPerEmail), stateOf('mail-ip', perAddress, options.mailRequestsPerIp)] })
     },
     async mailRecipient (email, ip) {
       const { accountId, network } = countedAs(email, ip)
       return (await isKnownNetwork(accountId, network)) || spend(mailsPerRecipient, accountId)
     },
     mailBudget: (kind) => spend(mailsInAll, kind),
-    async tokenAttempt (ip, check) {
+    async tokenAttempt (ip, check, onQuota) {
+      const family = QUOTA_FAMILIES.token
       const key = addressKey(ip)
-      await wrongTokens.consume(key).catch((reason) => { throw refusal('token_ip', reason) })
+      const counted = await wrongTokens.consume(key).catch((reason) => { throw refusal('token_ip', reason, family, onQuota) })
       let result
       try {
         result = await check()
@@ -221,7 +262,9 @@ export function createThrottles (redis: RedisClient, options: ThrottleOptions): 
         throw err
       }
       // Only wrong tokens count: a right one (and the bcrypt run it may take) costs the address nothing.
-      if (result !== null) await wrongTokens.reward(key).catch(() => {})
+      // If giving it back fails, the count stands, and so does what the caller is told.
+      const after = result === null ? counted : await wrongTokens.reward(key).catch(() => counted)
+      onQuota?.({ policies: family, states: [stateOf('token-ip', after, options.loginFailuresPerIp)] })
       return result
     },
   }
