@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto'
 import pino from 'pino'
 import type { Config } from './config/index.js'
 import { BODY_LIMIT_BYTES, configureBodyParsing } from './http/body-parsing.js'
+import { registerCompression } from './http/compression.js'
 import { corsPolicy } from './http/cors-policy.js'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
 import { registerSecurityHeaders } from './http/security-headers.js'
@@ -134,6 +135,8 @@ async function register (app: FastifyInstance, config: Config, options: BuildApp
   await app.register(cookie)
   // Which origins may call, with which headers; never for /admin (src/http/cors-policy.ts).
   await app.register(cors, corsPolicy(config))
+  // Before the routes and /docs: gzip/br for large reads, never for an answer with a secret.
+  await registerCompression(app)
   // Before the routes: it collects their schemas into the OpenAPI document served at /docs.
   await app.register(apiDocs)
   // A close ends the idle keep-alive connections once, as it begins. One still busy then would stay

@@ -16,7 +16,8 @@ export const loginRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { accounts, config } = app
   app.post(
     '/sessions',
-    { schema: { body: loginBody, headers: loginHeaders, response: { 201: loginResponse, '4xx': errorBody } } },
+    // Its answer holds the token or the CSRF token: never compressed (src/http/compression.ts).
+    { config: { carriesSecret: true }, schema: { body: loginBody, headers: loginHeaders, response: { 201: loginResponse, '4xx': errorBody } } },
     async (request, reply) => {
       const { email, password, client } = request.body
       const wanted = transportOf(app, request, request.body.transport)

@@ -8,7 +8,8 @@ export const userRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   app.post(
     '/users',
     // X-Client and `client` are read only for a sign-in (deviceOf): a plain sign-up ignores them.
-    { schema: { body: signUpBody, headers: signUpHeaders, response: { 201: signUpResponse, '4xx': errorBody } } },
+    // With sign_in, its answer holds the token or the CSRF token: never compressed (src/http/compression.ts).
+    { config: { carriesSecret: true }, schema: { body: signUpBody, headers: signUpHeaders, response: { 201: signUpResponse, '4xx': errorBody } } },
     async (request, reply) => {
       const { email, password, sign_in: signIn, client } = request.body
       // Checked before the account exists: a sign-in that could not be answered must not leave one behind.
