@@ -41,8 +41,8 @@ export async function registerCompression (app: FastifyInstance, { threshold = C
   })
   await app.register(compress, {
     // br first when a client takes both at the same weight: at quality 4 it costs about what gzip
-    // (level 6) does, for a slightly smaller answer. Quality 11 costs 200-300 times more for a few
-    // per cent (measured in docs/ops.md#compression).
+    // (level 6) does, for a slightly smaller answer. Quality 11 costs over 100 times more for one
+    // to three points (measured in docs/ops.md#compression).
     encodings: ['br', 'gzip'],
     threshold,
     brotliOptions: { params: { [constants.BROTLI_PARAM_QUALITY]: 4 } },

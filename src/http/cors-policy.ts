@@ -12,11 +12,12 @@ import { CSRF_HEADER } from './session-cookie.js'
 export const PREFLIGHT_MAX_AGE_SECONDS = 600
 
 /**
- * The CORS policy (docs/api.md#cors). Off unless CORS_ORIGINS lists origins; never a wildcard
- * (config refuses "*"), so credentials (the cookie transport) can be allowed for exactly those
- * origins, and only they get any CORS header. The admin API (/admin/...) answers no other origin at all, preflights included: the
- * ops console, its only browser client, is served by Gatehouse itself and so is same-origin, and
- * an app on a listed origin has no business with an admin's cookie.
+ * The CORS policy (docs/api.md#browsers-on-other-origins-cors). Off unless CORS_ORIGINS lists
+ * origins; never a wildcard (config refuses "*"), so credentials (the cookie transport) can be
+ * allowed for exactly those origins, and only they get any CORS header. The admin API
+ * (/admin/...) answers no other origin at all, preflights included: the ops console, its only
+ * browser client, is served by Gatehouse itself and so is same-origin, and an app on a listed
+ * origin has no business with an admin's cookie.
  */
 export function corsPolicy (config: Pick<Config, 'corsOrigins' | 'jwt'>): FastifyCorsOptions {
   if (config.corsOrigins.length === 0) return { origin: false }
@@ -48,8 +49,8 @@ export function corsPolicy (config: Pick<Config, 'corsOrigins' | 'jwt'>): Fastif
 
 /**
  * The admin API, by the route a request matched or, for a preflight and a 404, by its path as the
- * router reads it (percent-decoded: `/%61dmin/users` is /admin/users, duplicate slashes folded).
- * `/adminx` is not admin, `/Admin` is refused too: better one CORS answer too few.
+ * router reads it (percent-decoded: `/%61dmin/users` is /admin/users). `//admin` and `/Admin`
+ * count too, though no route answers them: better one CORS answer too few. `/administrators` does not.
  */
 export function isAdminRequest (request: FastifyRequest): boolean {
   if (request.routeOptions.url?.startsWith('/admin/') === true) return true

@@ -2,7 +2,7 @@ import cookie from '@fastify/cookie'
 import Fastify from 'fastify'
 import type { AddressInfo } from 'node:net'
 import { PassThrough } from 'node:stream'
-import { brotliDecompressSync, gunzipSync } from 'node:zlib'
+import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib'
 import t from 'tap'
 import { COMPRESSION_THRESHOLD_BYTES, registerCompression } from '../../src/http/compression.js'
 import { addSessions, buildTestApp, storeOf } from '../helpers/app.js'
@@ -97,6 +97,16 @@ t.test('a login or sign-up answer is never compressed, however large (BREACH)', 
   t.ok(loginRes.rawPayload.length > COMPRESSION_THRESHOLD_BYTES, `login answer: ${loginRes.rawPayload.length} bytes, above the threshold`)
   t.equal(loginRes.headers['content-encoding'], undefined)
   t.type(loginRes.json().token, 'string')
+
+  // Nor is a request body decompressed: a small gzip body could be a large one.
+  const gzipped = await ctx.app.inject({
+    method: 'POST',
+    url: '/sessions',
+    headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+    payload: gzipSync(JSON.stringify({ email, password: PASSWORD })),
+  })
+  t.equal(gzipped.statusCode, 400)
+  t.equal(gzipped.json().error, 'bad_request')
 })
 
 t.test('the rules, each on its own, with no threshold: only a read without a secret or a cookie is compressed', async (t) => {

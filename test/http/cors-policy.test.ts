@@ -5,8 +5,9 @@ import { buildTestApp } from '../helpers/app.js'
 import { newAdmin, newSession } from '../helpers/http.js'
 import { openEventStream } from '../console/event-stream.js'
 
-// The CORS policy (docs/api.md#cors): the listed origins, with the headers the API documents, a
-// preflight browsers may keep for 10 minutes; and the admin API for no other origin at all.
+// The CORS policy (docs/api.md#browsers-on-other-origins-cors): the listed origins, with the
+// headers the API documents, a preflight browsers may keep for 10 minutes; and the admin API for
+// no other origin at all.
 
 const APP = 'https://app.example.com'
 const CORS_HEADERS = [
