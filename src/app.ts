@@ -6,9 +6,10 @@ import pino from 'pino'
 import type { Config } from './config/index.js'
 import { BODY_LIMIT_BYTES, configureBodyParsing } from './http/body-parsing.js'
 import { pinClientAddress } from './http/client-address.js'
+import { registerCompression } from './http/compression.js'
+import { corsPolicy } from './http/cors-policy.js'
 import { clientErrorHandler, frameworkErrors, installErrorHandlers } from './http/error-handler.js'
 import { registerSecurityHeaders } from './http/security-headers.js'
-import { CSRF_HEADER } from './http/session-cookie.js'
 import accounts from './plugins/accounts.js'
 import activity from './plugins/activity.js'
 import mail from './plugins/mail.js'
@@ -139,15 +140,10 @@ async function register (app: FastifyInstance, config: Config, options: BuildApp
 
   registerSecurityHeaders(app, { docs: DOCS_PREFIX, console: CONSOLE_PREFIX })
   await app.register(cookie)
-  await app.register(cors, {
-    // Off unless CORS_ORIGINS lists origins; never a wildcard (config refuses "*"), so credentials
-    // (the cookie transport) can be allowed for exactly those origins.
-    origin: config.corsOrigins.length > 0 ? config.corsOrigins : false,
-    credentials: true,
-    methods: ['GET', 'POST', 'PUT', 'DELETE'],
-    allowedHeaders: ['Authorization', 'Content-Type', 'X-Client', CSRF_HEADER],
-    exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id'],
-  })
+  // Which origins may call, with which headers; never for /admin (src/http/cors-policy.ts).
+  await app.register(cors, corsPolicy(config))
+  // Before the routes and /docs: gzip/br for large reads, never for an answer with a secret.
+  await registerCompression(app)
   // Before the routes: it collects their schemas into the OpenAPI document served at /docs.
   await app.register(apiDocs)
   // A close ends the idle keep-alive connections once, as it begins. One still busy then would stay

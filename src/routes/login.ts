@@ -18,7 +18,8 @@ export const loginRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { accounts, config } = app
   app.post(
     '/sessions',
-    { schema: { operationId: 'login', summary: 'Log in: a new session and its token (or cookie)', body: loginBody, headers: loginHeaders, response: { 201: loginResponse, ...failures('invalid_credentials', 'email_unverified', 'csrf_rejected', 'too_many_attempts', 'busy', 'overloaded', 'unavailable') } } },
+    // Its answer holds the token or the CSRF token: never compressed (src/http/compression.ts).
+    { config: { carriesSecret: true }, schema: { operationId: 'login', summary: 'Log in: a new session and its token (or cookie)', body: loginBody, headers: loginHeaders, response: { 201: loginResponse, ...failures('invalid_credentials', 'email_unverified', 'csrf_rejected', 'too_many_attempts', 'busy', 'overloaded', 'unavailable') } } },
     async (request, reply) => {
       const { email, password, client } = request.body
       const wanted = transportOf(app, request, request.body.transport)

@@ -10,7 +10,8 @@ export const userRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   app.post(
     '/users',
     // X-Client and `client` are read only for a sign-in (deviceOf): a plain sign-up ignores them.
-    { schema: { operationId: 'signUp', summary: 'Create an account (and with sign_in, its first session)', body: signUpBody, headers: signUpHeaders, response: { 201: signUpResponse, ...failures('email_taken', 'csrf_rejected', 'too_many_attempts', 'busy', 'overloaded', 'unavailable') } } },
+    // With sign_in, its answer holds the token or the CSRF token: never compressed (src/http/compression.ts).
+    { config: { carriesSecret: true }, schema: { operationId: 'signUp', summary: 'Create an account (and with sign_in, its first session)', body: signUpBody, headers: signUpHeaders, response: { 201: signUpResponse, ...failures('email_taken', 'csrf_rejected', 'too_many_attempts', 'busy', 'overloaded', 'unavailable') } } },
     async (request, reply) => {
       const { email, password, sign_in: signIn, client } = request.body
       // Checked before the account exists: a sign-in that could not be answered must not leave one behind.
