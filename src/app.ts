@@ -99,7 +99,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   })
   pinClientAddress(app, trust)
   configureBodyParsing(app)
-  installErrorHandlers(app, { preflight: config.corsOrigins.length > 0 })
+  installErrorHandlers(app)
   try {
     await register(app, config, options)
   } catch (err) {

@@ -30,20 +30,18 @@ const ROUTER_ERRORS = new Map<string | undefined, Answer>([
   ['FST_ERR_MAX_PARAM_LENGTH', { status: 414, error: 'uri_too_long', message: 'A segment of the path is too long' }],
 ])
 
-/** The methods a path may have routes for. OPTIONS is CORS' business (its route matches every path). */
+/**
+ * The methods a path may have routes for, which a 405's Allow names. Not OPTIONS: a preflight is
+ * CORS' business, answered only to listed origins off the admin API (src/http/cors-policy.ts).
+ */
 const ROUTED_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
-
-export interface ErrorHandlerOptions {
-  /** CORS is on: every path answers OPTIONS (a preflight), so a 405's Allow names it. */
-  preflight: boolean
-}
 
 /**
  * Every error leaves as JSON `{ error, message }` with the right status. Messages of 4xx errors
  * are the client's to read; a 5xx never shows its message or stack, only a request id to quote.
  * A client's input is never quoted back (a path, a header): a message says what is wrong with it.
  */
-export function installErrorHandlers (app: FastifyInstance, options: ErrorHandlerOptions): void {
+export function installErrorHandlers (app: FastifyInstance): void {
   // A URL the router refused comes back under a stand-in path (frameworkErrors, below). Once it
   // is routed, every hook, the access log included, sees the URL that was asked for.
   app.addHook('onRequest', (request, _reply, done) => {
@@ -84,7 +82,7 @@ export function installErrorHandlers (app: FastifyInstance, options: ErrorHandle
       request.log.error({ err: routerError.error }, 'unhandled router error')
       return send(reply, internalError(request))
     }
-    const allowed = allowedMethods(app, request.method, request.url, options)
+    const allowed = allowedMethods(app, request.method, request.url)
     if (allowed.length > 0) {
       return reply.code(405).header('allow', allowed.join(', ')).send({
         error: 'method_not_allowed',
@@ -106,10 +104,9 @@ const internalError = (request: FastifyRequest): Answer =>
  * itself is still a 404). Asked of the router each time, nothing cached: the URLs are the
  * client's to choose, and a 404 is rare.
  */
-function allowedMethods (app: FastifyInstance, method: string, url: string, options: ErrorHandlerOptions): string[] {
+function allowedMethods (app: FastifyInstance, method: string, url: string): string[] {
   const allowed: string[] = ROUTED_METHODS.filter((candidate) => app.findRoute({ method: candidate, url }) !== null)
   if (allowed.includes(method) || allowed.length === 0) return []
-  if (options.preflight) allowed.push('OPTIONS')
   return allowed
 }
 

@@ -56,7 +56,7 @@ t.test('a listed origin: the documented headers, credentials, and a preflight ke
   // Anyone else: nothing to read, and no permission to send.
   for (const origin of ['https://evil.example', 'https://app.example.com.evil.example', 'http://app.example.com', 'null']) {
     const res = await ctx.app.inject(preflight('/me', origin, 'GET', 'authorization'))
-    t.equal(res.statusCode, 404, `${origin}: not a preflight Gatehouse answers`)
+    t.equal(res.statusCode, 405, `${origin}: not a preflight Gatehouse answers (405: /me has no OPTIONS of its own)`)
     t.same(corsHeadersOf(res.headers), [], `${origin}: no CORS header at all`)
     const call = await ctx.app.inject({ method: 'GET', url: '/me', headers: { origin, authorization: `Token token=${token}` } })
     t.same(corsHeadersOf(call.headers), [], `${origin}: a call's answer is not readable`)
@@ -95,7 +95,7 @@ t.test('the admin API answers no other origin, preflights included, not even a l
   for (const [url, method] of preflights) {
     const res = await ctx.app.inject(preflight(url, APP, method, 'authorization, content-type'))
     t.same(corsHeadersOf(res.headers), [], `OPTIONS ${url} (${method}): no CORS header at all`)
-    t.equal(res.statusCode, 404, `OPTIONS ${url}: not a preflight Gatehouse answers`)
+    t.ok(res.statusCode === 404 || res.statusCode === 405, `OPTIONS ${url}: not a preflight Gatehouse answers (${res.statusCode}: 405 where the path has routes)`)
   }
 
   // The server still answers a cross-origin read (a simple GET needs no preflight), but without
@@ -135,7 +135,7 @@ t.test('without CORS_ORIGINS, no origin gets anything, the admin API included', 
   const ctx = await buildTestApp(t)
   for (const url of ['/me', '/sessions', '/admin/users']) {
     const res = await ctx.app.inject(preflight(url, APP, 'GET', 'authorization'))
-    t.equal(res.statusCode, 404, `OPTIONS ${url}`)
+    t.equal(res.statusCode, 405, `OPTIONS ${url}: refused, the path has no OPTIONS of its own`)
     t.same(corsHeadersOf(res.headers), [])
   }
 })

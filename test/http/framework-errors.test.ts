@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { API_SECURITY_HEADERS } from '../../src/http/security-headers.js'
+import { urlForLog } from '../../src/shared/redact-url.js'
 import { buildTestApp, captureLogs } from '../helpers/app.js'
 import { PASSWORD } from '../helpers/http.js'
 
@@ -44,11 +45,13 @@ t.test('a URL the router refuses gets the API\'s answer, headers and one access-
     const before = logs.lines.length
     const res = await ctx.app.inject({ ...request, headers: { origin: ORIGIN } })
     isAnswer(t, res, status, body, name)
-    t.equal(res.headers['access-control-allow-origin'], ORIGIN, `${name}: CORS headers, so a browser app can read it`)
+    // A path the router cannot read may be the admin API's, which answers no other origin (cors-policy.ts).
+    const cors = status === 414 && !request.url.startsWith('/admin/') ? ORIGIN : undefined
+    t.equal(res.headers['access-control-allow-origin'], cors, `${name}: CORS headers only where the path is readable and not the admin API's`)
     t.notOk(res.headers.connection === 'close', `${name}: the connection stays open`)
     const lines = logs.lines.slice(before).map((line) => JSON.parse(line)).filter((line) => line.msg === 'request completed')
     t.equal(lines.length, 1, `${name}: one access-log line`)
-    t.match(lines[0], { reqId: res.headers['x-request-id'], req: { method: request.method, url: request.url }, res: { statusCode: status } }, `${name}: naming the URL asked for`)
+    t.match(lines[0], { reqId: res.headers['x-request-id'], req: { method: request.method, url: urlForLog(request.url) }, res: { statusCode: status } }, `${name}: naming the URL asked for`)
   }
   t.equal(
     (await ctx.app.inject({ method: 'GET', url: '/metrics' })).body.match(/^gatehouse_http_request_duration_seconds_count\{method="DELETE",route="unmatched",status_code="414"\} 2$/m)?.length, 1,
@@ -123,11 +126,11 @@ t.test('a wrong method on a known path is 405 with Allow, an unknown path 404', 
   t.equal((await ctx.app.inject({ method: 'GET', url: '/me' })).statusCode, 401, 'the right method still reaches its route')
 })
 
-t.test('with CORS on, every path answers OPTIONS: Allow says so', async (t) => {
+t.test('with CORS on, Allow still names the methods of the path: a preflight is CORS\'s, for listed origins only', async (t) => {
   const ctx = await buildTestApp(t, { CORS_ORIGINS: ORIGIN })
   const res = await ctx.app.inject({ method: 'PATCH', url: '/me', headers: { origin: ORIGIN } })
   t.equal(res.statusCode, 405)
-  t.equal(res.headers.allow, 'GET, HEAD, DELETE, OPTIONS')
+  t.equal(res.headers.allow, 'GET, HEAD, DELETE')
   t.equal(res.headers['access-control-allow-origin'], ORIGIN)
   const preflight = await ctx.app.inject({ method: 'OPTIONS', url: '/me', headers: { origin: ORIGIN, 'access-control-request-method': 'DELETE' } })
   t.equal(preflight.statusCode, 204, 'and OPTIONS is answered there')
