@@ -17,25 +17,8 @@ export function openThrottles (redis: RedisClient, config: Config, onLimited?: (
 }
 
 /**
- * The IETF RateLimit header fields, in the syntax of draft-ietf-httpapi-ratelimit-headers-11
- * (Structured Field Lists, RFC 9651): a browser app reads them only if CORS exposes them
- * (app.ts, `exposedHeaders`), and the OpenAPI document declares them on the limited routes.
- */
-export const RATE_LIMIT_FIELDS = ['RateLimit-Policy', 'RateLimit'] as const
-
-/** What each field says, for the OpenAPI document's `headers` of the limited routes' answers. */
-export const RATE_LIMIT_FIELD_DESCRIPTIONS: Record<(typeof RATE_LIMIT_FIELDS)[number], string> = {
-  'RateLimit-Policy':
-    'The limits this request was counted under (draft-ietf-httpapi-ratelimit-headers-11): a list of `"<policy>";q=<quota>;w=<window seconds>`, ' +
-    'e.g. `"login";q=10;w=900, "login-ip";q=100;w=900`. The same on every answer of the route. docs/api.md, "Rate limit headers".',
-  RateLimit:
-    'What is left after this request: a list of `"<policy>";r=<remaining>;t=<seconds>`, e.g. `"login";r=3;t=840, "login-ip";r=97;t=840`. ' +
-    'On a 429, only the policy that refused it, with `r=0` and `t` equal to Retry-After. Counts only the caller\'s own address, ' +
-    'or the email named from the caller\'s network: never attempts from other networks.',
-}
-
-/**
- * Sets the RateLimit-Policy and RateLimit fields on `reply` once the request has been counted
+ * Sets the IETF RateLimit-Policy and RateLimit fields (draft-ietf-httpapi-ratelimit-headers-11:
+ * Structured Field Lists, RFC 9651) on `reply` once the request has been counted
  * (success, 401 and 429 alike: the error handler keeps headers set before the throw). Built from
  * what the limiters answered while counting: no Redis round trip of its own.
  */

@@ -59,12 +59,17 @@ export const apiDocs: FastifyPluginAsync = fp(async (app) => {
   await app.register(swaggerUi, { routePrefix: DOCS_PREFIX })
 })
 
-/** Every response: X-Request-Id, and each header the schema names as a reference to components.headers. */
+/**
+ * Every response: X-Request-Id, and each header the schema names as a reference to
+ * components.headers. A route that can answer 429 is a limited one: every answer of it may carry
+ * the RateLimit fields (src/plugins/throttles.ts, quotaFields).
+ */
 function withHeaderReferences (document: Document): Document {
   for (const operations of Object.values(document.paths ?? {})) {
     for (const operation of Object.values(operations)) {
+      const limited = operation.responses?.['429'] !== undefined ? ['RateLimit-Policy', 'RateLimit'] : []
       for (const response of Object.values(operation.responses ?? {})) {
-        const names = ['X-Request-Id', ...Object.keys(response.headers ?? {})]
+        const names = ['X-Request-Id', ...Object.keys(response.headers ?? {}), ...limited]
         response.headers = Object.fromEntries(names.map((name) => [name, name in RESPONSE_HEADERS ? { $ref: `#/components/headers/${name}` } : response.headers![name]]))
       }
     }

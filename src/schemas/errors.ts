@@ -37,6 +37,17 @@ export const RESPONSE_HEADERS = {
   'Retry-After': { description: 'Seconds to wait before trying again', required: true, schema: { type: 'integer', minimum: 0 } },
   'WWW-Authenticate': { description: 'The challenge: `Token realm="Application"`, or to a caller that used Bearer, `Bearer realm="Application"` with `error="invalid_token"` when its token was refused (RFC 6750 §3)', required: true, schema: { type: 'string' } },
   'X-Request-Id': { description: 'The id this request is logged under: the caller\'s X-Request-Id if it was 1-128 of A-Z a-z 0-9 . _ : -, otherwise a new UUID. Quote it when reporting a problem', required: true, schema: { type: 'string' } },
+  // draft-ietf-httpapi-ratelimit-headers-11; on every answer of a route that can answer 429 (routes/docs.ts).
+  'RateLimit-Policy': {
+    description: 'The limits this request was counted under: a list of `"<policy>";q=<quota>;w=<window seconds>`, e.g. `"login";q=10;w=900, "login-ip";q=100;w=900`. Absent when the request was not counted (a body refused by its schema, a 503). docs/api.md, "Rate limit headers"',
+    required: false,
+    schema: { type: 'string' },
+  },
+  RateLimit: {
+    description: 'What is left after this request: a list of `"<policy>";r=<remaining>;t=<seconds>`, e.g. `"login";r=3;t=840`. On a 429, only the policy that refused, with `r=0` and `t` equal to Retry-After. Counts only the caller\'s own address, or the email named from the caller\'s network: never attempts from other networks',
+    required: false,
+    schema: { type: 'string' },
+  },
   'Cache-Control': { description: '`no-store` on every answer to an authenticated request and on every answer that carries a token; `public, max-age=300` on the JWKS', required: false, schema: { type: 'string' } },
 } as const
 export type ResponseHeader = keyof typeof RESPONSE_HEADERS

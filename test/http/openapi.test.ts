@@ -80,7 +80,14 @@ t.test('every operation declares each status it can answer, with a typed error a
   t.same(errorsOf(doc.paths['/sessions']!.post!, '401'), ['invalid_credentials'])
   t.same(errorsOf(doc.paths['/sessions']!.post!, '429'), ['too_many_requests'])
   t.same(errorsOf(doc.paths['/users']!.post!, '409'), ['email_taken'])
-  t.same(Object.keys(doc.components.headers).sort(), ['Cache-Control', 'Retry-After', 'WWW-Authenticate', 'X-Request-Id'])
+  t.same(Object.keys(doc.components.headers).sort(), ['Cache-Control', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'WWW-Authenticate', 'X-Request-Id'])
+  for (const { name, op } of operations) {
+    const limited = op.responses['429'] !== undefined
+    for (const [status, response] of Object.entries(op.responses)) {
+      t.equal(response.headers?.RateLimit !== undefined && response.headers?.['RateLimit-Policy'] !== undefined, limited, `${name} ${status}: the RateLimit fields ${limited ? '' : 'not '}declared`)
+    }
+  }
+  t.ok(doc.paths['/sessions']!.post!.responses['429'], 'the login is limited')
 })
 
 t.test('the document and the server agree on the rules it states', async (t) => {

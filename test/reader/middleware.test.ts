@@ -94,7 +94,10 @@ for (const [name, build] of Object.entries(frameworks)) {
     await sameAsGatehouse('a 5 KB token', { authorization: `Token token=${'a'.repeat(5000)}` }, 'invalid_token')
     await sameAsGatehouse('a forged signature', { authorization: `Token token=${token.slice(0, -4)}AAAA` }, 'invalid_token')
     t.equal((await call(ctx.app, 'DELETE', '/sessions/current', token)).statusCode, 204)
+    await sameAsGatehouse('garbage, as Bearer', { authorization: 'Bearer garbage' }, 'invalid_token')
+    await sameAsGatehouse('an empty Bearer', { authorization: 'Bearer' }, 'missing_token')
     await sameAsGatehouse('after logout', { authorization: `Token token=${token}` }, 'session_expired')
+    await sameAsGatehouse('after logout, as Bearer', { authorization: `Bearer ${token}` }, 'session_expired')
     t.equal((await service('/chat', { headers: { authorization: `Token token=${token}` } })).body.reason, 'logged_out', 'and it says why: its own logout')
   })
 

@@ -21,7 +21,10 @@ t.test('authentication on GET /me', async (t) => {
   const expect401 = async (t: Test, authorization: string | undefined, error: string, name: string) => {
     const res = await me(ctx.app, authorization)
     t.equal(res.statusCode, 401, name)
-    t.equal(res.headers['www-authenticate'], CHALLENGE, `${name}: challenge`)
+    // A caller that used Bearer is answered in Bearer (RFC 6750 §3); every other one in Rails' Token.
+    const bearer = /^bearer(\s|$)/i.test(authorization ?? '')
+    const challenge = !bearer ? CHALLENGE : error === 'missing_token' ? 'Bearer realm="Application"' : 'Bearer realm="Application", error="invalid_token"'
+    t.equal(res.headers['www-authenticate'], challenge, `${name}: challenge`)
     t.equal(res.json().error, error, `${name}: ${error}`)
     // session_expired also says why (docs/api.md, "Why a session ended"); nothing else says more.
     const keys = error === 'session_expired' ? ['error', 'message', 'reason'] : ['error', 'message']
@@ -52,6 +55,31 @@ t.test('authentication on GET /me', async (t) => {
     for (const header of [undefined, '', 'Token', 'Token ', 'Token token=', 'Bearer', `Basic ${token}`, token, `Tokens ${token}`, `token=${token}`]) {
       await expect401(t, header, 'missing_token', JSON.stringify(header?.replace(token, '<token>')))
     }
+  })
+
+  t.test('the 401 challenge follows the scheme the caller used', async (t) => {
+    const bearer = 'Bearer realm="Application", error="invalid_token"'
+    for (const [authorization, error, challenge] of [
+      ['Bearer abc', 'invalid_token', bearer],
+      [`bearer ${token}x`, 'invalid_token', bearer],
+      ['BEARER a.b.c', 'invalid_token', bearer],
+      ['Bearer', 'missing_token', 'Bearer realm="Application"'],
+      ['Token token=abc', 'invalid_token', CHALLENGE],
+      ['Token abc', 'invalid_token', CHALLENGE],
+      ['Bearerx abc', 'missing_token', CHALLENGE],
+      [`Basic ${token}`, 'missing_token', CHALLENGE],
+    ] as const) {
+      const res = await me(ctx.app, authorization)
+      t.equal(res.statusCode, 401)
+      t.equal(res.json().error, error, `${authorization.slice(0, 12)}: ${error}`)
+      t.equal(res.headers['www-authenticate'], challenge, `${authorization.slice(0, 12)}: ${challenge}`)
+    }
+    // An ended session, asked with Bearer: invalid_token in the challenge, session_expired (and why) in the body.
+    const ended = await newSession(ctx)
+    await ctx.app.inject({ method: 'DELETE', url: '/sessions/current', headers: { authorization: `Bearer ${ended.token}` } })
+    const res = await me(ctx.app, `Bearer ${ended.token}`)
+    t.match(res.json(), { error: 'session_expired', reason: 'logged_out' })
+    t.equal(res.headers['www-authenticate'], bearer)
   })
 
   t.test('garbage tokens: 401 invalid_token', async (t) => {
