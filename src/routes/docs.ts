@@ -1,6 +1,7 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { cookieNames, CSRF_HEADER } from '@gatehouse/session-reader/credentials'
+import { AUDIENCE_PATTERN } from '@gatehouse/session-reader/token'
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { RESPONSE_HEADERS } from '../schemas/errors.js'
@@ -8,7 +9,7 @@ import { RESPONSE_HEADERS } from '../schemas/errors.js'
 /** Where the API docs (an HTML page with its scripts, and the OpenAPI JSON) are served. */
 export const DOCS_PREFIX = '/docs'
 
-type Operation = { responses?: Record<string, { headers?: Record<string, unknown> }> }
+type Operation = { operationId?: string, security?: object[], parameters?: object[], responses?: Record<string, { headers?: Record<string, unknown> }> }
 type Document = { paths?: Record<string, Record<string, Operation>> }
 
 /**
@@ -52,9 +53,20 @@ export const apiDocs: FastifyPluginAsync = fp(async (app) => {
           serviceCredential: { type: 'http', scheme: 'bearer', description: 'An INTROSPECTION_TOKENS entry (POST /introspect only)' },
         },
         headers: RESPONSE_HEADERS,
+        parameters: {
+          // Read by the login and the session check, not by a route schema (which would validate
+          // a header on every request): declared here, on the operations that read it.
+          audience: {
+            name: config.jwt.audienceHeader,
+            in: 'header',
+            required: false,
+            description: 'The audience (client) the token is bound to: at login, binds it; on every request with a bound token, must name the same audience or the answer is 401 invalid_token (docs/api.md, "Sending the token")',
+            schema: { type: 'string', pattern: AUDIENCE_PATTERN.source },
+          },
+        },
       },
     },
-    transformObject: (documents) => 'openapiObject' in documents ? withHeaderReferences(documents.openapiObject as Document) as typeof documents.openapiObject : documents.swaggerObject,
+    transformObject: (documents) => 'openapiObject' in documents ? withAudience(withHeaderReferences(documents.openapiObject as Document)) as typeof documents.openapiObject : documents.swaggerObject,
   })
   await app.register(swaggerUi, { routePrefix: DOCS_PREFIX })
 })
@@ -72,6 +84,17 @@ function withHeaderReferences (document: Document): Document {
         const names = ['X-Request-Id', ...Object.keys(response.headers ?? {}), ...limited]
         response.headers = Object.fromEntries(names.map((name) => [name, name in RESPONSE_HEADERS ? { $ref: `#/components/headers/${name}` } : response.headers![name]]))
       }
+    }
+  }
+  return document
+}
+
+/** The audience header, on the operations that read it: a login (or sign-up that signs in) and every authenticated one. */
+function withAudience (document: Document): Document {
+  for (const operations of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      const reads = operation.operationId === 'login' || operation.operationId === 'signUp' || (operation.security ?? []).some((scheme) => 'sessionToken' in scheme)
+      if (reads) operation.parameters = [...(operation.parameters ?? []), { $ref: '#/components/parameters/audience' }]
     }
   }
   return document

@@ -33,7 +33,7 @@ export const introspectionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app)
 
   app.post(
     '/introspect',
-    { onRequest: requireServiceCredential, schema: { operationId: 'introspect', summary: 'Is the session of this token live (RFC 7662)', security: [{ serviceCredential: [] }], body: introspectionBody, response: { 200: introspectionResponse, ...failures('invalid_client', 'unavailable') } } },
+    { onRequest: requireServiceCredential, schema: { operationId: 'introspect', summary: 'Is the session of this token live (RFC 7662)', security: [{ serviceCredential: [] }], consumes: ['application/x-www-form-urlencoded', 'application/json'], body: introspectionBody, response: { 200: introspectionResponse, ...failures('invalid_client', 'unavailable') } } },
     async (request, reply) => {
       reply.header('cache-control', 'no-store')
       const { token, extend } = request.body

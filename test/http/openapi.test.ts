@@ -88,6 +88,15 @@ t.test('every operation declares each status it can answer, with a typed error a
     }
   }
   t.ok(doc.paths['/sessions']!.post!.responses['429'], 'the login is limited')
+
+  // Inputs read outside a route schema are declared too.
+  const docOf = doc as unknown as { paths: Record<string, Record<string, { parameters?: object[], requestBody?: { content: Record<string, unknown> } }>>, components: { parameters: Record<string, { name: string, in: string }> } }
+  t.match(docOf.components.parameters.audience, { name: 'jwt-aud', in: 'header' }, 'the audience header (JWT_AUD_HEADER)')
+  for (const [path, method] of [['/sessions', 'post'], ['/users', 'post'], ['/me', 'get'], ['/sessions/{id}', 'delete'], ['/admin/events', 'get']] as const) {
+    t.same(docOf.paths[path]![method]!.parameters?.filter((p) => '$ref' in p), [{ $ref: '#/components/parameters/audience' }], `${method.toUpperCase()} ${path} reads it`)
+  }
+  t.notOk(docOf.paths['/health']!.get!.parameters, 'GET /health does not')
+  t.same(Object.keys(docOf.paths['/introspect']!.post!.requestBody!.content), ['application/x-www-form-urlencoded', 'application/json'], 'POST /introspect takes a form (RFC 7662) or JSON')
 })
 
 t.test('the document and the server agree on the rules it states', async (t) => {
