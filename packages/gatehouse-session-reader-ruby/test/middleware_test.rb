@@ -47,7 +47,12 @@ class MiddlewareTest < Minitest::Test
     assert_equal ['401', error], [mine.code, json(mine)['error']], headers.inspect
     assert_equal json(theirs), json(mine), "the body Gatehouse gives: #{headers.inspect}"
     assert_equal theirs['www-authenticate'], mine['www-authenticate']
-    assert_equal 'Token realm="Application"', mine['www-authenticate']
+    bearer = headers['authorization'].to_s.match?(/\Abearer(\s|\z)/i)
+    expected = if !bearer then 'Token realm="Application"'
+               elsif error == 'missing_token' then 'Bearer realm="Application"'
+               else 'Bearer realm="Application", error="invalid_token"'
+               end
+    assert_equal expected, mine['www-authenticate']
     assert_equal 'no-store', mine['cache-control']
     assert_match %r{\Aapplication/json}, mine['content-type']
   end
@@ -65,6 +70,8 @@ class MiddlewareTest < Minitest::Test
     assert_same_as_gatehouse(server, { 'authorization' => 'Token token=not-a-token' }, 'invalid_token')
     assert_same_as_gatehouse(server, { 'authorization' => "Token token=#{token[0..-3]}xy" }, 'invalid_token')
     assert_same_as_gatehouse(server, { 'authorization' => "Token token=#{'a' * 4097}" }, 'invalid_token')
+    assert_same_as_gatehouse(server, { 'authorization' => 'Bearer not-a-token' }, 'invalid_token')
+    assert_same_as_gatehouse(server, { 'authorization' => 'Bearer' }, 'missing_token')
     GatehouseApi.request('delete', '/sessions/current', token: token)
     assert_same_as_gatehouse(server, { 'authorization' => "Token token=#{token}" }, 'session_expired')
     assert_empty @faults

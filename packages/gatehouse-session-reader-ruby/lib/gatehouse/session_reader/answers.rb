@@ -17,6 +17,7 @@ module Gatehouse
     # Ruby service answers exactly as Gatehouse and the Node services do.
     module Answers
       AUTH_CHALLENGE = 'Token realm="Application"'
+      BEARER = /\Abearer(?:\s|\z)/i
       RETRY_AFTER_SECONDS = 5
 
       # Failures say only "missing", "invalid" or "expired": never which check failed.
@@ -37,9 +38,18 @@ module Gatehouse
 
       module_function
 
+      # The challenge for a caller that sent `authorization`: one that used Bearer gets a Bearer
+      # challenge, with error="invalid_token" when its token was refused (RFC 6750 §3; none when it
+      # sent no token); every other caller gets Rails' Token realm="Application".
+      def challenge_for(authorization, failure)
+        return AUTH_CHALLENGE if authorization.nil? || !BEARER.match?(authorization)
+
+        %w[invalid_token session_expired].include?(failure.to_s) ? 'Bearer realm="Application", error="invalid_token"' : 'Bearer realm="Application"'
+      end
+
       # A 401; session_expired says why the session ended (reason:, and cause: with revoked), the
-      # other failures never do.
-      def unauthorized(failure, reason: nil, cause: nil)
+      # other failures never do. The challenge follows the scheme of the caller's Authorization.
+      def unauthorized(failure, reason: nil, cause: nil, authorization: nil)
         failure = failure.to_s
         raise ArgumentError, "unknown failure #{failure}" unless AUTH_MESSAGES.key?(failure)
 
@@ -48,7 +58,7 @@ module Gatehouse
           body['reason'] = reason.to_s
           body['cause'] = cause.to_s if reason.to_s == 'revoked' && REVOKED_CAUSES.include?(cause.to_s)
         end
-        Answer.new(401, { 'cache-control' => 'no-store', 'www-authenticate' => AUTH_CHALLENGE }, body)
+        Answer.new(401, { 'cache-control' => 'no-store', 'www-authenticate' => challenge_for(authorization, failure) }, body)
       end
 
       def unavailable(dependency)

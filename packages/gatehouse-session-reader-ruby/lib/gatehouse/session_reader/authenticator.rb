@@ -34,14 +34,16 @@ module Gatehouse
       end
 
       def call(env)
-        header = Credentials.parse_token_header(env['HTTP_AUTHORIZATION'])
+        # The 401's challenge follows the scheme the caller used (Bearer or Token).
+        authorization = env['HTTP_AUTHORIZATION']
+        header = Credentials.parse_token_header(authorization)
         token = header || (@cookie ? Credentials.token_from_cookies(env['HTTP_COOKIE'], @cookie_names) : nil)
-        return fail_with(Answers.unauthorized('missing_token')) if token.nil?
-        return fail_with(Answers.unauthorized('invalid_token')) if token == Credentials::AMBIGUOUS || token.length > Credentials::MAX_TOKEN_LENGTH
+        return fail_with(Answers.unauthorized('missing_token', authorization: authorization)) if token.nil?
+        return fail_with(Answers.unauthorized('invalid_token', authorization: authorization)) if token == Credentials::AMBIGUOUS || token.length > Credentials::MAX_TOKEN_LENGTH
 
         # In Gatehouse's order: the token, then (for a cookie) the CSRF check, then the session.
         verified = @reader.verify(token, audience: env[@audience_key])
-        return fail_with(answer_of(verified)) if verified.is_a?(NotLive)
+        return fail_with(answer_of(verified, authorization)) if verified.is_a?(NotLive)
 
         if header.nil?
           why = Credentials.csrf_rejection(env['REQUEST_METHOD'], request_headers(env), token, @allowed_origins)
@@ -49,7 +51,7 @@ module Gatehouse
         end
         result = @reader.session(verified)
         unless result.live?
-          answer = answer_of(result)
+          answer = answer_of(result, authorization)
           return fail_with(answer) if answer
 
           @on_fault.call(RuntimeError.new('a session hash has a layout version this reader does not know: upgrade gatehouse-session-reader'))
@@ -70,12 +72,12 @@ module Gatehouse
       # Not live for the caller's own reasons: the 401 Gatehouse gives, with why the session ended;
       # nil for the service's fault. A hash that is not the token's (no_session) ended with nothing
       # to tell of it, as a session Redis let expire: idle.
-      def answer_of(not_live)
+      def answer_of(not_live, authorization)
         case not_live.reason
         when :unknown_version then nil
-        when :invalid_token, :wrong_audience then Answers.unauthorized('invalid_token')
-        when :no_session then Answers.unauthorized('session_expired', reason: :idle)
-        else Answers.unauthorized('session_expired', reason: not_live.reason, cause: not_live.cause)
+        when :invalid_token, :wrong_audience then Answers.unauthorized('invalid_token', authorization: authorization)
+        when :no_session then Answers.unauthorized('session_expired', reason: :idle, authorization: authorization)
+        else Answers.unauthorized('session_expired', reason: not_live.reason, cause: not_live.cause, authorization: authorization)
         end
       end
 
