@@ -88,6 +88,8 @@ t.test('a credential in the URL is never logged', async (t) => {
     [`/no/such/${dotted}`, '/no/such/[redacted]'],
     [`/no/such/prefix-${token}-suffix/more`, '/no/such/[redacted]/more'],
     [`/sessions/${token}`, '/sessions/[redacted]'],
+    // A segment that does not decode may hide one (Fastify refuses the URL, the log line stays).
+    [`/no/such/%65${token.slice(1)}%ff`, '/no/such/[redacted]'],
   ]
   for (const [i, [url, logged]] of cases.entries()) {
     const res = await ctx.app.inject({ method: 'GET', url, headers: { authorization: `Token token=${token}`, 'x-request-id': `cred-${i}` } })
@@ -120,5 +122,20 @@ t.test('what the log keeps: the path, the names, and the paging values the route
   for (const [i, [url, logged]] of cases.entries()) {
     await ctx.app.inject({ method: 'GET', url, headers: { authorization: `Token token=${token}`, 'x-request-id': `keep-${i}` } })
     t.equal(loggedUrl(logs.lines, `keep-${i}`), logged, url)
+  }
+})
+
+t.test('a long path is logged cut, after redaction, and read in one pass', async (t) => {
+  const logs = captureLogs('info')
+  const ctx = await buildTestApp(t, {}, { logger: logs.logger })
+  const { token } = await newSession(ctx)
+  // 16 KB of base64url text without a dot: a regex tried from each `e` would read it 8,000 times.
+  for (const [i, url] of [`/%41${'ey'.repeat(8000)}`, `/${'-e'.repeat(8000)}`, `/x/${token}/${'e.'.repeat(7000)}`].entries()) {
+    const res = await ctx.app.inject({ method: 'GET', url, headers: { 'x-request-id': `long-${i}` } })
+    t.equal(res.statusCode, 404)
+    const logged = loggedUrl(logs.lines, `long-${i}`)!
+    t.equal(logged.length, 2048 + '…[truncated]'.length, `${url.slice(0, 8)}…: cut at 2 KB`)
+    t.ok(logged.endsWith('…[truncated]'))
+    t.notOk(logged.includes(token.split('.')[2]!), 'a token before the cut is still redacted')
   }
 })
