@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import type { FastifyRequest } from 'fastify'
+import type { SchemaErrorFormatter } from 'fastify/types/schema.js'
 import { requireAuth } from '../plugins/authenticate.js'
 import { errors } from '../shared/errors.js'
 import { clientEnded, clientParams, clientPolicy, clientPolicyBody, sessionTtlBody, sessionTtlResponse } from '../schemas/settings.js'
-import { type ClientPolicy, type TtlChange, type TtlState, TtlValueError } from '../sessions/session-ttl.js'
+import { type ClientPolicy, formatTtl, type TtlChange, type TtlState, TtlValueError } from '../sessions/session-ttl.js'
 
 /**
  * Admin-only (routes/index.ts): the session TTL in force on every instance, and each client's own
@@ -33,11 +34,19 @@ export const settingsRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
     }
   }
 
+  /**
+   * A value past SESSION_MAX_AGE_SECONDS is refused by the schema (whose `maximum` the document
+   * states), in the words the CLI uses for it; any other refusal as Fastify words it.
+   */
+  const lifetime = formatTtl(app.config.sessionMaxAgeSeconds)
+  const pastTheLifetime: SchemaErrorFormatter = (refusals, dataVar) => new Error(refusals.map((refusal) =>
+    `${dataVar}${refusal.instancePath} ${refusal.keyword === 'maximum' ? `must not exceed the absolute session lifetime, SESSION_MAX_AGE_SECONDS (${lifetime})` : refusal.message}`).join(', '))
+
   app.get('/admin/settings/session-ttl', { schema: { ...schema, operationId: 'getSessionTtl', summary: 'The session TTL in force, and each client policy' } }, async () => ttlView(await ttl.read()))
 
   app.put(
     '/admin/settings/session-ttl',
-    { schema: { ...schema, operationId: 'setSessionTtl', summary: 'Set the session TTL on every instance', body: sessionTtlBody(app.config.sessionMaxAgeSeconds) } },
+    { schema: { ...schema, operationId: 'setSessionTtl', summary: 'Set the session TTL on every instance', body: sessionTtlBody(app.config.sessionMaxAgeSeconds) }, schemaErrorFormatter: pastTheLifetime },
     async (request) => {
       const by = await adminName(request)
       return logged(request, by, await refusingBadValues(() => ttl.set(request.body.ttl_seconds, by)))
@@ -60,7 +69,7 @@ export const settingsRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
 
   app.put(
     '/admin/settings/clients/:client',
-    { schema: { ...clientSchema, operationId: 'setClientPolicy', summary: 'Set the idle window and maximum age of one client', body: clientPolicyBody(app.config.sessionMaxAgeSeconds) } },
+    { schema: { ...clientSchema, operationId: 'setClientPolicy', summary: 'Set the idle window and maximum age of one client', body: clientPolicyBody(app.config.sessionMaxAgeSeconds) }, schemaErrorFormatter: pastTheLifetime },
     async (request) => {
       const { client } = request.params
       const { idle_timeout_seconds: idle, max_age_seconds: maxAge = null } = request.body

@@ -233,7 +233,7 @@ t.test('a session from before the performance release (no email) is completed at
   const key = sessionKeyOf(ctx, token)
   t.equal(await ctx.redis.hget(key, 'email_verified_at'), String(verified.getTime()), 'the session records when the email was confirmed')
   await ctx.redis.hdel(key, 'email', 'user_created_at')
-  const expected = { id: user.id, email: email.toLowerCase(), role: 'user', createdAt: user.createdAt, emailVerifiedAt: verified.toISOString() }
+  const expected = { id: user.id, email: email.toLowerCase(), role: 'user', created_at: user.createdAt, email_verified_at: verified.toISOString(), createdAt: user.createdAt, emailVerifiedAt: verified.toISOString() }
 
   const first = await me(ctx.app, `Token token=${token}`)
   t.equal(first.statusCode, 200, 'not logged out by the upgrade')
