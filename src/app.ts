@@ -80,9 +80,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     bodyLimit: BODY_LIMIT_BYTES,
-    // A client's name (an audience, up to 128 characters) is a path parameter of the admin routes,
-    // and each of its `/` and `:` is three characters there (%2F): Fastify's default of 100 would
-    // answer 414 before the route checks it. Every parameter is still checked by its route's schema.
+    // A client's name (an audience, up to 128 characters) is a path parameter of the admin routes:
+    // Fastify's default of 100 would answer 414 before the route checks it. The router counts the
+    // decoded value; every parameter is still checked by its route's schema.
     routerOptions: { maxParamLength: 384 },
     // Fastify gives each plugin 10 s to start; the embedded database's first start (initdb) takes
     // about 8 s on a quiet machine of two cores and more on a busy one.
