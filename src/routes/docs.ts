@@ -10,7 +10,7 @@ import { RESPONSE_HEADERS } from '../schemas/errors.js'
 export const DOCS_PREFIX = '/docs'
 
 type Operation = { operationId?: string, security?: object[], parameters?: object[], responses?: Record<string, { headers?: Record<string, unknown> }> }
-type Document = { paths?: Record<string, Record<string, Operation>> }
+type Document = { paths?: Record<string, Record<string, Operation>>, components?: { responses?: Record<string, unknown> } }
 
 /**
  * OpenAPI 3.1 for the whole HTTP API, generated from the route schemas (the same ones that validate
@@ -66,7 +66,7 @@ export const apiDocs: FastifyPluginAsync = fp(async (app) => {
         },
       },
     },
-    transformObject: (documents) => 'openapiObject' in documents ? withAudience(withHeaderReferences(documents.openapiObject as Document)) as typeof documents.openapiObject : documents.swaggerObject,
+    transformObject: (documents) => 'openapiObject' in documents ? withSharedErrors(withAudience(withHeaderReferences(documents.openapiObject as Document))) as typeof documents.openapiObject : documents.swaggerObject,
   })
   await app.register(swaggerUi, { routePrefix: DOCS_PREFIX })
 })
@@ -97,5 +97,35 @@ function withAudience (document: Document): Document {
       if (reads) operation.parameters = [...(operation.parameters ?? []), { $ref: '#/components/parameters/audience' }]
     }
   }
+  return document
+}
+
+/**
+ * An error response that several operations give word for word (the session check's 401, a body's
+ * 413 and 415, a 503) is written once, in components.responses, and referenced: over half the
+ * document was such copies. Named by status and codes (`401-invalid_token-missing_token-session_expired`).
+ */
+function withSharedErrors (document: Document): Document {
+  const uses = new Map<string, number>()
+  const errorResponses = () => Object.values(document.paths ?? {}).flatMap((operations) => Object.values(operations))
+    .flatMap((operation) => Object.entries(operation.responses ?? {}).filter(([status]) => /^[45]/.test(status)).map(([status, response]) => ({ operation, status, text: JSON.stringify(response) })))
+  for (const { text } of errorResponses()) uses.set(text, (uses.get(text) ?? 0) + 1)
+  const names = new Map<string, string>()
+  const shared: Record<string, unknown> = {}
+  for (const { operation, status, text } of errorResponses()) {
+    if (uses.get(text)! < 2) continue
+    let name = names.get(text)
+    if (name === undefined) {
+      const response = JSON.parse(text) as { headers?: Record<string, unknown>, content?: { 'application/json'?: { schema?: { properties?: { error?: { enum?: string[] } } } } } }
+      const codes = response.content?.['application/json']?.schema?.properties?.error?.enum ?? []
+      const base = [status, ...codes, ...(response.headers?.RateLimit ? ['limited'] : [])].join('-')
+      name = base
+      for (let n = 2; name in shared; n++) name = `${base}-${n}`
+      names.set(text, name)
+      shared[name] = JSON.parse(text)
+    }
+    operation.responses![status] = { $ref: `#/components/responses/${name}` } as never
+  }
+  document.components = { ...document.components, responses: shared }
   return document
 }

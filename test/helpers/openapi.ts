@@ -11,10 +11,10 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void
 const DOC_ID = 'gatehouse-openapi.json'
 
 interface MediaType { schema?: object }
-interface Response { headers?: Record<string, { $ref?: string, required?: boolean }>, content?: Record<string, MediaType> }
+interface Response { $ref?: string, headers?: Record<string, { $ref?: string, required?: boolean }>, content?: Record<string, MediaType> }
 interface Document {
   paths: Record<string, Record<string, { responses: Record<string, Response> }>>
-  components?: { headers?: Record<string, { required?: boolean }> }
+  components?: { headers?: Record<string, { required?: boolean }>, responses?: Record<string, Response> }
 }
 
 /** What a route outside the document (no route at all: 404, 405, a bad URL) answers: the error shape. */
@@ -33,8 +33,9 @@ export function responseChecker (app: FastifyInstance) {
   addFormats(ajv)
   const compiled = new Map<string, ValidateFunction>()
   const errorShape = ajv.compile(ERROR_SHAPE)
-  const validator = (path: string, method: string, status: string, media: string) => {
-    const ref = `${DOC_ID}#/${pointer('paths', path, method, 'responses', status, 'content', media, 'schema')}`
+  /** `at`: where the response is in the document (an operation's, or a shared one in components.responses). */
+  const validator = (at: string[], media: string) => {
+    const ref = `${DOC_ID}#/${pointer(...at, 'content', media, 'schema')}`
     let validate = compiled.get(ref)
     if (!validate) {
       validate = ajv.getSchema(ref)
@@ -68,9 +69,16 @@ export function responseChecker (app: FastifyInstance) {
     const method = request.method.toLowerCase() === 'head' ? 'get' : request.method.toLowerCase()
     const operation = doc.paths[path]?.[method]
     if (!operation) return [`${method.toUpperCase()} ${path} is not in the document`]
-    const declared = operation.responses[status] ?? operation.responses[`${status[0]}XX`] ?? operation.responses.default
     const key = operation.responses[status] ? status : operation.responses[`${status[0]}XX`] ? `${status[0]}XX` : 'default'
+    let declared = operation.responses[key]
     if (!declared) return [`status ${status} is not declared (declared: ${Object.keys(operation.responses).join(', ')})`]
+    let at = ['paths', path, method, 'responses', key]
+    if (declared.$ref) {
+      const name = declared.$ref.split('/').pop()!
+      at = ['components', 'responses', name]
+      declared = doc.components?.responses?.[name]
+      if (!declared) return [`${at.join('/')} is not in the document`]
+    }
     for (const [name, header] of Object.entries(declared.headers ?? {})) {
       const required = header.$ref ? doc.components?.headers?.[header.$ref.split('/').pop()!]?.required : header.required
       if (required && reply.getHeader(name.toLowerCase()) === undefined) problems.push(`no ${name} header`)
@@ -82,7 +90,7 @@ export function responseChecker (app: FastifyInstance) {
     if (!(media in declared.content)) return [...problems, `media type ${media || '(none)'} is not declared (${Object.keys(declared.content).join(', ')})`]
     // A stream (server-sent events, a compressed answer) is checked by its media type only.
     if (body === undefined || media !== 'application/json' || reply.getHeader('content-encoding') !== undefined) return problems
-    const validate = validator(path, method, key, media)
+    const validate = validator(at, media)
     if (!validate(JSON.parse(body))) problems.push(`body ${body.slice(0, 300)} does not match: ${ajv.errorsText(validate.errors)}`)
     return problems
   }

@@ -24,16 +24,28 @@ async function documentOf (t: Test) {
   const ctx = await buildTestApp(t, EVERYTHING)
   const res = await ctx.app.inject({ method: 'GET', url: '/docs/json' })
   t.equal(res.statusCode, 200)
-  return { ctx, doc: res.json() as { paths: Record<string, Record<string, Operation>>, components: { headers: Record<string, object> } } }
+  const served = res.json() as { paths: Record<string, Record<string, Operation>>, components: { headers: Record<string, object>, responses: Record<string, unknown> } }
+  return { ctx, served, doc: resolved(structuredClone(served)) }
 }
 
 const operationsOf = (doc: { paths: Record<string, Record<string, Operation>> }) =>
   Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ name: `${method.toUpperCase()} ${path}`, method, path, op })))
 
+/** The document, with each shared response (components.responses) put back where it is referenced. */
+function resolved<T extends { paths: Record<string, Record<string, Operation>>, components: { responses?: Record<string, unknown> } }> (doc: T): T {
+  for (const op of Object.values(doc.paths).flatMap((ops) => Object.values(ops))) {
+    for (const [status, response] of Object.entries(op.responses)) {
+      const ref = (response as { $ref?: string }).$ref
+      if (ref) op.responses[status] = doc.components.responses![ref.split('/').pop()!] as never
+    }
+  }
+  return doc
+}
+
 const errorsOf = (op: Operation, status: string) => op.responses[status]?.content?.['application/json']?.schema.properties?.error?.enum ?? []
 
 t.test('Redocly\'s recommended lint passes with no errors, and @readme/openapi-parser validates the document', async (t) => {
-  const { doc } = await documentOf(t)
+  const { served: doc } = await documentOf(t)
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-openapi-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const file = join(dir, 'openapi.json')
@@ -129,7 +141,8 @@ t.test('the document and the server agree on the rules it states', async (t) => 
   const admin = await newAdmin(ctx)
   const over = await call(ctx.app, 'PUT', '/admin/settings/session-ttl', admin.token, { ttl_seconds: max + 1 })
   t.equal(over.statusCode, 400)
-  t.match(over.json(), { error: 'bad_request', message: `body/ttl_seconds must be <= ${max}` })
+  t.same(over.json(), { error: 'bad_request', message: 'body/ttl_seconds must not exceed the absolute session lifetime, SESSION_MAX_AGE_SECONDS (30d (2592000 s))' })
+  t.equal(max, 2_592_000)
   const policy = await call(ctx.app, 'PUT', '/admin/settings/clients/ios', admin.token, { idle_timeout_seconds: 60, max_age_seconds: max + 1 })
   t.equal(policy.statusCode, 400, 'a client\'s maximum age too')
   t.equal((bodySchema('/admin/settings/clients/{client}', 'put').properties.max_age_seconds as { maximum: number }).maximum, max)
@@ -149,4 +162,15 @@ t.test('the response check fails an answer the document does not describe', asyn
   t.match(problemsOf(me, reply(200, { 'content-type': 'text/html' }), '<p>'), [/media type text\/html is not declared/])
   t.match(problemsOf({ method: 'GET', routeOptions: { url: '/nowhere', schema: {} } } as never, reply(200), '{}'), [/not in the document/], 'a route the document leaves out')
   t.match(problemsOf({ method: 'GET', routeOptions: { schema: {} } } as never, reply(404), '{"statusCode":404}'), [/not the error shape/], 'no route: still the error shape')
+})
+
+t.test('an error response many operations share is written once', async (t) => {
+  const { served } = await documentOf(t)
+  const shared = served.components.responses
+  t.ok(shared['401-invalid_token-missing_token-session_expired'], 'the session check\'s 401')
+  t.same(served.paths['/me']!.get!.responses['401'], { $ref: '#/components/responses/401-invalid_token-missing_token-session_expired' })
+  t.same(served.paths['/sessions']!.get!.responses['401'], served.paths['/me']!.get!.responses['401'])
+  const texts = Object.values(shared).map((response) => JSON.stringify(response))
+  t.equal(new Set(texts).size, texts.length, 'no two shared responses alike')
+  t.ok(JSON.stringify(served).length < 80_000, `the document is ${JSON.stringify(served).length} bytes`)
 })
