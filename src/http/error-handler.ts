@@ -7,8 +7,11 @@ import { GatehouseError } from '../shared/errors.js'
 import { httpErrorOf } from './error-map.js'
 import { API_SECURITY_HEADERS } from './security-headers.js'
 
-/** Names for the 4xx statuses Fastify itself raises (body parsing, content type, size). */
-const CLIENT_ERROR_CODES: Record<number, string> = {
+/**
+ * Names for the 4xx statuses Fastify itself raises (body parsing, content type, size): the
+ * OpenAPI document reads the ones an operation can meet from here (src/schemas/errors.ts).
+ */
+export const CLIENT_ERROR_CODES: Readonly<Record<number, string>> = {
   400: 'bad_request',
   404: 'not_found',
   405: 'method_not_allowed',

@@ -1,4 +1,5 @@
 import { ENDED_REASONS, REVOKED_CAUSES } from '@gatehouse/session-reader/answers'
+import { CLIENT_ERROR_CODES } from '../http/error-handler.js'
 import { wireOf } from '../http/error-map.js'
 import type { ErrorCode } from '../shared/errors.js'
 
@@ -10,11 +11,15 @@ import type { ErrorCode } from '../shared/errors.js'
  * Statuses come from src/http/error-map.ts, so the document cannot disagree with the wire.
  */
 
-/** Answered by Fastify's body handling, through src/http/error-handler.ts. */
-const FRAMEWORK = { payload_too_large: 413, unsupported_media_type: 415 } as const
-export type Failure = ErrorCode | keyof typeof FRAMEWORK
+/** Answered by Fastify's body handling, named by src/http/error-handler.ts. */
+type FrameworkFailure = 'payload_too_large' | 'unsupported_media_type'
+export type Failure = ErrorCode | FrameworkFailure
 
-const statusOf = (failure: Failure) => failure in FRAMEWORK ? { status: FRAMEWORK[failure as keyof typeof FRAMEWORK], error: failure } : wireOf(failure as ErrorCode)
+const frameworkStatus = (failure: string) => Object.entries(CLIENT_ERROR_CODES).find(([, code]) => code === failure)?.[0]
+const statusOf = (failure: Failure) => {
+  const framework = frameworkStatus(failure)
+  return framework === undefined ? wireOf(failure as ErrorCode) : { status: Number(framework), error: failure }
+}
 
 const DESCRIPTIONS: Record<number, string> = {
   400: 'The request is malformed or a value is refused: `message` says which',
