@@ -2,6 +2,12 @@ import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { errors } from '../shared/errors.js'
 
+/**
+ * Whether a route's methods are all ones whose request body Fastify never reads (GET, HEAD): no
+ * 400/413/415 for a body, no CSRF check, and (no answer to them carries a secret) compressible.
+ */
+export const readsOnly = (method: string | readonly string[]) => [method].flat().every((m) => m === 'GET' || m === 'HEAD')
+
 /** An auth API has small bodies; anything larger is refused (413) before it is parsed. */
 export const BODY_LIMIT_BYTES = 16 * 1024
 

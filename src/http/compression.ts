@@ -1,6 +1,7 @@
 import compress from '@fastify/compress'
 import type { FastifyInstance } from 'fastify'
 import { constants } from 'node:zlib'
+import { readsOnly } from './body-parsing.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -11,9 +12,6 @@ declare module 'fastify' {
 
 /** Smaller answers go as they are: a few hundred bytes gain nothing worth a compressor's start. */
 export const COMPRESSION_THRESHOLD_BYTES = 1024
-
-/** Only reads are compressed: no answer to GET or HEAD carries a token or a CSRF token. */
-const READS = new Set(['GET', 'HEAD'])
 
 /**
  * gzip and br for large answers (a page of sessions, /docs/json, /metrics), and never for one
@@ -30,8 +28,8 @@ const READS = new Set(['GET', 'HEAD'])
 export async function registerCompression (app: FastifyInstance, { threshold = COMPRESSION_THRESHOLD_BYTES } = {}): Promise<void> {
   // Before the plugin's own onRoute hook, which then leaves these routes alone: no cost per request.
   app.addHook('onRoute', (route) => {
-    const methods = Array.isArray(route.method) ? route.method : [route.method]
-    if (route.config?.carriesSecret === true || !methods.every((method) => READS.has(method))) route.compress = false
+    // Only reads are compressed: no answer to GET or HEAD carries a token or a CSRF token.
+    if (route.config?.carriesSecret === true || !readsOnly(route.method)) route.compress = false
   })
   // Runs before the plugin's onSend (route hooks come after the app's), and after @fastify/cookie's,
   // which writes Set-Cookie. x-no-compression is the plugin's own switch, read there.

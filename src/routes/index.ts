@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync, RouteOptions } from 'fastify'
+import { readsOnly } from '../http/body-parsing.js'
 import { adminOnly } from '../plugins/authenticate.js'
 import { BODY_FAILURES, type Failure, SESSION_FAILURES, withFailures } from '../schemas/errors.js'
 import { accountRecoveryRoutes } from './account-recovery.js'
@@ -42,7 +43,7 @@ export const routes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, 
     // Routes behind the session check say so in the OpenAPI document: the token in Authorization,
     // or the web app's cookie (with the CSRF header on a request that changes state).
     authenticated.addHook('onRoute', (route) => {
-      const safe = isSafe(route.method)
+      const safe = readsOnly(route.method)
       const cookie: Record<string, string[]> = safe ? { sessionCookie: [] } : { sessionCookie: [], csrfToken: [] }
       const security = [{ sessionToken: [] }, cookie]
       const failures: Failure[] = safe ? [...SESSION_FAILURES] : [...SESSION_FAILURES, 'csrf_rejected']
@@ -63,15 +64,13 @@ export const routes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, 
   })
 }
 
-const isSafe = (method: string | string[]) => [method].flat().every((m) => m === 'GET' || m === 'HEAD')
-
 /**
  * What Fastify refuses before a handler runs: a parameter, query or header its schema refuses
  * (400), and on a method that reads a body, a malformed one (400), one too large (413) or of a type
  * it does not read (415), whether or not the route takes a body.
  */
 function inputFailures (route: RouteOptions): Failure[] {
-  if (!isSafe(route.method)) return [...BODY_FAILURES]
+  if (!readsOnly(route.method)) return [...BODY_FAILURES]
   const schema = route.schema ?? {}
   return schema.params || schema.querystring || schema.headers ? ['bad_request'] : []
 }
