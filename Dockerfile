@@ -1,4 +1,5 @@
-FROM node:22-bookworm-slim
+# The Node.js line of .node-version (the current LTS), the one CI runs the tests on.
+FROM node:26-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
 # The session reader library is an npm workspace that Gatehouse imports: npm ci needs its manifest.
