@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import t from 'tap'
 import { renderConfigurationDoc, renderEnvExample } from '../../src/config/settings-docs.js'
 import { DEFAULTS, loadConfig } from '../../src/config/index.js'
@@ -21,7 +21,7 @@ t.test('.env.example, copied as it is, loads as the defaults do', async (t) => {
 })
 
 t.test('defaults the prose of README and docs/ names agree with the table', async (t) => {
-  const files = ['README.md', ...['ops.md', 'scaling.md', 'security.md', 'api.md', 'session-contract.md', 'architecture.md', 'performance.md'].map((name) => `docs/${name}`)]
+  const files = ['README.md', ...readdirSync(new URL('../../docs', import.meta.url)).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)]
   // "`SESSION_MAX_PER_USER` (default 100", "`REDIS_COMMAND_TIMEOUT_MS` (default 1 s", "(10 to 15, default 12"
   const mention = /`([A-Z][A-Z0-9_]+)`[^`.;]{0,30}default ([0-9][0-9 ]*[0-9]|[0-9])( s\b| ms\b| per thread\b)?/g
   let checked = 0
