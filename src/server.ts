@@ -33,11 +33,28 @@ async function main (): Promise<void> {
     await app.close()
     app.log.info('closed: in-flight requests finished, connections closed')
   })
-  await app.listen({ port: config.port, host: config.host })
+  try {
+    await app.listen({ port: config.port, host: config.host })
+  } catch (err) {
+    throw listenError(err, config.host, config.port)
+  }
+}
+
+class ListenError extends Error {}
+
+/** The reasons a listen fails that the operator can fix, as one line; anything else as it is. */
+function listenError (err: unknown, host: string, port: number): unknown {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'EADDRINUSE': return new ListenError(`cannot listen on ${where}: the port is in use by another process; stop it, or set PORT to a free port`)
+    case 'EACCES': return new ListenError(`cannot listen on ${where}: not allowed to use this port (below 1024 needs privileges); set PORT to 1024 or above`)
+    case 'EADDRNOTAVAIL': return new ListenError(`cannot listen on ${where}: no interface of this machine has that address; set HOST (0.0.0.0 for all)`)
+    default: return err
+  }
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof DependencyError || err instanceof MigrationError || err instanceof EmbeddedDatabaseError) console.error(`gatehouse: ${err.message}`)
+  if (err instanceof ConfigError || err instanceof DependencyError || err instanceof MigrationError || err instanceof EmbeddedDatabaseError || err instanceof ListenError) console.error(`gatehouse: ${err.message}`)
   else console.error('gatehouse: failed to start:', err)
   process.exit(1)
 })
