@@ -1,10 +1,12 @@
 import closeWithGrace from 'close-with-grace'
+import pino from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config/index.js'
 import { withDotEnv } from './config/dotenv.js'
 import { checkDependencies, DependencyError } from './db/preflight.js'
 import { EmbeddedDatabaseError } from './db/embedded.js'
 import { migrate, MigrationError } from './db/migrate.js'
+import { openLogStream } from './log-stream.js'
 
 /**
  * `npm start`: read the configuration (environment over .env over defaults), make sure Redis and
@@ -13,11 +15,14 @@ import { migrate, MigrationError } from './db/migrate.js'
  */
 async function main (): Promise<void> {
   const { config, warnings } = loadConfig(withDotEnv(process.env))
+  // One stream and one format (LOG_FORMAT) for every line, those before the app is built included.
+  const logs = await openLogStream(config)
+  const startupLog = pino({ level: config.logLevel }, logs.stream)
   await checkDependencies(config)
   // The embedded database is migrated as it opens, inside buildApp (plugins/database.ts).
-  if (config.database.mode === 'postgres') await migrate(config.database.url, { log: (message) => console.log(`gatehouse: ${message}`) })
+  if (config.database.mode === 'postgres') await migrate(config.database.url, { log: (message) => startupLog.info(message) })
 
-  const app = await buildApp(config, { migrateLegacySessions: true })
+  const app = await buildApp(config, { migrateLegacySessions: true, logger: { stream: logs.stream } })
   for (const warning of warnings) app.log.warn(warning)
 
   // SIGTERM (an orchestrator): /ready turns 503 at once and the server keeps serving for
