@@ -1,9 +1,8 @@
 import { execFile } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { npmPath, projectCopy } from './project-copy.js'
 
 // scripts/build.sh, run in a copy of the project (a fresh clone: nothing built), as `npm start` and
 // `npm test` run it: the first build makes everything, a second with nothing changed makes nothing,
@@ -11,19 +10,12 @@ import t from 'tap'
 
 t.setTimeout(240_000)
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const copy = mkdtempSync(join(tmpdir(), 'gh-build-'))
-t.teardown(() => rmSync(copy, { recursive: true, force: true }))
-
-const SOURCES = ['src', 'prisma', 'console/src', 'console/index.html', 'console/tsconfig.json', 'scripts', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'prisma.config.ts',
-  'packages/session-reader/src', 'packages/session-reader/package.json', 'packages/session-reader/tsconfig.json']
-for (const path of SOURCES) cpSync(join(ROOT, path), join(copy, path), { recursive: true, filter: (from) => !from.includes('/src/generated') })
-symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'))
+const copy = projectCopy(t, { fresh: true })
 
 /** Runs the build in the copy; resolves with the steps it ran (its `build: …` lines). */
 function build (): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env, FORCE_BUILD: '', PATH: `${join(ROOT, 'node_modules/.bin')}:${process.env.PATH ?? ''}` }
+    const env = { ...process.env, FORCE_BUILD: '', PATH: npmPath() }
     execFile('sh', ['scripts/build.sh'], { cwd: copy, env, timeout: 180_000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`build failed: ${stderr}`))
       else resolve(stdout.split('\n').filter((line) => line.startsWith('build: ')))

@@ -1,0 +1,107 @@
+// npm run dev: the server, restarted within a second or two of a change to src/.
+//
+// esbuild transpiles each file of src/ into dist-dev/ (no bundle: the same files tsc writes to
+// dist/, in milliseconds, without type checking; `npm run typecheck` and the editor do that). After
+// each build that succeeds, the files whose content changed are written and the server restarts:
+// SIGINT (a person at a terminal: no drain), then, once the old one has exited (the port, the
+// embedded database's lock), the new one. A build that fails leaves the server running as it was
+// (esbuild's own watch output would delete the files that failed to build). dist-dev/ is not
+// dist/, so tests and `npm start` never see a development build.
+//
+// First it runs scripts/build.sh, which builds what else the server reads, if it changed (the
+// session reader, the Prisma client, the console): a change to those means starting this again.
+import { execFileSync, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { context } from 'esbuild'
+
+execFileSync('sh', ['scripts/build.sh'], { stdio: 'inherit' })
+
+const OUT = 'dist-dev'
+let server = null
+let stopping = false
+
+function startServer () {
+  const child = spawn(process.execPath, ['--enable-source-maps', `${OUT}/server.js`], { stdio: 'inherit' })
+  const exited = once(child, 'exit')
+  server = { child, exited }
+  exited.then(([code, signal]) => {
+    if (server?.child !== child) return // stopped for a restart, or by Ctrl-C
+    server = null
+    console.error(`dev: the server exited (${signal ?? `code ${code}`}); waiting for a change to src/`)
+  })
+}
+
+/** Stops the server with `signal`, unless it already has it (`alreadySent`: Ctrl-C, sent to the group). */
+async function stopServer (signal, alreadySent = false) {
+  const running = server
+  server = null
+  if (running === null) return
+  // A second SIGINT would cut its close short; but if only this process got it, pass it on.
+  let timer
+  if (alreadySent) timer = setTimeout(() => running.child.kill(signal), 2000)
+  else running.child.kill(signal)
+  await running.exited
+  clearTimeout(timer)
+}
+
+/** Writes the outputs whose content changed; returns how many did. */
+function writeChanged (outputFiles) {
+  let changed = 0
+  for (const { path, contents } of outputFiles) {
+    let old = null
+    try { old = readFileSync(path) } catch {}
+    if (old !== null && Buffer.compare(old, contents) === 0) continue
+    mkdirSync(dirname(path), { recursive: true })
+    writeFileSync(path, contents)
+    changed++
+  }
+  return changed
+}
+
+rmSync(OUT, { recursive: true, force: true })
+const esbuild = await context({
+  // The .js files (the bcrypt worker, the embedded initdb) and the Lua scripts are read beside
+  // their modules, as in dist/.
+  entryPoints: ['src/**/*.ts', 'src/**/*.js', 'src/**/*.lua'],
+  outdir: OUT,
+  outbase: 'src',
+  loader: { '.lua': 'copy' },
+  platform: 'node',
+  format: 'esm',
+  target: 'node24',
+  sourcemap: 'linked',
+  write: false,
+  logLevel: 'warning',
+  plugins: [{
+    name: 'restart',
+    setup (build) {
+      // esbuild runs one build at a time and waits for this: restarts never overlap.
+      build.onEnd(async (result) => {
+        if (stopping) return
+        if (result.errors.length > 0) {
+          console.error('dev: the build failed (above); the server runs on as it was')
+          return
+        }
+        // A change esbuild writes out the same (a comment, a type) restarts nothing.
+        if (writeChanged(result.outputFiles) === 0 && server !== null) return
+        await stopServer('SIGINT')
+        startServer()
+      })
+    },
+  }],
+})
+await esbuild.watch()
+
+// Ctrl-C reaches the whole process group: the server stops by itself. A SIGTERM from elsewhere
+// (a process manager) is passed on, and the server drains as it does under one.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, async () => {
+    if (stopping) return
+    stopping = true
+    await esbuild.dispose()
+    await stopServer(signal, signal === 'SIGINT')
+    process.exit(0)
+  })
+}
