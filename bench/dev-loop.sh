@@ -5,7 +5,7 @@
 #                        before build.sh skipped what had not changed), spawn to /health 200;
 #   start, no change:    a second `npm start` with nothing changed;
 #   dev restart:         under `npm run dev`, from writing a change to src/ to /health 200 from the
-#                        new server.
+#                        new server, on PostgreSQL and on the embedded database.
 # Leaves src/ as it found it. Prints one line per measurement, then the medians.
 set -u
 cd "$(dirname "$0")/.."
@@ -17,6 +17,9 @@ trap 'rm -f "$log"' EXIT
 now() { date +%s.%N; }
 free_port() { node -e "const s = require('net').createServer().listen(0, () => { console.log(s.address().port); s.close() })"; }
 up() { curl -sf -o /dev/null "http://127.0.0.1:$1/health"; }
+# until_true <command...>: polls it every 50 ms, for two minutes at most.
+until_true() { for _ in $(seq 2400); do "$@" && return 0; sleep 0.05; done; echo "gave up waiting for: $*" >&2; exit 1; }
+restarted() { [ "$(grep -c 'Server listening' "$log")" -gt "$1" ] && up "$2"; }
 
 # start <label> [env...]: npm start, timed from spawn to /health 200, then Ctrl-C.
 start() {
@@ -25,9 +28,31 @@ start() {
   local t0; t0=$(now)
   env "$@" PORT="$port" setsid npm start >"$log" 2>&1 &
   local pid=$!
-  until up "$port"; do sleep 0.05; kill -0 "$pid" 2>/dev/null || { echo "$label: npm start failed"; cat "$log"; exit 1; }; done
+  until_true up "$port"
   echo "$label $(echo "$(now) - $t0" | bc)"
   kill -INT -- -"$pid"; wait "$pid" 2>/dev/null
+}
+
+# dev_restarts <label> [env...]: under npm run dev, each change to src/ timed to /health 200 from the new server.
+dev_restarts() {
+  local label=$1 port; shift
+  port=$(free_port)
+  env "$@" PORT="$port" setsid npm run dev >"$log" 2>&1 &
+  local dev=$!
+  until_true up "$port"
+  local file=src/metrics.ts original starts t0
+  original=$(mktemp); cp "$file" "$original"
+  for i in $(seq $((rounds * 2))); do
+    sleep 1
+    starts=$(grep -c 'Server listening' "$log")
+    t0=$(now)
+    echo "export const devLoopBench$i = $i" >> "$file"
+    until_true restarted "$starts" "$port"
+    echo "$label $(echo "$(now) - $t0" | bc)"
+  done
+  cp "$original" "$file"; rm -f "$original"
+  sleep 2
+  kill -INT -- -"$dev"; wait "$dev" 2>/dev/null
 }
 
 results=$(
@@ -36,23 +61,10 @@ results=$(
     start "start-no-change"
   done
 
-  port=$(free_port)
-  PORT=$port setsid npm run dev >"$log" 2>&1 &
-  dev=$!
-  until up "$port"; do sleep 0.1; done
-  file=src/metrics.ts
-  original=$(mktemp); cp "$file" "$original"
-  for i in $(seq $((rounds * 2))); do
-    sleep 1
-    starts=$(grep -c 'Server listening' "$log")
-    t0=$(now)
-    echo "export const devLoopBench$i = $i" >> "$file"
-    until [ "$(grep -c 'Server listening' "$log")" -gt "$starts" ] && up "$port"; do sleep 0.05; done
-    echo "dev-restart $(echo "$(now) - $t0" | bc)"
-  done
-  cp "$original" "$file"; rm -f "$original"
-  sleep 2
-  kill -INT -- -"$dev"; wait "$dev" 2>/dev/null
+  dev_restarts dev-restart
+  embedded=$(mktemp -d)
+  dev_restarts dev-restart-embedded DATABASE_URL= EMBEDDED_DATABASE_DIR="$embedded/db"
+  rm -rf "$embedded"
 )
 echo "$results"
 echo "medians (s):"

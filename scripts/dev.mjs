@@ -8,12 +8,17 @@
 // (esbuild's own watch output would delete the files that failed to build). dist-dev/ is not
 // dist/, so tests and `npm start` never see a development build.
 //
+// Without DATABASE_URL, the embedded database is opened here, once, and the server is given its
+// socket as DATABASE_URL: a restart then does not reopen PGlite (seconds), and `gatehouse` commands
+// reach it through this process as they would through a server.
+//
 // First it runs scripts/build.sh, which builds what else the server reads, if it changed (the
 // session reader, the Prisma client, the console): a change to those means starting this again.
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { context } from 'esbuild'
 
 execFileSync('sh', ['scripts/build.sh'], { stdio: 'inherit' })
@@ -21,9 +26,33 @@ execFileSync('sh', ['scripts/build.sh'], { stdio: 'inherit' })
 const OUT = 'dist-dev'
 let server = null
 let stopping = false
+/** The server's environment: with the embedded database's socket, when this process serves it. */
+let serverEnv = null
+let embedded = null
+
+/** Opens the embedded database if the configuration asks for it (once, after the first build). */
+async function openEmbeddedDatabase () {
+  const load = (path) => import(pathToFileURL(resolve(OUT, path)).href)
+  const [{ loadConfig }, { withDotEnv }, { openDatabase }] = await Promise.all([load('config/index.js'), load('config/dotenv.js'), load('db/open-database.js')])
+  let config
+  try {
+    config = loadConfig(withDotEnv(process.env)).config
+  } catch {
+    return process.env // the server says what is wrong with it, in its one line
+  }
+  if (config.database.mode !== 'embedded') return process.env
+  try {
+    embedded = await openDatabase(config.database, { role: 'server', poolSize: config.databasePoolSize, log: (message) => console.error(`dev: ${message}`) })
+  } catch (err) {
+    console.error(`gatehouse: ${err.message}`)
+    process.exit(1)
+  }
+  console.error(`dev: ${embedded.where}, served by npm run dev (pid ${process.pid}) across restarts`)
+  return { ...process.env, DATABASE_URL: embedded.url }
+}
 
 function startServer () {
-  const child = spawn(process.execPath, ['--enable-source-maps', `${OUT}/server.js`], { stdio: 'inherit' })
+  const child = spawn(process.execPath, ['--enable-source-maps', `${OUT}/server.js`], { stdio: 'inherit', env: serverEnv })
   const exited = once(child, 'exit')
   server = { child, exited }
   exited.then(([code, signal]) => {
@@ -87,6 +116,7 @@ const esbuild = await context({
         // A change esbuild writes out the same (a comment, a type) restarts nothing.
         if (writeChanged(result.outputFiles) === 0 && server !== null) return
         await stopServer('SIGINT')
+        serverEnv ??= await openEmbeddedDatabase()
         startServer()
       })
     },
@@ -102,6 +132,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     stopping = true
     await esbuild.dispose()
     await stopServer(signal, signal === 'SIGINT')
+    await embedded?.close()
     process.exit(0)
   })
 }

@@ -44,3 +44,26 @@ t.test('a change restarts the server; a broken one does not; Ctrl-C stops it all
   t.not(await exited(dev, 20_000), null, 'npm run dev exits')
   t.notOk(await answers(servers()[2]!), 'and its server with it')
 })
+
+t.test('without DATABASE_URL, the embedded database is opened once and kept across restarts', async (t) => {
+  const copy = projectCopy(t, { fresh: false })
+  const dir = join(copy, '.gatehouse/db')
+  const dev = launch('node', ['scripts/dev.mjs'], { PATH: npmPath(), REDIS_KEY_PREFIX: ownPrefix(t), DATABASE_URL: '', EMBEDDED_DATABASE_DIR: dir }, copy)
+  t.teardown(() => { if (dev.proc.exitCode === null && dev.proc.signalCode === null) process.kill(-dev.proc.pid!, 'SIGKILL') })
+  const servers = () => [...dev.output().matchAll(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/g)].map((match) => match[1]!)
+  await eventually(90_000, () => servers().length === 1 || dev.proc.exitCode !== null)
+  t.match(dev.output(), new RegExp(`dev: the embedded PostgreSQL \\(PGlite\\) in ${dir}, served by npm run dev \\(pid \\d+\\) across restarts`))
+  const lock = JSON.parse(readFileSync(join(dir, 'lock.json'), 'utf8')) as { pid: number; role: string }
+  t.equal(lock.role, 'server', 'npm run dev holds the lock as a server would, so commands go through it')
+
+  const file = join(copy, 'src/metrics.ts')
+  writeFileSync(file, `${readFileSync(file, 'utf8')}\nexport const changedByTheTest = 1\n`)
+  await eventually(30_000, () => servers().length === 2)
+  t.equal((await fetch(`${servers()[1]!}/ready`)).status, 200, 'the new server reaches the database')
+  t.equal((dev.output().match(/creating the embedded database/g) ?? []).length, 1, 'which was not reopened')
+  t.equal(JSON.parse(readFileSync(join(dir, 'lock.json'), 'utf8')).pid, lock.pid, 'nor changed hands')
+
+  process.kill(-dev.proc.pid!, 'SIGINT')
+  t.not(await exited(dev, 20_000), null)
+  t.throws(() => readFileSync(join(dir, 'lock.json')), { code: 'ENOENT' }, 'Ctrl-C closes it and lets go of the folder')
+})
