@@ -1,12 +1,11 @@
 // npm run dev: the server, restarted within a second or two of a change to src/.
 //
-// esbuild transpiles each file of src/ into dist-dev/ (no bundle: the same files tsc writes to
-// dist/, in milliseconds, without type checking; `npm run typecheck` and the editor do that). After
-// each build that succeeds, the files whose content changed are written and the server restarts:
-// SIGINT (a person at a terminal: no drain), then, once the old one has exited (the port, the
-// embedded database's lock), the new one. A build that fails leaves the server running as it was
-// (esbuild's own watch output would delete the files that failed to build). dist-dev/ is not
-// dist/, so tests and `npm start` never see a development build.
+// On every change to src/, esbuild transpiles each of its files into dist-dev/ (no bundle: the same
+// files tsc writes to dist/, in milliseconds, without type checking; `npm run typecheck` and the
+// editor do that). After each build that succeeds, the files whose content changed are written and
+// the server restarts: SIGINT (a person at a terminal: no drain), then, once the old one has exited
+// (the port, the embedded database's lock), the new one. A build that fails leaves the server
+// running as it was. dist-dev/ is not dist/, so tests and `npm start` never see a development build.
 //
 // Without DATABASE_URL, the embedded database is opened here, once, and the server is given its
 // socket as DATABASE_URL: a restart then does not reopen PGlite (seconds), and `gatehouse` commands
@@ -16,7 +15,7 @@
 // session reader, the Prisma client, the console): a change to those means starting this again.
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { context } from 'esbuild'
@@ -103,26 +102,49 @@ const esbuild = await context({
   sourcemap: 'linked',
   write: false,
   logLevel: 'warning',
-  plugins: [{
-    name: 'restart',
-    setup (build) {
-      // esbuild runs one build at a time and waits for this: restarts never overlap.
-      build.onEnd(async (result) => {
-        if (stopping) return
-        if (result.errors.length > 0) {
-          console.error('dev: the build failed (above); the server runs on as it was')
-          return
-        }
-        // A change esbuild writes out the same (a comment, a type) restarts nothing.
-        if (writeChanged(result.outputFiles) === 0 && server !== null) return
-        await stopServer('SIGINT')
-        serverEnv ??= await openEmbeddedDatabase()
-        startServer()
-      })
-    },
-  }],
 })
-await esbuild.watch()
+
+/** Builds src/; if that worked and changed something, restarts the server on it. */
+async function buildAndRestart () {
+  let result
+  try {
+    result = await esbuild.rebuild()
+  } catch {
+    console.error('dev: the build failed (above); the server runs on as it was')
+    return
+  }
+  // A change esbuild writes out the same (a comment, a type) restarts nothing.
+  if (stopping || (writeChanged(result.outputFiles) === 0 && server !== null)) return
+  await stopServer('SIGINT')
+  serverEnv ??= await openEmbeddedDatabase()
+  startServer()
+}
+
+// One build at a time; changes that arrive during one are built, together, right after it.
+let building = false
+let again = false
+async function onChange () {
+  if (building) {
+    again = true
+    return
+  }
+  building = true
+  do {
+    again = false
+    await buildAndRestart()
+  } while (again && !stopping)
+  building = false
+}
+
+// fs.watch, not esbuild's watch mode: esbuild polls (a change can take a second or two to be
+// noticed) and deletes the outputs of a build that fails. 50 ms gathers the writes of one save
+// (or of a git checkout) into one build.
+let settle
+watch('src', { recursive: true }, () => {
+  clearTimeout(settle)
+  settle = setTimeout(onChange, 50)
+})
+await onChange()
 
 // Ctrl-C reaches the whole process group: the server stops by itself. A SIGTERM from elsewhere
 // (a process manager) is passed on, and the server drains as it does under one.
