@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { eventually } from '../helpers/wait.js'
 import { exited, launch, ownPrefix } from '../server-process.js'
-import { npmPath, projectCopy } from './project-copy.js'
+import { npmPath, projectCopy } from '../helpers/project-copy.js'
 
 // npm run dev (scripts/dev.mjs), in a copy of the project so that its sources can change: a change
 // to src/ restarts the server on it, a change that does not build leaves the server running, and

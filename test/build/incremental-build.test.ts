@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { npmPath, projectCopy } from './project-copy.js'
+import { npmPath, projectCopy } from '../helpers/project-copy.js'
 
 // scripts/build.sh, run in a copy of the project (a fresh clone: nothing built), as `npm start` and
 // `npm test` run it: the first build makes everything, a second with nothing changed makes nothing,
