@@ -50,7 +50,7 @@ function layerRules (layer, may) {
 }
 
 export default [
-  ...neostandard({ ts: true, ignores: ['dist/**', 'console/dist/**', 'console/dist.next/**', 'packages/*/dist/**', 'packages/*/dist.next/**', 'dist-bench/**', 'src/generated/**', '.tap/**', 'coverage/**'] }),
+  ...neostandard({ ts: true, ignores: ['dist/**', 'console/dist/**', 'console/dist.next/**', 'packages/*/dist/**', 'packages/*/dist.next/**', 'dist-bench/**', 'dist-dev/**', 'src/generated/**', '.tap/**', 'coverage/**'] }),
   {
     rules: {
       // Token claims, Redis fields and JSON bodies are snake_case by contract (docs/session-contract.md).

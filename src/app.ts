@@ -2,7 +2,7 @@ import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify'
 import { randomUUID } from 'node:crypto'
-import pino from 'pino'
+import pino, { type DestinationStream } from 'pino'
 import type { Config } from './config/index.js'
 import { BODY_LIMIT_BYTES, configureBodyParsing } from './http/body-parsing.js'
 import { pinClientAddress } from './http/client-address.js'
@@ -40,8 +40,8 @@ declare module 'fastify' {
 export interface BuildAppOptions {
   /** Move sessions a layout-2 release wrote to today's keys, in the background once listening (the server does; tests call it directly). */
   migrateLegacySessions?: boolean
-  /** false: no logs (tests). Otherwise JSON logs, at config.logLevel unless `level` says, to stdout unless `stream` says. */
-  logger?: false | { level?: string; stream?: NodeJS.WritableStream }
+  /** false: no logs (tests). Otherwise logs at config.logLevel unless `level` says, to `stream` (server.ts: LOG_FORMAT's) or else JSON to stdout. */
+  logger?: false | { level?: string; stream?: DestinationStream }
 }
 
 const EMBEDDED_PLUGIN_TIMEOUT_MS = 180_000

@@ -1,10 +1,12 @@
 import closeWithGrace from 'close-with-grace'
+import pino from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config/index.js'
 import { withDotEnv } from './config/dotenv.js'
 import { checkDependencies, DependencyError } from './db/preflight.js'
 import { EmbeddedDatabaseError } from './db/embedded.js'
 import { migrate, MigrationError } from './db/migrate.js'
+import { openLogStream } from './log-stream.js'
 
 /**
  * `npm start`: read the configuration (environment over .env over defaults), make sure Redis and
@@ -13,11 +15,14 @@ import { migrate, MigrationError } from './db/migrate.js'
  */
 async function main (): Promise<void> {
   const { config, warnings } = loadConfig(withDotEnv(process.env))
+  // One stream and one format (LOG_FORMAT) for every line, those before the app is built included.
+  const logs = await openLogStream(config)
+  const startupLog = pino({ level: config.logLevel }, logs.stream)
   await checkDependencies(config)
   // The embedded database is migrated as it opens, inside buildApp (plugins/database.ts).
-  if (config.database.mode === 'postgres') await migrate(config.database.url, { log: (message) => console.log(`gatehouse: ${message}`) })
+  if (config.database.mode === 'postgres') await migrate(config.database.url, { log: (message) => startupLog.info(message) })
 
-  const app = await buildApp(config, { migrateLegacySessions: true })
+  const app = await buildApp(config, { migrateLegacySessions: true, logger: { stream: logs.stream } })
   for (const warning of warnings) app.log.warn(warning)
 
   // SIGTERM (an orchestrator): /ready turns 503 at once and the server keeps serving for
@@ -33,11 +38,28 @@ async function main (): Promise<void> {
     await app.close()
     app.log.info('closed: in-flight requests finished, connections closed')
   })
-  await app.listen({ port: config.port, host: config.host })
+  try {
+    await app.listen({ port: config.port, host: config.host })
+  } catch (err) {
+    throw listenError(err, config.host, config.port)
+  }
+}
+
+class ListenError extends Error {}
+
+/** The reasons a listen fails that the operator can fix, as one line; anything else as it is. */
+function listenError (err: unknown, host: string, port: number): unknown {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'EADDRINUSE': return new ListenError(`cannot listen on ${where}: the port is in use by another process; stop it, or set PORT to a free port`)
+    case 'EACCES': return new ListenError(`cannot listen on ${where}: not allowed to use this port (below 1024 needs privileges); set PORT to 1024 or above`)
+    case 'EADDRNOTAVAIL': return new ListenError(`cannot listen on ${where}: no interface of this machine has that address; set HOST (0.0.0.0 for all)`)
+    default: return err
+  }
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof DependencyError || err instanceof MigrationError || err instanceof EmbeddedDatabaseError) console.error(`gatehouse: ${err.message}`)
+  if (err instanceof ConfigError || err instanceof DependencyError || err instanceof MigrationError || err instanceof EmbeddedDatabaseError || err instanceof ListenError) console.error(`gatehouse: ${err.message}`)
   else console.error('gatehouse: failed to start:', err)
   process.exit(1)
 })

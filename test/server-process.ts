@@ -35,9 +35,9 @@ export function ownPrefix (t: Test): string {
   return prefix
 }
 
-export function launch (command: string, args: string[], env: Record<string, string>): Started {
+export function launch (command: string, args: string[], env: Record<string, string>, cwd = ROOT): Started {
   const proc = spawn(command, args, {
-    cwd: ROOT,
+    cwd,
     // EXPIRED_EVENTS=listen: subscribe as usual, but leave the shared Redis' configuration alone.
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', JWT_PRIVATE_KEY: TEST_JWT_PRIVATE_KEY, DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: TEST_REDIS_URL, BCRYPT_COST: '10', BCRYPT_DEADLINE_MS: '60000', EXPIRED_EVENTS: 'listen', SHUTDOWN_DRAIN_SECONDS: '0', MAIL_TRANSPORT: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,4 +1,6 @@
 import { Redis } from 'ioredis'
+import { once } from 'node:events'
+import { type AddressInfo, createServer } from 'node:net'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -90,4 +92,16 @@ t.test('start-up problems are one clear line and a non-zero exit, never a hang',
     t.match(started.output(), message, name)
     t.notMatch(started.output(), /secret@/, `${name}: no password in the message`)
   }
+})
+
+t.test('a busy port is one line and exit 1, not a stack trace', async (t) => {
+  const occupier = createServer()
+  occupier.listen(0, '127.0.0.1')
+  await once(occupier, 'listening')
+  t.teardown(() => occupier.close())
+  const port = (occupier.address() as AddressInfo).port
+  const started = launch('node', ['dist/server.js'], { PORT: String(port), REDIS_KEY_PREFIX: ownPrefix(t) })
+  t.equal(await exited(started, 30_000), 1, 'exit 1')
+  const stderr = started.output().split('\n').filter((line) => line !== '' && !line.startsWith('{'))
+  t.same(stderr, [`gatehouse: cannot listen on 127.0.0.1:${port}: the port is in use by another process; stop it, or set PORT to a free port`], 'the one line, and no other (no stack)')
 })

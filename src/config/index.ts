@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { ConfigError } from './config-error.js'
 import { DEV_KEY_FILES, type DevKeyFiles, type JwtConfig, loadJwtConfig } from './jwt.js'
 import { formatHostPorts, type HostPort } from './parsers.js'
-import { LOG_LEVELS, SETTINGS, type SettingName, type SettingValue } from './settings.js'
+import { LOG_FORMATS, LOG_LEVELS, SETTINGS, type SettingName, type SettingValue } from './settings.js'
 
 export { ConfigError, formatHostPorts, type HostPort }
 
@@ -45,6 +45,8 @@ export interface Config {
   expiredEvents: 'configure' | 'listen' | 'off'
   introspectionTokens: string[]
   logLevel: (typeof LOG_LEVELS)[number]
+  /** LOG_FORMAT, resolved by the server's log stream (src/log-stream.ts): auto looks at the terminal. */
+  logFormat: (typeof LOG_FORMATS)[number]
   corsOrigins: string[]
   /** CONSOLE_ENABLED: the ops console at /console. */
   consoleEnabled: boolean
@@ -229,6 +231,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
       expiredEvents: value('EXPIRED_EVENTS'),
       introspectionTokens: value('INTROSPECTION_TOKENS'),
       logLevel,
+      logFormat: value('LOG_FORMAT'),
       corsOrigins,
       consoleEnabled: value('CONSOLE_ENABLED'),
       mail,

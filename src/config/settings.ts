@@ -25,6 +25,7 @@ export interface Setting<T> {
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const
 export const JWT_ALGORITHMS = ['HS256', 'EdDSA', 'RS256'] as const
 export const MAIL_TRANSPORTS = ['auto', 'smtp', 'files', 'off'] as const
 
@@ -69,7 +70,14 @@ export const SETTINGS = {
     group: 'Server',
     default: 'info',
     values: oneOf(LOG_LEVELS),
-    meaning: 'JSON logs; tokens and passwords are never logged.',
+    meaning: 'How much is logged; tokens and passwords never are.',
+  },
+  LOG_FORMAT: {
+    group: 'Server',
+    default: 'auto',
+    values: oneOf(LOG_FORMATS),
+    meaning: '`json`: one JSON object a line, for machines (log shippers, `jq`). `pretty`: one readable line a message (pino-pretty, a development dependency: refused at start-up where it is not installed). `auto`: `pretty` on a terminal outside production (`npm start`, `npm run dev`), `json` otherwise (`NODE_ENV=production`, a container, a pipe, a file). Every line of a run is in the one format, start-up lines included; a start-up failure is one plain line on stderr in either.',
+    envComment: 'Logs: json (one object a line), pretty (readable; needs the dev dependency pino-pretty), auto (pretty on a terminal outside production)',
   },
 
   DATABASE_URL: {

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { acquireFolderLock, type LockHolder } from './folder-lock.js'
 import { migrate, MigrationError } from './migrate.js'
+import { checkOwnedByMe, NotOwnedError } from './ownership.js'
 
 /**
  * The embedded database: PostgreSQL itself, compiled to WebAssembly (PGlite), in a folder, for
@@ -50,6 +51,7 @@ export async function openEmbeddedDatabase (dir: string, options: EmbeddedOption
   } catch (err) {
     // Whatever the file system or PGlite says, one line that names the folder.
     if (err instanceof EmbeddedDatabaseError || err instanceof MigrationError) throw err
+    if (err instanceof NotOwnedError) throw new EmbeddedDatabaseError(err.message)
     throw new EmbeddedDatabaseError(`cannot open the embedded database in ${dir}: ${(err as Error).message}`)
   }
 }
@@ -60,8 +62,15 @@ async function open (given: string, { role, maxConnections, log }: EmbeddedOptio
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     // One folder, one name: through a symlink it is still the same lock.
     dir = realpathSync(dir)
-    // PGlite writes its files world-readable (and some writable): the folder is what keeps other
-    // users out, as PostgreSQL insists on for its data directory.
+  } catch (err) {
+    throw new EmbeddedDatabaseError(`cannot create the embedded database's folder ${dir} (${(err as NodeJS.ErrnoException).code ?? err}); set EMBEDDED_DATABASE_DIR to a writable folder of yours, or DATABASE_URL`)
+  }
+  // Another user's folder is refused, as PostgreSQL refuses a data directory it does not own
+  // (ownership.ts). Ours is made 0700 rather than refused for its mode: PGlite writes its files
+  // world-readable (and some writable), so the folder is what keeps other users out, and a file
+  // another user left in it while it was open to them is refused by the checks on each file.
+  checkOwnedByMe(dir, "the embedded database's folder")
+  try {
     chmodSync(dir, 0o700)
   } catch (err) {
     throw new EmbeddedDatabaseError(`cannot create the embedded database's folder ${dir} (${(err as NodeJS.ErrnoException).code ?? err}); set EMBEDDED_DATABASE_DIR to a writable folder of yours, or DATABASE_URL`)
@@ -117,6 +126,7 @@ async function serve (dir: string, socketDir: string, { maxConnections, log }: O
   // Loaded here: a server on a real PostgreSQL never loads the WebAssembly build (some 30 MB).
   const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite-socket')])
   const dataDir = join(dir, 'pgdata')
+  checkOwnedByMe(dataDir, "the embedded database's data directory")
   for (const leftover of readdirSync(dir).filter((name) => name.startsWith('pgdata.creating-'))) {
     rmSync(join(dir, leftover), { recursive: true, force: true })
   }
@@ -178,9 +188,13 @@ function socketUrl (socketDir: string): string {
 }
 
 /** Whether a holder's socket accepts a connection: it is serving. */
-function answers (holder: LockHolder): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(join(holder.socketDir, SOCKET_FILE))
+async function answers (holder: LockHolder): Promise<boolean> {
+  // Its URL is handed to the pg driver: only a socket of this user's, in a folder of this user's.
+  const path = join(holder.socketDir, SOCKET_FILE)
+  checkOwnedByMe(holder.socketDir, "the embedded database's socket folder")
+  checkOwnedByMe(path, "the embedded database's socket")
+  return await new Promise((resolve) => {
+    const socket = connect(path)
     const done = (ok: boolean) => {
       socket.destroy()
       resolve(ok)

@@ -1,6 +1,7 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { uptime } from 'node:os'
 import { join } from 'node:path'
+import { checkOwnedByMe } from './ownership.js'
 
 /**
  * One process at a time owns the embedded database's folder: PostgreSQL's own rule for a data
@@ -62,7 +63,7 @@ export async function acquireFolderLock (
         },
       }
     }
-    const raw = readOrNull(path)
+    const raw = readLockOrNull(path)
     if (raw === null) continue // released between our two steps: try again
     const holder = parseHolder(raw)
     if (holder !== null && (await isAlive(path, holder, stillServing))) return { owned: false, holder }
@@ -139,6 +140,29 @@ function parseHolder (raw: string): LockHolder | null {
     return holder as LockHolder
   } catch {
     return null
+  }
+}
+
+/**
+ * The lock as its holder wrote it, if this user's: another user's lock.json is refused, never
+ * trusted (it names the socket to connect to) nor taken over. Checked on the file opened, not
+ * on its name, and a symlink is not followed.
+ */
+function readLockOrNull (path: string): string | null {
+  let fd: number
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return null
+    if (code === 'ELOOP') throw new Error(`${path} is a symbolic link, not a lock file: remove it`)
+    throw err
+  }
+  try {
+    checkOwnedByMe(path, "the embedded database's lock", fstatSync(fd))
+    return readFileSync(fd, 'utf8')
+  } finally {
+    closeSync(fd)
   }
 }
 
