@@ -21,4 +21,5 @@
 # gives V8 its own sizing back, for throughput where memory is plentiful).
 export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 export NODE_OPTIONS="--max-semi-space-size=16 --max-old-space-size=512${NODE_OPTIONS:+ $NODE_OPTIONS}"
-exec node dist/server.js "$@"
+# The server beside this script, whatever the working directory (which is where .env is read from).
+exec node "$(dirname "$0")/../dist/server.js" "$@"
