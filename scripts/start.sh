@@ -9,17 +9,16 @@
 # --max-semi-space-size=16: V8 sizes its young generation from the memory it sees. In a 256 MiB
 # cgroup it keeps it near 1 MB and GET /me makes 15 times as many scavenges as without a limit
 # (3 times the GC time per request); on a large machine it grows it to about 54 MB. Fixed, the
-# server collects the same way in and out of a container.
+# server collects young garbage the same way in and out of a container, with about 26 MB less
+# young generation on a large machine (1.04x and 1.07x the CPU per GET /me in two comparisons:
+# within the noise).
 #
-# --max-old-space-size=512: on a large machine V8 lets the old generation fill with 100 MB and
-# more of dead request objects before a full collection (the heap's growing factor is 4 above
-# 2 GB of limit, about 1.4 at 512 MB). RSS under load about 185 MB instead of 315 MB, for more
-# full collections (about 14% more CPU per GET /me in the one run that compared them); 256 saves
-# a few MB more and cost 30%. Live data is about 50 MB: 512 is far from any limit it reaches.
+# The old generation is left to V8 (sized from the cgroup's limit in a container). Capping it
+# (NODE_OPTIONS=--max-old-space-size=512) cuts RSS under load from about 300 to 200 MB on a large
+# machine but cost 1.14x to 1.6x the CPU per GET /me: docs/performance.md, "Memory".
 #
-# Values given in NODE_OPTIONS come after these and win (e.g. NODE_OPTIONS=--max-old-space-size=4096
-# gives V8 its own sizing back, for throughput where memory is plentiful).
+# Values given in NODE_OPTIONS come after these and win.
 export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
-export NODE_OPTIONS="--max-semi-space-size=16 --max-old-space-size=512${NODE_OPTIONS:+ $NODE_OPTIONS}"
+export NODE_OPTIONS="--max-semi-space-size=16${NODE_OPTIONS:+ $NODE_OPTIONS}"
 # The server beside this script, whatever the working directory (which is where .env is read from).
 exec node "$(dirname "$0")/../dist/server.js" "$@"
