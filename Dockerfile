@@ -10,6 +10,7 @@ COPY . .
 RUN npm run build && npm prune --omit=dev && chown node:node /app
 USER node
 EXPOSE 3000
-# As `npm start`: scripts/start.sh sets the runtime's memory settings (MALLOC_ARENA_MAX, the V8
-# heap's sizes; docs/ops.md, "Memory") and execs node, which stays PID 1 and gets the signals.
+# As `npm start`: scripts/start.sh sets the runtime's memory settings (MALLOC_ARENA_MAX, V8's
+# young generation; docs/ops.md, "Memory and container limits") and execs node, which stays PID 1
+# and gets the signals.
 CMD ["sh", "scripts/start.sh"]
