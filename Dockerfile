@@ -10,7 +10,7 @@ COPY . .
 RUN npm run build && npm prune --omit=dev && chown node:node /app
 USER node
 EXPOSE 3000
-# Two glibc malloc arenas instead of up to 8 per core: the worker threads' arenas stay resident
-# after the threads are gone. About 20 MB less RSS, same throughput (docs/performance.md, "Memory").
-ENV MALLOC_ARENA_MAX=2
-CMD ["node", "dist/server.js"]
+# As `npm start`: scripts/start.sh sets the runtime's memory settings (MALLOC_ARENA_MAX, V8's
+# young generation; docs/ops.md, "Memory and container limits") and execs node, which stays PID 1
+# and gets the signals.
+CMD ["sh", "scripts/start.sh"]

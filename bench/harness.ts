@@ -2,9 +2,9 @@ import autocannon, { type Instance, type Options, type Result } from 'autocannon
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
-import { join, resolve } from 'node:path'
+import { delimiter, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import pg from 'pg'
@@ -96,12 +96,16 @@ export interface Server {
 
 export const started: Server[] = []
 
-export async function start (name: string, args: string[], env: Record<string, string>, ready: string, cwd = ROOT): Promise<Server> {
+/**
+ * Starts a server and waits until `ready` answers. `args` are node's, unless `command` names
+ * another program to run them with (e.g. a shell script that execs node: the process keeps its pid).
+ */
+export async function start (name: string, args: string[], env: Record<string, string>, ready: string, cwd = ROOT, command = process.execPath): Promise<Server> {
   const port = await freePort()
   const log = join(tmpdir(), `gatehouse-bench-${process.pid}-${name}.log`)
   // Logs go to a file, as in production: piping them here would load the load generator.
   const out = openSync(log, 'w')
-  const proc = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', out, out] })
+  const proc = spawn(command, args, { cwd, env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', out, out] })
   const server = { name, url: `http://127.0.0.1:${port}`, proc, log }
   started.push(server)
   const deadline = Date.now() + 60_000
@@ -184,19 +188,34 @@ export async function cleanUp (redis: Redis | undefined): Promise<void> {
 export const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000
 export const row = (cells: (string | number)[]) => cells.map((cell, i) => String(cell).padEnd(i === 0 ? 38 : 12)).join('')
 
-/**
- * The API as production runs it: built, NODE_ENV=production, info logs (to a file), bcrypt at cost
- * 12, a fresh secret. EXPIRED_EVENTS=listen: expired events as usual, without changing the shared
- * Redis' configuration. BENCH_CPU_PROF=1 writes a --cpu-prof profile into bench/profiles/. The
- * server is API_ROOT's dist/server.js, run in that checkout. `env` on the answer is what the API
- * was given on top of this process' environment (to load the same Config in the bench).
- */
 /** One Ed25519 signing key per bench run. */
 export const BENCH_PRIVATE_KEY = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
 
-export async function startApi (redisUrl: string, env: Record<string, string> = {}): Promise<Server & { env: Record<string, string> }> {
+/** How production starts the server: scripts/start.sh (npm start, the image's CMD), which sets the runtime's memory flags. */
+const START_SCRIPT = 'scripts/start.sh'
+
+export interface StartApiOptions {
+  /**
+   * A cgroup's `cgroup.procs` file: the server is started inside that cgroup (a shell joins it
+   * and then execs the server), so that node sizes its heap from the cgroup's limit from the start.
+   */
+  cgroupProcs?: string
+  /** The server's name in the logs' file name (several APIs side by side). */
+  name?: string
+}
+
+/**
+ * The API as production runs it: built, NODE_ENV=production, info logs (to a file), bcrypt at cost
+ * 12, a fresh secret, started by API_ROOT's scripts/start.sh as `npm start` and the image start it
+ * (a checkout from before that script: its dist/server.js with MALLOC_ARENA_MAX=2, as its `npm
+ * start` ran it). EXPIRED_EVENTS=listen: expired events as usual, without changing the shared
+ * Redis' configuration. BENCH_CPU_PROF=1 writes a --cpu-prof profile into bench/profiles/. `env`
+ * on the answer is what the API was given on top of this process' environment (to load the same
+ * Config in the bench).
+ */
+export async function startApi (redisUrl: string, env: Record<string, string> = {}, options: StartApiOptions = {}): Promise<Server & { env: Record<string, string> }> {
   const profile = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench/profiles')}`] : []
-  const apiEnv = {
+  const apiEnv: Record<string, string> = {
     NODE_ENV: 'production',
     // EdDSA, the default (BENCH_API_ENV=JWT_ALGORITHM=HS256,JWT_SECRET=... measures HS256).
     JWT_PRIVATE_KEY: BENCH_PRIVATE_KEY,
@@ -207,12 +226,23 @@ export async function startApi (redisUrl: string, env: Record<string, string> = 
     LOG_LEVEL: 'info',
     EXPIRED_EVENTS: 'listen',
     SHUTDOWN_DRAIN_SECONDS: '0',
-    // As `npm start` and the Docker image run it (docs/performance.md, "Memory").
+    // As `npm start` and the Docker image run it (scripts/start.sh sets it too).
     MALLOC_ARENA_MAX: '2',
+    // The script runs `node`: this very one.
+    PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
     ...env,
     ...API_ENV,
   }
-  return Object.assign(await start('api', [...profile, 'dist/server.js'], apiEnv, '/ready', API_ROOT), { env: apiEnv })
+  // The bench's own node flags and the ones being tried, both.
+  const nodeOptions = [env.NODE_OPTIONS, API_ENV.NODE_OPTIONS].filter(Boolean).join(' ')
+  if (nodeOptions) apiEnv.NODE_OPTIONS = nodeOptions
+  const viaScript = existsSync(join(API_ROOT, START_SCRIPT))
+  // Through NODE_OPTIONS when the script starts node: after the script's own flags, as an operator's would be.
+  if (viaScript && profile.length > 0) apiEnv.NODE_OPTIONS = [...profile, apiEnv.NODE_OPTIONS ?? ''].join(' ').trim()
+  const [command, ...args] = viaScript ? ['/bin/sh', START_SCRIPT] : [process.execPath, ...profile, 'dist/server.js']
+  // In a cgroup: `sh -c` writes its own pid into the cgroup, then execs the server (same pid).
+  const launch = options.cgroupProcs ? ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', options.cgroupProcs, command!, ...args] : [command!, ...args]
+  return Object.assign(await start(options.name ?? 'api', launch.slice(1), apiEnv, '/ready', API_ROOT, launch[0]), { env: apiEnv })
 }
 
 /** A redis-server of the benchmark's own (so the shared one never holds its millions of keys); `stop` removes it whole. */
