@@ -33,7 +33,7 @@ t.test('GET /admin/users?email= finds a user by email, in any case; admins only;
   t.same((await find('email=nobody%40example.com')).json(), { users: [] })
   t.same((await find(`email=${encodeURIComponent(email.slice(0, 5))}`)).json(), { users: [] }, 'exact only: no prefix search to walk the table with')
   t.same((await find('email=%25')).json(), { users: [] }, 'a LIKE wildcard is only a character')
-  for (const [query, why] of <Array<[string, string]>>[['', 'no email'], ['email=', 'empty'], ['email=a%00b', 'a NUL'], ['email=a%0Ab', 'a newline'], [`email=${'a'.repeat(300)}`, 'too long'], [`email=${encodeURIComponent(email)}&x=1`, 'an unknown parameter']]) {
+  for (const [query, why] of [['', 'no email'], ['email=', 'empty'], ['email=a%00b', 'a NUL'], ['email=a%0Ab', 'a newline'], [`email=${'a'.repeat(300)}`, 'too long'], [`email=${encodeURIComponent(email)}&x=1`, 'an unknown parameter']] as Array<[string, string]>) {
     const res = await find(query)
     t.equal(res.statusCode, 400, why)
     t.equal(res.json().error, 'bad_request', why)
