@@ -43,13 +43,18 @@ export interface ErrorDetail {
 const FAULTS: ReadonlySet<ErrorCode> = new Set(['busy', 'overloaded', 'unavailable'])
 
 export class GatehouseError extends Error {
-  constructor (readonly code: ErrorCode, message: string, readonly detail: ErrorDetail = {}) {
+  readonly code: ErrorCode
+  readonly detail: ErrorDetail
+
+  constructor (code: ErrorCode, message: string, detail: ErrorDetail = {}) {
     // An answer to a caller's mistake is not a fault: its stack trace would never be read, and
     // capturing one is the largest single cost of rejecting a bad token. Faults keep theirs.
     const stackTraceLimit = Error.stackTraceLimit
     if (!FAULTS.has(code)) Error.stackTraceLimit = 0
     super(message)
     Error.stackTraceLimit = stackTraceLimit
+    this.code = code
+    this.detail = detail
     this.name = 'GatehouseError'
   }
 

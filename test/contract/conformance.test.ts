@@ -10,6 +10,7 @@ import { buildTestApp, storeOf, type TestContext } from '../helpers/app.js'
 import { call, claimsOf, newAdmin, newSession, PASSWORD } from '../helpers/http.js'
 import { keysOf, sessionKeyOf } from '../helpers/redis.js'
 import { eventually, sleep } from '../helpers/wait.js'
+import { PYTHON } from './python.js'
 
 // The conformance kit under contract/, run as another team would run it: Python's standard
 // library and plain Redis commands, none of Gatehouse's code.
@@ -26,7 +27,7 @@ function kit (ctx: TestContext, command: 'read' | 'check', token: string, audien
     SESSION_TTL_SECONDS: String(ctx.config.sessionTtlSeconds),
   }
   return new Promise((resolve) => {
-    execFile('python3', [KIT, command, token, ...(audience === undefined ? [] : [audience])], { env, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(PYTHON, [KIT, command, token, ...(audience === undefined ? [] : [audience])], { env, timeout: 20_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr })
     })
   })

@@ -9,6 +9,7 @@ import t from 'tap'
 import { redisEnv } from '../cli/run-cli.js'
 import { buildTestApp, type TestContext } from '../helpers/app.js'
 import { eventually } from '../helpers/wait.js'
+import { PYTHON } from './python.js'
 
 // The conformance cases (contract/fixtures/reading-cases.json): the Python kit, the Node library
 // and Gatehouse itself must decide every one of them alike, and as the case says: the reason a
@@ -95,7 +96,7 @@ function python (ctx: TestContext, prefix: string, c: Case, acceptUntyped = sett
   }
   const args = [join(ROOT, 'contract/gatehouse_session.py'), 'read', c.token, ...(c.audience === null ? [] : [c.audience])]
   return new Promise((resolve) => {
-    execFile('python3', args, { env, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(PYTHON, args, { env, timeout: 20_000 }, (err, stdout, stderr) => {
       if (!err) return resolve('live')
       const reason = /^not live: (\w+)(?: cause=(\w+))?$/m.exec(stderr)
       resolve(reason ? decision(reason[1]!, reason[2]) : `failed: ${stderr.trim() || stdout.trim()}`)
