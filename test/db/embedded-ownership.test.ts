@@ -113,3 +113,25 @@ t.test('our own folder passes, and is closed to others if it was open', async (t
   await t.rejects(openEmbeddedDatabase(dir, { role: 'cli', maxConnections: 2, log: () => {} }), /there is no embedded database in .* yet/)
   t.equal(statSync(dir).mode & 0o777, 0o700)
 })
+
+// EMBEDDED_DATABASE_DIR=/tmp or / (or $HOME, or the project) by mistake, as root: the folder is ours,
+// so the ownership check passes, and making it 0700 would lock every other user out of it.
+t.test('a folder that holds other files and no embedded database is refused, its mode untouched', async (t) => {
+  const shared = join(t.testdir({ 'someone-elses.txt': 'not a database\n' }))
+  chmodSync(shared, 0o1777) // like /tmp
+  for (const role of ['cli', 'server'] as const) {
+    const opening = openEmbeddedDatabase(shared, { role, maxConnections: 2, log: () => {} })
+    opening.then((db) => db.close(), () => {})
+    await t.rejects(opening, {
+      name: 'EmbeddedDatabaseError',
+      message: new RegExp(`^the embedded database's folder ${shared} holds other files \\(someone-elses\\.txt\\) and no embedded database: set EMBEDDED_DATABASE_DIR to a folder of its own`),
+    }, `${role}: refused`)
+  }
+  t.equal(statSync(shared).mode & 0o7777, 0o1777, 'its mode is left as it was')
+  t.notOk(existsSync(join(shared, 'lock.json')), 'no lock was written in it')
+  t.notOk(existsSync(join(shared, 'pgdata')), 'nor a database')
+
+  // What an interrupted first start leaves (a half-made data directory) is the database's own.
+  const interrupted = join(t.testdir({ 'pgdata.creating-123': {} }))
+  await t.rejects(openEmbeddedDatabase(interrupted, { role: 'cli', maxConnections: 2, log: () => {} }), /there is no embedded database in .* yet/)
+})
