@@ -1,4 +1,5 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { execFile, execFileSync } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -82,6 +83,20 @@ t.test("another user's lock.json in our folder is not trusted: not their socket,
   t.equal(server.code, 1)
   t.match(server.lines, [message], 'the server too, in one line')
   t.equal(statSync(join(dir, 'lock.json')).uid, NOBODY, 'the lock is left alone')
+})
+
+t.test("another user's FIFO as lock.json is refused, not waited on forever", { skip }, async (t) => {
+  const dir = join(t.testdir({}), 'ours')
+  mkdirSync(dir, { mode: 0o700 })
+  // Left while the folder was open to others: opening a FIFO to read blocks until someone writes.
+  execFileSync('mkfifo', [join(dir, 'lock.json')])
+  chownSync(join(dir, 'lock.json'), NOBODY, NOBODY)
+  // Bounded here, and SIGKILL: a process blocked in open(2) never runs its SIGTERM handler.
+  const cli = await new Promise<{ killed: boolean; stderr: string }>((resolve) => {
+    execFile(process.execPath, ['dist/cli/index.js', 'users', 'set-role', 'someone@example.com', 'admin'], { env: { PATH: process.env.PATH ?? '', ...cliEnv(dir) }, timeout: 20_000, killSignal: 'SIGKILL' }, (err, _stdout, stderr) => resolve({ killed: err?.killed === true, stderr }))
+  })
+  t.notOk(cli.killed, 'the command ends by itself')
+  t.match(cli.stderr.trim(), new RegExp(`the embedded database's lock ${dir}/lock.json belongs to another user \\(uid ${NOBODY}\\)`))
 })
 
 t.test("our lock naming another user's socket (or socket folder) is refused", { skip }, async (t) => {
