@@ -29,6 +29,30 @@ swap_in() {
   rm -rf "$1.old"
 }
 
+# One build at a time in a clone (`npm start` in one terminal, `npm test` in another): two would
+# build into the same <dir>.next, one removing it under the other. A second build waits for the
+# first, and then finds most or all of it up to date. The lock is a directory (mkdir is atomic)
+# naming its build's pid; one whose build has died (killed) is taken over.
+lock=.build.lock
+waits=0
+while ! mkdir "$lock" 2>/dev/null; do
+  holder=$(cat "$lock/pid" 2>/dev/null || true)
+  if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then
+    rm -rf "$lock"
+    continue
+  fi
+  if [ "$waits" -eq 0 ]; then echo "build: waiting for the build that runs (pid ${holder:-?})" >&2; fi
+  waits=$((waits + 1))
+  if [ "$waits" -gt 1200 ]; then
+    echo "build: another build (pid ${holder:-?}) has held $lock for 10 minutes; if none runs, remove $lock" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+trap 'rm -rf "$lock"' EXIT
+trap 'exit 130' INT TERM HUP
+echo $$ > "$lock/pid"
+
 # Every step reads this script and the locked dependency versions (compilers, types, esbuild).
 common="scripts/build.sh package.json package-lock.json"
 

@@ -15,7 +15,7 @@
 // session reader, the Prisma client, the console): a change to those means starting this again.
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { context } from 'esbuild'
@@ -74,7 +74,7 @@ async function stopServer (signal, alreadySent = false) {
   clearTimeout(timer)
 }
 
-/** Writes the outputs whose content changed; returns how many did. */
+/** Writes the outputs whose content changed, and removes those of deleted files; returns how many. */
 function writeChanged (outputFiles) {
   let changed = 0
   for (const { path, contents } of outputFiles) {
@@ -85,7 +85,22 @@ function writeChanged (outputFiles) {
     writeFileSync(path, contents)
     changed++
   }
-  return changed
+  return changed + removeStale(outputFiles)
+}
+
+/** Removes what an earlier build wrote for a file since deleted or renamed: an import of it left
+ * behind would run on that old build here, and fail only in `npm start`. Returns how many. */
+function removeStale (outputFiles) {
+  const wanted = new Set(outputFiles.map(({ path }) => path))
+  let removed = 0
+  for (const entry of readdirSync(OUT, { recursive: true, withFileTypes: true })) {
+    const path = resolve(entry.parentPath, entry.name)
+    if (entry.isFile() && !wanted.has(path)) {
+      rmSync(path)
+      removed++
+    }
+  }
+  return removed
 }
 
 rmSync(OUT, { recursive: true, force: true })

@@ -21,9 +21,24 @@ case "$(uname -s)-$(uname -m)" in
 esac
 # Outside the clone, so that a fresh clone, git clean and npm ci do not download it again.
 prefix=${GATEHOUSE_NODE_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/gatehouse/node-$want}
-if [ ! -x "$prefix/node_modules/$pkg/bin/node" ]; then
+bin="node_modules/$pkg/bin"
+# runs <prefix>: its node is the pinned one and runs (an install cut short leaves a bin/node that
+# is there and executable, but truncated: it is installed again, never handed out).
+runs() {
+  [ "$("$1/$bin/node" --version 2>/dev/null || true)" = "v$want" ]
+}
+if ! runs "$prefix"; then
   echo "pinned-node: Node.js $have is older than $want (.node-version); installing $pkg@$want from the npm registry into $prefix" >&2
-  mkdir -p "$prefix"
-  npm install --prefix "$prefix" --no-save --no-audit --no-fund --no-package-lock --loglevel=error "$pkg@$want" >&2
+  # Beside it, then renamed into place: what is at $prefix is a whole install or nothing.
+  partial="$prefix.partial-$$"
+  rm -rf "$partial"
+  mkdir -p "$partial"
+  if ! npm install --prefix "$partial" --no-save --no-audit --no-fund --no-package-lock --loglevel=error "$pkg@$want" >&2 || ! runs "$partial"; then
+    rm -rf "$partial"
+    echo "pinned-node: could not install $pkg@$want from the npm registry (above: unreachable?); install Node.js $want yourself" >&2
+    exit 1
+  fi
+  rm -rf "$prefix"
+  mv "$partial" "$prefix"
 fi
-echo "$prefix/node_modules/$pkg/bin"
+echo "$prefix/$bin"

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, opendirSync, readdirSync, realpathSync, renameSync, rmSync } from 'node:fs'
 import { fork } from 'node:child_process'
 import { once } from 'node:events'
 import { connect } from 'node:net'
@@ -70,6 +70,7 @@ async function open (given: string, { role, maxConnections, log }: EmbeddedOptio
   // world-readable (and some writable), so the folder is what keeps other users out, and a file
   // another user left in it while it was open to them is refused by the checks on each file.
   checkOwnedByMe(dir, "the embedded database's folder")
+  checkHoldsOnlyTheDatabase(dir)
   try {
     chmodSync(dir, 0o700)
   } catch (err) {
@@ -118,6 +119,32 @@ async function open (given: string, { role, maxConnections, log }: EmbeddedOptio
       throw new EmbeddedDatabaseError(`the embedded database in ${dir} is in use by a gatehouse command (pid ${holder.pid}) for more than ${COMMAND_WAIT_MS / 1000} s; try again when it has finished`)
     }
     await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
+/** The names the embedded database writes in its folder (serve, folder-lock.ts). */
+const OWN_NAMES = /^(pgdata|pgdata\.creating-\d+|lock\.json|lock\.takeover|\.s\.PGSQL\.5432)$/
+/** Enough to tell an empty folder, or a database's, from another: the database writes a handful. */
+const ENTRIES_LOOKED_AT = 100
+
+/**
+ * Refuses a folder that holds files of something else and no embedded database: the folder is made
+ * 0700, and EMBEDDED_DATABASE_DIR=/tmp (or /, or a home folder) by mistake, as root, which owns
+ * them, would lock every other user out of it. As initdb refuses a data directory that is not empty.
+ */
+function checkHoldsOnlyTheDatabase (dir: string): void {
+  if (existsSync(join(dir, 'pgdata')) || existsSync(join(dir, 'lock.json'))) return
+  const entries = opendirSync(dir)
+  try {
+    for (let i = 0; i < ENTRIES_LOOKED_AT; i++) {
+      const entry = entries.readSync()
+      if (entry === null) return
+      if (!OWN_NAMES.test(entry.name)) {
+        throw new EmbeddedDatabaseError(`the embedded database's folder ${dir} holds other files (${entry.name}) and no embedded database: set EMBEDDED_DATABASE_DIR to a folder of its own (it is made private to its owner), or to an empty one`)
+      }
+    }
+  } finally {
+    entries.closeSync()
   }
 }
 

@@ -151,7 +151,9 @@ function parseHolder (raw: string): LockHolder | null {
 function readLockOrNull (path: string): string | null {
   let fd: number
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+    // O_NONBLOCK: a FIFO in its place (left while the folder was open to others) would block
+    // this open until someone wrote to it, for good; so it opens, and is refused below.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ENOENT') return null
@@ -159,7 +161,9 @@ function readLockOrNull (path: string): string | null {
     throw err
   }
   try {
-    checkOwnedByMe(path, "the embedded database's lock", fstatSync(fd))
+    const stats = fstatSync(fd)
+    checkOwnedByMe(path, "the embedded database's lock", stats)
+    if (!stats.isFile()) throw new Error(`${path} is not a file, as a lock is: remove it`)
     return readFileSync(fd, 'utf8')
   } finally {
     closeSync(fd)

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { eventually } from '../helpers/wait.js'
@@ -39,6 +39,17 @@ t.test('a change restarts the server; a broken one does not; Ctrl-C stops it all
   writeFileSync(file, original)
   await eventually(30_000, () => servers().length === 3)
   t.ok(await answers(servers()[2]!), 'fixed: it restarts')
+
+  // A file deleted from src/ is deleted from dist-dev/ too: an import of it left behind must fail
+  // there, as it does in `npm start`, not run on the old build of it.
+  const added = join(copy, 'src/added-by-test.ts')
+  writeFileSync(added, 'export const added = 1\n')
+  await eventually(30_000, () => existsSync(join(copy, 'dist-dev/added-by-test.js')))
+  unlinkSync(added)
+  // Both looked at in one go: the two are removed one after the other.
+  const left = () => ['added-by-test.js', 'added-by-test.js.map'].filter((name) => existsSync(join(copy, 'dist-dev', name)))
+  await eventually(15_000, () => left().length === 0)
+  t.same(left(), [], 'a deleted file leaves dist-dev/, with its source map')
 
   process.kill(-dev.proc.pid!, 'SIGINT') // Ctrl-C: to the whole group
   t.not(await exited(dev, 20_000), null, 'npm run dev exits')

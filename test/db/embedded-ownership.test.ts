@@ -1,4 +1,5 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { execFile, execFileSync } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -84,6 +85,20 @@ t.test("another user's lock.json in our folder is not trusted: not their socket,
   t.equal(statSync(join(dir, 'lock.json')).uid, NOBODY, 'the lock is left alone')
 })
 
+t.test("another user's FIFO as lock.json is refused, not waited on forever", { skip }, async (t) => {
+  const dir = join(t.testdir({}), 'ours')
+  mkdirSync(dir, { mode: 0o700 })
+  // Left while the folder was open to others: opening a FIFO to read blocks until someone writes.
+  execFileSync('mkfifo', [join(dir, 'lock.json')])
+  chownSync(join(dir, 'lock.json'), NOBODY, NOBODY)
+  // Bounded here, and SIGKILL: a process blocked in open(2) never runs its SIGTERM handler.
+  const cli = await new Promise<{ killed: boolean; stderr: string }>((resolve) => {
+    execFile(process.execPath, ['dist/cli/index.js', 'users', 'set-role', 'someone@example.com', 'admin'], { env: { PATH: process.env.PATH ?? '', ...cliEnv(dir) }, timeout: 20_000, killSignal: 'SIGKILL' }, (err, _stdout, stderr) => resolve({ killed: err?.killed === true, stderr }))
+  })
+  t.notOk(cli.killed, 'the command ends by itself')
+  t.match(cli.stderr.trim(), new RegExp(`the embedded database's lock ${dir}/lock.json belongs to another user \\(uid ${NOBODY}\\)`))
+})
+
 t.test("our lock naming another user's socket (or socket folder) is refused", { skip }, async (t) => {
   const dir = join(t.testdir({}), 'ours')
   mkdirSync(dir, { mode: 0o700 })
@@ -112,4 +127,26 @@ t.test('our own folder passes, and is closed to others if it was open', async (t
   // A command never creates the database, so this stops there: past the ownership checks.
   await t.rejects(openEmbeddedDatabase(dir, { role: 'cli', maxConnections: 2, log: () => {} }), /there is no embedded database in .* yet/)
   t.equal(statSync(dir).mode & 0o777, 0o700)
+})
+
+// EMBEDDED_DATABASE_DIR=/tmp or / (or $HOME, or the project) by mistake, as root: the folder is ours,
+// so the ownership check passes, and making it 0700 would lock every other user out of it.
+t.test('a folder that holds other files and no embedded database is refused, its mode untouched', async (t) => {
+  const shared = join(t.testdir({ 'someone-elses.txt': 'not a database\n' }))
+  chmodSync(shared, 0o1777) // like /tmp
+  for (const role of ['cli', 'server'] as const) {
+    const opening = openEmbeddedDatabase(shared, { role, maxConnections: 2, log: () => {} })
+    opening.then((db) => db.close(), () => {})
+    await t.rejects(opening, {
+      name: 'EmbeddedDatabaseError',
+      message: new RegExp(`^the embedded database's folder ${shared} holds other files \\(someone-elses\\.txt\\) and no embedded database: set EMBEDDED_DATABASE_DIR to a folder of its own`),
+    }, `${role}: refused`)
+  }
+  t.equal(statSync(shared).mode & 0o7777, 0o1777, 'its mode is left as it was')
+  t.notOk(existsSync(join(shared, 'lock.json')), 'no lock was written in it')
+  t.notOk(existsSync(join(shared, 'pgdata')), 'nor a database')
+
+  // What an interrupted first start leaves (a half-made data directory) is the database's own.
+  const interrupted = join(t.testdir({ 'pgdata.creating-123': {} }))
+  await t.rejects(openEmbeddedDatabase(interrupted, { role: 'cli', maxConnections: 2, log: () => {} }), /there is no embedded database in .* yet/)
 })

@@ -201,7 +201,7 @@ t.test('what cannot be used is one clear error, and a command never creates a da
   const odd = join(root, 'lock-is-a-folder')
   mkdirSync(join(odd, 'lock.json'), { recursive: true })
   const err = await openEmbeddedDatabase(odd, quiet).catch((e: Error) => e)
-  t.match(err, { name: 'EmbeddedDatabaseError', message: /^cannot open the embedded database in .*lock-is-a-folder: EISDIR/ })
+  t.match(err, { name: 'EmbeddedDatabaseError', message: /^cannot open the embedded database in .*lock-is-a-folder: .*lock-is-a-folder\/lock\.json is not a file, as a lock is: remove it$/ })
   t.notMatch((err as Error).message, /\n/, 'one line')
 
   const elsewhere = join(root, 'never-started')
