@@ -13,10 +13,18 @@ import { openLogStream } from './log-stream.js'
  * PostgreSQL answer (or open the embedded database), apply pending migrations, then listen. Any start-up problem is one clear line
  * on stderr and a non-zero exit, never a hang.
  */
+/** Writes out the log lines still buffered, so that a start-up failure's one line comes last. */
+let flushLogs = (): void => {}
+
 async function main (): Promise<void> {
   const { config, warnings } = loadConfig(withDotEnv(process.env))
   // One stream and one format (LOG_FORMAT) for every line, those before the app is built included.
   const logs = await openLogStream(config)
+  flushLogs = () => {
+    try {
+      (logs.stream as { flushSync?: () => void }).flushSync?.()
+    } catch {} // a stream not yet open has nothing buffered
+  }
   const startupLog = pino({ level: config.logLevel }, logs.stream)
   await checkDependencies(config)
   // The embedded database is migrated as it opens, inside buildApp (plugins/database.ts).
@@ -59,6 +67,7 @@ function listenError (err: unknown, host: string, port: number): unknown {
 }
 
 main().catch((err: unknown) => {
+  flushLogs()
   if (err instanceof ConfigError || err instanceof DependencyError || err instanceof MigrationError || err instanceof EmbeddedDatabaseError || err instanceof ListenError) console.error(`gatehouse: ${err.message}`)
   else console.error('gatehouse: failed to start:', err)
   process.exit(1)
