@@ -63,7 +63,7 @@ async function open (given: string, { role, maxConnections, log }: EmbeddedOptio
     // One folder, one name: through a symlink it is still the same lock.
     dir = realpathSync(dir)
   } catch (err) {
-    throw new EmbeddedDatabaseError(`cannot create the embedded database's folder ${dir} (${(err as NodeJS.ErrnoException).code ?? err}); set EMBEDDED_DATABASE_DIR to a writable folder of yours, or DATABASE_URL`)
+    throw folderError(dir, err)
   }
   // Another user's folder is refused, as PostgreSQL refuses a data directory it does not own
   // (ownership.ts). Ours is made 0700 rather than refused for its mode: PGlite writes its files
@@ -74,7 +74,7 @@ async function open (given: string, { role, maxConnections, log }: EmbeddedOptio
   try {
     chmodSync(dir, 0o700)
   } catch (err) {
-    throw new EmbeddedDatabaseError(`cannot create the embedded database's folder ${dir} (${(err as NodeJS.ErrnoException).code ?? err}); set EMBEDDED_DATABASE_DIR to a writable folder of yours, or DATABASE_URL`)
+    throw folderError(dir, err)
   }
   const socketDir = Buffer.byteLength(join(dir, SOCKET_FILE)) <= SOCKET_PATH_MAX ? dir : null
   const waitUntil = Date.now() + COMMAND_WAIT_MS
@@ -120,6 +120,11 @@ async function open (given: string, { role, maxConnections, log }: EmbeddedOptio
     }
     await new Promise((resolve) => setTimeout(resolve, 200))
   }
+}
+
+/** The folder cannot be made, resolved or made private: one line that names it, and the way out. */
+function folderError (dir: string, err: unknown): EmbeddedDatabaseError {
+  return new EmbeddedDatabaseError(`cannot create the embedded database's folder ${dir} (${(err as NodeJS.ErrnoException).code ?? err}); set EMBEDDED_DATABASE_DIR to a writable folder of yours, or DATABASE_URL`)
 }
 
 /** The names the embedded database writes in its folder (serve, folder-lock.ts). */
