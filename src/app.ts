@@ -2,10 +2,11 @@ import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify'
 import { randomUUID } from 'node:crypto'
-import pino, { type DestinationStream } from 'pino'
+import type { DestinationStream } from 'pino'
 import type { Config } from './config/index.js'
 import { BODY_LIMIT_BYTES, configureBodyParsing } from './http/body-parsing.js'
 import { pinClientAddress } from './http/client-address.js'
+import { jsonToStdout } from './log-stream.js'
 import { registerCompression } from './http/compression.js'
 import { corsPolicy } from './http/cors-policy.js'
 import { clientErrorHandler, frameworkErrors, installErrorHandlers } from './http/error-handler.js'
@@ -67,10 +68,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
           serializers: {
             req: (request: FastifyRequest) => ({ method: request.method, url: urlForLog(request.url), host: request.host, remoteAddress: request.ip }),
           },
-          // Written asynchronously: under load, lines that arrive while a write is in flight go out
-          // together in the next one, instead of one blocking write(2) per line (docs/performance.md).
-          // pino flushes what is left when the process exits.
-          stream: options.logger?.stream ?? pino.destination({ dest: 1, sync: false }),
+          stream: options.logger?.stream ?? jsonToStdout(),
         },
     // One access-log line per request, written when it ends (see the onResponse hook), rather
     // than Fastify's two ("incoming request" and "request completed").
