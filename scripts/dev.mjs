@@ -113,7 +113,8 @@ const esbuild = await context({
   loader: { '.lua': 'copy' },
   platform: 'node',
   format: 'esm',
-  target: 'node24',
+  // The oldest Node.js Gatehouse supports: package.json's engines floor, its one home.
+  target: `node${/\d+/.exec(JSON.parse(readFileSync('package.json', 'utf8')).engines.node)[0]}`,
   sourcemap: 'linked',
   write: false,
   logLevel: 'warning',
