@@ -25,6 +25,8 @@ export interface Metrics {
   events: EventSink
   /** Session hashes in Redis: the gauge's count, a SCAN reused for up to 15 s (the console's chart samples it too); rejects when the SCAN failed. */
   liveSessions(): Promise<number>
+  /** The same count with when it was made (Unix ms), for a headline that says its age (the console's "sessions now"). */
+  liveSessionCount(): Promise<{ value: number; countedAt: number }>
 }
 
 /**
@@ -64,11 +66,12 @@ export function createMetrics (countSessions: () => Promise<number>, passwordPoo
         counting = null
       })
   /** Rejects when the count failed: a chart must show a gap, not an old number as today's. */
-  const liveSessions = async () => {
+  const liveSessionCount = async () => {
     if (!counted || Date.now() - counted.at > SESSION_COUNT_MAX_AGE_MS) await (counting ??= recount())
-    if (counted?.failed) throw new Error('the live sessions could not be counted')
-    return counted?.value ?? 0
+    if (!counted || counted.failed) throw new Error('the live sessions could not be counted')
+    return { value: counted.value, countedAt: counted.at }
   }
+  const liveSessions = async () => (await liveSessionCount()).value
   // Registered by construction: prom-client reads the gauge at each scrape through `registers`.
   // eslint-disable-next-line no-new
   new Gauge({
@@ -133,6 +136,7 @@ export function createMetrics (countSessions: () => Promise<number>, passwordPoo
   return {
     registry,
     liveSessions,
+    liveSessionCount,
     logins: new Counter({ name: 'gatehouse_logins_total', help: 'Login attempts by result: ok, failed (wrong credentials), throttled (429), unverified (right password, email not confirmed: REQUIRE_VERIFIED_EMAIL), error', labelNames: ['result'], registers }),
     introspections: new Counter({ name: 'gatehouse_introspections_total', help: 'POST /introspect answers: active or inactive', labelNames: ['result'], registers }),
     throttled: new Counter({ name: 'gatehouse_throttled_total', help: 'Requests refused (429) by a brute-force limit', labelNames: ['limit'], registers }),

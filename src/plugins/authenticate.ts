@@ -47,7 +47,7 @@ declare module 'fastify' {
  * the session is touched.
  */
 export default fp(async (app) => {
-  const { tokens, sessions, accounts, metrics, config } = app
+  const { tokens, sessions, accounts, metrics, recentSessions, config } = app
   const cookies = createSessionCookies(config.cookies, config.corsOrigins, config.consoleEnabled)
   const { audienceHeader } = config.jwt
   app.decorate('sessionCookies', cookies)
@@ -72,6 +72,8 @@ export default fp(async (app) => {
       // Why, so the app can say it.
       if (!('live' in touched)) throw errors.expiredSession(touched.ending)
       const { live } = touched
+      // In memory (written every few seconds): the console's most recently active sessions.
+      recentSessions.seen(claims.user_id, claims.jti)
       const user = await accounts.sessionUser(claims.jti, claims.user_id, live)
       request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at, ...user, emailVerifiedAt: live.emailVerifiedAt, transport, reach }
     } catch (err) {
@@ -80,7 +82,7 @@ export default fp(async (app) => {
       throw err
     }
   } satisfies onRequestAsyncHookHandler)
-}, { name: 'authenticate', dependencies: ['config', 'tokens', 'sessions', 'accounts', 'metrics'] })
+}, { name: 'authenticate', dependencies: ['config', 'tokens', 'sessions', 'accounts', 'metrics', 'activity'] })
 
 /** For handlers behind `authenticate`: the caller, which is always set there. */
 export function requireAuth (request: { auth: Auth | null }): Auth {

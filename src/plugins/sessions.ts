@@ -25,14 +25,15 @@ export interface SessionsPluginOptions {
  * The session store as the app and the CLI use it: events to the stream (and counted, when there
  * are metrics), revocations confirmed by REDIS_WAIT_REPLICAS replicas.
  */
-export function openSessionStore (redis: RedisClient, ttl: Pick<SessionTtl, 'seconds' | 'policyFor' | 'allPolicies' | 'windowFor' | 'loaded'>, config: Config, log: Log, metrics?: Metrics): SessionStore {
+export function openSessionStore (redis: RedisClient, ttl: Pick<SessionTtl, 'seconds' | 'policyFor' | 'allPolicies' | 'windowFor' | 'loaded'>, config: Config, log: Log, metrics?: Metrics, recentSessions?: EventSink): SessionStore {
   const stream = createEventStream(redis, {
     keyPrefix: config.redisKeyPrefix,
     maxLength: config.eventsMaxLength,
     log,
     onFailure: (count) => metrics?.eventsFailed.inc(count),
   })
-  const events: EventSink = metrics ? fanOut(stream, metrics.events) : stream
+  const sinks = [stream, metrics?.events, recentSessions].filter((sink) => sink !== undefined)
+  const events: EventSink = sinks.length === 1 ? stream : fanOut(...sinks)
   return createSessionStore(redis, {
     keyPrefix: config.redisKeyPrefix,
     ttlSeconds: ttl.seconds,
@@ -58,8 +59,15 @@ export function openSessionStore (redis: RedisClient, ttl: Pick<SessionTtl, 'sec
 }
 
 export default fp<SessionsPluginOptions>(async (app, options) => {
-  const { redis, config, sessionTtl, metrics, log } = app
-  const sessions = openSessionStore(redis, sessionTtl, config, log, metrics)
+  const { redis, config, sessionTtl, metrics, recentSessions, log } = app
+  // The console's recent sessions: a login is a use; an ended session leaves the list.
+  const noteRecent: EventSink = async (events) => {
+    for (const event of events) {
+      if (event.type === 'created') recentSessions.seen(event.userId, event.sessionId)
+      else if (event.sessionId !== '') recentSessions.ended(event.userId, event.sessionId)
+    }
+  }
+  const sessions = openSessionStore(redis, sessionTtl, config, log, metrics, noteRecent)
   app.decorate('sessions', sessions)
   if (config.expiredEvents !== 'off') {
     const watcher = startExpiryWatcher(redis, sessions, { keyPrefix: config.redisKeyPrefix, configure: config.expiredEvents === 'configure', log })
@@ -71,4 +79,4 @@ export default fp<SessionsPluginOptions>(async (app, options) => {
       done()
     })
   }
-}, { name: 'sessions', dependencies: ['config', 'redis', 'session-ttl', 'metrics'] })
+}, { name: 'sessions', dependencies: ['config', 'redis', 'session-ttl', 'metrics', 'activity'] })

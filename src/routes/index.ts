@@ -13,6 +13,7 @@ import { loginRoutes } from './login.js'
 import { meRoutes } from './me.js'
 import { metricsRoutes } from './metrics.js'
 import { sessionRoutes } from './sessions.js'
+import { sessionsNowRoutes } from './sessions-now.js'
 import { settingsRoutes } from './settings.js'
 import { userRoutes } from './users.js'
 
@@ -58,6 +59,7 @@ export const routes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, 
         route.schema = { ...route.schema, response: withFailures(route.schema?.response as Record<string, unknown>, 'forbidden') }
       })
       await admin.register(adminRoutes)
+      await admin.register(sessionsNowRoutes)
       await admin.register(settingsRoutes)
       await admin.register(activityRoutes)
     })

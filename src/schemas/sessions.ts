@@ -132,3 +132,58 @@ export const revokeAllQuery = {
 } as const
 
 export type SessionPageQuery = FromSchema<typeof sessionPageQuery>
+
+/** `<ms>.<user_id>.<session id>`: the last entry of the page before (GET /admin/sessions). */
+export const RECENT_CURSOR_PATTERN = '^\\d{1,15}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\\.[A-Za-z0-9_-]{22}$'
+export const RECENT_PAGE_MAX = 100
+
+export const recentSessionsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'string', pattern: '^([1-9]|[1-9][0-9]|100)$', description: `Sessions per page, 1 to ${RECENT_PAGE_MAX} (default 50)` },
+    cursor: { type: 'string', pattern: RECENT_CURSOR_PATTERN, description: 'The `next_cursor` of the page before' },
+  },
+} as const
+
+/** GET /admin/sessions: how many are live, and the most recently active (docs/console.md says how both are kept). */
+export const recentSessions = {
+  type: 'object',
+  required: ['live_sessions', 'sessions', 'next_cursor'],
+  additionalProperties: false,
+  properties: {
+    live_sessions: {
+      type: ['object', 'null'],
+      required: ['count', 'counted_at'],
+      additionalProperties: false,
+      description: 'Session hashes in Redis, counted with SCAN by this instance at most every 15 s (the gatehouse_active_sessions gauge\'s count); null when the count failed',
+      properties: { count: { type: 'integer', minimum: 0 }, counted_at: { ...timestamp, description: 'When it was counted: the number is this old' } },
+    },
+    sessions: {
+      type: 'array',
+      maxItems: RECENT_PAGE_MAX,
+      description: 'Live sessions, most recently active first, across users: the newest 1,000 any instance served (noted in memory, written every 5 s). A page may hold fewer than `limit` (sessions that ended are left out) and still not be the last',
+      items: {
+        type: 'object',
+        required: ['id', 'user_id', 'email', 'client', 'user_agent', 'ip', 'created_at', 'last_seen_at', 'active_at', 'expires_at', 'max_expires_at'],
+        additionalProperties: false,
+        properties: {
+          id: { type: 'string' },
+          user_id: { type: 'string' },
+          email: { type: ['string', 'null'], description: 'null when the user no longer exists' },
+          client: { type: 'string' },
+          user_agent: { type: 'string' },
+          ip: { type: 'string' },
+          created_at: timestamp,
+          last_seen_at: { ...timestamp, description: 'Its last use as its hash records it (written at most once a second)' },
+          active_at: { ...timestamp, description: 'When an instance last served it: the order of the list' },
+          expires_at: timestamp,
+          max_expires_at: timestamp,
+        },
+      },
+    },
+    next_cursor: { type: ['string', 'null'], description: 'null on the last page; otherwise pass it back as `cursor`' },
+  },
+} as const
+
+export type RecentSessionsQuery = FromSchema<typeof recentSessionsQuery>

@@ -164,6 +164,11 @@ export interface SessionStore {
    */
   list(userId: string, page?: { limit?: number; after?: string; current?: string }): Promise<SessionPage>
   /**
+   * The sessions of `entries` (any users) that are live, as the device list shows them, keyed
+   * `<user_id>:<id>`; the ended ones are absent. Bounded by the caller (a page); one script per user.
+   */
+  describe(entries: Array<{ userId: string; id: string }>): Promise<Map<string, SessionInfo>>
+  /**
    * Ends one session of this user; false when the user has no such session. `own`: the session
    * ended itself (a logout), which its app is told as `logged_out` rather than revoked.
    */
@@ -378,6 +383,21 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
       }),
     list: (userId, { limit = SESSION_PAGE_MAX, after, current } = {}) =>
       run('list', async () => devicePage(scripts, userId, { size: Math.max(1, Math.min(limit, SESSION_PAGE_MAX)), after, current, policy: await allPolicies() })),
+    describe: (entries) =>
+      run('describe', async () => {
+        const byUser = new Map<string, string[]>()
+        for (const { userId, id } of entries) {
+          const ids = byUser.get(userId)
+          if (ids) ids.push(id)
+          else byUser.set(userId, [id])
+        }
+        const policy = await allPolicies()
+        // list-sessions.lua decides which are live (session-state.lua: the one rule); each call stays in one user's slot.
+        const lists = await Promise.all([...byUser].map(([userId, ids]) => scripts.listSessions({ userId, policy, ids }).then((sessions) => ({ userId, sessions }))))
+        const live = new Map<string, SessionInfo>()
+        for (const { userId, sessions } of lists) for (const session of sessions) live.set(`${userId}:${session.id}`, session)
+        return live
+      }),
     revoke: (id, userId, reason, own = false) =>
       run('revoke', async () => {
         const ended = await scripts.revokeSession({ userId, id, ending: own ? LOGGED_OUT : causeOf(reason) })

@@ -35,6 +35,8 @@ export interface UserRepository {
   setRole(id: string, role: Role): Promise<PublicUser | null>
   /** False when the user does not exist. */
   delete(id: string): Promise<boolean>
+  /** The emails of those of `ids` that exist, in one query (the caller bounds `ids`: a page). */
+  emailsOf(ids: string[]): Promise<Map<string, string>>
 }
 
 export function publicUser ({ passwordHash: _, ...user }: UserRecord): PublicUser {
@@ -90,6 +92,13 @@ export function createUserRepository (db: Database): UserRepository {
         if (!isUserId(id)) return false
         const { count } = await db.user.deleteMany({ where: { id } })
         return count === 1
+      }),
+    emailsOf: (ids) =>
+      orUnavailable('postgres', async () => {
+        const wanted = [...new Set(ids.filter(isUserId))]
+        if (wanted.length === 0) return new Map()
+        const rows = await db.user.findMany({ where: { id: { in: wanted } }, select: { id: true, email: true } })
+        return new Map(rows.map((row) => [row.id, row.email]))
       }),
   }
 }
