@@ -1,44 +1,95 @@
 import UPlot from 'uplot'
-import { api, type ActivityHour, ApiError, type FeedEvent, url } from './api.js'
-import { h, notify } from './dom.js'
+import { api, type ActivityHour, ApiError, type EventHistory, type EventRow, SignedOutError, url } from './api.js'
+import { h, notify, timeElement } from './dom.js'
+import { present, watchPresence } from './presence.js'
 
-/** Rows kept in the live list: the newest; older ones leave the page. */
-const MAX_ROWS = 200
+/** Rows kept in the list, live and older together: beyond it, the oldest leave the page. */
+const MAX_ROWS = 1000
 const CHART_REFRESH_MS = 60_000
 const RECONNECT_MS = 5_000
 
-const EVENT_TEXT = new Map([['created', 'signed in'], ['revoked', 'ended'], ['expired', 'expired'], ['user-deleted', 'account deleted']])
-
-/**
- * After this long without a key press or click, the console stops asking for anything: an
- * unattended console must not keep its session alive (every API call extends it, as any client's
- * does), so the session runs out after its TTL like any other.
- */
-export const IDLE_MS = 10 * 60_000
+const EVENT_TEXT: Record<string, string> = { created: 'signed in', revoked: 'ended', expired: 'expired', 'user-deleted': 'account deleted' }
+/** The filters the API takes (docs/api.md, GET /admin/events). */
+const TYPES = ['created', 'revoked', 'expired', 'user-deleted']
+const REASONS = ['logout', 'admin', 'revoke-all', 'password-change', 'password-reset', 'role-change', 'cap', 'account-deleted', 'ttl', 'idle', 'max-age', 'self', 'cli']
 
 /** Live session events and charts of the last hour. `openUser` shows a user in the users panel. */
 export function activityPanel (openUser: (id: string) => void): { element: HTMLElement, stop(): void } {
-  const list = h('ol', { class: 'events', 'data-test': 'events', 'aria-live': 'off' })
+  const list = h('tbody', { 'data-test': 'events', 'aria-live': 'off' })
   const status = h('p', { class: 'muted', 'data-test': 'events-status' }, 'Connecting…')
   const charts = h('div', { class: 'charts' })
+  const typeFilter = h('select', { name: 'type', 'aria-label': 'Event' }, h('option', { value: '' }, 'every event'), ...TYPES.map((type) => h('option', { value: type }, EVENT_TEXT[type] ?? type)))
+  const reasonFilter = h('select', { name: 'reason', 'aria-label': 'Reason' }, h('option', { value: '' }, 'any reason'), ...REASONS.map((reason) => h('option', { value: reason }, reason)))
+  const older = h('button', { type: 'button', class: 'quiet', 'data-test': 'older-events' }, 'Show older events')
+  const olderNote = h('p', { class: 'muted', 'data-test': 'older-note', hidden: true })
   let source: EventSource | null = null
   let retry: ReturnType<typeof setTimeout> | undefined
-  // Bumped by every disconnect: a retry that was under way when it happened does nothing.
+  // Bumped by every disconnect: a retry or a history read that was under way when it happened does nothing.
   let generation = 0
   let stopped = false
-  let lastInput = Date.now()
+  /** Where the last "Show older" stopped (null: at the stream's oldest entry); undefined until then: from the oldest row shown. */
+  let before: string | null | undefined
 
-  /** Someone is looking: the tab is visible and was used lately. */
-  const present = () => !stopped && document.visibilityState === 'visible' && Date.now() - lastInput < IDLE_MS
+  const filterQuery = () => {
+    const params = new URLSearchParams()
+    if (typeFilter.value) params.set('type', typeFilter.value)
+    if (reasonFilter.value) params.set('reason', reasonFilter.value)
+    return params
+  }
 
-  function eventRow (event: FeedEvent): HTMLElement {
-    const time = new Date(event.at).toLocaleTimeString()
-    return h('li', { class: `event ${event.type}`, 'data-type': event.type },
-      h('time', { datetime: event.at }, time),
-      h('span', { class: 'kind' }, EVENT_TEXT.get(event.type) ?? event.type),
-      event.reason ? h('span', { class: 'reason' }, event.reason) : null,
-      h('button', { type: 'button', class: 'link', title: 'Show this user', on: { click: () => openUser(event.user_id) } }, event.user_id),
-      event.session_id ? h('code', { title: 'Session id' }, event.session_id.slice(0, 12)) : null)
+  function eventRow (event: EventRow): HTMLTableRowElement {
+    const who = event.email ?? (event.type === 'user-deleted' ? 'deleted user' : 'unknown user')
+    const row = h('tr', { class: `event ${event.type}`, 'data-type': event.type, 'data-id': event.id, 'data-first-id': event.first_id })
+    row.append(
+      h('td', {}, timeElement(event.at)),
+      h('td', { class: 'kind' }, EVENT_TEXT[event.type] ?? event.type, event.count > 1 ? h('span', { class: 'count', 'data-test': 'event-count' }, ` ×${event.count.toLocaleString()}`) : null),
+      h('td', { class: 'reason' }, event.reason || '–'),
+      h('td', {}, h('button', { type: 'button', class: 'link', title: `Show this user (${event.user_id})`, on: { click: () => openUser(event.user_id) } }, who)),
+      h('td', {}, event.client || '–'),
+      h('td', {}, event.session_id ? h('code', { title: event.session_id }, event.session_id.slice(0, 8)) : (event.count > 1 ? `${event.count.toLocaleString()} sessions` : '–')))
+    rowData.set(row, event)
+    return row
+  }
+  const rowData = new WeakMap<HTMLTableRowElement, EventRow>()
+
+  /** A live row: merged into the newest row when it continues that row's run (same kind, user and reason), else added on top. */
+  function addLive (event: EventRow): void {
+    const top = list.firstElementChild as HTMLTableRowElement | null
+    const last = top ? rowData.get(top) : undefined
+    if (last && event.type !== 'created' && last.type === event.type && last.user_id === event.user_id && last.reason === event.reason) {
+      top!.replaceWith(eventRow({ ...event, first_id: last.first_id, first_at: last.first_at, count: last.count + event.count, session_id: '' }))
+    } else {
+      list.prepend(eventRow(event))
+    }
+    while (list.childElementCount > MAX_ROWS) list.lastElementChild?.remove()
+  }
+
+  async function showOlder (): Promise<void> {
+    const mine = generation
+    const params = filterQuery()
+    const oldest = list.lastElementChild as HTMLTableRowElement | null
+    const from = before === undefined && oldest ? rowData.get(oldest)?.first_id : before
+    if (from === null) return
+    if (from !== undefined) params.set('before', from)
+    older.disabled = true
+    try {
+      const page = await api<EventHistory>('GET', `admin/events/history?${params}`)
+      if (mine !== generation) return
+      for (const event of page.events) {
+        if (list.childElementCount >= MAX_ROWS) break
+        list.append(eventRow(event))
+      }
+      before = page.next_before
+      older.hidden = page.next_before === null
+      olderNote.hidden = page.events.length > 0 && page.next_before !== null
+      olderNote.textContent = page.next_before === null
+        ? 'That is the oldest the events stream keeps.'
+        : 'Nothing matching in this stretch of the stream; show older events to read on.'
+    } catch (err) {
+      if (!(err instanceof SignedOutError)) notify(`Could not read older events: ${(err as ApiError).message}`, 'error')
+    } finally {
+      older.disabled = false
+    }
   }
 
   /**
@@ -47,25 +98,31 @@ export function activityPanel (openUser: (id: string) => void): { element: HTMLE
    */
   function connect (): void {
     disconnect()
-    if (!present()) return
+    if (stopped || !present()) return
     const mine = generation
     list.replaceChildren()
-    const stream = new EventSource(url('admin/events'), { withCredentials: true })
+    before = undefined
+    older.hidden = false
+    olderNote.hidden = true
+    const query = filterQuery().toString()
+    const stream = new EventSource(url(`admin/events${query ? `?${query}` : ''}`), { withCredentials: true })
     source = stream
     stream.addEventListener('open', () => { status.textContent = 'Live: new events appear at the top.' })
-    stream.addEventListener('session', (message) => {
-      list.prepend(eventRow(JSON.parse((message as MessageEvent<string>).data) as FeedEvent))
-      while (list.childElementCount > MAX_ROWS) list.lastElementChild?.remove()
-    })
+    stream.addEventListener('session', (message) => addLive(JSON.parse((message as MessageEvent<string>).data) as EventRow))
     // After a long gap the server starts over from its latest events instead of replaying them all.
     stream.addEventListener('restart', () => list.replaceChildren())
+    // The server ends a stream after a while (its session is checked again on the next): not an error.
+    stream.addEventListener('end', () => {
+      disconnect()
+      if (present()) connect()
+    })
     stream.addEventListener('signed-out', () => {
       disconnect()
       // A 401 takes the console back to the sign-in form (api.ts); anything else, try again later.
       retryLater(mine + 1)
     })
     stream.addEventListener('error', () => {
-      // EventSource retries by itself after a dropped stream; after a refused one (401, 503) it gives up.
+      // EventSource retries by itself after a dropped stream; after a refused one (401, 429, 503) it gives up.
       if (stream.readyState !== EventSource.CLOSED) {
         status.textContent = 'Reconnecting…'
         return
@@ -93,32 +150,19 @@ export function activityPanel (openUser: (id: string) => void): { element: HTMLE
     clearTimeout(retry)
   }
 
-  function pause (why: string): void {
-    disconnect()
-    status.textContent = why
-  }
-
   // A hidden tab holds no stream: it would keep a connection (browsers allow six per host). Back in
   // view, or used again after a while, the stream and the charts are fetched anew.
-  const resume = () => {
-    if (!present()) return
+  const stopWatching = watchPresence(() => {
+    if (stopped) return
     if (source === null) connect()
     void drawCharts()
-  }
-  const onVisibility = () => {
-    if (document.visibilityState === 'visible') resume()
-    else pause('Paused while this tab is hidden.')
-  }
-  const onInput = () => {
-    const wasIdle = Date.now() - lastInput >= IDLE_MS
-    lastInput = Date.now()
-    if (wasIdle) resume()
-  }
-  const idleCheck = setInterval(() => {
-    if (!stopped && source !== null && !present()) pause('Paused: nobody has used the console for 10 minutes. Click or press a key to resume.')
-  }, 30_000)
-  document.addEventListener('visibilitychange', onVisibility)
-  for (const type of ['pointerdown', 'keydown'] as const) document.addEventListener(type, onInput, { capture: true })
+  }, (why) => {
+    if (stopped || source === null) return
+    disconnect()
+    status.textContent = why
+  })
+  for (const filter of [typeFilter, reasonFilter]) filter.addEventListener('change', connect)
+  older.addEventListener('click', () => { void showOlder() })
 
   const plots: UPlot[] = []
   async function drawCharts (): Promise<void> {
@@ -157,7 +201,12 @@ export function activityPanel (openUser: (id: string) => void): { element: HTMLE
     h('p', { class: 'muted' }, 'The last hour across every instance, a minute at a time; session events as they happen.'),
     charts,
     h('h3', {}, 'Session events'),
-    status, list)
+    h('div', { class: 'row' }, h('label', {}, 'Show ', typeFilter), h('label', {}, 'for ', reasonFilter)),
+    status,
+    h('div', { class: 'scroll events' }, h('table', { class: 'events' },
+      h('thead', {}, h('tr', {}, ...['When', 'Event', 'Reason', 'User', 'Client', 'Session'].map((title) => h('th', { scope: 'col' }, title)))),
+      list)),
+    olderNote, older)
 
   connect()
   void drawCharts()
@@ -167,10 +216,8 @@ export function activityPanel (openUser: (id: string) => void): { element: HTMLE
     stop () {
       stopped = true
       disconnect()
-      document.removeEventListener('visibilitychange', onVisibility)
-      for (const type of ['pointerdown', 'keydown'] as const) document.removeEventListener(type, onInput, { capture: true })
+      stopWatching()
       clearInterval(refresh)
-      clearInterval(idleCheck)
       for (const plot of plots) plot.destroy()
     },
   }

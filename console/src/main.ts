@@ -3,6 +3,8 @@ import './style.css'
 import { activityPanel } from './activity.js'
 import { api, ApiError, type User, whenSignedOut } from './api.js'
 import { byId, dismissConfirmation, h, notify, setSignedOut } from './dom.js'
+import { present } from './presence.js'
+import { sessionsNowPanel } from './sessions-now.js'
 import { ttlPanel } from './ttl.js'
 import { usersPanel } from './users.js'
 
@@ -71,12 +73,14 @@ function show (user: User): void {
   signedInAs(user)
   if (user.role !== 'admin') return showAdminsOnly(user)
   const users = usersPanel(user)
-  const activity = activityPanel((id) => {
-    void users.open(id)
-    users.element.scrollIntoView({ behavior: 'smooth' })
-  })
-  render(ttlPanel(), users.element, activity.element)
-  stopView = activity.stop
+  const openUser = (id: string) => { void users.open(id) }
+  const now = sessionsNowPanel(openUser, present)
+  const activity = activityPanel(openUser)
+  render(now.element, users.element, activity.element, ttlPanel())
+  stopView = () => {
+    now.stop()
+    activity.stop()
+  }
 }
 
 async function signOut (): Promise<void> {

@@ -1,49 +1,86 @@
-import { api, ApiError, type Session, type SessionPage, SignedOutError, type User } from './api.js'
-import { confirmAction, formatTime, h, notify } from './dom.js'
+import { api, ApiError, type ListedUser, type Session, type SessionPage, SignedOutError, type User, type UserPage } from './api.js'
+import { confirmAction, h, notify, timeElement } from './dom.js'
 
-/** A user id as the API writes it (anything else is looked up as an email). */
-const USER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const SEARCH_DELAY_MS = 250
 
 export interface UsersPanel {
   element: HTMLElement
-  /** Shows a user (from the search box, or a user id clicked in the live events). */
-  open(query: string): Promise<void>
+  /** Shows a user and their sessions (a row of the list, or a user clicked elsewhere); the search box keeps what was typed. */
+  open(id: string): Promise<void>
 }
 
-/** Find a user by email (or id); their live sessions; end one or all; change their role; delete the account. */
+/**
+ * Every user, newest first, searched as you type (part of the email, any case); a user's live
+ * sessions; end one or all; change their role; delete the account.
+ */
 export function usersPanel (me: User): UsersPanel {
-  const search = h('input', { type: 'search', name: 'query', required: true, placeholder: 'ada@example.com or a user id', 'aria-label': 'Email or user id', autocomplete: 'off' })
+  const search = h('input', { type: 'search', name: 'query', placeholder: 'Part of an email, e.g. bob', 'aria-label': 'Search users by email', autocomplete: 'off', maxlength: '254' })
+  const listBody = h('tbody', { 'data-test': 'user-list' })
+  const listNote = h('p', { class: 'muted', 'data-test': 'user-list-note' })
+  const moreUsers = h('button', { type: 'button', class: 'quiet', hidden: true }, 'Show more users')
   const result = h('div', { 'data-test': 'user-result' })
+  let nextUsers: string | null = null
 
-  // Only the latest lookup may show its result: an earlier, slower one must not overwrite it.
-  let lookups = 0
-  async function open (query: string): Promise<void> {
-    search.value = query
-    const text = query.trim()
-    if (text === '') return
-    const lookup = ++lookups
-    const byId = USER_ID.test(text.toLowerCase())
+  // Only the latest search may show its result: an earlier, slower one must not overwrite it.
+  let searches = 0
+  async function listUsers (more = false): Promise<void> {
+    const query = search.value.trim()
+    const mine = ++searches
+    const params = new URLSearchParams()
+    if (query !== '') params.set('q', query)
+    if (more && nextUsers !== null) params.set('cursor', nextUsers)
     try {
-      const page = byId
-        ? await sessionsOf(text.toLowerCase())
-        : await api<{ users: User[] }>('GET', `admin/users?email=${encodeURIComponent(text)}`).then((found) => found.users[0] ? sessionsOf(found.users[0].id) : null)
-      if (lookup !== lookups) return
-      if (page === null) {
-        result.replaceChildren(h('p', { class: 'muted' }, `No user with the email ${text}.`))
-        return
-      }
-      show(page)
+      const page = await api<UserPage>('GET', `admin/users${params.size > 0 ? `?${params}` : ''}`)
+      if (mine !== searches) return
+      if (!more) listBody.replaceChildren()
+      listBody.append(...page.users.map(userRow))
+      nextUsers = page.next_cursor
+      moreUsers.hidden = nextUsers === null
+      const shown = listBody.childElementCount
+      listNote.textContent = shown === 0
+        ? (query === '' ? 'No users yet.' : `No user's email contains "${query}".`)
+        : `${shown}${nextUsers === null ? '' : '+'} user${shown === 1 ? '' : 's'}${query === '' ? ', newest first' : ` whose email contains "${query}", newest first`}.`
     } catch (err) {
       const e = err as ApiError
-      if (lookup !== lookups || e instanceof SignedOutError) return
-      // By email, user_not_found means the user was deleted between the two requests.
-      if (e.code === 'user_not_found') result.replaceChildren(h('p', { class: 'muted' }, byId ? `No user with the id ${text}.` : `No user with the email ${text}.`))
-      else notify(`Could not look the user up: ${e.message}`, 'error')
+      if (mine !== searches || e instanceof SignedOutError) return
+      listNote.textContent = e.status === 400 ? e.message : `Could not list users: ${e.message}`
     }
   }
 
+  function userRow (user: ListedUser): HTMLElement {
+    return h('tr', { 'data-user': user.id },
+      h('td', {}, h('button', { type: 'button', class: 'link', title: 'Show this user and their sessions', on: { click: () => { void open(user.id) } } }, user.email)),
+      h('td', {}, user.role),
+      h('td', {}, user.email_verified_at === null ? 'no' : timeElement(user.email_verified_at)),
+      h('td', { class: 'number' }, String(user.live_sessions)),
+      h('td', {}, user.last_seen_at === null ? '–' : timeElement(user.last_seen_at)),
+      h('td', {}, timeElement(user.created_at)))
+  }
+
+  let timer: ReturnType<typeof setTimeout> | undefined
+  search.addEventListener('input', () => {
+    clearTimeout(timer)
+    timer = setTimeout(() => { void listUsers() }, SEARCH_DELAY_MS)
+  })
+  moreUsers.addEventListener('click', () => { void listUsers(true) })
+
+  let lookups = 0
+  async function open (id: string): Promise<void> {
+    const lookup = ++lookups
+    try {
+      const page = await sessionsOf(id)
+      if (lookup === lookups) show(page)
+    } catch (err) {
+      const e = err as ApiError
+      if (lookup !== lookups || e instanceof SignedOutError) return
+      if (e.code === 'user_not_found') result.replaceChildren(h('p', { class: 'muted' }, 'That user no longer exists.'))
+      else notify(`Could not look the user up: ${e.message}`, 'error')
+    }
+    result.scrollIntoView({ behavior: 'smooth', block: 'nearest' })
+  }
+
   const sessionsOf = (id: string, cursor?: string) =>
-    api<SessionPage>('GET', `admin/users/${id}/sessions${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`)
+    api<SessionPage>('GET', `admin/users/${encodeURIComponent(id)}/sessions${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`)
 
   function show (page: SessionPage): void {
     const { user } = page
@@ -65,13 +102,13 @@ export function usersPanel (me: User): UsersPanel {
     })
     const table = page.sessions.length === 0
       ? h('p', { class: 'muted', 'data-test': 'no-sessions' }, 'No live sessions: this user is signed in nowhere.')
-      : h('table', {},
+      : h('div', { class: 'scroll' }, h('table', {},
         h('thead', {}, h('tr', {}, ...['Client', 'User agent', 'Address', 'Created', 'Last seen', 'Expires', ''].map((title) => h('th', { scope: 'col' }, title)))),
-        rows)
+        rows))
     result.replaceChildren(
       h('div', { class: 'user-card' },
         h('h3', {}, user.email),
-        h('p', { class: 'muted' }, `Id ${user.id} · signed up ${formatTime(user.created_at)} · ${user.email_verified_at === null ? 'email not confirmed' : `email confirmed ${formatTime(user.email_verified_at)}`}`),
+        h('p', { class: 'muted' }, `Id ${user.id} · signed up `, timeElement(user.created_at), ` · ${user.email_verified_at === null ? 'email not confirmed' : 'email confirmed '}`, user.email_verified_at === null ? null : timeElement(user.email_verified_at)),
         roleForm(user),
         h('div', { class: 'row' },
           h('button', { type: 'button', class: 'danger', 'data-test': 'end-all', disabled: page.sessions.length === 0, on: { click: () => { void endAll(user) } } }, 'End all sessions'),
@@ -129,9 +166,9 @@ export function usersPanel (me: User): UsersPanel {
       h('td', {}, session.client || '–', session.current ? h('span', { class: 'tag' }, 'this console') : null),
       h('td', { class: 'agent' }, session.user_agent || '–'),
       h('td', {}, session.ip),
-      h('td', {}, formatTime(session.created_at)),
-      h('td', {}, formatTime(session.last_seen_at)),
-      h('td', {}, formatTime(session.expires_at)),
+      h('td', {}, timeElement(session.created_at)),
+      h('td', {}, timeElement(session.last_seen_at)),
+      h('td', {}, timeElement(session.expires_at)),
       h('td', {}, h('button', { type: 'button', class: 'danger small', on: { click: () => { void end() } } }, 'End')))
   }
 
@@ -154,6 +191,7 @@ export function usersPanel (me: User): UsersPanel {
       const { revoked } = await api<{ revoked: number }>('DELETE', `admin/users/${user.id}`)
       notify(`Deleted the account of ${user.email}; ${revoked} session${revoked === 1 ? '' : 's'} ended.`)
       result.replaceChildren(h('p', { class: 'muted' }, `${user.email} has no account any more.`))
+      void listUsers()
     } catch (err) {
       const e = err as ApiError
       if (e instanceof SignedOutError) return
@@ -161,20 +199,14 @@ export function usersPanel (me: User): UsersPanel {
     }
   }
 
-  const form = h('form', {
-    class: 'row',
-    role: 'search',
-    on: {
-      submit: (event) => {
-        event.preventDefault()
-        void open(search.value)
-      },
-    },
-  }, search, h('button', { type: 'submit' }, 'Find'))
-
   const element = h('section', { id: 'users', 'aria-labelledby': 'users-title' },
-    h('h2', { id: 'users-title' }, 'Users and their sessions'),
-    h('p', { class: 'muted' }, 'Find a user by email (exact, any case) or by user id.'),
-    form, result)
+    h('h2', { id: 'users-title' }, 'Users'),
+    h('form', { class: 'row', role: 'search', on: { submit: (event) => { event.preventDefault(); void listUsers() } } }, search),
+    listNote,
+    h('div', { class: 'scroll' }, h('table', { class: 'users' },
+      h('thead', {}, h('tr', {}, ...['Email', 'Role', 'Verified', 'Live sessions', 'Last active', 'Signed up'].map((title) => h('th', { scope: 'col' }, title)))),
+      listBody)),
+    moreUsers, result)
+  void listUsers()
   return { element, open }
 }
