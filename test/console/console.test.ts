@@ -394,7 +394,7 @@ t.test('an admin runs the console: TTL, users and sessions, live events; a non-a
   })
 
   await t.test('on a phone (390 px wide) nothing is wider than the screen', async (t) => {
-    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 })
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true })
     const phonePage = await context.newPage()
     const phoneProblems = pageProblems(phonePage)
     // What the page scrolls to sideways: the browser's own measure (the page's CSP does not apply to the test's evaluate).
