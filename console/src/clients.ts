@@ -1,16 +1,9 @@
 import { api, ApiError, type ClientPolicy, SignedOutError, type TtlState } from './api.js'
-import { confirmAction, formatDuration, formatTime, h, notify } from './dom.js'
+import { confirmAction, formatDuration, formatTime, h, notify, timeElement } from './dom.js'
+import { parseDuration } from './duration.js'
 
 /** The audience a token can be bound to (JWT-Aud), as the API checks it. */
 const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/
-const DURATION = /^(\d{1,9})([smhd]?)$/
-const UNIT: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }
-
-/** "900", "90s", "15m", "2h", "30d" → seconds, as the CLI reads them; null for anything else. The range is the API's to check. */
-export function parseDuration (text: string): number | null {
-  const match = DURATION.exec(text.trim())
-  return match ? Number(match[1]) * (UNIT[match[2] ?? ''] ?? 1) : null
-}
 
 const seconds = (value: number) => `${formatDuration(value)} (${value} s)`
 const clientPath = (client: string) => encodeURIComponent(client)
@@ -45,16 +38,22 @@ export function clientPolicies (refresh: () => Promise<void>): ClientPolicies {
 
   function row (policy: ClientPolicy, global: TtlState): HTMLElement {
     const own = policy.idle_timeout_seconds !== null || policy.max_age_seconds !== null
-    const changed = [policy.set_by, policy.set_at === null ? null : formatTime(policy.set_at)].filter((part) => part !== null).join(', ')
     return h('tr', { 'data-client': policy.client },
       h('td', {}, h('code', {}, policy.client)),
       h('td', { class: 'duration' }, policy.idle_timeout_seconds === null ? `the global TTL (${formatDuration(global.ttl_seconds)})` : seconds(policy.idle_timeout_seconds)),
       h('td', { class: 'duration' }, policy.max_age_seconds === null ? `the most (${formatDuration(global.max_ttl_seconds)})` : seconds(policy.max_age_seconds)),
-      h('td', {}, changed || '–',
+      h('td', {}, ...changed(policy),
         policy.ended_before === null ? null : h('div', { class: 'muted', 'data-test': 'client-ended' }, `Sessions from before ${formatTime(policy.ended_before)} ended`)),
       h('td', { class: 'actions' },
         h('button', { type: 'button', class: 'quiet small', disabled: !own, title: own ? undefined : 'No policy of its own: it already gets the global one', on: { click: () => { void reset(policy.client) } } }, 'Reset'),
         h('button', { type: 'button', class: 'danger small', on: { click: () => { void end(policy.client) } } }, 'End sessions')))
+  }
+
+  /** Who changed the policy, and when (relative, the exact time on hover). */
+  function changed (policy: ClientPolicy): Array<Node | string> {
+    const at = policy.set_at === null ? null : timeElement(policy.set_at)
+    if (policy.set_by === null) return [at ?? '–']
+    return at === null ? [policy.set_by] : [`${policy.set_by}, `, at]
   }
 
   /** Runs a change the admin confirmed, says what it did (or the API's reason), and shows the settings as they now are. */

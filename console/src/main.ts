@@ -2,7 +2,7 @@ import 'uplot/dist/uPlot.min.css'
 import './style.css'
 import { activityPanel } from './activity.js'
 import { api, ApiError, type User, whenSignedOut } from './api.js'
-import { byId, dismissConfirmation, h, notify, setSignedOut } from './dom.js'
+import { byId, dismissConfirmation, h, hideNotice, keepRelativeTimesFresh, notify, setSignedOut } from './dom.js'
 import { present } from './presence.js'
 import { sessionsNowPanel } from './sessions-now.js'
 import { ttlPanel } from './ttl.js'
@@ -41,8 +41,8 @@ function showSignIn (message?: string): void {
         event.preventDefault()
         try {
           const { user } = await api<{ user: User }>('POST', 'sessions', { email: email.value, password: password.value, transport: 'cookie', client: 'console' })
-          byId('notice').hidden = true
-          show(user)
+          hideNotice()
+          void show(user)
         } catch (err) {
           const e = err as ApiError
           error.textContent = e.status === 429 ? `Too many attempts; try again in ${e.retryAfter ?? 'a few'} s.` : e.message
@@ -62,24 +62,43 @@ function showSignIn (message?: string): void {
   email.focus()
 }
 
-function showAdminsOnly (user: User): void {
+/**
+ * A non-admin's session is of no use here: it is ended at once, so that it does not stay alive in
+ * this browser (a shared or borrowed one, often) for a TTL, unseen. Then they are told why.
+ */
+async function refuseNonAdmin (user: User): Promise<void> {
+  let stillSignedIn: string | null = null
+  try {
+    await api('DELETE', 'sessions/current')
+  } catch (err) {
+    // Already gone (401) is what was wanted; anything else leaves the session alive, which they must know.
+    if ((err as ApiError).status !== 401) stillSignedIn = (err as ApiError).message
+  }
+  setSignedOut(true)
+  signedInAs(null)
   render(h('section', { class: 'refused', 'data-test': 'admins-only' },
     h('h2', {}, 'Admins only'),
-    h('p', {}, `You are signed in as ${user.email}, who is not an administrator. The console is for Gatehouse administrators only; ask one if you need access.`)))
+    h('p', {}, `You signed in as ${user.email}, who is not an administrator. The console is for Gatehouse administrators only; ask one if you need access.`),
+    stillSignedIn === null
+      ? h('p', { class: 'muted' }, 'That session has been ended: this browser is not signed in.')
+      : h('p', { class: 'error', role: 'alert' }, `Gatehouse could not end that session (${stillSignedIn}); it ends by itself when its TTL runs out.`),
+    h('button', { type: 'button', on: { click: () => showSignIn() } }, 'Sign in as someone else')))
 }
 
-function show (user: User): void {
+async function show (user: User): Promise<void> {
+  if (user.role !== 'admin') return refuseNonAdmin(user)
   setSignedOut(false)
   signedInAs(user)
-  if (user.role !== 'admin') return showAdminsOnly(user)
   const users = usersPanel(user)
   const openUser = (id: string) => { void users.open(id) }
   const now = sessionsNowPanel(openUser, present)
   const activity = activityPanel(openUser)
   render(now.element, users.element, activity.element, ttlPanel())
+  const stopTimes = keepRelativeTimesFresh()
   stopView = () => {
     now.stop()
     activity.stop()
+    stopTimes()
   }
 }
 
@@ -90,13 +109,13 @@ async function signOut (): Promise<void> {
     // Already signed out (401) is what was wanted; anything else is worth saying.
     if ((err as ApiError).status !== 401) return notify(`Could not sign out: ${(err as ApiError).message}`, 'error')
   }
-  byId('notice').hidden = true
+  hideNotice()
   showSignIn()
 }
 
 async function start (): Promise<void> {
   try {
-    show((await api<{ user: User }>('GET', 'me')).user)
+    await show((await api<{ user: User }>('GET', 'me')).user)
   } catch (err) {
     const e = err as ApiError
     // No session yet: the sign-in form, without a message.
@@ -108,4 +127,5 @@ async function start (): Promise<void> {
 
 whenSignedOut(() => showSignIn('Your session has ended; sign in again.'))
 byId('sign-out').addEventListener('click', () => { void signOut() })
+byId('notice-close').addEventListener('click', hideNotice)
 void start()

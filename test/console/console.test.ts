@@ -84,33 +84,58 @@ t.test('an admin runs the console: TTL, users and sessions, live events; a non-a
     t.notOk(await page.evaluate(() => (globalThis as unknown as { document: { cookie: string } }).document.cookie.includes('gatehouse_session')), 'page scripts cannot read the token')
   })
 
-  await t.test('the TTL: shown, changed, refused when out of range, reset; the API applies it', async (t) => {
+  await t.test('the TTL: shown, changed in units, refused when out of range, reset; the API applies it', async (t) => {
     const value = page.locator('[data-test="ttl-value"]')
+    const source = page.locator('[data-test="ttl-source"]')
     const showing = (text: string) => value.filter({ hasText: text }).waitFor()
     await showing('20 min (1200 s)')
-    t.match(await page.locator('[data-test="ttl-source"]').textContent(), /default/)
+    t.match(await source.textContent(), /^The default \(SESSION_TTL_SECONDS\)\. Most: 30 d \(SESSION_MAX_AGE_SECONDS\)\.$/)
+    t.equal(await page.getByLabel('New TTL').getAttribute('placeholder'), '20m', 'typed as the CLI takes it')
 
-    await page.getByLabel('New TTL in seconds').fill('600')
+    // What is not a duration at all is refused here, and nothing is sent.
+    const sent: string[] = []
+    const record = (request: { method(): string, url(): string }) => { if (request.method() !== 'GET') sent.push(`${request.method()} ${request.url()}`) }
+    page.on('request', record)
+    await page.getByLabel('New TTL').fill('ten minutes')
     await page.getByRole('button', { name: 'Set TTL' }).click()
-    t.match(await page.locator('#confirm-message').textContent(), /600 s.*Sessions idle for longer than that end/, 'a shorter TTL says what it does before it is set')
+    await notice.filter({ hasText: 'Enter a duration such as 15m, 2h or 900 (seconds)' }).waitFor()
+    page.off('request', record)
+    t.same(sent, [], 'nothing is sent')
+    t.equal(await page.locator('#confirm[open]').count(), 0, 'and nothing is asked')
+    // An error stays until it is dismissed.
+    await page.getByRole('button', { name: 'Dismiss' }).click()
+    await notice.waitFor({ state: 'hidden' })
+
+    await page.getByLabel('New TTL').fill('10m')
+    await page.getByRole('button', { name: 'Set TTL' }).click()
+    t.match(await page.locator('#confirm-message').textContent(), /^Set the session TTL to 10 min on every instance\? Sessions idle for longer than that end/, 'a shorter TTL says what it does before it is set, in units')
     await confirm('Set TTL')
     await showing('10 min (600 s)')
-    t.match(await page.locator('[data-test="ttl-source"]').textContent(), `Set by admin ${admin.email}`)
+    t.match(await source.textContent(), `Set by admin ${admin.email} (${admin.user.id}) just now; the default is 20 min. Most: 30 d`)
+    const setAt = source.locator('time[data-relative]')
+    t.match(await setAt.getAttribute('title'), /\d{4}.*\d\d:\d\d:\d\d.*(UTC|GMT)/, 'the exact time, with its zone, on hover')
+    t.ok(Math.abs(Date.parse(String(await setAt.getAttribute('datetime'))) - Date.now()) < 60_000, 'and for machines')
+    await notice.filter({ hasText: 'Session TTL is now 10 min, set by you.' }).waitFor()
     const applied = (await call(app, 'GET', '/admin/settings/session-ttl', admin.token)).json()
     t.match(applied, { ttl_seconds: 600, source: 'override', set_by: `admin ${admin.email} (${admin.user.id})` }, 'the same change, with its set_by, as PUT /admin/settings/session-ttl makes')
     t.equal((await me(app, `Token token=${phoneToken}`)).statusCode, 200)
     t.ok(await ctx.redis.pttl(`${ctx.config.redisKeyPrefix}sess:{${user.id}}:${JSON.parse(Buffer.from(phoneToken.split('.')[1]!, 'base64url').toString()).jti}`) <= 600_000, 'the next request extends a session by the new TTL')
 
-    await page.getByLabel('New TTL in seconds').fill('999999999')
+    await page.getByLabel('New TTL').fill('31d')
     await page.getByRole('button', { name: 'Set TTL' }).click()
+    t.match(await page.locator('#confirm-message').textContent(), /^Set the session TTL to 31 d on every instance\?$/)
     await confirm('Set TTL')
     await notice.filter({ hasText: 'The TTL was not changed' }).waitFor()
-    t.match(await notice.textContent(), /SESSION_MAX_AGE_SECONDS|at most/, 'the API\'s own reason is shown')
+    t.match(await notice.textContent(), 'must not exceed the absolute session lifetime, SESSION_MAX_AGE_SECONDS (30d (2592000 s))', 'the API\'s own reason is shown')
     t.equal(await value.textContent(), '10 min (600 s)', 'and nothing changed')
 
     await page.getByRole('button', { name: 'Reset to default' }).click()
+    t.equal(await page.locator('#confirm-message').textContent(), 'Reset the session TTL to the default, 20 min?')
     await confirm('Reset TTL')
     await showing('20 min (1200 s)')
+    // A done notice goes by itself (after about 8 s); the error before it was replaced by it.
+    await notice.filter({ hasText: 'Session TTL is now 20 min, the default.' }).waitFor()
+    await notice.waitFor({ state: 'hidden', timeout: 12_000 })
     t.match((await call(app, 'GET', '/admin/settings/session-ttl', admin.token)).json(), { ttl_seconds: 1200, source: 'default' })
   })
 
@@ -322,21 +347,89 @@ t.test('an admin runs the console: TTL, users and sessions, live events; a non-a
     t.equal(await page.locator('#notice:visible').count(), 0, 'no stale error from the page it left')
   })
 
-  await t.test('a non-admin who signs in sees "admins only" and nothing else', async (t) => {
-    const other = await (await browser.newContext({ viewport: { width: 1280, height: 600 } })).newPage()
+  const sessionCookie = (setCookie: string | null) => /__Host-gatehouse_session=([^;]+)/.exec(setCookie ?? '')?.[1]
+
+  await t.test('a non-admin who signs in sees "admins only", and their session is ended at once', async (t) => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 600 } })
+    const other = await context.newPage()
     const otherProblems = pageProblems(other)
     await other.goto(`${base}/console`)
     await other.getByLabel('Email').fill(userEmail)
     await other.getByLabel('Password').fill(PASSWORD)
+    const signedIn = other.waitForResponse((response) => response.request().method() === 'POST' && response.url().endsWith('/sessions'))
     await other.getByRole('button', { name: 'Sign in' }).click()
+    const cookie = sessionCookie(await (await signedIn).headerValue('set-cookie'))
+    t.ok(cookie, 'the sign-in made a session')
     await other.getByRole('heading', { name: 'Admins only' }).waitFor()
+    t.match(await other.locator('[data-test="admins-only"]').textContent(), `You signed in as ${userEmail}, who is not an administrator.`)
+    await other.getByText('That session has been ended').waitFor()
     t.equal(await other.getByRole('heading', { name: 'Session TTL' }).count(), 0)
     t.equal(await other.locator('#users, #activity').count(), 0)
+    t.ok(await other.locator('#who').isHidden(), 'nobody is shown as signed in')
+    t.equal((await me(app, `Token token=${cookie}`)).statusCode, 401, 'the session no longer exists')
+    t.equal((await context.cookies()).filter((c) => c.name === '__Host-gatehouse_session').length, 0, 'nor its cookie')
     await screenshot(other, 'admins-only')
-    // The page hides nothing the API would give: it refuses.
+    // The page hides nothing the API would give: the API refuses, and now there is no session to refuse.
     const status = await other.evaluate(async () => (await fetch('admin/settings/session-ttl')).status)
-    t.equal(status, 403)
+    t.equal(status, 401)
+    await other.getByRole('button', { name: 'Sign in as someone else' }).click()
+    await other.getByRole('heading', { name: 'Sign in' }).waitFor()
     t.same(otherProblems, [])
+  })
+
+  await t.test('a non-admin\'s session the page finds when it opens is ended too', async (t) => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 600 } })
+    // Signed in before, elsewhere in this browser (the cookie is shared by the site).
+    const login = await context.request.post(`${base}/sessions`, { headers: { origin: base }, data: { email: userEmail, password: PASSWORD, transport: 'cookie', client: 'console' } })
+    t.equal(login.status(), 201)
+    const cookie = sessionCookie(login.headers()['set-cookie'] ?? null)
+    t.equal((await me(app, `Token token=${cookie}`)).statusCode, 200, 'a live session')
+    const other = await context.newPage()
+    const otherProblems = pageProblems(other)
+    await other.goto(`${base}/console`)
+    await other.getByRole('heading', { name: 'Admins only' }).waitFor()
+    await other.getByText('That session has been ended').waitFor()
+    t.equal((await me(app, `Token token=${cookie}`)).statusCode, 401, 'the session no longer exists')
+    t.same(otherProblems, [])
+  })
+
+  await t.test('on a phone (390 px wide) nothing is wider than the screen', async (t) => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true })
+    const phonePage = await context.newPage()
+    // The page's clock, so that the relative times' 30 s refresh can be seen without waiting for it.
+    await phonePage.clock.install()
+    const phoneProblems = pageProblems(phonePage)
+    // What the page scrolls to sideways: the browser's own measure (the page's CSP does not apply to the test's evaluate).
+    const pageWidth = () => phonePage.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth)
+    await phonePage.goto(`${base}/console`)
+    await phonePage.getByLabel('Email').waitFor()
+    t.ok(await pageWidth() <= 390, `the sign-in form fits (${await pageWidth()} px)`)
+    await phonePage.getByLabel('Email').fill(admin.email)
+    await phonePage.getByLabel('Password').fill(PASSWORD)
+    await phonePage.getByRole('button', { name: 'Sign in' }).click()
+    await phonePage.locator('[data-test="events-status"]', { hasText: 'Live' }).waitFor()
+    await waitForCount(phonePage.locator('.charts canvas'), (n) => n === 3)
+    await phonePage.locator('tr[data-client="ios"]').waitFor()
+    await phonePage.getByLabel('Email or user id').fill(userEmail)
+    await phonePage.getByRole('button', { name: 'Find' }).click()
+    await phonePage.getByRole('heading', { name: userEmail }).waitFor()
+    await phonePage.locator('tr[data-session]').first().waitFor()
+    t.ok(await pageWidth() <= 390, `the console fits, a user's sessions and the charts shown (${await pageWidth()} px)`)
+    await screenshot(phonePage, 'phone')
+    await phonePage.getByRole('button', { name: 'End all sessions' }).click()
+    await phonePage.locator('#confirm-message').waitFor()
+    const dialog = await phonePage.locator('#confirm').boundingBox()
+    t.ok(dialog !== null && dialog.x >= 0 && dialog.x + dialog.width <= 390, `the confirmation fits (${dialog?.x}, ${dialog?.width} px)`)
+    t.ok(await pageWidth() <= 390, `and the page under it does not widen (${await pageWidth()} px)`)
+    await phonePage.locator('#confirm').getByRole('button', { name: 'Cancel' }).click()
+
+    // "just now" does not stay "just now": the relative times are rewritten as the page's clock goes on.
+    const changed = phonePage.locator('tr[data-client="ios"] time[data-relative]')
+    const before = await changed.textContent()
+    await phonePage.clock.fastForward('05:00')
+    await changed.filter({ hasText: /^[56] min ago$/ }).waitFor()
+    t.pass(`the ios policy's change, "${before}", reads "${await changed.textContent()}" five minutes on`)
+    t.same(phoneProblems, [])
   })
 
   t.same(problems, [], 'no page error and nothing blocked by the CSP')
