@@ -40,7 +40,7 @@ export function sessionsNowPanel (openUser: (id: string) => void, present: () =>
   }
 
   function row (session: RecentSession): HTMLElement {
-    return h('tr', { 'data-session': session.id },
+    return h('tr', { 'data-recent-session': session.id },
       h('td', {}, h('button', { type: 'button', class: 'link', title: 'Show this user and their sessions', on: { click: () => openUser(session.user_id) } }, session.email ?? session.user_id)),
       h('td', {}, session.client || '–'),
       h('td', { class: 'agent' }, session.user_agent || '–'),
