@@ -1,3 +1,6 @@
+// The names Gatehouse gives the CSRF cookie (by COOKIE_SECURE and COOKIE_DOMAIN), in the order it reads the session cookies.
+import { CSRF_COOKIE_NAMES as CSRF_COOKIES } from '@gatehouse/session-reader/constants'
+
 /**
  * The admin API, called as any client would: the session travels in the HttpOnly cookie (this
  * script never sees the token), and every request that changes something carries the CSRF token
@@ -9,9 +12,6 @@ export class ApiError extends Error {
     super(message)
   }
 }
-
-/** The names Gatehouse gives the CSRF cookie (by COOKIE_SECURE and COOKIE_DOMAIN), in the order it reads the session cookies. */
-const CSRF_COOKIES = ['__Host-gatehouse_csrf', '__Secure-gatehouse_csrf', 'gatehouse_csrf']
 
 function csrfToken (): string {
   const cookies = new Map(document.cookie.split(';').map((pair) => {

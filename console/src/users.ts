@@ -1,8 +1,9 @@
 import { api, ApiError, type Session, type SessionPage, SignedOutError, type User } from './api.js'
 import { confirmAction, formatTime, h, notify } from './dom.js'
+import { USER_ID_PATTERN } from '@gatehouse/session-reader/constants'
 
 /** A user id as the API writes it (anything else is looked up as an email). */
-const USER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const USER_ID = new RegExp(USER_ID_PATTERN)
 
 export interface UsersPanel {
   element: HTMLElement
