@@ -96,7 +96,8 @@ if ! up_to_date dist/.inputs "$server_inputs"; then
 fi
 
 # The ops console's page, script and style (console/src), served from console/dist by src/routes/console.ts.
-console_inputs=$(inputs_hash $common scripts/build-console.mjs console/index.html console/tsconfig.json console/src)
+# It bundles the reader's constants (@gatehouse/session-reader/constants, built above), and only them.
+console_inputs=$(inputs_hash $common scripts/build-console.mjs console/index.html console/tsconfig.json console/src "$reader/package.json" "$reader/src/constants.ts")
 if ! up_to_date console/dist/.inputs "$console_inputs"; then
   echo "build: console/dist"
   node scripts/build-console.mjs "$console_inputs"

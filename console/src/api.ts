@@ -1,3 +1,6 @@
+// The names Gatehouse gives the CSRF cookie (by COOKIE_SECURE and COOKIE_DOMAIN), in the order it reads the session cookies.
+import { CSRF_COOKIE_NAMES, CSRF_HEADER } from '@gatehouse/session-reader/constants'
+
 /**
  * The admin API, called as any client would: the session travels in the HttpOnly cookie (this
  * script never sees the token), and every request that changes something carries the CSRF token
@@ -10,15 +13,12 @@ export class ApiError extends Error {
   }
 }
 
-/** The names Gatehouse gives the CSRF cookie (by COOKIE_SECURE and COOKIE_DOMAIN), in the order it reads the session cookies. */
-const CSRF_COOKIES = ['__Host-gatehouse_csrf', '__Secure-gatehouse_csrf', 'gatehouse_csrf']
-
 function csrfToken (): string {
   const cookies = new Map(document.cookie.split(';').map((pair) => {
     const at = pair.indexOf('=')
     return [pair.slice(0, at).trim(), pair.slice(at + 1).trim()] as const
   }))
-  for (const name of CSRF_COOKIES) {
+  for (const name of CSRF_COOKIE_NAMES) {
     const value = cookies.get(name)
     if (value) return value
   }
@@ -39,7 +39,7 @@ export const url = (path: string) => new URL(path, document.baseURI).toString()
 export async function api<T = unknown> (method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' }
   if (body !== undefined) headers['content-type'] = 'application/json'
-  if (method !== 'GET') headers['x-csrf-token'] = csrfToken()
+  if (method !== 'GET') headers[CSRF_HEADER] = csrfToken()
   let response: Response
   try {
     response = await fetch(url(path), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin', cache: 'no-store' })

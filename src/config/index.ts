@@ -50,6 +50,8 @@ export interface Config {
   corsOrigins: string[]
   /** CONSOLE_ENABLED: the ops console at /console. */
   consoleEnabled: boolean
+  /** CONSOLE_HOSTS: the hosts (`name` or `name:port`, lower case) the console is served at; empty: any. */
+  consoleHosts: string[]
   mail: MailConfig
   /** REQUIRE_VERIFIED_EMAIL */
   requireVerifiedEmail: boolean
@@ -234,6 +236,7 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
       logFormat: value('LOG_FORMAT'),
       corsOrigins,
       consoleEnabled: value('CONSOLE_ENABLED'),
+      consoleHosts: value('CONSOLE_HOSTS'),
       mail,
       requireVerifiedEmail,
     },

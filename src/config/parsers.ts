@@ -148,6 +148,37 @@ export const origins: Parser<string[]> = {
   },
 }
 
+/**
+ * Host names a browser may reach Gatehouse by, each with an optional port, as a Host header carries
+ * them: " Ops.example.com, localhost:3000" → ["ops.example.com", "localhost:3000"]. Lower-cased
+ * (host names know no case) and spelled as a URL spells them (`127.1` is `127.0.0.1`, IPv6 in
+ * brackets with its zeros compressed), so a request's host is looked up as it is. Exact names only:
+ * no wildcard, scheme or path, since each is a host whose pages are trusted with the admin cookie.
+ */
+export const hostNames: Parser<string[]> = {
+  accepts: 'comma-separated host names, each optionally with `:port`',
+  parse: (name, raw) => raw.split(',').map((s) => s.trim()).filter(Boolean).map((entry) => {
+    const bad = () => new ConfigError(name, `has an entry that is not a host name with an optional port, such as ops.example.com or localhost:3000 (got "${entry}")`)
+    const match = HOST_AND_PORT.exec(entry.toLowerCase())
+    const port = match?.[2] === undefined ? null : Number(match[2])
+    if (!match || match[1]!.length > 253 || (port !== null && (port < 1 || port > 65535))) throw bad()
+    let host: string
+    try {
+      host = new URL(`http://${match[1]}`).hostname
+    } catch {
+      // Digits and dots only, but no IPv4 address (`1.2.3.999`), or brackets around no IPv6 address.
+      throw bad()
+    }
+    return port === null ? host : `${host}:${port}`
+  }),
+}
+
+/**
+ * A name of letters, digits, hyphens and underscores (browsers and container networks allow them),
+ * without a trailing dot (a browser keeps it: another host), or an [IPv6] address; then :port.
+ */
+const HOST_AND_PORT = /^([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*|\[[0-9a-f:.]+\])(?::(\d{1,5}))?$/
+
 /** "false", "true", a number of proxy hops, or a comma-separated list of proxy addresses / CIDRs. */
 export const trustProxy: Parser<boolean | number | string[]> = {
   accepts: '`false`, `true`, a hop count (1–100), or comma-separated addresses/CIDRs',

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import {
-  cookieDomain, credentials, flag, hostPorts, matching, oneOf, optional, origins, type Parser, text, tokenLinkTemplate, trustProxy, url, wholeNumber,
+  cookieDomain, credentials, flag, hostNames, hostPorts, matching, oneOf, optional, origins, type Parser, text, tokenLinkTemplate, trustProxy, url, wholeNumber,
 } from './parsers.js'
 
 /**
@@ -468,6 +468,17 @@ export const SETTINGS = {
     values: flag,
     meaning: 'Serve the ops console at `/console` (admins only; [console.md](console.md)). `false`: `/console` is a 404; the admin API it uses stays.',
     envComment: 'The ops console at /console (admins only); false: not served (the admin API stays)',
+  },
+  CONSOLE_HOSTS: {
+    group: 'Other services and browsers',
+    default: '',
+    shownDefault: 'empty (any host)',
+    values: hostNames,
+    meaning: 'The host names the console is served at, each with its port unless it is the default one (`gatehouse-ops.example.com`, `localhost:3000`; behind a proxy, as it forwards them in `X-Forwarded-Host`). Only a request to one of them may use the session cookie from its own origin without that origin being in `CORS_ORIGINS`, and only there are `/console` and its files served (elsewhere 404). Set it in production: otherwise any name that resolves to Gatehouse counts as the console\'s origin, a DNS-rebinding page\'s included ([console.md](console.md#where-to-serve-it)).',
+    envComment: [
+      'Host names the console is served at (e.g. gatehouse-ops.example.com); set it in production. Empty: any',
+      'host, so a DNS-rebinding page counts as the console\'s own origin (docs/console.md)',
+    ].join('\n'),
   },
 
   MAIL_TRANSPORT: {

@@ -1,6 +1,7 @@
 import { AMBIGUOUS, cookieNames, csrfRejection, csrfTokenFor, originRejection, tokenFromCookies } from '@gatehouse/session-reader/credentials'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { CookieConfig } from '../config/index.js'
+import type { ConsoleOrigin } from './console-origin.js'
 import { errors } from '../shared/errors.js'
 
 /**
@@ -28,12 +29,13 @@ export { CSRF_HEADER, csrfTokenFor } from '@gatehouse/session-reader/credentials
 const rejected = errors.csrfRejected
 
 /**
- * `trustOwnOrigin`: pages of this very origin (the ops console, served by Gatehouse itself) may use
- * the cookie too, without being listed in CORS_ORIGINS. The origin is the request's own scheme and
- * Host (X-Forwarded-* through TRUST_PROXY): a page of another site cannot make a browser send
- * our Host with its Origin.
+ * `consoleAt`: the ops console, served by Gatehouse itself, may use the cookie too from the request's
+ * own origin, without it being listed in CORS_ORIGINS: its scheme and Host (X-Forwarded-* through
+ * TRUST_PROXY), when CONSOLE_HOSTS lists that host or is empty (console-origin.ts). A page of
+ * another site cannot make a browser send our Host with its Origin; one that got its name resolved
+ * to our address (DNS rebinding) can, and only CONSOLE_HOSTS tells its host from ours.
  */
-export function createSessionCookies ({ secure, domain }: CookieConfig, allowedOrigins: string[], trustOwnOrigin = false): SessionCookies {
+export function createSessionCookies ({ secure, domain }: CookieConfig, allowedOrigins: string[], consoleAt: ConsoleOrigin | null = null): SessionCookies {
   // Host-only `__Host-` names by default: only a Secure cookie set by this host for Path=/ without
   // Domain may have one, so a sibling subdomain cannot plant one (cookie tossing). With
   // COOKIE_DOMAIN, `__Secure-` names scoped to that domain, so sibling subdomains receive them.
@@ -53,7 +55,7 @@ export function createSessionCookies ({ secure, domain }: CookieConfig, allowedO
 
   /** The origins whose pages may use the cookie for this request (only cookie requests ask). */
   const allowedFor = (request: FastifyRequest): ReadonlySet<string> => {
-    const own = trustOwnOrigin ? ownOrigin(request) : null
+    const own = consoleAt === null ? null : consoleAt.originOf(request)
     return own === null || allowed.has(own) ? allowed : new Set([...allowed, own])
   }
 
@@ -85,19 +87,5 @@ export function createSessionCookies ({ secure, domain }: CookieConfig, allowedO
       const why = csrfRejection(request, token, allowedFor(request), 'CORS_ORIGINS')
       if (why !== null) throw rejected(why)
     },
-  }
-}
-
-/**
- * This request's own origin, as a browser writes it in Origin: lower case, no default port
- * (`Host: Example.com:443` over https is `https://example.com`). Null for a Host no URL can have.
- */
-function ownOrigin (request: FastifyRequest): string | null {
-  if (!request.host) return null
-  try {
-    const origin = new URL(`${request.protocol}://${request.host}`).origin
-    return origin === 'null' ? null : origin
-  } catch {
-    return null
   }
 }

@@ -2,6 +2,7 @@ import { MAX_TOKEN_LENGTH, parseTokenHeader } from '@gatehouse/session-reader/cr
 import { audienceMatches } from '@gatehouse/session-reader/token'
 import type { onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
+import { consoleOrigin } from '../http/console-origin.js'
 import { createSessionCookies, type SessionCookies } from '../http/session-cookie.js'
 import type { Reach } from '../sessions/store.js'
 import { errors, isUnauthenticated } from '../shared/errors.js'
@@ -48,7 +49,7 @@ declare module 'fastify' {
  */
 export default fp(async (app) => {
   const { tokens, sessions, accounts, metrics, recentSessions, config } = app
-  const cookies = createSessionCookies(config.cookies, config.corsOrigins, config.consoleEnabled)
+  const cookies = createSessionCookies(config.cookies, config.corsOrigins, config.consoleEnabled ? consoleOrigin(config.consoleHosts) : null)
   const { audienceHeader } = config.jwt
   app.decorate('sessionCookies', cookies)
   app.decorateRequest('auth', null)

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { readdirSync, readFileSync } from 'node:fs'
 import { extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { consoleOrigin } from '../http/console-origin.js'
 
 /** Where the ops console is served: the page at /console, its files under /console/assets/. */
 export const CONSOLE_PREFIX = '/console'
@@ -24,8 +25,11 @@ const FOREVER = 'public, max-age=31536000, immutable'
  * The page holds no data: it signs in through POST /sessions with the cookie transport and calls
  * the admin API like any other client, with the same checks. Only the files the build wrote are
  * routes, so no request path ever reaches the file system. Registered only with CONSOLE_ENABLED.
+ * `hosts` (CONSOLE_HOSTS): served only to requests for those hosts, a 404 to any other, as if
+ * there were no console: a page on any other host, a DNS-rebinding one's included, is not the
+ * console and gets nothing of it (and no exception to the CSRF check either: session-cookie.ts).
  */
-export const consoleRoutes: FastifyPluginAsync<{ dir?: string }> = async (app, { dir = CONSOLE_DIST }) => {
+export const consoleRoutes: FastifyPluginAsync<{ dir?: string, hosts?: readonly string[] }> = async (app, { dir = CONSOLE_DIST, hosts = [] }) => {
   let page: Buffer
   let assets: string[]
   try {
@@ -34,6 +38,13 @@ export const consoleRoutes: FastifyPluginAsync<{ dir?: string }> = async (app, {
   } catch {
     throw new Error(`The ops console is not built (${dir} is missing): run npm run build, or set CONSOLE_ENABLED=false`)
   }
+
+  const { servesConsole } = consoleOrigin(hosts)
+  // On a host the console is not at, its routes answer as no route does: the app's own 404.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (servesConsole(request)) done()
+    else reply.callNotFound()
+  })
 
   app.get(CONSOLE_PREFIX, { schema: { hide: true } }, (_request, reply) => {
     // The page names the current build's files: always fetched anew, never stored.

@@ -37,7 +37,7 @@ export const routes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, 
   await app.register(jwksRoutes)
   await app.register(introspectionRoutes)
   await app.register(metricsRoutes)
-  if (app.config.consoleEnabled) await app.register(consoleRoutes)
+  if (app.config.consoleEnabled) await app.register(consoleRoutes, { hosts: app.config.consoleHosts })
 
   await app.register(async (authenticated) => {
     authenticated.addHook('onRequest', authenticated.authenticate)

@@ -6,4 +6,5 @@
  * a revocation or role change aimed at one of them would miss the user's sessions. Defined once,
  * in the session reader library, so other services refuse exactly what Gatehouse refuses.
  */
-export { isUserId, USER_ID_PATTERN } from '@gatehouse/session-reader/token'
+export { USER_ID_PATTERN } from '@gatehouse/session-reader/constants'
+export { isUserId } from '@gatehouse/session-reader/token'

@@ -57,3 +57,9 @@ t.test('a change to the console rebuilds only the console; to the schema, the cl
   t.same(await build(), ['build: Prisma client', 'build: dist (src/)'], 'the regenerated client is an input of dist/')
   t.notOk(existsSync(join(copy, 'dist/added-by-test.js')), 'the removed file is gone from dist/')
 })
+
+t.test('a change to the reader\'s constants rebuilds the reader, dist/ and the console, which bundles them', async (t) => {
+  const constants = join(copy, 'packages/session-reader/src/constants.ts')
+  writeFileSync(constants, `${readFileSync(constants, 'utf8')}\n// changed by the test\n`)
+  t.same(await build(), ['build: packages/session-reader', 'build: dist (src/)', 'build: console/dist'])
+})

@@ -61,6 +61,7 @@ t.test('defaults give a working local setup', async (t) => {
     shutdownDrainSeconds: 5,
     logLevel: 'info',
     corsOrigins: [],
+    consoleHosts: [],
     sessionMaxPerUser: 100,
     trustProxy: false,
     eventsMaxLength: 100_000,
@@ -158,6 +159,19 @@ t.test('a bad value is one clear error naming the variable', async (t) => {
     [{ JWT_ACCEPT_UNTYPED: 'no' }, 'JWT_ACCEPT_UNTYPED', /one of true, false/],
     [{ JWT_VERIFIED_CACHE_SIZE: '-1' }, 'JWT_VERIFIED_CACHE_SIZE', /whole number/],
     [{ JWT_VERIFIED_CACHE_SIZE: '2000000' }, 'JWT_VERIFIED_CACHE_SIZE', /1000000/],
+    [{ CONSOLE_HOSTS: 'ops.example.com,https://ops.example.com' }, 'CONSOLE_HOSTS', /has an entry that is not a host name with an optional port, such as ops.example.com or localhost:3000 \(got "https:\/\/ops.example.com"\)/],
+    [{ CONSOLE_HOSTS: '*' }, 'CONSOLE_HOSTS', /got "\*"/],
+    [{ CONSOLE_HOSTS: '*.example.com' }, 'CONSOLE_HOSTS', /got "\*.example.com"/],
+    [{ CONSOLE_HOSTS: 'ops.example.com/console' }, 'CONSOLE_HOSTS', /got "ops.example.com\/console"/],
+    [{ CONSOLE_HOSTS: 'ops.example.com.' }, 'CONSOLE_HOSTS', /got "ops.example.com."/],
+    [{ CONSOLE_HOSTS: 'ops..example.com' }, 'CONSOLE_HOSTS', /got "ops..example.com"/],
+    [{ CONSOLE_HOSTS: 'localhost:0' }, 'CONSOLE_HOSTS', /got "localhost:0"/],
+    [{ CONSOLE_HOSTS: 'localhost:65536' }, 'CONSOLE_HOSTS', /got "localhost:65536"/],
+    [{ CONSOLE_HOSTS: 'localhost:' }, 'CONSOLE_HOSTS', /got "localhost:"/],
+    [{ CONSOLE_HOSTS: '10.0.0.999' }, 'CONSOLE_HOSTS', /got "10.0.0.999"/],
+    [{ CONSOLE_HOSTS: '[::1' }, 'CONSOLE_HOSTS', /got "\[::1"/],
+    [{ CONSOLE_HOSTS: 'user@ops.example.com' }, 'CONSOLE_HOSTS', /got "user@ops.example.com"/],
+    [{ CONSOLE_HOSTS: 'öps.example.com' }, 'CONSOLE_HOSTS', /got "öps.example.com"/],
   ]
   for (const [env, variable, problem] of cases) {
     t.throws(() => loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, ...env }), { name: 'ConfigError', variable, message: problem }, variable)
@@ -292,6 +306,14 @@ t.test('TRUST_PROXY forms', async (t) => {
   t.equal(trust('true'), true)
   t.equal(trust('2'), 2)
   t.same(trust('10.0.0.1, 192.168.0.0/16,::1'), ['10.0.0.1', '192.168.0.0/16', '::1'])
+})
+
+t.test('CONSOLE_HOSTS: comma-separated hosts, each with an optional port, spelled as a URL spells them', async (t) => {
+  const hosts = (value: string) => loadConfig({ JWT_PRIVATE_KEY: ED25519_PRIVATE, CONSOLE_HOSTS: value }).config.consoleHosts
+  t.same(hosts(''), [], 'empty by default: any host')
+  t.same(hosts(' Gatehouse-Ops.Example.COM , localhost:3000,'), ['gatehouse-ops.example.com', 'localhost:3000'], 'trimmed, lower case')
+  t.same(hosts('127.0.0.1:03000,[0:0::1]:3000,[::FFFF:7F00:1]'), ['127.0.0.1:3000', '[::1]:3000', '[::ffff:7f00:1]'], 'addresses and ports as a request spells them')
+  t.same(hosts('gatehouse_api:3000'), ['gatehouse_api:3000'], 'a container network\'s name, underscore and all')
 })
 
 t.test('INTROSPECTION_TOKENS is a comma-separated list', async (t) => {

@@ -101,7 +101,7 @@ t.test('packed from a clean copy, installed into an empty TypeScript project: th
   const tarball = (await readdir(dir)).find((name) => name.endsWith('.tgz'))
   if (!tarball) throw new Error('npm pack wrote no tarball')
   const listing = await run('tar', ['-tzf', join(dir, tarball)], { cwd: dir, timeout: 30_000 })
-  for (const file of ['index.js', 'index.d.ts', 'reader.js', 'keys.js', 'fastify.js', 'fastify.d.ts', 'express.js', 'express.d.ts']) {
+  for (const file of ['index.js', 'index.d.ts', 'reader.js', 'keys.js', 'fastify.js', 'fastify.d.ts', 'express.js', 'express.d.ts', 'constants.js', 'constants.d.ts']) {
     t.ok(listing.includes(`package/dist/${file}\n`), `the tarball has dist/${file}: prepack built it`)
   }
   t.notOk(/package\/node_modules\//.test(listing), 'and nothing of node_modules')

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
+import { CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE } from './constants.js'
 
 /**
  * Where a request carries its Gatehouse token, read exactly as Gatehouse reads it: Gatehouse
@@ -60,9 +61,9 @@ export interface CookieNames {
  * - No prefix: plain-http development only (COOKIE_SECURE=false).
  */
 export function cookieNames ({ secure, shared }: { secure: boolean, shared: boolean }): CookieNames {
-  if (!secure) return { session: ['gatehouse_session'], csrf: 'gatehouse_csrf' }
-  if (shared) return { session: ['__Host-gatehouse_session', '__Secure-gatehouse_session'], csrf: '__Secure-gatehouse_csrf' }
-  return { session: ['__Host-gatehouse_session'], csrf: '__Host-gatehouse_csrf' }
+  if (!secure) return { session: [SESSION_COOKIE.plainHttp], csrf: CSRF_COOKIE.plainHttp }
+  if (shared) return { session: [SESSION_COOKIE.hostOnly, SESSION_COOKIE.shared], csrf: CSRF_COOKIE.shared }
+  return { session: [SESSION_COOKIE.hostOnly], csrf: CSRF_COOKIE.hostOnly }
 }
 
 /** Returned by `tokenFromCookies` when one cookie name comes with two different values. */
@@ -104,7 +105,8 @@ function trimOws (text: string): string {
   return text.slice(start, end)
 }
 
-export const CSRF_HEADER = 'x-csrf-token'
+// Where it always was for the library's users; defined with the names browser code needs too.
+export { CSRF_HEADER }
 
 /**
  * The CSRF token is derived from the session token: SHA-256 of it, under a label. Only a page

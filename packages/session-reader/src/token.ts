@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto'
+import { USER_ID_PATTERN } from './constants.js'
 
 /**
  * What a Gatehouse token is, beyond its signature (docs/session-contract.md, "Token"). Gatehouse
@@ -15,12 +16,8 @@ export const DEFAULT_ISSUER = 'gatehouse'
 /** 128 random bits, base64url: the only shape of session id Gatehouse ever issues. */
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/
 
-/**
- * A user id as PostgreSQL prints a `uuid`: lower-case hex digits, 8-4-4-4-12. The only spelling
- * accepted anywhere, because Redis key names are built from it: `A0B1…`, `{a0b1…}` or
- * `urn:uuid:a0b1…` name the same user in PostgreSQL but other keys in Redis.
- */
-export const USER_ID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+/** A user id in its one spelling (constants.ts says why there is only one). */
+export { USER_ID_PATTERN }
 const USER_ID = new RegExp(USER_ID_PATTERN)
 export const isUserId = (value: unknown): value is string => typeof value === 'string' && USER_ID.test(value)
 
