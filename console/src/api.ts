@@ -51,8 +51,9 @@ export async function api<T = unknown> (method: 'GET' | 'POST' | 'PUT' | 'DELETE
   if (!response.ok) {
     const retryAfter = Number(response.headers.get('retry-after')) || null
     const args = [response.status, data?.error ?? 'http_error', data?.message ?? `Gatehouse answered ${response.status}`, retryAfter] as const
-    // A refused login is a 401 too; any other means this session has ended.
-    if (response.status === 401 && path !== 'sessions') {
+    // A refused login is a 401 too, and a sign-out that finds the session gone is what its caller
+    // (main.ts) wanted; any other means this session has ended.
+    if (response.status === 401 && path !== 'sessions' && path !== 'sessions/current') {
       onSignedOut()
       throw new SignedOutError(...args)
     }
