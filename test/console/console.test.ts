@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net'
 import type { Page } from 'playwright-core'
 import t from 'tap'
 import { createActivity } from '../../src/activity/activity.js'
-import { buildTestApp, type TestContext } from '../helpers/app.js'
+import { addSessions, buildTestApp, storeOf, type TestContext } from '../helpers/app.js'
+import { countSessions } from '../../src/sessions/store.js'
 import { sql } from '../helpers/db.js'
 import { call, claimsOf, login, me, newAdmin, PASSWORD, signUp } from '../helpers/http.js'
 import { launchBrowser, pageProblems, waitForCount } from './browser.js'
@@ -293,6 +294,84 @@ t.test('an admin runs the console: TTL, users and sessions, live events; a non-a
     await findUser(page, admin.email)
     await page.getByRole('heading', { name: admin.email }).waitFor()
     t.ok(await page.getByRole('button', { name: 'Delete account' }).isDisabled(), 'not one\'s own account: that is DELETE /me, with the password')
+  })
+
+  await t.test('who is signed in now: the count made just now, and the sessions used last, across users', async (t) => {
+    const panel = page.locator('#now')
+    const headline = panel.locator('[data-test="live-count"]')
+    // The server counts at most every 15 s (the gauge's SCAN), so a count made before this test's
+    // last changes may still be shown: then the next one, made once it is 15 s old, is checked.
+    let shown = ''
+    let live = -1
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 15_500))
+      await page.reload()
+      await headline.filter({ hasText: 'live session' }).waitFor()
+      shown = String(await headline.textContent())
+      live = await countSessions(ctx.redis, ctx.config.redisKeyPrefix)
+      if (shown === `${live} live session${live === 1 ? '' : 's'}`) break
+    }
+    t.equal(shown, `${live} live session${live === 1 ? '' : 's'}`, 'the headline is the number of live sessions')
+    t.match(await panel.locator('[data-test="live-counted"]').textContent(), /Counted (just now|\d+ s ago)/, 'with its age')
+    // The user's laptop is used; the list refreshes when the page asks again.
+    t.equal((await me(app, `Token token=${laptopToken}`)).statusCode, 200)
+    await page.reload()
+    const rows = panel.locator('[data-test="recent-sessions"] tr')
+    await rows.first().waitFor()
+    const order = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-recent-session')))
+    t.ok(order.indexOf(String(claimsOf(laptopToken).jti)) >= 0 && order.indexOf(String(claimsOf(laptopToken).jti)) <= 1, 'the laptop just used is at the top (under this console\'s own)')
+    t.match(await panel.textContent(), userEmail, 'shown by email')
+    await panel.locator(`tr[data-recent-session="${String(claimsOf(laptopToken).jti)}"]`).getByRole('button', { name: userEmail }).click()
+    await page.getByRole('heading', { name: userEmail }).waitFor()
+    t.pass('an email opens that user')
+  })
+
+  await t.test('users: listed newest first, searched by part of the email as one types, in any case', async (t) => {
+    const search = page.getByLabel('Search users by email')
+    const list = page.locator('[data-test="user-list"] tr')
+    const marker = `find${Date.now().toString(36)}`
+    const found = []
+    for (const name of ['ann', 'bob', 'cy']) found.push(await signUp(app, `${name}.${marker}@${ctx.email().split('@')[1]}`))
+    await search.fill(marker.toUpperCase())
+    await waitForCount(list, (n) => n === 3)
+    t.same(await list.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-user'))), found.map((user) => user.id).reverse(), 'the three, newest first')
+    await search.fill(`bob.${marker}`)
+    await waitForCount(list, (n) => n === 1)
+    t.same((await list.first().locator('td').allTextContents()).slice(1, 4), ['user', 'no', '0'], 'role, not verified, no live session')
+    await search.fill(`${marker}zz`)
+    await page.locator('[data-test="user-list-note"]', { hasText: 'No user\'s email contains' }).waitFor()
+    await findUser(page, userEmail.split('@')[0]!.slice(2))
+    t.equal(await search.inputValue(), userEmail.split('@')[0]!.slice(2), 'the search box keeps what was typed')
+    const row = page.locator(`[data-test="user-list"] tr[data-user="${user.id}"]`)
+    t.same((await row.locator('td').allTextContents()).slice(1, 4), ['user', 'no', '1'], 'the user: role, not verified, one live session (the laptop)')
+  })
+
+  await t.test('events: email and client on each row; filters; older events; a revoke-all of many sessions is one row', async (t) => {
+    const events = page.locator('[data-test="events"] tr')
+    await page.reload()
+    await page.locator('[data-test="events-status"]', { hasText: 'Live' }).waitFor()
+    await events.first().waitFor()
+    // Many sessions of one user, ended together.
+    const many = await signUp(app, ctx.email())
+    const store = await storeOf(t, ctx)
+    await addSessions(store, many, 2000)
+    await waitForCount(events.filter({ hasText: many.email }), (n) => n >= 1, 30_000)
+    t.equal((await call(app, 'DELETE', `/admin/users/${many.id}/sessions`, admin.token)).json().revoked, 2000)
+    const summary = events.filter({ hasText: many.email }).filter({ hasText: 'revoke' })
+    await summary.locator('[data-test="event-count"]', { hasText: '×2,000' }).waitFor({ timeout: 30_000 })
+    t.equal(await summary.count(), 1, 'one row for the 2,000 sessions')
+
+    await page.getByLabel('Event').selectOption('revoked')
+    await page.locator('[data-test="events-status"]', { hasText: 'Live' }).waitFor()
+    await events.first().waitFor()
+    t.same([...new Set(await events.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-type'))))], ['revoked'], 'only ended sessions')
+    const shown = await events.count()
+    await page.locator('[data-test="older-events"]').click()
+    await waitForCount(events, (n) => n > shown).catch(() => {})
+    const note = page.locator('[data-test="older-note"]')
+    t.ok(await events.count() > shown || await note.isVisible(), 'older events are added, or the console says there are none')
+    await page.getByLabel('Event').selectOption('')
+    await page.locator('[data-test="events-status"]', { hasText: 'Live' }).waitFor()
   })
 
   await t.test('what the page sends without the CSRF token is refused', async (t) => {
