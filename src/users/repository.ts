@@ -4,6 +4,7 @@ import { errors, orUnavailable } from '../shared/errors.js'
 import { hasControlCharacters, normaliseEmail } from '../shared/email.js'
 import { isUserId } from '../shared/user-id.js'
 import { Role } from './roles.js'
+import { listUsers, type UserListRequest, type UserPage } from './user-list.js'
 
 export { Role, ROLES } from './roles.js'
 
@@ -35,6 +36,8 @@ export interface UserRepository {
   setRole(id: string, role: Role): Promise<PublicUser | null>
   /** False when the user does not exist. */
   delete(id: string): Promise<boolean>
+  /** The admin's list: a page of users, newest first, all or those whose email holds `query` (user-list.ts). */
+  list(request: UserListRequest): Promise<UserPage>
 }
 
 export function publicUser ({ passwordHash: _, ...user }: UserRecord): PublicUser {
@@ -91,6 +94,7 @@ export function createUserRepository (db: Database): UserRepository {
         const { count } = await db.user.deleteMany({ where: { id } })
         return count === 1
       }),
+    list: (request) => listUsers(db, request),
   }
 }
 
