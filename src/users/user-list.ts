@@ -43,10 +43,10 @@ export interface UserPage {
 }
 
 /** `\`, `%` and `_` are only characters in an admin's query: escaped for LIKE (whose escape is `\`, spelled out in the SQL). */
-export const escapeLike = (text: string) => text.replace(/[\\%_]/g, '\\$&')
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, '\\$&')
 
 /** The LIKE pattern an admin's query stands for, or null for the whole list. */
-export function emailPattern (query: string | undefined): string | null {
+function emailPattern (query: string | undefined): string | null {
   // The same normalisation as sign-up and login, so any spelling that finds a user at login finds them here.
   const text = normaliseEmail(query ?? '')
   if (text === '') return null

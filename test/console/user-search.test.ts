@@ -75,7 +75,6 @@ t.test('the list: newest first, paged by cursor without repeats or gaps, users o
   const seen = pages.flatMap((page) => page.users)
   const ours = seen.filter((user) => expected.some((e) => e.id === user.id))
   t.same(ours.map((user) => user.id), expected.map((user) => user.id), 'newest first; in one millisecond, by id')
-  t.same(seen.slice(0, expected.length).map((user) => user.id), expected.map((user) => user.id), 'ahead of every other user, on the first pages')
   t.equal(new Set(seen.map((user) => user.id)).size, seen.length, 'no user on two pages')
   for (const page of pages.slice(0, -1)) t.equal(page.users.length, 3, 'full pages until the last')
   const order = seen.map((user) => Date.parse(user.created_at))
@@ -116,10 +115,12 @@ t.test('search: anywhere in the email from 3 characters, at its start below; in 
   t.same(await found(`  Bob.${m}  `), [bob.email], 'with spaces around it, as at login')
   t.same(await found(`bob.${m}x`), [], 'nothing else')
 
-  // Two characters: the start only. `}{` begins no one's email but this file's.
+  // Two characters: the start only. `}{` begins no one's email but this file's (of this run: one
+  // that a run killed before its teardown left is not looked at).
   const start = await userWith(ctx, `}{${m}`)
   const inside = await userWith(ctx, `a}{${m}`)
-  t.same(await found('}{'), [start.email], 'two characters: emails that start with them, not those that hold them')
+  const ours = (emails: string[]) => emails.filter((email) => email.endsWith(start.email.slice(start.email.indexOf('@'))))
+  t.same(ours(await found('}{')), [start.email], 'two characters: emails that start with them, not those that hold them')
   t.same(await found(`}{${m}`), [start.email, inside.email].sort(), 'three or more: anywhere')
 })
 
