@@ -165,4 +165,3 @@ export const roleChangeBody = {
 
 export type SignUpBody = FromSchema<typeof signUpBody>
 export type PasswordChangeBody = FromSchema<typeof passwordChangeBody>
-export type UserSearchQuery = FromSchema<typeof userSearchQuery>

@@ -214,8 +214,9 @@ export interface SessionStore {
   userDeleted(userId: string, by: DeletedBy): Promise<void>
   /**
    * Each user's live sessions, counted, and their latest use (SessionSummary), for a page of users
-   * (at most USER_PAGE_MAX): two rounds to Redis whatever the number of users and sessions, each
-   * command bounded (SUMMARY_READ). A user without sessions is there too (0, null).
+   * (the caller bounds it: 100 at most for GET /admin/users): two rounds to Redis whatever the
+   * number of users and sessions, each command bounded (SUMMARY_READ). A user without sessions is
+   * there too (0, null).
    */
   summaries(userIds: readonly string[]): Promise<Map<string, SessionSummary>>
 }
@@ -434,10 +435,11 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
     userDeleted: (userId, by) => events([{ type: 'user-deleted', sessionId: '', userId, reason: by }]),
     summaries: (userIds) =>
       run('summaries', async () => {
-        // Each command names one user's keys (one hash slot), as every command here does; they are
-        // all sent at once, not one user after another: a round of Redis' answers each, on a
-        // Cluster one per node. First the index, scored by each session's expiry: how many entries
-        // are unexpired, and the SUMMARY_READ of them that expire last (the most recently used).
+        // Each command names one user's keys (one hash slot, so a Cluster takes it as it is), and a
+        // round's commands, for every user of the page, are sent at once, not one user after
+        // another: each round costs one round trip (on a Cluster, one per node, side by side).
+        // First the index, scored by each session's expiry: how many entries are unexpired, and the
+        // SUMMARY_READ of them that expire last (the most recently used).
         const now = Date.now()
         const policy = await allPolicies()
         const indexed = await Promise.all(userIds.map(async (userId) => {
