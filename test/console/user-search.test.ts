@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
-import { buildTestApp, type TestContext } from '../helpers/app.js'
+import { SUMMARY_READ } from '../../src/sessions/store.js'
+import { addSessions, buildTestApp, storeOf, type TestContext } from '../helpers/app.js'
 import { uniqueId } from '../helpers/config.js'
 import { sql } from '../helpers/db.js'
 import { call, login, newAdmin, newSession, signUp } from '../helpers/http.js'
@@ -196,4 +197,19 @@ t.test('live_sessions and last_seen_at: the live sessions from Redis, 0 and null
   t.equal((await byEmail())[user.email]!.live_sessions, 1, 'one logged out')
   await call(ctx.app, 'DELETE', '/sessions/current', second.token)
   t.match((await byEmail())[user.email], { live_sessions: 0, last_seen_at: null }, 'both logged out')
+})
+
+t.test('live_sessions past the sessions read in full: counted from the index, less those read that are not live', async (t) => {
+  const { ctx, page } = await admin(t)
+  const m = marker()
+  const user = await userWith(ctx, `many.${m}`)
+  const store = await storeOf(t, ctx, { publish: false })
+  const ids = await addSessions(store, user, SUMMARY_READ + 5)
+  const listed = async () => (await page(`q=many.${m}`)).users[0]!
+  t.match(await listed(), { live_sessions: SUMMARY_READ + 5, last_seen_at: String })
+  // Ended one by one (a logout's script): gone from the index at once, whichever they were.
+  for (const id of ids.slice(0, 7)) await store.revoke(id, user.id, 'admin')
+  t.equal((await listed()).live_sessions, SUMMARY_READ - 2, 'down to what the index and the hashes say')
+  await store.revokeAll(user.id, { reason: 'admin' })
+  t.match(await listed(), { live_sessions: 0, last_seen_at: null }, 'none after a revoke-all')
 })
