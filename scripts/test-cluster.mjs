@@ -19,8 +19,11 @@ const DIRS = ['test/sessions', 'test/scale']
  */
 const EXCLUDE = new Set(['test/sessions/events.test.ts', 'test/sessions/login-timing.test.ts', 'test/scale/sentinel-failover.test.ts'])
 const isExcluded = (file) => EXCLUDE.has(file) || /^test\/scale\/many-sessions-/.test(file)
-/** And these, for the keys and pipelines they add: the console's per-minute counts ({activity}) and its event stream. */
-const ALSO = ['test/console/admin-api.test.ts']
+/**
+ * And these, for the keys and pipelines they add: the console's per-minute counts ({activity}) and
+ * its event stream; the list of users' session counts (many users' keys read at once).
+ */
+const ALSO = ['test/console/admin-api.test.ts', 'test/console/user-search.test.ts']
 const FILES = [...DIRS.flatMap((dir) => readdirSync(dir).filter((name) => name.endsWith('.test.ts')).map((name) => `${dir}/${name}`)).filter((file) => !isExcluded(file)), ...ALSO]
 const START_TIMEOUT_MS = 30_000
 const RUN_TIMEOUT_MS = 10 * 60_000

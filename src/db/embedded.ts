@@ -156,7 +156,7 @@ function checkHoldsOnlyTheDatabase (dir: string): void {
 /** Opens PGlite on the folder (creating it on first use), migrates it, and serves it on the socket. */
 async function serve (dir: string, socketDir: string, { maxConnections, log }: Omit<EmbeddedOptions, 'role'>, release: () => void): Promise<EmbeddedDatabase> {
   // Loaded here: a server on a real PostgreSQL never loads the WebAssembly build (some 30 MB).
-  const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite-socket')])
+  const [{ PGlite }, { PGLiteSocketServer }, { pg_trgm }] = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite-socket'), import('@electric-sql/pglite/contrib/pg_trgm')])
   const dataDir = join(dir, 'pgdata')
   checkOwnedByMe(dataDir, "the embedded database's data directory")
   for (const leftover of readdirSync(dir).filter((name) => name.startsWith('pgdata.creating-'))) {
@@ -170,7 +170,9 @@ async function serve (dir: string, socketDir: string, { maxConnections, log }: O
     await initdbInChildProcess(creating)
     renameSync(creating, dataDir)
   }
-  const db = await PGlite.create(dataDir)
+  // PGlite's contrib extensions are not in its data directory: each is handed to it at every start.
+  // pg_trgm: the admin's email search (prisma/migrations/20261207200000_user_search).
+  const db = await PGlite.create(dataDir, { extensions: { pg_trgm } })
   const socketPath = join(socketDir, SOCKET_FILE)
   rmSync(socketPath, { force: true }) // left by an owner that did not close (we hold the lock)
   const server = new PGLiteSocketServer({ db, path: socketPath, maxConnections })

@@ -5,7 +5,9 @@ import { noContent, userResponse, userView } from '../schemas/common.js'
 import { failures } from '../schemas/errors.js'
 import { adminSessionList, revokedCount, sessionPageQuery } from '../schemas/sessions.js'
 import { roleChangeBody, userIdParams, userList, userSearchQuery, userSessionParams } from '../schemas/users.js'
+import type { SessionSummary } from '../sessions/store.js'
 import { publicUser } from '../users/repository.js'
+import { CONTAINS_MIN_LENGTH, type UserPage } from '../users/user-list.js'
 import { pageOf, sessionPageView } from './sessions.js'
 
 /**
@@ -16,14 +18,43 @@ import { pageOf, sessionPageView } from './sessions.js'
 export const adminRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { users, sessions, accounts } = app
 
-  // Exact match only (emails are stored lower-cased and trimmed, so any case finds the user): a
-  // prefix search would let one request walk the user table.
+  // Three uses of one route, each a page of `{users, next_cursor}`: the exact lookup (`email`: the
+  // one user, or none), a search (`q`: src/users/user-list.ts says how, and why it is bounded at
+  // any number of users) and the list (neither). Each user comes with their live sessions counted
+  // and their latest use, from Redis in two rounds for the whole page (SessionStore.summaries). If
+  // Redis fails, the answer is a 503, as for every other admin read of sessions: the admin's own
+  // request needed Redis to be authenticated a moment before, so a page with the counts missing
+  // would rarely be seen, and a 0 could be taken for "no sessions".
   app.get(
     '/admin/users',
-    { schema: { operationId: 'findUsers', summary: 'Find a user by exact email', querystring: userSearchQuery, response: { 200: userList } } },
+    {
+      schema: {
+        operationId: 'findUsers',
+        summary: 'List users, search them by part of the email, or find one by exact email',
+        description: `Newest first, a page at a time (\`next_cursor\`). \`q\`: emails that contain the text; under ${CONTAINS_MIN_LENGTH} characters, emails that start with it. \`email\`: the one user with exactly this email (any case), not with the others. Each user with \`live_sessions\` and \`last_seen_at\` (docs/api.md).`,
+        querystring: userSearchQuery,
+        response: { 200: userList, ...failures('unavailable') },
+      },
+    },
     async (request) => {
-      const user = await users.findByEmail(request.query.email)
-      return { users: user ? [userView(publicUser(user))] : [] }
+      const { email, q, cursor, limit } = request.query
+      let page: UserPage
+      if (email !== undefined) {
+        if (q !== undefined || cursor !== undefined || limit !== undefined) throw errors.badRequest('email is an exact lookup: give it alone, or search with q')
+        const user = await users.findByEmail(email)
+        page = { users: user ? [publicUser(user)] : [], next: null }
+      } else {
+        page = await users.list({ query: q, cursor, limit: limit === undefined ? undefined : Number(limit) })
+      }
+      const summaries = page.users.length === 0 ? new Map<string, SessionSummary>() : await sessions.summaries(page.users.map((user) => user.id))
+      return {
+        users: page.users.map((user) => {
+          const summary = summaries.get(user.id)
+          const lastSeenAt = summary?.lastSeenAt ?? null
+          return { ...userView(user), live_sessions: summary?.live ?? 0, last_seen_at: lastSeenAt === null ? null : new Date(lastSeenAt).toISOString() }
+        }),
+        next_cursor: page.next,
+      }
     }
   )
 

@@ -4,6 +4,8 @@ import { EMAIL_PATTERN, NO_CONTROL_CHARACTERS } from '../shared/email.js'
 import { USER_ID_PATTERN } from '../shared/user-id.js'
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from '../users/passwords.js'
 import { ROLES } from '../users/roles.js'
+import { CONTAINS_MIN_LENGTH, USER_CURSOR_PATTERN, USER_PAGE_DEFAULT, USER_PAGE_MAX } from '../users/user-list.js'
+import { SUMMARY_READ } from '../sessions/store.js'
 import { user } from './common.js'
 import { clientLabel, loginResponse, sessionClock } from './sessions.js'
 
@@ -89,20 +91,49 @@ export const userIdParams = {
   properties: { id: { type: 'string', pattern: USER_ID_PATTERN, description: 'A user id as the API returns it: a UUID in lower case' } },
 } as const
 
-/** An admin's lookup: the email as the user typed it at sign-up, in any case (compared as stored, lower case). */
+/**
+ * An admin's lookup (`email`: exact, as the user typed it at sign-up, in any case), search (`q`)
+ * or list (neither), a page at a time. `q` is printable ASCII: sign-up takes nothing else
+ * (EMAIL_PATTERN), so any other character could match nobody, and is refused (400) rather than
+ * searched for; control characters among them (NO_CONTROL_CHARACTERS).
+ */
 export const userSearchQuery = {
   type: 'object',
-  required: ['email'],
   additionalProperties: false,
-  properties: { email: { type: 'string', minLength: 1, maxLength: 254, pattern: NO_CONTROL_CHARACTERS } },
+  properties: {
+    email: { type: 'string', minLength: 1, maxLength: 254, pattern: NO_CONTROL_CHARACTERS, description: 'Exact lookup: the one user with this email (any case, trimmed), or none. Not with `q`, `cursor` or `limit`' },
+    q: {
+      type: 'string',
+      maxLength: 254,
+      pattern: '^[\\u0020-\\u007E]*$',
+      description: `Search: users whose email contains this text (trimmed, any case; \`%\` and \`_\` are only characters). Under ${CONTAINS_MIN_LENGTH} characters, only emails that start with it (a search anywhere needs ${CONTAINS_MIN_LENGTH}). Printable ASCII only, as emails are; empty: the whole list`,
+    },
+    cursor: { type: 'string', pattern: USER_CURSOR_PATTERN, description: 'The `next_cursor` of the page before, as it came' },
+    limit: { type: 'string', pattern: '^([1-9]|[1-9][0-9]|100)$', description: `Users per page, 1 to ${USER_PAGE_MAX} (default ${USER_PAGE_DEFAULT})` },
+  },
 } as const
 
-/** The users an admin's lookup found: none or one (an email names one user). */
+/** A user on the admin's list, with their sessions at a glance (SessionStore.summaries). */
+const listedUser = {
+  type: 'object',
+  required: [...user.required, 'live_sessions', 'last_seen_at'],
+  additionalProperties: false,
+  properties: {
+    ...user.properties,
+    live_sessions: { type: 'integer', minimum: 0, description: `The user's live sessions (exact up to ${SUMMARY_READ}; above that, counted from the user's session index: docs/api.md)` },
+    last_seen_at: { type: ['string', 'null'], format: 'date-time', description: 'The latest use of any of the user\'s live sessions; null when the user has none' },
+  },
+} as const
+
+/** A page of users: newest first; the exact lookup's is its one user or none. */
 export const userList = {
   type: 'object',
-  required: ['users'],
+  required: ['users', 'next_cursor'],
   additionalProperties: false,
-  properties: { users: { type: 'array', items: user } },
+  properties: {
+    users: { type: 'array', items: listedUser },
+    next_cursor: { type: ['string', 'null'], description: 'Pass it as `cursor` for the next page (with the same `q`); null on the last page' },
+  },
 } as const
 
 /** One of a user's sessions, named by an admin: the user id as in userIdParams, the session id as Gatehouse makes them. */

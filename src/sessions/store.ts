@@ -140,6 +140,26 @@ export interface SessionPage {
  */
 export const SESSION_CURSOR_PATTERN = '^[0-9]{1,16}\\.[A-Za-z0-9_-]{22}$'
 
+/**
+ * Of each user on an admin's page of users, how many of the user's index entries with the latest
+ * expiry are read in full (list-sessions.lua): the live count is exact for a user with at most this
+ * many unexpired entries, and so is the latest use for a user whose sessions share one idle window.
+ */
+export const SUMMARY_READ = 10
+
+/** A user's sessions at a glance, for the admin's list of users (`summaries`). */
+export interface SessionSummary {
+  /**
+   * The user's live sessions. Exact up to SUMMARY_READ unexpired index entries; above that, the
+   * number of unexpired entries less those of the SUMMARY_READ read that were not live (a session
+   * that a revoke-all's sweep or ops' ending of its client left in the index is counted until its
+   * key goes).
+   */
+  live: number
+  /** Unix ms: the latest use among the live sessions read (those with the latest expiry); null when none. */
+  lastSeenAt: number | null
+}
+
 export interface SessionStore {
   /** The marker every revoke-all changes; a login reads it before checking the password. */
   generation(userId: string): Promise<string>
@@ -197,6 +217,13 @@ export interface SessionStore {
   markEmailVerified(userId: string, at: number): Promise<void>
   /** Publishes `user-deleted` once the account is gone (its sessions were ended first, with their own events). */
   userDeleted(userId: string, by: DeletedBy): Promise<void>
+  /**
+   * Each user's live sessions, counted, and their latest use (SessionSummary), for a page of users
+   * (the caller bounds it: 100 at most for GET /admin/users): two rounds to Redis whatever the
+   * number of users and sessions, each command bounded (SUMMARY_READ). A user without sessions is
+   * there too (0, null).
+   */
+  summaries(userIds: readonly string[]): Promise<Map<string, SessionSummary>>
 }
 
 export interface SessionStoreOptions {
@@ -426,6 +453,31 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
         await events([{ type: 'expired', sessionId: id, userId, reason: 'ttl' }])
       }),
     userDeleted: (userId, by) => events([{ type: 'user-deleted', sessionId: '', userId, reason: by }]),
+    summaries: (userIds) =>
+      run('summaries', async () => {
+        // Each command names one user's keys (one hash slot, so a Cluster takes it as it is), and a
+        // round's commands, for every user of the page, are sent at once, not one user after
+        // another: each round costs one round trip (on a Cluster, one per node, side by side).
+        // First the index, scored by each session's expiry: how many entries are unexpired, and the
+        // SUMMARY_READ of them that expire last (the most recently used).
+        const now = Date.now()
+        const policy = await allPolicies()
+        const indexed = await Promise.all(userIds.map(async (userId) => {
+          const index = keys.index(userId)
+          const [unexpired, ids] = await Promise.all([
+            redis.zcount(index, `(${now}`, '+inf'),
+            redis.zrange(index, '+inf', `(${now}`, 'BYSCORE', 'REV', 'LIMIT', 0, SUMMARY_READ),
+          ])
+          return { userId, unexpired, ids }
+        }))
+        // Then their hashes, judged by the one rule for "live" (list-sessions.lua, as the device list).
+        const summaries = await Promise.all(indexed.map(async ({ userId, unexpired, ids }): Promise<[string, SessionSummary]> => {
+          const live = ids.length === 0 ? [] : await scripts.listSessions({ userId, policy, ids })
+          const lastSeenAt = live.reduce<number | null>((latest, session) => Math.max(latest ?? 0, session.lastSeenAt), null)
+          return [userId, { live: Math.max(0, unexpired - (ids.length - live.length)), lastSeenAt }]
+        }))
+        return new Map(summaries)
+      }),
     markEmailVerified: (userId, at) =>
       run('mark-verified', async () => {
         // A session created before `at` lives at most SESSION_MAX_AGE_SECONDS: after that, every

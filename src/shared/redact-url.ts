@@ -21,8 +21,8 @@ const LOGGED_VALUES = new Map([
   ['all', /^(?:true|false)$/],
 ])
 
-/** The other names the routes read: these may stand alone (`?email`) in the log. */
-const KNOWN_NAMES = new Set([...LOGGED_VALUES.keys(), 'email'])
+/** The other names the routes read: these may stand alone (`?email`) in the log. `q`, the admin's search, is part of an email: its value is never logged either. */
+const KNOWN_NAMES = new Set([...LOGGED_VALUES.keys(), 'email', 'q'])
 
 /**
  * Every credential Gatehouse issues or takes is at least this long (account-mail tokens 43

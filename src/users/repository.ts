@@ -4,6 +4,7 @@ import { errors, orUnavailable } from '../shared/errors.js'
 import { hasControlCharacters, normaliseEmail } from '../shared/email.js'
 import { isUserId } from '../shared/user-id.js'
 import { Role } from './roles.js'
+import { listUsers, type UserListRequest, type UserPage } from './user-list.js'
 
 export { Role, ROLES } from './roles.js'
 
@@ -37,6 +38,8 @@ export interface UserRepository {
   delete(id: string): Promise<boolean>
   /** The emails of those of `ids` that exist, in one query (the caller bounds `ids`: a page). */
   emailsOf(ids: string[]): Promise<Map<string, string>>
+  /** The admin's list: a page of users, newest first, all or those whose email holds `query` (user-list.ts). */
+  list(request: UserListRequest): Promise<UserPage>
 }
 
 export function publicUser ({ passwordHash: _, ...user }: UserRecord): PublicUser {
@@ -100,6 +103,7 @@ export function createUserRepository (db: Database): UserRepository {
         const rows = await db.user.findMany({ where: { id: { in: wanted } }, select: { id: true, email: true } })
         return new Map(rows.map((row) => [row.id, row.email]))
       }),
+    list: (request) => listUsers(db, request),
   }
 }
 

@@ -29,13 +29,17 @@ t.test('GET /admin/users?email= finds a user by email, in any case; admins only;
   const admin = await newAdmin(ctx)
   const { user, email, token } = await newSession(ctx)
   const find = (query: string, as = admin.token) => call(ctx.app, 'GET', `/admin/users?${query}`, as)
+  // The user as every answer of this route shows one: with their sessions at a glance (one login).
+  const listed = { ...user, live_sessions: 1, last_seen_at: String }
 
-  t.same((await find(`email=${encodeURIComponent(email)}`)).json(), { users: [user] })
-  t.same((await find(`email=${encodeURIComponent(`  ${email.toUpperCase()} `)}`)).json(), { users: [user] }, 'trimmed and compared in lower case, as at login')
-  t.same((await find('email=nobody%40example.com')).json(), { users: [] })
-  t.same((await find(`email=${encodeURIComponent(email.slice(0, 5))}`)).json(), { users: [] }, 'exact only: no prefix search to walk the table with')
-  t.same((await find('email=%25')).json(), { users: [] }, 'a LIKE wildcard is only a character')
-  for (const [query, why] of [['', 'no email'], ['email=', 'empty'], ['email=a%00b', 'a NUL'], ['email=a%0Ab', 'a newline'], [`email=${'a'.repeat(300)}`, 'too long'], [`email=${encodeURIComponent(email)}&x=1`, 'an unknown parameter']] as Array<[string, string]>) {
+  const found = (await find(`email=${encodeURIComponent(email)}`)).json()
+  t.match(found, { users: [listed], next_cursor: null })
+  t.equal(found.users.length, 1, 'one user')
+  t.match((await find(`email=${encodeURIComponent(`  ${email.toUpperCase()} `)}`)).json(), { users: [listed] }, 'trimmed and compared in lower case, as at login')
+  t.same((await find('email=nobody%40example.com')).json(), { users: [], next_cursor: null })
+  t.same((await find(`email=${encodeURIComponent(email.slice(0, 5))}`)).json(), { users: [], next_cursor: null }, 'exact only: a prefix finds nobody (search is q=)')
+  t.same((await find('email=%25')).json(), { users: [], next_cursor: null }, 'a LIKE wildcard is only a character')
+  for (const [query, why] of [['email=', 'empty'], ['email=a%00b', 'a NUL'], ['email=a%0Ab', 'a newline'], [`email=${'a'.repeat(300)}`, 'too long'], [`email=${encodeURIComponent(email)}&x=1`, 'an unknown parameter']] as Array<[string, string]>) {
     const res = await find(query)
     t.equal(res.statusCode, 400, why)
     t.equal(res.json().error, 'bad_request', why)

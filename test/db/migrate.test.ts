@@ -16,7 +16,7 @@ function scratchDatabase (t: Test): string {
   return url.toString()
 }
 
-const MIGRATIONS = ['20261123120000_create_users', '20261123140000_add_user_role', '20261207080000_account_lifecycle']
+const MIGRATIONS = ['20261123120000_create_users', '20261123140000_add_user_role', '20261207080000_account_lifecycle', '20261207200000_user_search']
 
 t.test('creates the database and applies the migrations the way Prisma records them', async (t) => {
   const url = scratchDatabase(t)

@@ -31,6 +31,9 @@ t.test('an email in the query is not logged, however its name is spelled', async
     [`/admin/users?x=1&email=${mail}`, '/admin/users?x=[redacted]&email=[redacted]', 400],
     [`/admin/users?${mail}`, '/admin/users?[redacted]', 400],
     ['/admin/users?email', '/admin/users?email', 400],
+    // The admin's search holds part of an email, or all of it.
+    [`/admin/users?q=${mail}`, '/admin/users?q=[redacted]', 200],
+    [`/admin/users?q=${mail}&limit=5`, '/admin/users?q=[redacted]&limit=5', 200],
   ]
   for (const [i, [url, logged, status]] of cases.entries()) {
     const res = await ctx.app.inject({ method: 'GET', url, headers: { authorization: `Token token=${admin.token}`, 'x-request-id': `mail-${i}` } })
