@@ -27,6 +27,8 @@ export interface UserRepository {
   findByEmail(email: string): Promise<UserRecord | null>
   /** Only the canonical spelling of an id finds its user (see user-id.ts); any other is no one. */
   findById(id: string): Promise<UserRecord | null>
+  /** The emails of those of `ids` that exist, in one query (the caller bounds the list); ids in no canonical spelling are no one. */
+  emailsOf(ids: string[]): Promise<Map<string, string>>
   /** Null when the user does not exist. Outstanding password-reset tokens die with the old password. */
   setPasswordHash(id: string, passwordHash: string): Promise<PublicUser | null>
   /** Sets a new hash only while the stored one is still `expected`; true if it did. */
@@ -76,6 +78,13 @@ export function createUserRepository (db: Database): UserRepository {
         if (!isUserId(id)) return null
         const user = await db.user.findUnique({ where: { id } })
         return user && toRecord(user)
+      }),
+    emailsOf: (ids) =>
+      orUnavailable('postgres', async () => {
+        const valid = ids.filter(isUserId)
+        if (valid.length === 0) return new Map()
+        const users = await db.user.findMany({ where: { id: { in: valid } }, select: { id: true, email: true } })
+        return new Map(users.map((user) => [user.id, user.email]))
       }),
     setPasswordHash: (id, passwordHash) =>
       update(id, { passwordHash, accountTokens: { deleteMany: { purpose: 'password_reset' } } }),
