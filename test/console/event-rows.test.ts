@@ -18,12 +18,12 @@ async function listening (ctx: TestContext): Promise<string> {
 const rowsOf = (messages: SseMessage[]) => messages.filter((m) => m.event === 'session').map((m) => JSON.parse(m.data))
 
 /** Hand-written entries, as Gatehouse writes them: `count` of one kind, in one pipeline. */
-async function addEntries (ctx: TestContext, count: number, entry: (i: number) => Record<string, string>): Promise<void> {
+async function addEntries (ctx: TestContext, count: number, entry: (i: number) => Partial<Record<string, string>>): Promise<void> {
   const key = `${ctx.config.redisKeyPrefix}events`
   for (let done = 0; done < count; done += 5000) {
     const pipeline = ctx.redis.pipeline()
     for (let i = done; i < Math.min(count, done + 5000); i++) {
-      pipeline.xadd(key, '*', ...Object.entries({ v: '1', type: 'created', session_id: `s${i}`, user_id: 'u', reason: '', client: '', ...entry(i) }).flat())
+      pipeline.xadd(key, '*', ...Object.entries({ v: '1', type: 'created', session_id: `s${i}`, user_id: 'u', reason: '', client: '', ...entry(i) }).flat() as string[])
     }
     await pipeline.exec()
   }
