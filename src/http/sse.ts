@@ -155,7 +155,12 @@ export function createSseStreams (limits: SseLimits): SseStreams {
       const started = { value: false }
 
       return {
-        get ended () { return ended },
+        get ended () {
+          // A pipelined request's answer can be queued behind another when its client goes: no
+          // 'close' reaches it, so whoever asks (the route's poll, each turn) finds it gone.
+          if (!ended && socket.destroyed) end(true)
+          return ended
+        },
         send (event, data, id) {
           write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
         },
