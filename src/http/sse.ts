@@ -152,7 +152,7 @@ export function createSseStreams (limits: SseLimits): SseStreams {
         write(': still here\n\n')
         if (!ended) timers.keepAlive = setTimeout(keepAlive, limits.keepAliveMs).unref()
       }
-      const started = { value: false }
+      let answered = false
 
       return {
         get ended () {
@@ -171,8 +171,8 @@ export function createSseStreams (limits: SseLimits): SseStreams {
           else listeners.push(listener)
         },
         answer () {
-          if (!started.value && !ended) {
-            started.value = true
+          if (!answered && !ended) {
+            answered = true
             write(`retry: ${RETRY_MS}\n\n`)
             timers.maxAge = setTimeout(() => {
               // Not an error: the client reconnects (and is authenticated again).
