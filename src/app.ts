@@ -11,6 +11,7 @@ import { registerCompression } from './http/compression.js'
 import { corsPolicy } from './http/cors-policy.js'
 import { clientErrorHandler, frameworkErrors, installErrorHandlers } from './http/error-handler.js'
 import { registerSecurityHeaders } from './http/security-headers.js'
+import type { SseLimits } from './http/sse.js'
 import accounts from './plugins/accounts.js'
 import activity from './plugins/activity.js'
 import mail from './plugins/mail.js'
@@ -43,6 +44,8 @@ export interface BuildAppOptions {
   migrateLegacySessions?: boolean
   /** false: no logs (tests). Otherwise logs at config.logLevel unless `level` says, to `stream` (server.ts: LOG_FORMAT's) or else JSON to stdout. */
   logger?: false | { level?: string; stream?: DestinationStream }
+  /** The console's event streams' limits (src/http/sse.ts): tests shorten their timings and caps. */
+  eventStreams?: Partial<SseLimits>
 }
 
 const EMBEDDED_PLUGIN_TIMEOUT_MS = 180_000
@@ -156,5 +159,5 @@ async function register (app: FastifyInstance, config: Config, options: BuildApp
   app.decorate('beginDraining', () => {
     lifecycle.draining = true
   })
-  await app.register(routes, { lifecycle })
+  await app.register(routes, { lifecycle, eventStreams: options.eventStreams })
 }

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { openDatabase } from '../db/open-database.js'
 import { createDatabase, type Database, warmUp } from '../db/prisma.js'
 import { type AccountTokens, createAccountTokens } from '../users/account-tokens.js'
+import { createEmailCache, type EmailCache } from '../users/email-cache.js'
 import { createUserRepository, type UserRepository } from '../users/repository.js'
 
 declare module 'fastify' {
@@ -10,6 +11,8 @@ declare module 'fastify' {
     db: Database
     /** Users in PostgreSQL. */
     users: UserRepository
+    /** Users' emails by id, a bounded cache over one query per call: for the console's lists (events, sessions now). */
+    userEmails: EmailCache
     /** The single-use tokens mailed to users (reset, verification), in PostgreSQL. */
     accountTokens: AccountTokens
   }
@@ -28,6 +31,8 @@ export default fp(async (app) => {
   // The first /ready and the first login should not pay for Prisma's cold start.
   await warmUp(db, databaseTimeoutMs)
   app.decorate('db', db)
-  app.decorate('users', createUserRepository(db))
+  const users = createUserRepository(db)
+  app.decorate('users', users)
+  app.decorate('userEmails', createEmailCache({ lookUp: (ids) => users.emailsOf(ids), log: app.log }))
   app.decorate('accountTokens', createAccountTokens(db))
 }, { name: 'database', dependencies: ['config'] })

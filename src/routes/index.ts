@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, RouteOptions } from 'fastify'
 import { readsOnly } from '../http/body-parsing.js'
 import { adminOnly } from '../plugins/authenticate.js'
 import { BODY_FAILURES, type Failure, SESSION_FAILURES, withFailures } from '../schemas/errors.js'
+import type { SseLimits } from '../http/sse.js'
 import { accountRecoveryRoutes } from './account-recovery.js'
 import { activityRoutes } from './activity.js'
 import { adminRoutes } from './admin.js'
@@ -22,7 +23,7 @@ import { userRoutes } from './users.js'
  * onRequest hook is `authenticate`, so no route inside can forget it; inside that, the admin
  * context adds `adminOnly`.
  */
-export const routes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, { lifecycle }) => {
+export const routes: FastifyPluginAsync<{ lifecycle: Lifecycle, eventStreams?: Partial<SseLimits> }> = async (app, { lifecycle, eventStreams }) => {
   // What each gate can answer goes into the OpenAPI document beside the route's own failures
   // (src/schemas/errors.ts). Every route first: a refused body or query, and no security unless a
   // route or a gate below says which.
@@ -61,7 +62,7 @@ export const routes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, 
       await admin.register(adminRoutes)
       await admin.register(sessionsNowRoutes)
       await admin.register(settingsRoutes)
-      await admin.register(activityRoutes)
+      await admin.register(activityRoutes, { eventStreams })
     })
   })
 }

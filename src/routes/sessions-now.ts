@@ -13,7 +13,7 @@ const DEFAULT_PAGE = 50
  * decides which entries are still live (store.describe), so an ended session is never shown.
  */
 export const sessionsNowRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
-  const { recentSessions: recent, sessions, users, metrics } = app
+  const { recentSessions: recent, sessions, userEmails, metrics } = app
 
   app.get(
     '/admin/sessions',
@@ -31,7 +31,7 @@ export const sessionsNowRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) =
       // Found ended: they leave the list now rather than at their next flush (a failure here costs nothing).
       await recent.drop(ended).catch(() => {})
       const shown = page.sessions.filter((entry) => live.has(`${entry.userId}:${entry.id}`))
-      const emails = await users.emailsOf(shown.map((entry) => entry.userId))
+      const emails = await userEmails(shown.map((entry) => entry.userId))
       const last = page.sessions.at(-1)
       const iso = (ms: number) => new Date(ms).toISOString()
       return {

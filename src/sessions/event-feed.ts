@@ -14,6 +14,8 @@ export interface FeedEvent {
   user_id: string
   /** Empty for `created`. */
   reason: string
+  /** The session's client label; '' when the entry has none (older entries, and where the writer did not know it). */
+  client: string
 }
 
 /** Reads the events stream (sessions/events.ts writes it) for the console's live view. */
@@ -22,6 +24,10 @@ export interface EventFeed {
   latest(count: number): Promise<FeedEvent[]>
   /** At most `count` events after `id`, oldest first (the stream trims old ones: a resume from far back starts at the oldest kept). */
   after(id: string, count: number): Promise<FeedEvent[]>
+  /** At most `count` events before `id` (or the newest, when `id` is null), newest first. */
+  before(id: string | null, count: number): Promise<FeedEvent[]>
+  /** The id of the oldest entry the stream keeps; null when it is empty. */
+  oldest(): Promise<string | null>
 }
 
 /** Entry fields are written by Gatehouse; a hand-written one is cut to this length rather than trusted. */
@@ -35,6 +41,12 @@ export function createEventFeed (redis: RedisClient, keyPrefix: string): EventFe
     },
     async after (id, count) {
       return (await redis.xrange(key, `(${id}`, '+', 'COUNT', count)).map(feedEvent)
+    },
+    async before (id, count) {
+      return (await redis.xrevrange(key, id === null ? '+' : `(${id}`, '-', 'COUNT', count)).map(feedEvent)
+    },
+    async oldest () {
+      return (await redis.xrange(key, '-', '+', 'COUNT', 1))[0]?.[0] ?? null
     },
   }
 }
@@ -52,5 +64,6 @@ function feedEvent ([id, fields]: [string, string[]]): FeedEvent {
     session_id: field('session_id'),
     user_id: field('user_id'),
     reason: field('reason'),
+    client: field('client'),
   }
 }

@@ -7,21 +7,34 @@ export const EVENT_FORMAT_VERSION = '1'
 /** The stream's key: written here, read by the console's live view (event-feed.ts) and other services. */
 export const eventStreamKey = (keyPrefix: string) => `${keyPrefix}events`
 
+/** The entry types, as docs/session-contract.md lists them (the console filters on them). */
+export const EVENT_TYPES = ['created', 'revoked', 'expired', 'user-deleted'] as const
+export type EventType = (typeof EVENT_TYPES)[number]
+
 /** Why a session was ended on purpose. */
-export type RevokeReason = 'logout' | 'revoke-all' | 'password-change' | 'password-reset' | 'admin' | 'cap' | 'role-change' | 'account-deleted'
+export const REVOKE_REASONS = ['logout', 'revoke-all', 'password-change', 'password-reset', 'admin', 'cap', 'role-change', 'account-deleted'] as const
+export type RevokeReason = (typeof REVOKE_REASONS)[number]
 /** Who deleted an account: its user (DELETE /me), an admin (API or console), or `gatehouse users delete`. */
-export type DeletedBy = 'self' | 'admin' | 'cli'
+export const DELETED_BY = ['self', 'admin', 'cli'] as const
+export type DeletedBy = (typeof DELETED_BY)[number]
 /**
  * Why a session ran out: `ttl`, Redis expired the key (idle for the whole sliding window, or past
  * its absolute end); `idle`, a request found it idle for longer than a TTL that ops had shortened;
  * `max-age`, a request found it past its absolute end.
  */
-export type ExpireReason = 'ttl' | 'idle' | 'max-age'
+export const EXPIRE_REASONS = ['ttl', 'idle', 'max-age'] as const
+export type ExpireReason = (typeof EXPIRE_REASONS)[number]
+/** Every non-empty `reason` an entry can carry (`created` has none). */
+export const EVENT_REASONS = [...new Set([...REVOKE_REASONS, ...EXPIRE_REASONS, ...DELETED_BY])]
 
+/**
+ * `client`: the session's client label (its hash's `client` field), where the writer knows it
+ * without another Redis round trip; absent (written '') where it does not.
+ */
 export type SessionEvent =
-  | { type: 'created'; sessionId: string; userId: string }
-  | { type: 'revoked'; sessionId: string; userId: string; reason: RevokeReason }
-  | { type: 'expired'; sessionId: string; userId: string; reason: ExpireReason }
+  | { type: 'created'; sessionId: string; userId: string; client?: string }
+  | { type: 'revoked'; sessionId: string; userId: string; reason: RevokeReason; client?: string }
+  | { type: 'expired'; sessionId: string; userId: string; reason: ExpireReason; client?: string }
   /** An account is gone (after its sessions were ended): other services may forget the user. No session id. */
   | { type: 'user-deleted'; sessionId: ''; userId: string; reason: DeletedBy }
 
@@ -51,7 +64,7 @@ export function createEventStream (redis: RedisClient, { keyPrefix, maxLength, l
     for (const event of events) {
       pipeline.xadd(key, 'MAXLEN', '~', String(maxLength), '*',
         'v', EVENT_FORMAT_VERSION, 'type', event.type, 'session_id', event.sessionId, 'user_id', event.userId,
-        'reason', 'reason' in event ? event.reason : '')
+        'reason', 'reason' in event ? event.reason : '', 'client', 'client' in event ? event.client ?? '' : '')
     }
     try {
       const results = (await pipeline.exec()) ?? []

@@ -330,7 +330,7 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
           const gone = await scripts.endRevokedSessions({ userId, ids: entries.map((entry) => entry.id) })
           ended += gone.length
           await publishing
-          publishing = events(revoked(gone, userId, reason))
+          publishing = events(gone.map(({ id, client }) => ({ type: 'revoked', sessionId: id, userId, reason, client })))
         }
         if (!more) return { ended, done: true }
         if (Date.now() - started > budgetMs) return { ended, done: false }
@@ -360,7 +360,7 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
       const touched = await scripts.touchSession({ userId, id, policy: await policyFor(reach.audience), createdBefore: reach.createdBefore, audience: reach.audience })
       if (touched.status === 'ok') return { live: touched.session }
       if (touched.status !== 'ended') return {}
-      await events([{ type: 'expired', sessionId: id, userId, reason: touched.reason }])
+      await events([{ type: 'expired', sessionId: id, userId, reason: touched.reason, client: touched.client }])
       return { ended: touched.reason }
     })
   const whyEnded = (id: string, userId: string, reach: Reach) =>
@@ -386,7 +386,8 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
           if (created.status === 'stale') return null
           if (created.status === 'ok') {
             const { createdAt, maxExpiresAt, evicted } = created
-            await events([{ type: 'created', sessionId: id, userId }, ...revoked(evicted, userId, 'cap')])
+            // The evicted sessions' clients are not read (their hashes are deleted in the script): ''.
+            await events([{ type: 'created', sessionId: id, userId, client: input.device.client }, ...revoked(evicted, userId, 'cap')])
             // As create-session.lua set the key's expiry.
             const expiresAt = Math.min(createdAt + ttl, maxExpiresAt)
             return { id, createdAt, maxExpiresAt, expiresAt, idleTimeoutSeconds: Math.round(ttl / 1000), evicted }
@@ -427,10 +428,11 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
       }),
     revoke: (id, userId, reason, own = false) =>
       run('revoke', async () => {
-        const ended = await scripts.revokeSession({ userId, id, ending: own ? LOGGED_OUT : causeOf(reason) })
-        if (ended) await replicated('revoke', userId)
-        if (ended) await events(revoked([id], userId, reason))
-        return ended
+        const client = await scripts.revokeSession({ userId, id, ending: own ? LOGGED_OUT : causeOf(reason) })
+        if (client === null) return false
+        await replicated('revoke', userId)
+        await events([{ type: 'revoked', sessionId: id, userId, reason, client }])
+        return true
       }),
     cutOff: (userId, keep, reason) => run('cut_off', () => cutOff(userId, keep, reason)),
     revokeAll: (userId, { reason, keep }) =>

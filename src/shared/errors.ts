@@ -98,8 +98,12 @@ export const errors = {
   busy: () => new GatehouseError('busy', 'The account is being changed; try again shortly'),
   /** More password checks waiting than BCRYPT_MAX_QUEUE: shed load now rather than answer late. */
   overloaded: () => new GatehouseError('overloaded', 'Too many sign-ins at once; try again shortly'),
-  /** As many event streams are open on this instance as it serves (routes/activity.ts). */
-  tooManyStreams: (max: number) => new GatehouseError('too_many_streams', `This instance already serves ${max} event streams; try again shortly`),
+  /** An event stream is refused: the instance serves its most, or the caller's session or user already holds its share (http/sse.ts). */
+  tooManyStreams: (held: 'instance' | 'session' | 'user', max: number) => new GatehouseError('too_many_streams', {
+    instance: `This instance already serves ${max} event streams; try again shortly`,
+    session: `This session already has ${max} event streams open (other tabs?); close one, or try again shortly`,
+    user: `This user already has ${max} event streams open on this instance; close one, or try again shortly`,
+  }[held]),
   /** A brute-force limit (login failures, sign-ups) is used up; `seconds` until it resets. */
   tooManyAttempts: (seconds: number) =>
     new GatehouseError('too_many_attempts', `Too many attempts; try again in ${seconds} s`, { retryAfterSeconds: seconds }),

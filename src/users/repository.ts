@@ -28,6 +28,8 @@ export interface UserRepository {
   findByEmail(email: string): Promise<UserRecord | null>
   /** Only the canonical spelling of an id finds its user (see user-id.ts); any other is no one. */
   findById(id: string): Promise<UserRecord | null>
+  /** The emails of those of `ids` that exist, in one query (the caller bounds the list); ids in no canonical spelling are no one. */
+  emailsOf(ids: string[]): Promise<Map<string, string>>
   /** Null when the user does not exist. Outstanding password-reset tokens die with the old password. */
   setPasswordHash(id: string, passwordHash: string): Promise<PublicUser | null>
   /** Sets a new hash only while the stored one is still `expected`; true if it did. */
@@ -36,8 +38,6 @@ export interface UserRepository {
   setRole(id: string, role: Role): Promise<PublicUser | null>
   /** False when the user does not exist. */
   delete(id: string): Promise<boolean>
-  /** The emails of those of `ids` that exist, in one query (the caller bounds `ids`: a page). */
-  emailsOf(ids: string[]): Promise<Map<string, string>>
   /** The admin's list: a page of users, newest first, all or those whose email holds `query` (user-list.ts). */
   list(request: UserListRequest): Promise<UserPage>
 }
@@ -82,6 +82,13 @@ export function createUserRepository (db: Database): UserRepository {
         const user = await db.user.findUnique({ where: { id } })
         return user && toRecord(user)
       }),
+    emailsOf: (ids) =>
+      orUnavailable('postgres', async () => {
+        const valid = [...new Set(ids.filter(isUserId))]
+        if (valid.length === 0) return new Map()
+        const users = await db.user.findMany({ where: { id: { in: valid } }, select: { id: true, email: true } })
+        return new Map(users.map((user) => [user.id, user.email]))
+      }),
     setPasswordHash: (id, passwordHash) =>
       update(id, { passwordHash, accountTokens: { deleteMany: { purpose: 'password_reset' } } }),
     replacePasswordHash: (id, expected, passwordHash) =>
@@ -95,13 +102,6 @@ export function createUserRepository (db: Database): UserRepository {
         if (!isUserId(id)) return false
         const { count } = await db.user.deleteMany({ where: { id } })
         return count === 1
-      }),
-    emailsOf: (ids) =>
-      orUnavailable('postgres', async () => {
-        const wanted = [...new Set(ids.filter(isUserId))]
-        if (wanted.length === 0) return new Map()
-        const rows = await db.user.findMany({ where: { id: { in: wanted } }, select: { id: true, email: true } })
-        return new Map(rows.map((row) => [row.id, row.email]))
       }),
     list: (request) => listUsers(db, request),
   }

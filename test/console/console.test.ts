@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import type { Page } from 'playwright-core'
+import type { Locator, Page } from 'playwright-core'
 import t from 'tap'
 import { createActivity } from '../../src/activity/activity.js'
 import { addSessions, buildTestApp, storeOf, type TestContext } from '../helpers/app.js'
@@ -46,6 +46,9 @@ async function findUser (page: Page, email: string): Promise<void> {
   await page.locator('[data-test="user-list"] tr', { hasText: email.trim().toLowerCase() }).getByRole('button').click()
   await page.getByRole('heading', { name: email.trim().toLowerCase() }).waitFor()
 }
+
+/** An attribute of every element the locator matches, in order. */
+const attributes = async (locator: Locator, name: string) => Promise.all((await locator.all()).map((element) => element.getAttribute(name)))
 
 const screenshot = (page: Page, name: string) => page.screenshot({ path: new URL(`${name}.png`, SCREENSHOTS).pathname, fullPage: true })
 
@@ -318,7 +321,7 @@ t.test('an admin runs the console: TTL, users and sessions, live events; a non-a
     await page.reload()
     const rows = panel.locator('[data-test="recent-sessions"] tr')
     await rows.first().waitFor()
-    const order = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-recent-session')))
+    const order = await attributes(rows, 'data-recent-session')
     t.ok(order.indexOf(String(claimsOf(laptopToken).jti)) >= 0 && order.indexOf(String(claimsOf(laptopToken).jti)) <= 1, 'the laptop just used is at the top (under this console\'s own)')
     t.match(await panel.textContent(), userEmail, 'shown by email')
     await panel.locator(`tr[data-recent-session="${String(claimsOf(laptopToken).jti)}"]`).getByRole('button', { name: userEmail }).click()
@@ -334,7 +337,7 @@ t.test('an admin runs the console: TTL, users and sessions, live events; a non-a
     for (const name of ['ann', 'bob', 'cy']) found.push(await signUp(app, `${name}.${marker}@${ctx.email().split('@')[1]}`))
     await search.fill(marker.toUpperCase())
     await waitForCount(list, (n) => n === 3)
-    t.same(await list.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-user'))), found.map((user) => user.id).reverse(), 'the three, newest first')
+    t.same(await attributes(list, 'data-user'), found.map((user) => user.id).reverse(), 'the three, newest first')
     await search.fill(`bob.${marker}`)
     await waitForCount(list, (n) => n === 1)
     t.same((await list.first().locator('td').allTextContents()).slice(1, 4), ['user', 'no', '0'], 'role, not verified, no live session')
@@ -364,7 +367,7 @@ t.test('an admin runs the console: TTL, users and sessions, live events; a non-a
     await page.getByLabel('Event').selectOption('revoked')
     await page.locator('[data-test="events-status"]', { hasText: 'Live' }).waitFor()
     await events.first().waitFor()
-    t.same([...new Set(await events.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-type'))))], ['revoked'], 'only ended sessions')
+    t.same([...new Set(await attributes(events, 'data-type'))], ['revoked'], 'only ended sessions')
     const shown = await events.count()
     await page.locator('[data-test="older-events"]').click()
     await waitForCount(events, (n) => n > shown).catch(() => {})

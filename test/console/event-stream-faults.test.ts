@@ -2,7 +2,8 @@ import { once } from 'node:events'
 import { type AddressInfo, connect } from 'node:net'
 import { request } from 'node:http'
 import t, { type Test } from 'tap'
-import { EVENT_BACKLOG, MAX_EVENT_STREAMS } from '../../src/routes/activity.js'
+import { SSE_LIMITS } from '../../src/http/sse.js'
+import { EVENT_BACKLOG } from '../../src/routes/activity.js'
 import { startPrivateRedis } from '../faults/private-redis.js'
 import { buildTestApp, type TestContext } from '../helpers/app.js'
 import { newAdmin } from '../helpers/http.js'
@@ -14,7 +15,8 @@ import { openEventStream } from './event-stream.js'
 
 async function served (t: Test) {
   const redis = await startPrivateRedis(t)
-  const ctx = await buildTestApp(t, { REDIS_URL: redis.url })
+  // One admin opens them all: the per-session and per-user caps (tested in admin-api.test.ts) are lifted.
+  const ctx = await buildTestApp(t, { REDIS_URL: redis.url }, { logger: false, eventStreams: { perSession: 100, perUser: 100 } })
   await ctx.app.listen({ host: '127.0.0.1', port: 0 })
   const base = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}`
   const admin = await newAdmin(ctx)
@@ -37,18 +39,18 @@ function statusOf (url: string, headers: Record<string, string>, abortAfterMs?: 
 
 const openStreams = (ctx: TestContext) => ctx.app.server.getConnections.bind(ctx.app.server)
 
-t.test('a burst of streams while Redis is slow: exactly MAX_EVENT_STREAMS are served', async (t) => {
+t.test('a burst of streams while Redis is slow: exactly SSE_LIMITS.maxStreams are served', async (t) => {
   const { redis, base, auth } = await served(t)
   await redis.pause(600)
-  const statuses = await Promise.all(Array.from({ length: MAX_EVENT_STREAMS + 15 }, () => statusOf(`${base}/admin/events`, auth)))
-  t.equal(statuses.filter((s) => s === 200).length, MAX_EVENT_STREAMS)
+  const statuses = await Promise.all(Array.from({ length: SSE_LIMITS.maxStreams + 15 }, () => statusOf(`${base}/admin/events`, auth)))
+  t.equal(statuses.filter((s) => s === 200).length, SSE_LIMITS.maxStreams)
   t.equal(statuses.filter((s) => s === 503).length, 15, 'the rest are refused, however close together they came')
 })
 
 t.test('clients that give up before their stream opens leave no slot taken and nothing polling', async (t) => {
   const { redis, ctx, base, auth } = await served(t)
   await redis.pause(800)
-  const gaveUp = await Promise.all(Array.from({ length: MAX_EVENT_STREAMS }, () => statusOf(`${base}/admin/events`, auth, 100)))
+  const gaveUp = await Promise.all(Array.from({ length: SSE_LIMITS.maxStreams }, () => statusOf(`${base}/admin/events`, auth, 100)))
   t.ok(gaveUp.every((s) => s === 'aborted'))
   await new Promise((resolve) => setTimeout(resolve, 1000))
   t.ok(await eventually(3000, async () => (await new Promise<number>((resolve) => openStreams(ctx)((_err, n) => resolve(n)))) === 0), 'every connection is closed')
@@ -56,7 +58,7 @@ t.test('clients that give up before their stream opens leave no slot taken and n
   await new Promise((resolve) => setTimeout(resolve, 2500))
   const [later] = (await ctx.redis.info('commandstats')).match(/cmdstat_xrange:calls=(\d+)/)?.slice(1).map(Number) ?? [0]
   t.equal(later, polls, 'no stream polls Redis for a client that has gone')
-  const again = await Promise.all(Array.from({ length: MAX_EVENT_STREAMS }, () => statusOf(`${base}/admin/events`, auth)))
+  const again = await Promise.all(Array.from({ length: SSE_LIMITS.maxStreams }, () => statusOf(`${base}/admin/events`, auth)))
   t.ok(again.every((s) => s === 200), 'all the slots are free')
 })
 
@@ -115,6 +117,6 @@ t.test('pipelined requests on connections that then close leave no slot taken', 
   }
   // Each leftover finds its client gone at its next poll, a second later.
   await sleep(2500)
-  const statuses = await Promise.all(Array.from({ length: MAX_EVENT_STREAMS }, () => statusOf(`${base}/admin/events`, auth)))
+  const statuses = await Promise.all(Array.from({ length: SSE_LIMITS.maxStreams }, () => statusOf(`${base}/admin/events`, auth)))
   t.same(statuses.filter((s) => s !== 200), [], 'every slot is free again')
 })

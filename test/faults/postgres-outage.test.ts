@@ -1,6 +1,9 @@
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
+import { openEventStream } from '../console/event-stream.js'
 import { buildTestApp } from '../helpers/app.js'
-import { call, me, newSession, PASSWORD } from '../helpers/http.js'
+import { sql } from '../helpers/db.js'
+import { call, login, me, newSession, PASSWORD, signUp } from '../helpers/http.js'
 import { eventually } from '../helpers/wait.js'
 import { expect503 } from './outage.js'
 import { startPrivatePostgres } from './private-postgres.js'
@@ -55,4 +58,31 @@ t.test('Postgres crashed and restarted: 503 meanwhile, then back on its own', as
   t.equal((await me(ctx.app, auth)).statusCode, 200, 'the session survived (it lives in Redis)')
   const again = await newSession(ctx)
   t.equal((await me(ctx.app, `Token token=${again.token}`)).statusCode, 200, 'sign-up and login work again')
+})
+
+t.test('Postgres down under an open console: its event stream goes on, rows without the email until it is back', async (t) => {
+  const postgres = await startPrivatePostgres(t)
+  const ctx = await buildTestApp(t, { DATABASE_URL: postgres.url, DATABASE_TIMEOUT_MS: '500' })
+  await ctx.app.listen({ host: '127.0.0.1', port: 0 })
+  const base = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}`
+  const adminEmail = ctx.email()
+  const admin = await signUp(ctx.app, adminEmail)
+  await sql('UPDATE users SET role = \'admin\' WHERE id = $1', [admin.id], postgres.url)
+  const { token } = await login(ctx.app, adminEmail)
+  // Signed up but never logged in: no row has named this user yet, so no email is remembered.
+  const quiet = await signUp(ctx.app, ctx.email())
+  const stream = await openEventStream(`${base}/admin/events`, { authorization: `Token token=${token}` })
+  t.teardown(stream.close)
+  const entry = (sessionId: string) => ctx.redis.xadd(`${ctx.config.redisKeyPrefix}events`, '*', 'v', '1', 'type', 'revoked', 'session_id', sessionId, 'user_id', quiet.id, 'reason', 'admin', 'client', '')
+  const row = async (sessionId: string) => JSON.parse((await stream.waitFor((m) => m.event === 'session' && JSON.parse(m.data).session_id === sessionId, 5000)).data)
+
+  await postgres.kill()
+  await entry('during')
+  t.match(await row('during'), { user_id: quiet.id, email: null }, 'the row comes, without the email')
+  await postgres.start()
+  t.ok(await eventually(10_000, async () => (await ctx.app.inject({ method: 'GET', url: '/ready' })).statusCode === 200), 'ready again')
+  // Another type between them, so the two entries of the user are not one run.
+  await ctx.redis.xadd(`${ctx.config.redisKeyPrefix}events`, '*', 'v', '1', 'type', 'created', 'session_id', 'between', 'user_id', admin.id, 'reason', '', 'client', '')
+  await entry('after')
+  t.match(await row('after'), { user_id: quiet.id, email: quiet.email }, 'the same stream names the user again: a failed lookup is not remembered')
 })

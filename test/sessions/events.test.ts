@@ -16,7 +16,7 @@ t.test('every way a session starts or is ended puts one event in the stream', as
   const events = async () => (await streamEvents(ctx)).filter((e) => e.user_id !== admin.user.id)
 
   const { token, user, email } = await newSession(ctx)
-  t.same(await events(), [{ v: '1', type: 'created', session_id: jti(token), user_id: user.id, reason: '' }], 'created')
+  t.same(await events(), [{ v: '1', type: 'created', session_id: jti(token), user_id: user.id, reason: '', client: '' }], 'created')
 
   const seen = async (reason: string) => (await events()).filter((e) => e.type === 'revoked' && e.reason === reason).map((e) => e.session_id)
 
@@ -53,6 +53,26 @@ t.test('every way a session starts or is ended puts one event in the stream', as
   t.ok((await events()).every((e) => e.v === '1' && e.user_id === user.id), 'all versioned and naming the user')
 })
 
+t.test('entries name the session\'s client where the writer knows it without another round trip', async (t) => {
+  const ctx = await buildTestApp(t)
+  const { email, user } = await newSession(ctx)
+  const loginAs = async (client: string) => {
+    const res = await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: PASSWORD, client } })
+    return res.json().token as string
+  }
+  const mine = async () => (await streamEvents(ctx)).filter((e) => e.user_id === user.id)
+  const phone = await loginAs('Pixel 9')
+  const laptop = await loginAs('Firefox on Linux')
+  const tablet = await loginAs('iPad')
+  t.match((await mine()).filter((e) => e.type === 'created').map((e) => e.client), ['', 'Pixel 9', 'Firefox on Linux', 'iPad'], 'created: the login\'s device')
+  t.equal((await call(ctx.app, 'DELETE', '/sessions/current', phone)).statusCode, 204)
+  t.match((await mine()).at(-1), { type: 'revoked', reason: 'logout', session_id: jti(phone), client: 'Pixel 9' }, 'revoked (one session): read by the script that ends it')
+  t.equal((await call(ctx.app, 'DELETE', '/sessions', tablet)).statusCode, 200)
+  const swept = (await mine()).filter((e) => e.reason === 'revoke-all')
+  t.equal(swept.length, 2, 'the first session and the laptop')
+  t.equal(swept.find((e) => e.session_id === jti(laptop))?.client, 'Firefox on Linux', 'revoked (a revoke-all\'s sweep): read by the sweep')
+})
+
 t.test('the stream is capped (MAXLEN ~)', async (t) => {
   const ctx = await buildTestApp(t, { EVENTS_MAX_LENGTH: '1000' })
   const { email } = await newSession(ctx)
@@ -83,7 +103,7 @@ t.test('Redis expiring a session publishes one expired event, whichever instance
   const expired = async () => (await streamEvents(a)).filter((e) => e.type === 'expired')
   await eventually(5000, async () => (await expired()).length > 0)
   await sleep(300) // time for a duplicate, if there were one: a sleep, since nothing should come
-  t.same(await expired(), [{ v: '1', type: 'expired', session_id: jti(token), user_id: user.id, reason: 'ttl' }], 'exactly one, naming the user')
+  t.same(await expired(), [{ v: '1', type: 'expired', session_id: jti(token), user_id: user.id, reason: 'ttl', client: '' }], 'exactly one, naming the user')
   t.equal(await admin.exists(keysOf(a).owner(user.id, jti(token))), 0, 'the owner key was consumed')
 })
 

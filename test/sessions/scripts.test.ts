@@ -97,7 +97,7 @@ t.test('past max_expires_at: refused by touch, peek and list alike; touch ends i
   t.same(await seenBy(store, id, userId), refused)
   t.equal(await redis.exists(keys.session(userId, id), keys.owner(userId, id)), 0, 'touch deleted hash and owner key')
   t.same(await redis.zrange(keys.index(userId), '0', '-1'), [], 'and the index entry')
-  t.same(events.filter((e) => e.type === 'expired'), [{ type: 'expired', sessionId: id, userId, reason: 'max-age' }])
+  t.same(events.filter((e) => e.type === 'expired'), [{ type: 'expired', sessionId: id, userId, reason: 'max-age', client: device.client }], 'with the session\'s client, read by the script that ended it')
 })
 
 t.test('idle past the TTL in force: refused by touch, peek and list alike; touch ends it', async (t) => {
@@ -110,7 +110,7 @@ t.test('idle past the TTL in force: refused by touch, peek and list alike; touch
 
   t.same(await seenBy(store, idle, userId), refused)
   t.equal(await redis.exists(keys.session(userId, idle)), 0, 'touch deleted it')
-  t.same(events.filter((e) => e.type === 'expired'), [{ type: 'expired', sessionId: idle, userId, reason: 'idle' }])
+  t.same(events.filter((e) => e.type === 'expired'), [{ type: 'expired', sessionId: idle, userId, reason: 'idle', client: device.client }])
   t.same(await seenBy(store, recent, userId), live, 'one used just within the TTL is live')
 })
 

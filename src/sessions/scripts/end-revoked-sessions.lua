@@ -8,7 +8,8 @@
 -- KEYS[2+2n], KEYS[3+2n]  the hash and owner key of ARGV[1+n], for n = 1, 2...
 -- ARGV[1]  user_id: only sessions of this user are touched
 -- ARGV[1+n]  the id of the n-th declared session
--- Returns  the ids of the sessions it deleted (those of a generation below the user's cutoff).
+-- Returns  the sessions it deleted (those of a generation below the user's cutoff), flat: id, client
+--          (the hash's `client` field, '' if none, for their `revoked` events), id, client...
 --
 -- Redis Cluster: every key is declared and carries the user's hash tag, so all are in one slot.
 -- Safe to run at any time and more than once: sessions created or kept since the cutoff are of
@@ -23,10 +24,11 @@ for n = 1, #ARGV - 1 do
   local id, key, owner = ARGV[1 + n], KEYS[2 + 2 * n], KEYS[3 + 2 * n]
   -- The windows play no part here (math.huge, no client's): only a revoke-all's 'revoked' and
   -- 'gone' are acted on.
-  local f, pttl = read_session(key, {})
+  local f, pttl = read_session(key, {'client'})
   local state = session_state(f, pttl, ARGV[1], now, {ttlMs = math.huge, clients = {}}, cutoff)
   if state == 'revoked' then
     ended[#ended + 1] = id
+    ended[#ended + 1] = f[7] or ''
     doomed[#doomed + 1] = key
     doomed[#doomed + 1] = owner
     unindexed[#unindexed + 1] = id

@@ -110,7 +110,7 @@ export type CreateSessionResult =
 export type TouchResult =
   | { status: 'ok'; session: LiveSession }
   /** This call ended the session. */
-  | { status: 'ended'; reason: 'idle' | 'max-age' }
+  | { status: 'ended'; reason: 'idle' | 'max-age'; client: string }
   | { status: 'revoked' | 'gone' }
 
 /** An entry of a user's index: a session id and its score (its expiry, Unix ms, as Redis wrote it). */
@@ -142,12 +142,12 @@ export interface SessionScripts {
   whyEnded(input: TokenReach & { policy: SessionPolicy; createdAt: number; expiresAt: number }): Promise<[string, string]>
   /** upgrade-session.lua: true when it completed the session. */
   upgradeSession(input: { userId: string; id: string; user: SessionUser }): Promise<boolean>
-  /** revoke-session.lua: true when it ended the session; `ending` is what its app is told (endings.ts). */
-  revokeSession(input: { userId: string; id: string; ending: string }): Promise<boolean>
+  /** revoke-session.lua: the session's client label ('' if none) when it ended the session, null if there was none; `ending` is what its app is told (endings.ts). */
+  revokeSession(input: { userId: string; id: string; ending: string }): Promise<string | null>
   /** revoke-all-sessions.lua: raises the user's cutoff; returns the new generation. `cause`: what the apps are told. */
   revokeAllSessions(input: { userId: string; keep?: string; policy: SessionPolicy; generationTtlMs: number; maxAgeMs: number; cause: string }): Promise<string>
-  /** end-revoked-sessions.lua: deletes those of `ids` a revoke-all ended; returns their ids. */
-  endRevokedSessions(input: { userId: string; ids: string[] }): Promise<string[]>
+  /** end-revoked-sessions.lua: deletes those of `ids` a revoke-all ended; returns them, with their client labels. */
+  endRevokedSessions(input: { userId: string; ids: string[] }): Promise<Array<{ id: string; client: string }>>
   /** session-page.lua: at most `limit` entries of the index, most recently used first, after `after`. */
   sessionPage(input: { userId: string; limit: number; after?: IndexEntry }): Promise<IndexEntry[]>
   /** created-page.lua: at most `limit` entries of the creation index, newest first, after `after`, without `skip`. */
@@ -234,7 +234,8 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
         id, userId, JSON.stringify(policy), TOUCH_WRITE_INTERVAL_MS, createdBefore ?? '', audience ?? ''
       ) as string[]
       if (status === 'ok') return { status, session: { role: detail, email, userCreatedAt: Number(userCreatedAt), emailVerifiedAt: Number(emailVerifiedAt) } }
-      if (status === 'ended') return { status, reason: detail as 'idle' | 'max-age' }
+      // The third field is the session's client label (for the `expired` event) when it ended.
+      if (status === 'ended') return { status, reason: detail as 'idle' | 'max-age', client: email }
       return { status: status as 'revoked' | 'gone' }
     },
 
@@ -266,7 +267,8 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
     },
 
     async revokeSession ({ userId, id, ending }) {
-      return await run.revokeSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.ended(userId, id), keys.created(userId), id, userId, ending) === 1
+      const ended = await run.revokeSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.ended(userId, id), keys.created(userId), id, userId, ending) as 0 | [number, string]
+      return ended === 0 || ended[0] !== 1 ? null : ended[1]
     },
 
     async revokeAllSessions ({ userId, keep = '', policy, generationTtlMs, maxAgeMs, cause }) {
@@ -278,11 +280,14 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
     },
 
     async endRevokedSessions ({ userId, ids }) {
-      return await run.endRevokedSessions(
+      const flat = await run.endRevokedSessions(
         3 + 2 * ids.length,
         keys.index(userId), keys.cutoff(userId), keys.created(userId), ...ids.flatMap((id) => [keys.session(userId, id), keys.owner(userId, id)]),
         userId, ...ids
       ) as string[]
+      const ended: Array<{ id: string; client: string }> = []
+      for (let i = 0; i + 1 < flat.length; i += 2) ended.push({ id: flat[i]!, client: flat[i + 1]! })
+      return ended
     },
 
     async sessionPage ({ userId, limit, after }) {

@@ -19,7 +19,8 @@
 --          authenticated request needs nothing else ('' for fields a session written by an older
 --          release lacks: role before layout 2, email and user_created_at before sessions carried
 --          them; email_verified_at from the hash, or from KEYS[5] for a confirmation made since, or ''),
---          {'ended', 'idle' | 'max-age'} when this call ended the session,
+--          {'ended', 'idle' | 'max-age', client} when this call ended the session (client: the
+--          hash's `client` field, '' if none, for the `expired` event),
 --          {'revoked'} when a revoke-all or ops' ending of its client ended it (its keys are deleted
 --          by the revoke-all's sweep, or expire),
 --          {'gone'} when there is no such session.
@@ -33,7 +34,7 @@
 --- @include "session-state"
 --- @include "user-index"
 
-local f, pttl = read_session(KEYS[1], {'role', 'email', 'user_created_at', 'email_verified_at'})
+local f, pttl = read_session(KEYS[1], {'role', 'email', 'user_created_at', 'email_verified_at', 'client'})
 local policy = policy_arg(ARGV[3])
 
 -- When the user confirmed the email: as the login recorded it, else a confirmation made since
@@ -54,7 +55,7 @@ if state then
   redis.call('DEL', KEYS[1], KEYS[3])
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[6], ARGV[1])
-  return {'ended', state}
+  return {'ended', state, f[11] or ''}
 end
 
 -- Written at most once a second per session (docs/session-contract.md, "last_seen_at"): a request
