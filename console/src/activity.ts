@@ -14,7 +14,7 @@ const TYPES = ['created', 'revoked', 'expired', 'user-deleted']
 const REASONS = ['logout', 'admin', 'revoke-all', 'password-change', 'password-reset', 'role-change', 'cap', 'account-deleted', 'ttl', 'idle', 'max-age', 'self', 'cli']
 
 /** Live session events and charts of the last hour. `openUser` shows a user in the users panel. */
-export function activityPanel (openUser: (id: string) => void): { element: HTMLElement, stop(): void } {
+export function activityPanel (openUser: (id: string) => void, onEvent: () => void = () => {}): { element: HTMLElement, stop(): void } {
   const list = h('tbody', { 'data-test': 'events', 'aria-live': 'off' })
   const status = h('p', { class: 'muted', 'data-test': 'events-status' }, 'Connecting…')
   const charts = h('div', { class: 'charts' })
@@ -61,7 +61,11 @@ export function activityPanel (openUser: (id: string) => void): { element: HTMLE
     } else {
       list.prepend(eventRow(event))
     }
-    while (list.childElementCount > MAX_ROWS) list.lastElementChild?.remove()
+    while (list.childElementCount > MAX_ROWS) {
+      list.lastElementChild?.remove()
+      // The oldest rows left: "Show older" would go on from below them.
+      before = undefined
+    }
   }
 
   async function showOlder (): Promise<void> {
@@ -71,20 +75,23 @@ export function activityPanel (openUser: (id: string) => void): { element: HTMLE
     const from = before === undefined && oldest ? rowData.get(oldest)?.first_id : before
     if (from === null) return
     if (from !== undefined) params.set('before', from)
+    // One read at a time: a double click would read the same stretch twice.
+    if (older.disabled) return
     older.disabled = true
     try {
       const page = await api<EventHistory>('GET', `admin/events/history?${params}`)
       if (mine !== generation) return
-      for (const event of page.events) {
-        if (list.childElementCount >= MAX_ROWS) break
-        list.append(eventRow(event))
-      }
+      for (const event of page.events) list.append(eventRow(event))
       before = page.next_before
-      older.hidden = page.next_before === null
-      olderNote.hidden = page.events.length > 0 && page.next_before !== null
-      olderNote.textContent = page.next_before === null
-        ? 'That is the oldest the events stream keeps.'
-        : 'Nothing matching in this stretch of the stream; show older events to read on.'
+      // Full: older rows would push out the newest. A new filter (or a reload) starts the list afresh.
+      const full = list.childElementCount >= MAX_ROWS
+      older.hidden = page.next_before === null || full
+      olderNote.hidden = !full && page.events.length > 0 && page.next_before !== null
+      olderNote.textContent = full
+        ? `The list holds its most, ${MAX_ROWS} rows: narrow it with a filter to go further back.`
+        : page.next_before === null
+          ? 'That is the oldest the events stream keeps.'
+          : 'Nothing matching in this stretch of the stream; show older events to read on.'
     } catch (err) {
       if (!(err instanceof SignedOutError)) notify(`Could not read older events: ${(err as ApiError).message}`, 'error')
     } finally {
@@ -108,7 +115,10 @@ export function activityPanel (openUser: (id: string) => void): { element: HTMLE
     const stream = new EventSource(url(`admin/events${query ? `?${query}` : ''}`), { withCredentials: true })
     source = stream
     stream.addEventListener('open', () => { status.textContent = 'Live: new events appear at the top.' })
-    stream.addEventListener('session', (message) => addLive(JSON.parse((message as MessageEvent<string>).data) as EventRow))
+    stream.addEventListener('session', (message) => {
+      addLive(JSON.parse((message as MessageEvent<string>).data) as EventRow)
+      onEvent()
+    })
     // After a long gap the server starts over from its latest events instead of replaying them all.
     stream.addEventListener('restart', () => list.replaceChildren())
     // The server ends a stream after a while (its session is checked again on the next): not an error.
@@ -153,7 +163,7 @@ export function activityPanel (openUser: (id: string) => void): { element: HTMLE
   // A hidden tab holds no stream: it would keep a connection (browsers allow six per host). Back in
   // view, or used again after a while, the stream and the charts are fetched anew.
   const stopWatching = watchPresence(() => {
-    if (stopped) return
+    if (stopped || !present()) return
     if (source === null) connect()
     void drawCharts()
   }, (why) => {

@@ -102,6 +102,8 @@ export function confirmAction (message: string, confirmLabel: string): Promise<b
 }
 
 let signedOut = false
+/** Whether the sign-in form (or "Admins only") is what the page shows. */
+export const isSignedOut = () => signedOut
 /** Whether the console is signed out (main.ts sets it): errors of requests made before are not shown. */
 export function setSignedOut (value: boolean): void {
   signedOut = value

@@ -32,8 +32,13 @@ const comeBack = () => {
   for (const resume of onResume) resume()
 }
 document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible') comeBack()
-  else goAway('Paused while this tab is hidden.')
+  // Shown again after nobody used it for a while (a tab switch, a screen unlock) is not someone
+  // back: a click or a key press is.
+  if (document.visibilityState === 'visible') {
+    if (present()) comeBack()
+  } else {
+    goAway('Paused while this tab is hidden.')
+  }
 })
 for (const type of ['pointerdown', 'keydown'] as const) {
   document.addEventListener(type, () => {

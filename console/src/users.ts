@@ -5,6 +5,8 @@ const SEARCH_DELAY_MS = 250
 
 export interface UsersPanel {
   element: HTMLElement
+  /** The view is going: a search typed a moment ago is not sent. */
+  stop(): void
   /** Shows a user and their sessions (a row of the list, or a user clicked elsewhere); the search box keeps what was typed. */
   open(id: string): Promise<void>
 }
@@ -13,7 +15,7 @@ export interface UsersPanel {
  * Every user, newest first, searched as you type (part of the email, any case); a user's live
  * sessions; end one or all; change their role; delete the account.
  */
-export function usersPanel (me: User): UsersPanel {
+export function usersPanel (me: User, changed: () => void = () => {}): UsersPanel {
   const search = h('input', { type: 'search', name: 'query', placeholder: 'Part of an email, e.g. bob', 'aria-label': 'Search users by email', autocomplete: 'off', maxlength: '254' })
   const listBody = h('tbody', { 'data-test': 'user-list' })
   const listNote = h('p', { class: 'muted', 'data-test': 'user-list-note' })
@@ -24,8 +26,11 @@ export function usersPanel (me: User): UsersPanel {
   // Only the latest search may show its result: an earlier, slower one must not overwrite it.
   let searches = 0
   async function listUsers (more = false): Promise<void> {
+    // One page at a time: a double click would add the same page twice.
+    if (more && moreUsers.disabled) return
     const query = search.value.trim()
     const mine = ++searches
+    moreUsers.disabled = true
     const params = new URLSearchParams()
     if (query !== '') params.set('q', query)
     if (more && nextUsers !== null) params.set('cursor', nextUsers)
@@ -44,6 +49,8 @@ export function usersPanel (me: User): UsersPanel {
       const e = err as ApiError
       if (mine !== searches || e instanceof SignedOutError) return
       listNote.textContent = e.status === 400 ? e.message : `Could not list users: ${e.message}`
+    } finally {
+      if (mine === searches) moreUsers.disabled = false
     }
   }
 
@@ -79,6 +86,12 @@ export function usersPanel (me: User): UsersPanel {
     result.scrollIntoView({ behavior: 'smooth', block: 'nearest' })
   }
 
+  /** After an action: the user as they are now, the list's counts, and whoever else shows sessions. */
+  async function afterChange (id: string): Promise<void> {
+    changed()
+    await Promise.all([open(id), listUsers()])
+  }
+
   const sessionsOf = (id: string, cursor?: string) =>
     api<SessionPage>('GET', `admin/users/${encodeURIComponent(id)}/sessions${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`)
 
@@ -90,7 +103,9 @@ export function usersPanel (me: User): UsersPanel {
     const more = h('button', { type: 'button', class: 'quiet', hidden: page.next_cursor === null }, 'Show more sessions')
     let cursor = page.next_cursor
     more.addEventListener('click', async () => {
-      if (cursor === null) return
+      // One page at a time: a double click would add the same page twice.
+      if (cursor === null || more.disabled) return
+      more.disabled = true
       try {
         const next = await sessionsOf(user.id, cursor)
         addRows(next.sessions)
@@ -98,6 +113,8 @@ export function usersPanel (me: User): UsersPanel {
         more.hidden = cursor === null
       } catch (err) {
         notify(`Could not list more sessions: ${(err as ApiError).message}`, 'error')
+      } finally {
+        more.disabled = false
       }
     })
     const table = page.sessions.length === 0
@@ -139,7 +156,7 @@ export function usersPanel (me: User): UsersPanel {
           try {
             await api('PUT', `admin/users/${user.id}/role`, { role })
             notify(`${user.email} is now ${role === 'admin' ? 'an admin' : 'a user'}; their sessions were ended.`)
-            await open(user.id)
+            await afterChange(user.id)
           } catch (err) {
             notify(`The role was not changed: ${(err as ApiError).message}`, 'error')
           }
@@ -160,7 +177,7 @@ export function usersPanel (me: User): UsersPanel {
         const e = err as ApiError
         notify(e.code === 'session_not_found' ? 'That session had already ended.' : `The session was not ended: ${e.message}`, e.code === 'session_not_found' ? 'done' : 'error')
       }
-      await open(user.id)
+      await afterChange(user.id)
     }
     return h('tr', { 'data-session': session.id },
       h('td', {}, session.client || '–', session.current ? h('span', { class: 'tag' }, 'this console') : null),
@@ -179,7 +196,7 @@ export function usersPanel (me: User): UsersPanel {
       const { revoked } = await api<{ revoked: number }>('DELETE', `admin/users/${user.id}/sessions`)
       notify(`Ended ${revoked} session${revoked === 1 ? '' : 's'} of ${user.email}.`)
       // Your own: this console's session went too, and the next request finds it gone.
-      await open(user.id)
+      await afterChange(user.id)
     } catch (err) {
       notify(`The sessions were not ended: ${(err as ApiError).message}`, 'error')
     }
@@ -192,6 +209,7 @@ export function usersPanel (me: User): UsersPanel {
       notify(`Deleted the account of ${user.email}; ${revoked} session${revoked === 1 ? '' : 's'} ended.`)
       result.replaceChildren(h('p', { class: 'muted' }, `${user.email} has no account any more.`))
       void listUsers()
+      changed()
     } catch (err) {
       const e = err as ApiError
       if (e instanceof SignedOutError) return
@@ -208,5 +226,5 @@ export function usersPanel (me: User): UsersPanel {
       listBody)),
     moreUsers, result)
   void listUsers()
-  return { element, open }
+  return { element, open, stop: () => clearTimeout(timer) }
 }

@@ -171,6 +171,16 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
 
   const database = databaseTarget(production, value('DATABASE_URL'), value('EMBEDDED_DATABASE_DIR'), env, warnings)
 
+  const consoleEnabled = value('CONSOLE_ENABLED')
+  const consoleHosts = value('CONSOLE_HOSTS')
+  // A value of only commas is a list someone meant to fill: "every host" must be said by leaving it empty.
+  if (consoleHosts.length === 0 && read('CONSOLE_HOSTS').trim() !== '') {
+    throw new ConfigError('CONSOLE_HOSTS', 'names no host: list the console\'s host names (ops.example.com), or leave it empty for any host')
+  }
+  if (production && consoleEnabled && consoleHosts.length === 0) {
+    warnings.push('CONSOLE_HOSTS is empty: the console trusts any Host name as its own origin (a DNS-rebinding page included); set it to the console\'s host names (docs/console.md#where-to-serve-it)')
+  }
+
   const cookieSecure = value('COOKIE_SECURE')
   // Browsers see https at the proxy even where TLS ends before Gatehouse: a production cookie is always Secure.
   if (production && !cookieSecure) throw new ConfigError('COOKIE_SECURE', 'must be true with NODE_ENV=production')
@@ -235,8 +245,8 @@ export function loadConfig (env: Env, options: LoadConfigOptions = {}): LoadedCo
       logLevel,
       logFormat: value('LOG_FORMAT'),
       corsOrigins,
-      consoleEnabled: value('CONSOLE_ENABLED'),
-      consoleHosts: value('CONSOLE_HOSTS'),
+      consoleEnabled,
+      consoleHosts,
       mail,
       requireVerifiedEmail,
     },

@@ -161,6 +161,7 @@ t.test('a bad value is one clear error naming the variable', async (t) => {
     [{ JWT_VERIFIED_CACHE_SIZE: '2000000' }, 'JWT_VERIFIED_CACHE_SIZE', /1000000/],
     [{ CONSOLE_HOSTS: 'ops.example.com,https://ops.example.com' }, 'CONSOLE_HOSTS', /has an entry that is not a host name with an optional port, such as ops.example.com or localhost:3000 \(got "https:\/\/ops.example.com"\)/],
     [{ CONSOLE_HOSTS: '*' }, 'CONSOLE_HOSTS', /got "\*"/],
+    [{ CONSOLE_HOSTS: ' , ,' }, 'CONSOLE_HOSTS', /names no host: list the console's host names \(ops.example.com\), or leave it empty for any host/],
     [{ CONSOLE_HOSTS: '*.example.com' }, 'CONSOLE_HOSTS', /got "\*.example.com"/],
     [{ CONSOLE_HOSTS: 'ops.example.com/console' }, 'CONSOLE_HOSTS', /got "ops.example.com\/console"/],
     [{ CONSOLE_HOSTS: 'ops.example.com.' }, 'CONSOLE_HOSTS', /got "ops.example.com."/],
@@ -193,7 +194,12 @@ t.test('production signs with EdDSA by default and requires its private key, in 
   const { config, warnings } = loadConfig({ ...production, JWT_PRIVATE_KEY: ED25519_PRIVATE })
   t.equal(config.jwt.algorithm, 'EdDSA', 'a fresh production deployment with default settings signs with EdDSA')
   t.same(config.jwt.previousSecrets, [], 'and holds no shared secret')
-  t.same(warnings, ['account mail is off (no SMTP_URL): password reset and email verification answer 404'], 'one line, and only about mail, which it has none of')
+  t.same(warnings, [
+    'CONSOLE_HOSTS is empty: the console trusts any Host name as its own origin (a DNS-rebinding page included); set it to the console\'s host names (docs/console.md#where-to-serve-it)',
+    'account mail is off (no SMTP_URL): password reset and email verification answer 404',
+  ], 'a line each about what it lacks: the console\'s host names and mail')
+  t.same(loadConfig({ ...production, JWT_PRIVATE_KEY: ED25519_PRIVATE, CONSOLE_HOSTS: 'ops.example.com' }).warnings, ['account mail is off (no SMTP_URL): password reset and email verification answer 404'], 'the console\'s hosts named')
+  t.same(loadConfig({ ...production, JWT_PRIVATE_KEY: ED25519_PRIVATE, CONSOLE_ENABLED: 'false' }).warnings, ['account mail is off (no SMTP_URL): password reset and email verification answer 404'], 'or no console')
 })
 
 t.test('moving from HS256: JWT_SECRET keeps verifying the tokens it signed, and signs nothing', async (t) => {
@@ -292,7 +298,7 @@ t.test('environment variables win over .env', async (t) => {
 })
 
 t.test('asymmetric keys: no JWT_SECRET needed, previous keys kept as public keys', async (t) => {
-  const { config, warnings } = loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://db.example/gh', JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: ED25519_PRIVATE, JWT_PREVIOUS_PUBLIC_KEYS: ED25519_PRIVATE })
+  const { config, warnings } = loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://db.example/gh', JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: ED25519_PRIVATE, JWT_PREVIOUS_PUBLIC_KEYS: ED25519_PRIVATE, CONSOLE_HOSTS: 'ops.example.com' })
   t.same(warnings.filter((warning) => !warning.startsWith('account mail')), [], 'no development secret is generated')
   t.equal(config.jwt.algorithm, 'EdDSA')
   t.same(config.jwt.previousPublicKeys, [ED25519_PUBLIC], 'a private key given as a previous key is reduced to its public half')

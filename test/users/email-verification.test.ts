@@ -88,7 +88,7 @@ t.test('development without SMTP: each mail is a file in MAIL_DIR, and a reset w
 })
 
 t.test('production: no SMTP means no mail, said once at start-up; files and a plain-http link are refused', async (t) => {
-  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://127.0.0.1/x', JWT_PRIVATE_KEY: TEST_JWT_PRIVATE_KEY, COOKIE_SECURE: 'true' }
+  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://127.0.0.1/x', JWT_PRIVATE_KEY: TEST_JWT_PRIVATE_KEY, COOKIE_SECURE: 'true', CONSOLE_HOSTS: 'ops.example.test' }
   const { config, warnings } = loadConfig(production)
   t.equal(config.mail.transport, null)
   t.match(warnings, [/account mail is off \(no SMTP_URL\): password reset and email verification answer 404/])
