@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { RedisClient } from '../redis/client.js'
+import { periodic } from './periodic.js'
 import type { Log } from '../shared/log.js'
 
 /** What the console's charts count, a minute at a time, across every instance. */
@@ -127,13 +128,10 @@ export function createActivity (redis: RedisClient, options: ActivityOptions): A
     counts.set(name, (counts.get(name) ?? 0) + n)
   }
 
-  let running: Promise<void> | null = null
-  const tick = () => {
+  const flushing = periodic(async () => {
     const minute = minuteOf(now())
-    running ??= Promise.all([flush(), minute === startMinute ? undefined : sampleIfDue(minute)]).then(() => {}).finally(() => { running = null })
-    return running
-  }
-  const timer = setInterval(() => { void tick() }, options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS).unref()
+    await Promise.all([flush(), minute === startMinute ? undefined : sampleIfDue(minute)])
+  }, options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS)
 
   return {
     count (name) {
@@ -160,8 +158,7 @@ export function createActivity (redis: RedisClient, options: ActivityOptions): A
     async close () {
       if (closed) return
       closed = true
-      clearInterval(timer)
-      await running
+      await flushing.stop()
       await flush()
     },
   }

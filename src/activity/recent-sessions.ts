@@ -1,5 +1,6 @@
 import type { RedisClient } from '../redis/client.js'
 import type { Log } from '../shared/log.js'
+import { periodic } from './periodic.js'
 
 /** How many sessions the shared list keeps: the console pages through these, most recently active first. */
 export const RECENT_SESSIONS_KEPT = 1000
@@ -96,9 +97,7 @@ export function createRecentSessions (redis: RedisClient, options: RecentSession
     endedSince.delete(name)
   }
 
-  let running: Promise<void> | null = null
-  const tick = () => (running ??= flush().finally(() => { running = null }))
-  const timer = setInterval(() => { void tick() }, options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS).unref()
+  const flushing = periodic(flush, options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS)
 
   return {
     seen: noteSeen,
@@ -109,7 +108,7 @@ export function createRecentSessions (redis: RedisClient, options: RecentSession
       if (endedSince.size < RECENT_SESSIONS_KEPT) endedSince.add(name)
     },
     async page (count, cursor) {
-      await tick()
+      await flushing.run()
       // Equal scores come in reverse order of their members: the page after the cursor's entry
       // goes on below its member among those of its score, then below its score.
       let ties = 0
@@ -138,8 +137,7 @@ export function createRecentSessions (redis: RedisClient, options: RecentSession
     async close () {
       if (closed) return
       closed = true
-      clearInterval(timer)
-      await running
+      await flushing.stop()
       await flush()
     },
   }
