@@ -1,9 +1,7 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import type { RecentCursor } from '../activity/recent-sessions.js'
-import { recentSessions, recentSessionsQuery } from '../schemas/sessions.js'
+import { RECENT_PAGE_DEFAULT, recentSessions, recentSessionsQuery } from '../schemas/sessions.js'
 import { orUnavailable } from '../shared/errors.js'
-
-const DEFAULT_PAGE = 50
 
 /**
  * Admin-only (routes/index.ts): "who is signed in now" for the console. The number of live
@@ -19,7 +17,7 @@ export const sessionsNowRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) =
     '/admin/sessions',
     { schema: { operationId: 'listRecentSessions', summary: 'How many sessions are live, and the most recently active', querystring: recentSessionsQuery, response: { 200: recentSessions } } },
     async (request) => {
-      const limit = request.query.limit === undefined ? DEFAULT_PAGE : Number(request.query.limit)
+      const limit = request.query.limit === undefined ? RECENT_PAGE_DEFAULT : Number(request.query.limit)
       const cursor = request.query.cursor === undefined ? undefined : parseCursor(request.query.cursor)
       const [count, page] = await Promise.all([
         // A failed count is a null headline, not a failed page.

@@ -2,6 +2,7 @@ import { ACTIVITY_MINUTES } from '../activity/activity.js'
 import { HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX } from '../sessions/console-feed.js'
 import { EVENT_ID_PATTERN } from '../sessions/event-feed.js'
 import { EVENT_REASONS, EVENT_TYPES } from '../sessions/events.js'
+import { pageLimit } from './common.js'
 
 /** What the ops console draws: GET /admin/activity, and the header GET /admin/events resumes with. */
 
@@ -45,7 +46,7 @@ export const eventHistoryQuery = {
   additionalProperties: false,
   properties: {
     before: { ...eventId, description: 'Rows older than this entry: the `next_before` of the page before (default: from the newest)' },
-    limit: { type: 'string', pattern: '^([1-9]|[1-9][0-9]|100)$', description: `Rows per page, 1 to ${HISTORY_LIMIT_MAX} (default ${HISTORY_LIMIT_DEFAULT})` },
+    limit: pageLimit('Rows', HISTORY_LIMIT_MAX, HISTORY_LIMIT_DEFAULT),
     ...filterProperties,
   },
 } as const

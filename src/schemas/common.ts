@@ -50,3 +50,12 @@ export const timestamp = { type: 'string', format: 'date-time' } as const
 
 /** A 204: no body. */
 export const noContent = { type: 'null', description: 'No content' } as const
+
+/**
+ * `?limit=` of a listing: 1 to 100 as a query string (no type coercion here). Every listing pages
+ * by at most 100; its own maximum is typed as that literal, so changing one fails here rather than
+ * leaving the pattern to say something else.
+ */
+export function pageLimit (items: string, max: 100, fallback: number) {
+  return { type: 'string', pattern: '^([1-9]|[1-9][0-9]|100)$', description: `${items} per page, 1 to ${max} (default ${fallback})` } as const
+}

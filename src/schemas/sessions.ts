@@ -2,7 +2,7 @@ import type { FromSchema } from 'json-schema-to-ts'
 import { MAX_DEVICE_LABEL_LENGTH } from '../http/device-label.js'
 import { SESSION_CURSOR_PATTERN, SESSION_PAGE_MAX } from '../sessions/store.js'
 import { NO_CONTROL_CHARACTERS } from '../shared/email.js'
-import { timestamp, user } from './common.js'
+import { pageLimit, timestamp, user } from './common.js'
 
 /**
  * A label a user recognises a session by ("ios", "MyApp 1.2.3+45 (Android 14, Pixel 8)"...). Any
@@ -106,7 +106,7 @@ export const sessionPageQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    limit: { type: 'string', pattern: '^([1-9]|[1-9][0-9]|100)$', description: `Sessions per page, 1 to ${SESSION_PAGE_MAX} (default ${SESSION_PAGE_MAX})` },
+    limit: pageLimit('Sessions', SESSION_PAGE_MAX, SESSION_PAGE_MAX),
     cursor: { type: 'string', pattern: SESSION_CURSOR_PATTERN, description: 'The `next_cursor` of the page before' },
   },
 } as const
@@ -136,12 +136,13 @@ export type SessionPageQuery = FromSchema<typeof sessionPageQuery>
 /** `<ms>.<user_id>.<session id>`: the last entry of the page before (GET /admin/sessions). */
 export const RECENT_CURSOR_PATTERN = '^\\d{1,15}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\\.[A-Za-z0-9_-]{22}$'
 export const RECENT_PAGE_MAX = 100
+export const RECENT_PAGE_DEFAULT = 50
 
 export const recentSessionsQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    limit: { type: 'string', pattern: '^([1-9]|[1-9][0-9]|100)$', description: `Sessions per page, 1 to ${RECENT_PAGE_MAX} (default 50)` },
+    limit: pageLimit('Sessions', RECENT_PAGE_MAX, RECENT_PAGE_DEFAULT),
     cursor: { type: 'string', pattern: RECENT_CURSOR_PATTERN, description: 'The `next_cursor` of the page before' },
   },
 } as const

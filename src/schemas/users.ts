@@ -6,7 +6,7 @@ import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from '../users/passwords.js'
 import { ROLES } from '../users/roles.js'
 import { CONTAINS_MIN_LENGTH, USER_CURSOR_PATTERN, USER_PAGE_DEFAULT, USER_PAGE_MAX } from '../users/user-list.js'
 import { SUMMARY_READ } from '../sessions/store.js'
-import { user } from './common.js'
+import { pageLimit, user } from './common.js'
 import { clientLabel, loginResponse, sessionClock } from './sessions.js'
 
 /**
@@ -109,7 +109,7 @@ export const userSearchQuery = {
       description: `Search: users whose email contains this text (trimmed, any case; \`%\` and \`_\` are only characters). Under ${CONTAINS_MIN_LENGTH} characters, only emails that start with it (a search anywhere needs ${CONTAINS_MIN_LENGTH}). Printable ASCII only, as emails are; empty: the whole list`,
     },
     cursor: { type: 'string', pattern: USER_CURSOR_PATTERN, description: 'The `next_cursor` of the page before, as it came' },
-    limit: { type: 'string', pattern: '^([1-9]|[1-9][0-9]|100)$', description: `Users per page, 1 to ${USER_PAGE_MAX} (default ${USER_PAGE_DEFAULT})` },
+    limit: pageLimit('Users', USER_PAGE_MAX, USER_PAGE_DEFAULT),
   },
 } as const
 

@@ -172,5 +172,7 @@ t.test('an error response many operations share is written once', async (t) => {
   t.same(served.paths['/sessions']!.get!.responses['401'], served.paths['/me']!.get!.responses['401'])
   const texts = Object.values(shared).map((response) => JSON.stringify(response))
   t.equal(new Set(texts).size, texts.length, 'no two shared responses alike')
-  t.ok(JSON.stringify(served).length < 80_000, `the document is ${JSON.stringify(served).length} bytes`)
+  // About 83 KB with the console's user list, sessions now and event history (no route above 10 KB):
+  // an error response written into each operation again would take it well past this.
+  t.ok(JSON.stringify(served).length < 90_000, `the document is ${JSON.stringify(served).length} bytes`)
 })
