@@ -183,7 +183,7 @@ export const recentSessions = {
         },
       },
     },
-    next_cursor: { type: ['string', 'null'], description: 'null on the last page; otherwise pass it back as `cursor`' },
+    next_cursor: { type: ['string', 'null'], description: 'null on the last page; otherwise pass it back as `cursor`. Opaque: it names a place in the list (which may be a session that has ended since), not a session to act on' },
   },
 } as const
 
