@@ -26,6 +26,8 @@ export interface SseLimits {
   unreadMs: number
   /** Or as soon as this much waits to be sent. */
   maxUnsentBytes: number
+  /** A writer that has more waits (room()) while this much waits: a burst goes out as fast as the client reads it. */
+  softUnsentBytes: number
   /** A comment is sent this often, so that proxies do not close a quiet stream. */
   keepAliveMs: number
 }
@@ -37,6 +39,7 @@ export const SSE_LIMITS: SseLimits = {
   maxAgeMs: 15 * 60_000,
   unreadMs: 30_000,
   maxUnsentBytes: 256 * 1024,
+  softUnsentBytes: 64 * 1024,
   keepAliveMs: 15_000,
 }
 
@@ -57,6 +60,12 @@ export interface SseStream {
   abort(): void
   /** Called once when it ends, however it ends. */
   onEnd(listener: () => void): void
+  /**
+   * Resolves once little waits to be sent (softUnsentBytes), or the stream has ended: a writer with
+   * a burst to send waits for it between sends, so the burst is paced by the client rather than
+   * cut off by maxUnsentBytes. A client that stops reading is ended by the unread check.
+   */
+  room(): Promise<void>
   /** Answers the request with the stream (after `retry:`), once the route has what to open it with. */
   answer(): FastifyReply
 }
@@ -71,6 +80,8 @@ export interface SseStreams {
   closeAll(): void
 }
 
+/** How often a writer waiting for room looks again. */
+const ROOM_CHECK_MS = 25
 /** EventSource reconnects this long after a stream ends, sending the last id it saw. */
 const RETRY_MS = 5_000
 
@@ -169,6 +180,21 @@ export function createSseStreams (limits: SseLimits): SseStreams {
         onEnd (listener) {
           if (ended) listener()
           else listeners.push(listener)
+        },
+        room () {
+          if (ended || waiting() < limits.softUnsentBytes) return Promise.resolve()
+          return new Promise<void>((resolve) => {
+            // Polled: the bytes wait in two places (this stream and the socket), and neither's
+            // 'drain' says when their sum is low.
+            const check = setInterval(() => {
+              if (ended || waiting() < limits.softUnsentBytes) done()
+            }, ROOM_CHECK_MS)
+            const done = () => {
+              clearInterval(check)
+              resolve()
+            }
+            listeners.push(done)
+          })
         },
         answer () {
           if (!answered && !ended) {

@@ -9,12 +9,17 @@ const POLL_INTERVAL_MS = 1_000
 /** How often a stream checks that its session is still live (between its reconnects, see http/sse.ts max age). */
 const RECHECK_INTERVAL_MS = 15_000
 
+/** Rows written between two waits for room: a turn can hold thousands (a burst of sign-ins). */
+const ROWS_PER_WRITE = 100
+
 /** Where the rows go (an http/sse.ts stream). */
 export interface RowSink {
   readonly ended: boolean
   send(event: string, data: unknown, id?: string): void
   end(): void
   onEnd(listener: () => void): void
+  /** Resolves when the client has read most of what was sent (or the stream ended). */
+  room(): Promise<void>
 }
 
 export interface FollowOptions {
@@ -48,15 +53,21 @@ export async function openFollow (feed: ConsoleFeed, options: FollowOptions): Pr
       sink.send('signed-out', {})
       sink.end()
     }
-    const sendRows = (rows: EventRow[]) => {
-      for (const row of rows) sink.send('session', row, row.id)
+    // Paced by the client: a turn of thousands of rows goes out as fast as it reads them, not in
+    // one write that would outgrow what a stream may hold unsent.
+    const sendRows = async (rows: EventRow[]) => {
+      for (let i = 0; i < rows.length && !sink.ended; i++) {
+        if (i > 0 && i % ROWS_PER_WRITE === 0) await sink.room()
+        sink.send('session', rows[i], rows[i]!.id)
+      }
     }
     const poll = async () => {
       try {
         const turn = await feed.turn(cursor, filter, endsOwnSession)
         if (sink.ended) return
         cursor = turn.cursor
-        sendRows(turn.rows)
+        await sendRows(turn.rows)
+        if (sink.ended) return
         // The caller's own session ending goes by in the feed: no need to wait for the next check.
         if (turn.stopped) return signedOut()
         if (Date.now() >= nextCheck) {
@@ -72,7 +83,8 @@ export async function openFollow (feed: ConsoleFeed, options: FollowOptions): Pr
 
     // Its list no longer joins up with these: the client starts it afresh.
     if (opening.restart) sink.send('restart', {})
-    sendRows(opening.rows)
+    // At most EVENT_BACKLOG rows: one write.
+    void sendRows(opening.rows)
     if (opening.stopped) return signedOut()
     if (!sink.ended) timer = setTimeout(() => { void poll() }, opening.more ? 0 : POLL_INTERVAL_MS)
   }

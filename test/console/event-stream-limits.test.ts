@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import { type IncomingMessage, request } from 'node:http'
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import type { SseLimits } from '../../src/http/sse.js'
 import { SSE_LIMITS } from '../../src/http/sse.js'
@@ -98,4 +99,26 @@ t.test('a stream whose client stopped reading is ended once its waiting bytes ha
   // Reading again, the client gets what was sent, then the end.
   response.resume()
   t.ok(await eventually(10_000, () => closed), 'and the client, once it reads again, finds it closed')
+})
+
+t.test('a burst of 3,000 rows that do not collapse (a morning of sign-ins) reaches a reading client whole: paced, not cut off', async (t) => {
+  const ctx = await buildTestApp(t, {}, { logger: false })
+  await ctx.app.listen({ host: '127.0.0.1', port: 0 })
+  const base = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}`
+  const admin = await newAdmin(ctx)
+  const stream = await openEventStream(`${base}/admin/events?type=created`, { authorization: `Token token=${admin.token}` })
+  t.teardown(stream.close)
+  const opened = stream.messages.filter((m) => m.event === 'session').length
+  // 3,000 sign-ins of different users, about 1 MB of rows: four times what a stream may hold unsent.
+  const key = `${ctx.config.redisKeyPrefix}events`
+  const pipeline = ctx.redis.pipeline()
+  for (let i = 0; i < 3000; i++) pipeline.xadd(key, '*', 'v', '1', 'type', 'created', 'session_id', String(i).padStart(22, 'A'), 'user_id', randomUUID(), 'reason', '', 'client', 'x'.repeat(64))
+  await pipeline.exec()
+  let ended = false
+  void stream.ended.then(() => { ended = true })
+  await eventually(30_000, () => ended || stream.messages.filter((m) => m.event === 'session').length >= opened + 3000)
+  const ids = stream.messages.filter((m) => m.event === 'session').slice(opened).map((m) => (JSON.parse(m.data) as { session_id: string }).session_id)
+  t.equal(new Set(ids).size, 3000, 'every one, once')
+  t.equal(ids[2999], String(2999).padStart(22, 'A'), 'in order')
+  t.notOk(ended, 'and the stream is still open')
 })
