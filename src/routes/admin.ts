@@ -31,7 +31,7 @@ export const adminRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
       schema: {
         operationId: 'findUsers',
         summary: 'List users, search them by part of the email, or find one by exact email',
-        description: `Newest first, a page at a time (\`next_cursor\`). \`q\`: emails that contain the text; under ${CONTAINS_MIN_LENGTH} characters, emails that start with it. \`email\`: the one user with exactly this email (any case), not with the others. Each user with \`live_sessions\` and \`last_seen_at\` (docs/api.md).`,
+        description: `Newest first, a page at a time (\`next_cursor\`). \`q\`: emails that contain the text; without ${CONTAINS_MIN_LENGTH} letters or digits in a row, emails that start with it. \`email\`: the one user with exactly this email (any case), not with the others. Each user with \`live_sessions\` and \`last_seen_at\` (docs/api.md).`,
         querystring: userSearchQuery,
         response: { 200: userList, ...failures('unavailable') },
       },

@@ -106,7 +106,7 @@ export const userSearchQuery = {
       type: 'string',
       maxLength: 254,
       pattern: '^[\\u0020-\\u007E]*$',
-      description: `Search: users whose email contains this text (trimmed, any case; \`%\` and \`_\` are only characters). Under ${CONTAINS_MIN_LENGTH} characters, only emails that start with it (a search anywhere needs ${CONTAINS_MIN_LENGTH}). Printable ASCII only, as emails are; empty: the whole list`,
+      description: `Search: users whose email contains this text (trimmed, any case; \`%\` and \`_\` are only characters). Without ${CONTAINS_MIN_LENGTH} letters or digits in a row (\`bo\`, \`...\`), only emails that start with it: a search anywhere needs them. A search most emails match (\`com@\`) may be refused (400, type more) rather than run long. Printable ASCII only, as emails are; empty: the whole list`,
     },
     cursor: { type: 'string', pattern: USER_CURSOR_PATTERN, description: 'The `next_cursor` of the page before, as it came' },
     limit: pageLimit('Users', USER_PAGE_MAX, USER_PAGE_DEFAULT),

@@ -51,16 +51,29 @@ function emailPattern (query: string | undefined): string | null {
   const text = normaliseEmail(query ?? '')
   if (text === '') return null
   const escaped = escapeLike(text)
-  return text.length >= CONTAINS_MIN_LENGTH ? `%${escaped}%` : `${escaped}%`
+  // Trigrams are made of letters and digits: a query without three in a row (`...`, `@.@`) gives
+  // the index nothing to look up, and would read every row. It is searched at the start only.
+  return CONTAINS_RUN.test(text) ? `%${escaped}%` : `${escaped}%`
 }
+const CONTAINS_RUN = new RegExp(`[a-z0-9]{${CONTAINS_MIN_LENGTH}}`)
+
+/**
+ * The most a search's second query (every match, through the search indexes) may run. A query most
+ * emails match (`com@`: every `.com` address holds the trigram `com`) would read a large part of a
+ * large table, on the database every login needs: it is stopped, and the admin asked to type more.
+ */
+export const SEARCH_TIMEOUT_MS = 500
+/** The latest instant a cursor may name: year 9999, the last PostgreSQL's timestamp and an ISO date both write plainly. */
+const LATEST_CURSOR_MS = 253402300799999
 
 /** A cursor the API did not write is a 400 (the route's schema checks the same pattern first). */
 function parseCursor (cursor: string): { createdAt: string; id: string } {
   const malformed = () => errors.badRequest('The cursor is malformed: pass back a next_cursor as it came')
   if (!userCursor.test(cursor)) throw malformed()
   const dot = cursor.indexOf('.')
-  const at = new Date(Number(cursor.slice(0, dot)))
-  if (Number.isNaN(at.getTime())) throw malformed()
+  const ms = Number(cursor.slice(0, dot))
+  if (ms > LATEST_CURSOR_MS) throw malformed()
+  const at = new Date(ms)
   return { createdAt: at.toISOString(), id: cursor.slice(dot + 1) }
 }
 
@@ -106,6 +119,12 @@ SELECT ${COLUMNS} FROM matched ${NEWEST_FIRST} LIMIT ${rows}`,
   }
 }
 
+/** PostgreSQL's query_canceled (57014): here, the search's statement_timeout. */
+export function statementTimedOut (err: unknown): boolean {
+  const text = `${(err as { code?: unknown }).code ?? ''} ${JSON.stringify((err as { meta?: unknown }).meta ?? '')} ${(err as Error).message ?? ''}`
+  return text.includes('57014') || /statement timeout/i.test(text)
+}
+
 interface ListedRow {
   id: string
   email: string
@@ -119,8 +138,19 @@ export async function listUsers (db: Database, request: UserListRequest): Promis
   const { recent, all } = userPageQueries(request)
   const size = pageSize(request.limit)
   const rows = await orUnavailable('postgres', async () => {
-    const first = recent && await db.$queryRaw<ListedRow[]>(recent)
-    return first && first.length > size ? first : await db.$queryRaw<ListedRow[]>(all)
+    if (!recent) return db.$queryRaw<ListedRow[]>(all)
+    const first = await db.$queryRaw<ListedRow[]>(recent)
+    if (first.length > size) return first
+    try {
+      const [, matches] = await db.$transaction([
+        db.$queryRaw`SELECT set_config('statement_timeout', ${String(SEARCH_TIMEOUT_MS)}, true)`,
+        db.$queryRaw<ListedRow[]>(all),
+      ])
+      return matches
+    } catch (err) {
+      if (statementTimedOut(err)) throw errors.badRequest(`Too many emails match "${request.query?.trim()}" to list them quickly: type more of it`)
+      throw err
+    }
   })
   const page = rows.slice(0, size)
   const last = page.at(-1)

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { SUMMARY_READ } from '../../src/sessions/store.js'
+import { statementTimedOut } from '../../src/users/user-list.js'
 import { addSessions, buildTestApp, storeOf, type TestContext } from '../helpers/app.js'
 import { uniqueId } from '../helpers/config.js'
 import { sql } from '../helpers/db.js'
@@ -123,6 +124,25 @@ t.test('search: anywhere in the email from 3 characters, at its start below; in 
   const ours = (emails: string[]) => emails.filter((email) => email.endsWith(start.email.slice(start.email.indexOf('@'))))
   t.same(ours(await found('}{')), [start.email], 'two characters: emails that start with them, not those that hold them')
   t.same(await found(`}{${m}`), [start.email, inside.email].sort(), 'three or more: anywhere')
+  // Trigrams are of letters and digits: a query with no three in a row is looked for at the start only.
+  const dotted = await userWith(ctx, `}{.${m}`)
+  await userWith(ctx, `a}{.${m}`)
+  t.same(ours(await found('}{.')), [dotted.email], 'three characters but no three letters or digits: the start only')
+})
+
+t.test('a search too broad to list quickly is stopped by PostgreSQL and refused, rather than left to run', async (t) => {
+  const { ctx } = await admin(t)
+  // The error the search's statement_timeout raises, from a real PostgreSQL, is the one recognised.
+  const slow = ctx.app.db.$transaction([
+    ctx.app.db.$queryRaw`SELECT set_config('statement_timeout', '50', true)`,
+    ctx.app.db.$queryRaw`SELECT pg_sleep(1)`,
+  ])
+  const err = await slow.then(() => null, (e: unknown) => e)
+  t.ok(err, 'the statement was stopped')
+  t.ok(statementTimedOut(err), `and recognised: ${(err as Error).message.split('\n')[0]}`)
+  t.notOk(statementTimedOut(new Error('connection refused')), 'another failure is not')
+  // The setting was the transaction's own: the next query on the pool runs unbounded as before.
+  t.same(await ctx.app.db.$queryRaw`SELECT current_setting('statement_timeout') AS timeout`, [{ timeout: '0' }])
 })
 
 t.test('search: %, _ and \\ are only characters', async (t) => {
@@ -154,6 +174,7 @@ t.test('bad input is a 400: characters no email has, too long, a bad cursor or l
     ['cursor=1700000000000.not-a-uuid', 'a cursor without a user id'],
     ['cursor=1700000000000.0B7C4B5A-1111-4222-8333-944445555666', 'a cursor in upper case'],
     ['cursor=1234567890123456.0b7c4b5a-1111-4222-8333-944445555666', 'a cursor out of range'],
+    ['cursor=253402300800000.0b7c4b5a-1111-4222-8333-944445555666', 'a cursor past the year 9999, which PostgreSQL would refuse'],
     ['limit=0', 'limit 0'],
     ['limit=101', 'limit over 100'],
     ['limit=1.5', 'a limit that is not whole'],
