@@ -51,6 +51,8 @@ export interface ConsoleFeed {
   turn(cursor: string, filter: RowFilter, stopAt?: (event: FeedEvent) => boolean): Promise<Turn>
   /** Rows older than `before` (default: from the newest), newest first; `newest` is the newest entry the stream holds now (null: none). */
   history(page: { before?: string; limit: number; filter: RowFilter }): Promise<HistoryPage & { newest: string | null }>
+  /** The newest entry's id (null: the stream is empty). */
+  newest(): Promise<string | null>
 }
 
 /**
@@ -61,6 +63,9 @@ export function createConsoleFeed (feed: EventFeed, emails: EmailsOf): ConsoleFe
   const finish = async (drafts: RowDraft[]) => withEmails(drafts, await emails(drafts.map((row) => row.user_id)))
 
   return {
+    async newest () {
+      return (await feed.latest(1))[0]?.id ?? null
+    },
     async turn (cursor, filter, stopAt) {
       const drafts: RowDraft[] = []
       let more = false

@@ -43,6 +43,8 @@ export function createEventFeed (redis: RedisClient, keyPrefix: string): EventFe
       return (await redis.xrange(key, `(${id}`, '+', 'COUNT', count)).map(feedEvent)
     },
     async before (id, count) {
+      // Nothing is older than the first id there can be (and Redis refuses the range).
+      if (id === '0-0') return []
       return (await redis.xrevrange(key, id === null ? '+' : `(${id}`, '-', 'COUNT', count)).map(feedEvent)
     },
     async oldest () {

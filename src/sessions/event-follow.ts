@@ -92,11 +92,24 @@ export async function openFollow (feed: ConsoleFeed, options: FollowOptions): Pr
 
 /** The latest EVENT_BACKLOG rows, or those after `resumeAfter` if one turn reaches the newest with no more than that. */
 async function openWith (feed: ConsoleFeed, filter: RowFilter, resumeAfter: string | undefined, stopAt: (event: FeedEvent) => boolean): Promise<Turn & { restart: boolean }> {
-  if (resumeAfter !== undefined) {
+  if (resumeAfter !== undefined && !(await isAhead(feed, resumeAfter))) {
     const turn = await feed.turn(resumeAfter, filter, stopAt)
     if (!turn.more && turn.rows.length <= EVENT_BACKLOG) return { ...turn, restart: false }
   }
   // Too far behind to catch up (a laptop back from sleep), or a new stream: the latest.
   const page = await feed.history({ limit: EVENT_BACKLOG, filter })
   return { rows: page.events.reverse(), cursor: page.newest ?? resumeAfter ?? '0-0', more: false, stopped: false, restart: resumeAfter !== undefined }
+}
+
+/**
+ * A Last-Event-ID past the stream's newest entry (a tampered one, or a stream deleted and written
+ * again by a clock that runs behind): resuming from it would show nothing until Redis' clock passed
+ * it. The stream starts afresh instead.
+ */
+async function isAhead (feed: ConsoleFeed, id: string): Promise<boolean> {
+  const newest = await feed.newest()
+  if (newest === null) return true
+  const [ms, seq] = id.split('-').map(BigInt) as [bigint, bigint]
+  const [newestMs, newestSeq] = newest.split('-').map(BigInt) as [bigint, bigint]
+  return ms > newestMs || (ms === newestMs && seq > newestSeq)
 }
