@@ -73,6 +73,20 @@ t.test('entries name the session\'s client where the writer knows it without ano
   t.equal(swept.find((e) => e.session_id === jti(laptop))?.client, 'Firefox on Linux', 'revoked (a revoke-all\'s sweep): read by the sweep')
 })
 
+t.test('an `expired` entry a request finds (idle past a TTL shortened since) names the client too', async (t) => {
+  const ctx = await buildTestApp(t)
+  const admin = await newAdmin(ctx)
+  const { email, user } = await newSession(ctx)
+  const res = await ctx.app.inject({ method: 'POST', url: '/sessions', payload: { email, password: PASSWORD, client: 'Watch' } })
+  const token = res.json().token as string
+  // Ops shorten the TTL under the session: idle for longer than the new one, it ends at its next request.
+  t.equal((await call(ctx.app, 'PUT', '/admin/settings/session-ttl', admin.token, { ttl_seconds: 1 })).statusCode, 200)
+  await sleep(1200)
+  t.match((await call(ctx.app, 'GET', '/me', token)).json(), { error: 'session_expired', reason: 'idle' })
+  const expired = (await streamEvents(ctx)).filter((e) => e.user_id === user.id && e.type === 'expired')
+  t.match(expired, [{ session_id: jti(token), reason: 'idle', client: 'Watch' }], 'read by the script that ends it, in that one case')
+})
+
 t.test('the stream is capped (MAXLEN ~)', async (t) => {
   const ctx = await buildTestApp(t, { EVENTS_MAX_LENGTH: '1000' })
   const { email } = await newSession(ctx)

@@ -34,7 +34,7 @@
 --- @include "session-state"
 --- @include "user-index"
 
-local f, pttl = read_session(KEYS[1], {'role', 'email', 'user_created_at', 'email_verified_at', 'client'})
+local f, pttl = read_session(KEYS[1], {'role', 'email', 'user_created_at', 'email_verified_at'})
 local policy = policy_arg(ARGV[3])
 
 -- When the user confirmed the email: as the login recorded it, else a confirmation made since
@@ -52,10 +52,12 @@ end
 if state then
   -- Past its absolute lifetime, or idle for longer than the TTL in force now (which ops may have
   -- shortened since the key's expiry was set): end it now rather than wait for the key to expire.
+  -- Its client is read only here, for the `expired` event: every other request goes without it.
+  local client = redis.call('HGET', KEYS[1], 'client') or ''
   redis.call('DEL', KEYS[1], KEYS[3])
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[6], ARGV[1])
-  return {'ended', state, f[11] or ''}
+  return {'ended', state, client}
 end
 
 -- Written at most once a second per session (docs/session-contract.md, "last_seen_at"): a request
