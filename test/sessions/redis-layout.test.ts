@@ -77,7 +77,7 @@ t.test('a session is one Redis hash plus an entry in its user index, exactly as 
   t.equal(await ctx.redis.get(owner), user.id, 'the owner key names the user')
   t.equal(await ctx.redis.pexpiretime(owner), Number(hash.max_expires_at) + 3600_000, 'and outlives the absolute end by an hour')
   const [[, fields]] = (await ctx.redis.xrange(events, '-', '+')) as [string, string[]][] as [[string, string[]]]
-  t.same(fields, ['v', '1', 'type', 'created', 'session_id', claims.jti, 'user_id', user.id, 'reason', ''], 'a created event')
+  t.same(fields, ['v', '1', 'type', 'created', 'session_id', claims.jti, 'user_id', user.id, 'reason', '', 'client', 'ios'], 'a created event, naming the client the login gave')
 
   t.equal((await me(ctx.app, `Token token=${token}`)).statusCode, 200)
   t.same(Object.keys(await ctx.redis.hgetall(key)).sort(), Object.keys(hash).sort(), 'a touch adds no field')
