@@ -1,7 +1,9 @@
+import { SESSION_ID_PATTERN } from '@gatehouse/session-reader/token'
 import type { FromSchema } from 'json-schema-to-ts'
 import { MAX_DEVICE_LABEL_LENGTH } from '../http/device-label.js'
 import { SESSION_CURSOR_PATTERN, SESSION_PAGE_MAX } from '../sessions/store.js'
 import { NO_CONTROL_CHARACTERS } from '../shared/email.js'
+import { unanchored, USER_ID_PATTERN } from '../shared/user-id.js'
 import { pageLimit, timestamp, user } from './common.js'
 
 /**
@@ -134,7 +136,7 @@ export const revokeAllQuery = {
 export type SessionPageQuery = FromSchema<typeof sessionPageQuery>
 
 /** `<ms>.<user_id>.<session id>`: the last entry of the page before (GET /admin/sessions). */
-export const RECENT_CURSOR_PATTERN = '^\\d{1,15}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\\.[A-Za-z0-9_-]{22}$'
+export const RECENT_CURSOR_PATTERN = `^\\d{1,15}\\.${unanchored(USER_ID_PATTERN)}\\.${unanchored(SESSION_ID_PATTERN.source)}$`
 export const RECENT_PAGE_MAX = 100
 export const RECENT_PAGE_DEFAULT = 50
 

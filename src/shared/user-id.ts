@@ -8,3 +8,6 @@
  */
 export { USER_ID_PATTERN } from '@gatehouse/session-reader/constants'
 export { isUserId } from '@gatehouse/session-reader/token'
+
+/** A whole-string pattern (`^…$`) as a part of a longer one, e.g. a cursor that holds a user id. */
+export const unanchored = (pattern: string) => pattern.replace(/^\^/, '').replace(/\$$/, '')

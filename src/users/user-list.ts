@@ -2,6 +2,7 @@ import { Prisma } from '../generated/prisma/client.js'
 import type { Database } from '../db/prisma.js'
 import { normaliseEmail } from '../shared/email.js'
 import { errors, orUnavailable } from '../shared/errors.js'
+import { unanchored, USER_ID_PATTERN } from '../shared/user-id.js'
 import type { PublicUser } from './repository.js'
 import type { Role } from './roles.js'
 
@@ -23,7 +24,7 @@ export const CONTAINS_MIN_LENGTH = 3
  * API's check, so a malformed cursor is a 400 before anything runs. At most 15 digits: every such
  * instant is one PostgreSQL and Date both hold.
  */
-export const USER_CURSOR_PATTERN = '^[0-9]{1,15}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+export const USER_CURSOR_PATTERN = `^[0-9]{1,15}\\.${unanchored(USER_ID_PATTERN)}$`
 const userCursor = new RegExp(USER_CURSOR_PATTERN)
 
 export interface UserListRequest {
