@@ -13,7 +13,7 @@ const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 100_000)
 const BYSTANDER_CONNECTIONS = 10
 const CALM_SECONDS = 5
 
-// The heavy user's sessions, written as create-session.lua writes a login's (layout 3, with the
+// The heavy user's sessions, written as create-session-n.lua writes a login's (layout 3, with the
 // hash field `generation`), 10,000 per call: 100,000 round trips would take minutes.
 const FILL = `
 local prefix, user, from, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])

@@ -66,7 +66,7 @@ export function createAccountRecovery ({ users, passwords, throttles, sessions, 
       const verified = await throttles.tokenAttempt(ip, () => tokens.verifyEmail(token), onQuota)
       if (verified === null) throw errors.invalidVerificationToken()
       try {
-        // For the sessions from before, which recorded '' at login (touch-session.lua reads it for them).
+        // For the sessions from before, which recorded '' at login (touch-session-6.lua reads it for them).
         await sessions.markEmailVerified(verified.userId, verified.verifiedAt)
       } catch (err) {
         // The confirmation itself is done and the token used up: the answer is still 204. Sessions

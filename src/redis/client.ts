@@ -2,9 +2,6 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { Log } from '../shared/log.js'
 import type { RedisTarget } from '../config/index.js'
 
-/** The session scripts called with their number of keys first (sessions/scripts/index.ts). */
-export const VARIABLE_KEY_SCRIPTS = ['createSession', 'endRevokedSessions', 'listSessions'] as const
-
 /** One server, a Sentinel-managed primary (both a `Redis`) or a Cluster: every caller takes either. */
 export type RedisClient = Redis | Cluster
 
@@ -35,10 +32,8 @@ export function createRedisClient ({ target, commandTimeoutMs, logger }: RedisCl
     // error and timeout. A write(2) per command was the largest cost of GET /me in the profile
     // (docs/performance.md). A Cluster batches per node.
     enableAutoPipelining: true,
-    // A Cluster groups auto-pipelined commands by the slot of their first argument, which for
-    // these scripts is their key count, not a key (redis/ioredis#2109): the batch would mix slots
-    // and fail. They are sent on their own: logins, revoke-alls and listings, never the hot path.
-    autoPipeliningIgnoredCommands: [...VARIABLE_KEY_SCRIPTS],
+    // Scripts whose first argument is not a key keep themselves out of it when they are defined
+    // (autoPipeliningIgnoredCommands: sessions/scripts/index.ts).
   }
   const connection: RedisOptions = {
     maxRetriesPerRequest: 0,

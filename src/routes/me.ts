@@ -12,7 +12,7 @@ const iso = (ms: number) => new Date(ms).toISOString()
 export const meRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   const { accounts, sessionCookies: cookies } = app
   // Served from what authenticate's touch has just read: one Redis round trip in all, a
-  // confirmation of the email made after the login included (touch-session.lua).
+  // confirmation of the email made after the login included (touch-session-6.lua).
   app.get('/me', { schema: { operationId: 'getMe', summary: 'The signed-in user (the session slides)', response: { 200: userResponse } } }, async (request) => {
     const { userId, email, role, userCreatedAt, emailVerifiedAt } = requireAuth(request)
     const verifiedAt = emailVerifiedAt > 0 ? iso(emailVerifiedAt) : null

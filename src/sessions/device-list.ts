@@ -13,7 +13,7 @@ export interface DevicePageRequest {
   policy: SessionPolicy
 }
 
-/** How many index entries one created-gaps.lua call reads, and how many ids it hands to one list-sessions.lua call. */
+/** How many index entries one created-gaps-2.lua call reads, and how many ids it hands to one list-sessions-n.lua call. */
 const GAP_READ = 500
 const GAP_IDS = 100
 /** How many times one page reads on past sessions that only their hashes show ended (each read bounded). */
@@ -32,20 +32,20 @@ const TOP = '9999999999999999'
  * is stable: a session used, or a login made, between two page requests neither moves an entry nor
  * shifts a later page. The caller's own session, when given, leads the first page and is left out
  * wherever else it would fall. `next` is null when no live session follows the page
- * (created-page.lua says how far that is checked).
+ * (created-page-2.lua says how far that is checked).
  */
 export async function devicePage (scripts: SessionScripts, userId: string, request: DevicePageRequest): Promise<SessionPage> {
   const { size, current, policy } = request
   const [score = '', id = ''] = request.after?.split('.') ?? []
   const after: IndexEntry | undefined = request.after === undefined ? undefined : { score, id }
-  // The caller's own session leads the first page (when it is live: list-sessions.lua says).
+  // The caller's own session leads the first page (when it is live: list-sessions-n.lua says).
   const lead = after === undefined ? current : undefined
   const want = lead === undefined ? size : size - 1
   const read = (limit: number, from: IndexEntry | undefined) => scripts.createdPage({ userId, limit, after: from, skip: current })
 
-  // created-page.lua knows what the indexes know; only the hashes know a session a revoke-all or
+  // created-page-2.lua knows what the indexes know; only the hashes know a session a revoke-all or
   // ops' ending of its client has ended (their keys wait for the sweep, or their expiry). So the
-  // page is read one entry longer than it shows, and the hashes decide (list-sessions.lua): a
+  // page is read one entry longer than it shows, and the hashes decide (list-sessions-n.lua): a
   // live one past the page means another page follows; ended ones are passed over, reading on, a
   // bounded number of times, so that neither a short page nor an empty last page comes of them.
   const taken: SessionInfo[] = []
@@ -83,8 +83,8 @@ export async function devicePage (scripts: SessionScripts, userId: string, reque
 
 /**
  * Sessions written by a release before the creation index (or by one still running during a
- * rolling update) are only in the user's index: the listing adds them, found by created-gaps.lua a
- * stretch at a time, through list-sessions.lua, which reads each one's created_at from its hash.
+ * rolling update) are only in the user's index: the listing adds them, found by created-gaps-2.lua a
+ * stretch at a time, through list-sessions-n.lua, which reads each one's created_at from its hash.
  * Only while the index holds more entries than the creation index (`missing`, an O(1) count each
  * listing makes): once per user, in practice. Every call is bounded; the walk as a whole stops at
  * CATCH_UP_BUDGET_MS, and the next listing goes on with it (a user with many thousands of such

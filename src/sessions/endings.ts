@@ -23,7 +23,7 @@ export const causeOf = (reason: RevokeReason): RevokedCause => CAUSE_OF[reason]
 
 const REASONS = new Set<string>(ENDED_REASONS)
 
-/** why-ended.lua's answer; a stored cause Gatehouse does not know (written by hand) is left out. */
+/** why-ended-4.lua's answer; a stored cause Gatehouse does not know (written by hand) is left out. */
 export function endingOf (reason: string, cause: string): SessionEnding {
   if (!REASONS.has(reason)) return { reason: 'idle' }
   return reason === 'revoked' && isRevokedCause(cause) ? { reason, cause } : { reason: reason as SessionEnding['reason'] }

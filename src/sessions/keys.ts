@@ -60,7 +60,7 @@ export function sessionKeys (prefix: string): SessionKeys {
 
 /**
  * Layout 2's names, which had no hash tags: read only to move a session written by an older
- * release to its layout-3 keys (see migrate-session.lua).
+ * release to its layout-3 keys (see migrate-session-8.lua).
  */
 export const legacyKeys = (prefix: string) => ({
   session: (id: string) => `${prefix}sess:${id}`,

@@ -6,7 +6,7 @@ import { sessionScripts } from './scripts/index.js'
 
 export interface MigrationReport {
   moved: number
-  /** Ended by a revoke-all that ran after the upgrade (see migrate-session.lua). */
+  /** Ended by a revoke-all that ran after the upgrade (see migrate-session-8.lua). */
   dropped: number
   /** Expired, or ended, between the scan and the move. */
   gone: number

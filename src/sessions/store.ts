@@ -12,7 +12,7 @@ export { SESSION_LAYOUT_VERSION } from './keys.js'
 
 /**
  * How long a user's generation outlives a revoke-all: far longer than any login takes (a login
- * that read the old one is refused). The cutoff is kept much longer (revoke-all-sessions.lua).
+ * that read the old one is refused). The cutoff is kept much longer (revoke-all-sessions-5.lua).
  */
 const GENERATION_TTL_MS = 24 * 3600 * 1000
 
@@ -142,7 +142,7 @@ export const SESSION_CURSOR_PATTERN = '^[0-9]{1,16}\\.[A-Za-z0-9_-]{22}$'
 
 /**
  * Of each user on an admin's page of users, how many of the user's index entries with the latest
- * expiry are read in full (list-sessions.lua): the live count is exact for a user with at most this
+ * expiry are read in full (list-sessions-n.lua): the live count is exact for a user with at most this
  * many unexpired entries, and so is the latest use for a user whose sessions share one idle window.
  */
 export const SUMMARY_READ = 10
@@ -169,7 +169,7 @@ export interface SessionStore {
   touch(id: string, userId: string, reach?: Reach): Promise<LiveSession | null>
   /**
    * `touch`, and when the session is not live, why (for the 401): the touch's own verdict when it
-   * ended the session, else what why-ended.lua remembers (a second, read-only round trip on that
+   * ended the session, else what why-ended-4.lua remembers (a second, read-only round trip on that
    * path only).
    */
   authenticate(id: string, userId: string, reach: Reach): Promise<{ live: LiveSession } | { ending: SessionEnding }>
@@ -305,9 +305,9 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
 
   /**
    * Deletes the keys of the user's cut-off sessions, walking the index a page at a time, as a
-   * listing does (session-page.lua: O(log n + page) per call, from the last entry's place, which
+   * listing does (session-page-2.lua: O(log n + page) per call, from the last entry's place, which
    * holds even as that entry is deleted), and ending each page's revoked sessions in one call
-   * (end-revoked-sessions.lua): no Redis call grows with the user's number of sessions. (ZSCAN
+   * (end-revoked-sessions-n.lua): no Redis call grows with the user's number of sessions. (ZSCAN
    * would not do: while Redis shrinks the set's hash table, one ZSCAN step can walk a great many
    * empty buckets.) Cut-off sessions never move in the index, since nothing extends them; sessions
    * created or kept since the cutoff are passed over. Stops after `budgetMs` (done: false). The
@@ -354,7 +354,7 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
       observe?.(operation, Number(process.hrtime.bigint() - started) / 1e9)
     }
   }
-  /** touch-session.lua: the live session, or the verdict when this call ended it ('ended'), or neither. */
+  /** touch-session-6.lua: the live session, or the verdict when this call ended it ('ended'), or neither. */
   const touch = (id: string, userId: string, reach: Reach) =>
     run('touch', async (): Promise<{ live: LiveSession } | { ended?: 'idle' | 'max-age' }> => {
       const touched = await scripts.touchSession({ userId, id, policy: await policyFor(reach.audience), createdBefore: reach.createdBefore, audience: reach.audience })
@@ -388,7 +388,7 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
             const { createdAt, maxExpiresAt, evicted } = created
             // The evicted sessions' clients are not read (their hashes are deleted in the script): ''.
             await events([{ type: 'created', sessionId: id, userId, client: input.device.client }, ...revoked(evicted, userId, 'cap')])
-            // As create-session.lua set the key's expiry.
+            // As create-session-n.lua set the key's expiry.
             const expiresAt = Math.min(createdAt + ttl, maxExpiresAt)
             return { id, createdAt, maxExpiresAt, expiresAt, idleTimeoutSeconds: Math.round(ttl / 1000), evicted }
           }
@@ -420,7 +420,7 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
           else byUser.set(userId, [id])
         }
         const policy = await allPolicies()
-        // list-sessions.lua decides which are live (session-state.lua: the one rule); each call stays in one user's slot.
+        // list-sessions-n.lua decides which are live (session-state.lua: the one rule); each call stays in one user's slot.
         const lists = await Promise.all([...byUser].map(([userId, ids]) => scripts.listSessions({ userId, policy, ids }).then((sessions) => ({ userId, sessions }))))
         const live = new Map<string, SessionInfo>()
         for (const { userId, sessions } of lists) for (const session of sessions) live.set(`${userId}:${session.id}`, session)
@@ -472,7 +472,7 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
           ])
           return { userId, unexpired, ids }
         }))
-        // Then their hashes, judged by the one rule for "live" (list-sessions.lua, as the device list).
+        // Then their hashes, judged by the one rule for "live" (list-sessions-n.lua, as the device list).
         const summaries = await Promise.all(indexed.map(async ({ userId, unexpired, ids }): Promise<[string, SessionSummary]> => {
           const live = ids.length === 0 ? [] : await scripts.listSessions({ userId, policy, ids })
           const lastSeenAt = live.reduce<number | null>((latest, session) => Math.max(latest ?? 0, session.lastSeenAt), null)

@@ -195,7 +195,7 @@ t.test('Gatehouse itself agrees: POST /introspect and GET /me accept exactly the
     // Introspection reports the token's audience (aud) for the caller to compare; it names no request.
     t.equal(await introspect(c.token), c.expect === 'live' || c.expect === 'wrong_audience', `Gatehouse's introspection: ${c.name}`)
   }
-  // And an authenticated request (touch-session.lua, which also slides and ends sessions), last.
+  // And an authenticated request (touch-session-6.lua, which also slides and ends sessions), last.
   for (const c of cases) {
     const headers = { authorization: `Token token=${c.token}`, ...(c.audience !== null && { 'jwt-aud': c.audience }) }
     const res = await ctx.app.inject({ method: 'GET', url: '/me', headers })

@@ -101,7 +101,7 @@ export async function storeOf (t: Test, ctx: Pick<TestContext, 'config'>, { publ
 }
 
 /**
- * Gives `user` `count` more sessions, each stored by the script a login uses (create-session.lua),
+ * Gives `user` `count` more sessions, each stored by the script a login uses (create-session-n.lua),
  * `concurrency` at a time. Returns their ids.
  */
 export async function addSessions (store: SessionStore, user: { id: string; email: string; createdAt: string }, count: number, concurrency = 500): Promise<string[]> {

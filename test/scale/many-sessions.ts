@@ -29,7 +29,7 @@ export interface SlowCommand {
 
 export interface ManySessions {
   ctx: TestContext
-  /** Gives the user `MANY` sessions, through create-session.lua as logins do. */
+  /** Gives the user `MANY` sessions, through create-session-n.lua as logins do. */
   populate(user: { id: string; email: string; createdAt: string }): Promise<void>
   /** A new user with two sessions of their own (by login), then `MANY` more. */
   heavyUser(): Promise<{ email: string; user: { id: string; email: string; createdAt: string }; token: string; other: string }>

@@ -21,13 +21,13 @@ t.test('a session hash without an expiry (a stray write recreated it) is gone fo
   // The hash stays, every field intact, but its expiry is gone.
   t.equal(await ctx.redis.persist(strayKey), 1)
   const introspect = async () => (await ctx.app.inject({ method: 'POST', url: '/introspect', headers: { authorization: `Bearer ${credential}` }, payload: { token: stray } })).json().active
-  t.equal(await introspect(), false, 'peek-session.lua (POST /introspect): not active')
+  t.equal(await introspect(), false, 'peek-session-2.lua (POST /introspect): not active')
   t.match(await reader.read(stray), { live: false, reason: 'no_session' }, 'the reader library: no_session')
   const listed = (await call(ctx.app, 'GET', '/sessions', keeper)).json().sessions.map((s: { id: string }) => s.id)
-  t.notOk(listed.includes(strayId), 'list-sessions.lua (GET /sessions): not listed')
+  t.notOk(listed.includes(strayId), 'list-sessions-n.lua (GET /sessions): not listed')
   t.notOk((await indexed(ctx, user.id)).includes(strayId), 'and its index entry is pruned')
   const me = await call(ctx.app, 'GET', '/me', stray)
-  t.equal(me.statusCode, 401, 'touch-session.lua (GET /me): refused')
+  t.equal(me.statusCode, 401, 'touch-session-6.lua (GET /me): refused')
   t.equal(me.json().error, 'session_expired')
   t.equal(await ctx.redis.pttl(strayKey), -1, 'and never given an expiry again: touch writes nothing to it')
 
@@ -35,7 +35,7 @@ t.test('a session hash without an expiry (a stray write recreated it) is gone fo
   await ctx.redis.zadd(`${ctx.config.redisKeyPrefix}user:{${user.id}}:sessions`, String(Date.now() + 60_000), strayId)
   const revoked = await call(ctx.app, 'DELETE', '/sessions', keeper)
   t.equal(revoked.statusCode, 200)
-  t.equal(await ctx.redis.exists(strayKey), 0, 'end-revoked-sessions.lua: the stray hash is deleted')
+  t.equal(await ctx.redis.exists(strayKey), 0, 'end-revoked-sessions-n.lua: the stray hash is deleted')
   t.equal((await call(ctx.app, 'GET', '/me', keeper)).statusCode, 200, 'the session that asked is kept')
 })
 

@@ -54,7 +54,7 @@ t.test('POST /sessions answers the session\'s clock', async (t) => {
   t.equal(res.statusCode, 201)
   t.same(Object.keys(res.json()).sort(), [...CLOCK_FIELDS, 'token', 'user'].sort())
   const { expiresAt, maxExpiresAt } = await checkClock(t, ctx, res, res.json().token, ctx.config.sessionTtlSeconds)
-  // Rounded down to a whole second, as the token's exp is (create-session.lua).
+  // Rounded down to a whole second, as the token's exp is (create-session-n.lua).
   const lifetime = maxExpiresAt - Number(claimsOf(res.json().token).created_at)
   t.ok(lifetime > (ctx.config.sessionMaxAgeSeconds - 1) * 1000 && lifetime <= ctx.config.sessionMaxAgeSeconds * 1000, `max_expires_at: creation plus SESSION_MAX_AGE_SECONDS, to the second (${lifetime} ms)`)
   t.ok(expiresAt < maxExpiresAt, 'the idle end comes first with the defaults')

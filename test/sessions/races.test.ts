@@ -53,7 +53,7 @@ t.test('login with the old password racing a password change never keeps a sessi
   // The production bcrypt cost: bcryptjs yields to the event loop only every 100 ms, so only a
   // real cost lets the change commit while a login is between reading the old hash and storing
   // its session, the window this race is about. (With the generation check removed from
-  // create-session.lua, this test fails: an old-password session survives.)
+  // create-session-n.lua, this test fails: an old-password session survives.)
   const ctx = await buildTestApp(t, { BCRYPT_COST: '12' })
   for (let round = 0; round < 2; round++) {
     const { email, token, user } = await newSession(ctx)

@@ -11,7 +11,7 @@ import { deleteKeys } from '../helpers/redis.js'
 
 // The session scripts (src/sessions/scripts/) at the level of the store, against the real Redis
 // and without the HTTP layer: the one liveness rule (includes/session-state.lua) as touch, peek
-// and list each apply it, and the packed argument of create-session.lua.
+// and list each apply it, and the packed argument of create-session-n.lua.
 
 const TTL_SECONDS = 600
 const device: Device = { client: 'test', userAgent: 'scripts.test', ip: '127.0.0.1' }
@@ -135,7 +135,7 @@ t.test('another user id: refused by touch, peek and list alike, and nothing is w
   t.same(await seenBy(store, id, owner), live, "the owner's session is live")
 })
 
-t.test('the packed login argument of create-session.lua round-trips every documented field', async (t) => {
+t.test('the packed login argument of create-session-n.lua round-trips every documented field', async (t) => {
   const { store, redis, keys } = await storeFor(t)
   // The fields of a session hash, as docs/session-contract.md's table lists them.
   const contract = readFileSync(new URL('../../docs/session-contract.md', import.meta.url), 'utf8')
@@ -197,7 +197,7 @@ t.test("Redis' clock and the index expiry are written once, in includes/", async
   }
 })
 
-// touch-session.lua writes a session's use at most once per TOUCH_WRITE_INTERVAL_MS (a tenth of the
+// touch-session-6.lua writes a session's use at most once per TOUCH_WRITE_INTERVAL_MS (a tenth of the
 // TTL if shorter). The tests move last_seen_at back rather than wait for the clock.
 
 /** What a touch may write: last_seen_at, the key's expiry and the index score. */

@@ -82,7 +82,7 @@ t.test('DELETE /me', async (t) => {
     t.ok(events.indexOf(deleted[0]!) > events.lastIndexOf(revoked.at(-1)!), 'after the sessions\' own events')
 
     // What stays is what must: the cutoff and generation refuse a login that checked the
-    // password before the deletion (create-session.lua compares the generation it read). Both
+    // password before the deletion (create-session-n.lua compares the generation it read). Both
     // expire by themselves; no session, owner or index key is left.
     const keys = keysOf(ctx)
     t.same((await userKeys(ctx, user.id)).sort(), [keys.cutoff(user.id), keys.generation(user.id), keys.revoked(user.id)].sort(), 'only the cutoff, the generation and the record of why remain')

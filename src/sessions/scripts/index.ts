@@ -1,55 +1,29 @@
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { RedisClient, VARIABLE_KEY_SCRIPTS } from '../../redis/client.js'
+import type { RedisClient } from '../../redis/client.js'
 import { legacyKeys, SESSION_LAYOUT_VERSION, sessionKeys } from '../keys.js'
 import type { SessionPolicy } from '../session-ttl.js'
 import type { LiveSession, NewSessionInput, SessionInfo, SessionStatus, SessionUser } from '../store.js'
 
 /**
- * The session scripts, each an ioredis command loaded from the `.lua` file of that name here
- * (copied beside the build). Each file's header says its KEYS, ARGV, reply and the race it closes;
- * the wrappers below build the KEYS from the user's id and the session ids (keys.ts: all in the
- * user's hash slot, so every script is Cluster-safe), encode the arguments and decode the reply.
+ * The session scripts: every `<name>-<keys>.lua` file here (copied beside the build) is an ioredis
+ * command named `<name>` in camelCase, taking `<keys>` KEYS; `<name>-n.lua` takes as many as its
+ * call needs, passed first (BullMQ names its scripts the same way). Adding a script is its file and
+ * its typed call below. Each file's header says its KEYS, ARGV, reply and the race it closes; the
+ * calls below build the KEYS from the user's id and the session ids (keys.ts: all in the user's
+ * hash slot, so every script is Cluster-safe), encode the arguments and decode the reply, whose
+ * fields the scripts name (fieldsOf).
  */
 /**
  * A session's last use is written at most this often (or every tenth of the TTL in force, if that
- * is shorter): part of the contract (docs/session-contract.md, "last_seen_at"). touch-session.lua.
+ * is shorter): part of the contract (docs/session-contract.md, "last_seen_at"). touch-session-6.lua.
  */
 export const TOUCH_WRITE_INTERVAL_MS = 1000
 
-const FILES = {
-  createSession: 'create-session',
-  touchSession: 'touch-session',
-  peekSession: 'peek-session',
-  upgradeSession: 'upgrade-session',
-  revokeSession: 'revoke-session',
-  revokeAllSessions: 'revoke-all-sessions',
-  endRevokedSessions: 'end-revoked-sessions',
-  sessionPage: 'session-page',
-  listSessions: 'list-sessions',
-  createdPage: 'created-page',
-  createdGaps: 'created-gaps',
-  migrateSession: 'migrate-session',
-  whyEnded: 'why-ended',
-} as const
-type ScriptName = keyof typeof FILES
-
-/**
- * How many KEYS each script takes. The others declare as many as the call needs, and are called
- * with that number first: redis/client.ts keeps exactly those out of auto-pipelining (a Cluster
- * would group them by that number instead of a key), which this type holds it to.
- */
-const NUMBER_OF_KEYS: Record<Exclude<ScriptName, typeof VARIABLE_KEY_SCRIPTS[number]>, number> = {
-  touchSession: 6,
-  peekSession: 2,
-  upgradeSession: 1,
-  revokeSession: 5,
-  revokeAllSessions: 5,
-  sessionPage: 2,
-  createdPage: 2,
-  createdGaps: 2,
-  migrateSession: 8,
-  whyEnded: 4,
+interface Script {
+  lua: string
+  /** undefined: the caller passes the number first (`-n.lua`). */
+  numberOfKeys: number | undefined
 }
 
 /**
@@ -59,17 +33,60 @@ const NUMBER_OF_KEYS: Record<Exclude<ScriptName, typeof VARIABLE_KEY_SCRIPTS[num
  */
 function expand (file: string): string {
   const read = (path: string) => readFileSync(new URL(path, import.meta.url), 'utf8')
-  return read(`./${file}.lua`).replace(/^--- @include "([a-z-]+)"$/gm, (_line, include: string) => read(`./includes/${include}.lua`).trimEnd())
+  return read(`./${file}`).replace(/^--- @include "([a-z-]+)"$/gm, (_line, include: string) => read(`./includes/${include}.lua`).trimEnd())
 }
 
-/** Every script, read and expanded once. */
-const SOURCES = Object.fromEntries(Object.entries(FILES).map(([name, file]) => [name, expand(file)])) as Record<ScriptName, string>
+/** Every script of this folder, by command name, read and expanded once. */
+const SCRIPTS = new Map<string, Script>(
+  readdirSync(new URL('./', import.meta.url)).flatMap((file): Array<[string, Script]> => {
+    const named = /^([a-z-]+)-(\d+|n)\.lua$/.exec(file)
+    if (!named) return []
+    const [, name, keys] = named as unknown as [string, string, string]
+    const command = name.replace(/-([a-z])/g, (_dash, letter: string) => letter.toUpperCase())
+    return [[command, { lua: expand(file), numberOfKeys: keys === 'n' ? undefined : Number(keys) }]]
+  })
+)
 
 /** The clients the commands are defined on: each once, however many stores and migrations use it. */
 const defined = new WeakSet<RedisClient>()
 
-/** The defined commands, as ioredis adds them to the client (EVALSHA, falling back to EVAL after a Redis restart). */
-type Commands = Record<ScriptName, (...keysAndArgs: (string | number)[]) => Promise<unknown>>
+/**
+ * Defines every script on `redis` once. A script called with its number of keys first is kept out
+ * of auto-pipelining: a Cluster would group it by that number instead of a key (redis/ioredis#2109)
+ * and the batch would mix slots. Those are logins, revoke-alls and listings, never the hot path.
+ * ioredis reads the list at each call, so the scripts can add to it after the client is made.
+ */
+function define (redis: RedisClient): void {
+  if (defined.has(redis)) return
+  const ignored = redis.options.autoPipeliningIgnoredCommands ?? []
+  for (const [name, { lua, numberOfKeys }] of SCRIPTS) {
+    redis.defineCommand(name, { lua, numberOfKeys })
+    if (numberOfKeys === undefined && !ignored.includes(name)) ignored.push(name)
+  }
+  redis.options.autoPipeliningIgnoredCommands = ignored
+  defined.add(redis)
+}
+
+/** Calls a script's command on `redis` (defined by `define`): EVALSHA, falling back to EVAL after a Redis restart. */
+type Run = (name: string, ...keysAndArgs: (string | number)[]) => Promise<unknown>
+
+function commands (redis: RedisClient): Run {
+  const byName = new Map([...SCRIPTS.keys()].map((name) => {
+    const command = (redis as unknown as Record<string, (...keysAndArgs: (string | number)[]) => Promise<unknown>>)[name]!
+    return [name, command.bind(redis)]
+  }))
+  return (name, ...keysAndArgs) => {
+    const command = byName.get(name)
+    return command ? command(...keysAndArgs) : Promise.reject(new Error(`no session script ${name} in src/sessions/scripts/`))
+  }
+}
+
+/** A script's reply of named fields (name, value, name, value...: session-state.lua, `named`). */
+function fieldsOf (flat: string[]): Record<string, string> {
+  const fields: Record<string, string> = {}
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!
+  return fields
+}
 
 /**
  * How many times a login over the cap is tried before giving up (see createSession): each
@@ -119,7 +136,7 @@ export interface IndexEntry {
   score: string
 }
 
-/** created-page.lua's answer: a page of the device list. */
+/** created-page-2.lua's answer: a page of the device list. */
 export interface CreatedPage {
   /** How many more entries the index holds than the creation index: above 0, some need adding (createdGaps). */
   missing: number
@@ -132,36 +149,36 @@ export interface CreatedPage {
 }
 
 export interface SessionScripts {
-  /** create-session.lua, declaring the user's other sessions when the cap needs them ('members'). */
+  /** create-session-n.lua, declaring the user's other sessions when the cap needs them ('members'). */
   createSession(input: CreateSessionInput): Promise<CreateSessionResult>
-  /** touch-session.lua: checks the session and slides its TTL (by the policy of the token's client). */
+  /** touch-session-6.lua: checks the session and slides its TTL (by the policy of the token's client). */
   touchSession(input: TokenReach & { policy: SessionPolicy }): Promise<TouchResult>
-  /** peek-session.lua: the live session, not extended; null when it is not live. */
+  /** peek-session-2.lua: the live session, not extended; null when it is not live. */
   peekSession(input: TokenReach & { policy: SessionPolicy }): Promise<SessionStatus | null>
-  /** why-ended.lua: why the token's session is not live: [reason, stored cause or '']. */
+  /** why-ended-4.lua: why the token's session is not live: [reason, stored cause or '']. */
   whyEnded(input: TokenReach & { policy: SessionPolicy; createdAt: number; expiresAt: number }): Promise<[string, string]>
-  /** upgrade-session.lua: true when it completed the session. */
+  /** upgrade-session-1.lua: true when it completed the session. */
   upgradeSession(input: { userId: string; id: string; user: SessionUser }): Promise<boolean>
-  /** revoke-session.lua: the session's client label ('' if none) when it ended the session, null if there was none; `ending` is what its app is told (endings.ts). */
+  /** revoke-session-5.lua: the session's client label ('' if none) when it ended the session, null if there was none; `ending` is what its app is told (endings.ts). */
   revokeSession(input: { userId: string; id: string; ending: string }): Promise<string | null>
-  /** revoke-all-sessions.lua: raises the user's cutoff; returns the new generation. `cause`: what the apps are told. */
+  /** revoke-all-sessions-5.lua: raises the user's cutoff; returns the new generation. `cause`: what the apps are told. */
   revokeAllSessions(input: { userId: string; keep?: string; policy: SessionPolicy; generationTtlMs: number; maxAgeMs: number; cause: string }): Promise<string>
-  /** end-revoked-sessions.lua: deletes those of `ids` a revoke-all ended; returns them, with their client labels. */
+  /** end-revoked-sessions-n.lua: deletes those of `ids` a revoke-all ended; returns them, with their client labels. */
   endRevokedSessions(input: { userId: string; ids: string[] }): Promise<Array<{ id: string; client: string }>>
-  /** session-page.lua: at most `limit` entries of the index, most recently used first, after `after`. */
+  /** session-page-2.lua: at most `limit` entries of the index, most recently used first, after `after`. */
   sessionPage(input: { userId: string; limit: number; after?: IndexEntry }): Promise<IndexEntry[]>
-  /** created-page.lua: at most `limit` entries of the creation index, newest first, after `after`, without `skip`. */
+  /** created-page-2.lua: at most `limit` entries of the creation index, newest first, after `after`, without `skip`. */
   createdPage(input: { userId: string; limit: number; after?: IndexEntry; skip?: string }): Promise<CreatedPage>
-  /** created-gaps.lua: ids the index holds from rank `start` (most recently used first) that the creation index lacks; `next` is -1 at the end. */
+  /** created-gaps-2.lua: ids the index holds from rank `start` (most recently used first) that the creation index lacks; `next` is -1 at the end. */
   createdGaps(input: { userId: string; start: number; read: number; most: number }): Promise<{ next: number; ids: string[] }>
-  /** list-sessions.lua: the live sessions of `ids`, in their order (adding to the creation index those it lacks). */
+  /** list-sessions-n.lua: the live sessions of `ids`, in their order (adding to the creation index those it lacks). */
   listSessions(input: { userId: string; policy: SessionPolicy; ids: string[] }): Promise<SessionInfo[]>
-  /** migrate-session.lua: moves a layout-2 session to its layout-3 keys (single Redis or Sentinel only). */
+  /** migrate-session-8.lua: moves a layout-2 session to its layout-3 keys (single Redis or Sentinel only). */
   migrateSession(input: { userId: string; id: string }): Promise<'moved' | 'dropped' | 'gone'>
 }
 
 /**
- * create-session.lua's one argument. The strings are sent as the bytes ioredis would have sent
+ * create-session-n.lua's one argument. The strings are sent as the bytes ioredis would have sent
  * for them: a lone surrogate becomes U+FFFD (as JSON, it would be an escape cjson refuses).
  */
 function packLogin (input: CreateSessionInput): string {
@@ -188,13 +205,8 @@ function packLogin (input: CreateSessionInput): string {
 
 /** The session scripts on `redis` (one server, Sentinel or Cluster), for the keys under `keyPrefix`. */
 export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionScripts {
-  if (!defined.has(redis)) {
-    for (const name of Object.keys(FILES) as ScriptName[]) {
-      redis.defineCommand(name, { lua: SOURCES[name], numberOfKeys: (NUMBER_OF_KEYS as Partial<Record<ScriptName, number>>)[name] })
-    }
-    defined.add(redis)
-  }
-  const run = redis as unknown as Commands
+  define(redis)
+  const run = commands(redis)
   const keys = sessionKeys(keyPrefix)
   const legacy = legacyKeys(keyPrefix)
 
@@ -210,7 +222,8 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
       const known = new Set<string>()
       for (let attempt = 1; ; attempt++) {
         const ids = [...known]
-        const [status, ...rest] = await run.createSession(
+        const [status, ...rest] = await run(
+          'createSession',
           6 + 3 * ids.length,
           keys.session(userId, id), keys.index(userId), keys.generation(userId), keys.owner(userId, id), keys.cutoff(userId), keys.created(userId),
           ...ids.flatMap((other) => [keys.session(userId, other), keys.owner(userId, other), keys.ended(userId, other)]),
@@ -229,37 +242,41 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
     },
 
     async touchSession ({ userId, id, policy, createdBefore, audience }) {
-      const [status, detail = '', email = '', userCreatedAt = '', emailVerifiedAt = ''] = await run.touchSession(
+      const [status, named = []] = await run(
+        'touchSession',
         keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.cutoff(userId), keys.emailVerified(userId), keys.created(userId),
         id, userId, JSON.stringify(policy), TOUCH_WRITE_INTERVAL_MS, createdBefore ?? '', audience ?? ''
-      ) as string[]
-      if (status === 'ok') return { status, session: { role: detail, email, userCreatedAt: Number(userCreatedAt), emailVerifiedAt: Number(emailVerifiedAt) } }
-      // The third field is the session's client label (for the `expired` event) when it ended.
-      if (status === 'ended') return { status, reason: detail as 'idle' | 'max-age', client: email }
+      ) as [string, string[]?]
+      const fields = fieldsOf(named)
+      if (status === 'ok') {
+        return { status, session: { role: fields.role ?? '', email: fields.email ?? '', userCreatedAt: Number(fields.user_created_at ?? ''), emailVerifiedAt: Number(fields.email_verified_at ?? '') } }
+      }
+      if (status === 'ended') return { status, reason: fields.reason as 'idle' | 'max-age', client: fields.client ?? '' }
       return { status: status as 'revoked' | 'gone' }
     },
 
     async peekSession ({ userId, id, policy, createdBefore, audience }) {
-      const found = await run.peekSession(keys.session(userId, id), keys.cutoff(userId), userId, JSON.stringify(policy), createdBefore ?? '', audience ?? '') as string[] | null
+      const found = await run('peekSession', keys.session(userId, id), keys.cutoff(userId), userId, JSON.stringify(policy), createdBefore ?? '', audience ?? '') as string[] | null
       if (!found) return null
-      const [role = '', createdAt, lastSeenAt, expiresAt, maxExpiresAt, email = '', userCreatedAt = ''] = found
+      const session = fieldsOf(found)
       return {
-        role,
-        email,
-        userCreatedAt: Number(userCreatedAt),
-        createdAt: Number(createdAt),
-        lastSeenAt: Number(lastSeenAt),
-        expiresAt: Number(expiresAt),
-        maxExpiresAt: Number(maxExpiresAt),
+        role: session.role ?? '',
+        email: session.email ?? '',
+        userCreatedAt: Number(session.user_created_at ?? ''),
+        createdAt: Number(session.created_at),
+        lastSeenAt: Number(session.last_seen_at),
+        expiresAt: Number(session.expires_at),
+        maxExpiresAt: Number(session.max_expires_at),
       }
     },
 
     async upgradeSession ({ userId, id, user }) {
-      return await run.upgradeSession(keys.session(userId, id), userId, user.role, user.email, user.userCreatedAt, SESSION_LAYOUT_VERSION) === 1
+      return await run('upgradeSession', keys.session(userId, id), userId, user.role, user.email, user.userCreatedAt, SESSION_LAYOUT_VERSION) === 1
     },
 
     async whyEnded ({ userId, id, policy, audience, createdAt, expiresAt }) {
-      const [reason = 'idle', cause = ''] = await run.whyEnded(
+      const [reason = 'idle', cause = ''] = await run(
+        'whyEnded',
         keys.session(userId, id), keys.cutoff(userId), keys.ended(userId, id), keys.revoked(userId),
         userId, JSON.stringify(policy), audience ?? '', createdAt, expiresAt, id
       ) as string[]
@@ -267,20 +284,22 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
     },
 
     async revokeSession ({ userId, id, ending }) {
-      const ended = await run.revokeSession(keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.ended(userId, id), keys.created(userId), id, userId, ending) as 0 | [number, string]
+      const ended = await run('revokeSession', keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.ended(userId, id), keys.created(userId), id, userId, ending) as 0 | [number, string]
       return ended === 0 || ended[0] !== 1 ? null : ended[1]
     },
 
     async revokeAllSessions ({ userId, keep = '', policy, generationTtlMs, maxAgeMs, cause }) {
       // The kept session's hash is declared even when there is none to keep: it is then never read.
-      return await run.revokeAllSessions(
+      return await run(
+        'revokeAllSessions',
         keys.cutoff(userId), keys.generation(userId), keys.index(userId), keys.session(userId, keep), keys.revoked(userId),
         userId, keep, JSON.stringify(policy), generationTtlMs, maxAgeMs, cause
       ) as string
     },
 
     async endRevokedSessions ({ userId, ids }) {
-      const flat = await run.endRevokedSessions(
+      const flat = await run(
+        'endRevokedSessions',
         3 + 2 * ids.length,
         keys.index(userId), keys.cutoff(userId), keys.created(userId), ...ids.flatMap((id) => [keys.session(userId, id), keys.owner(userId, id)]),
         userId, ...ids
@@ -291,51 +310,53 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
     },
 
     async sessionPage ({ userId, limit, after }) {
-      const flat = await run.sessionPage(keys.index(userId), keys.created(userId), limit, after?.score ?? '', after?.id ?? '') as string[]
+      const flat = await run('sessionPage', keys.index(userId), keys.created(userId), limit, after?.score ?? '', after?.id ?? '') as string[]
       const entries: IndexEntry[] = []
       for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ id: flat[i]!, score: flat[i + 1]! })
       return entries
     },
 
     async createdPage ({ userId, limit, after, skip = '' }) {
-      const [missing, more, resumeScore, resumeId, ...flat] = await run.createdPage(keys.created(userId), keys.index(userId), limit, after?.score ?? '', after?.id ?? '', skip) as [number, number, string, string, ...string[]]
+      const [missing, more, resumeScore, resumeId, ...flat] = await run('createdPage', keys.created(userId), keys.index(userId), limit, after?.score ?? '', after?.id ?? '', skip) as [number, number, string, string, ...string[]]
       const entries: IndexEntry[] = []
       for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ id: flat[i]!, score: flat[i + 1]! })
       return { missing, more: more === 1, resume: resumeId === '' ? null : { id: resumeId, score: resumeScore }, entries }
     },
 
     async createdGaps ({ userId, start, read, most }) {
-      const [next, ...ids] = await run.createdGaps(keys.index(userId), keys.created(userId), start, read, most) as [number, ...string[]]
+      const [next, ...ids] = await run('createdGaps', keys.index(userId), keys.created(userId), start, read, most) as [number, ...string[]]
       return { next, ids }
     },
 
     async listSessions ({ userId, policy, ids }) {
       if (ids.length === 0) return []
-      const flat = await run.listSessions(
+      const listed = await run(
+        'listSessions',
         3 + ids.length,
         keys.index(userId), keys.cutoff(userId), keys.created(userId), ...ids.map((id) => keys.session(userId, id)),
         userId, JSON.stringify(policy), ...ids
-      ) as string[]
+      ) as string[][]
       const sessions: SessionInfo[] = []
-      for (let i = 0; i + 9 <= flat.length; i += 9) {
-        const field = (n: number) => flat[i + n] ?? ''
+      for (const named of listed) {
+        const session = fieldsOf(named)
         sessions.push({
-          id: field(0),
-          client: field(1),
-          userAgent: field(2),
-          ip: field(3),
-          createdAt: Number(field(4)),
-          lastSeenAt: Number(field(5)),
-          expiresAt: Number(field(6)),
-          maxExpiresAt: Number(field(7)),
-          audience: field(8),
+          id: session.id ?? '',
+          client: session.client ?? '',
+          userAgent: session.user_agent ?? '',
+          ip: session.ip ?? '',
+          createdAt: Number(session.created_at ?? ''),
+          lastSeenAt: Number(session.last_seen_at ?? ''),
+          expiresAt: Number(session.expires_at ?? ''),
+          maxExpiresAt: Number(session.max_expires_at ?? ''),
+          audience: session.aud ?? '',
         })
       }
       return sessions
     },
 
     async migrateSession ({ userId, id }) {
-      return await run.migrateSession(
+      return await run(
+        'migrateSession',
         legacy.session(id), legacy.owner(id), legacy.index(userId),
         keys.session(userId, id), keys.owner(userId, id), keys.index(userId), keys.generation(userId), keys.cutoff(userId),
         id, userId, SESSION_LAYOUT_VERSION

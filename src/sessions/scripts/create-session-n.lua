@@ -1,4 +1,4 @@
--- create-session.lua: a login. Stores the session hash, indexes it under its user and enforces
+-- create-session-n.lua: a login. Stores the session hash, indexes it under its user and enforces
 -- the per-user cap, all in one atomic step on Redis' clock.
 --
 -- KEYS[1]  the session hash,       <prefix>sess:{<user_id>}:<id>

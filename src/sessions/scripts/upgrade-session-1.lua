@@ -1,4 +1,4 @@
--- upgrade-session.lua: completes a session written by an older release, at its first request
+-- upgrade-session-1.lua: completes a session written by an older release, at its first request
 -- after an upgrade, so an upgrade logs no one out: a layout-1 session (from before roles and
 -- devices) gains its role and empty device fields, and any session without the user's email and
 -- sign-up time (from before GET /me was served from the session) gains those.

@@ -1,5 +1,5 @@
--- why-ended.lua: why a token's session is not live, for the 401 its app gets (docs/api.md, "Why a
--- session ended"). Read only; run after touch-session.lua (or peek) found no live session.
+-- why-ended-4.lua: why a token's session is not live, for the 401 its app gets (docs/api.md, "Why a
+-- session ended"). Read only; run after touch-session-6.lua (or peek) found no live session.
 --
 -- KEYS[1]  the session hash,       <prefix>sess:{<user_id>}:<jti>
 -- KEYS[2]  the user's cutoff,      <prefix>user:{<user_id>}:cutoff
@@ -35,8 +35,8 @@ local function revoke_all_cause()
 end
 
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  local f, pttl = read_session(KEYS[1], {})
-  local state, cause = session_state(f, pttl, ARGV[1], now, policy, cutoff, nil, ARGV[3])
+  local s, pttl = read_session(KEYS[1], {})
+  local state, cause = session_state(s, pttl, ARGV[1], {now = now, policy = policy, cutoff = cutoff, token_aud = ARGV[3]})
   if state == 'revoked' then return {'revoked', cause or revoke_all_cause()} end
   if state == 'max-age' then return {'max_age', ''} end
   return {'idle', ''}

@@ -1,4 +1,4 @@
--- touch-session.lua: the sliding window. Runs on every authenticated request.
+-- touch-session-6.lua: the sliding window. Runs on every authenticated request.
 --
 -- KEYS[1]  the session hash,       <prefix>sess:{<user_id>}:<id>
 -- KEYS[2]  the user's index,       <prefix>user:{<user_id>}:sessions
@@ -15,12 +15,13 @@
 --          a tenth of the TTL if that is shorter): part of the contract
 -- ARGV[5]  '' or Unix ms: the token reaches only a session created before it (session-state.lua)
 -- ARGV[6]  the token's audience ('' for an unbound token): a session bound to another is not its
--- Returns  {'ok', role, email, user_created_at, email_verified_at}: the user the session belongs to, so that an
---          authenticated request needs nothing else ('' for fields a session written by an older
---          release lacks: role before layout 2, email and user_created_at before sessions carried
---          them; email_verified_at from the hash, or from KEYS[5] for a confirmation made since, or ''),
---          {'ended', 'idle' | 'max-age', client} when this call ended the session (client: the
---          hash's `client` field, '' if none, for the `expired` event),
+-- Returns  {'ok', {role, <role>, email, <email>, user_created_at, <ms>, email_verified_at, <ms>}}:
+--          the user the session belongs to, by name, so that an authenticated request needs nothing
+--          else ('' for fields a session written by an older release lacks: role before layout 2,
+--          email and user_created_at before sessions carried them; email_verified_at from the hash,
+--          or from KEYS[5] for a confirmation made since, or ''),
+--          {'ended', {reason, 'idle' | 'max-age', client, <client>}} when this call ended the session
+--          (client: the hash's `client` field, '' if none, for the `expired` event),
 --          {'revoked'} when a revoke-all or ops' ending of its client ended it (its keys are deleted
 --          by the revoke-all's sweep, or expire),
 --          {'gone'} when there is no such session.
@@ -34,18 +35,21 @@
 --- @include "session-state"
 --- @include "user-index"
 
-local f, pttl = read_session(KEYS[1], {'role', 'email', 'user_created_at', 'email_verified_at'})
+local USER_FIELDS = {'role', 'email', 'user_created_at', 'email_verified_at'}
+local s, pttl = read_session(KEYS[1], USER_FIELDS)
 local policy = policy_arg(ARGV[3])
 
--- When the user confirmed the email: as the login recorded it, else a confirmation made since
--- (one GET, only for sessions whose user had not confirmed at login), else ''.
-local function verified_at(recorded, confirmation_key)
-  if recorded and recorded ~= '' then return recorded end
-  return redis.call('GET', confirmation_key) or ''
+-- The session's user, by name. When the user confirmed the email: as the login recorded it, else
+-- a confirmation made since (one GET, only for sessions whose user had not confirmed at login).
+local function user_of()
+  if not s.email_verified_at or s.email_verified_at == '' then
+    s.email_verified_at = redis.call('GET', KEYS[5]) or ''
+  end
+  return named(s, USER_FIELDS)
 end
 local now = now_ms()
 -- A hash without an expiry is 'gone' (session-state.lua): never extended, never brought back.
-local state = session_state(f, pttl, ARGV[2], now, policy, cutoff_of(KEYS[4]), tonumber(ARGV[5]), ARGV[6])
+local state = session_state(s, pttl, ARGV[2], {now = now, policy = policy, cutoff = cutoff_of(KEYS[4]), created_before = tonumber(ARGV[5]), token_aud = ARGV[6]})
 if state == 'gone' or state == 'revoked' then
   return {state}
 end
@@ -53,11 +57,11 @@ if state then
   -- Past its absolute lifetime, or idle for longer than the TTL in force now (which ops may have
   -- shortened since the key's expiry was set): end it now rather than wait for the key to expire.
   -- Its client is read only here, for the `expired` event: every other request goes without it.
-  local client = redis.call('HGET', KEYS[1], 'client') or ''
+  local ended = {reason = state, client = redis.call('HGET', KEYS[1], 'client')}
   redis.call('DEL', KEYS[1], KEYS[3])
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[6], ARGV[1])
-  return {'ended', state, client}
+  return {'ended', named(ended, {'reason', 'client'})}
 end
 
 -- Written at most once a second per session (docs/session-contract.md, "last_seen_at"): a request
@@ -68,16 +72,16 @@ end
 -- TTL that ops changed since the last write takes effect at once, either way. Nothing else changes: the checks
 -- above ran, and a session that ended is never written either way. (A last_seen_at ahead of this
 -- clock, after a failover to a server whose clock is behind, is not trusted to skip anything.)
-local ttl, finish = window_of(f, policy)
+local ttl, finish = window_of(s, policy)
 local expires = math.min(now + ttl, finish)
 local interval = math.min(tonumber(ARGV[4]), ttl / 10)
-local since_write = now - (tonumber(f[3]) or 0)
+local since_write = now - tonumber(s.last_seen_at)
 if since_write >= 0 and since_write < interval then
   -- How far short of the window the key's expiry falls: skipped only when it is short by less than
   -- the interval. A key that would outlive the window (ops lowered the TTL) is written.
   local short_by = expires - (now + pttl)
   if short_by >= 0 and short_by < interval then
-    return {'ok', f[7] or '', f[8] or '', f[9] or '', verified_at(f[10], KEYS[5])}
+    return {'ok', user_of()}
   end
 end
 
@@ -88,4 +92,4 @@ redis.call('HSET', KEYS[1], 'last_seen_at', string.format('%.0f', now))
 redis.call('PEXPIREAT', KEYS[1], expires_s)
 redis.call('ZADD', KEYS[2], expires_s, ARGV[1])
 expire_with_last_session(KEYS[2])
-return {'ok', f[7] or '', f[8] or '', f[9] or '', verified_at(f[10], KEYS[5])}
+return {'ok', user_of()}

@@ -1,4 +1,4 @@
--- end-revoked-sessions.lua: the sweep after a revoke-all. Deletes the keys of the given sessions
+-- end-revoked-sessions-n.lua: the sweep after a revoke-all. Deletes the keys of the given sessions
 -- that the revoke-all cut off, a batch at a time (the caller walks the index page by page), so that
 -- readers of the contract see them gone too. Work is bounded by the batch the caller passes.
 --
@@ -17,22 +17,20 @@
 --- @include "clock"
 --- @include "session-state"
 
-local now = now_ms()
 local cutoff = cutoff_of(KEYS[2])
 local ended, doomed, unindexed = {}, {}, {}
 for n = 1, #ARGV - 1 do
   local id, key, owner = ARGV[1 + n], KEYS[2 + 2 * n], KEYS[3 + 2 * n]
-  -- The windows play no part here (math.huge, no client's): only a revoke-all's 'revoked' and
-  -- 'gone' are acted on.
-  local f, pttl = read_session(key, {'client'})
-  local state = session_state(f, pttl, ARGV[1], now, {ttlMs = math.huge, clients = {}}, cutoff)
+  -- No policy: the session's clock plays no part here, only a revoke-all's 'revoked' and 'gone'.
+  local s, pttl = read_session(key, {'client'})
+  local state, detail = session_state(s, pttl, ARGV[1], {cutoff = cutoff})
   if state == 'revoked' then
     ended[#ended + 1] = id
-    ended[#ended + 1] = f[7] or ''
+    ended[#ended + 1] = s.client or ''
     doomed[#doomed + 1] = key
     doomed[#doomed + 1] = owner
     unindexed[#unindexed + 1] = id
-  elseif state == 'gone' and pttl == -1 then
+  elseif detail == 'no_expiry' then
     -- A hash with no expiry (a stray write's) never ends by itself: deleted, though no session ended.
     doomed[#doomed + 1] = key
     unindexed[#unindexed + 1] = id

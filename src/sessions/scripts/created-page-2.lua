@@ -1,4 +1,4 @@
--- created-page.lua: one page of a user's device list, newest session first, by the creation index.
+-- created-page-2.lua: one page of a user's device list, newest session first, by the creation index.
 -- A session's place in it never changes, so a session used, or a login made, between two page
 -- requests neither moves an entry nor shifts a later page.
 --
@@ -12,7 +12,7 @@
 -- Returns  {missing, more, resume_score, resume_id, id, created_at, id, created_at...}:
 --            missing  ZCARD of the index minus ZCARD of the creation index: above 0 when the index
 --                     holds sessions the creation index lacks (written by a release before it;
---                     list-sessions.lua adds them as it reads them)
+--                     list-sessions-n.lua adds them as it reads them)
 --            more     1 when a live entry may follow the page, 0 when none does
 --            resume_score, resume_id  the last entry this page went past (shown, left out or
 --                     dead): the next page goes on right after it; '' '' when it went past none
@@ -28,10 +28,10 @@
 -- is more = 1 without a live entry seen beyond the page: the page may then be short, even empty,
 -- and the next one goes on after the run. What only the session's hash shows (revoked by a
 -- revoke-all whose sweep has not reached it yet or by ops' ending of its client, idle past a
--- shortened window) is checked by list-sessions.lua, after this: the caller reads one entry more
+-- shortened window) is checked by list-sessions-n.lua, after this: the caller reads one entry more
 -- than it shows and reads on past such sessions (src/sessions/device-list.ts).
 --
--- Pages follow on from the cursor's (created_at, id) by rank, as session-page.lua does: the entry
+-- Pages follow on from the cursor's (created_at, id) by rank, as session-page-2.lua does: the entry
 -- is put at the cursor's score just long enough to read its rank, then restored (or removed, if it
 -- was not there), atomically, so nobody else sees it. Creation scores never change, so the cursor's
 -- own entry, ended meanwhile or not, ranks where it did.

@@ -1,8 +1,8 @@
--- revoke-all-sessions.lua: ends every session of a user, or every one but the caller's own
+-- revoke-all-sessions-5.lua: ends every session of a user, or every one but the caller's own
 -- (logout everywhere, password change, role change, an admin's force-logout, account deletion),
 -- in O(1) whatever their number: it raises the user's cutoff to a new generation, and every
 -- session of a lower generation is refused from this instant (session-state.lua). The caller then
--- deletes their keys in batches (end-revoked-sessions.lua), so readers of the contract see them
+-- deletes their keys in batches (end-revoked-sessions-n.lua), so readers of the contract see them
 -- gone soon after.
 --
 -- KEYS[1]  the user's cutoff,      <prefix>user:{<user_id>}:cutoff
@@ -21,12 +21,12 @@
 -- Returns  the new generation (Redis time in µs, as a string).
 --
 -- Races it closes:
--- * A login that read the generation before checking the password (create-session.lua refuses
+-- * A login that read the generation before checking the password (create-session-n.lua refuses
 --   to store its session: it checks again), so no session authorised by an old password or role
 --   slips through. That key is the one the previous release compared too, so a login in flight
 --   on an instance of it is refused just the same during an upgrade.
 -- * A session used, listed or kept concurrently: one atomic step decides which sessions are cut
---   off, and a cut-off session is never extended again (touch-session.lua).
+--   off, and a cut-off session is never extended again (touch-session-6.lua).
 -- * Keeping a session that was already ended: only a live one is kept, so a revoke-all can never
 --   bring back a session an earlier one ended.
 --- @include "clock"
@@ -40,8 +40,8 @@ local generation_s = string.format('%.0f', generation)
 local kept = ''
 if ARGV[2] ~= '' then
   local now = math.floor(generation / 1000)
-  local f, pttl = read_session(KEYS[4], {})
-  if not session_state(f, pttl, ARGV[1], now, policy_arg(ARGV[3]), cutoff) then
+  local s, pttl = read_session(KEYS[4], {})
+  if not session_state(s, pttl, ARGV[1], {now = now, policy = policy_arg(ARGV[3]), cutoff = cutoff}) then
     redis.call('HSET', KEYS[4], 'generation', generation_s)
     kept = ARGV[2]
   end

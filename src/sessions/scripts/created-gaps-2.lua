@@ -1,7 +1,7 @@
--- created-gaps.lua: sessions the user's index holds but the creation index lacks, a bounded stretch
+-- created-gaps-2.lua: sessions the user's index holds but the creation index lacks, a bounded stretch
 -- of the index at a time. Sessions written by a release before the creation index (or by one still
 -- running during a rolling update) are only in the index; the store passes the ids this finds to
--- list-sessions.lua, which adds them from their hashes (store.ts, `list`).
+-- list-sessions-n.lua, which adds them from their hashes (store.ts, `list`).
 --
 -- KEYS[1]  the user's index,          <prefix>user:{<user_id>}:sessions
 -- KEYS[2]  the user's creation index, <prefix>user:{<user_id>}:created
@@ -13,7 +13,7 @@
 --
 -- Ranks shift while logins add and prunes remove entries between two calls, so a walk may skip or
 -- repeat a few entries: harmless, as the listing walks again while the counts of the two indexes
--- still differ, and list-sessions.lua adds an entry only once (ZADD NX).
+-- still differ, and list-sessions-n.lua adds an entry only once (ZADD NX).
 
 local start, most, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ids = redis.call('ZRANGE', KEYS[1], start, start + most - 1, 'REV')

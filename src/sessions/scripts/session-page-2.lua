@@ -1,4 +1,4 @@
--- session-page.lua: one page of a user's index, most recently used first. Reads at most `limit`
+-- session-page-2.lua: one page of a user's index, most recently used first. Reads at most `limit`
 -- entries, whatever the number of sessions: O(log n + limit).
 --
 -- KEYS[1]  the user's index, <prefix>user:{<user_id>}:sessions

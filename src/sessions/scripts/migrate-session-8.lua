@@ -1,4 +1,4 @@
--- migrate-session.lua: moves one session written by a layout-2 release (key names without hash
+-- migrate-session-8.lua: moves one session written by a layout-2 release (key names without hash
 -- tags) to its layout-3 keys, so an upgrade logs no one out. Single Redis or Sentinel only: the
 -- old and new names hash to different Cluster slots, and no layout-2 release ran on a Cluster.
 --
@@ -19,10 +19,10 @@
 --- @include "session-state"
 --- @include "user-index"
 
--- The liveness fields, then `v` (f[7]).
-local f = read_session(KEYS[1], {'v'})
-local pttl = redis.call('PTTL', KEYS[1])
-if f[1] ~= ARGV[2] or pttl <= 0 then
+-- Whether there is such a session is the one rule's (no policy, no cutoff: whether a revoke-all
+-- ended it is decided below, by layout 2's own rule).
+local s, pttl = read_session(KEYS[1], {'v'})
+if session_state(s, pttl, ARGV[2], {}) == 'gone' then
   return 'gone'
 end
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -31,7 +31,7 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 -- day, the cutoff as long as a session can live.) A layout-2 session is judged by its creation
 -- time alone: layout 2 never wrote a `generation` field, so any such field is not its own.
 local generation = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
-local created_us = (tonumber(f[4]) or 0) * 1000
+local created_us = (tonumber(s.created_at) or 0) * 1000
 if created_us <= generation or is_below_cutoff(created_us, cutoff_of(KEYS[8])) then
   redis.call('DEL', KEYS[1], KEYS[2])
   return 'dropped'
@@ -39,8 +39,8 @@ end
 
 -- RENAME keeps the TTL: the sliding window and the owner's grace period are unchanged.
 redis.call('RENAME', KEYS[1], KEYS[4])
-if f[7] ~= '1' then
-  -- Layout 1 keeps its `v` until upgrade-session.lua completes it at its next request.
+if s.v ~= '1' then
+  -- Layout 1 keeps its `v` until upgrade-session-1.lua completes it at its next request.
   redis.call('HSET', KEYS[4], 'v', ARGV[3])
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then

@@ -1,4 +1,4 @@
--- revoke-session.lua: ends one session of one user (logout, or revoking a listed device).
+-- revoke-session-5.lua: ends one session of one user (logout, or revoking a listed device).
 --
 -- KEYS[1]  the session hash,   <prefix>sess:{<user_id>}:<id>
 -- KEYS[2]  the user's index,   <prefix>user:{<user_id>}:sessions
