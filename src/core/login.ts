@@ -1,4 +1,5 @@
-import type { Device, SessionStore } from '../sessions/store.js'
+import type { SessionStore } from '../sessions/store.js'
+import type { Device } from '../sessions/types.js'
 import { errors, isGatehouseError } from '../shared/errors.js'
 import type { Log } from '../shared/log.js'
 import type { OnQuota } from '../throttle/quotas.js'

@@ -1,4 +1,5 @@
-import type { SessionStore, SessionUser } from '../sessions/store.js'
+import type { SessionStore } from '../sessions/store.js'
+import type { SessionUser } from '../sessions/types.js'
 import type { UserRepository } from '../users/repository.js'
 import { requireLiveUser } from './sessions-ended.js'
 

@@ -1,4 +1,5 @@
-import type { SessionStore, Device } from '../sessions/store.js'
+import type { SessionStore } from '../sessions/store.js'
+import type { Device } from '../sessions/types.js'
 import { isGatehouseError } from '../shared/errors.js'
 import type { Log } from '../shared/log.js'
 import type { OnQuota } from '../throttle/quotas.js'

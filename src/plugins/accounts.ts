@@ -4,7 +4,7 @@ import { createAccountAdmin, createOwnAccountDeletion, createPasswordChange } fr
 import { createLogin, type LoginOutcome } from '../core/login.js'
 import { sessionUser } from '../core/session-user.js'
 import { createSignUp } from '../core/sign-up.js'
-import type { SessionUser } from '../sessions/store.js'
+import type { SessionUser } from '../sessions/types.js'
 
 /** The use cases (src/core), ready to call from routes. */
 export interface Accounts {

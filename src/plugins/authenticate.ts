@@ -4,7 +4,7 @@ import type { onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { consoleOrigin } from '../http/console-origin.js'
 import { createSessionCookies, type SessionCookies } from '../http/session-cookie.js'
-import type { Reach } from '../sessions/store.js'
+import type { Reach } from '../sessions/types.js'
 import { errors, isUnauthenticated } from '../shared/errors.js'
 
 /** Who is calling, set on `request.auth` by `authenticate`. */

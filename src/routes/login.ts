@@ -8,7 +8,7 @@ import { errors } from '../shared/errors.js'
 import { userView } from '../schemas/common.js'
 import { failures } from '../schemas/errors.js'
 import { loginBody, loginHeaders, loginResponse } from '../schemas/sessions.js'
-import type { Device } from '../sessions/store.js'
+import type { Device } from '../sessions/types.js'
 
 /** Long enough to tell browsers and app builds apart; a User-Agent can be kilobytes. */
 const MAX_USER_AGENT_LENGTH = 256

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-js
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { requireAuth } from '../plugins/authenticate.js'
 import { errors } from '../shared/errors.js'
-import type { SessionInfo, SessionPage } from '../sessions/store.js'
+import type { SessionInfo, SessionPage } from '../sessions/types.js'
 import { noContent } from '../schemas/common.js'
 import { failures } from '../schemas/errors.js'
 import { revokeAllQuery, revokedCount, sessionIdParams, sessionList, type SessionPageQuery, sessionPageQuery } from '../schemas/sessions.js'

@@ -1,7 +1,7 @@
 import { SESSION_ID_PATTERN } from '@gatehouse/session-reader/token'
 import type { FromSchema } from 'json-schema-to-ts'
 import { MAX_DEVICE_LABEL_LENGTH } from '../http/device-label.js'
-import { SESSION_CURSOR_PATTERN, SESSION_PAGE_MAX } from '../sessions/store.js'
+import { SESSION_CURSOR_PATTERN, SESSION_PAGE_MAX } from '../sessions/types.js'
 import { NO_CONTROL_CHARACTERS } from '../shared/email.js'
 import { unanchored, USER_ID_PATTERN } from '../shared/user-id.js'
 import { pageLimit, timestamp, user } from './common.js'

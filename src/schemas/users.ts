@@ -5,7 +5,7 @@ import { USER_ID_PATTERN } from '../shared/user-id.js'
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from '../users/passwords.js'
 import { ROLES } from '../users/roles.js'
 import { CONTAINS_MIN_LENGTH, USER_CURSOR_PATTERN, USER_PAGE_DEFAULT, USER_PAGE_MAX } from '../users/user-list.js'
-import { SUMMARY_READ } from '../sessions/store.js'
+import { SUMMARY_READ } from '../sessions/types.js'
 import { pageLimit, user } from './common.js'
 import { clientLabel, loginResponse, sessionClock } from './sessions.js'
 

@@ -1,6 +1,6 @@
 import type { IndexEntry, SessionScripts } from './scripts/index.js'
 import type { SessionPolicy } from './session-ttl.js'
-import type { SessionInfo, SessionPage } from './store.js'
+import type { SessionInfo, SessionPage } from './types.js'
 
 /** A page of the device list, as the store asks for it (devicePage). */
 export interface DevicePageRequest {

@@ -6,9 +6,9 @@ import type { DeletedBy, EventSink, RevokeReason, SessionEvent } from './events.
 import { devicePage } from './device-list.js'
 import { sessionKeys } from './keys.js'
 import type { SessionPolicy, SessionTtl } from './session-ttl.js'
+import { endCutOffSessions } from './revoke-sweep.js'
 import { sessionScripts } from './scripts/index.js'
-
-export { SESSION_LAYOUT_VERSION } from './keys.js'
+import { SESSION_PAGE_MAX, SUMMARY_READ, type LiveSession, type NewSession, type NewSessionInput, type Reach, type SessionInfo, type SessionPage, type SessionStatus, type SessionSummary, type SessionUser } from './types.js'
 
 /**
  * How long a user's generation outlives a revoke-all: far longer than any login takes (a login
@@ -16,149 +16,11 @@ export { SESSION_LAYOUT_VERSION } from './keys.js'
  */
 const GENERATION_TTL_MS = 24 * 3600 * 1000
 
-/** Most sessions in one page of a listing (GET /sessions, the admin's, the CLI's). */
-export const SESSION_PAGE_MAX = 100
-
-/**
- * Sessions whose keys one sweep call deletes after a revoke-all: the bound on the work of one
- * Redis call (docs/performance.md measures it), whatever the user's number of sessions.
- */
-const SWEEP_BATCH = 50
-
-/**
- * How long a revoke-all deletes keys before it answers (a user with 100,000 sessions takes about
- * 12 s on a 2-core machine), well under the usual 60 s proxy timeout; the sessions are refused from
- * its first instant. If keys are left, their deletion goes on after the answer, for at most
- * SWEEP_MAX_MS (millions of sessions, or an index growing as fast as it is swept); the rest expire
- * on their own.
- */
-const SWEEP_INLINE_MS = 30_000
-const SWEEP_MAX_MS = 10 * 60_000
-
 /**
  * How long a session's owner key outlives the session's absolute end. Redis may delete an expired
  * key a little after its expiry time, and the expired event needs the owner until then.
  */
 const OWNER_GRACE_MS = 3600 * 1000
-
-/** What a user can recognise a session by; recorded at login. Empty strings when unknown. */
-export interface Device {
-  client: string
-  userAgent: string
-  ip: string
-}
-
-export interface NewSessionInput {
-  userId: string
-  /** The audience the token is bound to (JWT-Aud), null for none: the client whose policy the session falls under. */
-  audience?: string | null
-  role: string
-  /** The user's email and sign-up time (Unix ms): stored so GET /me needs no database. */
-  email: string
-  userCreatedAt: number
-  /** Unix ms when the user confirmed the email; 0 or absent if not (yet). Stored so GET /me needs no database once it is set. */
-  emailVerifiedAt?: number
-  device: Device
-  /** The user's generation, read (with `generation()`) before the password was checked. */
-  generation: string
-}
-
-export interface NewSession {
-  id: string
-  /** Unix ms, Redis clock. */
-  createdAt: number
-  /** Unix ms: the absolute end of the session, equal to the token's exp * 1000. */
-  maxExpiresAt: number
-  /** Unix ms: when the session ends if it is not used again (the sliding window's end, at most maxExpiresAt). */
-  expiresAt: number
-  /** The sliding window in force at login, seconds (ops may change it while the session lives). */
-  idleTimeoutSeconds: number
-  /** Sessions of the same user ended to stay within SESSION_MAX_PER_USER. */
-  evicted: string[]
-}
-
-export interface SessionInfo extends Device {
-  id: string
-  /** Unix ms, all of them. */
-  createdAt: number
-  lastSeenAt: number
-  /** When the sliding window runs out if the session is not used again. */
-  expiresAt: number
-  /** The absolute end under its policy now (a client's maximum age, lowered since the login, brings it forward). */
-  maxExpiresAt: number
-  /** The client (audience) whose policy it falls under; '' for the global one. */
-  audience: string
-}
-
-/** The user a session belongs to, as its hash records it. */
-export interface SessionUser {
-  role: string
-  email: string
-  /** Unix ms. */
-  userCreatedAt: number
-}
-
-/**
- * A live session's user. A session written by an older release lacks some of it ('' and 0): a
- * layout-1 one has no role, and older layout-3 ones lack the email and sign-up time
- * (see `upgrade`).
- */
-export interface LiveSession extends SessionUser {
-  /** Unix ms when the user confirmed the email: as recorded at login, or a confirmation made since (markEmailVerified); 0 if neither. */
-  emailVerifiedAt: number
-}
-
-/** A live session, as introspection shows it (all times Unix ms). */
-export interface SessionStatus extends SessionUser {
-  createdAt: number
-  lastSeenAt: number
-  expiresAt: number
-  maxExpiresAt: number
-}
-
-/**
- * What the token says that decides which session it reaches and under which policy: only sessions
- * created before `createdBefore` (Unix ms), when given (a former HS256 secret's token); only one
- * bound to its audience (null: unbound). Its created_at and exp (Unix ms) tell why a session is gone.
- */
-export interface Reach {
-  createdBefore?: number
-  audience?: string | null
-  createdAt?: number
-  expiresAt?: number
-}
-
-export interface SessionPage {
-  sessions: SessionInfo[]
-  /** Pass it back (as `after`) for the next page; null on the last one. */
-  next: string | null
-}
-
-/**
- * Where a page of sessions goes on from: the last entry of the page before, as `<score>.<id>`
- * (its index score, and its id). Opaque to API clients; the pattern is also the API's check.
- */
-export const SESSION_CURSOR_PATTERN = '^[0-9]{1,16}\\.[A-Za-z0-9_-]{22}$'
-
-/**
- * Of each user on an admin's page of users, how many of the user's index entries with the latest
- * expiry are read in full (list-sessions-n.lua): the live count is exact for a user with at most this
- * many unexpired entries, and so is the latest use for a user whose sessions share one idle window.
- */
-export const SUMMARY_READ = 10
-
-/** A user's sessions at a glance, for the admin's list of users (`summaries`). */
-export interface SessionSummary {
-  /**
-   * The user's live sessions. Exact up to SUMMARY_READ unexpired index entries; above that, the
-   * number of unexpired entries less those of the SUMMARY_READ read that were not live (a session
-   * that a revoke-all's sweep or ops' ending of its client left in the index is counted until its
-   * key goes).
-   */
-  live: number
-  /** Unix ms: the latest use among the live sessions read (those with the latest expiry); null when none. */
-  lastSeenAt: number | null
-}
 
 export interface SessionStore {
   /** The marker every revoke-all changes; a login reads it before checking the password. */
@@ -303,48 +165,6 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
     await replicated('revoke_all', userId)
   }
 
-  /**
-   * Deletes the keys of the user's cut-off sessions, walking the index a page at a time, as a
-   * listing does (session-page-2.lua: O(log n + page) per call, from the last entry's place, which
-   * holds even as that entry is deleted), and ending each page's revoked sessions in one call
-   * (end-revoked-sessions-n.lua): no Redis call grows with the user's number of sessions. (ZSCAN
-   * would not do: while Redis shrinks the set's hash table, one ZSCAN step can walk a great many
-   * empty buckets.) Cut-off sessions never move in the index, since nothing extends them; sessions
-   * created or kept since the cutoff are passed over. Stops after `budgetMs` (done: false). The
-   * sessions are over already, so this never fails the revoke-all: an error stops it, is reported,
-   * and leaves the rest to expire on their own.
-   */
-  async function sweep (userId: string, reason: RevokeReason, budgetMs: number): Promise<{ ended: number; done: boolean }> {
-    const started = Date.now()
-    let ended = 0
-    // One step ahead: the next page is read, and the last batch's events published, while a batch
-    // is being ended (at most one of each, so nothing piles up in memory).
-    let page = scripts.sessionPage({ userId, limit: SWEEP_BATCH })
-    let publishing: Promise<void> = Promise.resolve()
-    try {
-      for (;;) {
-        const entries = await page
-        const more = entries.length === SWEEP_BATCH
-        if (more) page = scripts.sessionPage({ userId, limit: SWEEP_BATCH, after: entries.at(-1)! })
-        if (entries.length > 0) {
-          const gone = await scripts.endRevokedSessions({ userId, ids: entries.map((entry) => entry.id) })
-          ended += gone.length
-          await publishing
-          publishing = events(gone.map(({ id, client }) => ({ type: 'revoked', sessionId: id, userId, reason, client })))
-        }
-        if (!more) return { ended, done: true }
-        if (Date.now() - started > budgetMs) return { ended, done: false }
-      }
-    } catch (err) {
-      onSweepStopped?.(userId, ended, err)
-      return { ended, done: true }
-    } finally {
-      await publishing
-      // A prefetched page left over when the loop stopped early must not be an unhandled rejection.
-      page.catch(() => {})
-    }
-  }
-
   /** Every Redis operation: timed for metrics, and a failure becomes a 503. */
   async function run<T> (operation: string, work: () => Promise<T>): Promise<T> {
     const started = process.hrtime.bigint()
@@ -438,14 +258,7 @@ export function createSessionStore (redis: RedisClient, options: SessionStoreOpt
     revokeAll: (userId, { reason, keep }) =>
       run('revoke_all', async () => {
         await cutOff(userId, keep, reason)
-        const { ended, done } = await sweep(userId, reason, SWEEP_INLINE_MS)
-        if (!done) {
-          // The answer goes now; the rest of the keys are deleted after it.
-          void sweep(userId, reason, SWEEP_MAX_MS).then(({ done: finished }) => {
-            if (!finished) onSweepStopped?.(userId, ended, new Error(`still deleting keys after ${(SWEEP_INLINE_MS + SWEEP_MAX_MS) / 1000} s`))
-          })
-        }
-        return ended
+        return await endCutOffSessions({ scripts, events, onSweepStopped }, userId, reason)
       }),
     expired: (id, userId) =>
       run('expired', async () => {

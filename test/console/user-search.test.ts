@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { SUMMARY_READ } from '../../src/sessions/store.js'
+import { SUMMARY_READ } from '../../src/sessions/types.js'
 import { statementTimedOut } from '../../src/users/user-list.js'
 import { addSessions, buildTestApp, storeOf, type TestContext } from '../helpers/app.js'
 import { uniqueId } from '../helpers/config.js'

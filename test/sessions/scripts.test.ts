@@ -5,7 +5,8 @@ import { closeRedis, connectRedis, createRedisClient } from '../../src/redis/cli
 import type { SessionEvent } from '../../src/sessions/events.js'
 import { sessionKeys } from '../../src/sessions/keys.js'
 import { TOUCH_WRITE_INTERVAL_MS } from '../../src/sessions/scripts/index.js'
-import { createSessionStore, type Device, type SessionStore } from '../../src/sessions/store.js'
+import { createSessionStore, type SessionStore } from '../../src/sessions/store.js'
+import { type Device } from '../../src/sessions/types.js'
 import { testConfig } from '../helpers/config.js'
 import { deleteKeys } from '../helpers/redis.js'
 

@@ -3,17 +3,16 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { RedisClient } from '../../redis/client.js'
 import { legacyKeys, SESSION_LAYOUT_VERSION, sessionKeys } from '../keys.js'
 import type { SessionPolicy } from '../session-ttl.js'
-import type { LiveSession, NewSessionInput, SessionInfo, SessionStatus, SessionUser } from '../store.js'
+import type { LiveSession, NewSessionInput, SessionInfo, SessionStatus, SessionUser } from '../types.js'
 
-/**
- * The session scripts: every `<name>-<keys>.lua` file here (copied beside the build) is an ioredis
- * command named `<name>` in camelCase, taking `<keys>` KEYS; `<name>-n.lua` takes as many as its
- * call needs, passed first (BullMQ names its scripts the same way). Adding a script is its file and
- * its typed call below. Each file's header says its KEYS, ARGV, reply and the race it closes; the
- * calls below build the KEYS from the user's id and the session ids (keys.ts: all in the user's
- * hash slot, so every script is Cluster-safe), encode the arguments and decode the reply, whose
- * fields the scripts name (fieldsOf).
- */
+// The session scripts: every `<name>-<keys>.lua` file here (copied beside the build) is an ioredis
+// command named `<name>` in camelCase, taking `<keys>` KEYS; `<name>-n.lua` takes as many as its
+// call needs, passed first (BullMQ names its scripts the same way). Adding a script is its file and
+// its typed call below. Each file's header says its KEYS, ARGV, reply and the race it closes; the
+// calls below build the KEYS from the user's id and the session ids (keys.ts: all in the user's
+// hash slot, so every script is Cluster-safe), encode the arguments and decode the reply, whose
+// fields the scripts name (fieldsOf).
+
 /**
  * A session's last use is written at most this often (or every tenth of the TTL in force, if that
  * is shorter): part of the contract (docs/session-contract.md, "last_seen_at"). touch-session-6.lua.
