@@ -4,9 +4,10 @@ import { EVENT_ID_PATTERN } from '../sessions/event-feed.js'
 import { EVENT_REASONS, EVENT_TYPES } from '../sessions/events.js'
 import { pageLimit } from './common.js'
 
-/** What the ops console draws: GET /admin/activity, and the header GET /admin/events resumes with. */
+// What the ops console draws: GET /admin/activity, and the header GET /admin/events resumes with.
 
-const series = (items: object) => ({ type: 'array', items, minItems: ACTIVITY_MINUTES, maxItems: ACTIVITY_MINUTES }) as const
+/** A value per minute of the hour; generic, so that the item's schema types the reply too. */
+const series = <const Items extends object>(items: Items) => ({ type: 'array', items, minItems: ACTIVITY_MINUTES, maxItems: ACTIVITY_MINUTES }) as const
 const count = { type: 'integer', minimum: 0 } as const
 export const activityHour = {
   type: 'object',
