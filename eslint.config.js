@@ -8,7 +8,9 @@ const LAYERS = {
   shared: [],
   config: ['shared'],
   redis: ['shared', 'config'],
-  db: ['shared', 'config', 'redis', 'generated'],
+  db: ['shared', 'config', 'generated'],
+  // Counting, for Prometheus and the console's charts: infrastructure, so it knows no domain.
+  telemetry: ['shared', 'config', 'redis'],
   // The domain: four pieces that know nothing of HTTP, Fastify or each other.
   sessions: ['shared', 'config', 'redis'],
   users: ['shared', 'config', 'db', 'generated'],
@@ -18,33 +20,32 @@ const LAYERS = {
   mail: ['shared'],
   // The use cases, above the domain.
   core: ['shared', 'sessions', 'users', 'tokens', 'throttle', 'mail'],
-  metrics: ['shared', 'sessions'],
-  // Per-minute counts for the console's charts, kept in Redis.
-  activity: ['shared', 'config', 'redis'],
+  // The resources the server's plugins and the CLI both open (clients, stores), built from the configuration.
+  resources: ['shared', 'config', 'redis', 'db', 'sessions', 'throttle', 'telemetry'],
+  // The checks before start (do Redis and Postgres answer?), for the server and the CLI.
+  startup: ['shared', 'config', 'redis'],
   // The HTTP edge.
   http: ['shared', 'config'],
-  schemas: ['shared', 'http', 'sessions', 'users', 'activity'],
-  plugins: ['shared', 'config', 'redis', 'db', 'sessions', 'users', 'tokens', 'throttle', 'mail', 'core', 'metrics', 'activity', 'http'],
-  routes: ['shared', 'config', 'sessions', 'users', 'tokens', 'core', 'activity', 'http', 'schemas', 'plugins'],
-  // The command line: domain, core and the plugins' builders, loaded lazily (see below).
-  cli: ['shared', 'config', 'db', 'redis', 'sessions', 'users', 'core', 'plugins', 'throttle'],
+  schemas: ['shared', 'http', 'sessions', 'users', 'telemetry'],
+  // Each wraps a resource for Fastify: decorate, close it with the app, name what it needs.
+  plugins: ['shared', 'config', 'redis', 'db', 'sessions', 'users', 'tokens', 'throttle', 'mail', 'core', 'telemetry', 'resources', 'http'],
+  routes: ['shared', 'config', 'sessions', 'users', 'tokens', 'core', 'telemetry', 'http', 'schemas', 'plugins'],
+  // The command line: domain, core and the resources' builders, loaded lazily (see below); never Fastify's plugins.
+  cli: ['shared', 'config', 'db', 'redis', 'sessions', 'users', 'core', 'resources', 'startup', 'throttle'],
 }
 const FOLDERS = [...Object.keys(LAYERS), 'generated', 'app', 'server']
 
 function layerRules (layer, may) {
   const forbidden = FOLDERS.filter((folder) => folder !== layer && !may.includes(folder))
-  // A folder's files reach other layers through `../` (`../../` from a subfolder such as
-  // sessions/scripts/); a top-level file (src/metrics.ts) through `./`.
-  const parent = ['metrics'].includes(layer) ? '\\.' : '(\\.\\./)*\\.\\.'
+  // A folder's files reach other layers through `../` (`../../` from a subfolder such as sessions/scripts/).
+  const regex = `^(\\.\\./)+(${forbidden.join('|')})(/|\\.js$)`
+  const message = `src/${layer} may import only ${may.length > 0 ? may.join(', ') : 'its own folder'} (docs/architecture.md)`
   return {
-    files: [`src/${layer}/**/*.ts`, `src/${layer}.ts`],
+    files: [`src/${layer}/**/*.ts`],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{
-          regex: `^${parent}/(${forbidden.join('|')})(/|\\.js$)`,
-          message: `src/${layer} may import only ${may.length > 0 ? may.join(', ') : 'its own folder'} (docs/architecture.md)`,
-        }],
-      }],
+      'no-restricted-imports': ['error', { patterns: [{ regex, message }] }],
+      // import() too: the CLI loads its layers lazily, and the rule holds for those imports as well.
+      'no-restricted-syntax': ['error', { selector: `ImportExpression > Literal[value=/${regex.replaceAll('/', '\\/')}/]`, message }],
     },
   }
 }
@@ -73,7 +74,7 @@ export default [
             message: 'src/cli may import only ' + LAYERS.cli.join(', ') + ' (docs/architecture.md)',
           },
           {
-            regex: '^(\\.\\./)+(plugins/|db/prisma\\.js$|users/repository\\.js$|core/)',
+            regex: '^(\\.\\./)+(resources/|db/prisma\\.js$|users/repository\\.js$|core/)',
             allowTypeImports: true,
             message: 'the CLI loads these with import() when a command needs them (src/cli/resources.ts)',
           },

@@ -40,7 +40,7 @@ dev_restarts() {
   env "$@" PORT="$port" setsid npm run dev >"$log" 2>&1 &
   local dev=$!
   until_true up "$port"
-  local file=src/metrics.ts original starts t0
+  local file=src/telemetry/metrics.ts original starts t0
   original=$(mktemp); cp "$file" "$original"
   for i in $(seq $((rounds * 2))); do
     sleep 1

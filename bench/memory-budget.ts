@@ -29,7 +29,7 @@ await step('Prisma client, after 200 queries (query compiler)', async () => {
   db = client
   for (let i = 0; i < 200; i++) await client.user.findFirst({ where: { email: `nobody-${i}@example.invalid` } })
 })
-const { createPasswordHasher } = await importBuilt('users/passwords.js')
+const { createPasswordHasher } = await importBuilt('users/password-hasher.js')
 let passwords: { hash(password: string): Promise<string>; stats(): { threads: number }; close(): Promise<void> } | undefined
 await step('bcrypt pool, 2 threads, after 8 hashes', async () => {
   // Let go after 1 s idle here (10 s in the server), so the next step need not wait long.

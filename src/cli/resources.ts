@@ -8,8 +8,8 @@ import type { UserRepository } from '../users/repository.js'
 
 /**
  * What a command may use, each built (and its module loaded) the first time the command asks for
- * it, with the same builders the server's plugins use: `gatehouse ttl get` opens one Redis
- * connection and never loads Fastify, Prisma or the bcrypt threads.
+ * it, with the same builders the server's plugins use (src/resources): `gatehouse ttl get` opens
+ * one Redis connection and never loads Fastify, Prisma or the bcrypt threads.
  */
 export interface Resources {
   redis(): Promise<RedisClient>
@@ -29,34 +29,30 @@ export function openResources (config: Config): Resources {
   }
 
   const redis = once(async () => {
-    const [{ openRedis }, { closeRedis }] = await Promise.all([import('../plugins/redis.js'), import('../redis/client.js')])
+    const [{ openRedis }, { closeRedis }] = await Promise.all([import('../resources/redis.js'), import('../redis/client.js')])
     const client = await openRedis(config, silentLog)
     closers.push(() => closeRedis(client))
     return client
   })
   const sessionTtl = once(async () => {
-    const { startSessionTtl } = await import('../plugins/session-ttl.js')
+    const { startSessionTtl } = await import('../resources/session-ttl.js')
     const ttl = await startSessionTtl(await redis(), config, silentLog)
     closers.push(() => ttl.stop())
     return ttl
   })
   const sessions = once(async () => {
-    const { openSessionStore } = await import('../plugins/sessions.js')
+    const { openSessionStore } = await import('../resources/sessions.js')
     return openSessionStore(await redis(), await sessionTtl(), config, silentLog)
   })
   const users = once(async () => {
-    const [{ openDatabase }, { createDatabase }, { createUserRepository }] = await Promise.all([
-      import('../db/open-database.js'), import('../db/prisma.js'), import('../users/repository.js'),
-    ])
+    const [{ openUsersDatabase }, { createUserRepository }] = await Promise.all([import('../resources/database.js'), import('../users/repository.js')])
     // The embedded database: through the running server's socket, or opened here while no server runs.
-    const opened = await openDatabase(config.database, { role: 'cli', poolSize: config.databasePoolSize, log: (message) => console.error(`gatehouse: ${message}`) })
-    closers.push(() => opened.close())
-    const db = createDatabase(opened.url, config.databaseTimeoutMs, config.databasePoolSize)
-    closers.push(() => db.$disconnect())
-    return createUserRepository(db)
+    const database = await openUsersDatabase(config, { role: 'cli', log: (message) => console.error(`gatehouse: ${message}`) })
+    closers.push(() => database.close())
+    return createUserRepository(database.db)
   })
   const accountAdmin = once(async () => {
-    const [{ createAccountAdmin }, { openThrottles }] = await Promise.all([import('../core/account-changes.js'), import('../plugins/throttles.js')])
+    const [{ createAccountAdmin }, { openThrottles }] = await Promise.all([import('../core/account-changes.js'), import('../resources/throttles.js')])
     return createAccountAdmin({ users: await users(), sessions: await sessions(), throttles: openThrottles(await redis(), config) })
   })
 

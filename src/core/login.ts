@@ -5,7 +5,7 @@ import type { Log } from '../shared/log.js'
 import type { OnQuota } from '../throttle/quotas.js'
 import type { Throttles } from '../throttle/throttles.js'
 import type { TokenService } from '../tokens/tokens.js'
-import type { PasswordHasher } from '../users/passwords.js'
+import type { PasswordHasher } from '../users/password-hasher.js'
 import { type PublicUser, publicUser, type UserRepository } from '../users/repository.js'
 
 export interface LoginResult {

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
-import { type Activity, createActivity } from '../activity/activity.js'
-import { createRecentSessions, type RecentSessions } from '../activity/recent-sessions.js'
+import { type Activity, createActivity } from '../telemetry/activity.js'
+import { createRecentSessions, type RecentSessions } from '../telemetry/recent-sessions.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

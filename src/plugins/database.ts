@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
-import { openDatabase } from '../db/open-database.js'
-import { createDatabase, type Database, warmUp } from '../db/prisma.js'
+import { type Database, warmUp } from '../db/prisma.js'
+import { openUsersDatabase } from '../resources/database.js'
 import { type AccountTokens, createAccountTokens } from '../users/account-tokens.js'
 import { createEmailCache, type EmailCache } from '../users/email-cache.js'
 import { createUserRepository, type UserRepository } from '../users/repository.js'
@@ -19,15 +19,10 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  const { database, databaseTimeoutMs, databasePoolSize } = app.config
-  // DATABASE_URL, or the embedded database, which this server then owns and serves (db/embedded.ts).
-  const opened = await openDatabase(database, { role: 'server', poolSize: databasePoolSize, log: (message) => app.log.info(message) })
-  const db = createDatabase(opened.url, databaseTimeoutMs, databasePoolSize)
-  app.addHook('onClose', async () => {
-    await db.$disconnect()
-    await opened.close()
-  })
-  app.log.info({ database: database.mode }, `users in ${opened.where}`)
+  const { databaseTimeoutMs } = app.config
+  const { db, where, close } = await openUsersDatabase(app.config, { role: 'server', log: (message) => app.log.info(message) })
+  app.addHook('onClose', close)
+  app.log.info({ database: app.config.database.mode }, `users in ${where}`)
   // The first /ready and the first login should not pay for Prisma's cold start.
   await warmUp(db, databaseTimeoutMs)
   app.decorate('db', db)

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { createMetrics, type Metrics } from '../metrics.js'
+import { createMetrics, type Metrics } from '../telemetry/metrics.js'
 import { countSessions } from '../sessions/store.js'
 
 declare module 'fastify' {

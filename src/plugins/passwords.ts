@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { ConfigError } from '../config/index.js'
-import { createPasswordHasher, type PasswordHasher } from '../users/passwords.js'
+import { createPasswordHasher, type PasswordHasher } from '../users/password-hasher.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,19 +1,14 @@
 import type { FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Config } from '../config/index.js'
-import type { RedisClient } from '../redis/client.js'
+import { openThrottles } from '../resources/throttles.js'
 import { type OnQuota, quotaSizes } from '../throttle/quotas.js'
-import { createThrottles, type Throttles } from '../throttle/throttles.js'
+import type { Throttles } from '../throttle/throttles.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Brute-force limits on password checks and sign-ups, shared through Redis. */
     throttles: Throttles
   }
-}
-
-export function openThrottles (redis: RedisClient, config: Config, onLimited?: (limit: string) => void): Throttles {
-  return createThrottles(redis, { ...config.throttle, keyPrefix: config.redisKeyPrefix, onLimited })
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
-import type { RecentCursor } from '../activity/recent-sessions.js'
+import type { RecentCursor } from '../telemetry/recent-sessions.js'
 import { RECENT_PAGE_DEFAULT, recentSessions, recentSessionsQuery } from '../schemas/sessions.js'
 import { orUnavailable } from '../shared/errors.js'
 
@@ -7,7 +7,7 @@ import { orUnavailable } from '../shared/errors.js'
  * Admin-only (routes/index.ts): "who is signed in now" for the console. The number of live
  * sessions (the gauge's cached count, with its age) and the sessions most recently active across
  * users, from the list the instances keep in memory and write every few seconds
- * (activity/recent-sessions.ts): the request path gains no Redis work for it. The session store
+ * (telemetry/recent-sessions.ts): the request path gains no Redis work for it. The session store
  * decides which entries are still live (store.describe), so an ended session is never shown.
  */
 export const sessionsNowRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {

@@ -1,4 +1,4 @@
-import { ACTIVITY_MINUTES } from '../activity/activity.js'
+import { ACTIVITY_MINUTES } from '../telemetry/activity.js'
 import { HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX } from '../sessions/console-feed.js'
 import { EVENT_ID_PATTERN } from '../sessions/event-feed.js'
 import { EVENT_REASONS, EVENT_TYPES } from '../sessions/events.js'

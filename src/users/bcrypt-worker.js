@@ -1,4 +1,4 @@
-// The body of the password pool's worker threads (see passwords.ts): bcrypt's CPU time, off the
+// The body of the password pool's worker threads (see bcrypt-pool.ts): bcrypt's CPU time, off the
 // event loop. Plain JavaScript, so the same file runs from src/ (tests) and dist/ (the server)
 // without a TypeScript loader in the worker. The synchronous calls are right here: a worker runs
 // one task at a time, and the async ones would only add yields that no one else is waiting for.
@@ -21,7 +21,7 @@ if (process.platform === 'linux') {
 }
 
 // Each call answers [its result, the milliseconds it took on this thread]: the pool's admission
-// control (passwords.ts) estimates from those how long a new call would wait.
+// control (bcrypt-pool.ts) estimates from those how long a new call would wait.
 
 /** @param {{ password: string, cost: number }} task */
 export function hash ({ password, cost }) {

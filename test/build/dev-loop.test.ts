@@ -22,7 +22,7 @@ t.test('a change restarts the server; a broken one does not; Ctrl-C stops it all
   t.notMatch(dev.output(), /^build: /m, 'on a build that is up to date, build.sh rebuilds nothing')
 
   // PORT=0: each server has a port of its own, so "which one answers" is "which port answers".
-  const file = join(copy, 'src/metrics.ts')
+  const file = join(copy, 'src/telemetry/metrics.ts')
   const original = readFileSync(file, 'utf8')
   writeFileSync(file, `${original}\nexport const changedByTheTest = 1\n`)
   await eventually(30_000, () => servers().length === 2)
@@ -67,7 +67,7 @@ t.test('without DATABASE_URL, the embedded database is opened once and kept acro
   const lock = JSON.parse(readFileSync(join(dir, 'lock.json'), 'utf8')) as { pid: number; role: string }
   t.equal(lock.role, 'server', 'npm run dev holds the lock as a server would, so commands go through it')
 
-  const file = join(copy, 'src/metrics.ts')
+  const file = join(copy, 'src/telemetry/metrics.ts')
   writeFileSync(file, `${readFileSync(file, 'utf8')}\nexport const changedByTheTest = 1\n`)
   await eventually(30_000, () => servers().length === 2)
   t.equal((await fetch(`${servers()[1]!}/ready`)).status, 200, 'the new server reaches the database')

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { createRecentSessions, RECENT_SESSIONS_KEPT } from '../../src/activity/recent-sessions.js'
+import { createRecentSessions, RECENT_SESSIONS_KEPT } from '../../src/telemetry/recent-sessions.js'
 import { buildTestApp } from '../helpers/app.js'
 import { call, claimsOf, login, me, newAdmin, newSession } from '../helpers/http.js'
 import { sleep } from '../helpers/wait.js'

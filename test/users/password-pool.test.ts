@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
-import { createPasswordHasher } from '../../src/users/passwords.js'
+import { createPasswordHasher } from '../../src/users/password-hasher.js'
 import { testConfig } from '../helpers/config.js'
 import { buildTestApp } from '../helpers/app.js'
 import { sql } from '../helpers/db.js'
@@ -10,7 +10,7 @@ import { PASSWORD, signUp } from '../helpers/http.js'
 import { indexed, scanKeys } from '../helpers/redis.js'
 import { eventually, sleep } from '../helpers/wait.js'
 
-// bcrypt runs in worker threads with a bounded queue and a deadline (src/users/passwords.ts).
+// bcrypt runs in worker threads with a bounded queue and a deadline (src/users/bcrypt-pool.ts).
 
 const costOf = async (email: string) => {
   const [row] = await sql<{ password_hash: string }>('SELECT password_hash FROM users WHERE email = $1', [email])

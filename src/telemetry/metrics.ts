@@ -1,5 +1,14 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
-import type { EventSink } from './sessions/events.js'
+
+/**
+ * A session event as the counters read it: the sessions layer's events (sessions/events.ts) have
+ * this shape and more, and a revoked or expired one always has its reason. Spelt here, so that
+ * telemetry knows nothing of the domain.
+ */
+export interface CountedEvent {
+  type: string
+  reason?: string
+}
 
 /** How long a count of live sessions (a SCAN over every session key) is reused between scrapes. */
 const SESSION_COUNT_MAX_AGE_MS = 15_000
@@ -21,25 +30,25 @@ export interface Metrics {
   touched(result: 'ok' | 'gone'): void
   redisOperation(operation: string, seconds: number): void
   httpRequest(method: string, route: string, statusCode: number, seconds: number): void
-  /** Counts revocations and expiries by reason. */
-  events: EventSink
+  /** Counts revocations and expiries by reason: a sink of session events. */
+  events(events: readonly CountedEvent[]): Promise<void>
   /** Session hashes in Redis: the gauge's count, a SCAN reused for up to 15 s (the console's chart samples it too); rejects when the SCAN failed. */
   liveSessions(): Promise<number>
   /** The same count with when it was made (Unix ms), for a headline that says its age (the console's "sessions now"). */
   liveSessionCount(): Promise<{ value: number; countedAt: number }>
 }
 
-/**
- * Prometheus metrics (prom-client), in a registry of the app's own, so two apps in one process
- * (the tests) do not collide. Served at GET /metrics.
- */
-/** What the metrics read of the password pool (users/passwords.ts `stats()`). */
+/** What the metrics read of the password pool (users/bcrypt-pool.ts `stats()`). */
 interface PasswordPoolView {
   waiting: number
   threads: number
   refused: { atEntry: number; deadline: number }
 }
 
+/**
+ * Prometheus metrics (prom-client), in a registry of the app's own, so two apps in one process
+ * (the tests) do not collide. Served at GET /metrics.
+ */
 export function createMetrics (countSessions: () => Promise<number>, passwordPool: () => PasswordPoolView): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' })
@@ -163,8 +172,8 @@ export function createMetrics (countSessions: () => Promise<number>, passwordPoo
     events: async (events) => {
       for (const event of events) {
         if (event.type === 'created') created.inc()
-        else if (event.type === 'revoked') revocations.inc({ reason: event.reason })
-        else if (event.type === 'expired') expirations.inc({ reason: event.reason })
+        else if (event.type === 'revoked') revocations.inc({ reason: event.reason ?? '' })
+        else if (event.type === 'expired') expirations.inc({ reason: event.reason ?? '' })
       }
     },
   }

@@ -1,34 +1,9 @@
-import bcrypt from 'bcryptjs'
-import { randomBytes } from 'node:crypto'
 import { Piscina } from 'piscina'
 import { errors } from '../shared/errors.js'
 import { type Log, silentLog } from '../shared/log.js'
 
-export interface PasswordHasher {
-  hash(password: string): Promise<string>
-  /**
-   * Compares against `hash`, or, for an unknown account (null), against a dummy hash of the same
-   * cost, so a wrong password and an unknown email take the same time and cannot be told apart.
-   * A password longer than bcrypt reads matches nothing (no one could have set it) at the same cost.
-   */
-  verify(password: string, hash: string | null): Promise<boolean>
-  /** A hash made at a lower cost than the one configured: re-hash it when the password is next known. */
-  needsRehash(hash: string): boolean
-  /**
-   * Throws `overloaded` (503) if a check asked for now would be refused: a login asks before its
-   * database and Redis reads, which would be wasted, and under a storm of retries are what costs
-   * every other request. Depends on the load only, never on the account.
-   */
-  refuseIfBusy(): void
-  /** How busy the pool is, for the metrics. */
-  stats(): PasswordPoolStats
-  /** How long the dummy hash took at start-up, at the configured cost, on this machine (ms). */
-  startupHashMs: number
-  /** The nice value the threads actually run at (null where it cannot be read). */
-  threadNice: number | null
-  /** Stops the worker threads. */
-  close(): Promise<void>
-}
+/** What a call asks of a thread (bcrypt-worker.js exports one function of each name). */
+export type BcryptCall = 'hash' | 'compare' | 'priority'
 
 export interface PasswordPoolStats {
   /** Calls waiting for a thread. */
@@ -41,8 +16,7 @@ export interface PasswordPoolStats {
   refused: { atEntry: number; deadline: number }
 }
 
-export interface PasswordHasherOptions {
-  cost: number
+export interface BcryptPoolOptions {
   /** Worker threads: bcrypt at cost 12 takes a core for about a third of a second per call. */
   threads: number
   /** Calls that may wait for a thread; one more is refused at once with 503 (no unbounded latency). */
@@ -60,31 +34,25 @@ export interface PasswordHasherOptions {
   log?: Log
 }
 
-/** The start-up calls' deadline: a hash at the highest cost on a slow machine, but not forever. */
-const STARTUP_DEADLINE_MS = 60_000
+export interface BcryptPool {
+  /** Runs one call on a thread, first in, first out, within `ms` (the deadline unless given), or refuses it with `overloaded` (503). */
+  run<T>(name: BcryptCall, task: object, ms?: number): Promise<T>
+  /** Throws `overloaded` (503) if a call made now, to be done within `ms` (the deadline unless given), would be refused. */
+  refuseIfBusy(ms?: number): void
+  stats(): PasswordPoolStats
+  /** Stops the worker threads. */
+  close(): Promise<void>
+}
 
 /** Threads are started for hashing and let go after this long without any: an idle server holds none. */
 export const IDLE_THREAD_MS = 10_000
 
-/** bcrypt reads at most 72 bytes; longer passwords would be silently truncated, so they are refused. */
-export const MAX_PASSWORD_BYTES = 72
-export const MIN_PASSWORD_LENGTH = 8
-
-/** Refuses (400) a new password that bcrypt would silently truncate; `field` names it in the message. */
-export function checkPasswordBytes (field: string, password: string): void {
-  const bytes = Buffer.byteLength(password, 'utf8')
-  if (bytes > MAX_PASSWORD_BYTES) {
-    // Said in a way a user can act on: the password may be short in characters and still too long.
-    throw errors.badRequest(`body/${field} must be at most ${MAX_PASSWORD_BYTES} bytes in UTF-8, and this one is ${bytes}: letters with accents take 2 bytes and most emoji 4, so a password of ${[...password].length} characters can be too long. Use a shorter one`)
-  }
-}
-
 /**
  * bcryptjs is pure JavaScript: one call at cost 12 holds a core for hundreds of milliseconds. On
  * the event loop that would stall every other request, so hashing and comparing run in a small
- * pool of worker threads (piscina) with a bounded queue.
+ * pool of worker threads (piscina), behind a bounded queue with admission control and a deadline.
  */
-export async function createPasswordHasher ({ cost, threads, maxQueue, deadlineMs, nice, idleMs = IDLE_THREAD_MS, log = silentLog }: PasswordHasherOptions): Promise<PasswordHasher> {
+export function createBcryptPool ({ threads, maxQueue, deadlineMs, nice, idleMs = IDLE_THREAD_MS, log = silentLog }: BcryptPoolOptions): BcryptPool {
   const pool = new Piscina({
     filename: new URL('./bcrypt-worker.js', import.meta.url).href,
     // Each thread is a V8 isolate of 15 to 20 MB: started when there is hashing to do, let go when
@@ -105,7 +73,7 @@ export async function createPasswordHasher ({ cost, threads, maxQueue, deadlineM
   // next call comes. Here calls wait first in, first out, and each is handed to piscina only when a
   // thread is free for it.
   interface Call {
-    name: 'hash' | 'compare' | 'priority'
+    name: BcryptCall
     task: object
     state: 'waiting' | 'running' | 'done'
     startedAt: number
@@ -158,7 +126,7 @@ export async function createPasswordHasher ({ cost, threads, maxQueue, deadlineM
     throw errors.overloaded()
   }
 
-  const run = <T>(name: 'hash' | 'compare' | 'priority', task: object, ms = deadlineMs): Promise<T> => {
+  const run = <T>(name: BcryptCall, task: object, ms = deadlineMs): Promise<T> => {
     try {
       refuseIfBusy(ms)
     } catch (err) {
@@ -193,38 +161,11 @@ export async function createPasswordHasher ({ cost, threads, maxQueue, deadlineM
       dispatch()
     })
   }
-  const hash = (password: string) => run<string>('hash', { password, cost })
-  // The start-up calls get a deadline of their own, far longer than a login's: at start-up nothing
-  // else is waiting, and a slow machine at a high cost must still start (the plugin refuses a
-  // BCRYPT_DEADLINE_MS shorter than one hash). But a thread that cannot start at all (its module
-  // fails to load, a thread limit) must stop the start, not hang it.
-  const started = performance.now()
-  let dummyHash: string
-  let startupHashMs: number
-  let threadNice: number | null
-  try {
-    dummyHash = await run<string>('hash', { password: randomBytes(16).toString('hex'), cost }, STARTUP_DEADLINE_MS)
-    startupHashMs = performance.now() - started
-    // The threads' actual priority: setting it may be refused (a lower nice than the process's
-    // own, without the privilege to lower it), and the plugin says so.
-    threadNice = await run<number | null>('priority', {}, STARTUP_DEADLINE_MS)
-  } catch (err) {
-    await pool.destroy()
-    throw new Error(`the bcrypt worker threads did not answer within ${STARTUP_DEADLINE_MS / 1000} s of starting (a warning above may say why)`, { cause: err })
-  }
 
   return {
-    hash,
-    async verify (password, stored) {
-      const usable = stored !== null && Buffer.byteLength(password, 'utf8') <= MAX_PASSWORD_BYTES
-      const ok = await run<boolean>('compare', { password, hash: usable ? stored : dummyHash })
-      return ok && usable
-    },
-    needsRehash: (stored) => bcrypt.getRounds(stored) < cost,
-    refuseIfBusy: () => refuseIfBusy(),
+    run,
+    refuseIfBusy,
     stats: () => ({ waiting: waiting.length, running, threads: pool.threads.length, refused: { ...refused } }),
-    startupHashMs,
-    threadNice,
     close: () => pool.destroy(),
   }
 }
