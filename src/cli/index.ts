@@ -289,7 +289,9 @@ const COMMANDS: Record<string, Command> = {
       if (!ROLES.includes(role as Role)) throw new UsageError(`role must be one of ${ROLES.join(', ')} (got "${role}")`)
       const user = await userByEmail(resources, email, 'users set-role')
       const before = user.role
-      await (await resources.accountAdmin()).changeRole(user.id, role as Role)
+      // Deleted since the lookup: a failure, as for any user that is not there.
+      const changed = await (await resources.accountAdmin()).changeRole(user.id, role as Role)
+      if (changed === null) throw new Error(`no user with email ${email}`)
       return before === role ? `${user.email} already has role ${role}; nothing changed` : `${user.email}: role ${before} -> ${role}; their sessions were ended`
     },
   },
