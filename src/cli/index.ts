@@ -372,7 +372,8 @@ main(process.argv.slice(2)).then(
       console.error(`gatehouse: ${err.message}\nRun gatehouse --help for usage.`)
       process.exit(2)
     }
-    // ConfigError, GatehouseError (e.g. Redis unavailable, with the driver's reason) and the rest: one line, no stack.
+    // A StartupError (a setting, Redis or Postgres down at the start), a GatehouseError (e.g. Redis
+    // unavailable, with the driver's reason) and the rest: one line, no stack.
     const reason = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message.trim().split('\n').at(-1)}` : ''
     console.error(`gatehouse: ${err instanceof Error ? err.message : String(err)}${reason}`)
     process.exit(1)
