@@ -1,12 +1,12 @@
 import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig } from './config/index.js'
+import { loadConfig } from './config/index.js'
 import { withDotEnv } from './config/dotenv.js'
-import { checkDependencies, DependencyError } from './startup/preflight.js'
-import { EmbeddedDatabaseError } from './db/embedded.js'
-import { migrate, MigrationError } from './db/migrate.js'
+import { checkDependencies } from './startup/preflight.js'
+import { migrate } from './db/migrate.js'
 import { openLogStream } from './log-stream.js'
+import { StartupError } from './shared/startup-error.js'
 
 /**
  * `npm start`: read the configuration (environment over .env over defaults), make sure Redis and
@@ -53,7 +53,9 @@ async function main (): Promise<void> {
   }
 }
 
-class ListenError extends Error {}
+class ListenError extends StartupError {
+  override name = 'ListenError'
+}
 
 /** The reasons a listen fails that the operator can fix, as one line; anything else as it is. */
 function listenError (err: unknown, host: string, port: number): unknown {
@@ -68,7 +70,8 @@ function listenError (err: unknown, host: string, port: number): unknown {
 
 main().catch((err: unknown) => {
   flushLogs()
-  if (err instanceof ConfigError || err instanceof DependencyError || err instanceof MigrationError || err instanceof EmbeddedDatabaseError || err instanceof ListenError) console.error(`gatehouse: ${err.message}`)
+  // A problem the operator fixes says what to do in one line; anything else is a bug, with its stack.
+  if (err instanceof StartupError) console.error(`gatehouse: ${err.message}`)
   else console.error('gatehouse: failed to start:', err)
   process.exit(1)
 })

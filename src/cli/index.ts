@@ -290,7 +290,9 @@ const COMMANDS: Record<string, Command> = {
       if (!ROLES.includes(role as Role)) throw new UsageError(`role must be one of ${ROLES.join(', ')} (got "${role}")`)
       const user = await userByEmail(resources, email, 'users set-role')
       const before = user.role
-      await (await resources.accountAdmin()).changeRole(user.id, role as Role)
+      // Deleted since the lookup: a failure, as for any user that is not there.
+      const changed = await (await resources.accountAdmin()).changeRole(user.id, role as Role)
+      if (changed === null) throw new Error(`no user with email ${email}`)
       return before === role ? `${user.email} already has role ${role}; nothing changed` : `${user.email}: role ${before} -> ${role}; their sessions were ended`
     },
   },
@@ -371,7 +373,8 @@ main(process.argv.slice(2)).then(
       console.error(`gatehouse: ${err.message}\nRun gatehouse --help for usage.`)
       process.exit(2)
     }
-    // ConfigError, GatehouseError (e.g. Redis unavailable, with the driver's reason) and the rest: one line, no stack.
+    // A StartupError (a setting, Redis or Postgres down at the start), a GatehouseError (e.g. Redis
+    // unavailable, with the driver's reason) and the rest: one line, no stack.
     const reason = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message.trim().split('\n').at(-1)}` : ''
     console.error(`gatehouse: ${err instanceof Error ? err.message : String(err)}${reason}`)
     process.exit(1)

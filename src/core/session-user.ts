@@ -1,7 +1,11 @@
 import type { SessionStore } from '../sessions/store.js'
 import type { SessionUser } from '../sessions/types.js'
 import type { UserRepository } from '../users/repository.js'
+import type { Role } from '../users/roles.js'
 import { requireLiveUser } from './sessions-ended.js'
+
+/** A session's user with its role typed: the hash holds the role login copied from the users table. */
+export type UserOfSession = SessionUser & { role: Role }
 
 /**
  * The user of a live session, from its hash: no database on the hot path. A session written by an
@@ -13,8 +17,8 @@ export async function sessionUser (
   sessionId: string,
   userId: string,
   live: SessionUser
-): Promise<SessionUser> {
-  if (live.role !== '' && live.email !== '' && live.userCreatedAt > 0) return live
+): Promise<UserOfSession> {
+  if (live.role !== '' && live.email !== '' && live.userCreatedAt > 0) return live as UserOfSession
   const user = await requireLiveUser(deps, userId)
   const complete = { role: user.role, email: user.email, userCreatedAt: Date.parse(user.createdAt) }
   await deps.sessions.upgrade(sessionId, userId, complete)

@@ -5,6 +5,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { StartupError } from '../shared/startup-error.js'
 import { acquireFolderLock, type LockHolder } from './folder-lock.js'
 import { migrate, MigrationError } from './migrate.js'
 import { checkOwnedByMe, NotOwnedError } from './ownership.js'
@@ -27,7 +28,7 @@ export interface EmbeddedDatabase {
   close(): Promise<void>
 }
 
-export class EmbeddedDatabaseError extends Error {
+export class EmbeddedDatabaseError extends StartupError {
   override name = 'EmbeddedDatabaseError'
 }
 

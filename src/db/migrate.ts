@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import pg from 'pg'
+import { StartupError } from '../shared/startup-error.js'
 
 /**
  * Applies prisma/migrations in Prisma's own format and bookkeeping (`_prisma_migrations`), so a
@@ -17,7 +18,7 @@ export interface MigrateOptions {
   log?: (message: string) => void
 }
 
-export class MigrationError extends Error {
+export class MigrationError extends StartupError {
   override name = 'MigrationError'
 }
 

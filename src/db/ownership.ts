@@ -1,4 +1,5 @@
 import { lstatSync, type Stats } from 'node:fs'
+import { StartupError } from '../shared/startup-error.js'
 
 /**
  * PostgreSQL refuses a data directory that another user owns; the embedded database's folder gets
@@ -7,7 +8,7 @@ import { lstatSync, type Stats } from 'node:fs'
  * changes). Run as root against another user's folder, trusting them would let that user point the
  * command at a database of their own, or read what it writes.
  */
-export class NotOwnedError extends Error {
+export class NotOwnedError extends StartupError {
   override name = 'NotOwnedError'
 }
 

@@ -40,6 +40,7 @@ const ANSWERS: Record<ErrorCode, HttpAnswer> = {
   too_many_streams: { status: 503, error: 'service_unavailable', headers: retryLater },
   too_many_attempts: { status: 429, error: 'too_many_requests', headers: (err) => ({ 'retry-after': String(err.detail.retryAfterSeconds ?? RETRY_AFTER_SECONDS) }) },
   unavailable: { status: 503, error: 'service_unavailable', headers: retryLater },
+  not_ready: { status: 503, headers: retryLater },
 }
 
 export interface HttpError {

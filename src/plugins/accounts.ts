@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import { createAccountRecovery, type AccountRecovery } from '../core/account-recovery.js'
 import { createAccountAdmin, createOwnAccountDeletion, createPasswordChange } from '../core/account-changes.js'
 import { createLogin, type LoginOutcome } from '../core/login.js'
-import { sessionUser } from '../core/session-user.js'
+import { sessionUser, type UserOfSession } from '../core/session-user.js'
 import { createSignUp } from '../core/sign-up.js'
 import type { SessionUser } from '../sessions/types.js'
 
@@ -17,7 +17,7 @@ export interface Accounts {
   /** Password reset and email verification; null without account mail (the routes are then not served). */
   recovery: AccountRecovery | null
   /** The user of a live session (completes a session an older release wrote). */
-  sessionUser(sessionId: string, userId: string, live: SessionUser): Promise<SessionUser>
+  sessionUser(sessionId: string, userId: string, live: SessionUser): Promise<UserOfSession>
 }
 
 declare module 'fastify' {

@@ -6,6 +6,7 @@ import { consoleOrigin } from '../http/console-origin.js'
 import { createSessionCookies, type SessionCookies } from '../http/session-cookie.js'
 import type { Reach } from '../sessions/types.js'
 import { errors, isUnauthenticated } from '../shared/errors.js'
+import type { Role } from '../users/roles.js'
 
 /** Who is calling, set on `request.auth` by `authenticate`. */
 export interface Auth {
@@ -14,7 +15,7 @@ export interface Auth {
   /** Unix ms. */
   createdAt: number
   /** From the session hash: current, since a role change ends the user's sessions. */
-  role: string
+  role: Role
   /** From the session hash too (there is no way to change an email), so GET /me needs no database. */
   email: string
   /** When the user signed up, Unix ms. */

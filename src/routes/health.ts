@@ -1,6 +1,7 @@
-import type { FastifyPluginAsync } from 'fastify'
-import { RETRY_AFTER_SECONDS } from '../http/error-map.js'
+import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import { httpErrorOf } from '../http/error-map.js'
 import { alive, notReady, ready } from '../schemas/health.js'
+import { type Dependency, errors, type GatehouseError } from '../shared/errors.js'
 import { succeedsWithin } from '../shared/time-limit.js'
 
 type Check = 'ok' | 'down'
@@ -22,7 +23,7 @@ export const healthRoutes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async 
   app.get('/ready', { schema: { operationId: 'ready', summary: 'Readiness: Redis and PostgreSQL answer', response: { 200: ready, 503: notReady } } }, async (_request, reply) => {
     if (lifecycle.draining) {
       // Load balancers stop sending new requests; the ones in flight still finish.
-      return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ error: 'not_ready', message: 'Shutting down: finishing the requests in flight' })
+      return notReadyAnswer(reply, errors.shuttingDown())
     }
     const [redisCheck, postgresCheck] = await Promise.all([
       probe(() => redis.ping()),
@@ -30,12 +31,15 @@ export const healthRoutes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async 
     ])
     const checks = { redis: redisCheck, postgres: postgresCheck }
     if (redisCheck === 'ok' && postgresCheck === 'ok') return { status: 'ready', checks }
-    const down = Object.entries(checks).filter(([, state]) => state === 'down').map(([name]) => name)
-    return reply
-      .code(503)
-      .header('retry-after', String(RETRY_AFTER_SECONDS))
-      .send({ error: 'not_ready', message: `Not ready: ${down.join(' and ')} unavailable`, checks })
+    const down = Object.entries(checks).filter(([, state]) => state === 'down').map(([name]) => name as Dependency)
+    return notReadyAnswer(reply, errors.notReady(down), checks)
   })
+}
+
+/** The catalogue's not_ready answer (status, Retry-After, body), with the checks beside it when there are any. */
+function notReadyAnswer (reply: FastifyReply, err: GatehouseError, checks?: Record<Dependency, Check>) {
+  const { status, headers, body } = httpErrorOf(err)
+  return reply.code(status).headers(headers).send(checks ? { ...body, checks } : body)
 }
 
 async function probe (check: () => Promise<unknown>): Promise<Check> {

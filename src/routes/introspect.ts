@@ -53,8 +53,7 @@ export const introspectionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app)
     if (!live) return { active: false }
     let role: Role
     try {
-      // The session hash holds the role Gatehouse copied from the users table at login.
-      role = (await accounts.sessionUser(claims.jti, claims.user_id, live)).role as Role
+      role = (await accounts.sessionUser(claims.jti, claims.user_id, live)).role
     } catch (err) {
       // The session's user was deleted meanwhile: the session has just been ended.
       if (isUnauthenticated(err)) return { active: false }

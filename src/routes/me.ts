@@ -4,7 +4,6 @@ import { quotaFields } from '../plugins/throttles.js'
 import { noContent, userResponse, userView } from '../schemas/common.js'
 import { failures } from '../schemas/errors.js'
 import { accountDeletionBody, passwordChangeBody } from '../schemas/users.js'
-import type { Role } from '../users/roles.js'
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
@@ -16,8 +15,7 @@ export const meRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
   app.get('/me', { schema: { operationId: 'getMe', summary: 'The signed-in user (the session slides)', response: { 200: userResponse } } }, async (request) => {
     const { userId, email, role, userCreatedAt, emailVerifiedAt } = requireAuth(request)
     const verifiedAt = emailVerifiedAt > 0 ? iso(emailVerifiedAt) : null
-    // The session hash holds the role Gatehouse copied from the users table at login.
-    return { user: userView({ id: userId, email, role: role as Role, createdAt: iso(userCreatedAt), emailVerifiedAt: verifiedAt }) }
+    return { user: userView({ id: userId, email, role, createdAt: iso(userCreatedAt), emailVerifiedAt: verifiedAt }) }
   })
 
   app.put(

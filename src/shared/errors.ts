@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'too_many_streams'
   | 'too_many_attempts'
   | 'unavailable'
+  | 'not_ready'
 
 export type Dependency = 'redis' | 'postgres'
 
@@ -110,6 +111,10 @@ export const errors = {
   /** Redis or Postgres did not answer in time: fail closed, the caller may retry. */
   unavailable: (dependency: Dependency) =>
     new GatehouseError('unavailable', unavailableMessage(dependency), { dependency }),
+  // GET /ready's answers, never thrown: this instance should get no new traffic for now.
+  notReady: (down: Dependency[]) => new GatehouseError('not_ready', `Not ready: ${down.join(' and ')} unavailable`),
+  /** From the moment a shutdown begins; the requests in flight still finish. */
+  shuttingDown: () => new GatehouseError('not_ready', 'Shutting down: finishing the requests in flight'),
 }
 
 /** Runs `work`; any failure of the dependency becomes `unavailable` (GatehouseErrors pass through unchanged). */

@@ -1,8 +1,9 @@
 import { type Config, formatHostPorts, type RedisTarget } from '../config/index.js'
 import { closeRedis, connectRedis, createRedisClient } from '../redis/client.js'
 import { redactUrl as redact } from '../shared/redact-url.js'
+import { StartupError } from '../shared/startup-error.js'
 
-export class DependencyError extends Error {
+export class DependencyError extends StartupError {
   override name = 'DependencyError'
 }
 

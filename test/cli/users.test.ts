@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto'
 import t from 'tap'
+import { migrate } from '../../src/db/migrate.js'
 import { buildTestApp } from '../helpers/app.js'
-import { sql } from '../helpers/db.js'
+import { testConfig, uniqueId } from '../helpers/config.js'
+import { sql, TEST_DATABASE_URL } from '../helpers/db.js'
 import { login, me, newSession } from '../helpers/http.js'
+import { adminClient, deleteKeys } from '../helpers/redis.js'
 import { cliEnv, gatehouse } from './run-cli.js'
 
 t.test('gatehouse users set-role', async (t) => {
@@ -52,6 +55,32 @@ t.test('gatehouse users set-role', async (t) => {
     t.equal(noRedis.code, 1)
     t.match(noRedis.stderr, /^gatehouse: cannot reach Redis at redis:\/\/127.0.0.1:1/)
   })
+})
+
+t.test('gatehouse users set-role: a user deleted between the lookup and the change is a failure, not a success', async (t) => {
+  // A database of the test's own: its trigger must not touch the other tests' users.
+  const name = `gatehouse_cli_${uniqueId()}`
+  const url = new URL(TEST_DATABASE_URL)
+  url.pathname = `/${name}`
+  t.teardown(() => sql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+  await migrate(url.toString())
+  const config = testConfig({ DATABASE_URL: url.toString() })
+  const redis = adminClient(config)
+  t.teardown(async () => {
+    await deleteKeys(redis, config.redisKeyPrefix)
+    redis.disconnect()
+  })
+  const email = `${uniqueId()}@deleted-meanwhile.test.gatehouse`
+  await sql("INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES (gen_random_uuid(), $1, 'x', now(), now())", [email], url.toString())
+  // The row goes just as the role change reaches it: an admin deleting the user meanwhile.
+  await sql(`CREATE FUNCTION deleted_meanwhile() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM users WHERE id = OLD.id; RETURN NULL; END $$;
+    CREATE TRIGGER deleted_meanwhile BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION deleted_meanwhile();`, [], url.toString())
+
+  const res = await gatehouse(['users', 'set-role', email, 'admin'], cliEnv(config), t.testdir({}))
+  t.equal(res.code, 1, res.stdout)
+  t.equal(res.stderr.trim(), `gatehouse: no user with email ${email}`, 'said as for any user that is not there')
+  t.equal(res.stdout, '', 'and no success printed')
+  t.same(await sql('SELECT id FROM users', [], url.toString()), [], 'the user is gone indeed')
 })
 
 t.test('gatehouse users delete', async (t) => {

@@ -71,6 +71,20 @@ t.test('health and readiness', async (t) => {
   t.same(ready.json(), { status: 'ready', checks: { redis: 'ok', postgres: 'ok' } })
 })
 
+t.test('not ready: 503 not_ready, byte for byte, with Retry-After', async (t) => {
+  // Redis up, a Postgres port where nothing listens.
+  const ctx = await buildTestApp(t, { DATABASE_URL: 'postgresql://postgres:postgres@127.0.0.1:1/gatehouse_test' })
+  const down = await ctx.app.inject({ method: 'GET', url: '/ready' })
+  t.equal(down.statusCode, 503)
+  t.equal(down.headers['retry-after'], '5')
+  t.equal(down.body, '{"error":"not_ready","message":"Not ready: postgres unavailable","checks":{"redis":"ok","postgres":"down"}}')
+  ctx.app.beginDraining()
+  const draining = await ctx.app.inject({ method: 'GET', url: '/ready' })
+  t.equal(draining.statusCode, 503)
+  t.equal(draining.headers['retry-after'], '5')
+  t.equal(draining.body, '{"error":"not_ready","message":"Shutting down: finishing the requests in flight"}')
+})
+
 t.test('CORS is off unless origins are configured, and then only for them', async (t) => {
   const off = await buildTestApp(t)
   const preflight = (origin: string) =>

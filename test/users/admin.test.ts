@@ -21,7 +21,7 @@ t.test('admin routes', async (t) => {
       ['GET', sessionsUrl, undefined],
       ['DELETE', sessionsUrl, undefined],
       ['PUT', roleUrl, { role: 'admin' }],
-      ['PUT', `/admin/users/${member.user.id}/role`, { role: 'admin' }],
+      ['PUT', `/admin/users/${admin.user.id}/role`, { role: 'user' }],
     ] as const) {
       const denied = await call(ctx.app, method, url, member.token, payload)
       t.equal(denied.statusCode, 403, `${method} ${url}`)
@@ -29,6 +29,7 @@ t.test('admin routes', async (t) => {
       t.equal((await ctx.app.inject({ method, url, payload })).statusCode, 401)
     }
     t.equal((await me(ctx.app, `Token token=${member.token}`)).json().user.role, 'user', 'a member cannot promote themselves')
+    t.equal((await me(ctx.app, `Token token=${admin.token}`)).json().user.role, 'admin', 'nor demote an admin')
   })
 
   t.test("GET /admin/users/:id/sessions lists another user's sessions", async (t) => {
