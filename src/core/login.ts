@@ -92,8 +92,6 @@ export function createLogin ({ users, passwords, throttles, sessions, tokens, ob
   /**
    * Throws `invalid_credentials` for any wrong email or password, all alike, and
    * `too_many_attempts` once the account's or the address's failures are used up.
-   */
-  /**
    * `audience`: the client the token is to be bound to (`aud`), when it asked for that at login;
    * every request with the token must then name it (JWT_AUD_HEADER). `onQuota`: told what is left
    * of the login limits the caller may see (throttle/quotas.ts), whatever the outcome.

@@ -23,16 +23,26 @@ export async function withSessionsEnded<T> (
   return { changed, ended }
 }
 
+/** How a session whose account was deleted ended, as its app is told. */
+export const ACCOUNT_DELETED = { reason: 'revoked', cause: 'account_deleted' } as const
+
 /**
- * The user behind a live session. If the account was deleted, its sessions mean nothing any more:
- * they are all ended and the caller gets `session_expired`.
+ * The user behind a live session, or null when the account was deleted: its sessions mean nothing
+ * any more, and they are all ended here.
  */
-export async function requireLiveUser (
+export async function liveUser (
   { users, sessions }: { users: UserRepository, sessions: SessionStore },
   userId: string
-): Promise<UserRecord> {
+): Promise<UserRecord | null> {
   const user = await users.findById(userId)
   if (user) return user
   await sessions.revokeAll(userId, { reason: 'account-deleted' })
-  throw errors.expiredSession({ reason: 'revoked', cause: 'account_deleted' })
+  return null
+}
+
+/** `liveUser`, for a caller whose request ends there: a deleted account's session is `session_expired`. */
+export async function requireLiveUser (deps: { users: UserRepository, sessions: SessionStore }, userId: string): Promise<UserRecord> {
+  const user = await liveUser(deps, userId)
+  if (!user) throw errors.expiredSession(ACCOUNT_DELETED)
+  return user
 }

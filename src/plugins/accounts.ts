@@ -17,7 +17,7 @@ export interface Accounts {
   /** Password reset and email verification; null without account mail (the routes are then not served). */
   recovery: AccountRecovery | null
   /** The user of a live session (completes a session an older release wrote). */
-  sessionUser(sessionId: string, userId: string, live: SessionUser): Promise<UserOfSession>
+  sessionUser(sessionId: string, userId: string, live: SessionUser): Promise<UserOfSession | null>
 }
 
 declare module 'fastify' {

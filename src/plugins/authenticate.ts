@@ -2,6 +2,7 @@ import { MAX_TOKEN_LENGTH, parseTokenHeader } from '@gatehouse/session-reader/cr
 import { audienceMatches } from '@gatehouse/session-reader/token'
 import type { onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
+import { ACCOUNT_DELETED } from '../core/sessions-ended.js'
 import { consoleOrigin } from '../http/console-origin.js'
 import { createSessionCookies, type SessionCookies } from '../http/session-cookie.js'
 import type { Reach } from '../sessions/types.js'
@@ -77,6 +78,7 @@ export default fp(async (app) => {
       // In memory (written every few seconds): the console's most recently active sessions.
       recentSessions.seen(claims.user_id, claims.jti)
       const user = await accounts.sessionUser(claims.jti, claims.user_id, live)
+      if (!user) throw errors.expiredSession(ACCOUNT_DELETED)
       request.auth = { sessionId: claims.jti, userId: claims.user_id, createdAt: claims.created_at, ...user, emailVerifiedAt: live.emailVerifiedAt, transport, reach }
     } catch (err) {
       // A cookie whose token or session is no good is of no further use to the browser.

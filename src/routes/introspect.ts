@@ -2,10 +2,9 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import formBody from '@fastify/formbody'
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import type { FastifyRequest } from 'fastify'
-import { errors, isUnauthenticated } from '../shared/errors.js'
+import { errors } from '../shared/errors.js'
 import { failures } from '../schemas/errors.js'
 import { introspectionBody, introspectionResponse } from '../schemas/introspection.js'
-import type { Role } from '../users/roles.js'
 
 /**
  * RFC 7662 token introspection, for services that cannot read Redis: is this token's session
@@ -51,19 +50,14 @@ export const introspectionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app)
     if (extend && !(await sessions.touch(claims.jti, claims.user_id, reach))) return { active: false }
     const live = await sessions.peek(claims.jti, claims.user_id, reach)
     if (!live) return { active: false }
-    let role: Role
-    try {
-      role = (await accounts.sessionUser(claims.jti, claims.user_id, live)).role
-    } catch (err) {
-      // The session's user was deleted meanwhile: the session has just been ended.
-      if (isUnauthenticated(err)) return { active: false }
-      throw err
-    }
+    // null: the session's user was deleted meanwhile, and the session has just been ended.
+    const user = await accounts.sessionUser(claims.jti, claims.user_id, live)
+    if (!user) return { active: false }
     return {
       active: true,
       sub: claims.user_id,
       user_id: claims.user_id,
-      role,
+      role: user.role,
       jti: claims.jti,
       ...(claims.iss !== undefined && { iss: claims.iss }),
       ...(claims.aud !== undefined && { aud: claims.aud }),
