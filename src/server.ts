@@ -8,11 +8,10 @@ import { migrate } from './db/migrate.js'
 import { openLogStream } from './log-stream.js'
 import { StartupError } from './shared/startup-error.js'
 
-/**
- * `npm start`: read the configuration (environment over .env over defaults), make sure Redis and
- * PostgreSQL answer (or open the embedded database), apply pending migrations, then listen. Any start-up problem is one clear line
- * on stderr and a non-zero exit, never a hang.
- */
+// `npm start`: read the configuration (environment over .env over defaults), make sure Redis and
+// PostgreSQL answer (or open the embedded database), apply pending migrations, then listen. Any
+// start-up problem is one clear line on stderr and a non-zero exit, never a hang.
+
 /** Writes out the log lines still buffered, so that a start-up failure's one line comes last. */
 let flushLogs = (): void => {}
 

@@ -14,12 +14,10 @@ import { isUserId } from '../shared/user-id.js'
 import { ROLES, type Role } from '../users/roles.js'
 import { openResources, type Resources } from './resources.js'
 
-/**
- * `gatehouse`: the operator's tool. It reads the same configuration as the server (environment
- * over .env) and works on the same Redis and Postgres, through the same domain code, so a change
- * made here has exactly the effects the HTTP API gives it. Each command opens only what it uses
- * (see resources.ts).
- */
+// `gatehouse`: the operator's tool. It reads the same configuration as the server (environment
+// over .env) and works on the same Redis and Postgres, through the same domain code, so a change
+// made here has exactly the effects the HTTP API gives it. Each command opens only what it uses
+// (see resources.ts).
 /** `sessions list` shows at most this many (--limit), however many the user has. */
 const LIST_LIMIT_MAX = 10_000
 

@@ -1,10 +1,8 @@
 import { type Setting, SETTINGS } from './settings.js'
 
-/**
- * docs/configuration.md and .env.example, rendered from settings.ts so that neither can drift from
- * what loadConfig does. `npm run docs:config` writes them; test/config/settings-docs.test.ts fails
- * when the committed files differ.
- */
+// docs/configuration.md and .env.example, rendered from settings.ts so that neither can drift from
+// what loadConfig does. `npm run docs:config` writes them; test/config/settings-docs.test.ts fails
+// when the committed files differ.
 
 const GENERATED = 'Generated from src/config/settings.ts by `npm run docs:config`: edit that file, not this one.'
 

@@ -17,8 +17,8 @@ export const BODY_LIMIT_BYTES = 16 * 1024
  * connection reset instead of the answer (Node's fetch: EPIPE); reading the rest first lets an
  * ordinary client see the 413. Past either bound the connection is simply closed.
  */
-export const DISCARD_LIMIT_BYTES = 10 * 1024 * 1024
-export const DISCARD_TIMEOUT_MS = 10_000
+const DISCARD_LIMIT_BYTES = 10 * 1024 * 1024
+const DISCARD_TIMEOUT_MS = 10_000
 
 /**
  * JSON only, with one allowance: an empty body sent as application/json counts as no body.

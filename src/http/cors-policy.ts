@@ -52,7 +52,7 @@ export function corsPolicy (config: Pick<Config, 'corsOrigins' | 'jwt'>): Fastif
  * router reads it (percent-decoded: `/%61dmin/users` is /admin/users). `//admin` and `/Admin`
  * count too, though no route answers them: better one CORS answer too few. `/administrators` does not.
  */
-export function isAdminRequest (request: FastifyRequest): boolean {
+function isAdminRequest (request: FastifyRequest): boolean {
   if (request.routeOptions.url?.startsWith('/admin/') === true) return true
   const url = request.url
   const end = url.search(/[?#]/)

@@ -1,10 +1,8 @@
 import { errors } from '../shared/errors.js'
 
-/**
- * The label a login names its device by (body `client` or the X-Client header), as the session
- * list shows it. Cosmetic: no policy follows from it (that is the token's `aud`), so whatever an
- * app sends is taken and cut to size rather than refused; only what would garble the list is not.
- */
+// The label a login names its device by (body `client` or the X-Client header), as the session
+// list shows it. Cosmetic: no policy follows from it (that is the token's `aud`), so whatever an
+// app sends is taken and cut to size rather than refused; only what would garble the list is not.
 
 /** The longest label kept, in Unicode code points (what `len()` counts in Python, `Array.from` here). */
 export const MAX_DEVICE_LABEL_LENGTH = 64

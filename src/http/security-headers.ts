@@ -52,7 +52,7 @@ const CONSOLE: HelmetOptions = {
  * rebuilds every middleware and re-parses the CSP on each one, a visible cost of every GET /me in
  * the profile (docs/performance.md).
  */
-export function securityHeaders (options: HelmetOptions): Record<string, string> {
+function securityHeaders (options: HelmetOptions): Record<string, string> {
   const headers: Record<string, string> = {}
   const recorder = {
     setHeader: (name: string, value: string) => { headers[name.toLowerCase()] = value },

@@ -51,7 +51,7 @@ export interface Mailer {
 }
 
 /** How long close() lets a send already talking to the server finish. */
-export const CLOSE_GRACE_MS = 2_000
+const CLOSE_GRACE_MS = 2_000
 const DEFAULT_IDLE_TIMEOUT_MS = 10_000
 
 /** A mail on its way: how many attempts it has had so far. */
@@ -249,7 +249,7 @@ function describe (job: Job) {
 }
 
 /** 'alice@example.com' -> 'a***@example.com': enough to tell mails apart, not to harvest addresses. */
-export function maskAddress (address: string): string {
+function maskAddress (address: string): string {
   const at = address.lastIndexOf('@')
   const first = at > 0 ? address[0] : ''
   const domain = at >= 0 ? address.slice(at) : ''

@@ -57,7 +57,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs = async (app) => {
 }
 
 /** A session as the API shows it: ISO times, snake_case like the Redis fields. */
-export function sessionView (session: SessionInfo, currentId?: string) {
+function sessionView (session: SessionInfo, currentId?: string) {
   const iso = (ms: number) => new Date(ms).toISOString()
   return {
     id: session.id,

@@ -1,19 +1,6 @@
-/** Schemas every resource shares. */
-import { ENDED_REASONS, REVOKED_CAUSES } from '@gatehouse/session-reader/answers'
+// Schemas every resource shares.
 import type { PublicUser } from '../users/repository.js'
 import { ROLES } from '../users/roles.js'
-
-export const errorBody = {
-  type: 'object',
-  required: ['error', 'message'],
-  properties: {
-    error: { type: 'string' },
-    message: { type: 'string' },
-    // Only beside session_expired (docs/api.md, "Why a session ended").
-    reason: { type: 'string', enum: ENDED_REASONS, description: 'With session_expired: why the session ended (idle, max_age, logged_out, revoked)' },
-    cause: { type: 'string', enum: REVOKED_CAUSES, description: 'With reason revoked, when known: what revoked it' },
-  },
-} as const
 
 export const user = {
   type: 'object',

@@ -3,13 +3,11 @@ import { CLIENT_ERROR_CODES } from '../http/error-handler.js'
 import { wireOf } from '../http/error-map.js'
 import type { ErrorCode } from '../shared/errors.js'
 
-/**
- * Every error an operation can answer, as the OpenAPI document states it: one response per
- * status, whose `error` is an enum of exactly the codes that status can carry there, with the
- * headers it carries. Routes name the codes their use cases raise (`failures(...)`); the gates
- * add theirs (routes/index.ts): a body's 400/413/415, authentication's 401/403/503, admin's 403.
- * Statuses come from src/http/error-map.ts, so the document cannot disagree with the wire.
- */
+// Every error an operation can answer, as the OpenAPI document states it: one response per
+// status, whose `error` is an enum of exactly the codes that status can carry there, with the
+// headers it carries. Routes name the codes their use cases raise (`failures(...)`); the gates
+// add theirs (routes/index.ts): a body's 400/413/415, authentication's 401/403/503, admin's 403.
+// Statuses come from src/http/error-map.ts, so the document cannot disagree with the wire.
 
 /** Answered by Fastify's body handling, named by src/http/error-handler.ts. */
 type FrameworkFailure = 'payload_too_large' | 'unsupported_media_type'

@@ -1,6 +1,6 @@
 import { responseHeaders } from './errors.js'
 
-/** GET /health, GET /ready and the JWKS: what load balancers and other services read. */
+// GET /health, GET /ready and the JWKS: what load balancers and other services read.
 
 export const alive = {
   type: 'object',

@@ -137,7 +137,7 @@ export type SessionPageQuery = FromSchema<typeof sessionPageQuery>
 
 /** `<ms>.<user_id>.<session id>`: the last entry of the page before (GET /admin/sessions). */
 export const RECENT_CURSOR_PATTERN = `^\\d{1,15}\\.${unanchored(USER_ID_PATTERN)}\\.${unanchored(SESSION_ID_PATTERN.source)}$`
-export const RECENT_PAGE_MAX = 100
+const RECENT_PAGE_MAX = 100
 export const RECENT_PAGE_DEFAULT = 50
 
 export const recentSessionsQuery = {
@@ -188,5 +188,3 @@ export const recentSessions = {
     next_cursor: { type: ['string', 'null'], description: 'null on the last page; otherwise pass it back as `cursor`. Opaque: it names a place in the list (which may be a session that has ended since), not a session to act on' },
   },
 } as const
-
-export type RecentSessionsQuery = FromSchema<typeof recentSessionsQuery>

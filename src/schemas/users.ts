@@ -1,5 +1,4 @@
 import { SESSION_ID_PATTERN } from '@gatehouse/session-reader/token'
-import type { FromSchema } from 'json-schema-to-ts'
 import { EMAIL_PATTERN, NO_CONTROL_CHARACTERS } from '../shared/email.js'
 import { USER_ID_PATTERN } from '../shared/user-id.js'
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from '../users/password-rules.js'
@@ -162,6 +161,3 @@ export const roleChangeBody = {
   additionalProperties: false,
   properties: { role: { type: 'string', enum: ROLES } },
 } as const
-
-export type SignUpBody = FromSchema<typeof signUpBody>
-export type PasswordChangeBody = FromSchema<typeof passwordChangeBody>

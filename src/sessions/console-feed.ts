@@ -5,15 +5,15 @@ import { appendNewer, appendOlder, type EventRow, matches, type RowDraft, type R
  * Entries read per XRANGE of a live turn. A revoke-all of 100,000 sessions writes them 50 at a
  * time over about 12 s: a second's worth fits in one or two batches, and becomes one row.
  */
-export const TURN_BATCH = 1_000
+const TURN_BATCH = 1_000
 /**
  * Batches one live turn reads at most while they come back full, merging a run that goes on from
  * one into the next; the rest waits for the next turn (at once). 10,000 entries, a few MB: the
  * bound on one turn's memory and Redis work.
  */
-export const TURN_MAX_BATCHES = 10
+const TURN_MAX_BATCHES = 10
 /** Entries read per XREVRANGE of a history page. */
-export const HISTORY_CHUNK = 1_000
+const HISTORY_CHUNK = 1_000
 /** Entries one history request reads at most: a page that is not full by then is answered as it is, with where to go on. */
 export const HISTORY_SCAN_MAX = 10_000
 /** Rows per history page, at most and by default. */

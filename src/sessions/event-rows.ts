@@ -43,7 +43,7 @@ export const matches = (event: FeedEvent, filter: RowFilter): boolean =>
 export const continues = (row: RowDraft, event: FeedEvent): boolean =>
   COLLAPSING.has(event.type) && row.type === event.type && row.user_id === event.user_id && row.reason === event.reason
 
-export function rowOf (event: FeedEvent): RowDraft {
+function rowOf (event: FeedEvent): RowDraft {
   const { id, at, type, reason, user_id, client, session_id } = event
   return { id, first_id: id, at, first_at: at, type, reason, user_id, client, session_id, count: 1 }
 }

@@ -2,27 +2,26 @@ import type { Log } from '../shared/log.js'
 import type { RedisClient } from '../redis/client.js'
 
 /** The version of the event entry format (the `v` field); see docs/session-contract.md, "Events". */
-export const EVENT_FORMAT_VERSION = '1'
+const EVENT_FORMAT_VERSION = '1'
 
 /** The stream's key: written here, read by the console's live view (event-feed.ts) and other services. */
 export const eventStreamKey = (keyPrefix: string) => `${keyPrefix}events`
 
 /** The entry types, as docs/session-contract.md lists them (the console filters on them). */
 export const EVENT_TYPES = ['created', 'revoked', 'expired', 'user-deleted'] as const
-export type EventType = (typeof EVENT_TYPES)[number]
 
 /** Why a session was ended on purpose. */
-export const REVOKE_REASONS = ['logout', 'revoke-all', 'password-change', 'password-reset', 'admin', 'cap', 'role-change', 'account-deleted'] as const
+const REVOKE_REASONS = ['logout', 'revoke-all', 'password-change', 'password-reset', 'admin', 'cap', 'role-change', 'account-deleted'] as const
 export type RevokeReason = (typeof REVOKE_REASONS)[number]
 /** Who deleted an account: its user (DELETE /me), an admin (API or console), or `gatehouse users delete`. */
-export const DELETED_BY = ['self', 'admin', 'cli'] as const
+const DELETED_BY = ['self', 'admin', 'cli'] as const
 export type DeletedBy = (typeof DELETED_BY)[number]
 /**
  * Why a session ran out: `ttl`, Redis expired the key (idle for the whole sliding window, or past
  * its absolute end); `idle`, a request found it idle for longer than a TTL that ops had shortened;
  * `max-age`, a request found it past its absolute end.
  */
-export const EXPIRE_REASONS = ['ttl', 'idle', 'max-age'] as const
+const EXPIRE_REASONS = ['ttl', 'idle', 'max-age'] as const
 export type ExpireReason = (typeof EXPIRE_REASONS)[number]
 /** Every non-empty `reason` an entry can carry (`created` has none). */
 export const EVENT_REASONS = [...new Set([...REVOKE_REASONS, ...EXPIRE_REASONS, ...DELETED_BY])]

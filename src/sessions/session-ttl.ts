@@ -11,7 +11,7 @@ import { orUnavailable } from '../shared/errors.js'
  * the session scripts, so a change reaches every instance within a second with no restart, and
  * the hot path costs no extra round trip.
  */
-export const CONFIG_FIELDS = {
+const CONFIG_FIELDS = {
   ttl: 'session_ttl_seconds',
   setBy: 'session_ttl_set_by',
   setAt: 'session_ttl_set_at',
@@ -22,7 +22,7 @@ export const CONFIG_FIELDS = {
  * tokens are bound to (`aud`, named at login in JWT_AUD_HEADER). docs/session-contract.md,
  * "Client policies", is the rule readers apply to these fields too.
  */
-export const CLIENT_FIELDS = {
+const CLIENT_FIELDS = {
   ttl: 'client_ttl_seconds',
   maxAge: 'client_max_age_seconds',
   endedBefore: 'client_ended_before',
@@ -136,7 +136,7 @@ export function parseTtl (raw: string, maxSeconds: number): number {
 }
 
 /** Throws TtlValueError unless 1 <= seconds <= maxSeconds. */
-export function checkTtl (seconds: number, maxSeconds: number): void {
+function checkTtl (seconds: number, maxSeconds: number): void {
   if (!Number.isInteger(seconds)) throw new TtlValueError(`the TTL must be a whole number of seconds (got ${seconds})`)
   if (seconds < 1) throw new TtlValueError(`the TTL must be at least 1 second (got ${seconds})`)
   if (seconds > maxSeconds) {
@@ -178,7 +178,7 @@ const instantOf = (value: string | undefined): number | null => (value !== undef
  * The clients' policies in a `<prefix>config` hash, by the contract's rule: a value that is not
  * valid is ignored (the global one applies), except an ending, which fails closed.
  */
-export function clientPoliciesOf (config: Record<string, string>, ceilingSeconds: number): ClientPolicy[] {
+function clientPoliciesOf (config: Record<string, string>, ceilingSeconds: number): ClientPolicy[] {
   const raw = new Map<string, Record<string, string>>()
   for (const [field, value] of Object.entries(config)) {
     const match = CLIENT_FIELD.exec(field)

@@ -20,8 +20,8 @@ import type { Log } from '../shared/log.js'
  *   if it is missing (HSETNX): a deployment that never signed with HS256 gives a former secret no
  *   session at all.
  */
-export const UNTYPED_UNTIL_FIELD = 'untyped_tokens_until'
-export const SHARED_SECRET_BEFORE_FIELD = 'shared_secret_sessions_before'
+const UNTYPED_UNTIL_FIELD = 'untyped_tokens_until'
+const SHARED_SECRET_BEFORE_FIELD = 'shared_secret_sessions_before'
 
 /** How often every instance re-reads the windows (and retries recording them while Redis is down). */
 const REFRESH_MS = 1000

@@ -34,7 +34,7 @@ const BRACKETED_IPV6 = /^\[([^\]]+)\](?::([0-9]{1,5}))?$/
  * One entry of X-Forwarded-For as a proxy writes it: an address, `ip:port` (IPv4), `[v6]:port` or
  * `[v6]`, the port dropped (it tells connections apart, not clients). Null for anything else.
  */
-export function forwardedAddress (entry: string): string | null {
+function forwardedAddress (entry: string): string | null {
   const withPort = IPV4_PORT.exec(entry) ?? BRACKETED_IPV6.exec(entry)
   if (withPort === null) return normalAddress(entry)
   const [, address = '', port] = withPort

@@ -4,7 +4,7 @@ import { periodic } from './periodic.js'
 import type { Log } from '../shared/log.js'
 
 /** What the console's charts count, a minute at a time, across every instance. */
-export const ACTIVITY_COUNTS = ['logins', 'failed_logins', 'throttled'] as const
+const ACTIVITY_COUNTS = ['logins', 'failed_logins', 'throttled'] as const
 export type ActivityCount = (typeof ACTIVITY_COUNTS)[number]
 
 const MINUTE_MS = 60_000

@@ -45,7 +45,7 @@ export interface BcryptPool {
 }
 
 /** Threads are started for hashing and let go after this long without any: an idle server holds none. */
-export const IDLE_THREAD_MS = 10_000
+const IDLE_THREAD_MS = 10_000
 
 /**
  * bcryptjs is pure JavaScript: one call at cost 12 holds a core for hundreds of milliseconds. On

@@ -1,9 +1,9 @@
 import type { Log } from '../shared/log.js'
 
 /** Users whose email is remembered: the oldest is forgotten first. A few MB at most. */
-export const EMAIL_CACHE_MAX = 10_000
+const EMAIL_CACHE_MAX = 10_000
 /** How long an email is remembered: it can change (or the user be deleted), and the console should show that soon. */
-export const EMAIL_CACHE_TTL_MS = 60_000
+const EMAIL_CACHE_TTL_MS = 60_000
 
 export interface EmailCacheOptions {
   /** One query for a list of ids (UserRepository.emailsOf): the ids it does not answer are users that do not exist. */

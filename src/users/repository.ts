@@ -116,7 +116,7 @@ interface UserRow {
   emailVerifiedAt: Date | null
 }
 
-export function toPublic (user: UserRow): PublicUser {
+function toPublic (user: UserRow): PublicUser {
   return { id: user.id, email: user.email, role: user.role, createdAt: user.createdAt.toISOString(), emailVerifiedAt: user.emailVerifiedAt?.toISOString() ?? null }
 }
 

@@ -63,7 +63,7 @@ const CONTAINS_RUN = new RegExp(`[a-z0-9]{${CONTAINS_MIN_LENGTH}}`)
  * emails match (`com@`: every `.com` address holds the trigram `com`) would read a large part of a
  * large table, on the database every login needs: it is stopped, and the admin asked to type more.
  */
-export const SEARCH_TIMEOUT_MS = 500
+const SEARCH_TIMEOUT_MS = 500
 /** The latest instant a cursor may name: year 9999, the last PostgreSQL's timestamp and an ISO date both write plainly. */
 const LATEST_CURSOR_MS = 253402300799999
 
@@ -87,7 +87,7 @@ const pageSize = (limit = USER_PAGE_DEFAULT) => Math.max(1, Math.min(Math.trunc(
  * `anna.a`, far more rows than match) only to keep the newest 51 (docs/performance.md, "User search
  * at 1,000,000 users").
  */
-export const RECENT_WINDOW = 50_000
+const RECENT_WINDOW = 50_000
 
 const COLUMNS = Prisma.sql`id::text AS id, email, role::text AS role, created_at AS "createdAt", email_verified_at AS "emailVerifiedAt"`
 const NEWEST_FIRST = Prisma.sql`ORDER BY created_at DESC, id DESC`
