@@ -2,37 +2,26 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './config-error.js'
 import { existingDevSecret, resolveDevPrivateKey, resolveDevSecret } from './dev-secret.js'
-import { JWT_ALGORITHMS, SETTINGS } from './settings.js'
+import type { Config } from './index.js'
+import { list, type ParseContext, type Parser } from './parsers.js'
+import type { SettingName } from './settings.js'
 
-export { JWT_ALGORITHMS }
+export const JWT_ALGORITHMS = ['HS256', 'EdDSA', 'RS256'] as const
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number]
 
 /** Every key Gatehouse signs or verifies tokens with (docs/ops.md, "Rotating signing keys"), and what a token must say. */
-export interface JwtConfig {
-  algorithm: JwtAlgorithm
+export type JwtConfig = Config['jwt']
+
+/** JWT_PRIVATE_KEY's value: what signs, and the secrets that only verify. */
+export interface SigningKeys {
   /** HS256: JWT_SECRET. EdDSA / RS256: the private key, PEM (PKCS#8). */
   signingKey: string
   /** Old HS256 secrets: tokens they signed still verify. */
   previousSecrets: string[]
-  /** Old public keys (PEM, SPKI): tokens they signed still verify, and they stay in the JWKS. */
-  previousPublicKeys: string[]
-  /** JWT_ISSUER: every token's `iss`, and the only one accepted. */
-  issuer: string
-  /** JWT_ACCEPT_UNTYPED: tokens from before tokens were typed still pass, until their exp. */
-  acceptUntyped: boolean
-  /** JWT_AUD_HEADER, lower-cased as Node gives headers: names the audience a token is bound to. */
-  audienceHeader: string
-  /** JWT_VERIFIED_CACHE_SIZE: how many verified tokens each instance remembers. */
-  verifiedCacheSize: number
 }
 
 const MIN_SECRET_BYTES = 32
 const MIN_RSA_BITS = 2048
-
-type Env = Record<string, string | undefined>
-
-/** The keys; the claim settings (JWT_ISSUER...) are plain settings, read by loadConfig. */
-export type JwtKeys = Omit<JwtConfig, 'issuer' | 'acceptUntyped' | 'audienceHeader' | 'verifiedCacheSize'>
 
 /** Where development keys are kept between restarts (git-ignored). */
 export interface DevKeyFiles {
@@ -46,98 +35,116 @@ export const DEV_KEY_FILES: DevKeyFiles = { privateKey: '.gatehouse/jwt-ed25519.
 
 const UPGRADE_STEPS = 'docs/ops.md, "Moving from HS256 to EdDSA"'
 
-export function loadJwtConfig (env: Env, production: boolean, devFiles: DevKeyFiles, warnings: string[]): JwtKeys {
-  const algorithm = SETTINGS.JWT_ALGORITHM.values.parse('JWT_ALGORITHM', env.JWT_ALGORITHM || SETTINGS.JWT_ALGORITHM.default)
+/** JWT_SECRET, or the contents of the file JWT_SECRET_FILE without a trailing newline: checked when set, null when not. */
+export const jwtSecret: Parser<string | null> = {
+  accepts: 'at least 32 bytes',
+  parse: (name, raw, context) => {
+    const { text, from } = valueOrFile(name, raw, context)
+    const secret = from === name ? text : text.replace(/\r?\n$/, '')
+    if (!secret) return null
+    checkSecret(name, secret)
+    return secret
+  },
+}
 
-  const previousSecrets = listOf(env, 'JWT_PREVIOUS_SECRETS')
-  previousSecrets.forEach((secret) => checkSecret('JWT_PREVIOUS_SECRETS', secret))
-  const previousPublicKeys = pemBlocks(env, 'JWT_PREVIOUS_PUBLIC_KEYS').map((pem) => publicKeyPem('JWT_PREVIOUS_PUBLIC_KEYS', pem))
+const secretList = list('comma-separated, each at least 32 bytes', (name, secret) => {
+  checkSecret(name, secret)
+  return secret
+}, /[,\r\n]/)
 
-  if (algorithm === 'HS256') {
-    let secret = secretOf(env)
-    if (!secret) {
-      if (production) throw new ConfigError('JWT_SECRET', 'is required with JWT_ALGORITHM=HS256 and NODE_ENV=production (or set JWT_SECRET_FILE)')
-      const dev = resolveDevSecret(devFiles.secret)
-      secret = dev.value
-      warnings.push(
-        `JWT_SECRET is not set: ${dev.created ? 'generated a development secret and saved it' : 'using the development secret saved'} in ${dev.file} (never use this in production)`
-      )
-    }
-    checkSecret('JWT_SECRET', secret)
-    return { algorithm, signingKey: secret, previousSecrets, previousPublicKeys }
-  }
+/** JWT_PREVIOUS_SECRETS as a comma-separated list, or the lines of the file JWT_PREVIOUS_SECRETS_FILE. */
+export const previousSecrets: Parser<string[]> = {
+  accepts: secretList.accepts,
+  parse: (name, raw, context) => secretList.parse(name, valueOrFile(name, raw, context).text, context),
+}
 
-  // A deployment moving from HS256 keeps its secret as a key that only verifies: the tokens it
-  // signed stay valid until their exp, and nothing new is signed with it.
-  const formerSecret = secretOf(env)
-  if (formerSecret) {
-    checkSecret('JWT_SECRET', formerSecret)
-    previousSecrets.unshift(formerSecret)
-    warnings.push(
-      `JWT_SECRET only verifies the HS256 tokens it signed now that JWT_ALGORITHM=${algorithm} signs: move it to JWT_PREVIOUS_SECRETS, and remove it once SESSION_MAX_AGE_SECONDS has passed (until then whoever holds it can still sign tokens; ${UPGRADE_STEPS})`
-    )
-  }
-
-  const [pem, ...extra] = pemBlocks(env, 'JWT_PRIVATE_KEY')
-  if (extra.length > 0) throw new ConfigError('JWT_PRIVATE_KEY', 'must hold exactly one key')
-  let privatePem = pem
-  if (!privatePem) {
-    if (production || algorithm !== 'EdDSA') {
-      const generate = algorithm === 'EdDSA' ? 'an Ed25519 key: openssl genpkey -algorithm ed25519' : 'an RSA key of at least 2048 bits: openssl genpkey -algorithm rsa -pkeyopt rsa_keygen_bits:3072'
-      const why = algorithm === 'EdDSA' && production ? 'is required when NODE_ENV=production' : `is required when JWT_ALGORITHM=${algorithm}`
-      const upgrade = formerSecret ? ` (JWT_SECRET then keeps verifying the tokens it signed; or set JWT_ALGORITHM=HS256 to keep signing with it; ${UPGRADE_STEPS})` : ''
-      throw new ConfigError('JWT_PRIVATE_KEY', `${why}: set it, or JWT_PRIVATE_KEY_FILE, to ${generate}${upgrade}`)
-    }
-    const dev = resolveDevPrivateKey(devFiles.privateKey)
-    privatePem = dev.value
-    warnings.push(
-      `JWT_PRIVATE_KEY is not set: ${dev.created ? 'generated a development Ed25519 key and saved it' : 'using the development Ed25519 key saved'} in ${dev.file} (never use this in production)`
-    )
-    // A laptop upgraded from the HS256 default keeps its sessions: the old development secret verifies
-    // (within the reach every former secret has: sessions/token-windows.ts).
-    const oldDevSecret = formerSecret ? null : existingDevSecret(devFiles.secret)
-    if (oldDevSecret && !previousSecrets.includes(oldDevSecret.value)) {
-      checkSecret('JWT_SECRET', oldDevSecret.value)
-      previousSecrets.push(oldDevSecret.value)
-      warnings.push(`the development secret in ${oldDevSecret.file} (from when HS256 was the default) still verifies the tokens it signed; delete the file once they no longer matter`)
-    }
-  }
-  let key: KeyObject
-  try {
-    key = createPrivateKey(privatePem)
-  } catch {
-    throw new ConfigError('JWT_PRIVATE_KEY', 'is not a PEM private key')
-  }
-  if (algorithmOf(key) !== algorithm) {
-    throw new ConfigError('JWT_PRIVATE_KEY', `must be ${algorithm === 'EdDSA' ? 'an Ed25519' : `an RSA (at least ${MIN_RSA_BITS}-bit)`} key for JWT_ALGORITHM=${algorithm}`)
-  }
-  return { algorithm, signingKey: key.export({ format: 'pem', type: 'pkcs8' }).toString(), previousSecrets, previousPublicKeys }
+/** JWT_PREVIOUS_PUBLIC_KEYS (or its file): old public keys, PEM (SPKI); a private key is reduced to its public half. */
+export const previousPublicKeys: Parser<string[]> = {
+  accepts: 'PEM blocks, one after another',
+  parse: (name, raw, context) => pemBlocks(name, raw, context).map((pem) => publicKeyPem(name, pem)),
 }
 
 /**
- * NAME, or the contents of the file NAME_FILE (one or the other; a Docker or Kubernetes secret,
- * say), and which of the two it came from, for errors to name.
+ * JWT_PRIVATE_KEY's entry: the key JWT_ALGORITHM signs with (with HS256, JWT_SECRET; then
+ * JWT_PRIVATE_KEY is not read), and the old secrets that still verify. Outside production a
+ * missing key is generated once and kept (dev-secret.ts).
  */
-function valueOrFile (env: Env, name: string): { text: string | undefined, from: string } {
-  const file = env[`${name}_FILE`]
-  if (!file) return { text: env[name], from: name }
-  if (env[name]) throw new ConfigError(name, `and ${name}_FILE are both set; use one`)
+export const signingKeys: Parser<SigningKeys> = {
+  accepts: 'one PEM private key (PKCS#8)',
+  parse: (name, raw, context) => {
+    const { value, warn, devKeyFiles } = context
+    const algorithm = value('JWT_ALGORITHM')
+    const production = value('NODE_ENV')
+    const previousSecrets = [...value('JWT_PREVIOUS_SECRETS')]
+
+    if (algorithm === 'HS256') {
+      let secret = value('JWT_SECRET')
+      if (!secret) {
+        if (production) throw new ConfigError('JWT_SECRET', 'is required with JWT_ALGORITHM=HS256 and NODE_ENV=production (or set JWT_SECRET_FILE)')
+        const dev = resolveDevSecret(devKeyFiles.secret)
+        secret = dev.value
+        warn(`JWT_SECRET is not set: ${dev.created ? 'generated a development secret and saved it' : 'using the development secret saved'} in ${dev.file} (never use this in production)`)
+        checkSecret('JWT_SECRET', secret)
+      }
+      return { signingKey: secret, previousSecrets }
+    }
+
+    // A deployment moving from HS256 keeps its secret as a key that only verifies: the tokens it
+    // signed stay valid until their exp, and nothing new is signed with it.
+    const formerSecret = value('JWT_SECRET')
+    if (formerSecret) {
+      previousSecrets.unshift(formerSecret)
+      warn(`JWT_SECRET only verifies the HS256 tokens it signed now that JWT_ALGORITHM=${algorithm} signs: move it to JWT_PREVIOUS_SECRETS, and remove it once SESSION_MAX_AGE_SECONDS has passed (until then whoever holds it can still sign tokens; ${UPGRADE_STEPS})`)
+    }
+
+    const [pem, ...extra] = pemBlocks(name, raw, context)
+    if (extra.length > 0) throw new ConfigError('JWT_PRIVATE_KEY', 'must hold exactly one key')
+    let privatePem = pem
+    if (!privatePem) {
+      if (production || algorithm !== 'EdDSA') {
+        const generate = algorithm === 'EdDSA' ? 'an Ed25519 key: openssl genpkey -algorithm ed25519' : 'an RSA key of at least 2048 bits: openssl genpkey -algorithm rsa -pkeyopt rsa_keygen_bits:3072'
+        const why = algorithm === 'EdDSA' && production ? 'is required when NODE_ENV=production' : `is required when JWT_ALGORITHM=${algorithm}`
+        const upgrade = formerSecret ? ` (JWT_SECRET then keeps verifying the tokens it signed; or set JWT_ALGORITHM=HS256 to keep signing with it; ${UPGRADE_STEPS})` : ''
+        throw new ConfigError('JWT_PRIVATE_KEY', `${why}: set it, or JWT_PRIVATE_KEY_FILE, to ${generate}${upgrade}`)
+      }
+      const dev = resolveDevPrivateKey(devKeyFiles.privateKey)
+      privatePem = dev.value
+      warn(`JWT_PRIVATE_KEY is not set: ${dev.created ? 'generated a development Ed25519 key and saved it' : 'using the development Ed25519 key saved'} in ${dev.file} (never use this in production)`)
+      // A laptop upgraded from the HS256 default keeps its sessions: the old development secret verifies
+      // (within the reach every former secret has: sessions/token-windows.ts).
+      const oldDevSecret = formerSecret ? null : existingDevSecret(devKeyFiles.secret)
+      if (oldDevSecret && !previousSecrets.includes(oldDevSecret.value)) {
+        checkSecret('JWT_SECRET', oldDevSecret.value)
+        previousSecrets.push(oldDevSecret.value)
+        warn(`the development secret in ${oldDevSecret.file} (from when HS256 was the default) still verifies the tokens it signed; delete the file once they no longer matter`)
+      }
+    }
+    let key: KeyObject
+    try {
+      key = createPrivateKey(privatePem)
+    } catch {
+      throw new ConfigError('JWT_PRIVATE_KEY', 'is not a PEM private key')
+    }
+    if (algorithmOf(key) !== algorithm) {
+      throw new ConfigError('JWT_PRIVATE_KEY', `must be ${algorithm === 'EdDSA' ? 'an Ed25519' : `an RSA (at least ${MIN_RSA_BITS}-bit)`} key for JWT_ALGORITHM=${algorithm}`)
+    }
+    return { signingKey: key.export({ format: 'pem', type: 'pkcs8' }).toString(), previousSecrets }
+  },
+}
+
+/**
+ * NAME's text, or the contents of the file NAME_FILE (one or the other; a Docker or Kubernetes
+ * secret, say), and which of the two it came from, for errors to name.
+ */
+function valueOrFile (name: string, raw: string, { value }: ParseContext): { text: string, from: string } {
+  const file = value(`${name}_FILE` as Extract<SettingName, `${string}_FILE`>)
+  if (!file) return { text: raw, from: name }
+  if (raw) throw new ConfigError(name, `and ${name}_FILE are both set; use one`)
   try {
     return { text: readFileSync(file, 'utf8'), from: `${name}_FILE` }
   } catch (err) {
     throw new ConfigError(`${name}_FILE`, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
   }
-}
-
-/** NAME as a comma-separated list, or the lines of the file NAME_FILE. */
-function listOf (env: Env, name: string): string[] {
-  return (valueOrFile(env, name).text ?? '').split(/[,\r\n]/).map((s) => s.trim()).filter(Boolean)
-}
-
-/** JWT_SECRET, or the contents of the file JWT_SECRET_FILE without a trailing newline. */
-function secretOf (env: Env): string | undefined {
-  const { text, from } = valueOrFile(env, 'JWT_SECRET')
-  return from === 'JWT_SECRET' ? text : text!.replace(/\r?\n$/, '')
 }
 
 /** Which algorithm an asymmetric key is for; null for keys Gatehouse does not accept. */
@@ -170,9 +177,9 @@ function publicKeyPem (variable: string, pem: string): string {
  * The PEM blocks of NAME, or of the file NAME_FILE (one or the other). A literal "\n" is read as
  * a newline, since many secret stores keep a PEM on one line.
  */
-function pemBlocks (env: Env, name: string): string[] {
-  const { text: raw, from } = valueOrFile(env, name)
-  const text = (raw ?? '').replaceAll('\\n', '\n')
+function pemBlocks (name: string, raw: string, context: ParseContext): string[] {
+  const { text: read, from } = valueOrFile(name, raw, context)
+  const text = read.replaceAll('\\n', '\n')
   const blocks = text.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g) ?? []
   if (text.trim() !== '' && blocks.length === 0) throw new ConfigError(from, 'holds no PEM block (-----BEGIN ...-----)')
   return blocks
