@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { ConfigError } from './config-error.js'
 import { checked, oneOf, optional, type Parser, tokenLinkTemplate } from './parsers.js'
 
-export const MAIL_TRANSPORTS = ['auto', 'smtp', 'files', 'off'] as const
+const MAIL_TRANSPORTS = ['auto', 'smtp', 'files', 'off'] as const
 
 /** MAIL_TRANSPORT resolved: null when there is no mail (and no routes that need it). */
 export type MailTransport = { mode: 'smtp'; url: string } | { mode: 'files'; dir: string } | null

@@ -38,8 +38,8 @@ export interface Setting<T> {
   omitFromEnvExample?: true
 }
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
-export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+const LOG_FORMATS = ['auto', 'json', 'pretty'] as const
 
 const DAY = 24 * 3600
 
