@@ -15,9 +15,9 @@ interface Plugin { decorates: string[], needs: string[] }
 const spans = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map((match) => match[1]!).sort()
 
 function documented (): Map<string, Plugin> {
-  const section = /\| Plugin \| Decorates \| Needs \|\n\|[-|]+\|\n((?:\|.*\|\n)+)/.exec(doc)
+  const section = /^ *\| Plugin \| Decorates \| Needs \|\n *\|[-|]+\|\n((?: *\|.*\|\n)+)/m.exec(doc)
   if (!section) throw new Error('docs/architecture.md has no "| Plugin | Decorates | Needs |" table')
-  return new Map(section[1]!.trimEnd().split('\n').map((row) => {
+  return new Map(section[1]!.trimEnd().split('\n').map((row) => row.trim()).map((row) => {
     const [file = '', decorates = '', needs = ''] = row.split('|').slice(1, -1).map((cell) => cell.trim())
     return [spans(file)[0] ?? file, { decorates: spans(decorates), needs: spans(needs) }]
   }))
