@@ -1,6 +1,7 @@
 import type { JsonWebKey } from 'node:crypto'
-import { REQUIRED_CLAIMS, SESSION_ID_PATTERN, type SessionClaims, sessionClaimsOf, TOKEN_TYPE, unverifiedHeader } from '@gatehouse/session-reader/token'
-import { createSigner, createVerifier, TokenError } from 'fast-jwt'
+import { createLocalKeySet } from '@gatehouse/session-reader/local-keys'
+import { SESSION_ID_PATTERN, type SessionClaims, sessionClaimsOf, TOKEN_TYPE } from '@gatehouse/session-reader/token'
+import { createSigner } from 'fast-jwt'
 import type { JwtConfig } from '../config/jwt.js'
 import { errors, isUnauthenticated } from '../shared/errors.js'
 import { createKeyRing } from './key-ring.js'
@@ -28,10 +29,6 @@ export interface TokenService {
   reachOf(claims: SessionClaims): { createdBefore?: number, audience: string | null, createdAt: number, expiresAt: number }
 }
 
-type Verify = (token: string) => { header: unknown, payload: unknown }
-/** What verifying gave, and whether a shared secret did it while a private key signs. */
-type Verified = { header: unknown, payload: unknown, formerSecret: boolean }
-
 export interface TokenServiceOptions {
   /**
    * Whether tokens from before tokens were typed may pass now: JWT_ACCEPT_UNTYPED and the window
@@ -48,45 +45,13 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
   // session (Redis clock); fast-jwt keeps the ones in the payload.
   const signer = createSigner({ key: ring.signing.key, algorithm: ring.signing.algorithm, kid: ring.signing.kid, header: { alg: ring.signing.algorithm, typ: TOKEN_TYPE }, iss: config.issuer })
 
-  // One verifier per key, each pinned to that key's algorithm: a token signed any other way
-  // (alg "none", HS512, RS256 with a public key used as an HMAC secret...) is rejected before
-  // its signature is even looked at.
-  const byKid = new Map<string, Verify>()
-  // The HS256 verifiers, in the ring's order: kid-less tokens are tried against each. With a private
-  // key signing, every one of them is a former secret (a deployment moving off HS256).
-  const hs256 = new Set<Verify>()
+  // Verification is the session reader library's, as other services verify: the key the token's
+  // kid names, pinned to that key's algorithm (alg "none", HS512, RS256 with a public key used as
+  // an HMAC secret... are rejected before the signature is even looked at), a kid-less token tried
+  // against the secrets only. Each key is prepared here, once. With a private key signing, every
+  // secret is a former one (a deployment moving off HS256).
+  const keys = createLocalKeySet(ring.verification)
   const secretsAreFormer = ring.signing.algorithm !== 'HS256'
-  for (const key of ring.verification) {
-    const verify: Verify = createVerifier({
-      key: key.key,
-      algorithms: [key.algorithm],
-      requiredClaims: REQUIRED_CLAIMS,
-      complete: true,
-    })
-    byKid.set(key.kid, verify)
-    if (key.algorithm === 'HS256') hs256.add(verify)
-  }
-  const run = (verify: Verify, token: string): Verified => ({ ...verify(token), formerSecret: secretsAreFormer && hs256.has(verify) })
-
-  function verifyWithRing (token: string): Verified {
-    const header = unverifiedHeader(token)
-    if (header === null) throw errors.invalidToken()
-    const kid = header.kid
-    if (kid === undefined) {
-      // Tokens issued before tokens carried a kid: HS256, signed by the current or a previous secret.
-      for (const verify of hs256) {
-        try {
-          return run(verify, token)
-        } catch (err) {
-          if (!(err instanceof TokenError && err.code === TokenError.codes.invalidSignature)) throw err
-        }
-      }
-      throw errors.invalidToken()
-    }
-    const verify = typeof kid === 'string' ? byKid.get(kid) : undefined
-    if (!verify) throw errors.invalidToken()
-    return run(verify, token)
-  }
 
   // Tokens already verified, by their exact text: a hit skips the header parse, the HMAC and
   // fast-jwt's own cache (which hashes every token it looks up). Only the signature check is
@@ -132,17 +97,12 @@ export function createTokenService (config: JwtConfig, { untypedOpen = () => fal
   }
 
   function verifyFresh (token: string): SessionClaims {
-    let verified: Verified
-    try {
-      verified = verifyWithRing(token)
-    } catch (err) {
-      if (err instanceof TokenError && err.code === TokenError.codes.expired) throw errors.expiredSession({ reason: 'max_age' })
-      throw errors.invalidToken()
-    }
+    const verified = keys.verify(token)
+    if (!verified.ok) throw verified.reason === 'expired' ? errors.expiredSession({ reason: 'max_age' }) : errors.invalidToken()
     const claims = sessionClaimsOf(verified.header, verified.payload, { issuer: config.issuer, acceptUntyped: untypedOpen() })
     if (!claims) throw errors.invalidToken()
     const frozen = Object.freeze(claims)
-    if (verified.formerSecret) byFormerSecret.add(frozen)
+    if (secretsAreFormer && verified.key.algorithm === 'HS256') byFormerSecret.add(frozen)
     return frozen
   }
 }

@@ -101,7 +101,7 @@ t.test('packed from a clean copy, installed into an empty TypeScript project: th
   const tarball = (await readdir(dir)).find((name) => name.endsWith('.tgz'))
   if (!tarball) throw new Error('npm pack wrote no tarball')
   const listing = await run('tar', ['-tzf', join(dir, tarball)], { cwd: dir, timeout: 30_000 })
-  for (const file of ['index.js', 'index.d.ts', 'reader.js', 'keys.js', 'fastify.js', 'fastify.d.ts', 'express.js', 'express.d.ts', 'constants.js', 'constants.d.ts']) {
+  for (const file of ['index.js', 'index.d.ts', 'reader.js', 'keys.js', 'local-keys.js', 'local-keys.d.ts', 'remote-keys.js', 'remote-keys.d.ts', 'fastify.js', 'fastify.d.ts', 'express.js', 'express.d.ts', 'constants.js', 'constants.d.ts']) {
     t.ok(listing.includes(`package/dist/${file}\n`), `the tarball has dist/${file}: prepack built it`)
   }
   t.notOk(/package\/node_modules\//.test(listing), 'and nothing of node_modules')
@@ -131,11 +131,18 @@ t.test('packed from a clean copy, installed into an empty TypeScript project: th
   await writeFile(join(service, 'types.ts'), `
     import type { Request } from 'express'
     import type { FastifyRequest } from 'fastify'
-    import type { LiveSession, VerificationKeys } from '@gatehouse/session-reader'
+    import type { LiveSession, SessionSnapshot, VerificationKeys } from '@gatehouse/session-reader'
+    import { createLocalKeySet, type Verified } from '@gatehouse/session-reader/local-keys'
+    import { createRemoteKeySet } from '@gatehouse/session-reader/remote-keys'
     import '@gatehouse/session-reader/express'
     import '@gatehouse/session-reader/fastify'
     export const onExpress = (req: Request): string | undefined => req.gatehouse?.userId
     export const onFastify = (request: FastifyRequest): LiveSession | null => request.gatehouse
+    // The renamed type, and its deprecated old name for the same thing.
+    export const snapshot = (request: FastifyRequest): SessionSnapshot | null => onFastify(request)
+    // The two halves of the keys, alone: the local one answers at once, the JWKS one in a promise.
+    export const local = (token: string): Verified => createLocalKeySet({ publicKeys: [] }).verify(token)
+    export const remote = (token: string): Promise<Verified> => createRemoteKeySet({ jwksUrl: 'https://auth.example.com/.well-known/jwks.json' }).verify(token)
     // @ts-expect-error absent on a route the middleware does not guard: never typed as present
     export const unguarded = (req: Request): string => req.gatehouse.userId
     // @ts-expect-error null on a route without the hook

@@ -1,7 +1,8 @@
 import { type Answer, csrfRejected, unauthorized, unavailable } from './answers.js'
 import { AMBIGUOUS, cookieNames, csrfRejection, MAX_TOKEN_LENGTH, parseTokenHeader, tokenFromCookies } from './credentials.js'
 import { ReaderUnavailableError } from './errors.js'
-import type { LiveSession, NotLive, SessionReader } from './reader.js'
+import type { NotLive } from './liveness.js'
+import type { SessionReader, SessionSnapshot } from './reader.js'
 
 export interface AuthenticateOptions {
   reader: SessionReader
@@ -35,7 +36,7 @@ export interface AuthenticateOptions {
   onFault?: (err: Error) => void
 }
 
-export type AuthOutcome = { ok: true, session: LiveSession } | { ok: false, answer: Answer }
+export type AuthOutcome = { ok: true, session: SessionSnapshot } | { ok: false, answer: Answer }
 
 interface RequestLike {
   method: string

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type AuthenticateOptions, authenticateRequest } from './authenticate.js'
-import type { LiveSession } from './reader.js'
+import type { SessionSnapshot } from './reader.js'
 
 export type GatehouseExpressOptions = AuthenticateOptions
 
@@ -11,13 +11,13 @@ declare global {
   namespace Express {
     interface Request {
       /** The caller's live Gatehouse session, set by `gatehouseSessions`; absent on routes it does not guard. */
-      gatehouse?: LiveSession
+      gatehouse?: SessionSnapshot
     }
   }
 }
 
 /** The request as the middleware leaves it: `req.gatehouse` is the live session. */
-export type GatehouseRequest = IncomingMessage & { gatehouse?: LiveSession }
+export type GatehouseRequest = IncomingMessage & { gatehouse?: SessionSnapshot }
 
 /**
  * The live session of a request that passed `gatehouseSessions`, typed as present. Throws (a 500,
@@ -25,7 +25,7 @@ export type GatehouseRequest = IncomingMessage & { gatehouse?: LiveSession }
  *
  *   app.get('/api/me', (req, res) => { res.json({ user: sessionOf(req).userId }) })
  */
-export function sessionOf (req: GatehouseRequest): LiveSession {
+export function sessionOf (req: GatehouseRequest): SessionSnapshot {
   if (!req.gatehouse) throw new Error('no Gatehouse session on this request: mount gatehouseSessions() before this route')
   return req.gatehouse
 }

@@ -1,12 +1,12 @@
 import type { FastifyPluginAsync, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { type AuthenticateOptions, authenticateRequest } from './authenticate.js'
-import type { LiveSession } from './reader.js'
+import type { SessionSnapshot } from './reader.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The caller's live Gatehouse session, set by `gatehouseAuthenticate`; null elsewhere. */
-    gatehouse: LiveSession | null
+    gatehouse: SessionSnapshot | null
   }
   interface FastifyInstance {
     /** onRequest hook for the routes that need a signed-in caller: 401/403/503 exactly as Gatehouse answers. */
@@ -23,7 +23,7 @@ export type GatehouseFastifyOptions = AuthenticateOptions
  *
  *   app.get('/me', { onRequest: app.gatehouseAuthenticate }, async (request) => sessionOf(request))
  */
-export function sessionOf (request: { gatehouse: LiveSession | null }): LiveSession {
+export function sessionOf (request: { gatehouse: SessionSnapshot | null }): SessionSnapshot {
   if (request.gatehouse === null) throw new Error('no Gatehouse session on this request: add onRequest: app.gatehouseAuthenticate to this route')
   return request.gatehouse
 }

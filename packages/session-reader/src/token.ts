@@ -92,7 +92,12 @@ export function secretKid (secret: string): string {
   return createHmac('sha256', secret).update('gatehouse key id').digest('base64url').slice(0, 16)
 }
 
-/** The header of a compact JWS, decoded without any verification (to pick the key); null if unreadable. */
+/**
+ * The header of a compact JWS, decoded without any verification; null if unreadable.
+ * @deprecated Lenient: it takes what the contract refuses (padding, invalid UTF-8, `crit`). Keys
+ * are picked by `@gatehouse/session-reader/local-keys`, which checks the token's shape first. This
+ * function goes in the release after this one.
+ */
 export function unverifiedHeader (token: string): Record<string, unknown> | null {
   const end = token.indexOf('.')
   if (end <= 0) return null
