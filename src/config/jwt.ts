@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
+import { MIN_RSA_BITS, publicKeyAlgorithm } from '@gatehouse/session-reader/local-keys'
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './config-error.js'
 import { existingDevSecret, resolveDevPrivateKey, resolveDevSecret } from './dev-secret.js'
@@ -21,7 +22,6 @@ export interface SigningKeys {
 }
 
 const MIN_SECRET_BYTES = 32
-const MIN_RSA_BITS = 2048
 
 /** Where development keys are kept between restarts (git-ignored). */
 export interface DevKeyFiles {
@@ -125,7 +125,7 @@ export const signingKeys: Parser<SigningKeys> = {
     } catch {
       throw new ConfigError('JWT_PRIVATE_KEY', 'is not a PEM private key')
     }
-    if (algorithmOf(key) !== algorithm) {
+    if (publicKeyAlgorithm(key) !== algorithm) {
       throw new ConfigError('JWT_PRIVATE_KEY', `must be ${algorithm === 'EdDSA' ? 'an Ed25519' : `an RSA (at least ${MIN_RSA_BITS}-bit)`} key for JWT_ALGORITHM=${algorithm}`)
     }
     return { signingKey: key.export({ format: 'pem', type: 'pkcs8' }).toString(), previousSecrets }
@@ -147,13 +147,6 @@ function valueOrFile (name: string, raw: string, { value }: ParseContext): { tex
   }
 }
 
-/** Which algorithm an asymmetric key is for; null for keys Gatehouse does not accept. */
-export function algorithmOf (key: KeyObject): JwtAlgorithm | null {
-  if (key.asymmetricKeyType === 'ed25519') return 'EdDSA'
-  if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= MIN_RSA_BITS) return 'RS256'
-  return null
-}
-
 function checkSecret (variable: string, secret: string): void {
   const bytes = Buffer.byteLength(secret, 'utf8')
   if (bytes < MIN_SECRET_BYTES) {
@@ -169,7 +162,7 @@ function publicKeyPem (variable: string, pem: string): string {
   } catch {
     throw new ConfigError(variable, 'has an entry that is not a PEM key')
   }
-  if (!algorithmOf(key)) throw new ConfigError(variable, `keys must be Ed25519 or RSA of at least ${MIN_RSA_BITS} bits`)
+  if (!publicKeyAlgorithm(key)) throw new ConfigError(variable, `keys must be Ed25519 or RSA of at least ${MIN_RSA_BITS} bits`)
   return key.export({ format: 'pem', type: 'spki' }).toString()
 }
 

@@ -85,7 +85,7 @@ export function publicKeyKid (jwk: JsonWebKey): string {
   return createHash('sha256').update(JSON.stringify(members)).digest('base64url')
 }
 
-export { publicKeyAlgorithm }
+export { MIN_RSA_BITS, publicKeyAlgorithm }
 
 function listOf<T> (value: readonly T[] | undefined, name: string): readonly T[] {
   if (value === undefined) return []
