@@ -362,6 +362,12 @@ add('last_seen_at missing (fail closed: idle)', 'idle', (id) => {
   return { token: token(id), session }
 })
 add('last_seen_at not a number (fail closed: idle)', 'idle', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: 'recently' }) }))
+// Time fields are plain integers: any other spelling of one (a fraction, a space, an exponent,
+// hexadecimal) is not one, for every reader and for Gatehouse, which reads them alike.
+add('last_seen_at with a fraction (fail closed: idle)', 'idle', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-1000}.5' }) }))
+add('last_seen_at with a leading space (fail closed: idle)', 'idle', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: ' ${now-1000}' }) }))
+add('last_seen_at in exponent form (fail closed: idle)', 'idle', (id) => ({ token: token(id), session: liveHash(id, { last_seen_at: '${now-1000}e0' }) }))
+add('a cutoff that is not an integer ends a live session (fail closed)', 'revoked', (id) => ({ token: token(id), cutoff: '1.5' }))
 
 const file = {
   _comment: 'Cases every reader of Gatehouse sessions must decide alike; written by scripts/reading-cases.mjs. Load each into Redis under a prefix of its own: the session hash at <prefix>sess:{<user_id>}:<jti> with PEXPIRE session_ttl_ms (no TTL when null; no key when session is null); cutoff at <prefix>user:{<user_id>}:cutoff; the fields of revocation into the hash <prefix>user:{<user_id>}:revoked; ended at <prefix>ended:{<user_id>}:<jti>; each field of config into the <prefix>config hash (client_*:<audience> fields are client policies: each case names a client of its own). Replace ${now±ms} with Redis TIME in ms and ${now_us±µs} in µs. Then read the token (naming audience, if any) with the settings below: always with the public keys of JWT_JWKS, and with the HS256 secrets (JWT_SECRET, JWT_PREVIOUS_SECRETS) only when shared_secrets is true. expect: live, or the reason it is not; expect_cause: the cause that goes with revoked, when one is known (else null). JWT_PRIVATE_KEY is the private half of JWT_JWKS, for a Gatehouse that signs like the deployment; it is a test key, like the secrets.',

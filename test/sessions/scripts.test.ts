@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
+import { Cluster, Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { closeRedis, connectRedis, createRedisClient } from '../../src/redis/client.js'
 import type { SessionEvent } from '../../src/sessions/events.js'
 import { sessionKeys } from '../../src/sessions/keys.js'
-import { TOUCH_WRITE_INTERVAL_MS } from '../../src/sessions/scripts/index.js'
+import { sessionScripts, TOUCH_WRITE_INTERVAL_MS, VARIABLE_KEY_SCRIPTS } from '../../src/sessions/scripts/index.js'
 import { createSessionStore, type SessionStore } from '../../src/sessions/store.js'
 import { type Device } from '../../src/sessions/types.js'
 import { testConfig } from '../helpers/config.js'
@@ -195,6 +196,33 @@ t.test("Redis' clock and the index expiry are written once, in includes/", async
     const header = source.slice(0, source.indexOf('--- @include') >= 0 ? source.indexOf('--- @include') : undefined)
     t.match(header, /-- KEYS\[1\]/, `${file}: its header says its KEYS`)
     t.match(header, /-- Returns/, `${file}: and what it returns`)
+  }
+})
+
+t.test('every script is registered by its file name, and those taking their key count first stay out of auto-pipelining', async (t) => {
+  const dir = new URL('../../src/sessions/scripts/', import.meta.url)
+  const files = readdirSync(dir).filter((file) => file.endsWith('.lua'))
+  for (const file of files) t.match(file, /^[a-z-]+-(\d+|n)\.lua$/, `${file}: <name>-<number of keys>.lua`)
+  const variable = files.filter((file) => file.endsWith('-n.lua')).map((file) => file.slice(0, -'-n.lua'.length).replace(/-([a-z])/g, (_dash, letter: string) => letter.toUpperCase())).sort()
+  t.same([...VARIABLE_KEY_SCRIPTS].sort(), variable, 'the -n scripts')
+  t.ok(variable.length >= 3)
+  // A Cluster would group such a command by its first argument, the key count, not a key.
+  const single = new Redis({ lazyConnect: true })
+  const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true })
+  try {
+    for (const client of [single, cluster]) {
+      sessionScripts(client, 'gatehouse-test-autopipelining:')
+      for (const name of variable) t.ok(client.options.autoPipeliningIgnoredCommands?.includes(name), `${client.constructor.name}: ${name} is not auto-pipelined`)
+      for (const file of files.filter((f) => !f.endsWith('-n.lua'))) {
+        const name = file.replace(/-\d+\.lua$/, '').replace(/-([a-z])/g, (_dash, letter: string) => letter.toUpperCase())
+        t.notOk(client.options.autoPipeliningIgnoredCommands?.includes(name), `${client.constructor.name}: ${name} is`)
+      }
+    }
+    // ioredis' default list is shared by every client of the process: it must not be changed.
+    t.same(new Redis({ lazyConnect: true }).options.autoPipeliningIgnoredCommands, [], 'a later client of the process is untouched')
+  } finally {
+    single.disconnect()
+    cluster.disconnect()
   }
 })
 

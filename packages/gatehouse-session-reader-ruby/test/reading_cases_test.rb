@@ -64,7 +64,7 @@ class ReadingCasesTest < Minitest::Test
   end
 
   def test_the_file_has_both_kinds_of_case
-    assert_equal 111, CASES.length
+    assert_equal 115, CASES.length
     assert_operator CASES.count { |kase| kase['expect'] == 'live' }, :>=, 5
     assert_operator CASES.count { |kase| kase['expect'] != 'live' }, :>=, 20
   end

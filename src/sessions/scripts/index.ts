@@ -46,6 +46,9 @@ const SCRIPTS = new Map<string, Script>(
   })
 )
 
+/** The scripts called with their number of keys first (`-n.lua`). */
+export const VARIABLE_KEY_SCRIPTS = [...SCRIPTS].filter(([, { numberOfKeys }]) => numberOfKeys === undefined).map(([name]) => name)
+
 /** The clients the commands are defined on: each once, however many stores and migrations use it. */
 const defined = new WeakSet<RedisClient>()
 
@@ -57,12 +60,9 @@ const defined = new WeakSet<RedisClient>()
  */
 function define (redis: RedisClient): void {
   if (defined.has(redis)) return
-  const ignored = redis.options.autoPipeliningIgnoredCommands ?? []
-  for (const [name, { lua, numberOfKeys }] of SCRIPTS) {
-    redis.defineCommand(name, { lua, numberOfKeys })
-    if (numberOfKeys === undefined && !ignored.includes(name)) ignored.push(name)
-  }
-  redis.options.autoPipeliningIgnoredCommands = ignored
+  for (const [name, { lua, numberOfKeys }] of SCRIPTS) redis.defineCommand(name, { lua, numberOfKeys })
+  // A new array: the one there may be ioredis' default, shared by every client of the process.
+  redis.options.autoPipeliningIgnoredCommands = [...new Set([...(redis.options.autoPipeliningIgnoredCommands ?? []), ...VARIABLE_KEY_SCRIPTS])]
   defined.add(redis)
 }
 

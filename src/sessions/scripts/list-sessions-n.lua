@@ -45,15 +45,15 @@ for n = 1, #ARGV - 2 do
     unindexed[#unindexed + 1] = id
   else
     if not redis.call('ZSCORE', KEYS[3], id) then
-      redis.call('ZADD', KEYS[3], 'NX', tonumber(s.created_at) or 0, id)
-      latest_end = math.max(latest_end or 0, tonumber(s.max_expires_at))
+      redis.call('ZADD', KEYS[3], 'NX', integer(s.created_at) or 0, id)
+      latest_end = math.max(latest_end or 0, integer(s.max_expires_at))
     end
     if not state then
       -- The key's expiry, unless a window shortened since the last use brings it forward (live:
       -- its last use is a number, session-state.lua).
       local ttl, finish = window_of(s, policy)
       s.id = id
-      s.expires_at = string.format('%.0f', math.min(now + pttl, tonumber(s.last_seen_at) + ttl, finish))
+      s.expires_at = string.format('%.0f', math.min(now + pttl, integer(s.last_seen_at) + ttl, finish))
       s.max_expires_at = string.format('%.0f', finish)
       out[#out + 1] = named(s, SESSION_FIELDS)
     end

@@ -14,7 +14,8 @@
 -- ARGV[2]  user_id the old hash was read with
 -- ARGV[3]  the layout version to write
 -- Returns  'moved', 'dropped' (ended by a revoke-all that ran on layout 3 after it was created), or
---          'gone' (expired, or not this user's, meanwhile).
+--          'gone' (expired, or not this user's, meanwhile, or no session at all: a hash without an
+--          integer max_expires_at is not one, as session-state.lua rules; it is left to expire).
 --- @include "clock"
 --- @include "session-state"
 --- @include "user-index"
@@ -30,8 +31,8 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 -- before one must not outlive it, as it would not have on one layout. (The generation is kept a
 -- day, the cutoff as long as a session can live.) A layout-2 session is judged by its creation
 -- time alone: layout 2 never wrote a `generation` field, so any such field is not its own.
-local generation = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
-local created_us = (tonumber(s.created_at) or 0) * 1000
+local generation = integer(redis.call('GET', KEYS[7])) or 0
+local created_us = (integer(s.created_at) or 0) * 1000
 if created_us <= generation or is_below_cutoff(created_us, cutoff_of(KEYS[8])) then
   redis.call('DEL', KEYS[1], KEYS[2])
   return 'dropped'

@@ -22,6 +22,6 @@ if session_state(s, pttl, ARGV[1], {now = now, policy = policy, cutoff = cutoff_
 end
 -- Live: its last use is a number (session-state.lua).
 local ttl, finish = window_of(s, policy)
-s.expires_at = string.format('%.0f', math.min(now + pttl, tonumber(s.last_seen_at) + ttl, finish))
+s.expires_at = string.format('%.0f', math.min(now + pttl, integer(s.last_seen_at) + ttl, finish))
 s.max_expires_at = string.format('%.0f', finish)
 return named(s, {'role', 'created_at', 'last_seen_at', 'expires_at', 'max_expires_at', 'email', 'user_created_at'})

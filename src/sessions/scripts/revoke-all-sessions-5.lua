@@ -32,7 +32,8 @@
 --- @include "clock"
 --- @include "session-state"
 
-local cutoff = cutoff_of(KEYS[1])
+-- A cutoff written by hand that is not an integer counts as none here: this revoke-all replaces it.
+local cutoff = integer(redis.call('GET', KEYS[1])) or 0
 -- Redis time in µs, strictly increasing, even for two revocations within one µs.
 local generation = math.max(now_us(), cutoff + 1)
 local generation_s = string.format('%.0f', generation)

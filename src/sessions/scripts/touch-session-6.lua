@@ -75,7 +75,7 @@ end
 local ttl, finish = window_of(s, policy)
 local expires = math.min(now + ttl, finish)
 local interval = math.min(tonumber(ARGV[4]), ttl / 10)
-local since_write = now - tonumber(s.last_seen_at)
+local since_write = now - integer(s.last_seen_at)
 if since_write >= 0 and since_write < interval then
   -- How far short of the window the key's expiry falls: skipped only when it is short by less than
   -- the interval. A key that would outlive the window (ops lowered the TTL) is written.

@@ -47,7 +47,7 @@ if ended == 'logged_out' then return {'logged_out', ''} end
 if ended then return {'revoked', ended} end
 
 -- A cutoff written by hand that is not a number: over, as readers of the contract fail closed.
-if cutoff_s and not tonumber(cutoff_s) then return {'revoked', ''} end
+if cutoff_s and not integer(cutoff_s) then return {'revoked', ''} end
 local created = tonumber(ARGV[4]) or 0
 -- Created before the last revoke-all (as a generation, µs), and not the session it kept.
 if is_below_cutoff(created * 1000, cutoff) and redis.call('HGET', KEYS[4], 'kept') ~= ARGV[6] then

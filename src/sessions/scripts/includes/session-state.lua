@@ -4,16 +4,27 @@
 -- The hash fields the rule reads (read_session reads them, and any others a script asks for).
 local STATE_FIELDS = {'user_id', 'max_expires_at', 'last_seen_at', 'created_at', 'generation', 'aud'}
 
+-- A field Gatehouse writes as a plain integer (Unix ms or µs), read as every reader of the contract
+-- reads it: nil when it is absent or written any other way (tonumber would take ' 1', '1.5', '1e12'
+-- or '0x1f', which a reader refuses: the two would disagree on a hash written by hand).
+local function integer(value)
+  if type(value) ~= 'string' or #value > 16 or not value:match('^%d+$') then return nil end
+  return tonumber(value)
+end
+
 -- The user's revocation cutoff (<prefix>user:{<user_id>}:cutoff): sessions of a lower
--- generation were ended by a revoke-all. 0 when there is none.
+-- generation were ended by a revoke-all. 0 when there is none; one that is not an integer (written
+-- by hand) ends every session, as it does for every reader (fail closed).
 local function cutoff_of(cutoff_key)
-  return tonumber(redis.call('GET', cutoff_key) or '0') or 0
+  local cutoff = redis.call('GET', cutoff_key)
+  if not cutoff then return 0 end
+  return integer(cutoff) or math.huge
 end
 
 -- The generation a session hash belongs to. Sessions written before the field existed count
 -- from their creation (created_at is ms, generations are µs): a revoke-all after it ends them.
 local function generation_of(s)
-  return tonumber(s.generation) or (tonumber(s.created_at) or 0) * 1000
+  return integer(s.generation) or (integer(s.created_at) or 0) * 1000
 end
 
 -- Whether a revoke-all ended a session of this generation: it is below the user's cutoff.
@@ -29,9 +40,9 @@ end
 -- the login, brings it forward) and the client's ending instant (or nil).
 local function window_of(s, policy)
   local client = s.aud and s.aud ~= '' and policy.clients[s.aud] or nil
-  local ttl, finish = policy.ttlMs, tonumber(s.max_expires_at)
+  local ttl, finish = policy.ttlMs, integer(s.max_expires_at)
   if not client then return ttl, finish, nil end
-  if client.max_age then finish = math.min(finish, (tonumber(s.created_at) or 0) + client.max_age) end
+  if client.max_age then finish = math.min(finish, (integer(s.created_at) or 0) + client.max_age) end
   return client.ttl or ttl, finish, client.ended_before
 end
 
@@ -45,7 +56,8 @@ end
 --              sessions (detail 'client_ended')
 --   'max-age'  past its absolute end (its client's maximum age, if shorter)
 --   'idle'     unused for longer than its idle window in force (ops may have shortened it), or its
---              last_seen_at is missing or not a number (fail closed, as every reader)
+--              last_seen_at is missing or not an integer (fail closed, as every reader)
+-- Every time field is read as an integer (`integer`): written any other way, it is not one.
 -- s, pttl: what read_session returned; user_id: the one the (verified) token names.
 -- ask: what else the caller knows, by name, all optional:
 --   now            Redis' time, Unix ms (needed with policy)
@@ -58,9 +70,9 @@ end
 -- Every script that asks "is this session live" asks it here, the expiry included.
 local function session_state(s, pttl, user_id, ask)
   if pttl == -1 then return 'gone', 'no_expiry' end
-  if pttl <= 0 or s.user_id ~= user_id or not tonumber(s.max_expires_at) then return 'gone' end
+  if pttl <= 0 or s.user_id ~= user_id or not integer(s.max_expires_at) then return 'gone' end
   if ask.token_aud and s.aud and s.aud ~= ask.token_aud then return 'gone' end
-  if ask.created_before and (tonumber(s.created_at) or 0) >= ask.created_before then return 'gone' end
+  if ask.created_before and (integer(s.created_at) or 0) >= ask.created_before then return 'gone' end
   if is_below_cutoff(generation_of(s), ask.cutoff or 0) then return 'revoked' end
   local policy = ask.policy
   if not policy then return nil end
@@ -71,9 +83,9 @@ local function session_state(s, pttl, user_id, ask)
     local client = policy.clients[ask.token_aud]
     ended_before = client and client.ended_before or nil
   end
-  if ended_before and (tonumber(s.created_at) or 0) < ended_before then return 'revoked', 'client_ended' end
+  if ended_before and (integer(s.created_at) or 0) < ended_before then return 'revoked', 'client_ended' end
   if finish <= ask.now then return 'max-age' end
-  local last_seen_at = tonumber(s.last_seen_at)
+  local last_seen_at = integer(s.last_seen_at)
   if not last_seen_at or ask.now - last_seen_at > ttl then return 'idle' end
   return nil
 end
