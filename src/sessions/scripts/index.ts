@@ -80,6 +80,18 @@ function commands (redis: RedisClient): Run {
   }
 }
 
+/**
+ * The session's user fields touch-session-6.lua answers with, by name, in this order: on every
+ * request, so its reply carries the values alone, not their names.
+ */
+const TOUCH_USER_FIELDS = ['role', 'email', 'user_created_at', 'email_verified_at'] as const
+/** A string for each name of a list. */
+type StringsOf<Names extends readonly string[]> = { -readonly [K in keyof Names]: string }
+/** A string for each of TOUCH_USER_FIELDS. */
+type UserFields = StringsOf<typeof TOUCH_USER_FIELDS>
+/** touch-session-6.lua's answer for a live session: 'ok', then TOUCH_USER_FIELDS' values. */
+type TouchedUser = [status: 'ok', ...fields: UserFields]
+
 /** A script's reply of named fields (name, value, name, value...: session-state.lua, `named`). */
 function fieldsOf (flat: string[]): Record<string, string> {
   const fields: Record<string, string> = {}
@@ -241,15 +253,18 @@ export function sessionScripts (redis: RedisClient, keyPrefix: string): SessionS
     },
 
     async touchSession ({ userId, id, policy, createdBefore, audience }) {
-      const [status, named = []] = await run(
+      const reply = await run(
         'touchSession',
         keys.session(userId, id), keys.index(userId), keys.owner(userId, id), keys.cutoff(userId), keys.emailVerified(userId), keys.created(userId),
-        id, userId, JSON.stringify(policy), TOUCH_WRITE_INTERVAL_MS, createdBefore ?? '', audience ?? ''
-      ) as [string, string[]?]
-      const fields = fieldsOf(named)
+        id, userId, JSON.stringify(policy), TOUCH_WRITE_INTERVAL_MS, createdBefore ?? '', audience ?? '', ...TOUCH_USER_FIELDS
+      ) as [string, ...Array<string | string[]>]
+      const [status] = reply
       if (status === 'ok') {
-        return { status, session: { role: fields.role ?? '', email: fields.email ?? '', userCreatedAt: Number(fields.user_created_at ?? ''), emailVerifiedAt: Number(fields.email_verified_at ?? '') } }
+        // The values of TOUCH_USER_FIELDS, in its order.
+        const [, role, email, userCreatedAt, emailVerifiedAt] = reply as TouchedUser
+        return { status, session: { role, email, userCreatedAt: Number(userCreatedAt), emailVerifiedAt: Number(emailVerifiedAt) } }
       }
+      const fields = fieldsOf((reply[1] ?? []) as string[])
       if (status === 'ended') return { status, reason: fields.reason as 'idle' | 'max-age', client: fields.client ?? '' }
       return { status: status as 'revoked' | 'gone' }
     },

@@ -15,8 +15,11 @@
 --          a tenth of the TTL if that is shorter): part of the contract
 -- ARGV[5]  '' or Unix ms: the token reaches only a session created before it (session-state.lua)
 -- ARGV[6]  the token's audience ('' for an unbound token): a session bound to another is not its
--- Returns  {'ok', {role, <role>, email, <email>, user_created_at, <ms>, email_verified_at, <ms>}}:
---          the user the session belongs to, by name, so that an authenticated request needs nothing
+-- ARGV[7...] the names of the session's user fields to answer with (scripts/index.ts names them:
+--          role, email, user_created_at, email_verified_at)
+-- Returns  {'ok', <value of ARGV[7]>, <value of ARGV[8]>...}: the user the session belongs to, the
+--          fields the caller named, in its order (the caller reads them by the names it sent, and a
+--          reply on every request carries no names), so that an authenticated request needs nothing
 --          else ('' for fields a session written by an older release lacks: role before layout 2,
 --          email and user_created_at before sessions carried them; email_verified_at from the hash,
 --          or from KEYS[5] for a confirmation made since, or ''),
@@ -35,7 +38,7 @@
 --- @include "session-state"
 --- @include "user-index"
 
-local USER_FIELDS = {'role', 'email', 'user_created_at', 'email_verified_at'}
+local USER_FIELDS = {unpack(ARGV, 7)}
 local s, pttl = read_session(KEYS[1], USER_FIELDS)
 local policy = policy_arg(ARGV[3])
 
@@ -45,7 +48,9 @@ local function user_of()
   if not s.email_verified_at or s.email_verified_at == '' then
     s.email_verified_at = redis.call('GET', KEYS[5]) or ''
   end
-  return named(s, USER_FIELDS)
+  local user = {'ok'}
+  for i, name in ipairs(USER_FIELDS) do user[i + 1] = s[name] or '' end
+  return user
 end
 local now = now_ms()
 -- A hash without an expiry is 'gone' (session-state.lua): never extended, never brought back.
@@ -81,7 +86,7 @@ if since_write >= 0 and since_write < interval then
   -- the interval. A key that would outlive the window (ops lowered the TTL) is written.
   local short_by = expires - (now + pttl)
   if short_by >= 0 and short_by < interval then
-    return {'ok', user_of()}
+    return user_of()
   end
 end
 
@@ -92,4 +97,4 @@ redis.call('HSET', KEYS[1], 'last_seen_at', string.format('%.0f', now))
 redis.call('PEXPIREAT', KEYS[1], expires_s)
 redis.call('ZADD', KEYS[2], expires_s, ARGV[1])
 expire_with_last_session(KEYS[2])
-return {'ok', user_of()}
+return user_of()
