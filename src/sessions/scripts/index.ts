@@ -10,8 +10,9 @@ import type { LiveSession, NewSessionInput, SessionInfo, SessionStatus, SessionU
 // call needs, passed first (BullMQ names its scripts the same way). Adding a script is its file and
 // its typed call below. Each file's header says its KEYS, ARGV, reply and the race it closes; the
 // calls below build the KEYS from the user's id and the session ids (keys.ts: all in the user's
-// hash slot, so every script is Cluster-safe), encode the arguments and decode the reply, whose
-// fields the scripts name (fieldsOf).
+// hash slot, so every script is Cluster-safe), encode the arguments and decode the reply: fields
+// the script names (fieldsOf), or, for the touch on every request, the values of the fields its
+// call named (TOUCH_USER_FIELDS).
 
 /**
  * A session's last use is written at most this often (or every tenth of the TTL in force, if that
